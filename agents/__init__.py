@@ -1,0 +1,1 @@
+"""The processing side of kefu-pulse: pure core, Redis state, stream agents, exposure."""

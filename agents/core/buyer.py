@@ -1,0 +1,173 @@
+"""One buyer's conversation state in one shop, and how each event changes it.
+
+The state holds only what metrics.md needs to re-derive every number this buyer
+contributes: consultations (one per agent and business day), open waits, orders, and
+the ids of applied events. Message events are folded in arrival order (the contract
+keeps one buyer's messages in order on one partition); orders only update the order
+book, and everything they influence is computed by `projection` from timestamps, so
+orders and messages may interleave arbitrarily.
+"""
+
+from __future__ import annotations
+
+from hashlib import blake2b
+
+from msgspec import Struct
+
+from agents.core.calendar import BusinessCalendar
+from streams.events import Message, Order, Transfer
+
+
+class Consultation(Struct, array_like=True):
+    agent: str
+    day: int
+    start: int
+    first_reply: int | None = None
+
+
+class OrderState(Struct, array_like=True):
+    order_id: str
+    created: int | None = None
+    paid: int | None = None
+    cancelled: int | None = None
+    amount_fen: int = 0
+
+    @property
+    def created_at(self) -> int | None:
+        """A `paid` order never seen `created` counts as created at the payment's time."""
+        if self.created is None:
+            return self.paid
+        if self.paid is None:
+            return self.created
+        return min(self.created, self.paid)
+
+    @property
+    def is_paid(self) -> bool:
+        """Cancelled before payment: stays ordered, never paid."""
+        if self.paid is None:
+            return False
+        return self.cancelled is None or self.cancelled > self.paid
+
+    def live_at(self, moment: int) -> bool:
+        """Created or paid, and not cancelled by `moment`."""
+        created = self.created_at
+        return created is not None and created < moment and (self.cancelled is None or self.cancelled > moment)
+
+
+class WaitSample(Struct, array_like=True, frozen=True):
+    """A wait that ended with a reply: one sample of the response metric."""
+
+    agent: str
+    start: int
+    duration_ms: int
+
+
+class BuyerState(Struct, array_like=True):
+    last_message_ts: int = 0
+    consultations: list[Consultation] = []
+    waits: dict[str, int] = {}
+    orders: list[OrderState] = []
+    # blake2b-64 digests of applied event ids → event ts (for pruning with the state).
+    seen: dict[int, int] = {}
+
+    def copy(self) -> BuyerState:
+        return BuyerState(
+            last_message_ts=self.last_message_ts,
+            consultations=[Consultation(c.agent, c.day, c.start, c.first_reply) for c in self.consultations],
+            waits=dict(self.waits),
+            orders=[OrderState(o.order_id, o.created, o.paid, o.cancelled, o.amount_fen) for o in self.orders],
+            seen=dict(self.seen),
+        )
+
+
+def event_digest(event_id: str) -> int:
+    return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "little", signed=True)
+
+
+def _consultation(state: BuyerState, agent: str, day: int) -> Consultation | None:
+    for consultation in state.consultations:
+        if consultation.agent == agent and consultation.day == day:
+            return consultation
+    return None
+
+
+def _open_consultation(state: BuyerState, agent: str, day: int, ts: int) -> None:
+    if _consultation(state, agent, day) is None:
+        state.consultations.append(Consultation(agent, day, ts))
+
+
+def _drop_expired_waits(state: BuyerState, ts: int, wait_limit_ms: int) -> None:
+    expired = [agent for agent, start in state.waits.items() if ts - start > wait_limit_ms]
+    for agent in expired:
+        del state.waits[agent]
+
+
+def apply_message(
+    state: BuyerState, event: Message, calendar: BusinessCalendar, wait_limit_ms: int, samples: list[WaitSample]
+) -> None:
+    """Fold one chat message; ended waits are appended to `samples`.
+
+    A message older than the buyer's last one is applied at that last time, so no
+    duration is ever negative (the contract keeps one buyer's messages in order).
+    """
+    ts = max(event.ts, state.last_message_ts)
+    state.last_message_ts = ts
+    _drop_expired_waits(state, ts, wait_limit_ms)
+    agent = event.agent_id
+    if event.sender == "buyer":
+        _open_consultation(state, agent, calendar.day(ts), ts)
+        state.waits.setdefault(agent, ts)
+        return
+    if event.auto_reply:
+        return
+    for consultation in state.consultations:
+        if consultation.agent == agent and consultation.first_reply is None and consultation.start <= ts:
+            consultation.first_reply = ts
+    wait_start = state.waits.pop(agent, None)
+    if wait_start is not None:
+        samples.append(WaitSample(agent, wait_start, ts - wait_start))
+
+
+def apply_transfer(state: BuyerState, event: Transfer, calendar: BusinessCalendar, wait_limit_ms: int) -> None:
+    ts = max(event.ts, state.last_message_ts)
+    state.last_message_ts = ts
+    _drop_expired_waits(state, ts, wait_limit_ms)
+    _open_consultation(state, event.to_agent, calendar.day(ts), ts)
+    if event.from_agent == event.to_agent:
+        return
+    wait_start = state.waits.pop(event.from_agent, None)
+    if wait_start is not None:
+        current = state.waits.get(event.to_agent)
+        state.waits[event.to_agent] = wait_start if current is None else min(current, wait_start)
+
+
+def apply_order(state: BuyerState, event: Order) -> None:
+    order = next((o for o in state.orders if o.order_id == event.order_id), None)
+    if order is None:
+        order = OrderState(event.order_id)
+        state.orders.append(order)
+    if event.amount_fen is not None:
+        order.amount_fen = event.amount_fen
+    if event.status == "created":
+        order.created = event.ts if order.created is None else min(order.created, event.ts)
+    elif event.status == "paid":
+        order.paid = event.ts if order.paid is None else min(order.paid, event.ts)
+    elif event.status == "cancelled":
+        order.cancelled = event.ts if order.cancelled is None else min(order.cancelled, event.ts)
+    # `refunded` changes no metric: refunds are not subtracted (metrics.md).
+
+
+def prune(state: BuyerState, cutoff_day: int, horizon_ms: int) -> None:
+    """Forget what no window can need any more.
+
+    `cutoff_day` is the first day of the `28d` window; `horizon_ms` is that day's start
+    less the after-sale look-back. Anything older arrives as `late` and is skipped, so
+    dropping the ids of such events cannot let a duplicate through.
+    """
+    state.consultations = [c for c in state.consultations if c.day >= cutoff_day]
+    state.orders = [o for o in state.orders if _last_touch(o) >= horizon_ms]
+    state.seen = {digest: ts for digest, ts in state.seen.items() if ts >= horizon_ms}
+
+
+def _last_touch(order: OrderState) -> int:
+    return max(t for t in (order.created, order.paid, order.cancelled, -1) if t is not None)

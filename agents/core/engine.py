@@ -1,0 +1,123 @@
+"""Apply one buyer's slice of a batch: dedup, lateness, filters, fold, prune, diff."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from agents.core.buyer import BuyerState, WaitSample, apply_message, apply_order, apply_transfer, event_digest, prune
+from agents.core.calendar import MS_PER_HOUR
+from agents.core.policy import ShopPolicy
+from agents.core.projection import WIDTH, CohortKey, Projection, Vector, project, sample_vectors
+from streams.events import Event, Message, Order, Transfer
+
+WINDOW_DAYS = 28
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    LATE = "late"
+    FILTERED = "filtered"
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """The oldest moments any window still needs, for one shop at one `now`."""
+
+    today: int
+    cutoff_day: int  # first business day of the `28d` window
+    cutoff_ms: int  # its start
+    order_horizon_ms: int  # orders this old can still make a consultation after-sale
+
+    @classmethod
+    def at(cls, policy: ShopPolicy, now_ms: int) -> Horizon:
+        today = policy.calendar.day(now_ms)
+        cutoff_day = today - (WINDOW_DAYS - 1)
+        cutoff_ms = policy.calendar.day_start_ms(cutoff_day)
+        return cls(today, cutoff_day, cutoff_ms, cutoff_ms - policy.after_sale_ms)
+
+
+@dataclass(slots=True)
+class BuyerDelta:
+    """What applying a buyer's events changes outside the buyer's own state."""
+
+    outcomes: list[Outcome]
+    cohorts: dict[CohortKey, Vector] = field(default_factory=dict)
+    histogram: dict[tuple[str, int], int] = field(default_factory=dict)
+    histogram_sum_ms: dict[str, int] = field(default_factory=dict)
+    # agent -> new open-wait start, or None when the wait left that agent's queue.
+    waits: dict[str, int | None] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return Outcome.APPLIED in self.outcomes
+
+
+def apply_buyer_events(
+    state: BuyerState,
+    events: list[Event],
+    policy: ShopPolicy,
+    horizon: Horizon,
+    wait_limit_hours: float = 24.0,
+) -> BuyerDelta:
+    """Fold `events` (one shop, one buyer, arrival order) into `state` in place."""
+    if policy.is_blocked(events[0].buyer_id):
+        return BuyerDelta([Outcome.FILTERED] * len(events))
+    wait_limit_ms = int(wait_limit_hours * MS_PER_HOUR)
+    before = project(state, policy, horizon.cutoff_day, horizon.cutoff_ms)
+    outcomes: list[Outcome] = []
+    samples: list[WaitSample] = []
+    for event in events:
+        oldest = horizon.order_horizon_ms if type(event) is Order else horizon.cutoff_ms
+        if event.ts < oldest:
+            outcomes.append(Outcome.LATE)
+            continue
+        digest = event_digest(event.event_id)
+        if digest in state.seen:
+            outcomes.append(Outcome.DUPLICATE)
+            continue
+        state.seen[digest] = event.ts
+        if type(event) is Message:
+            apply_message(state, event, policy.calendar, wait_limit_ms, samples)
+        elif type(event) is Transfer:
+            apply_transfer(state, event, policy.calendar, wait_limit_ms)
+        else:
+            apply_order(state, event)  # type: ignore[arg-type]
+        outcomes.append(Outcome.APPLIED)
+    delta = BuyerDelta(outcomes)
+    if not delta.changed:
+        return delta
+    prune(state, horizon.cutoff_day, horizon.order_horizon_ms)
+    after = project(state, policy, horizon.cutoff_day, horizon.cutoff_ms)
+    _diff_into(delta, before, after)
+    for key, vector in sample_vectors(samples).items():
+        _add(delta.cohorts, key, vector)
+    return delta
+
+
+def _add(target: dict[CohortKey, Vector], key: CohortKey, vector: Vector, sign: int = 1) -> None:
+    current = target.get(key)
+    if current is None:
+        current = target[key] = [0] * WIDTH
+    for index in range(WIDTH):
+        current[index] += sign * vector[index]
+
+
+def _diff_into(delta: BuyerDelta, before: Projection, after: Projection) -> None:
+    for key, vector in after.cohorts.items():
+        _add(delta.cohorts, key, vector)
+    for key, vector in before.cohorts.items():
+        _add(delta.cohorts, key, vector, -1)
+    delta.cohorts = {k: v for k, v in delta.cohorts.items() if any(v)}
+    for hist_key in before.histogram.keys() | after.histogram.keys():
+        change = after.histogram.get(hist_key, 0) - before.histogram.get(hist_key, 0)
+        if change:
+            delta.histogram[hist_key] = change
+    for agent in before.histogram_sum_ms.keys() | after.histogram_sum_ms.keys():
+        change = after.histogram_sum_ms.get(agent, 0) - before.histogram_sum_ms.get(agent, 0)
+        if change:
+            delta.histogram_sum_ms[agent] = change
+    for agent in before.waits.keys() | after.waits.keys():
+        if before.waits.get(agent) != after.waits.get(agent):
+            delta.waits[agent] = after.waits.get(agent)

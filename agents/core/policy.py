@@ -1,0 +1,70 @@
+"""Per-shop rules resolved from the settings: time zone, filters, thresholds, attribution."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from agents.core.calendar import MS_PER_DAY, BusinessCalendar, calendar_for
+from config.settings import Settings, ShopSettings, parse_attribution_window
+
+AttributionRule = Literal["first", "last", "all"]
+AttributionWindow = int | Literal["same_day", "next_day"]
+
+
+@dataclass(frozen=True, slots=True)
+class ShopPolicy:
+    shop_id: str
+    name: str | None
+    calendar: BusinessCalendar
+    alert_threshold_seconds: float
+    after_sale_ms: int
+    attribution_window: AttributionWindow
+    attribution_rule: AttributionRule
+    block: re.Pattern[str] | None
+    aftersale_agents: frozenset[str]
+    agent_names: dict[str, str] = field(default_factory=dict)
+
+    def is_blocked(self, buyer_id: str) -> bool:
+        return self.block is not None and self.block.match(buyer_id) is not None
+
+
+def _compile_block(patterns: list[str]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
+def resolve_policy(settings: Settings, shop_id: str) -> ShopPolicy:
+    defaults = settings.defaults
+    shop = settings.shops.get(shop_id, ShopSettings())
+    attribution = shop.attribution or defaults.attribution
+    after_sale_days = defaults.after_sale_days if shop.after_sale_days is None else shop.after_sale_days
+    return ShopPolicy(
+        shop_id=shop_id,
+        name=shop.name,
+        calendar=calendar_for(shop.timezone or defaults.timezone),
+        alert_threshold_seconds=shop.alert_threshold_seconds or defaults.alert_threshold_seconds,
+        after_sale_ms=after_sale_days * MS_PER_DAY,
+        attribution_window=parse_attribution_window(attribution.window),
+        attribution_rule=attribution.rule,
+        block=_compile_block(shop.block),
+        aftersale_agents=frozenset(a for a, s in shop.agents.items() if s.group == "aftersale"),
+        agent_names={a: s.name for a, s in shop.agents.items() if s.name},
+    )
+
+
+class PolicyBook:
+    """Resolved policies, one per shop, built lazily (unknown shops take the defaults)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._policies: dict[str, ShopPolicy] = {}
+
+    def __call__(self, shop_id: str) -> ShopPolicy:
+        policy = self._policies.get(shop_id)
+        if policy is None:
+            policy = self._policies[shop_id] = resolve_policy(self.settings, shop_id)
+        return policy

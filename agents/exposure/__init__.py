@@ -1,0 +1,1 @@
+"""What people and Prometheus see: metrics, the floor API and page."""

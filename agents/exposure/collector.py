@@ -1,0 +1,124 @@
+"""Window gauges and the first-response histogram, exposed from the latest floor snapshot.
+
+The leader refreshes the snapshot once a second; other workers hold an empty one, so a
+series is never exported twice. Ratios with an empty denominator yield no sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from agents.core.projection import FIRST_RESPONSE_BUCKETS
+from agents.core.windows import WINDOWS
+
+WINDOW_GAUGES: tuple[tuple[str, str, str], ...] = (
+    ("consultations", "kefu_consultations", "Consultations (咨询人数) that started in the window."),
+    ("inquiries", "kefu_inquiries", "Inquiries (询单人数): replied, not after-sale consultations."),
+    ("replied_consultations", "kefu_replied_consultations", "Replied consultations (接待人数)."),
+    ("reply_ratio", "kefu_reply_ratio", "Replied / consultations (回复率)."),
+    ("first_response_avg_seconds", "kefu_first_response_avg_seconds", "Mean first response (首次响应时间)."),
+    ("response_avg_seconds", "kefu_response_avg_seconds", "Mean response over ended waits (平均响应时间)."),
+    ("consult_order_ratio", "kefu_consult_order_ratio", "Ordered / inquiries (询单→下单)."),
+    ("consult_pay_ratio", "kefu_consult_pay_ratio", "Paid / inquiries (询单转化率)."),
+    ("order_pay_ratio", "kefu_order_pay_ratio", "Paid / ordered (付款转化率)."),
+    ("attributed_sales_yuan", "kefu_attributed_sales_yuan", "Credited paid order amounts (客服销售额), yuan."),
+)
+SHOP_GAUGES: tuple[tuple[str, str, str], ...] = (
+    ("orders", "kefu_shop_orders", "Orders created in the window (shop level)."),
+    ("silent_orders", "kefu_silent_orders", "Orders credited to no inquiry (静默下单)."),
+    ("silent_share", "kefu_silent_share", "Silent orders / all orders."),
+    ("silent_sales_yuan", "kefu_silent_sales_yuan", "Paid amounts of silent orders, yuan."),
+)
+OVERFLOW_AGENT = "_other"
+
+
+@dataclass
+class FloorSnapshot:
+    floors: list[dict[str, Any]] = field(default_factory=list)
+    histograms: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+
+
+class FloorCollector(Collector):
+    def __init__(self) -> None:
+        self.snapshot = FloorSnapshot()
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self.snapshot
+        families = {
+            key: GaugeMetricFamily(name, text, labels=["shop", "agent", "window"])
+            for key, name, text in WINDOW_GAUGES
+        }
+        shop_families = {
+            key: GaugeMetricFamily(name, text, labels=["shop", "window"]) for key, name, text in SHOP_GAUGES
+        }
+        waiting = GaugeMetricFamily("kefu_waiting_buyers", "Buyers waiting for a reply now (等待中).", labels=["shop", "agent"])
+        oldest = GaugeMetricFamily(
+            "kefu_oldest_wait_seconds", "Age of the oldest unanswered wait (最长等待).", labels=["shop", "agent"]
+        )
+        threshold = GaugeMetricFamily(
+            "kefu_alert_threshold_seconds", "The shop's wait alert threshold.", labels=["shop"]
+        )
+        for floor in snapshot.floors:
+            shop = floor["shop"]
+            threshold.add_metric([shop], floor["alert_threshold_seconds"])
+            for row in floor["agents"]:
+                agent = row["agent"]
+                waiting.add_metric([shop, agent], row["waiting_buyers"])
+                oldest.add_metric([shop, agent], row["oldest_wait_seconds"])
+                for window in WINDOWS:
+                    values = row["windows"][window]
+                    for key, family in families.items():
+                        if values[key] is not None:
+                            family.add_metric([shop, agent, window], values[key])
+            for window in WINDOWS:
+                values = floor["totals"]["windows"][window]
+                for key, family in shop_families.items():
+                    if values[key] is not None:
+                        family.add_metric([shop, window], values[key])
+        yield from families.values()
+        yield from shop_families.values()
+        yield waiting
+        yield oldest
+        yield threshold
+        yield self._histogram(snapshot)
+
+    @staticmethod
+    def _histogram(snapshot: FloorSnapshot) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            "kefu_first_response_seconds", "First response per replied consultation.", labels=["shop", "agent"]
+        )
+        for (shop, agent), counts in snapshot.histograms.items():
+            cumulative = 0
+            buckets: list[tuple[str, float]] = []
+            for index, bound in enumerate(FIRST_RESPONSE_BUCKETS):
+                cumulative += counts.get(str(index), 0)
+                buckets.append((str(float(bound)), cumulative))
+            cumulative += counts.get(str(len(FIRST_RESPONSE_BUCKETS)), 0)
+            buckets.append(("+Inf", cumulative))
+            family.add_metric([shop, agent], buckets, sum_value=counts.get("sum", 0) / 1000)
+        return family
+
+
+def cap_agents(floor: dict[str, Any], max_agents: int) -> dict[str, Any]:
+    """Keep label cardinality bounded: agents past `max_agents` are reported as one `_other`."""
+    rows = floor["agents"]
+    if len(rows) <= max_agents:
+        return floor
+    kept = sorted(rows, key=lambda r: r["agent"])[: max_agents - 1]
+    names = {r["agent"] for r in kept}
+    rest = [r for r in rows if r["agent"] not in names]
+    merged = {
+        "agent": OVERFLOW_AGENT,
+        "name": None,
+        "waiting_buyers": sum(r["waiting_buyers"] for r in rest),
+        "oldest_wait_seconds": max(r["oldest_wait_seconds"] for r in rest),
+        "alert": any(r["alert"] for r in rest),
+        # Window ratios cannot be merged from ratios; the overflow series carries counts only.
+        "windows": {w: {k: None for k in rest[0]["windows"][w]} for w in WINDOWS},
+    }
+    return floor | {"agents": [*kept, merged]}

@@ -1,0 +1,127 @@
+"""The floor-display data (interfaces.md `/api/v1/floor`), read from Redis for one shop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.core.calendar import MS_PER_HOUR
+from agents.core.policy import PolicyBook
+from agents.core.projection import (
+    CONSULTATIONS,
+    FIRST_RESPONSE_MS,
+    INQUIRIES,
+    ORDERED,
+    ORDERS,
+    PAID,
+    REPLIED,
+    SALES_FEN,
+    SHOP_LEVEL,
+    SILENT_ORDERS,
+    SILENT_SALES_FEN,
+    WAIT_MS,
+    WAITS_ENDED,
+    WIDTH,
+)
+from agents.core.windows import WINDOWS, window_reads
+from agents.store.redis_store import RedisStore
+
+Json = dict[str, Any]
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def _yuan(fen: int) -> float:
+    return round(fen / 100, 2)
+
+
+def window_values(v: list[int]) -> Json:
+    """One window's metrics, named as in metrics.md without the `kefu_` prefix."""
+    return {
+        "consultations": v[CONSULTATIONS],
+        "replied_consultations": v[REPLIED],
+        "inquiries": v[INQUIRIES],
+        "ordered_inquiries": v[ORDERED],
+        "paid_inquiries": v[PAID],
+        "reply_ratio": _ratio(v[REPLIED], v[CONSULTATIONS]),
+        "first_response_avg_seconds": (
+            round(v[FIRST_RESPONSE_MS] / v[REPLIED] / 1000, 3) if v[REPLIED] else None
+        ),
+        "response_avg_seconds": round(v[WAIT_MS] / v[WAITS_ENDED] / 1000, 3) if v[WAITS_ENDED] else None,
+        "consult_order_ratio": _ratio(v[ORDERED], v[INQUIRIES]),
+        "consult_pay_ratio": _ratio(v[PAID], v[INQUIRIES]),
+        "order_pay_ratio": _ratio(v[PAID], v[ORDERED]),
+        "attributed_sales_yuan": _yuan(v[SALES_FEN]),
+        "average_order_value_yuan": round(v[SALES_FEN] / v[PAID] / 100, 2) if v[PAID] else None,
+    }
+
+
+def shop_values(v: list[int]) -> Json:
+    return {
+        "orders": v[ORDERS],
+        "silent_orders": v[SILENT_ORDERS],
+        "silent_share": _ratio(v[SILENT_ORDERS], v[ORDERS]),
+        "silent_sales_yuan": _yuan(v[SILENT_SALES_FEN]),
+    }
+
+
+class FloorReader:
+    def __init__(self, store: RedisStore, policies: PolicyBook, wait_limit_hours: float = 24.0) -> None:
+        self.store = store
+        self.policies = policies
+        self.wait_limit_ms = int(wait_limit_hours * MS_PER_HOUR)
+
+    async def shops(self, now_ms: int) -> list[str]:
+        known = set(await self.store.shops(now_ms))
+        return sorted(known | set(self.policies.settings.shops))
+
+    async def agents(self, shop: str, now_ms: int) -> list[str]:
+        configured = self.policies.settings.shops.get(shop)
+        found = set(await self.store.agents(shop, now_ms))
+        found.discard(SHOP_LEVEL)
+        if configured:
+            found |= set(configured.agents)
+        return sorted(found)
+
+    async def vectors(self, shop: str, agents: list[str], now_ms: int) -> list[dict[str, list[int]]]:
+        policy = self.policies(shop)
+        reads = window_reads(now_ms, policy.calendar)
+        return await self.store.window_sums([(shop, a) for a in agents], reads)
+
+    async def floor(self, shop: str, now_ms: int) -> Json:
+        policy = self.policies(shop)
+        agents = await self.agents(shop, now_ms)
+        vectors = await self.vectors(shop, [*agents, SHOP_LEVEL], now_ms)
+        waiting = await self.store.waiting([(shop, a) for a in agents], now_ms - self.wait_limit_ms)
+        threshold = policy.alert_threshold_seconds
+        rows: list[Json] = []
+        totals = {w: [0] * WIDTH for w in WINDOWS}
+        for agent, windows, (count, oldest) in zip(agents, vectors, waiting, strict=True):
+            oldest_seconds = round(max(0, now_ms - oldest) / 1000, 3) if oldest is not None else 0.0
+            for w in WINDOWS:
+                totals[w] = [a + b for a, b in zip(totals[w], windows[w], strict=True)]
+            rows.append(
+                {
+                    "agent": agent,
+                    "name": policy.agent_names.get(agent),
+                    "waiting_buyers": count,
+                    "oldest_wait_seconds": oldest_seconds,
+                    "alert": oldest_seconds > threshold,
+                    "windows": {w: window_values(windows[w]) for w in WINDOWS},
+                }
+            )
+        rows.sort(key=lambda r: (-r["oldest_wait_seconds"], r["agent"]))
+        shop_level = vectors[-1]
+        return {
+            "shop": shop,
+            "name": policy.name,
+            "as_of": now_ms,
+            "alert_threshold_seconds": threshold,
+            "agents": rows,
+            "totals": {
+                "waiting_buyers": sum(r["waiting_buyers"] for r in rows),
+                "oldest_wait_seconds": max((r["oldest_wait_seconds"] for r in rows), default=0.0),
+                "windows": {w: window_values(totals[w]) | shop_values(shop_level[w]) for w in WINDOWS},
+            },
+        }

@@ -1,0 +1,45 @@
+"""Process-local counters, as a bundle on an injected registry (tests pass a fresh one)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class WorkerMetrics(NamedTuple):
+    events: Counter
+    rejected: Counter
+    filtered: Counter
+    batches: Counter
+    batch_seconds: Histogram
+    conflicts: Counter
+    redis_errors: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry, prefix: str = "kefu") -> WorkerMetrics:
+        return cls(
+            events=Counter(
+                f"{prefix}_events", "Input records by topic and outcome.", ["topic", "outcome"], registry=registry
+            ),
+            rejected=Counter(
+                f"{prefix}_events_rejected", "Rejected input records by reason.", ["reason"], registry=registry
+            ),
+            filtered=Counter(
+                f"{prefix}_events_filtered",
+                "Events of block-listed buyers (counted as applied; they change no metric).",
+                ["shop"],
+                registry=registry,
+            ),
+            batches=Counter(f"{prefix}_batches", "Batches committed to Redis.", registry=registry),
+            batch_seconds=Histogram(
+                f"{prefix}_batch_seconds",
+                "Time to apply one batch (decode, compute, commit).",
+                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+                registry=registry,
+            ),
+            conflicts=Counter(
+                f"{prefix}_commit_conflicts", "Batches recomputed because a partition moved.", registry=registry
+            ),
+            redis_errors=Counter(f"{prefix}_redis_errors", "Redis errors met while applying.", registry=registry),
+        )

@@ -1,0 +1,1 @@
+"""Redis state: key layout, the batch commit, and the window reader."""

@@ -1,0 +1,37 @@
+-- Sum an agent's cohort buckets into per-window vectors in one server-side pass.
+-- KEYS: bucket hashes. ARGV: width, then width field names, then per key: mask lo hi.
+-- Day/minute hashes hold `field -> n`; second hashes hold `field:sec -> n`, and only
+-- seconds lo..hi count (lo = -1 means the whole hash). Returns windows*width integers.
+local width = tonumber(ARGV[1])
+local index = {}
+for i = 1, width do index[ARGV[1 + i]] = i end
+local base = 1 + width
+local windows = 4
+local sums = {}
+for i = 1, windows * width do sums[i] = 0 end
+for k = 1, #KEYS do
+  local mask = tonumber(ARGV[base + 3 * (k - 1) + 1])
+  local lo = tonumber(ARGV[base + 3 * (k - 1) + 2])
+  local hi = tonumber(ARGV[base + 3 * (k - 1) + 3])
+  local flat = redis.call('HGETALL', KEYS[k])
+  for j = 1, #flat, 2 do
+    local field = flat[j]
+    local slot
+    if lo < 0 then
+      slot = index[field]
+    else
+      local name, sec = string.match(field, '^(%a+):(%d+)$')
+      sec = tonumber(sec)
+      if name and sec >= lo and sec <= hi then slot = index[name] end
+    end
+    if slot then
+      local value = tonumber(flat[j + 1])
+      for w = 0, windows - 1 do
+        if bit.band(mask, bit.lshift(1, w)) ~= 0 then
+          sums[w * width + slot] = sums[w * width + slot] + value
+        end
+      end
+    end
+  end
+end
+return sums

@@ -1,0 +1,81 @@
+"""Turn buyer deltas into one batch of Redis writes, merged so each key is touched once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR
+from agents.core.engine import BuyerDelta
+from agents.core.policy import ShopPolicy
+from agents.core.projection import FIELD_NAMES
+from agents.core.windows import FINE_RETENTION_MS, WINDOW_DAYS, cohort_buckets
+from agents.store import keys
+
+INDEX_TTL_MS = (WINDOW_DAYS + 1) * MS_PER_DAY
+
+
+@dataclass(slots=True)
+class WriteSet:
+    """Everything one batch changes; applied by `RedisStore.commit` in one transaction."""
+
+    buyer_states: dict[str, bytes] = field(default_factory=dict)
+    buyer_ttl_ms: dict[str, int] = field(default_factory=dict)
+    increments: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    expire_at_ms: dict[str, int] = field(default_factory=dict)
+    waits_add: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    waits_remove: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    agents_seen: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    offsets: dict[str, int] = field(default_factory=dict)
+
+    def increment(self, key: str, name: str, amount: int, expire_at_ms: int) -> None:
+        fields = self.increments[key]
+        fields[name] = fields.get(name, 0) + amount
+        if expire_at_ms > self.expire_at_ms.get(key, 0):
+            self.expire_at_ms[key] = expire_at_ms
+
+
+def add_buyer_delta(
+    writes: WriteSet,
+    policy: ShopPolicy,
+    buyer_id: str,
+    delta: BuyerDelta,
+    now_ms: int,
+    wait_limit_ms: int,
+) -> None:
+    shop = policy.shop_id
+    calendar = policy.calendar
+    day_expiry: dict[int, int] = {}
+    for (agent, start), vector in delta.cohorts.items():
+        day, minute, second = cohort_buckets(start, calendar, now_ms)
+        expiry = day_expiry.get(day)
+        if expiry is None:
+            expiry = day_expiry[day] = calendar.day_start_ms(day + WINDOW_DAYS) + MS_PER_HOUR
+        day_key = keys.bucket_key(shop, agent, "d", day)
+        minute_key = keys.bucket_key(shop, agent, "m", minute) if minute is not None else None
+        second_key = keys.bucket_key(shop, agent, "s", minute) if minute is not None else None
+        fine_expiry = (minute + 1) * 60_000 + FINE_RETENTION_MS if minute is not None else 0
+        for index, amount in enumerate(vector):
+            if not amount:
+                continue
+            name = FIELD_NAMES[index]
+            writes.increment(day_key, name, amount, expiry)
+            if minute_key is not None and second_key is not None:
+                writes.increment(minute_key, name, amount, fine_expiry)
+                writes.increment(second_key, f"{name}:{second}", amount, fine_expiry)
+        writes.agents_seen[shop][agent] = now_ms
+    index_expiry = now_ms + INDEX_TTL_MS
+    for (agent, bucket), amount in delta.histogram.items():
+        writes.increment(keys.histogram_key(shop, agent), str(bucket), amount, index_expiry)
+    for agent, amount in delta.histogram_sum_ms.items():
+        writes.increment(keys.histogram_key(shop, agent), "sum", amount, index_expiry)
+    for agent, start in delta.waits.items():
+        key = keys.waiting_key(shop, agent)
+        writes.expire_at_ms[key] = now_ms + wait_limit_ms + MS_PER_HOUR
+        if start is None:
+            writes.waits_add[key].pop(buyer_id, None)
+            writes.waits_remove[key].add(buyer_id)
+        else:
+            writes.waits_remove[key].discard(buyer_id)
+            writes.waits_add[key][buyer_id] = start
+        writes.agents_seen[shop][agent] = now_ms

@@ -1,0 +1,107 @@
+"""Faust wiring: the batch agent, the leader's once-a-second duties, the HTTP views.
+
+Everything here is thin; the work happens in `Runtime` and below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+
+from agents.exposure.page import FLOOR_PAGE
+from agents.processing import Record, wall_clock_ms
+from agents.runtime import Runtime
+from config.settings import Settings
+from streams.app import input_topic, output_topic
+from streams.deadletter import DeadLetter
+
+log = logging.getLogger(__name__)
+
+
+def install(app: faust.App, settings: Settings) -> Runtime:
+    source = input_topic(app, settings)
+    dead_letter_topic = output_topic(app, settings.kafka.topics.deadletter)
+
+    async def send_dead_letters(letters: Sequence[DeadLetter]) -> None:
+        pending = [await dead_letter_topic.send(key=letter.key, value=letter.payload()) for letter in letters]
+        await asyncio.gather(*pending)
+
+    runtime = Runtime.create(settings, send_dead_letters)
+    batch_size = settings.processing.batch_size
+    within = settings.processing.batch_within_seconds
+
+    @app.agent(source, name="kefu-pulse.apply")
+    async def apply_events(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(batch_size, within=within):
+            records = [
+                Record(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+                for e in events
+            ]
+            await runtime.apply_until_done(records)
+
+    @app.timer(1.0)
+    async def publish_floor() -> None:
+        if not app.is_leader():
+            runtime.clear_snapshot()
+            return
+        try:
+            await runtime.refresh_snapshot()
+        except (RedisError, OSError) as exc:
+            log.warning("floor refresh failed: %s", exc)
+
+    @app.page("/metrics")
+    async def metrics(web: View, request: Request) -> Response:
+        body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, runtime.registry)
+        return web.bytes(body, content_type=CONTENT_TYPE_LATEST)
+
+    @app.page("/api/v1/floor")
+    async def floor_api(web: View, request: Request) -> Response:
+        shop = request.query.get("shop")
+        if not shop:
+            return web.json({"error": "missing query parameter: shop"}, status=400)
+        return web.json(await runtime.reader.floor(shop, wall_clock_ms()))
+
+    @app.page("/floor")
+    async def floor_page(web: View, request: Request) -> Response:
+        return web.html(FLOOR_PAGE)
+
+    @app.page("/healthz")
+    async def healthz(web: View, request: Request) -> Response:
+        problems = await health_problems(runtime, settings)
+        if problems:
+            return web.json({"status": "unhealthy", "problems": problems}, status=503)
+        return web.json({"status": "ok"})
+
+    return runtime
+
+
+async def health_problems(runtime: Runtime, settings: Settings) -> list[str]:
+    problems: list[str] = []
+    try:
+        await asyncio.wait_for(runtime.store.ping(), timeout=2)
+    except (RedisError, OSError, TimeoutError) as exc:
+        problems.append(f"redis unreachable: {type(exc).__name__}")
+    if not await kafka_reachable(settings.kafka.bootstrap):
+        problems.append("kafka unreachable: no bootstrap server accepts connections")
+    return problems
+
+
+async def kafka_reachable(bootstrap: str, timeout: float = 2.0) -> bool:
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host or "127.0.0.1", int(port)), timeout)
+        except (OSError, TimeoutError, ValueError):
+            continue
+        writer.close()
+        return True
+    return False
+
+

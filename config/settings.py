@@ -1,0 +1,222 @@
+"""One frozen, typed settings object, built once at the edge.
+
+The YAML file is decoded straight into msgspec structs, so a wrong key or type is
+reported with its path (`$.defaults.after_sale_days`). Environment variables override
+only the connection settings, as interfaces.md says.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+import yaml
+from msgspec import Meta, Struct
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("kefu.yaml")
+
+PositiveInt = Annotated[int, Meta(gt=0)]
+NonNegativeInt = Annotated[int, Meta(ge=0)]
+PositiveFloat = Annotated[float, Meta(gt=0)]
+
+_T = TypeVar("_T")
+_DURATION = re.compile(r"^([1-9][0-9]*)([hd])$")
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message names the key and what is wrong."""
+
+
+class _Strict(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class TopicNames(_Strict):
+    messages: str = "kefu.messages"
+    orders: str = "kefu.orders"
+    alerts: str = "kefu.alerts"
+    deadletter: str = "kefu.deadletter"
+
+
+class KafkaSettings(_Strict):
+    bootstrap: str = "127.0.0.1:9092"
+    partitions: PositiveInt = 8
+    topics: TopicNames = TopicNames()
+
+
+class RedisSettings(_Strict):
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+class WebSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65535)] = 6066
+
+
+class AttributionSettings(_Strict):
+    window: str = "same_day"
+    rule: Literal["first", "last", "all"] = "last"
+
+
+class Defaults(_Strict):
+    timezone: str = "Asia/Shanghai"
+    alert_threshold_seconds: PositiveFloat = 15.0
+    after_sale_days: NonNegativeInt = 7
+    attribution: AttributionSettings = AttributionSettings()
+
+
+class AgentSettings(_Strict):
+    name: str | None = None
+    group: str | None = None
+
+
+class ShopSettings(_Strict):
+    name: str | None = None
+    block: list[str] = []
+    timezone: str | None = None
+    alert_threshold_seconds: PositiveFloat | None = None
+    after_sale_days: NonNegativeInt | None = None
+    attribution: AttributionSettings | None = None
+    agents: dict[str, AgentSettings] = {}
+
+
+class ProcessingSettings(_Strict):
+    batch_size: PositiveInt = 2000
+    batch_within_seconds: PositiveFloat = 0.05
+    future_tolerance_seconds: NonNegativeInt = 300
+    wait_limit_hours: PositiveFloat = 24.0
+    # Caps Prometheus label cardinality: agents past this many per shop share one series.
+    max_agents_per_shop: PositiveInt = 500
+
+
+class Settings(_Strict):
+    kafka: KafkaSettings = KafkaSettings()
+    redis: RedisSettings = RedisSettings()
+    web: WebSettings = WebSettings()
+    defaults: Defaults = Defaults()
+    processing: ProcessingSettings = ProcessingSettings()
+    shops: dict[str, ShopSettings] = {}
+
+
+def parse_attribution_window(text: str) -> int | Literal["same_day", "next_day"]:
+    """`same_day`, `next_day`, or a duration (`24h`, `3d`) returned in milliseconds."""
+    if text in ("same_day", "next_day"):
+        return text  # type: ignore[return-value]
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"expected same_day, next_day or a duration such as 24h or 3d, got {text!r}")
+    amount, unit = int(match.group(1)), match.group(2)
+    return amount * (3_600_000 if unit == "h" else 86_400_000)
+
+
+def _check_semantics(settings: Settings) -> None:
+    def check_zone(path: str, name: str | None) -> None:
+        if name is None:
+            return
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"{path}: unknown time zone {name!r}") from exc
+
+    def check_window(path: str, attribution: AttributionSettings | None) -> None:
+        if attribution is None:
+            return
+        try:
+            parse_attribution_window(attribution.window)
+        except ValueError as exc:
+            raise ConfigError(f"{path}.window: {exc}") from exc
+
+    check_zone("$.defaults.timezone", settings.defaults.timezone)
+    check_window("$.defaults.attribution", settings.defaults.attribution)
+    for shop_id, shop in settings.shops.items():
+        check_zone(f"$.shops.{shop_id}.timezone", shop.timezone)
+        check_window(f"$.shops.{shop_id}.attribution", shop.attribution)
+        for index, pattern in enumerate(shop.block):
+            if not pattern:
+                raise ConfigError(f"$.shops.{shop_id}.block[{index}]: empty pattern")
+        for agent_id, agent in shop.agents.items():
+            if agent.group not in (None, "aftersale", "presale"):
+                raise ConfigError(
+                    f"$.shops.{shop_id}.agents.{agent_id}.group: expected aftersale or presale, "
+                    f"got {agent.group!r}"
+                )
+
+
+def settings_from_yaml(text: str, source: str = "<config>") -> Settings:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: Expected `object`, got `{type(data).__name__}` - at `$`")
+    shops_data = data.pop("shops", None) or {}
+    if not isinstance(shops_data, dict):
+        raise ConfigError(f"{source}: Expected `object`, got `{type(shops_data).__name__}` - at `$.shops`")
+    settings = _convert(data, Settings, "$", source)
+    shops = {str(shop_id): _convert_shop(raw, f"$.shops.{shop_id}", source) for shop_id, raw in shops_data.items()}
+    settings = msgspec.structs.replace(settings, shops=shops)
+    _check_semantics(settings)
+    return settings
+
+
+def _convert(data: object, kind: type[_T], path: str, source: str) -> _T:
+    """msgspec.convert with the error's path rooted at `path` (msgspec masks dict keys)."""
+    try:
+        return msgspec.convert(data, kind, str_keys=True)
+    except msgspec.ValidationError as exc:
+        message = str(exc).replace("`$", f"`{path}", 1)
+        if "`" + path not in message:
+            message = f"{message} - at `{path}`"
+        raise ConfigError(f"{source}: {message}") from exc
+
+
+def _convert_shop(raw: object, path: str, source: str) -> ShopSettings:
+    if raw is None:
+        return ShopSettings()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: Expected `object`, got `{type(raw).__name__}` - at `{path}`")
+    agents_data = raw.pop("agents", None) or {}
+    if not isinstance(agents_data, dict):
+        raise ConfigError(f"{source}: Expected `object` - at `{path}.agents`")
+    shop = _convert(raw, ShopSettings, path, source)
+    agents = {
+        str(agent_id): _convert(value or {}, AgentSettings, f"{path}.agents.{agent_id}", source)
+        for agent_id, value in agents_data.items()
+    }
+    return msgspec.structs.replace(shop, agents=agents)
+
+
+def _apply_environment(settings: Settings, environ: os._Environ[str] | dict[str, str]) -> Settings:
+    kafka, redis_settings, web = settings.kafka, settings.redis, settings.web
+    if bootstrap := environ.get("KEFU_KAFKA_BOOTSTRAP"):
+        kafka = msgspec.structs.replace(kafka, bootstrap=bootstrap)
+    if url := environ.get("KEFU_REDIS_URL"):
+        redis_settings = msgspec.structs.replace(redis_settings, url=url)
+    if port := environ.get("KEFU_WEB_PORT"):
+        if not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ConfigError(f"KEFU_WEB_PORT: expected a port number, got {port!r}")
+        web = msgspec.structs.replace(web, port=int(port))
+    return msgspec.structs.replace(settings, kafka=kafka, redis=redis_settings, web=web)
+
+
+def config_path(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    override = environ.get("KEFU_CONFIG")
+    return Path(override) if override else DEFAULT_CONFIG_PATH
+
+
+def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
+    """Read the configured YAML file and apply environment overrides."""
+    environ = os.environ if environ is None else environ
+    path = config_path(environ)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"KEFU_CONFIG: cannot read {path}: {exc.strerror}") from exc
+    return _apply_environment(settings_from_yaml(text, str(path)), environ)

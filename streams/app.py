@@ -1,0 +1,48 @@
+"""The Faust app, built from settings (no module-level app: tests build their own)."""
+
+from __future__ import annotations
+
+import faust
+
+from config.settings import Settings
+
+
+def create_app(settings: Settings, *, app_id: str = "kefu-pulse") -> faust.App:
+    return faust.App(
+        app_id,
+        broker=f"kafka://{settings.kafka.bootstrap}",
+        store="memory://",  # Redis, not Faust tables, holds the state
+        autodiscover=False,
+        topic_partitions=settings.kafka.partitions,
+        topic_allow_declare=False,  # `kefu-pulse topics create` owns the topics
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_every=10_000,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=settings.processing.batch_size * 2,
+        web_enabled=True,
+        web_bind=settings.web.host,
+        web_host=settings.web.host,
+        web_port=settings.web.port,
+        web_in_thread=False,
+    )
+
+
+def input_topic(app: faust.App, settings: Settings) -> faust.TopicT:
+    """One channel over both input topics: they are co-partitioned by `shop:buyer`."""
+    names = settings.kafka.topics
+    return app.topic(
+        names.messages,
+        names.orders,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.kafka.partitions,
+    )
+
+
+def output_topic(app: faust.App, name: str) -> faust.TopicT:
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")

@@ -1,0 +1,65 @@
+"""`kefu-pulse`: Faust's own command line plus the commands of interfaces.md."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import faust
+from faust.cli import AppCommand, argument, option
+
+from agents.stream_agents import install
+from config.settings import ConfigError, Settings, load_settings
+from streams.app import create_app
+
+
+def main() -> None:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"kefu-pulse: invalid configuration: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    app = create_app(settings)
+    runtime = install(app, settings)
+    register_commands(app, settings, runtime)
+    app.main()
+
+
+def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
+    @app.command(argument("action", type=click.Choice(["create"])))
+    async def topics(self: AppCommand, action: str) -> None:
+        """Create the four topics with the configured partitions (idempotent)."""
+        from streams.topics import create_topics
+
+        for name, outcome in create_topics(settings).items():
+            print(f"{name}: {outcome}")
+
+    @app.command(argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False)))
+    async def replay(self: AppCommand, files: tuple[str, ...]) -> None:
+        """Produce recorded events (JSON lines) into the input topics."""
+        from streams.replay_cli import run_replay
+
+        raise SystemExit(run_replay([Path(f) for f in files], settings))
+
+    @app.command(
+        option("--shop", required=True, help="shop id"),
+        option("--window", type=click.Choice(["5m", "1h", "today", "28d"]), default=None),
+        option("--json", "as_json", is_flag=True, default=False, help="exactly the /api/v1/floor JSON"),
+    )
+    async def stats(self: AppCommand, shop: str, window: str | None, as_json: bool) -> None:
+        """Print the floor-display data from Redis."""
+        from streams.stats_cli import run_stats
+
+        try:
+            await run_stats(runtime.reader, shop, window, as_json)
+        finally:
+            await runtime.close()
+
+    @app.command()
+    async def demo(self: AppCommand) -> None:
+        """Start a local real stack, a worker and simulated traffic; Ctrl-C stops it all."""
+        from streams.demo import run_demo
+
+        raise SystemExit(await run_demo(settings))

@@ -1,0 +1,39 @@
+"""The dead-letter record of events.md: reason, topic, partition, offset, raw value."""
+
+from __future__ import annotations
+
+import msgspec
+
+from streams.decoding import Rejection
+
+_encoder = msgspec.json.Encoder()
+
+
+class DeadLetter(msgspec.Struct, frozen=True):
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    raw: str
+    detail: str
+    key: bytes | None = None
+
+    @classmethod
+    def of(
+        cls, rejection: Rejection, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
+    ) -> DeadLetter:
+        raw = "" if value is None else value.decode("utf-8", "backslashreplace")
+        return cls(rejection.reason.value, topic, partition, offset, raw, rejection.detail, key)
+
+    def payload(self) -> bytes:
+        """The JSON value written to the dead-letter topic (the key travels as the record key)."""
+        return _encoder.encode(
+            {
+                "reason": self.reason,
+                "topic": self.topic,
+                "partition": self.partition,
+                "offset": self.offset,
+                "raw": self.raw,
+                "detail": self.detail,
+            }
+        )

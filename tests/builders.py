@@ -1,0 +1,98 @@
+"""Event builders and an in-memory aggregate for exercising the pure core."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from agents.core.buyer import BuyerState
+from agents.core.engine import Horizon, apply_buyer_events
+from agents.core.policy import PolicyBook, ShopPolicy
+from agents.core.projection import FIELD_NAMES, WIDTH
+from config.settings import Settings, settings_from_yaml
+from streams.events import Event, Message, Order, Transfer
+
+# 2025-11-25 00:00:00 Asia/Shanghai = 2025-11-24T16:00:00Z
+DAY0 = 1764000000000 - (1764000000000 + 8 * 3600_000) % 86_400_000
+_ids = itertools.count()
+
+
+def at(hours: float = 0, minutes: float = 0, seconds: float = 0, day: int = 0) -> int:
+    return DAY0 + day * 86_400_000 + int((hours * 3600 + minutes * 60 + seconds) * 1000)
+
+
+def buyer_msg(ts: int, agent: str = "s1:a", buyer: str = "b1", shop: str = "s1", event_id: str | None = None) -> Message:
+    return Message(event_id or f"m{next(_ids)}", shop, buyer, ts, agent, "buyer")
+
+
+def agent_msg(
+    ts: int, agent: str = "s1:a", buyer: str = "b1", shop: str = "s1", auto: bool = False, event_id: str | None = None
+) -> Message:
+    return Message(event_id or f"m{next(_ids)}", shop, buyer, ts, agent, "agent", auto)
+
+
+def transfer(ts: int, src: str, dst: str, buyer: str = "b1", shop: str = "s1") -> Transfer:
+    return Transfer(f"t{next(_ids)}", shop, buyer, ts, src, dst)
+
+
+def order(ts: int, order_id: str, status: str, fen: int | None = 10000, buyer: str = "b1", shop: str = "s1") -> Order:
+    return Order(f"o{next(_ids)}", shop, buyer, ts, order_id, status, fen)  # type: ignore[arg-type]
+
+
+def settings(yaml_text: str = "") -> Settings:
+    return settings_from_yaml(yaml_text)
+
+
+@dataclass
+class Ledger:
+    """Applies events the way the worker does, keeping cohort sums per (agent, day) in memory."""
+
+    settings: Settings = field(default_factory=Settings)
+    now_ms: int = at(23, 59, 59)
+    states: dict[tuple[str, str], BuyerState] = field(default_factory=dict)
+    by_day: dict[tuple[str, str, int], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * WIDTH))
+    by_start: dict[tuple[str, str, int], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * WIDTH))
+    waits: dict[tuple[str, str], dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    histogram: dict[tuple[str, str, int], int] = field(default_factory=lambda: defaultdict(int))
+    outcomes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.policies = PolicyBook(self.settings)
+
+    def policy(self, shop: str = "s1") -> ShopPolicy:
+        return self.policies(shop)
+
+    def apply(self, *events: Event) -> Ledger:
+        """Each event as its own batch, in the given order."""
+        for event in events:
+            self.apply_batch([event])
+        return self
+
+    def apply_batch(self, events: list[Event]) -> Ledger:
+        groups: dict[tuple[str, str], list[Event]] = {}
+        for event in events:
+            groups.setdefault((event.shop_id, event.buyer_id), []).append(event)
+        for (shop, buyer), group in groups.items():
+            policy = self.policies(shop)
+            state = self.states.setdefault((shop, buyer), BuyerState())
+            delta = apply_buyer_events(state, group, policy, Horizon.at(policy, self.now_ms))
+            self.outcomes.extend(o.value for o in delta.outcomes)
+            for (agent, start), vector in delta.cohorts.items():
+                day = policy.calendar.day(start)
+                for i in range(WIDTH):
+                    self.by_day[(shop, agent, day)][i] += vector[i]
+                    self.by_start[(shop, agent, start)][i] += vector[i]
+            for agent, start in delta.waits.items():
+                if start is None:
+                    self.waits[(shop, agent)].pop(buyer, None)
+                else:
+                    self.waits[(shop, agent)][buyer] = start
+            for (agent, bucket), n in delta.histogram.items():
+                self.histogram[(shop, agent, bucket)] += n
+        return self
+
+    def day(self, agent: str = "s1:a", shop: str = "s1", day: int = 0) -> dict[str, int]:
+        policy = self.policies(shop)
+        vector = self.by_day.get((shop, agent, policy.calendar.day(at(day=day))), [0] * WIDTH)
+        return dict(zip(FIELD_NAMES, vector, strict=True))

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings, settings_from_yaml
+
+
+def test_the_shipped_file_and_an_empty_file_are_complete() -> None:
+    shipped = settings_from_yaml(DEFAULT_CONFIG_PATH.read_text())
+    assert shipped.kafka.partitions == 8
+    assert shipped.shops["shop0"].agents["shop0:agent9"].group == "aftersale"
+    assert settings_from_yaml("") == Settings()
+    only_shops = settings_from_yaml("shops:\n  s1: {name: x}\n")
+    assert only_shops.defaults.alert_threshold_seconds == 15
+    assert only_shops.defaults.attribution.window == "same_day"
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("defaults: {after_sale_days: soon}", "$.defaults.after_sale_days"),
+        ("defaults: {after_sale_days: -1}", "$.defaults.after_sale_days"),
+        ("kafka: {partitons: 8}", "partitons"),
+        ("defaults: {timezone: Mars/Base}", "$.defaults.timezone"),
+        ("defaults: {attribution: {window: fortnight}}", "$.defaults.attribution.window"),
+        ("defaults: {attribution: {rule: middle}}", "$.defaults.attribution.rule"),
+        ("shops: {s1: {agents: {a: {group: vip}}}}", "$.shops.s1.agents.a.group"),
+        ("shops: {s1: {block: [1, 2]}}", "$.shops.s1.block[0]"),
+        ("shops: [1]", "$.shops"),
+        ("kafka: [", "not valid YAML"),
+    ],
+)
+def test_invalid_configuration_names_the_key(text: str, names: str) -> None:
+    with pytest.raises(ConfigError, match=None) as caught:
+        settings_from_yaml(text)
+    assert names in str(caught.value)
+
+
+def test_environment_overrides_connections(tmp_path: Path) -> None:
+    path = tmp_path / "k.yaml"
+    path.write_text("redis: {url: redis://elsewhere:1/0}\n")
+    settings = load_settings(
+        {"KEFU_CONFIG": str(path), "KEFU_KAFKA_BOOTSTRAP": "127.0.0.1:1234",
+         "KEFU_REDIS_URL": "rediss://127.0.0.1:6380/1", "KEFU_WEB_PORT": "7000"}
+    )
+    assert settings.kafka.bootstrap == "127.0.0.1:1234"
+    assert settings.redis.url == "rediss://127.0.0.1:6380/1"
+    assert settings.web.port == 7000
+    with pytest.raises(ConfigError, match="KEFU_WEB_PORT"):
+        load_settings({"KEFU_CONFIG": str(path), "KEFU_WEB_PORT": "web"})
+    with pytest.raises(ConfigError, match="KEFU_CONFIG"):
+        load_settings({"KEFU_CONFIG": str(tmp_path / "missing.yaml")})
