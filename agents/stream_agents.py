@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 import faust
+from aiohttp.web import Response as AiohttpResponse
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
@@ -59,7 +59,7 @@ def install(app: faust.App, settings: Settings) -> Runtime:
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:
         body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, runtime.registry)
-        return web.bytes(body, content_type=CONTENT_TYPE_LATEST)
+        return AiohttpResponse(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/api/v1/floor")
     async def floor_api(web: View, request: Request) -> Response:

@@ -44,6 +44,8 @@ class TopicNames(_Strict):
 
 class KafkaSettings(_Strict):
     bootstrap: str = "127.0.0.1:9092"
+    # The Faust app id: also the consumer group all workers of one deployment share.
+    group: str = "kefu-pulse"
     partitions: PositiveInt = 8
     topics: TopicNames = TopicNames()
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import faust
 
 from config.settings import Settings
 
 
-def create_app(settings: Settings, *, app_id: str = "kefu-pulse") -> faust.App:
+def create_app(settings: Settings) -> faust.App:
+    app_id = settings.kafka.group
     return faust.App(
         app_id,
+        datadir=str(Path(tempfile.gettempdir()) / f"kefu-pulse-{app_id}"),  # Faust's own scratch only
         broker=f"kafka://{settings.kafka.bootstrap}",
         store="memory://",  # Redis, not Faust tables, holds the state
         autodiscover=False,

@@ -21,6 +21,7 @@ def run_replay(paths: list[Path], settings: Settings) -> int:
         task = progress.add_task("replay", total=total)
         report = replay(paths, settings, progress=lambda n: progress.advance(task, n))
     for name, number, why in report.bad_lines:
-        console.print(f"[yellow]{name}:{number}: skipped: {why}[/yellow]")
+        # Plain lines (no wrapping) so they can be grepped and clicked in an editor.
+        print(f"{name}:{number}: skipped: {why}", file=sys.stderr)
     print(f"produced {report.produced} events; {len(report.bad_lines)} bad lines skipped", file=sys.stderr)
     return 0

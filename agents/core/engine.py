@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from agents.core.buyer import BuyerState, WaitSample, apply_message, apply_order, apply_transfer, event_digest, prune
+from agents.core.buyer import (
+    BuyerState,
+    WaitSample,
+    apply_message,
+    apply_order,
+    apply_transfer,
+    event_digest,
+    prune,
+)
 from agents.core.calendar import MS_PER_HOUR
 from agents.core.policy import ShopPolicy
 from agents.core.projection import WIDTH, CohortKey, Projection, Vector, project, sample_vectors

@@ -97,7 +97,7 @@ class FloorReader:
         threshold = policy.alert_threshold_seconds
         rows: list[Json] = []
         totals = {w: [0] * WIDTH for w in WINDOWS}
-        for agent, windows, (count, oldest) in zip(agents, vectors, waiting, strict=True):
+        for agent, windows, (count, oldest) in zip(agents, vectors[:-1], waiting, strict=True):
             oldest_seconds = round(max(0, now_ms - oldest) / 1000, 3) if oldest is not None else 0.0
             for w in WINDOWS:
                 totals[w] = [a + b for a, b in zip(totals[w], windows[w], strict=True)]

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.harness import Deployment, Stack, stack_up
+
+_dbs = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    """The real local stack (Kafka KRaft + redis-server), started once, reused if running."""
+    return stack_up("test")
+
+
+@pytest.fixture
+def deployment(stack: Stack, tmp_path: Path) -> Iterator[Deployment]:
+    deployment = Deployment(stack, tmp_path, redis_db=next(_dbs) % 16 or 1)
+    try:
+        yield deployment
+    finally:
+        deployment.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)

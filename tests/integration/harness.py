@@ -1,0 +1,191 @@
+"""Drive the real stack like a user: the stack script, the CLI, a worker process, Kafka, Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / "deploy" / "local" / "stack"
+KEFU = Path(sys.executable).with_name("kefu-pulse")
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@dataclass(frozen=True)
+class Stack:
+    bootstrap: str
+    redis_url: str
+
+
+def stack_up(prefix: str) -> Stack:
+    out = subprocess.run([str(STACK), "up", "--prefix", prefix], check=True, capture_output=True, text=True, timeout=600)
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in out.stdout.splitlines() if line.startswith("export "))
+    return Stack(exports["KEFU_KAFKA_BOOTSTRAP"], exports["KEFU_REDIS_URL"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Deployment:
+    """One isolated kefu-pulse deployment: its own topics, consumer group, Redis db and config."""
+
+    stack: Stack
+    tmp: Path
+    shops_yaml: str = ""
+    partitions: int = 4
+    redis_db: int = 1
+    name: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.topics = {k: f"t{self.name}.{k}" for k in ("messages", "orders", "alerts", "deadletter")}
+        self.config = self.tmp / f"kefu-{self.name}.yaml"
+        self.config.write_text(
+            "kafka:\n"
+            f"  group: kefu-test-{self.name}\n"
+            f"  partitions: {self.partitions}\n"
+            f"  topics: {json.dumps(self.topics)}\n"
+            "processing: {batch_size: 500, batch_within_seconds: 0.05}\n"
+            + self.shops_yaml
+        )
+        base = self.stack.redis_url.rsplit("/", 1)[0]
+        self.redis_url = f"{base}/{self.redis_db}"
+        self.redis = redis.Redis.from_url(self.redis_url)
+        self.redis.flushdb()
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(KEFU_CONFIG=str(self.config), KEFU_KAFKA_BOOTSTRAP=self.stack.bootstrap,
+                   KEFU_REDIS_URL=self.redis_url, **extra)
+        return env
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(KEFU), *args], env=self.env(), capture_output=True, text=True, timeout=timeout, cwd=self.tmp)
+
+    def create_topics(self) -> None:
+        result = self.cli("topics", "create")
+        assert result.returncode == 0, result.stderr
+
+    def start_worker(self, web_port: int | None = None) -> tuple[subprocess.Popen[bytes], int]:
+        port = web_port or free_port()
+        log = (self.tmp / f"worker-{self.name}-{len(self.workers)}.log").open("wb")
+        proc = subprocess.Popen([str(KEFU), "worker", "-l", "info"], env=self.env(KEFU_WEB_PORT=str(port)),
+                                stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp, start_new_session=True)
+        self.workers.append(proc)
+        wait_for(lambda: http_status(port, "/healthz") == 200, timeout=60, what="worker /healthz")
+        return proc, port
+
+    def stop_workers(self, sig: int = signal.SIGTERM) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.send_signal(sig)
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.workers.clear()
+
+    def produce(self, events: Iterable[dict[str, Any] | tuple[str, bytes | None, bytes]]) -> dict[tuple[str, int], int]:
+        """Produce events keyed per events.md (or raw (topic-kind, key, value) tuples); returns last offsets."""
+        producer = KafkaProducer(bootstrap_servers=self.stack.bootstrap, acks="all", max_in_flight_requests_per_connection=1)
+        futures = []
+        for item in events:
+            if isinstance(item, tuple):
+                kind, key, value = item
+                futures.append(producer.send(self.topics[kind], key=key, value=value))
+            else:
+                kind = "orders" if item.get("type") == "order" else "messages"
+                key = f"{item['shop_id']}:{item['buyer_id']}".encode()
+                futures.append(producer.send(self.topics[kind], key=key, value=json.dumps(item).encode()))
+        producer.flush()
+        last: dict[tuple[str, int], int] = {}
+        for future in futures:
+            meta = future.get(timeout=30)
+            last[(meta.topic, meta.partition)] = max(last.get((meta.topic, meta.partition), -1), meta.offset)
+        producer.close()
+        return last
+
+    def applied_offsets(self) -> dict[tuple[str, int], int]:
+        out = {}
+        for key in self.redis.scan_iter("kp:off:*"):
+            topic, partition = key.decode().split("{", 1)[1].rstrip("}").rsplit("|", 1)
+            out[(topic, int(partition))] = int(self.redis.get(key) or -1)
+        return out
+
+    def wait_applied(self, last: dict[tuple[str, int], int], timeout: float = 90) -> None:
+        def done() -> bool:
+            applied = self.applied_offsets()
+            return all(applied.get(tp, -1) >= offset for tp, offset in last.items())
+        wait_for(done, timeout=timeout, what=f"offsets {last} applied (have {self.applied_offsets()})")
+
+    def stats(self, shop: str) -> dict[str, Any]:
+        result = self.cli("stats", "--shop", shop, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def read_topic(self, kind: str, expected: int, timeout: float = 30) -> list[Any]:
+        consumer = KafkaConsumer(self.topics[kind], bootstrap_servers=self.stack.bootstrap, auto_offset_reset="earliest",
+                                 enable_auto_commit=False, consumer_timeout_ms=1000, group_id=None)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while len(records) < expected and time.monotonic() < deadline:
+            records.extend(consumer)
+        consumer.close()
+        return records
+
+    def close(self) -> None:
+        self.stop_workers()
+        self.redis.close()
+
+
+def http_status(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
+def http_get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        return str(response.read().decode())
+
+
+def wait_for(check: Any, timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+    ends = consumer.end_offsets(partitions)
+    consumer.close()
+    return {tp.partition: offset for tp, offset in ends.items()}

@@ -1,0 +1,42 @@
+"""The response metrics end to end: replay file → real Kafka → real worker → Redis → stats."""
+
+from __future__ import annotations
+
+import json
+
+from tests.integration import scenario
+from tests.integration.harness import Deployment, http_get
+
+
+def test_scenario_through_replay_worker_and_stats(deployment: Deployment) -> None:
+    deployment.config.write_text(deployment.config.read_text() + scenario.SHOP_YAML)
+    deployment.create_topics()
+    events, invalid, _ = scenario.build()
+    path = scenario.write_replay_file(deployment.tmp / "scenario.jsonl", events, invalid)
+    replayed = deployment.cli("replay", str(path))
+    assert replayed.returncode == 0, replayed.stderr
+    assert "scenario.jsonl:11: skipped: not JSON" in replayed.stderr
+
+    _, port = deployment.start_worker()
+    deadletters = deployment.read_topic("deadletter", expected=2)
+    assert sorted(json.loads(r.value)["reason"] for r in deadletters) == ["unknown_sender", "unknown_type"]
+    letter = json.loads(deadletters[0].value)
+    assert letter["topic"] == deployment.topics["messages"] and letter["raw"].startswith('{"event_id": "x')
+
+    floor = deployment.stats("s1")
+    rows = {row["agent"]: row for row in floor["agents"]}
+    for agent, expected in scenario.EXPECTED_28D.items():
+        got = {k: rows[agent]["windows"]["28d"][k] for k in expected}
+        assert got == expected, agent
+    assert rows["s1:a"]["name"] == "小美"
+    assert rows["s1:a"]["waiting_buyers"] == 1 and rows["s1:a"]["oldest_wait_seconds"] >= 30
+    assert rows["s1:b"]["waiting_buyers"] == 0 and rows["s1:b"]["oldest_wait_seconds"] == 0
+    assert "ad_spam_1" not in json.dumps(floor)
+
+    api = json.loads(http_get(port, "/api/v1/floor?shop=s1"))
+    assert {r["agent"]: r["windows"]["28d"] for r in api["agents"]} == {
+        r["agent"]: r["windows"]["28d"] for r in floor["agents"]
+    }
+    metrics = http_get(port, "/metrics")
+    assert 'kefu_events_rejected_total{reason="unknown_sender"} 1.0' in metrics
+    assert 'kefu_events_total{outcome="duplicate",topic="%s"} 1.0' % deployment.topics["messages"] in metrics
