@@ -125,7 +125,11 @@ class BatchProcessor:
         for index, item in enumerate(decoded):
             if fresh[index] and isinstance(item, Rejection):
                 record = records[index]
-                letters.append(DeadLetter.of(item, record.topic, record.partition, record.offset, record.key, record.value))
+                letters.append(
+                    DeadLetter.of(
+                        item, record.topic, record.partition, record.offset, record.key, record.value
+                    )
+                )
                 report.count(record.topic, "rejected")
                 report.rejected[item.reason.value] = report.rejected.get(item.reason.value, 0) + 1
         if letters:

@@ -55,7 +55,9 @@ class Runtime:
         reader = FloorReader(store, policies, processing.wait_limit_hours)
         return cls(settings, registry, metrics, collector, client, store, policies, reader, processor)
 
-    async def apply_until_done(self, records: Sequence[Record], stopping: asyncio.Event | None = None) -> None:
+    async def apply_until_done(
+        self, records: Sequence[Record], stopping: asyncio.Event | None = None
+    ) -> None:
         """Apply a batch, retrying with backoff on Redis faults: never skip, never raise.
 
         The stream acks the batch when this returns, so returning early would let Kafka
@@ -68,7 +70,9 @@ class Runtime:
                 return
             except (RedisError, OSError, CommitConflict) as exc:
                 self.metrics.redis_errors.inc()
-                log.warning("applying a batch of %d records failed (%s); retrying in %.1fs", len(records), exc, delay)
+                log.warning(
+                    "applying a batch of %d records failed (%s); retrying in %.1fs", len(records), exc, delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -82,7 +86,9 @@ class Runtime:
             floor = cap_agents(await self.reader.floor(shop, now_ms), cap)
             floors.append(floor)
             agents = [row["agent"] for row in floor["agents"] if row["agent"] != "_other"]
-            for agent, counts in zip(agents, await self.store.histograms([(shop, a) for a in agents]), strict=True):
+            for agent, counts in zip(
+                agents, await self.store.histograms([(shop, a) for a in agents]), strict=True
+            ):
                 if counts:
                     histograms[(shop, agent)] = counts
             limit = now_ms - int(self.settings.processing.wait_limit_hours * MS_PER_HOUR)

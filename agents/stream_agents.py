@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any, cast
 
 import faust
 from aiohttp.web import Response as AiohttpResponse
@@ -39,7 +40,8 @@ def install(app: faust.App, settings: Settings) -> Runtime:
 
     @app.agent(source, name="kefu-pulse.apply")
     async def apply_events(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(batch_size, within=within):
+        batches = cast(Any, stream).take_events(batch_size, within=within)  # not in Faust's stubs
+        async for events in batches:
             records = [
                 Record(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
                 for e in events
@@ -59,7 +61,7 @@ def install(app: faust.App, settings: Settings) -> Runtime:
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:
         body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, runtime.registry)
-        return AiohttpResponse(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return cast(Response, AiohttpResponse(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST}))
 
     @app.page("/api/v1/floor")
     async def floor_api(web: View, request: Request) -> Response:
@@ -97,11 +99,11 @@ async def kafka_reachable(bootstrap: str, timeout: float = 2.0) -> bool:
     for server in bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host or "127.0.0.1", int(port)), timeout)
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(host or "127.0.0.1", int(port)), timeout
+            )
         except (OSError, TimeoutError, ValueError):
             continue
         writer.close()
         return True
     return False
-
-

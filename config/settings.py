@@ -35,14 +35,14 @@ class _Strict(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     pass
 
 
-class TopicNames(_Strict):
+class TopicNames(_Strict, frozen=True):
     messages: str = "kefu.messages"
     orders: str = "kefu.orders"
     alerts: str = "kefu.alerts"
     deadletter: str = "kefu.deadletter"
 
 
-class KafkaSettings(_Strict):
+class KafkaSettings(_Strict, frozen=True):
     bootstrap: str = "127.0.0.1:9092"
     # The Faust app id: also the consumer group all workers of one deployment share.
     group: str = "kefu-pulse"
@@ -50,33 +50,33 @@ class KafkaSettings(_Strict):
     topics: TopicNames = TopicNames()
 
 
-class RedisSettings(_Strict):
+class RedisSettings(_Strict, frozen=True):
     url: str = "redis://127.0.0.1:6379/0"
 
 
-class WebSettings(_Strict):
+class WebSettings(_Strict, frozen=True):
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 6066
 
 
-class AttributionSettings(_Strict):
+class AttributionSettings(_Strict, frozen=True):
     window: str = "same_day"
     rule: Literal["first", "last", "all"] = "last"
 
 
-class Defaults(_Strict):
+class Defaults(_Strict, frozen=True):
     timezone: str = "Asia/Shanghai"
     alert_threshold_seconds: PositiveFloat = 15.0
     after_sale_days: NonNegativeInt = 7
     attribution: AttributionSettings = AttributionSettings()
 
 
-class AgentSettings(_Strict):
+class AgentSettings(_Strict, frozen=True):
     name: str | None = None
     group: str | None = None
 
 
-class ShopSettings(_Strict):
+class ShopSettings(_Strict, frozen=True):
     name: str | None = None
     block: list[str] = []
     timezone: str | None = None
@@ -86,7 +86,7 @@ class ShopSettings(_Strict):
     agents: dict[str, AgentSettings] = {}
 
 
-class ProcessingSettings(_Strict):
+class ProcessingSettings(_Strict, frozen=True):
     batch_size: PositiveInt = 2000
     batch_within_seconds: PositiveFloat = 0.05
     future_tolerance_seconds: NonNegativeInt = 300
@@ -95,7 +95,7 @@ class ProcessingSettings(_Strict):
     max_agents_per_shop: PositiveInt = 500
 
 
-class Settings(_Strict):
+class Settings(_Strict, frozen=True):
     kafka: KafkaSettings = KafkaSettings()
     redis: RedisSettings = RedisSettings()
     web: WebSettings = WebSettings()
@@ -161,7 +161,9 @@ def settings_from_yaml(text: str, source: str = "<config>") -> Settings:
     if not isinstance(shops_data, dict):
         raise ConfigError(f"{source}: Expected `object`, got `{type(shops_data).__name__}` - at `$.shops`")
     settings = _convert(data, Settings, "$", source)
-    shops = {str(shop_id): _convert_shop(raw, f"$.shops.{shop_id}", source) for shop_id, raw in shops_data.items()}
+    shops = {
+        str(shop_id): _convert_shop(raw, f"$.shops.{shop_id}", source) for shop_id, raw in shops_data.items()
+    }
     settings = msgspec.structs.replace(settings, shops=shops)
     _check_semantics(settings)
     return settings

@@ -57,6 +57,25 @@ def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
         finally:
             await runtime.close()
 
+    @app.command(
+        option("--shops", type=int, default=2, show_default=True),
+        option("--agents", type=int, default=5, show_default=True, help="agents per shop"),
+        option("--rate", type=float, default=50.0, show_default=True, help="events per second"),
+        option("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)"),
+        option("--seed", type=int, default=0, show_default=True),
+    )
+    async def simulate(
+        self: AppCommand, shops: int, agents: int, rate: float, duration: float | None, seed: int
+    ) -> None:
+        """Realistic simulated traffic into the input topics, with a progress display."""
+        from streams.simulate import run_simulation
+        from streams.traffic import TrafficShape
+
+        sent = await run_simulation(
+            settings, TrafficShape(shops=shops, agents=agents, rate=rate), duration, seed
+        )
+        print(f"sent {sent} events", file=sys.stderr)
+
     @app.command()
     async def demo(self: AppCommand) -> None:
         """Start a local real stack, a worker and simulated traffic; Ctrl-C stops it all."""

@@ -20,7 +20,13 @@ class DeadLetter(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(
-        cls, rejection: Rejection, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
+        cls,
+        rejection: Rejection,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
     ) -> DeadLetter:
         raw = "" if value is None else value.decode("utf-8", "backslashreplace")
         return cls(rejection.reason.value, topic, partition, offset, raw, rejection.detail, key)

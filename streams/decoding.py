@@ -126,7 +126,9 @@ def _order_from_wire(wire: WireOrder) -> Order | Rejection:
         if amount_fen is None:
             return Rejection(Reason.BAD_AMOUNT, "amount must be a non-negative decimal with at most 2 places")
     elif wire.status in ("created", "paid"):
-        return Rejection(Reason.MISSING_FIELD, f"Object missing required field `amount` (status {wire.status})")
+        return Rejection(
+            Reason.MISSING_FIELD, f"Object missing required field `amount` (status {wire.status})"
+        )
     return Order(
         event_id=wire.event_id,
         shop_id=wire.shop_id,

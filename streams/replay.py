@@ -50,7 +50,9 @@ def route_line(line: str, settings: Settings) -> Routed:
         event = value if isinstance(value, dict) else _loads_or_none(payload)
         kind = event.get("type") if isinstance(event, dict) else None
         topic = data.get("topic") or (topics.orders if kind in ORDER_TYPES else topics.messages)
-        return Routed(topic, key.encode() if isinstance(key, str) else None, payload.encode("utf-8", "surrogateescape"))
+        return Routed(
+            topic, key.encode() if isinstance(key, str) else None, payload.encode("utf-8", "surrogateescape")
+        )
     shop, buyer = data.get("shop_id"), data.get("buyer_id")
     if not isinstance(shop, str) or not isinstance(buyer, str):
         raise ValueError("event has no string shop_id and buyer_id to key it by")

@@ -29,7 +29,19 @@ async def run_stats(reader: FloorReader, shop: str, window: str | None, as_json:
     console = Console()
     for name in windows:
         table = Table(title=f"{floor['name'] or shop} · {name}")
-        for column in ("agent", "waiting", "oldest s", "咨询", "接待", "回复率", "首响 s", "平均响应 s", "询单", "询单转化率", "销售额"):
+        for column in (
+            "agent",
+            "waiting",
+            "oldest s",
+            "咨询",
+            "接待",
+            "回复率",
+            "首响 s",
+            "平均响应 s",
+            "询单",
+            "询单转化率",
+            "销售额",
+        ):
             table.add_column(column)
         for row in floor["agents"]:
             w = row["windows"][name]

@@ -22,12 +22,19 @@ def at(hours: float = 0, minutes: float = 0, seconds: float = 0, day: int = 0) -
     return DAY0 + day * 86_400_000 + int((hours * 3600 + minutes * 60 + seconds) * 1000)
 
 
-def buyer_msg(ts: int, agent: str = "s1:a", buyer: str = "b1", shop: str = "s1", event_id: str | None = None) -> Message:
+def buyer_msg(
+    ts: int, agent: str = "s1:a", buyer: str = "b1", shop: str = "s1", event_id: str | None = None
+) -> Message:
     return Message(event_id or f"m{next(_ids)}", shop, buyer, ts, agent, "buyer")
 
 
 def agent_msg(
-    ts: int, agent: str = "s1:a", buyer: str = "b1", shop: str = "s1", auto: bool = False, event_id: str | None = None
+    ts: int,
+    agent: str = "s1:a",
+    buyer: str = "b1",
+    shop: str = "s1",
+    auto: bool = False,
+    event_id: str | None = None,
 ) -> Message:
     return Message(event_id or f"m{next(_ids)}", shop, buyer, ts, agent, "agent", auto)
 
@@ -36,7 +43,9 @@ def transfer(ts: int, src: str, dst: str, buyer: str = "b1", shop: str = "s1") -
     return Transfer(f"t{next(_ids)}", shop, buyer, ts, src, dst)
 
 
-def order(ts: int, order_id: str, status: str, fen: int | None = 10000, buyer: str = "b1", shop: str = "s1") -> Order:
+def order(
+    ts: int, order_id: str, status: str, fen: int | None = 10000, buyer: str = "b1", shop: str = "s1"
+) -> Order:
     return Order(f"o{next(_ids)}", shop, buyer, ts, order_id, status, fen)  # type: ignore[arg-type]
 
 
@@ -51,8 +60,12 @@ class Ledger:
     settings: Settings = field(default_factory=Settings)
     now_ms: int = at(23, 59, 59)
     states: dict[tuple[str, str], BuyerState] = field(default_factory=dict)
-    by_day: dict[tuple[str, str, int], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * WIDTH))
-    by_start: dict[tuple[str, str, int], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * WIDTH))
+    by_day: dict[tuple[str, str, int], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0] * WIDTH)
+    )
+    by_start: dict[tuple[str, str, int], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0] * WIDTH)
+    )
     waits: dict[tuple[str, str], dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     histogram: dict[tuple[str, str, int], int] = field(default_factory=lambda: defaultdict(int))
     outcomes: list[str] = field(default_factory=list)

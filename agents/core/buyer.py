@@ -51,7 +51,9 @@ class OrderState(Struct, array_like=True):
     def live_at(self, moment: int) -> bool:
         """Created or paid, and not cancelled by `moment`."""
         created = self.created_at
-        return created is not None and created < moment and (self.cancelled is None or self.cancelled > moment)
+        return (
+            created is not None and created < moment and (self.cancelled is None or self.cancelled > moment)
+        )
 
 
 class WaitSample(Struct, array_like=True, frozen=True):
@@ -75,7 +77,9 @@ class BuyerState(Struct, array_like=True):
             last_message_ts=self.last_message_ts,
             consultations=[Consultation(c.agent, c.day, c.start, c.first_reply) for c in self.consultations],
             waits=dict(self.waits),
-            orders=[OrderState(o.order_id, o.created, o.paid, o.cancelled, o.amount_fen) for o in self.orders],
+            orders=[
+                OrderState(o.order_id, o.created, o.paid, o.cancelled, o.amount_fen) for o in self.orders
+            ],
             seen=dict(self.seen),
         )
 
@@ -103,7 +107,11 @@ def _drop_expired_waits(state: BuyerState, ts: int, wait_limit_ms: int) -> None:
 
 
 def apply_message(
-    state: BuyerState, event: Message, calendar: BusinessCalendar, wait_limit_ms: int, samples: list[WaitSample]
+    state: BuyerState,
+    event: Message,
+    calendar: BusinessCalendar,
+    wait_limit_ms: int,
+    samples: list[WaitSample],
 ) -> None:
     """Fold one chat message; ended waits are appended to `samples`.
 
@@ -128,7 +136,9 @@ def apply_message(
         samples.append(WaitSample(agent, wait_start, ts - wait_start))
 
 
-def apply_transfer(state: BuyerState, event: Transfer, calendar: BusinessCalendar, wait_limit_ms: int) -> None:
+def apply_transfer(
+    state: BuyerState, event: Transfer, calendar: BusinessCalendar, wait_limit_ms: int
+) -> None:
     ts = max(event.ts, state.last_message_ts)
     state.last_message_ts = ts
     _drop_expired_waits(state, ts, wait_limit_ms)

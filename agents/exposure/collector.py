@@ -26,7 +26,11 @@ WINDOW_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("consult_order_ratio", "kefu_consult_order_ratio", "Ordered / inquiries (询单→下单)."),
     ("consult_pay_ratio", "kefu_consult_pay_ratio", "Paid / inquiries (询单转化率)."),
     ("order_pay_ratio", "kefu_order_pay_ratio", "Paid / ordered (付款转化率)."),
-    ("attributed_sales_yuan", "kefu_attributed_sales_yuan", "Credited paid order amounts (客服销售额), yuan."),
+    (
+        "attributed_sales_yuan",
+        "kefu_attributed_sales_yuan",
+        "Credited paid order amounts (客服销售额), yuan.",
+    ),
 )
 SHOP_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("orders", "kefu_shop_orders", "Orders created in the window (shop level)."),
@@ -56,9 +60,13 @@ class FloorCollector(Collector):
         shop_families = {
             key: GaugeMetricFamily(name, text, labels=["shop", "window"]) for key, name, text in SHOP_GAUGES
         }
-        waiting = GaugeMetricFamily("kefu_waiting_buyers", "Buyers waiting for a reply now (等待中).", labels=["shop", "agent"])
+        waiting = GaugeMetricFamily(
+            "kefu_waiting_buyers", "Buyers waiting for a reply now (等待中).", labels=["shop", "agent"]
+        )
         oldest = GaugeMetricFamily(
-            "kefu_oldest_wait_seconds", "Age of the oldest unanswered wait (最长等待).", labels=["shop", "agent"]
+            "kefu_oldest_wait_seconds",
+            "Age of the oldest unanswered wait (最长等待).",
+            labels=["shop", "agent"],
         )
         threshold = GaugeMetricFamily(
             "kefu_alert_threshold_seconds", "The shop's wait alert threshold.", labels=["shop"]
@@ -90,7 +98,9 @@ class FloorCollector(Collector):
     @staticmethod
     def _histogram(snapshot: FloorSnapshot) -> HistogramMetricFamily:
         family = HistogramMetricFamily(
-            "kefu_first_response_seconds", "First response per replied consultation.", labels=["shop", "agent"]
+            "kefu_first_response_seconds",
+            "First response per replied consultation.",
+            labels=["shop", "agent"],
         )
         for (shop, agent), counts in snapshot.histograms.items():
             cumulative = 0

@@ -20,10 +20,16 @@ class WorkerMetrics(NamedTuple):
     def create(cls, registry: CollectorRegistry, prefix: str = "kefu") -> WorkerMetrics:
         return cls(
             events=Counter(
-                f"{prefix}_events", "Input records by topic and outcome.", ["topic", "outcome"], registry=registry
+                f"{prefix}_events",
+                "Input records by topic and outcome.",
+                ["topic", "outcome"],
+                registry=registry,
             ),
             rejected=Counter(
-                f"{prefix}_events_rejected", "Rejected input records by reason.", ["reason"], registry=registry
+                f"{prefix}_events_rejected",
+                "Rejected input records by reason.",
+                ["reason"],
+                registry=registry,
             ),
             filtered=Counter(
                 f"{prefix}_events_filtered",
@@ -39,7 +45,11 @@ class WorkerMetrics(NamedTuple):
                 registry=registry,
             ),
             conflicts=Counter(
-                f"{prefix}_commit_conflicts", "Batches recomputed because a partition moved.", registry=registry
+                f"{prefix}_commit_conflicts",
+                "Batches recomputed because a partition moved.",
+                registry=registry,
             ),
-            redis_errors=Counter(f"{prefix}_redis_errors", "Redis errors met while applying.", registry=registry),
+            redis_errors=Counter(
+                f"{prefix}_redis_errors", "Redis errors met while applying.", registry=registry
+            ),
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -68,7 +69,7 @@ class RedisStore:
             blobs = await pipe.mget(buyer_keys) if buyer_keys else []
             snapshot = Snapshot(
                 {k: int(v) if v is not None else -1 for k, v in zip(offset_keys, raw_offsets, strict=True)},
-                {k: decode_state(b) for k, b in zip(buyer_keys, blobs, strict=True)},
+                {k: decode_state(cast(bytes | None, b)) for k, b in zip(buyer_keys, blobs, strict=True)},
             )
             writes = await compute(snapshot)
             pipe.multi()
@@ -96,7 +97,9 @@ class RedisStore:
             for flat in results
         ]
 
-    async def waiting(self, pairs: Sequence[tuple[str, str]], oldest_allowed_ms: int) -> list[tuple[int, int | None]]:
+    async def waiting(
+        self, pairs: Sequence[tuple[str, str]], oldest_allowed_ms: int
+    ) -> list[tuple[int, int | None]]:
         """For each (shop, agent): (waiting buyers, oldest wait start ms or None)."""
         async with self.client.pipeline(transaction=False) as pipe:
             for shop, agent in pairs:
@@ -118,11 +121,11 @@ class RedisStore:
 
     async def shops(self, now_ms: int) -> list[str]:
         members = await self.client.zrangebyscore(keys.SHOPS_INDEX_KEY, now_ms - INDEX_TTL_MS, "+inf")
-        return [m.decode() for m in members]
+        return [cast(bytes, m).decode() for m in members]
 
     async def agents(self, shop: str, now_ms: int) -> list[str]:
         members = await self.client.zrangebyscore(keys.agents_index_key(shop), now_ms - INDEX_TTL_MS, "+inf")
-        return [m.decode() for m in members]
+        return [cast(bytes, m).decode() for m in members]
 
     async def prune_waits(self, pairs: Iterable[tuple[str, str]], oldest_allowed_ms: int) -> int:
         """Drop waits past the limit from the live queues (they stay unanswered)."""

@@ -69,13 +69,13 @@ def add_buyer_delta(
         writes.increment(keys.histogram_key(shop, agent), str(bucket), amount, index_expiry)
     for agent, amount in delta.histogram_sum_ms.items():
         writes.increment(keys.histogram_key(shop, agent), "sum", amount, index_expiry)
-    for agent, start in delta.waits.items():
+    for agent, wait_start in delta.waits.items():
         key = keys.waiting_key(shop, agent)
         writes.expire_at_ms[key] = now_ms + wait_limit_ms + MS_PER_HOUR
-        if start is None:
+        if wait_start is None:
             writes.waits_add[key].pop(buyer_id, None)
             writes.waits_remove[key].add(buyer_id)
         else:
             writes.waits_remove[key].discard(buyer_id)
-            writes.waits_add[key][buyer_id] = start
+            writes.waits_add[key][buyer_id] = wait_start
         writes.agents_seen[shop][agent] = now_ms

@@ -33,8 +33,14 @@ class Stack:
 
 
 def stack_up(prefix: str) -> Stack:
-    out = subprocess.run([str(STACK), "up", "--prefix", prefix], check=True, capture_output=True, text=True, timeout=600)
-    exports = dict(line.removeprefix("export ").split("=", 1) for line in out.stdout.splitlines() if line.startswith("export "))
+    out = subprocess.run(
+        [str(STACK), "up", "--prefix", prefix], check=True, capture_output=True, text=True, timeout=600
+    )
+    exports = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in out.stdout.splitlines()
+        if line.startswith("export ")
+    )
     return Stack(exports["KEFU_KAFKA_BOOTSTRAP"], exports["KEFU_REDIS_URL"])
 
 
@@ -64,8 +70,7 @@ class Deployment:
             f"  group: kefu-test-{self.name}\n"
             f"  partitions: {self.partitions}\n"
             f"  topics: {json.dumps(self.topics)}\n"
-            "processing: {batch_size: 500, batch_within_seconds: 0.05}\n"
-            + self.shops_yaml
+            "processing: {batch_size: 500, batch_within_seconds: 0.05}\n" + self.shops_yaml
         )
         base = self.stack.redis_url.rsplit("/", 1)[0]
         self.redis_url = f"{base}/{self.redis_db}"
@@ -74,12 +79,18 @@ class Deployment:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(KEFU_CONFIG=str(self.config), KEFU_KAFKA_BOOTSTRAP=self.stack.bootstrap,
-                   KEFU_REDIS_URL=self.redis_url, **extra)
+        env.update(
+            KEFU_CONFIG=str(self.config),
+            KEFU_KAFKA_BOOTSTRAP=self.stack.bootstrap,
+            KEFU_REDIS_URL=self.redis_url,
+            **extra,
+        )
         return env
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(KEFU), *args], env=self.env(), capture_output=True, text=True, timeout=timeout, cwd=self.tmp)
+        return subprocess.run(
+            [str(KEFU), *args], env=self.env(), capture_output=True, text=True, timeout=timeout, cwd=self.tmp
+        )
 
     def create_topics(self) -> None:
         result = self.cli("topics", "create")
@@ -88,8 +99,14 @@ class Deployment:
     def start_worker(self, web_port: int | None = None) -> tuple[subprocess.Popen[bytes], int]:
         port = web_port or free_port()
         log = (self.tmp / f"worker-{self.name}-{len(self.workers)}.log").open("wb")
-        proc = subprocess.Popen([str(KEFU), "worker", "-l", "info"], env=self.env(KEFU_WEB_PORT=str(port)),
-                                stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(KEFU), "worker", "-l", "info"],
+            env=self.env(KEFU_WEB_PORT=str(port)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.tmp,
+            start_new_session=True,
+        )
         self.workers.append(proc)
         wait_for(lambda: http_status(port, "/healthz") == 200, timeout=60, what="worker /healthz")
         return proc, port
@@ -106,9 +123,13 @@ class Deployment:
                 proc.wait()
         self.workers.clear()
 
-    def produce(self, events: Iterable[dict[str, Any] | tuple[str, bytes | None, bytes]]) -> dict[tuple[str, int], int]:
-        """Produce events keyed per events.md (or raw (topic-kind, key, value) tuples); returns last offsets."""
-        producer = KafkaProducer(bootstrap_servers=self.stack.bootstrap, acks="all", max_in_flight_requests_per_connection=1)
+    def produce(
+        self, events: Iterable[dict[str, Any] | tuple[str, bytes | None, bytes]]
+    ) -> dict[tuple[str, int], int]:
+        """Produce events keyed per events.md, or raw (kind, key, value) tuples; returns last offsets."""
+        producer = KafkaProducer(
+            bootstrap_servers=self.stack.bootstrap, acks="all", max_in_flight_requests_per_connection=1
+        )
         futures = []
         for item in events:
             if isinstance(item, tuple):
@@ -137,6 +158,7 @@ class Deployment:
         def done() -> bool:
             applied = self.applied_offsets()
             return all(applied.get(tp, -1) >= offset for tp, offset in last.items())
+
         wait_for(done, timeout=timeout, what=f"offsets {last} applied (have {self.applied_offsets()})")
 
     def stats(self, shop: str) -> dict[str, Any]:
@@ -145,8 +167,14 @@ class Deployment:
         return json.loads(result.stdout)
 
     def read_topic(self, kind: str, expected: int, timeout: float = 30) -> list[Any]:
-        consumer = KafkaConsumer(self.topics[kind], bootstrap_servers=self.stack.bootstrap, auto_offset_reset="earliest",
-                                 enable_auto_commit=False, consumer_timeout_ms=1000, group_id=None)
+        consumer = KafkaConsumer(
+            self.topics[kind],
+            bootstrap_servers=self.stack.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=1000,
+            group_id=None,
+        )
         records: list[Any] = []
         deadline = time.monotonic() + timeout
         while len(records) < expected and time.monotonic() < deadline:

@@ -21,8 +21,15 @@ SHOP_YAML = (
 
 
 def _msg(eid: str, ts: int, buyer: str, agent: str, sender: str, auto: bool = False) -> dict[str, Any]:
-    event = {"event_id": eid, "type": "message", "shop_id": "s1", "buyer_id": buyer, "agent_id": agent,
-             "sender": sender, "ts": ts}
+    event = {
+        "event_id": eid,
+        "type": "message",
+        "shop_id": "s1",
+        "buyer_id": buyer,
+        "agent_id": agent,
+        "sender": sender,
+        "ts": ts,
+    }
     if auto:
         event["auto_reply"] = True
     return event
@@ -46,8 +53,15 @@ def build(now_ms: int | None = None) -> tuple[list[dict[str, Any]], list[str], i
         _msg("e7", d + 10 * h + 60 * s, "b1", "s1:a", "buyer"),
         _msg("e8", d + 10 * h + 80 * s, "b1", "s1:a", "agent"),  # an emoji is a reply too
         _msg("e9", d + 11 * h, "b2", "s1:a", "buyer"),
-        {"event_id": "e10", "type": "transfer", "shop_id": "s1", "buyer_id": "b2", "from_agent": "s1:a",
-         "to_agent": "s1:b", "ts": d + 11 * h + 30 * s},
+        {
+            "event_id": "e10",
+            "type": "transfer",
+            "shop_id": "s1",
+            "buyer_id": "b2",
+            "from_agent": "s1:a",
+            "to_agent": "s1:b",
+            "ts": d + 11 * h + 30 * s,
+        },
         _msg("e11", d + 11 * h + 45 * s, "b2", "s1:b", "agent"),
         _msg("e12", d + 12 * h, "ad_spam_1", "s1:a", "buyer"),
         _msg("e13", d + 12 * h + 5 * s, "ad_spam_1", "s1:a", "agent"),
@@ -56,9 +70,18 @@ def build(now_ms: int | None = None) -> tuple[list[dict[str, Any]], list[str], i
         _msg("e16", now_ms - 30 * s, "b5", "s1:a", "buyer"),  # waiting now
     ]
     invalid = [
-        '{"event_id": "x1", "type": "message", "shop_id": "s1", "buyer_id": "b1", "agent_id": "s1:a", '
-        '"sender": "robot", "ts": %d}' % (d + 10 * h),
-        '{"event_id": "x2", "type": "chat", "shop_id": "s1", "buyer_id": "b1", "ts": %d}' % (d + 10 * h),
+        json.dumps(
+            {
+                "event_id": "x1",
+                "type": "message",
+                "shop_id": "s1",
+                "buyer_id": "b1",
+                "agent_id": "s1:a",
+                "sender": "robot",
+                "ts": d + 10 * h,
+            }
+        ),
+        json.dumps({"event_id": "x2", "type": "chat", "shop_id": "s1", "buyer_id": "b1", "ts": d + 10 * h}),
     ]
     return events, invalid, now_ms
 
@@ -79,8 +102,18 @@ def write_replay_file(path: Path, events: list[dict[str, Any]], invalid: list[st
 #  s1:b consultation b2 from the transfer at 11:00:30, replied 11:00:45 → 15 s; its wait kept the
 #       11:00:00 start → 45 s.
 EXPECTED_28D = {
-    "s1:a": {"consultations": 4, "replied_consultations": 2, "reply_ratio": 0.5,
-             "first_response_avg_seconds": 16.0, "response_avg_seconds": 17.333},
-    "s1:b": {"consultations": 1, "replied_consultations": 1, "reply_ratio": 1.0,
-             "first_response_avg_seconds": 15.0, "response_avg_seconds": 45.0},
+    "s1:a": {
+        "consultations": 4,
+        "replied_consultations": 2,
+        "reply_ratio": 0.5,
+        "first_response_avg_seconds": 16.0,
+        "response_avg_seconds": 17.333,
+    },
+    "s1:b": {
+        "consultations": 1,
+        "replied_consultations": 1,
+        "reply_ratio": 1.0,
+        "first_response_avg_seconds": 15.0,
+        "response_avg_seconds": 45.0,
+    },
 }

@@ -39,4 +39,5 @@ def test_scenario_through_replay_worker_and_stats(deployment: Deployment) -> Non
     }
     metrics = http_get(port, "/metrics")
     assert 'kefu_events_rejected_total{reason="unknown_sender"} 1.0' in metrics
-    assert 'kefu_events_total{outcome="duplicate",topic="%s"} 1.0' % deployment.topics["messages"] in metrics
+    messages = deployment.topics["messages"]
+    assert f'kefu_events_total{{outcome="duplicate",topic="{messages}"}} 1.0' in metrics

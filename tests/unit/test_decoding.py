@@ -17,15 +17,30 @@ decoder = EventDecoder(future_tolerance_ms=300_000)
 
 
 def message(**changes: object) -> bytes:
-    event = {"event_id": "m1", "type": "message", "shop_id": "s1", "buyer_id": "b1",
-             "agent_id": "s1:a", "sender": "buyer", "ts": NOW}
+    event = {
+        "event_id": "m1",
+        "type": "message",
+        "shop_id": "s1",
+        "buyer_id": "b1",
+        "agent_id": "s1:a",
+        "sender": "buyer",
+        "ts": NOW,
+    }
     event.update(changes)
     return json.dumps({k: v for k, v in event.items() if v is not ...}).encode()
 
 
 def order(**changes: object) -> bytes:
-    event = {"event_id": "o1", "type": "order", "shop_id": "s1", "buyer_id": "b1",
-             "order_id": "T1", "status": "paid", "amount": "199.00", "ts": NOW}
+    event = {
+        "event_id": "o1",
+        "type": "order",
+        "shop_id": "s1",
+        "buyer_id": "b1",
+        "order_id": "T1",
+        "status": "paid",
+        "amount": "199.00",
+        "ts": NOW,
+    }
     event.update(changes)
     return json.dumps({k: v for k, v in event.items() if v is not ...}).encode()
 
@@ -33,8 +48,17 @@ def order(**changes: object) -> bytes:
 def test_valid_events_decode_to_their_types() -> None:
     assert isinstance(decoder.decode(message(), KEY, NOW), Message)
     assert decoder.decode(message(auto_reply=True, sender="agent"), KEY, NOW).auto_reply is True  # type: ignore[union-attr]
-    transfer = json.dumps({"event_id": "t1", "type": "transfer", "shop_id": "s1", "buyer_id": "b1",
-                           "from_agent": "s1:a", "to_agent": "s1:b", "ts": NOW}).encode()
+    transfer = json.dumps(
+        {
+            "event_id": "t1",
+            "type": "transfer",
+            "shop_id": "s1",
+            "buyer_id": "b1",
+            "from_agent": "s1:a",
+            "to_agent": "s1:b",
+            "ts": NOW,
+        }
+    ).encode()
     assert isinstance(decoder.decode(transfer, KEY, NOW), Transfer)
     decoded = decoder.decode(order(), KEY, NOW)
     assert isinstance(decoded, Order) and decoded.amount_fen == 19900
@@ -99,8 +123,19 @@ def test_amount_is_optional_for_cancel_and_refund() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "fen"),
-    [(b'"199.00"', 19900), (b'"0"', 0), (b'"0.5"', 50), (b"199.99", 19999), (b"1e2", 10000),
-     (b"0.1", 10), (b"12", 1200), (b"199.990", 19999), (b'"1.5.1"', None), (b"1.001", None), (b'" 1"', None)],
+    [
+        (b'"199.00"', 19900),
+        (b'"0"', 0),
+        (b'"0.5"', 50),
+        (b"199.99", 19999),
+        (b"1e2", 10000),
+        (b"0.1", 10),
+        (b"12", 1200),
+        (b"199.990", 19999),
+        (b'"1.5.1"', None),
+        (b"1.001", None),
+        (b'" 1"', None),
+    ],
 )
 def test_amount_to_fen_is_exact(raw: bytes, fen: int | None) -> None:
     assert amount_to_fen(raw) == fen
@@ -111,10 +146,35 @@ def test_arbitrary_bytes_never_raise(value: bytes, key: bytes | None) -> None:
     assert isinstance(decoder.decode(value, key, NOW), (Message, Transfer, Order, Rejection))
 
 
-@given(st.dictionaries(st.sampled_from(["event_id", "type", "shop_id", "buyer_id", "ts", "agent_id", "sender",
-                                        "auto_reply", "order_id", "status", "amount", "from_agent", "to_agent"]),
-                       st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                                 st.text(max_size=5), st.sampled_from(["message", "order", "transfer", "buyer", "paid"]))))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "event_id",
+                "type",
+                "shop_id",
+                "buyer_id",
+                "ts",
+                "agent_id",
+                "sender",
+                "auto_reply",
+                "order_id",
+                "status",
+                "amount",
+                "from_agent",
+                "to_agent",
+            ]
+        ),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.floats(allow_nan=False),
+            st.text(max_size=5),
+            st.sampled_from(["message", "order", "transfer", "buyer", "paid"]),
+        ),
+    )
+)
 def test_arbitrary_objects_never_raise(event: dict[str, object]) -> None:
     value = json.dumps(event).encode()
     assert isinstance(decoder.decode(value, KEY, NOW), (Message, Transfer, Order, Rejection))

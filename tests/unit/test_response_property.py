@@ -24,11 +24,19 @@ WAIT_LIMIT = 24 * 3_600_000
 
 @st.composite
 def conversations(draw: st.DrawFn) -> list[Event]:
-    steps = draw(st.lists(st.tuples(
-        st.sampled_from(["buyer", "agent", "auto", "transfer", "dup"]),
-        st.sampled_from(BUYERS), st.sampled_from(AGENTS), st.sampled_from(AGENTS),
-        st.integers(0, 4 * 3_600_000),
-    ), min_size=1, max_size=40))
+    steps = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["buyer", "agent", "auto", "transfer", "dup"]),
+                st.sampled_from(BUYERS),
+                st.sampled_from(AGENTS),
+                st.sampled_from(AGENTS),
+                st.integers(0, 4 * 3_600_000),
+            ),
+            min_size=1,
+            max_size=40,
+        )
+    )
     ts = DAY0 + 20 * 3_600_000  # 20:00, so conversations cross midnight
     events: list[Event] = []
     for n, (kind, buyer, agent, other, gap) in enumerate(steps):
@@ -38,7 +46,11 @@ def conversations(draw: st.DrawFn) -> list[Event]:
         elif kind == "transfer":
             events.append(Transfer(f"e{n}", "s1", buyer, ts, agent, other))
         else:
-            events.append(Message(f"e{n}", "s1", buyer, ts, agent, "buyer" if kind == "buyer" else "agent", kind == "auto"))
+            events.append(
+                Message(
+                    f"e{n}", "s1", buyer, ts, agent, "buyer" if kind == "buyer" else "agent", kind == "auto"
+                )
+            )
     return events
 
 
@@ -56,8 +68,16 @@ def reference(events: list[Event]) -> tuple[dict[tuple[str, int], list[int]], di
     for (buyer, agent, day), start in starts.items():
         row = out[(agent, day)]
         row[0] += 1
-        replies = [e.ts for e in unique if isinstance(e, Message) and e.buyer_id == buyer and e.agent_id == agent
-                   and e.sender == "agent" and not e.auto_reply and e.ts >= start]
+        replies = [
+            e.ts
+            for e in unique
+            if isinstance(e, Message)
+            and e.buyer_id == buyer
+            and e.agent_id == agent
+            and e.sender == "agent"
+            and not e.auto_reply
+            and e.ts >= start
+        ]
         if replies:
             row[1] += 1
             row[2] += min(replies) - start
@@ -87,5 +107,7 @@ def test_core_matches_the_reference_model(events: list[Event], batch: int) -> No
     expected, expected_waits = reference(events)
     got = {(agent, day): v[:5] for (_, agent, day), v in ledger.by_day.items() if any(v[:5])}
     assert got == expected
-    got_waits = {(buyer, agent): start for (_, agent), w in ledger.waits.items() for buyer, start in w.items()}
+    got_waits = {
+        (buyer, agent): start for (_, agent), w in ledger.waits.items() for buyer, start in w.items()
+    }
     assert got_waits == expected_waits

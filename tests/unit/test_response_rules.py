@@ -23,8 +23,13 @@ def test_auto_reply_never_counts_but_an_emoji_does() -> None:
 
 def test_buyer_messages_inside_a_wait_do_not_restart_it() -> None:
     ledger = Ledger().apply(
-        buyer_msg(at(10)), buyer_msg(at(10, 0, 4)), buyer_msg(at(10, 0, 8)), agent_msg(at(10, 0, 20)),
-        buyer_msg(at(10, 1)), buyer_msg(at(10, 1, 5)), agent_msg(at(10, 1, 10)),
+        buyer_msg(at(10)),
+        buyer_msg(at(10, 0, 4)),
+        buyer_msg(at(10, 0, 8)),
+        agent_msg(at(10, 0, 20)),
+        buyer_msg(at(10, 1)),
+        buyer_msg(at(10, 1, 5)),
+        agent_msg(at(10, 1, 10)),
     )
     day = ledger.day()
     assert (day["wn"], day["ws"]) == (2, 20_000 + 10_000)
@@ -56,7 +61,9 @@ def test_reply_just_after_midnight_answers_yesterdays_consultation() -> None:
 
 
 def test_reply_marks_every_unreplied_consultation_of_that_agent_up_to_it() -> None:
-    ledger = Ledger(now_ms=at(12, day=1)).apply(buyer_msg(at(22)), buyer_msg(at(9, day=1)), agent_msg(at(9, 0, 30, day=1)))
+    ledger = Ledger(now_ms=at(12, day=1)).apply(
+        buyer_msg(at(22)), buyer_msg(at(9, day=1)), agent_msg(at(9, 0, 30, day=1))
+    )
     assert ledger.day(day=0)["r"] == 1 and ledger.day(day=0)["fs"] == 11 * 3_600_000 + 30_000
     assert ledger.day(day=1)["r"] == 1 and ledger.day(day=1)["fs"] == 30_000
     # The wait that started yesterday never restarted: one sample, from 22:00.
@@ -96,8 +103,10 @@ def test_transfer_moves_the_wait_with_its_original_start_and_opens_a_consultatio
 
 def test_transfer_keeps_an_existing_consultation_of_the_receiving_agent() -> None:
     ledger = Ledger().apply(
-        buyer_msg(at(9), agent="s1:b"), agent_msg(at(9, 0, 5), agent="s1:b"),
-        buyer_msg(at(10), agent="s1:a"), transfer(at(10, 1), "s1:a", "s1:b"),
+        buyer_msg(at(9), agent="s1:b"),
+        agent_msg(at(9, 0, 5), agent="s1:b"),
+        buyer_msg(at(10), agent="s1:a"),
+        transfer(at(10, 1), "s1:a", "s1:b"),
     )
     assert ledger.day("s1:b")["c"] == 1
     assert ledger.waits[("s1", "s1:b")] == {"b1": at(10)}
@@ -122,7 +131,9 @@ def test_wait_older_than_the_limit_is_dropped_unanswered() -> None:
 def test_blocked_buyers_are_excluded_from_everything() -> None:
     config = settings('shops: {s1: {block: ["ad_spam_*", "*:service"]}}')
     ledger = Ledger(settings=config).apply(
-        buyer_msg(at(10), buyer="ad_spam_01"), buyer_msg(at(10), buyer="other:service"), agent_msg(at(10, 1), buyer="ad_spam_01")
+        buyer_msg(at(10), buyer="ad_spam_01"),
+        buyer_msg(at(10), buyer="other:service"),
+        agent_msg(at(10, 1), buyer="ad_spam_01"),
     )
     assert ledger.day()["c"] == 0 and not ledger.waits
     assert ledger.outcomes == ["filtered"] * 3
@@ -134,7 +145,11 @@ def test_duplicates_change_nothing() -> None:
     assert ledger.outcomes == ["applied", "duplicate", "applied"]
     assert ledger.day()["c"] == 1 and ledger.day()["fs"] == 3000
     # A redelivered reply (same id) must not add a second wait sample.
-    ledger.apply(buyer_msg(at(10, 1)), agent_msg(at(10, 1, 4), event_id="reply"), agent_msg(at(10, 1, 4), event_id="reply"))
+    ledger.apply(
+        buyer_msg(at(10, 1)),
+        agent_msg(at(10, 1, 4), event_id="reply"),
+        agent_msg(at(10, 1, 4), event_id="reply"),
+    )
     assert (ledger.day()["wn"], ledger.outcomes[-1]) == (2, "duplicate")
 
 
@@ -145,17 +160,27 @@ def test_events_older_than_every_window_are_late_and_skipped() -> None:
 
 def test_first_response_histogram_buckets() -> None:
     ledger = Ledger().apply(
-        buyer_msg(at(10), buyer="x"), agent_msg(at(10, 0, 1), buyer="x"),
-        buyer_msg(at(10), buyer="y"), agent_msg(at(10, 0, 15), buyer="y"),
-        buyer_msg(at(10), buyer="z"), agent_msg(at(10, 10), buyer="z"),
+        buyer_msg(at(10), buyer="x"),
+        agent_msg(at(10, 0, 1), buyer="x"),
+        buyer_msg(at(10), buyer="y"),
+        agent_msg(at(10, 0, 15), buyer="y"),
+        buyer_msg(at(10), buyer="z"),
+        agent_msg(at(10, 10), buyer="z"),
     )
     assert dict(ledger.histogram) == {("s1", "s1:a", 0): 1, ("s1", "s1:a", 4): 1, ("s1", "s1:a", 9): 1}
 
 
 def test_one_batch_equals_one_event_at_a_time() -> None:
-    events = [buyer_msg(at(10)), buyer_msg(at(10, 0, 2)), agent_msg(at(10, 0, 7)), transfer(at(10, 1), "s1:a", "s1:b"),
-              buyer_msg(at(10, 2)), agent_msg(at(10, 2, 9), agent="s1:b"), buyer_msg(at(10, 3), event_id="d"),
-              buyer_msg(at(10, 3), event_id="d")]
+    events = [
+        buyer_msg(at(10)),
+        buyer_msg(at(10, 0, 2)),
+        agent_msg(at(10, 0, 7)),
+        transfer(at(10, 1), "s1:a", "s1:b"),
+        buyer_msg(at(10, 2)),
+        agent_msg(at(10, 2, 9), agent="s1:b"),
+        buyer_msg(at(10, 3), event_id="d"),
+        buyer_msg(at(10, 3), event_id="d"),
+    ]
     single = Ledger().apply(*events)
     batched = Ledger().apply_batch(events)
     assert single.by_start == batched.by_start and single.waits == batched.waits

@@ -42,8 +42,12 @@ def test_environment_overrides_connections(tmp_path: Path) -> None:
     path = tmp_path / "k.yaml"
     path.write_text("redis: {url: redis://elsewhere:1/0}\n")
     settings = load_settings(
-        {"KEFU_CONFIG": str(path), "KEFU_KAFKA_BOOTSTRAP": "127.0.0.1:1234",
-         "KEFU_REDIS_URL": "rediss://127.0.0.1:6380/1", "KEFU_WEB_PORT": "7000"}
+        {
+            "KEFU_CONFIG": str(path),
+            "KEFU_KAFKA_BOOTSTRAP": "127.0.0.1:1234",
+            "KEFU_REDIS_URL": "rediss://127.0.0.1:6380/1",
+            "KEFU_WEB_PORT": "7000",
+        }
     )
     assert settings.kafka.bootstrap == "127.0.0.1:1234"
     assert settings.redis.url == "rediss://127.0.0.1:6380/1"

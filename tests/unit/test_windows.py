@@ -33,8 +33,10 @@ def test_rolling_windows_cover_each_second_exactly_once(now_ms: int) -> None:
 def test_day_windows_are_today_and_the_last_28_business_days(now_ms: int) -> None:
     reads = window_reads(now_ms, CAL)
     today = CAL.day(now_ms)
-    days = {name: sorted(r.ident for r in reads if r.kind == "d" and r.mask & (1 << WINDOWS.index(name)))
-            for name in ("today", "28d")}
+    days = {
+        name: sorted(r.ident for r in reads if r.kind == "d" and r.mask & (1 << WINDOWS.index(name)))
+        for name in ("today", "28d")
+    }
     assert days["today"] == [today]
     assert days["28d"] == list(range(today - 27, today + 1))
 

@@ -1,0 +1,112 @@
+"""`kefu-pulse demo`: the main job on a laptop, on a local real stack.
+
+Starts what is missing of Kafka and Redis (deploy/local/stack), creates the topics, runs
+a worker and simulated traffic, prints where to look. Ctrl-C stops what it started and
+nothing else: a stack that was already running stays up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import msgspec
+from rich.console import Console
+
+from config.settings import Settings
+from streams.simulate import run_simulation
+from streams.topics import create_topics
+from streams.traffic import TrafficShape
+
+ROOT = Path(__file__).resolve().parents[1]
+STACK = ROOT / "deploy" / "local" / "stack"
+
+
+def _stack(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(STACK), *args], capture_output=True, text=True)
+
+
+def _exports(stdout: str) -> dict[str, str]:
+    pairs = (
+        line.removeprefix("export ").split("=", 1)
+        for line in stdout.splitlines()
+        if line.startswith("export ")
+    )
+    return dict(pairs)
+
+
+def _wait_healthy(port: int, timeout_s: float = 60) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+async def run_demo(settings: Settings, rate: float = 40.0) -> int:
+    console = Console(stderr=True)
+    was_running = _stack("env").returncode == 0
+    console.print(
+        "[bold]kefu-pulse demo[/bold]: "
+        + ("reusing the running local stack" if was_running else "starting a local Kafka (KRaft) and Redis…")
+    )
+    up = _stack("up")
+    if up.returncode != 0:
+        console.print(f"[red]could not start the local stack:[/red]\n{up.stderr}")
+        return 1
+    env = _exports(up.stdout)
+    settings = msgspec.structs.replace(
+        settings,
+        kafka=msgspec.structs.replace(settings.kafka, bootstrap=env["KEFU_KAFKA_BOOTSTRAP"]),
+        redis=msgspec.structs.replace(settings.redis, url=env["KEFU_REDIS_URL"]),
+    )
+    create_topics(settings)
+    port = settings.web.port
+    worker_env = dict(os.environ, **env, KEFU_WEB_PORT=str(port))
+    log_path = ROOT / ".stack" / "demo-worker.log"
+    with log_path.open("ab") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker", "-l", "info"],
+            env=worker_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        if not _wait_healthy(port):
+            console.print(f"[red]the worker did not become healthy; see {log_path}[/red]")
+            return 1
+        shops = sorted(settings.shops) or ["shop0"]
+        console.print(f"floor display (大屏): http://127.0.0.1:{port}/floor?shop={shops[0]}")
+        console.print(f"metrics:              http://127.0.0.1:{port}/metrics")
+        console.print(f"floor API:            http://127.0.0.1:{port}/api/v1/floor?shop={shops[0]}")
+        console.print(f"worker log:           {log_path}")
+        console.print(
+            "Ctrl-C stops the simulator and the worker" + ("" if was_running else " and the local stack")
+        )
+        await run_simulation(
+            settings, TrafficShape(shops=2, agents=6, rate=rate), None, seed=int(time.time())
+        )
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        if not was_running:
+            _stack("down")
+        console.print("demo stopped")
+    return 0

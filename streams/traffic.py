@@ -1,0 +1,151 @@
+"""Realistic simulated shop traffic, in event time, deterministic for a seed.
+
+Buyers arrive in waves (a Poisson process whose rate swings ±50 %), send a burst of
+messages, often get an auto-reply, and are answered after a long-tailed delay (some
+past 15 s, some never); some are transferred, some come back, some order and pay, some
+cancel. Ad senders, silent orders, duplicate deliveries and malformed records are mixed
+in. The generator knows nothing of Kafka: it yields (kind, key, value) records.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+EVENTS_PER_SESSION = 4.5  # measured mean of the model below, used to turn a rate into arrivals
+
+
+@dataclass(frozen=True, slots=True)
+class SimRecord:
+    ts: int
+    kind: str  # "messages" | "orders"
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True)
+class TrafficShape:
+    shops: int = 2
+    agents: int = 5
+    rate: float = 50.0  # events per second, on average
+    duplicate_share: float = 0.01
+    bad_share: float = 0.005
+    ad_share: float = 0.03
+    silent_order_share: float = 0.02
+
+
+class TrafficModel:
+    def __init__(self, shape: TrafficShape, seed: int = 0) -> None:
+        self.shape = shape
+        self.random = random.Random(seed)
+        self._ids = itertools.count()
+        self._sequence = itertools.count()
+        self._queue: list[tuple[int, int, SimRecord]] = []
+
+    def agent_ids(self, shop: int) -> list[str]:
+        return [f"shop{shop}:agent{a}" for a in range(self.shape.agents)]
+
+    def records(self, start_ms: int) -> Iterator[SimRecord]:
+        """An endless stream in event-time order, starting at `start_ms`."""
+        shape = self.shape
+        arrivals_per_ms = shape.rate / EVENTS_PER_SESSION / 1000
+        clock = float(start_ms)
+        while True:
+            swing = 1 + 0.5 * math.sin(2 * math.pi * (clock - start_ms) / 120_000)  # a wave every 2 min
+            clock += self.random.expovariate(arrivals_per_ms * swing)
+            self._schedule_session(int(clock))
+            while self._queue and self._queue[0][0] <= clock:
+                yield heapq.heappop(self._queue)[2]
+
+    def _push(self, record: SimRecord) -> None:
+        heapq.heappush(self._queue, (record.ts, next(self._sequence), record))
+        r = self.random.random()
+        if r < self.shape.duplicate_share:
+            heapq.heappush(self._queue, (record.ts + 1, next(self._sequence), record))  # redelivered
+        elif r < self.shape.duplicate_share + self.shape.bad_share:
+            broken = SimRecord(record.ts, record.kind, record.key, record.value[: len(record.value) // 2])
+            heapq.heappush(self._queue, (record.ts, next(self._sequence), broken))
+
+    def _event(self, kind: str, shop: str, buyer: str, ts: int, **fields: object) -> SimRecord:
+        body = {
+            "event_id": f"sim-{next(self._ids)}",
+            "type": fields.pop("type"),
+            "shop_id": shop,
+            "buyer_id": buyer,
+            "ts": ts,
+            **fields,
+        }
+        return SimRecord(ts, kind, f"{shop}:{buyer}".encode(), json.dumps(body).encode())
+
+    def _schedule_session(self, ts: int) -> None:
+        rnd = self.random
+        shop_index = rnd.randrange(self.shape.shops)
+        shop = f"shop{shop_index}"
+        buyer = f"tb_{rnd.getrandbits(40):010x}"
+        if rnd.random() < self.shape.silent_order_share:
+            self._order(shop, buyer, ts, f"T{next(self._ids)}", rnd.random() < 0.8)
+            return
+        if rnd.random() < self.shape.ad_share:
+            buyer = f"ad_spam_{rnd.getrandbits(24):06x}"
+        agents = self.agent_ids(shop_index)
+        agent = agents[min(int(rnd.paretovariate(1.2)) - 1, len(agents) - 1)]  # a few agents are busiest
+        t = ts
+        for _round in range(1 + int(rnd.expovariate(1.0))):
+            for _ in range(1 + int(rnd.expovariate(0.8))):
+                self._push(
+                    self._event("messages", shop, buyer, t, type="message", agent_id=agent, sender="buyer")
+                )
+                t += int(rnd.uniform(500, 4000))
+            if _round == 0 and rnd.random() < 0.3:
+                self._push(
+                    self._event(
+                        "messages",
+                        shop,
+                        buyer,
+                        t + 800,
+                        type="message",
+                        agent_id=agent,
+                        sender="agent",
+                        auto_reply=True,
+                    )
+                )
+            if rnd.random() < 0.05:
+                target = rnd.choice(agents)
+                self._push(
+                    self._event(
+                        "messages", shop, buyer, t + 2000, type="transfer", from_agent=agent, to_agent=target
+                    )
+                )
+                agent, t = target, t + 2000
+            if rnd.random() < 0.06:
+                return  # never answered: the buyer waits until the queue drops it
+            t += int(rnd.lognormvariate(math.log(7000), 0.8))  # median 7 s, a tail well past 15 s
+            self._push(
+                self._event("messages", shop, buyer, t, type="message", agent_id=agent, sender="agent")
+            )
+            t += int(rnd.uniform(5000, 40_000))
+        if rnd.random() < 0.25:
+            self._order(
+                shop, buyer, t + int(rnd.uniform(10_000, 300_000)), f"T{next(self._ids)}", rnd.random() < 0.75
+            )
+
+    def _order(self, shop: str, buyer: str, ts: int, order_id: str, pays: bool) -> None:
+        rnd = self.random
+        amount = f"{rnd.randrange(990, 99_900) / 100:.2f}"
+        self._push(
+            self._event(
+                "orders", shop, buyer, ts, type="order", order_id=order_id, status="created", amount=amount
+            )
+        )
+        later = ts + int(rnd.uniform(5_000, 120_000))
+        status = "paid" if pays else "cancelled"
+        self._push(
+            self._event(
+                "orders", shop, buyer, later, type="order", order_id=order_id, status=status, amount=amount
+            )
+        )
