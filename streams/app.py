@@ -19,7 +19,7 @@ def create_app(settings: Settings) -> faust.App:
         store="memory://",  # Redis, not Faust tables, holds the state
         autodiscover=False,
         topic_partitions=settings.kafka.partitions,
-        topic_allow_declare=False,  # `kefu-pulse topics create` owns the topics
+        topic_allow_declare=True,  # Faust declares its leader-election topic; `topics create` owns ours
         key_serializer="raw",
         value_serializer="raw",
         consumer_auto_offset_reset="earliest",

@@ -14,7 +14,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from rich.console import Console
@@ -52,6 +54,20 @@ def _wait_healthy(port: int, timeout_s: float = 60) -> bool:
             pass
         time.sleep(0.5)
     return False
+
+
+async def _until_interrupted(work: Coroutine[Any, Any, Any]) -> None:
+    """Run `work` until it ends or SIGINT/SIGTERM arrives (Faust's own handlers would swallow them)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    for pending in (task, waiter):
+        pending.cancel()
+    await asyncio.gather(task, waiter, return_exceptions=True)
 
 
 async def run_demo(settings: Settings, rate: float = 40.0) -> int:

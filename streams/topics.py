@@ -42,7 +42,7 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
         present = set(admin.list_topics())
         wanted = [p.name for p in topic_plans(settings) if p.name in present]
         partitions_of = (
-            {t["topic"]: len(t["partitions"]) for t in admin.describe_topics(wanted)} if wanted else {}
+            {t["name"]: len(t["partitions"]) for t in admin.describe_topics(wanted)} if wanted else {}
         )
         result: dict[str, str] = {}
         for plan in topic_plans(settings):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 from tests.integration import scenario
-from tests.integration.harness import Deployment, http_get
+from tests.integration.harness import Deployment, http_get, wait_for
 
 
 def test_scenario_through_replay_worker_and_stats(deployment: Deployment) -> None:
     deployment.config.write_text(deployment.config.read_text() + scenario.SHOP_YAML)
     deployment.create_topics()
+    deployment.create_topics()  # idempotent
     events, invalid, _ = scenario.build()
     path = scenario.write_replay_file(deployment.tmp / "scenario.jsonl", events, invalid)
     replayed = deployment.cli("replay", str(path))
@@ -37,7 +38,15 @@ def test_scenario_through_replay_worker_and_stats(deployment: Deployment) -> Non
     assert {r["agent"]: r["windows"]["28d"] for r in api["agents"]} == {
         r["agent"]: r["windows"]["28d"] for r in floor["agents"]
     }
+    gauge = 'kefu_consultations{agent="s1:a",shop="s1",window="28d"} 4.0'
+    wait_for(lambda: gauge in http_get(port, "/metrics"), timeout=30, what="the leader's window gauges")
     metrics = http_get(port, "/metrics")
+    assert 'kefu_reply_ratio{agent="s1:b",shop="s1",window="28d"} 1.0' in metrics
+    assert 'kefu_waiting_buyers{agent="s1:a",shop="s1"} 1.0' in metrics
+    assert 'kefu_first_response_seconds_bucket{agent="s1:a",le="15.0",shop="s1"} 1.0' in metrics  # 12 s
+    assert 'kefu_first_response_seconds_bucket{agent="s1:a",le="30.0",shop="s1"} 2.0' in metrics  # and 20 s
+    # An empty denominator exports no series: s1:b had no consultation in the last 5 minutes.
+    assert 'kefu_reply_ratio{agent="s1:b",shop="s1",window="5m"}' not in metrics
     assert 'kefu_events_rejected_total{reason="unknown_sender"} 1.0' in metrics
     messages = deployment.topics["messages"]
     assert f'kefu_events_total{{outcome="duplicate",topic="{messages}"}} 1.0' in metrics
