@@ -128,7 +128,11 @@ class Deployment:
     ) -> dict[tuple[str, int], int]:
         """Produce events keyed per events.md, or raw (kind, key, value) tuples; returns last offsets."""
         producer = KafkaProducer(
-            bootstrap_servers=self.stack.bootstrap, acks="all", max_in_flight_requests_per_connection=1
+            bootstrap_servers=self.stack.bootstrap,
+            acks="all",
+            max_in_flight_requests_per_connection=1,  # keeps each buyer's records in order
+            linger_ms=10,
+            batch_size=512 * 1024,
         )
         futures = []
         for item in events:
