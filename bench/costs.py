@@ -1,0 +1,89 @@
+"""Per-event costs and Redis memory per active buyer, printed as one JSON line.
+
+decode_us: EventDecoder.decode per record; core_message_us / core_order_us: the pure core
+(apply_buyer_events) per event of each kind; redis_bytes_per_buyer: Redis used-memory growth
+per distinct buyer after applying simulated traffic through the worker's BatchProcessor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections import defaultdict
+
+import redis.asyncio as aioredis
+
+from agents.core.buyer import BuyerState
+from agents.core.engine import Horizon, apply_buyer_events
+from agents.core.policy import PolicyBook
+from agents.processing import BatchProcessor, Record
+from agents.store.redis_store import RedisStore
+from bench.response_batching import redis_url
+from config.settings import Settings
+from streams.decoding import EventDecoder
+from streams.events import Event, Order
+from streams.traffic import TrafficModel, TrafficShape
+
+
+def simulated(n: int) -> list[tuple[bytes, bytes, str]]:
+    start = time.time_ns() // 1_000_000 - 2 * 3_600_000
+    model = TrafficModel(TrafficShape(shops=3, agents=20, rate=500, duplicate_share=0, bad_share=0), seed=5)
+    return [(r.key, r.value, r.kind) for r in itertools.islice(model.records(start), n)]
+
+
+def per_event_us(seconds: float, n: int) -> float:
+    return round(seconds / max(n, 1) * 1e6, 2)
+
+
+async def main(n: int = 50_000) -> None:
+    data = simulated(n)
+    now = time.time_ns() // 1_000_000
+    decoder = EventDecoder()
+    started = time.perf_counter()
+    events = [decoder.decode(value, key, now) for key, value, _ in data]
+    decode_us = per_event_us(time.perf_counter() - started, n)
+
+    policies = PolicyBook(Settings())
+    by_buyer: dict[tuple[str, str], list[Event]] = defaultdict(list)
+    for event in events:
+        by_buyer[(event.shop_id, event.buyer_id)].append(event)  # type: ignore[union-attr]
+    timings = {"message": [0.0, 0], "order": [0.0, 0]}
+    for (shop, _), buyer_events in by_buyer.items():
+        policy = policies(shop)
+        horizon = Horizon.at(policy, now)
+        state = BuyerState()
+        for event in buyer_events:  # one event per call: the cost of one more event on real state
+            kind = "order" if type(event) is Order else "message"
+            t0 = time.perf_counter()
+            apply_buyer_events(state, [event], policy, horizon)
+            timings[kind][0] += time.perf_counter() - t0
+            timings[kind][1] += 1
+
+    client = aioredis.Redis.from_url(redis_url())
+    await client.flushdb()
+    before = int((await client.info("memory"))["used_memory"])
+
+    async def no_dead_letters(_: object) -> None:
+        return None
+
+    processor = BatchProcessor(RedisStore(client), policies, decoder, no_dead_letters)
+    records = [Record("kefu.messages", 0, i, key, value) for i, (key, value, _) in enumerate(data)]
+    for i in range(0, len(records), 2000):
+        await processor.process(records[i : i + 2000])
+    after = int((await client.info("memory"))["used_memory"])
+    buyer_keys = [k async for k in client.scan_iter("kp:b:*", count=1000)]
+    sample = buyer_keys[:2000]
+    usage = [await client.memory_usage(k) or 0 for k in sample]
+    await client.aclose()
+    print(json.dumps({
+        "events": n, "buyers": len(by_buyer), "decode_us": decode_us,
+        "core_message_us": per_event_us(*timings["message"]), "core_order_us": per_event_us(*timings["order"]),
+        "redis_bytes_per_buyer": round((after - before) / len(buyer_keys)),
+        "buyer_key_bytes_avg": round(sum(usage) / len(usage)),
+    }))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
