@@ -20,6 +20,7 @@ from agents.exposure.page import FLOOR_PAGE
 from agents.processing import Record, wall_clock_ms
 from agents.runtime import Runtime
 from config.settings import Settings
+from config.watch import ConfigWatcher
 from streams.app import input_topic, output_topic
 from streams.deadletter import DeadLetter
 
@@ -57,6 +58,12 @@ def install(app: faust.App, settings: Settings) -> Runtime:
             await runtime.refresh_snapshot()
         except (RedisError, OSError) as exc:
             log.warning("floor refresh failed: %s", exc)
+
+    watcher = ConfigWatcher(settings, runtime.policies.update)
+
+    @app.timer(2.0)
+    async def reload_configuration() -> None:
+        watcher.poll()
 
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:

@@ -77,12 +77,19 @@ async def main(n: int = 50_000) -> None:
     sample = buyer_keys[:2000]
     usage = [await client.memory_usage(k) or 0 for k in sample]
     await client.aclose()
-    print(json.dumps({
-        "events": n, "buyers": len(by_buyer), "decode_us": decode_us,
-        "core_message_us": per_event_us(*timings["message"]), "core_order_us": per_event_us(*timings["order"]),
-        "redis_bytes_per_buyer": round((after - before) / len(buyer_keys)),
-        "buyer_key_bytes_avg": round(sum(usage) / len(usage)),
-    }))
+    print(
+        json.dumps(
+            {
+                "events": n,
+                "buyers": len(by_buyer),
+                "decode_us": decode_us,
+                "core_message_us": per_event_us(*timings["message"]),
+                "core_order_us": per_event_us(*timings["order"]),
+                "redis_bytes_per_buyer": round((after - before) / len(buyer_keys)),
+                "buyer_key_bytes_avg": round(sum(usage) / len(usage)),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

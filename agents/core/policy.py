@@ -63,6 +63,11 @@ class PolicyBook:
         self.settings = settings
         self._policies: dict[str, ShopPolicy] = {}
 
+    def update(self, settings: Settings) -> None:
+        """New shop rules (block lists, groups, thresholds) for events processed from now on."""
+        self.settings = settings
+        self._policies = {}
+
     def __call__(self, shop_id: str) -> ShopPolicy:
         policy = self._policies.get(shop_id)
         if policy is None:
