@@ -81,25 +81,26 @@ async def run_demo(settings: Settings, rate: float = 40.0) -> int:
     if up.returncode != 0:
         console.print(f"[red]could not start the local stack:[/red]\n{up.stderr}")
         return 1
-    env = _exports(up.stdout)
-    settings = msgspec.structs.replace(
-        settings,
-        kafka=msgspec.structs.replace(settings.kafka, bootstrap=env["KEFU_KAFKA_BOOTSTRAP"]),
-        redis=msgspec.structs.replace(settings.redis, url=env["KEFU_REDIS_URL"]),
-    )
-    create_topics(settings)
-    port = settings.web.port
-    worker_env = dict(os.environ, **env, KEFU_WEB_PORT=str(port))
-    log_path = ROOT / ".stack" / "demo-worker.log"
-    with log_path.open("ab") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker", "-l", "info"],
-            env=worker_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    worker: subprocess.Popen[bytes] | None = None
     try:
+        env = _exports(up.stdout)
+        settings = msgspec.structs.replace(
+            settings,
+            kafka=msgspec.structs.replace(settings.kafka, bootstrap=env["KEFU_KAFKA_BOOTSTRAP"]),
+            redis=msgspec.structs.replace(settings.redis, url=env["KEFU_REDIS_URL"]),
+        )
+        create_topics(settings)
+        port = settings.web.port
+        worker_env = dict(os.environ, **env, KEFU_WEB_PORT=str(port))
+        log_path = ROOT / ".stack" / "demo-worker.log"
+        with log_path.open("ab") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "streams", "worker", "-l", "info"],
+                env=worker_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         if not _wait_healthy(port):
             console.print(f"[red]the worker did not become healthy; see {log_path}[/red]")
             return 1
@@ -111,17 +112,15 @@ async def run_demo(settings: Settings, rate: float = 40.0) -> int:
         console.print(
             "Ctrl-C stops the simulator and the worker" + ("" if was_running else " and the local stack")
         )
-        await run_simulation(
-            settings, TrafficShape(shops=2, agents=6, rate=rate), None, seed=int(time.time())
-        )
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        pass
+        traffic = TrafficShape(shops=2, agents=6, rate=rate)
+        await _until_interrupted(run_simulation(settings, traffic, None, seed=int(time.time())))
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
         if not was_running:
             _stack("down")
         console.print("demo stopped")
