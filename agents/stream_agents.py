@@ -6,12 +6,14 @@ Everything here is thin; the work happens in `Runtime` and below.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
 import faust
 from aiohttp.web import Response as AiohttpResponse
+from aiohttp.web import StreamResponse
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
@@ -76,6 +78,30 @@ def install(app: faust.App, settings: Settings) -> Runtime:
         if not shop:
             return web.json({"error": "missing query parameter: shop"}, status=400)
         return web.json(await runtime.reader.floor(shop, wall_clock_ms()))
+
+    @app.page("/api/v1/floor/stream")
+    async def floor_stream(web: View, request: Request) -> Response:
+        """Server-Sent Events: the floor JSON once a second, until the client goes away."""
+        shop = request.query.get("shop")
+        if not shop:
+            return web.json({"error": "missing query parameter: shop"}, status=400)
+        stream = StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await stream.prepare(cast(Any, request))
+        try:
+            while True:
+                try:
+                    payload = json.dumps(
+                        await runtime.reader.floor(shop, wall_clock_ms()), ensure_ascii=False
+                    )
+                    await stream.write(f"retry: 1000\ndata: {payload}\n\n".encode())
+                except (RedisError, OSError) as exc:
+                    if isinstance(exc, ConnectionResetError):
+                        raise
+                    await stream.write(f"event: degraded\ndata: {json.dumps(str(exc))}\n\n".encode())
+                await asyncio.sleep(1.0)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return cast(Response, stream)
 
     @app.page("/floor")
     async def floor_page(web: View, request: Request) -> Response:

@@ -66,6 +66,13 @@ def shop_values(v: list[int]) -> Json:
     }
 
 
+def mask_buyer(buyer_id: str) -> str:
+    """Personal data: at most `tb_***2` (events.md) — a short prefix and the last character."""
+    if len(buyer_id) <= 4:
+        return "***" + buyer_id[-1:]
+    return f"{buyer_id[:3]}***{buyer_id[-1]}"
+
+
 class FloorReader:
     def __init__(self, store: RedisStore, policies: PolicyBook, wait_limit_hours: float = 24.0) -> None:
         self.store = store
@@ -97,7 +104,7 @@ class FloorReader:
         threshold = policy.alert_threshold_seconds
         rows: list[Json] = []
         totals = {w: [0] * WIDTH for w in WINDOWS}
-        for agent, windows, (count, oldest) in zip(agents, vectors[:-1], waiting, strict=True):
+        for agent, windows, (count, oldest, buyer) in zip(agents, vectors[:-1], waiting, strict=True):
             oldest_seconds = round(max(0, now_ms - oldest) / 1000, 3) if oldest is not None else 0.0
             for w in WINDOWS:
                 totals[w] = [a + b for a, b in zip(totals[w], windows[w], strict=True)]
@@ -108,6 +115,7 @@ class FloorReader:
                     "waiting_buyers": count,
                     "oldest_wait_seconds": oldest_seconds,
                     "alert": oldest_seconds > threshold,
+                    "oldest_waiting_buyer": mask_buyer(buyer) if buyer is not None else None,
                     "windows": {w: window_values(windows[w]) for w in WINDOWS},
                 }
             )

@@ -99,17 +99,21 @@ class RedisStore:
 
     async def waiting(
         self, pairs: Sequence[tuple[str, str]], oldest_allowed_ms: int
-    ) -> list[tuple[int, int | None]]:
-        """For each (shop, agent): (waiting buyers, oldest wait start ms or None)."""
+    ) -> list[tuple[int, int | None, str | None]]:
+        """For each (shop, agent): (waiting buyers, oldest wait start ms, that buyer's id)."""
         async with self.client.pipeline(transaction=False) as pipe:
             for shop, agent in pairs:
                 key = keys.waiting_key(shop, agent)
                 pipe.zcount(key, oldest_allowed_ms, "+inf")
                 pipe.zrangebyscore(key, oldest_allowed_ms, "+inf", start=0, num=1, withscores=True)
             results = await pipe.execute()
-        out: list[tuple[int, int | None]] = []
+        out: list[tuple[int, int | None, str | None]] = []
         for count, oldest in zip(results[0::2], results[1::2], strict=True):
-            out.append((int(count), int(oldest[0][1]) if oldest else None))
+            if oldest:
+                member, score = oldest[0]
+                out.append((int(count), int(score), cast(bytes, member).decode()))
+            else:
+                out.append((int(count), None, None))
         return out
 
     async def histograms(self, pairs: Sequence[tuple[str, str]]) -> list[dict[str, int]]:

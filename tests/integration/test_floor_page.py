@@ -1,0 +1,99 @@
+"""The floor display (大屏) in real headless Chromium against a real worker fed through Kafka."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.harness import ARTIFACTS, Deployment
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOPS = (
+    "shops:\n  s1:\n    name: 旗舰店\n    alert_threshold_seconds: 3\n"
+    "    agents:\n      's1:a': {name: 小美}\n      's1:b': {name: 阿强}\n"
+)
+pytestmark = pytest.mark.browser
+
+
+def msg(eid: str, buyer: str, agent: str, sender: str, ts: int) -> dict[str, object]:
+    return {
+        "event_id": eid,
+        "type": "message",
+        "shop_id": "s1",
+        "buyer_id": buyer,
+        "agent_id": agent,
+        "sender": sender,
+        "ts": ts,
+    }
+
+
+@pytest.fixture
+def page() -> Iterator[object]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        yield page
+        browser.close()
+
+
+def test_floor_tiles_alert_recover_and_survive_a_worker_restart(deployment: Deployment, page: object) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    deployment.config.write_text(deployment.config.read_text() + SHOPS)
+    deployment.create_topics()
+    _, port = deployment.start_worker()
+    now = time.time_ns() // 1_000_000
+    deployment.wait_applied(
+        deployment.produce(
+            [
+                msg("a1", "tb_9f2", "s1:a", "buyer", now - 60_000),
+                msg("a2", "tb_9f2", "s1:a", "agent", now - 55_000),
+                msg("b1", "tb_7c1", "s1:b", "buyer", now - 1_000),
+            ]
+        )
+    )
+
+    page.goto(f"http://127.0.0.1:{port}/floor?shop=s1")
+    tile_a = page.locator('[data-agent="s1:a"]')
+    tile_b = page.locator('[data-agent="s1:b"]')
+    expect(tile_a).to_contain_text("小美")
+    expect(tile_a).to_contain_text("5.0s")  # first response today
+    expect(tile_a).to_contain_text("100.0%")  # reply ratio
+    expect(tile_a).to_have_attribute("data-alert", "false")
+    expect(page.locator("#status")).to_have_class("live")
+
+    # Left waiting past the shop's 3 s threshold: red without a reload, first in the urgency order.
+    expect(tile_b).to_have_attribute("data-alert", "true", timeout=10_000)
+    assert page.locator("article.tile").first.get_attribute("data-agent") == "s1:b"
+    assert "tb_7c1" not in page.content()  # buyers are never shown in full
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "floor.png"), full_page=True)
+
+    deployment.produce([msg("b2", "tb_7c1", "s1:b", "agent", time.time_ns() // 1_000_000)])
+    expect(tile_b).to_have_attribute("data-alert", "false", timeout=10_000)
+    expect(tile_b).to_have_attribute("data-waiting", "0")
+
+    deployment.stop_workers(signal.SIGKILL)
+    expect(page.locator("#status")).to_have_class("down", timeout=10_000)
+    deployment.start_worker(web_port=port)
+    deployment.produce([msg("c1", "tb_0aa", "s1:a", "buyer", time.time_ns() // 1_000_000)])
+    expect(page.locator("#status")).to_have_class("live", timeout=60_000)
+    expect(tile_a).to_have_attribute("data-waiting", "1", timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "floor-after-restart.png"), full_page=True)
