@@ -65,6 +65,7 @@ class BatchProcessor:
         clock: Clock = wall_clock_ms,
         wait_limit_hours: float = 24.0,
         max_conflict_retries: int = 20,
+        input_topics: Sequence[str] = (),
     ) -> None:
         self.store = store
         self.policies = policies
@@ -74,6 +75,9 @@ class BatchProcessor:
         self.clock = clock
         self.wait_limit_hours = wait_limit_hours
         self.max_conflict_retries = max_conflict_retries
+        # A buyer's state depends on partition N of every input topic, so a batch is fenced
+        # by the offsets of all of them (ownership of N moves for both topics together).
+        self.input_topics = tuple(input_topics)
 
     async def process(self, records: Sequence[Record]) -> BatchReport:
         started = time.perf_counter()
@@ -98,7 +102,9 @@ class BatchProcessor:
         now_ms: int,
         report: BatchReport,
     ) -> None:
-        offset_keys = sorted({keys.offset_key(r.topic, r.partition) for r in records})
+        fenced = {(r.topic, r.partition) for r in records}
+        fenced |= {(topic, partition) for _, partition in fenced for topic in self.input_topics}
+        offset_keys = sorted(keys.offset_key(topic, partition) for topic, partition in fenced)
         by_buyer: dict[str, list[int]] = {}
         for index, item in enumerate(decoded):
             if not isinstance(item, Rejection):

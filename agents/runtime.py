@@ -49,8 +49,15 @@ class Runtime:
         policies = PolicyBook(settings)
         processing = settings.processing
         decoder = EventDecoder(future_tolerance_ms=processing.future_tolerance_seconds * 1000)
+        topics = settings.kafka.topics
         processor = BatchProcessor(
-            store, policies, decoder, dead_letters, metrics, wait_limit_hours=processing.wait_limit_hours
+            store,
+            policies,
+            decoder,
+            dead_letters,
+            metrics,
+            wait_limit_hours=processing.wait_limit_hours,
+            input_topics=(topics.messages, topics.orders),
         )
         reader = FloorReader(store, policies, processing.wait_limit_hours)
         return cls(settings, registry, metrics, collector, client, store, policies, reader, processor)

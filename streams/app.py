@@ -29,7 +29,10 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=3.0,
         broker_commit_every=10_000,
         broker_commit_interval=1.0,
-        stream_buffer_maxsize=settings.processing.batch_size * 2,
+        # Feed whole batches: big fetches, and a buffer that holds several batches.
+        stream_buffer_maxsize=settings.processing.batch_size * 4,
+        broker_max_poll_records=settings.processing.batch_size * 2,
+        consumer_max_fetch_size=8 * 1024**2,
         web_enabled=True,
         web_bind=settings.web.host,
         web_host=settings.web.host,

@@ -1,0 +1,269 @@
+"""The issue-6 benchmark: kefu-pulse against the limit of the same machine, on the real stack.
+
+1. Produce N simulated events (≈90 % messages, 10 % orders, thousands of buyers, 60 agents)
+   into fresh 8-partition topics.
+2. limit: a plain aiokafka consumer that reads both topics and decodes every record.
+3. kefu-pulse: one worker from empty Redis until every offset is applied; events/s and RSS.
+4. latency: steady 2,000 events/s for 60 s while probe buyers measure production → visible
+   in /api/v1/floor; p50 and p99.
+5. memory: Redis bytes per active buyer.
+Prints one JSON line at the end. Timing is measured here, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import redis
+from aiokafka import AIOKafkaConsumer
+from kafka import KafkaProducer
+
+from streams.decoding import EventDecoder
+from streams.traffic import TrafficModel, TrafficShape
+
+ROOT = Path(__file__).resolve().parents[1]
+KEFU = Path(sys.executable).with_name("kefu-pulse")
+PARTITIONS = 8
+
+
+def stack() -> tuple[str, str]:
+    out = subprocess.run(
+        [str(ROOT / "deploy/local/stack"), "up", "--prefix", "bench"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    env = dict(
+        line.removeprefix("export ").split("=", 1) for line in out.splitlines() if line.startswith("export")
+    )
+    return env["KEFU_KAFKA_BOOTSTRAP"], env["KEFU_REDIS_URL"].rsplit("/", 1)[0] + "/5"
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+class Run:
+    def __init__(self, bootstrap: str, redis_url: str, events: int) -> None:
+        self.bootstrap, self.redis_url, self.events = bootstrap, redis_url, events
+        self.name = uuid.uuid4().hex[:6]
+        self.topics = {
+            "messages": f"b{self.name}.messages",
+            "orders": f"b{self.name}.orders",
+            "alerts": f"b{self.name}.alerts",
+            "deadletter": f"b{self.name}.deadletter",
+        }
+        self.tmp = Path(tempfile.mkdtemp(prefix="kefu-bench-"))
+        self.config = self.tmp / "kefu.yaml"
+        self.config.write_text(
+            f"kafka: {{group: bench-{self.name}, partitions: {PARTITIONS}, "
+            f"topics: {json.dumps(self.topics)}}}\n"
+        )
+        self.redis = redis.Redis.from_url(redis_url)
+        self.redis.flushdb()
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return dict(
+            os.environ,
+            KEFU_CONFIG=str(self.config),
+            KEFU_KAFKA_BOOTSTRAP=self.bootstrap,
+            KEFU_REDIS_URL=self.redis_url,
+            **extra,
+        )
+
+    def produce_dataset(self) -> int:
+        subprocess.run([str(KEFU), "topics", "create"], env=self.env(), check=True, capture_output=True)
+        span_s = self.events / 600
+        start = time.time_ns() // 1_000_000 - int(span_s * 1000) - 60_000
+        shape = TrafficShape(shops=5, agents=12, rate=600, duplicate_share=0.005, bad_share=0.002)
+        producer = KafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            acks=1,
+            linger_ms=20,
+            batch_size=1 << 20,
+            compression_type=None,
+            max_in_flight_requests_per_connection=1,
+        )
+        buyers: set[bytes] = set()
+        for record in itertools.islice(TrafficModel(shape, seed=42).records(start), self.events):
+            producer.send(self.topics[record.kind], key=record.key, value=record.value)
+            buyers.add(record.key)
+        producer.flush()
+        producer.close()
+        return len(buyers)
+
+    async def limit(self) -> float:
+        """Read and decode every record with a plain consumer: the ceiling for this machine."""
+        decoder = EventDecoder()
+        consumer = AIOKafkaConsumer(
+            self.topics["messages"],
+            self.topics["orders"],
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            max_poll_records=5000,
+            fetch_max_bytes=64 << 20,
+        )
+        await consumer.start()
+        seen = 0
+        started = time.perf_counter()
+        now = time.time_ns() // 1_000_000
+        while seen < self.events:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for records in batches.values():
+                for record in records:
+                    decoder.decode(record.value, record.key, now)
+                seen += len(records)
+        elapsed = time.perf_counter() - started
+        await consumer.stop()
+        return seen / elapsed
+
+    def applied(self) -> int:
+        total = 0
+        for key in self.redis.scan_iter("kp:off:*"):
+            total += int(self.redis.get(key) or -1) + 1
+        return total
+
+    def start_worker(self, port: int) -> subprocess.Popen[bytes]:
+        log_file = (self.tmp / "worker.log").open("ab")
+        return subprocess.Popen(
+            [str(KEFU), "worker", "-l", "warn"],
+            env=self.env(KEFU_WEB_PORT=str(port)),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=self.tmp,
+        )
+
+    def throughput(self, port: int) -> tuple[float, float, subprocess.Popen[bytes]]:
+        worker = self.start_worker(port)
+        while self.applied() == 0:
+            time.sleep(0.05)
+        started, first = time.perf_counter(), self.applied()
+        peak_rss = 0.0
+        while (done := self.applied()) < self.events:
+            peak_rss = max(peak_rss, rss_mb(worker.pid))
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        return (done - first) / elapsed, peak_rss, worker
+
+    def latency(self, port: int, rate: int = 2000, seconds: int = 60) -> list[float]:
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks=1, linger_ms=2)
+        model = TrafficModel(TrafficShape(shops=5, agents=12, rate=rate), seed=7)
+        stream = model.records(time.time_ns() // 1_000_000)
+        samples: list[float] = []
+        started = time.perf_counter()
+        next_probe = started + 0.5
+        sent = 0
+        while (now := time.perf_counter()) - started < seconds:
+            due = int((now - started) * rate)
+            while sent < due:
+                record = next(stream)
+                producer.send(self.topics[record.kind], key=record.key, value=record.value)
+                sent += 1
+            if now >= next_probe:
+                samples.append(self.probe(producer, port, len(samples)))
+                next_probe = time.perf_counter() + 0.5
+            time.sleep(0.001)
+        producer.close()
+        return samples
+
+    def probe(self, producer: KafkaProducer, port: int, n: int) -> float:
+        agent, buyer = f"probe:{self.name}{n}", f"probe_buyer_{n}"
+        event = {
+            "event_id": f"probe-{self.name}-{n}",
+            "type": "message",
+            "shop_id": "probe",
+            "buyer_id": buyer,
+            "agent_id": agent,
+            "sender": "buyer",
+            "ts": time.time_ns() // 1_000_000,
+        }
+        sent_at = time.perf_counter()
+        producer.send(
+            self.topics["messages"], key=f"probe:{buyer}".encode(), value=json.dumps(event).encode()
+        )
+        producer.flush()
+        while True:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/api/v1/floor?shop=probe", timeout=5
+            ) as response:
+                floor = json.loads(response.read())
+            if any(row["agent"] == agent and row["waiting_buyers"] == 1 for row in floor["agents"]):
+                return time.perf_counter() - sent_at
+            time.sleep(0.005)
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--latency-seconds", type=int, default=60)
+    args = parser.parse_args()
+    bootstrap, redis_url = stack()
+    run = Run(bootstrap, redis_url, args.events)
+    log(f"producing {args.events} events into {PARTITIONS} partitions")
+    buyers = run.produce_dataset()
+    log("limit: plain consumer, read + decode")
+    limit = asyncio.run(run.limit())
+    log(f"limit {limit:.0f} events/s; kefu-pulse worker from empty state")
+    port = 6400 + os.getpid() % 500
+    events_per_s, peak_rss, worker = run.throughput(port)
+    used = int(run.redis.info("memory")["used_memory"])
+    buyer_keys = sum(1 for _ in run.redis.scan_iter("kp:b:*", count=5000))
+    log(f"{events_per_s:.0f} events/s; latency at 2,000 events/s for {args.latency_seconds}s")
+    samples = run.latency(port, seconds=args.latency_seconds)
+    peak_rss = max(peak_rss, rss_mb(worker.pid))
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(timeout=30)
+    print(
+        json.dumps(
+            {
+                "events": args.events,
+                "partitions": PARTITIONS,
+                "buyers": buyers,
+                "limit_events_per_s": round(limit),
+                "events_per_s": round(events_per_s),
+                "ratio": round(events_per_s / limit, 3),
+                "p50_visibility_s": round(statistics.median(samples), 3),
+                "p99_visibility_s": round(percentile(samples, 0.99), 3),
+                "latency_samples": len(samples),
+                "redis_bytes_per_buyer": round(used / max(buyer_keys, 1)),
+                "worker_peak_rss_mb": round(peak_rss, 1),
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
