@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
+from agents.core import alerts
+from agents.core.alerts import AlertEvent
 from agents.core.calendar import MS_PER_HOUR
 from agents.core.policy import PolicyBook
 from agents.exposure.collector import FloorCollector, FloorSnapshot, cap_agents
@@ -22,6 +25,8 @@ from config.settings import Settings
 from streams.decoding import EventDecoder
 
 log = logging.getLogger(__name__)
+
+AlertSink = Callable[[Sequence[AlertEvent]], Awaitable[None]]
 
 
 @dataclass
@@ -36,8 +41,10 @@ class Runtime:
     reader: FloorReader
     processor: BatchProcessor
 
+    alert_sink: AlertSink
+
     @classmethod
-    def create(cls, settings: Settings, dead_letters: DeadLetterSink) -> Runtime:
+    def create(cls, settings: Settings, dead_letters: DeadLetterSink, alert_sink: AlertSink) -> Runtime:
         registry = CollectorRegistry()
         metrics = WorkerMetrics.create(registry)
         collector = FloorCollector()
@@ -60,7 +67,9 @@ class Runtime:
             input_topics=(topics.messages, topics.orders),
         )
         reader = FloorReader(store, policies, processing.wait_limit_hours)
-        return cls(settings, registry, metrics, collector, client, store, policies, reader, processor)
+        return cls(
+            settings, registry, metrics, collector, client, store, policies, reader, processor, alert_sink
+        )
 
     async def apply_until_done(
         self, records: Sequence[Record], stopping: asyncio.Event | None = None
@@ -101,6 +110,34 @@ class Runtime:
             limit = now_ms - int(self.settings.processing.wait_limit_hours * MS_PER_HOUR)
             await self.store.prune_waits([(shop, a) for a in agents], limit)
         self.collector.snapshot = FloorSnapshot(floors, histograms)
+        await self.publish_alerts(floors, now_ms)
+
+    async def publish_alerts(self, floors: list[dict[str, Any]], now_ms: int) -> None:
+        """Leader duty: one `firing`, later one `resolved` event per alert and agent.
+
+        The firing set lives in Redis, so a new leader continues where the old one stopped;
+        events are sent before the set is stored (a crash in between can repeat one, never
+        lose one).
+        """
+        before = await self.store.firing_alerts()
+        now = alerts.conditions(floors)
+        events = alerts.transitions(before, now, now_ms)
+        if not events:
+            return
+        await self.alert_sink(events)
+        for event in events:
+            self.metrics.alerts.labels(event.alert, event.state).inc()
+        await self.store.store_firing_alerts({key for key, (firing, _, _) in now.items() if firing})
+
+    async def update_lag(self, highwaters: dict[tuple[str, int], int]) -> None:
+        """Records behind the log end for the partitions this worker owns (no duplicates)."""
+        tps = sorted(highwaters)
+        applied = await self.store.applied_offsets(tps)
+        self.metrics.lag.clear()
+        for (topic, partition), offset in zip(tps, applied, strict=True):
+            self.metrics.lag.labels(topic, str(partition)).set(
+                max(0, highwaters[(topic, partition)] - offset - 1)
+            )
 
     def clear_snapshot(self) -> None:
         self.collector.snapshot = FloorSnapshot()

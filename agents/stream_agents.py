@@ -18,6 +18,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
+from agents.core.alerts import AlertEvent
 from agents.exposure.page import FLOOR_PAGE
 from agents.processing import Record, wall_clock_ms
 from agents.runtime import Runtime
@@ -37,7 +38,18 @@ def install(app: faust.App, settings: Settings) -> Runtime:
         pending = [await dead_letter_topic.send(key=letter.key, value=letter.payload()) for letter in letters]
         await asyncio.gather(*pending)
 
-    runtime = Runtime.create(settings, send_dead_letters)
+    alert_topic = output_topic(app, settings.kafka.topics.alerts)
+
+    async def send_alerts(events: Sequence[AlertEvent]) -> None:
+        pending = [
+            await alert_topic.send(
+                key=f"{e.shop_id}:{e.agent_id}".encode(), value=json.dumps(e.as_json()).encode()
+            )
+            for e in events
+        ]
+        await asyncio.gather(*pending)
+
+    runtime = Runtime.create(settings, send_dead_letters, send_alerts)
     batch_size = settings.processing.batch_size
     within = settings.processing.batch_within_seconds
 
@@ -51,8 +63,14 @@ def install(app: faust.App, settings: Settings) -> Runtime:
             ]
             await runtime.apply_until_done(records)
 
+    input_topics = {settings.kafka.topics.messages, settings.kafka.topics.orders}
+
     @app.timer(1.0)
     async def publish_floor() -> None:
+        try:
+            await runtime.update_lag(highwaters(app, input_topics))
+        except (RedisError, OSError) as exc:
+            log.warning("lag update failed: %s", exc)
         if not app.is_leader():
             runtime.clear_snapshot()
             return
@@ -115,6 +133,18 @@ def install(app: faust.App, settings: Settings) -> Runtime:
         return web.json({"status": "ok"})
 
     return runtime
+
+
+def highwaters(app: faust.App, topics: set[str]) -> dict[tuple[str, int], int]:
+    consumer = app.consumer
+    out: dict[tuple[str, int], int] = {}
+    for tp in consumer.assignment():
+        if tp.topic not in topics:
+            continue
+        highwater = consumer.highwater(tp)
+        if highwater is not None and highwater >= 0:
+            out[(tp.topic, tp.partition)] = int(highwater)
+    return out
 
 
 async def health_problems(runtime: Runtime, settings: Settings) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class WorkerMetrics(NamedTuple):
@@ -15,6 +15,8 @@ class WorkerMetrics(NamedTuple):
     batch_seconds: Histogram
     conflicts: Counter
     redis_errors: Counter
+    lag: Gauge
+    alerts: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "kefu") -> WorkerMetrics:
@@ -48,6 +50,15 @@ class WorkerMetrics(NamedTuple):
                 f"{prefix}_commit_conflicts",
                 "Batches recomputed because a partition moved.",
                 registry=registry,
+            ),
+            lag=Gauge(
+                f"{prefix}_consumer_lag",
+                "Records behind the log end, per input partition this worker owns.",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            alerts=Counter(
+                f"{prefix}_alert_events", "Alert events sent.", ["alert", "state"], registry=registry
             ),
             redis_errors=Counter(
                 f"{prefix}_redis_errors", "Redis errors met while applying.", registry=registry

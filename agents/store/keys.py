@@ -40,3 +40,4 @@ def agents_index_key(shop: str) -> str:
 
 
 SHOPS_INDEX_KEY = f"{PREFIX}:shops"
+ALERTS_KEY = f"{PREFIX}:alerts"  # fields alert\x1fshop\x1fagent of the alerts firing now

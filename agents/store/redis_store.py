@@ -142,6 +142,24 @@ class RedisStore:
             removed = await pipe.execute()
         return sum(int(r) for r in removed)
 
+    async def firing_alerts(self) -> set[tuple[str, str, str]]:
+        fields = await self.client.hkeys(keys.ALERTS_KEY)
+        return {cast(tuple[str, str, str], tuple(cast(bytes, f).decode().split("\x1f", 2))) for f in fields}
+
+    async def store_firing_alerts(self, firing: set[tuple[str, str, str]]) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.ALERTS_KEY)
+            if firing:
+                pipe.hset(keys.ALERTS_KEY, mapping={"\x1f".join(k): 1 for k in firing})
+                pipe.pexpire(keys.ALERTS_KEY, INDEX_TTL_MS)
+            await pipe.execute()
+
+    async def applied_offsets(self, topic_partitions: Sequence[tuple[str, int]]) -> list[int]:
+        if not topic_partitions:
+            return []
+        values = await self.client.mget([keys.offset_key(t, p) for t, p in topic_partitions])
+        return [int(v) if v is not None else -1 for v in values]
+
     async def ping(self) -> bool:
         return bool(await self.client.ping())
 

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from typing import Any
+
+from agents.core.alerts import FIRST_RESPONSE, WAITING, conditions, transitions
+
+
+def floor(wait: float, first: float | None, threshold: float = 15) -> list[dict[str, Any]]:
+    return [
+        {
+            "shop": "s1",
+            "alert_threshold_seconds": threshold,
+            "agents": [
+                {
+                    "agent": "s1:a",
+                    "oldest_wait_seconds": wait,
+                    "windows": {"5m": {"first_response_avg_seconds": first}},
+                }
+            ],
+        }
+    ]
+
+
+def test_waiting_fires_above_the_threshold_not_at_it() -> None:
+    assert conditions(floor(15.0, None))[(WAITING, "s1", "s1:a")][0] is False
+    assert conditions(floor(15.001, None))[(WAITING, "s1", "s1:a")][0] is True
+    assert conditions(floor(0, 15.5))[(FIRST_RESPONSE, "s1", "s1:a")][0] is True
+    assert conditions(floor(0, None))[(FIRST_RESPONSE, "s1", "s1:a")][0] is False
+
+
+def test_one_firing_then_one_resolved_and_no_repeats() -> None:
+    key = (WAITING, "s1", "s1:a")
+    fired = transitions(set(), conditions(floor(20, None)), ts=1)
+    assert [(e.alert, e.state, e.value) for e in fired] == [(WAITING, "firing", 20)]
+    assert transitions({key}, conditions(floor(25, None)), ts=2) == []
+    resolved = transitions({key}, conditions(floor(0, None)), ts=3)
+    assert [(e.alert, e.state) for e in resolved] == [(WAITING, "resolved")]
+    assert resolved[0].as_json()["threshold"] == 15
+
+
+def test_an_agent_that_disappears_resolves() -> None:
+    events = transitions({(WAITING, "s1", "gone")}, {}, ts=5)
+    assert [(e.agent_id, e.state) for e in events] == [("gone", "resolved")]
