@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from agents.core.alerts import AlertEvent
 from agents.exposure.page import FLOOR_PAGE
 from agents.processing import Record, wall_clock_ms
+from agents.resume import resume_from_redis
 from agents.runtime import Runtime
 from config.settings import Settings
 from config.watch import ConfigWatcher
@@ -64,6 +65,11 @@ def install(app: faust.App, settings: Settings) -> Runtime:
             await runtime.apply_until_done(records)
 
     input_topics = {settings.kafka.topics.messages, settings.kafka.topics.orders}
+
+    async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+        resume_from_redis(app, runtime.store, input_topics)
+
+    cast(Any, app.on_partitions_assigned).connect(on_assigned)  # mode's stub types lag its API
 
     @app.timer(1.0)
     async def publish_floor() -> None:

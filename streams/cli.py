@@ -77,6 +77,19 @@ def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
         print(f"sent {sent} events", file=sys.stderr)
 
     @app.command()
+    async def rebuild(self: AppCommand) -> None:
+        """Recompute every window from Kafka's retention (workers stopped)."""
+        from streams.rebuild import WorkersRunning, rebuild
+
+        try:
+            await rebuild(settings, runtime)
+        except WorkersRunning as exc:
+            print(f"kefu-pulse rebuild: {exc}", file=sys.stderr)
+            raise SystemExit(1) from exc
+        finally:
+            await runtime.close()
+
+    @app.command()
     async def demo(self: AppCommand) -> None:
         """Start a local real stack, a worker and simulated traffic; Ctrl-C stops it all."""
         from streams.demo import run_demo

@@ -1,0 +1,49 @@
+"""Resume every input partition from Redis, not from Kafka's committed offsets.
+
+Faust seeks newly assigned partitions to their committed offsets (`perform_seek` →
+`seek_to_committed`). Its commits can run ahead of Redis: a batch is acked when its loop
+iteration ends, also when it ends by cancellation at shutdown. Redis holds the offsets that
+were really applied, so we seek to the last applied offset + 1 there; a partition Redis
+knows nothing of (fresh deployment, or state lost) is read from the beginning of retention.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import faust
+
+from agents.store.redis_store import RedisStore
+
+log = logging.getLogger(__name__)
+
+
+def resume_from_redis(app: faust.App, store: RedisStore, input_topics: set[str]) -> None:
+    """Install the seek policy; safe to call on every assignment (installs once)."""
+    consumer: Any = app.consumer
+    if getattr(consumer, "_kefu_resume_installed", False):
+        return
+    faust_seek: Callable[[], Awaitable[Mapping[Any, int]]] = consumer.seek_to_committed
+
+    async def seek_to_applied() -> Mapping[Any, int]:
+        positions = dict(await faust_seek())
+        partitions = sorted((tp for tp in consumer.assignment() if tp.topic in input_topics), key=str)
+        applied = await store.applied_offsets([(tp.topic, tp.partition) for tp in partitions])
+        for tp, offset in zip(partitions, applied, strict=True):
+            position = offset + 1
+            if positions.get(tp) != position:
+                log.info(
+                    "resuming %s[%d] at %d (Redis), Kafka had %s",
+                    tp.topic,
+                    tp.partition,
+                    position,
+                    positions.get(tp),
+                )
+            await consumer.seek(tp, position)
+            positions[tp] = position
+        return positions
+
+    consumer.seek_to_committed = seek_to_applied
+    consumer._kefu_resume_installed = True

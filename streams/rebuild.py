@@ -1,0 +1,99 @@
+"""`kefu-pulse rebuild`: recompute every window from Kafka's retention after Redis state was lost.
+
+Workers must be stopped (it refuses while the consumer group has members): it deletes the
+kefu-pulse keys, then reads both input topics from the beginning up to their current end
+through the worker's own BatchProcessor. Started again, workers resume where it stopped,
+because they resume from the offsets in Redis. The topics need ≥ 28 days of retention for
+the `28d` window (`topics create` sets 30).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from agents.processing import Record
+from agents.runtime import Runtime
+from agents.store import keys
+from config.settings import Settings
+
+
+class WorkersRunning(RuntimeError):
+    pass
+
+
+def group_members_and_partitions(settings: Settings, topics: list[str]) -> tuple[int, list[TopicPartition]]:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap, client_id="kefu-pulse-rebuild")
+    try:
+        groups = admin.describe_groups([settings.kafka.group])
+        described = admin.describe_topics(topics)
+    finally:
+        admin.close()
+    members = len(groups.get(settings.kafka.group, {}).get("members") or [])
+    partitions = [TopicPartition(t["name"], p["partition_index"]) for t in described for p in t["partitions"]]
+    return members, sorted(partitions)
+
+
+async def delete_state(runtime: Runtime) -> int:
+    deleted = 0
+    async for key in runtime.redis.scan_iter(f"{keys.PREFIX}:*", count=1000):
+        deleted += int(await runtime.redis.unlink(key))
+    return deleted
+
+
+async def rebuild(settings: Settings, runtime: Runtime, console: Console | None = None) -> int:
+    console = console or Console(stderr=True)
+    topics = [settings.kafka.topics.messages, settings.kafka.topics.orders]
+    members, partitions = group_members_and_partitions(settings, topics)
+    if members:
+        raise WorkersRunning(
+            f"{members} worker(s) of group {settings.kafka.group!r} are consuming; stop them first"
+        )
+    deleted = await delete_state(runtime)
+    console.print(f"rebuild: deleted {deleted} keys; re-reading the input topics from the beginning")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        max_poll_records=5000,
+    )
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        total = sum(ends[tp] - starts[tp] for tp in partitions)
+        applied = 0
+        started = time.monotonic()
+        with Progress(TextColumn("rebuild"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+            task = progress.add_task("rebuild", total=total)
+            while applied < total:
+                batch: list[Record] = []
+                for tp, records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).items():
+                    batch.extend(
+                        Record(tp.topic, tp.partition, r.offset, r.key, r.value)
+                        for r in records
+                        if r.offset < ends[tp]
+                    )
+                if batch:
+                    await runtime.apply_until_done(batch)
+                    applied += len(batch)
+                    progress.advance(task, len(batch))
+                elif all(await _caught_up(consumer, partitions, ends)):
+                    break
+    finally:
+        await consumer.stop()
+    console.print(f"rebuild: applied {applied} records in {time.monotonic() - started:.1f}s")
+    return applied
+
+
+async def _caught_up(
+    consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition], ends: dict
+) -> list[bool]:
+    return [await consumer.position(tp) >= ends[tp] for tp in partitions]
