@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import Deployment, Stack, stack_up
+from tests.integration.harness import STACK_PREFIX, Deployment, Stack, stack_up
 
 _dbs = itertools.count(1)
 
@@ -14,7 +14,7 @@ _dbs = itertools.count(1)
 @pytest.fixture(scope="session")
 def stack() -> Stack:
     """The real local stack (Kafka KRaft + redis-server), started once, reused if running."""
-    return stack_up("test")
+    return stack_up(STACK_PREFIX)
 
 
 @pytest.fixture

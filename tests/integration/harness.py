@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "deploy" / "local" / "stack"
 KEFU = Path(sys.executable).with_name("kefu-pulse")
 ARTIFACTS = ROOT / "test-artifacts"
+# Several suites can run side by side, each on its own stack (`KEFU_TEST_STACK=name`).
+STACK_PREFIX = os.environ.get("KEFU_TEST_STACK", "test")
 
 
 @dataclass(frozen=True)
