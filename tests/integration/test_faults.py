@@ -99,6 +99,36 @@ def test_sigterm_finishes_the_batch_and_exits_within_10s(
     assert numbers(deployment) == reference
 
 
+def test_several_sigkills_in_one_run(
+    stack: Stack, records: list[SimRecord], reference: dict[str, Any], tmp_path: Path
+) -> None:
+    """Killed without warning three times, at different points of the same replay, each time
+    mid-batch as far as the worker knows: the numbers equal an uninterrupted run."""
+    deployment = Deployment(stack, tmp_path, redis_db=8)
+    try:
+        deployment.create_topics()
+        last = deployment.produce((r.kind, r.key, r.value) for r in records)
+        total = sum(offset + 1 for offset in last.values())
+        kills = 0
+        for share in (0.2, 0.45, 0.7):
+            deployment.start_worker()
+            wait_for(
+                lambda share=share: applied(deployment) >= total * share,
+                timeout=120,
+                what=f"{share:.0%} of the records applied",
+            )
+            if applied(deployment) >= total:
+                break
+            deployment.stop_workers(signal.SIGKILL)
+            kills += 1
+        assert kills == 3, "the replay finished before the third kill: the test would prove less"
+        deployment.start_worker()
+        deployment.wait_applied(last, timeout=180)
+        assert numbers(deployment) == reference
+    finally:
+        deployment.close()
+
+
 def test_redis_restart_mid_stream(
     stack: Stack, records: list[SimRecord], reference: dict[str, Any], tmp_path: Path
 ) -> None:
