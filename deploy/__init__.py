@@ -1,0 +1,1 @@
+"""Deployment artefacts; a package only so tests can import deploy.grafana's helpers."""

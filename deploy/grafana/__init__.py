@@ -1,0 +1,1 @@
+"""Grafana dashboards for kefu-pulse: built by build.py, committed as JSON under dashboards/."""
