@@ -128,10 +128,13 @@ def test_waiting_buyer_alerts_in_prometheus_and_on_the_alerts_topic(
     deployment.produce([msg("a2", "tb_a1", "s1:a", "agent")])
     wait_for(lambda: len(alert_events(deployment, 2)) >= 2, timeout=30, what="the resolved event")
     time.sleep(2.5)  # two more leader cycles: prove there are no repeats (not a synchronisation)
-    events = alert_events(deployment, 3)
+    events = alert_events(deployment, 4)
+    # The reply came more than 2 s after the buyer's first message, so the same commit that
+    # resolves the wait also puts s1:a's 5m first-response average above the threshold.
     assert [(e["alert"], e["state"], e["shop_id"], e["agent_id"]) for e in events] == [
         ("BuyerWaitingTooLong", "firing", "s1", "s1:a"),
         ("BuyerWaitingTooLong", "resolved", "s1", "s1:a"),
+        ("FirstResponseSlow", "firing", "s1", "s1:a"),
     ]
     assert events[0]["threshold"] == 2 and events[0]["value"] > 2
 
@@ -139,6 +142,15 @@ def test_waiting_buyer_alerts_in_prometheus_and_on_the_alerts_topic(
         lambda: not any(a["state"] == "firing" for a in prometheus.alerts("BuyerWaitingTooLong")),
         timeout=30,
         what="the Prometheus alert to resolve",
+    )
+    # The shipped rule and the worker's event agree on the slow first response too.
+    wait_for(
+        lambda: (
+            [a["labels"]["agent"] for a in prometheus.alerts("FirstResponseSlow") if a["state"] == "firing"]
+            == ["s1:a"]
+        ),
+        timeout=30,
+        what="FirstResponseSlow firing in Prometheus for s1:a only",
     )
 
 
@@ -174,4 +186,13 @@ def test_every_dashboard_panel_returns_data(running: tuple[Deployment, int, Prom
             if not prometheus.query(panel_queries.substitute(expr, shop="s1", agent="s1:a", window="today"))
         ]
 
-    wait_for(lambda: not empty(), timeout=90, what="every panel to return data")
+    still_empty: list[str] = []
+
+    def all_have_data() -> bool:
+        still_empty[:] = empty()
+        return not still_empty
+
+    try:
+        wait_for(all_have_data, timeout=90, what="every panel to return data")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; still empty:\n" + "\n".join(still_empty)) from None
