@@ -17,7 +17,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-EVENTS_PER_SESSION = 4.5  # measured mean of the model below, used to turn a rate into arrivals
+EVENTS_PER_SESSION = 5.2  # measured mean of the model below (past its warm-up), turns a rate into arrivals
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,12 @@ class TrafficShape:
     bad_share: float = 0.005
     ad_share: float = 0.03
     silent_order_share: float = 0.02
+    # Agents answer after a log-normal delay: median and spread (sigma of the log).
+    reply_median_s: float = 7.0
+    reply_spread: float = 0.8
+    unanswered_share: float = 0.06  # buyers left waiting until the queue drops them (24 h)
+    # Zipf exponent of how buyers spread over a shop's agents: 0 is even, larger favours agent0.
+    agent_skew: float = 0.7
 
 
 class TrafficModel:
@@ -46,6 +52,7 @@ class TrafficModel:
         self._ids = itertools.count()
         self._sequence = itertools.count()
         self._queue: list[tuple[int, int, SimRecord]] = []
+        self._agent_weights = [1 / (rank + 1) ** shape.agent_skew for rank in range(shape.agents)]
 
     def agent_ids(self, shop: int) -> list[str]:
         return [f"shop{shop}:agent{a}" for a in range(self.shape.agents)]
@@ -93,7 +100,7 @@ class TrafficModel:
         if rnd.random() < self.shape.ad_share:
             buyer = f"ad_spam_{rnd.getrandbits(24):06x}"
         agents = self.agent_ids(shop_index)
-        agent = agents[min(int(rnd.paretovariate(1.2)) - 1, len(agents) - 1)]  # a few agents are busiest
+        agent = rnd.choices(agents, weights=self._agent_weights)[0]  # a few agents are busiest
         t = ts
         for _round in range(1 + int(rnd.expovariate(1.0))):
             for _ in range(1 + int(rnd.expovariate(0.8))):
@@ -122,9 +129,10 @@ class TrafficModel:
                     )
                 )
                 agent, t = target, t + 2000
-            if rnd.random() < 0.06:
+            if rnd.random() < self.shape.unanswered_share:
                 return  # never answered: the buyer waits until the queue drops it
-            t += int(rnd.lognormvariate(math.log(7000), 0.8))  # median 7 s, a tail well past 15 s
+            # Long-tailed: with the defaults, median 7 s and about one answer in six past 15 s.
+            t += int(rnd.lognormvariate(math.log(self.shape.reply_median_s * 1000), self.shape.reply_spread))
             self._push(
                 self._event("messages", shop, buyer, t, type="message", agent_id=agent, sender="agent")
             )
