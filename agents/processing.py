@@ -1,10 +1,11 @@
 """Apply one batch of Kafka records to Redis, exactly once. No Faust in here.
 
-Flow: decode every record once → group events by buyer → in one Redis transaction,
-load the partitions' offsets and the buyers' states, skip records already applied,
-fold, diff, and commit state + aggregates + offsets together. Rejected records go to
-the dead-letter sink before the commit, so a crash can repeat a dead letter but never
-lose one.
+Flow: decode every record once → group records by input partition and events by buyer →
+load each partition's offsets and buyers' states → skip records already applied → fold,
+diff → commit each partition's share (buyer states + offsets + outbox, fenced by the
+offsets it was computed from) → apply the outboxes to the agents (agents/store/batches.py).
+Rejected records go to the dead-letter sink before the commit, so a crash can repeat a
+dead letter but never lose one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from agents.core.engine import Horizon, Outcome, apply_buyer_events
 from agents.core.policy import PolicyBook, ShopPolicy
 from agents.exposure.metrics import WorkerMetrics
 from agents.store import keys
-from agents.store.redis_store import CommitConflict, RedisStore, Snapshot, encode_state
+from agents.store.batches import CommitConflict, PartitionCommit, PartitionSnapshot, encode_state
+from agents.store.redis_store import RedisStore
 from agents.store.writes import WriteSet, add_buyer_delta
 from streams.deadletter import DeadLetter
 from streams.decoding import EventDecoder, Rejection
@@ -44,6 +46,37 @@ class BatchReport:
 
     def count(self, topic: str, outcome: str) -> None:
         self.outcomes[(topic, outcome)] = self.outcomes.get((topic, outcome), 0) + 1
+
+    def add(self, other: BatchReport) -> None:
+        """Fold in the report of one committed partition."""
+        for key, n in other.outcomes.items():
+            self.outcomes[key] = self.outcomes.get(key, 0) + n
+        for reason, n in other.rejected.items():
+            self.rejected[reason] = self.rejected.get(reason, 0) + n
+        for shop, n in other.filtered.items():
+            self.filtered[shop] = self.filtered.get(shop, 0) + n
+        self.skipped_already_applied += other.skipped_already_applied
+
+
+@dataclass(slots=True)
+class _Batch:
+    records: Sequence[Record]
+    decoded: list[Event | Rejection]
+    now_ms: int
+    horizons: dict[str, Horizon] = field(default_factory=dict)  # per shop, at now_ms
+
+
+@dataclass(slots=True)
+class _Share:
+    """One input partition's records in a batch (indexes into the batch), and their report."""
+
+    partition: int
+    buyers: dict[str, list[int]] = field(default_factory=dict)  # buyer key -> records, in order
+    rejected: list[int] = field(default_factory=list)
+    report: BatchReport = field(default_factory=BatchReport)
+
+    def indexes(self) -> list[int]:
+        return [*self.rejected, *(i for indexes in self.buyers.values() for i in indexes)]
 
 
 DeadLetterSink = Callable[[Sequence[DeadLetter]], Awaitable[None]]
@@ -75,62 +108,77 @@ class BatchProcessor:
         self.clock = clock
         self.wait_limit_hours = wait_limit_hours
         self.max_conflict_retries = max_conflict_retries
-        # A buyer's state depends on partition N of every input topic, so a batch is fenced
-        # by the offsets of all of them (ownership of N moves for both topics together).
+        # A buyer's state depends on partition N of every input topic, so a partition's share
+        # is fenced by its offsets in all of them (ownership of N moves for both topics together).
         self.input_topics = tuple(input_topics)
 
     async def process(self, records: Sequence[Record]) -> BatchReport:
+        """Apply `records`; a partition that another worker committed meanwhile is recomputed
+        from fresh state (its records that the other worker applied are then skipped)."""
         started = time.perf_counter()
         now_ms = self.clock()
-        decoded = [self.decoder.decode(r.value, r.key, now_ms) for r in records]
+        batch = _Batch(records, [self.decoder.decode(r.value, r.key, now_ms) for r in records], now_ms)
+        report = BatchReport()
+        pending = list(range(len(records)))
         for attempt in range(1, self.max_conflict_retries + 1):
-            report = BatchReport(attempts=attempt)
-            try:
-                await self._apply(records, decoded, now_ms, report)
-            except CommitConflict:
-                if self.metrics:
-                    self.metrics.conflicts.inc()
-                continue
-            self._observe(report, time.perf_counter() - started)
-            return report
+            report.attempts = attempt
+            moved = await self._apply(batch, pending, report)
+            if not moved:
+                self._observe(report, time.perf_counter() - started)
+                return report
+            if self.metrics:
+                self.metrics.conflicts.inc()
+            pending = [i for i in pending if records[i].partition in moved]
         raise CommitConflict(f"gave up after {self.max_conflict_retries} conflicting attempts")
 
-    async def _apply(
-        self,
-        records: Sequence[Record],
-        decoded: list[Event | Rejection],
-        now_ms: int,
-        report: BatchReport,
-    ) -> None:
-        fenced = {(r.topic, r.partition) for r in records}
-        fenced |= {(topic, partition) for _, partition in fenced for topic in self.input_topics}
-        offset_keys = sorted(keys.offset_key(topic, partition) for topic, partition in fenced)
-        by_buyer: dict[str, list[int]] = {}
-        for index, item in enumerate(decoded):
-            if not isinstance(item, Rejection):
-                by_buyer.setdefault(keys.buyer_key(item.shop_id, item.buyer_id), []).append(index)
-
-        async def compute(snapshot: Snapshot) -> WriteSet:
-            return await self._compute(records, decoded, by_buyer, snapshot, now_ms, report)
-
-        await self.store.run_batch(offset_keys, sorted(by_buyer), compute)
-
-    async def _compute(
-        self,
-        records: Sequence[Record],
-        decoded: list[Event | Rejection],
-        by_buyer: dict[str, list[int]],
-        snapshot: Snapshot,
-        now_ms: int,
-        report: BatchReport,
-    ) -> WriteSet:
-        writes = WriteSet()
-        fresh = [r.offset > snapshot.offsets[keys.offset_key(r.topic, r.partition)] for r in records]
-        report.skipped_already_applied = fresh.count(False)
+    async def _apply(self, batch: _Batch, indexes: list[int], report: BatchReport) -> set[int]:
+        """One attempt at the records `indexes`; the partitions that moved on (not committed)."""
+        topics = sorted({*self.input_topics, *(batch.records[i].topic for i in indexes)})
+        shares: dict[int, _Share] = {}
+        for i in indexes:
+            record, item = batch.records[i], batch.decoded[i]
+            share = shares.setdefault(record.partition, _Share(record.partition))
+            if isinstance(item, Rejection):
+                share.rejected.append(i)
+            else:
+                buyer = keys.buyer_key(record.partition, item.shop_id, item.buyer_id)
+                share.buyers.setdefault(buyer, []).append(i)
+        store = self.store.batches
+        snapshots = await store.load({p: sorted(s.buyers) for p, s in shares.items()}, topics)
+        await store.catch_up(snapshots.values())
+        commits: list[PartitionCommit] = []
         letters: list[DeadLetter] = []
-        for index, item in enumerate(decoded):
-            if fresh[index] and isinstance(item, Rejection):
-                record = records[index]
+        for partition, share in shares.items():
+            commit = self._compute(batch, share, snapshots[partition], letters)
+            if commit is not None:
+                commits.append(commit)
+        if letters:
+            await self.dead_letters(letters)
+        moved = await store.commit(commits)
+        for partition, share in shares.items():
+            if partition not in moved:
+                report.add(share.report)
+        return moved
+
+    def _compute(
+        self, batch: _Batch, share: _Share, snapshot: PartitionSnapshot, letters: list[DeadLetter]
+    ) -> PartitionCommit | None:
+        """One partition's share of the batch; None when all its records were applied already."""
+        records, decoded, report = batch.records, batch.decoded, share.report
+        offsets = dict(snapshot.offsets)
+        fresh: set[int] = set()
+        for i in share.indexes():
+            record = records[i]
+            if record.offset > snapshot.offsets[record.topic]:
+                fresh.add(i)
+                offsets[record.topic] = max(offsets[record.topic], record.offset)
+            else:
+                report.skipped_already_applied += 1
+        if not fresh:
+            return None
+        for i in share.rejected:
+            item, record = decoded[i], records[i]
+            if i in fresh and isinstance(item, Rejection):
                 letters.append(
                     DeadLetter.of(
                         item, record.topic, record.partition, record.offset, record.key, record.value
@@ -138,21 +186,19 @@ class BatchProcessor:
                 )
                 report.count(record.topic, "rejected")
                 report.rejected[item.reason.value] = report.rejected.get(item.reason.value, 0) + 1
-        if letters:
-            await self.dead_letters(letters)
 
+        writes = WriteSet()
         wait_limit_ms = int(self.wait_limit_hours * MS_PER_HOUR)
-        horizons: dict[str, Horizon] = {}
-        for buyer_key, indexes in by_buyer.items():
-            indexes = [i for i in indexes if fresh[i]]
+        for buyer_key, all_indexes in share.buyers.items():
+            indexes = [i for i in all_indexes if i in fresh]
             if not indexes:
                 continue
             events: list[Event] = [decoded[i] for i in indexes]  # type: ignore[misc]
             first = events[0]
             policy: ShopPolicy = self.policies(first.shop_id)
-            horizon = horizons.get(first.shop_id)
+            horizon = batch.horizons.get(first.shop_id)
             if horizon is None:
-                horizon = horizons[first.shop_id] = Horizon.at(policy, now_ms)
+                horizon = batch.horizons[first.shop_id] = Horizon.at(policy, batch.now_ms)
             state = snapshot.states[buyer_key]
             delta = apply_buyer_events(state, events, policy, horizon, self.wait_limit_hours)
             for i, outcome in zip(indexes, delta.outcomes, strict=True):
@@ -164,12 +210,8 @@ class BatchProcessor:
             if delta.changed:
                 writes.buyer_states[buyer_key] = encode_state(state)
                 writes.buyer_ttl_ms[buyer_key] = (28 + 1) * MS_PER_DAY + policy.after_sale_ms
-                add_buyer_delta(writes, policy, first.buyer_id, delta, now_ms, wait_limit_ms)
-        for record, is_fresh in zip(records, fresh, strict=True):
-            if is_fresh:
-                key = keys.offset_key(record.topic, record.partition)
-                writes.offsets[key] = max(writes.offsets.get(key, -1), record.offset)
-        return writes
+                add_buyer_delta(writes, policy, first.buyer_id, delta, batch.now_ms, wait_limit_ms)
+        return PartitionCommit(snapshot.partition, snapshot.offsets, offsets, writes)
 
     def _observe(self, report: BatchReport, seconds: float) -> None:
         if self.metrics is None:

@@ -5,6 +5,10 @@ Faust seeks newly assigned partitions to their committed offsets (`perform_seek`
 iteration ends, also when it ends by cancellation at shutdown. Redis holds the offsets that
 were really applied, so we seek to the last applied offset + 1 there; a partition Redis
 knows nothing of (fresh deployment, or state lost) is read from the beginning of retention.
+
+A partition's last commit may also have left an outbox that its previous owner died before
+applying to the agents; it is applied here, as the partition arrives, because a partition
+that receives no more records would otherwise never apply it (agents/store/batches.py).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ def resume_from_redis(app: faust.App, store: RedisStore, input_topics: set[str])
         positions = dict(await faust_seek())
         partitions = sorted((tp for tp in consumer.assignment() if tp.topic in input_topics), key=str)
         applied = await store.applied_offsets([(tp.topic, tp.partition) for tp in partitions])
+        drained = await store.batches.drain({tp.partition for tp in partitions})
+        if drained:
+            log.info("applied %d outbox(es) left by the previous owners of these partitions", drained)
         for tp, offset in zip(partitions, applied, strict=True):
             position = offset + 1
             if positions.get(tp) != position:

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
@@ -20,7 +19,9 @@ from agents.exposure.collector import FloorCollector, FloorSnapshot, cap_agents
 from agents.exposure.floor import FloorReader
 from agents.exposure.metrics import WorkerMetrics
 from agents.processing import BatchProcessor, DeadLetterSink, Record, wall_clock_ms
-from agents.store.redis_store import CommitConflict, RedisStore
+from agents.store.batches import CommitConflict
+from agents.store.connect import RedisClient, connect
+from agents.store.redis_store import RedisStore
 from config.settings import Settings
 from streams.decoding import EventDecoder
 
@@ -35,7 +36,7 @@ class Runtime:
     registry: CollectorRegistry
     metrics: WorkerMetrics
     collector: FloorCollector
-    redis: aioredis.Redis
+    redis: RedisClient
     store: RedisStore
     policies: PolicyBook
     reader: FloorReader
@@ -49,9 +50,7 @@ class Runtime:
         metrics = WorkerMetrics.create(registry)
         collector = FloorCollector()
         registry.register(collector)
-        client = aioredis.Redis.from_url(
-            settings.redis.url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=15
-        )
+        client = connect(settings.redis.url)
         store = RedisStore(client)
         policies = PolicyBook(settings)
         processing = settings.processing

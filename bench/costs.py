@@ -19,6 +19,7 @@ from agents.core.buyer import BuyerState
 from agents.core.engine import Horizon, apply_buyer_events
 from agents.core.policy import PolicyBook
 from agents.processing import BatchProcessor, Record
+from agents.store import keys
 from agents.store.redis_store import RedisStore
 from bench.response_batching import redis_url
 from config.settings import Settings
@@ -73,7 +74,7 @@ async def main(n: int = 50_000) -> None:
     for i in range(0, len(records), 2000):
         await processor.process(records[i : i + 2000])
     after = int((await client.info("memory"))["used_memory"])
-    buyer_keys = [k async for k in client.scan_iter("kp:b:*", count=1000)]
+    buyer_keys = [k async for k in client.scan_iter(keys.BUYER_KEY_PATTERN, count=1000)]
     sample = buyer_keys[:2000]
     usage = [await client.memory_usage(k) or 0 for k in sample]
     await client.aclose()

@@ -31,6 +31,7 @@ import redis
 from aiokafka import AIOKafkaConsumer
 from kafka import KafkaProducer
 
+from agents.store import keys
 from streams.decoding import EventDecoder
 from streams.traffic import TrafficModel, TrafficShape
 
@@ -134,7 +135,7 @@ class Run:
 
     def applied(self) -> int:
         total = 0
-        for key in self.redis.scan_iter("kp:off:*"):
+        for key in self.redis.scan_iter(keys.OFFSET_KEY_PATTERN, count=1000):
             total += int(self.redis.get(key) or -1) + 1
         return total
 
@@ -239,7 +240,7 @@ def main() -> None:
     port = 6400 + os.getpid() % 500
     events_per_s, peak_rss, worker = run.throughput(port)
     used = int(run.redis.info("memory")["used_memory"])
-    buyer_keys = sum(1 for _ in run.redis.scan_iter("kp:b:*", count=5000))
+    buyer_keys = sum(1 for _ in run.redis.scan_iter(keys.BUYER_KEY_PATTERN, count=5000))
     log(f"{events_per_s:.0f} events/s; latency at 2,000 events/s for {args.latency_seconds}s")
     samples = run.latency(port, seconds=args.latency_seconds)
     peak_rss = max(peak_rss, rss_mb(worker.pid))

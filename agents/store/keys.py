@@ -1,13 +1,27 @@
 """The Redis key layout (see docs/redis-layout.md).
 
-Every per-agent key carries the hash tag `{shop|agent}` so that all of one agent's
-buckets live in one Redis Cluster slot and the window script reads them atomically.
+Every key carries a Redis Cluster hash tag (`{…}`) naming what must stay in one slot:
+
+- partition-local keys (`{p<N>.<k>}`): the applied offsets of input partition N of both
+  topics, the state of every buyer living on partition N, and the partition's outbox. One
+  partition's commit is then one single-slot script.
+- per-agent keys (`{<len>.<shop>|<agent>}`): an agent's buckets, histogram, waiting set and
+  applied-outbox markers, so the window script and the outbox apply read one slot.
+
 Ids are length-prefixed where two ids meet, so `a:b` + `c` never equals `a` + `b:c`.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
 PREFIX = "kp"
+
+# A partition's tag aims at a slot range of this width (see `partition_tag`).
+_TARGET_WIDTH = 64
 
 
 def agent_tag(shop: str, agent: str) -> str:
@@ -27,12 +41,74 @@ def waiting_key(shop: str, agent: str) -> str:
     return f"{agent_tag(shop, agent)}:w"
 
 
-def buyer_key(shop: str, buyer: str) -> str:
-    return f"{PREFIX}:b:{{{len(shop)}.{shop}|{buyer}}}"
+def applied_key(agent_key: str) -> str:
+    """The agent's outbox markers (partition -> position applied), in the slot of `agent_key`."""
+    return f"{agent_key[: agent_key.index('}') + 1]}:a"
+
+
+def _van_der_corput(n: int) -> float:
+    """n's binary digits mirrored behind the point: 0, .5, .25, .75, .125, …; any prefix of
+    the sequence is spread evenly over [0, 1)."""
+    value, weight = 0.0, 0.5
+    while n:
+        value += weight * (n & 1)
+        n >>= 1
+        weight /= 2
+    return value
+
+
+def _target_slot(partition: int) -> int:
+    """Partition N aims at third N mod 3 of the slot space, and inside it at the van der Corput
+    point of N div 3. `redis-cli --cluster create` gives each master an equal range, so on 3
+    (or 6, 9, …) masters partitions spread evenly at any partition count."""
+    rank, third = divmod(partition, 3)
+    return math.ceil((third + _van_der_corput(rank)) / 3 * REDIS_CLUSTER_HASH_SLOTS)
+
+
+@functools.cache
+def partition_tag(partition: int) -> str:
+    """The hash tag of input partition N: `p<N>.<k>`, k the smallest number that puts the tag's
+    slot in [target, target + 64).
+
+    Plain `p0`, `p1`, … hash to clustered slots (CRC16 is linear): 6 partitions would put 4
+    on one of three masters, and with them most of the buyer state. A partition's tag never
+    changes when partitions are added. Never change this function: it names stored keys.
+    """
+    low = _target_slot(partition)
+    for k in range(1_000_000):
+        tag = f"p{partition}.{k}"
+        if low <= key_slot(tag.encode()) < low + _TARGET_WIDTH:
+            return tag
+    raise AssertionError(f"no tag found for partition {partition}")  # CRC16 is onto: unreachable
+
+
+def partition_prefix(partition: int) -> str:
+    return f"{PREFIX}:{{{partition_tag(partition)}}}"
 
 
 def offset_key(topic: str, partition: int) -> str:
-    return f"{PREFIX}:off:{{{topic}|{partition}}}"
+    return f"{partition_prefix(partition)}:off:{topic}"
+
+
+def parse_offset_key(key: str) -> tuple[str, int]:
+    """(topic, partition) of an `offset_key`."""
+    tag, _, topic = key.partition("}:off:")
+    return topic, int(tag.split("{p", 1)[1].split(".", 1)[0])
+
+
+OFFSET_KEY_PATTERN = f"{PREFIX}:{{p*}}:off:*"
+
+
+def buyer_key(partition: int, shop: str, buyer: str) -> str:
+    """A buyer's state lives with the input partition its records arrive on."""
+    return f"{partition_prefix(partition)}:b:{len(shop)}.{shop}|{buyer}"
+
+
+BUYER_KEY_PATTERN = f"{PREFIX}:{{p*}}:b:*"
+
+
+def outbox_key(partition: int) -> str:
+    return f"{partition_prefix(partition)}:outbox"
 
 
 def agents_index_key(shop: str) -> str:

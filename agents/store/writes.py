@@ -1,4 +1,4 @@
-"""Turn buyer deltas into one batch of Redis writes, merged so each key is touched once."""
+"""Turn buyer deltas into one partition's share of a batch, merged so each key is touched once."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ INDEX_TTL_MS = (WINDOW_DAYS + 1) * MS_PER_DAY
 
 @dataclass(slots=True)
 class WriteSet:
-    """Everything one batch changes; applied by `RedisStore.commit` in one transaction."""
+    """What one partition's share of a batch changes: its buyers' states (committed with the
+    partition's offsets) and the agents' counters, waiting sets and indexes (via the outbox)."""
 
     buyer_states: dict[str, bytes] = field(default_factory=dict)
     buyer_ttl_ms: dict[str, int] = field(default_factory=dict)
@@ -26,7 +27,6 @@ class WriteSet:
     waits_add: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     waits_remove: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     agents_seen: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
-    offsets: dict[str, int] = field(default_factory=dict)
 
     def increment(self, key: str, name: str, amount: int, expire_at_ms: int) -> None:
         fields = self.increments[key]

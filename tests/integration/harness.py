@@ -20,6 +20,8 @@ from typing import Any
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from agents.store import keys
+
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "deploy" / "local" / "stack"
 KEFU = Path(sys.executable).with_name("kefu-pulse")
@@ -155,9 +157,8 @@ class Deployment:
 
     def applied_offsets(self) -> dict[tuple[str, int], int]:
         out = {}
-        for key in self.redis.scan_iter("kp:off:*"):
-            topic, partition = key.decode().split("{", 1)[1].rstrip("}").rsplit("|", 1)
-            out[(topic, int(partition))] = int(self.redis.get(key) or -1)
+        for key in self.redis.scan_iter(keys.OFFSET_KEY_PATTERN, count=1000):  # a cluster: every master
+            out[keys.parse_offset_key(key.decode())] = int(self.redis.get(key) or -1)
         return out
 
     def wait_applied(self, last: dict[tuple[str, int], int], timeout: float = 90) -> None:

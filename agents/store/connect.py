@@ -1,0 +1,53 @@
+"""Build the asyncio Redis client from the configured URL: one server, or a Redis Cluster.
+
+`redis://` and `rediss://` (TLS) name one server, as redis-py reads them. Prefixing the
+scheme with `+cluster` names a cluster: `redis+cluster://[user:password@]host:port[,host:port…]`
+or `rediss+cluster://…`. Every listed node is a startup node (the client discovers the rest);
+credentials, TLS and query options (`?ssl_ca_certs=…`) reach every node's connection, exactly
+as for a single server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+RedisClient = aioredis.Redis | RedisCluster
+
+CLUSTER_SUFFIX = "+cluster"
+
+# Fail over quickly instead of hanging a batch; a broken connection is noticed within 15 s.
+_CONNECTION = {"socket_timeout": 10, "socket_connect_timeout": 5, "health_check_interval": 15}
+
+
+def is_cluster_url(url: str) -> bool:
+    return urlsplit(url).scheme.endswith(CLUSTER_SUFFIX)
+
+
+def cluster_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """(URL of the first node in redis-py's form, every node's (host, port))."""
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    nodes: list[tuple[str, int]] = []
+    for host_port in hosts.split(","):
+        host, _, port = host_port.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"Redis Cluster URL: expected host:port, got {host_port!r}")
+        nodes.append((host.strip("[]"), int(port)))
+    first = f"{userinfo}@{hosts.split(',')[0]}" if userinfo else hosts.split(",")[0]
+    scheme = parts.scheme.removesuffix(CLUSTER_SUFFIX)
+    return urlunsplit((scheme, first, parts.path, parts.query, parts.fragment)), nodes
+
+
+def connect(url: str, **options: Any) -> RedisClient:
+    """A plain client for a server URL, a cluster client for a `+cluster` URL."""
+    settings = _CONNECTION | options
+    if not is_cluster_url(url):
+        return aioredis.Redis.from_url(url, **settings)
+    first, nodes = cluster_nodes(url)
+    return RedisCluster.from_url(
+        first, startup_nodes=[ClusterNode(host, port) for host, port in nodes], **settings
+    )

@@ -1,0 +1,157 @@
+"""A partition's outbox: the per-agent effects of its last commit, until every agent has them.
+
+One batch changes keys of many slots: its partitions' buyer states and offsets, and the
+counters and waiting sets of many agents. A cluster runs a script only inside one slot, so
+a partition's commit writes its buyer states, its offsets and an outbox entry — all in the
+partition's slot — and the entry is then applied agent by agent, each in the agent's slot.
+
+An entry is named by the partition's *position* after the commit: the sum over the input
+topics of (last applied offset + 1). Each commit advances some offset, so positions grow
+with every commit of a partition. An agent keeps, per partition, the last position it has
+applied (its marker) and skips older or equal ones, so applying an entry twice — a retry, a
+worker that took the partition over, two workers racing — changes nothing.
+
+Pure encoding here; no Redis I/O.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import msgspec
+
+from agents.store import keys
+from agents.store.scripts import Lua, ScriptCall
+from agents.store.writes import INDEX_TTL_MS, WriteSet
+
+APPLY_AGENT = Lua("apply_agent.lua")
+TOUCH_INDEX = Lua("touch_index.lua")
+
+# An agent's markers live as long as its other sliding keys.
+MARKER_TTL_MS = INDEX_TTL_MS
+
+
+class Counters(msgspec.Struct, array_like=True, frozen=True):
+    key: str
+    expire_at_ms: int
+    fields: dict[str, int]
+
+
+class Waiting(msgspec.Struct, array_like=True, frozen=True):
+    key: str
+    expire_at_ms: int
+    removed: list[str]
+    added: dict[str, int]  # buyer -> wait start
+
+
+class AgentShare(msgspec.Struct, array_like=True, frozen=True):
+    """What one commit changes in one agent's slot."""
+
+    counters: list[Counters]
+    waiting: list[Waiting]
+
+
+class IndexTouch(msgspec.Struct, array_like=True, frozen=True):
+    """Members seen, by last-seen time, in `kp:shops` or a shop's agent index."""
+
+    key: str
+    members: dict[str, int]
+
+
+class Outbox(msgspec.Struct, array_like=True, frozen=True):
+    partition: int
+    position: int
+    agents: dict[str, AgentShare]  # by the agent's key prefix (`kp:{<len>.<shop>|<agent>}`)
+    indexes: list[IndexTouch]
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Outbox)
+
+
+def encode(outbox: Outbox) -> bytes:
+    return _encoder.encode(outbox)
+
+
+def decode(blob: bytes) -> Outbox:
+    return _decoder.decode(blob)
+
+
+def position(offsets: dict[str, int]) -> int:
+    """A partition's position: the sum of (last applied offset + 1) over the input topics."""
+    return sum(offset + 1 for offset in offsets.values())
+
+
+def _agent_of(key: str) -> str:
+    return key[: key.index("}") + 1]
+
+
+def from_writes(partition: int, at: int, writes: WriteSet) -> Outbox | None:
+    """The outbox entry of one partition's commit at position `at`; None if no agent changed."""
+    agents: dict[str, tuple[list[Counters], list[Waiting]]] = defaultdict(lambda: ([], []))
+    for key, fields in writes.increments.items():
+        nonzero = {name: amount for name, amount in fields.items() if amount}
+        if nonzero:
+            agents[_agent_of(key)][0].append(Counters(key, writes.expire_at_ms[key], nonzero))
+    for key in writes.waits_add.keys() | writes.waits_remove.keys():
+        removed = sorted(writes.waits_remove.get(key, ()))
+        added = dict(writes.waits_add.get(key, {}))
+        if removed or added:
+            agents[_agent_of(key)][1].append(Waiting(key, writes.expire_at_ms[key], removed, added))
+    indexes = [
+        IndexTouch(keys.agents_index_key(shop), dict(seen)) for shop, seen in writes.agents_seen.items()
+    ]
+    if writes.agents_seen:
+        last_seen = {shop: max(seen.values()) for shop, seen in writes.agents_seen.items()}
+        indexes.append(IndexTouch(keys.SHOPS_INDEX_KEY, last_seen))
+    if not agents and not indexes:
+        return None
+    shares = {agent: AgentShare(counters, waiting) for agent, (counters, waiting) in agents.items()}
+    return Outbox(partition, at, shares, indexes)
+
+
+def apply_calls(outboxes: Sequence[Outbox]) -> list[ScriptCall]:
+    """The script calls that apply `outboxes`: one per agent (its shares of every entry, in
+    order) and one per index key. Each call touches one slot."""
+    parts: dict[str, list[tuple[int, int, AgentShare]]] = defaultdict(list)
+    touched: dict[str, dict[str, int]] = defaultdict(dict)
+    for outbox in sorted(outboxes, key=lambda o: (o.partition, o.position)):
+        for agent, share in outbox.agents.items():
+            parts[agent].append((outbox.partition, outbox.position, share))
+        for touch in outbox.indexes:
+            members = touched[touch.key]
+            for member, seen in touch.members.items():
+                members[member] = max(seen, members.get(member, seen))
+    calls = [_agent_call(agent, shares) for agent, shares in parts.items()]
+    for key, members in touched.items():
+        flat = [x for member, seen in members.items() for x in (seen, member)]
+        calls.append(ScriptCall(TOUCH_INDEX, [key], [INDEX_TTL_MS, *flat]))
+    return calls
+
+
+def _agent_call(agent: str, shares: list[tuple[int, int, AgentShare]]) -> ScriptCall:
+    """KEYS: the agent's marker hash, then every key the shares write; ARGV: see apply_agent.lua."""
+    index: dict[str, int] = {}
+
+    def ref(key: str) -> int:
+        return index.setdefault(key, len(index) + 2)  # Lua is 1-based, KEYS[1] is the marker
+
+    encoded = []
+    for partition, at, share in shares:
+        counters = [
+            [ref(c.key), c.expire_at_ms, *(x for kv in c.fields.items() for x in kv)] for c in share.counters
+        ]
+        waiting = [
+            [
+                ref(w.key),
+                w.expire_at_ms,
+                w.removed,
+                [x for buyer, start in w.added.items() for x in (start, buyer)],
+            ]
+            for w in share.waiting
+        ]
+        encoded.append([partition, at, counters, waiting])
+    return ScriptCall(
+        APPLY_AGENT, [keys.applied_key(agent), *index], [_encoder.encode(encoded), MARKER_TTL_MS]
+    )

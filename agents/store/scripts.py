@@ -1,0 +1,73 @@
+"""Lua scripts that run alike on one Redis server and on a Redis Cluster, in pipelines.
+
+redis-py's registered scripts load themselves only in a plain client's pipeline; a cluster
+pipeline just fails with NOSCRIPT on a node that has not seen the script (fresh, restarted,
+failed over). So scripts are sent as EVALSHA, and the calls answered NOSCRIPT are sent again
+after loading every script on every primary. Only those calls: the others already ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from redis.exceptions import NoScriptError
+from redis.typing import EncodableT
+
+from agents.store.connect import RedisClient
+
+
+class Lua:
+    """One script of agents/store/lua, known by its SHA-1."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.text = resources.files("agents.store").joinpath(f"lua/{name}").read_text()
+        self.sha = hashlib.sha1(self.text.encode()).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"Lua({self.name!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptCall:
+    """One script run. Every key it touches is in `keys`, all of one hash slot."""
+
+    script: Lua
+    keys: Sequence[str]
+    args: Sequence[EncodableT]
+
+
+async def load_scripts(client: RedisClient, scripts: Iterable[Lua]) -> None:
+    """SCRIPT LOAD on the server, or on every primary of a cluster (redis-py routes it so)."""
+    for script in scripts:
+        await client.script_load(script.text)
+
+
+async def run_scripts(client: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:
+    """Run `calls` in one pipeline (on a cluster: one per node, concurrently); their results
+    in order. Raises the first error other than NOSCRIPT, which is healed here."""
+    if not calls:
+        return []
+    results = await _pipeline(client, calls)
+    missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+    if missing:
+        await load_scripts(client, {calls[i].script for i in missing})
+        for i, result in zip(missing, await _pipeline(client, [calls[i] for i in missing]), strict=True):
+            results[i] = result
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+async def _pipeline(client: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:
+    async with client.pipeline(transaction=False) as pipe:
+        for call in calls:
+            # Not pipe.evalsha: a cluster pipeline refuses it by name, since a script could
+            # cross slots. Ours never do (ScriptCall), and the cluster routes EVALSHA by its keys.
+            pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+        return list(await pipe.execute(raise_on_error=False))
