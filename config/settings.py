@@ -17,6 +17,8 @@ import msgspec
 import yaml
 from msgspec import Meta, Struct
 
+from config.secret import Secret
+
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("kefu.yaml")
 
 PositiveInt = Annotated[int, Meta(gt=0)]
@@ -25,6 +27,7 @@ PositiveFloat = Annotated[float, Meta(gt=0)]
 
 _T = TypeVar("_T")
 _DURATION = re.compile(r"^([1-9][0-9]*)([hd])$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ConfigError(ValueError):
@@ -42,12 +45,35 @@ class TopicNames(_Strict, frozen=True):
     deadletter: str = "kefu.deadletter"
 
 
+class KafkaSecuritySettings(_Strict, frozen=True):
+    """How every Kafka client of kefu-pulse connects (streams/kafka_security.py applies it)."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-256"
+    username: str | None = None
+    # The password is never read from the file, only from the environment variable named here.
+    password_env: str = "KEFU_KAFKA_PASSWORD"
+    ca_file: str | None = None  # PEM CA bundle; omitted: the system's trust store
+    check_hostname: bool = True
+    # Filled from `password_env` by load_settings; a `password:` key in the file is an error.
+    password: Secret | None = None
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+
 class KafkaSettings(_Strict, frozen=True):
     bootstrap: str = "127.0.0.1:9092"
     # The Faust app id: also the consumer group all workers of one deployment share.
     group: str = "kefu-pulse"
     partitions: PositiveInt = 8
     topics: TopicNames = TopicNames()
+    security: KafkaSecuritySettings = KafkaSecuritySettings()
 
 
 class RedisSettings(_Strict, frozen=True):
@@ -132,6 +158,7 @@ def _check_semantics(settings: Settings) -> None:
         except ValueError as exc:
             raise ConfigError(f"{path}.window: {exc}") from exc
 
+    _check_kafka_security(settings.kafka.security)
     check_zone("$.defaults.timezone", settings.defaults.timezone)
     check_window("$.defaults.attribution", settings.defaults.attribution)
     for shop_id, shop in settings.shops.items():
@@ -148,6 +175,34 @@ def _check_semantics(settings: Settings) -> None:
                 )
 
 
+def _check_kafka_security(security: KafkaSecuritySettings) -> None:
+    path = "$.kafka.security"
+    if security.uses_sasl and not security.username:
+        raise ConfigError(f"{path}.username: required with protocol {security.protocol}")
+    if not security.uses_sasl and security.username is not None:
+        raise ConfigError(
+            f"{path}.username: only used with SASL_PLAINTEXT or SASL_SSL, protocol is {security.protocol}"
+        )
+    # A CA file with TLS off is a sign that someone believes the connection is encrypted.
+    if not security.uses_tls and security.ca_file is not None:
+        raise ConfigError(f"{path}.ca_file: only used with SSL or SASL_SSL, protocol is {security.protocol}")
+    if not _ENV_NAME.match(security.password_env):
+        raise ConfigError(
+            f"{path}.password_env: expected an environment variable name, got {security.password_env!r}"
+        )
+
+
+def _reject_secrets_in_file(data: dict[object, object], source: str) -> None:
+    """The file is checked in and copied around; a password in it is refused, not used."""
+    kafka = data.get("kafka")
+    security = kafka.get("security") if isinstance(kafka, dict) else None
+    if isinstance(security, dict) and "password" in security:
+        raise ConfigError(
+            f"{source}: $.kafka.security.password: passwords are not read from the file; "
+            "set the environment variable named by password_env (default KEFU_KAFKA_PASSWORD)"
+        )
+
+
 def settings_from_yaml(text: str, source: str = "<config>") -> Settings:
     try:
         data = yaml.safe_load(text)
@@ -157,6 +212,7 @@ def settings_from_yaml(text: str, source: str = "<config>") -> Settings:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: Expected `object`, got `{type(data).__name__}` - at `$`")
+    _reject_secrets_in_file(data, source)
     shops_data = data.pop("shops", None) or {}
     if not isinstance(shops_data, dict):
         raise ConfigError(f"{source}: Expected `object`, got `{type(shops_data).__name__}` - at `$.shops`")
@@ -206,7 +262,26 @@ def _apply_environment(settings: Settings, environ: os._Environ[str] | dict[str,
         if not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ConfigError(f"KEFU_WEB_PORT: expected a port number, got {port!r}")
         web = msgspec.structs.replace(web, port=int(port))
+    kafka = msgspec.structs.replace(kafka, security=_resolve_kafka_secrets(kafka.security, environ))
     return msgspec.structs.replace(settings, kafka=kafka, redis=redis_settings, web=web)
+
+
+def _resolve_kafka_secrets(
+    security: KafkaSecuritySettings, environ: os._Environ[str] | dict[str, str]
+) -> KafkaSecuritySettings:
+    """Start-up only: the password from its environment variable, and a readable CA file."""
+    path = "$.kafka.security"
+    if security.ca_file is not None and not os.access(security.ca_file, os.R_OK):
+        raise ConfigError(f"{path}.ca_file: cannot read {security.ca_file}")
+    if not security.uses_sasl:
+        return security
+    password = environ.get(security.password_env)
+    if not password:
+        raise ConfigError(
+            f"{path}.password_env: the environment variable {security.password_env} is not set; "
+            f"protocol {security.protocol} needs the password there"
+        )
+    return msgspec.structs.replace(security, password=Secret(password))
 
 
 def config_path(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:

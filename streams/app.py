@@ -8,6 +8,7 @@ from pathlib import Path
 import faust
 
 from config.settings import Settings
+from streams.kafka_security import faust_credentials
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -16,6 +17,8 @@ def create_app(settings: Settings) -> faust.App:
         app_id,
         datadir=str(Path(tempfile.gettempdir()) / f"kefu-pulse-{app_id}"),  # Faust's own scratch only
         broker=f"kafka://{settings.kafka.bootstrap}",
+        # TLS and SASL for all of Faust's clients; the URL never carries credentials.
+        broker_credentials=faust_credentials(settings.kafka.security),
         store="memory://",  # Redis, not Faust tables, holds the state
         autodiscover=False,
         topic_partitions=settings.kafka.partitions,

@@ -21,6 +21,7 @@ from agents.processing import Record
 from agents.runtime import Runtime
 from agents.store import keys
 from config.settings import Settings
+from streams.kafka_security import client_kwargs
 
 
 class WorkersRunning(RuntimeError):
@@ -28,7 +29,11 @@ class WorkersRunning(RuntimeError):
 
 
 def group_members_and_partitions(settings: Settings, topics: list[str]) -> tuple[int, list[TopicPartition]]:
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap, client_id="kefu-pulse-rebuild")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka.bootstrap,
+        client_id="kefu-pulse-rebuild",
+        **client_kwargs(settings.kafka.security),
+    )
     try:
         groups = admin.describe_groups([settings.kafka.group])
         described = admin.describe_topics(topics)
@@ -61,6 +66,7 @@ async def rebuild(settings: Settings, runtime: Runtime, console: Console | None 
         group_id=None,
         enable_auto_commit=False,
         max_poll_records=5000,
+        **client_kwargs(settings.kafka.security),
     )
     await consumer.start()
     try:

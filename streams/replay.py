@@ -17,6 +17,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from config.settings import Settings
+from streams.kafka_security import client_kwargs
 
 ORDER_TYPES = {"order"}
 
@@ -89,6 +90,7 @@ def replay(paths: list[Path], settings: Settings, progress: Any = None) -> Repla
         batch_size=256 * 1024,
         max_in_flight_requests_per_connection=1,  # keeps each buyer's records in order
         retries=10,
+        **client_kwargs(settings.kafka.security),
     )
     try:
         for name, number, line in iter_lines(paths):

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.live import Live
 
 from config.settings import Settings
+from streams.kafka_security import client_kwargs
 from streams.traffic import TrafficModel, TrafficShape
 
 
@@ -19,6 +20,7 @@ def _producer(settings: Settings) -> KafkaProducer:
         acks=1,
         linger_ms=5,
         max_in_flight_requests_per_connection=1,
+        **client_kwargs(settings.kafka.security),
     )
 
 

@@ -8,6 +8,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from config.settings import Settings
+from streams.kafka_security import client_kwargs
 
 RETENTION_MS = 30 * 86_400_000  # `rebuild` re-reads input from retention: 28 days + margin
 
@@ -37,6 +38,7 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
         bootstrap_servers=settings.kafka.bootstrap,
         client_id="kefu-pulse-admin",
         request_timeout_ms=int(timeout_s * 1000),
+        **client_kwargs(settings.kafka.security),
     )
     try:
         present = set(admin.list_topics())
