@@ -1,0 +1,251 @@
+"""The store's exactly-once contract, run alike against one Redis server and the three-master
+Redis Cluster: the worker's own BatchProcessor, no Kafka, and the crashes and races that
+workers sharing partitions meet."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from kafka.partitioner.default import murmur2
+
+from agents.core.policy import PolicyBook
+from agents.exposure.floor import FloorReader
+from agents.processing import BatchProcessor, BatchReport, Record
+from agents.store import keys
+from agents.store.batches import PartitionCommit
+from agents.store.connect import connect
+from agents.store.redis_store import RedisStore
+from config.settings import Settings
+from streams.decoding import EventDecoder
+from streams.traffic import TrafficModel, TrafficShape
+from tests.integration import cluster
+from tests.integration.harness import STACK_PREFIX, Stack
+
+TOPICS = ("c.messages", "c.orders")
+PARTITIONS = 6
+NOW = time.time_ns() // 1_000_000
+SINGLE_DB = 7
+
+
+def simulated(n: int = 6000) -> list[Record]:
+    """Simulated traffic as Kafka would hold it: keyed, partitioned by murmur2, offsets per partition."""
+    model = TrafficModel(TrafficShape(shops=3, agents=6, rate=200), seed=11)
+    next_offset: dict[tuple[str, int], int] = {}
+    records = []
+    for sim in itertools.islice(model.records(NOW - 3 * 3_600_000), n):
+        topic = f"c.{sim.kind}"
+        partition = (murmur2(sim.key) & 0x7FFFFFFF) % PARTITIONS
+        offset = next_offset[(topic, partition)] = next_offset.get((topic, partition), -1) + 1
+        records.append(Record(topic, partition, offset, sim.key, sim.value))
+    return records
+
+
+RECORDS = simulated()
+
+
+def batches(records: list[Record], size: int) -> list[list[Record]]:
+    return [records[i : i + size] for i in range(0, len(records), size)]
+
+
+async def _no_dead_letters(_: object) -> None:
+    return None
+
+
+def processor(url: str) -> BatchProcessor:
+    """A worker's processor with its own client (and so its own memory of applied outboxes)."""
+    store = RedisStore(connect(url))
+    return BatchProcessor(
+        store,
+        PolicyBook(Settings()),
+        EventDecoder(),
+        _no_dead_letters,
+        clock=lambda: NOW,
+        input_topics=TOPICS,
+    )
+
+
+async def numbers(url: str) -> dict[str, Any]:
+    """Every shop's floor as of NOW: per agent, waiting buyers and the `today` and `28d` windows."""
+    store = RedisStore(connect(url))
+    reader = FloorReader(store, PolicyBook(Settings()))
+    out = {}
+    for shop in await reader.shops(NOW):
+        floor = await reader.floor(shop, NOW)
+        out[shop] = {
+            row["agent"]: (row["waiting_buyers"], row["windows"]["today"], row["windows"]["28d"])
+            for row in floor["agents"]
+        } | {"_totals": floor["totals"]["windows"]["28d"]}
+    await store.client.aclose()
+    return out
+
+
+async def process_all(url: str, size: int = 1000) -> None:
+    worker = processor(url)
+    for batch in batches(RECORDS, size):
+        await worker.process(batch)
+    await worker.store.client.aclose()
+
+
+@pytest.fixture(scope="module")
+def single_url(stack: Stack) -> str:
+    base = stack.redis_url.rsplit("/", 1)[0]
+    return f"{base}/{SINGLE_DB}"
+
+
+@pytest.fixture(scope="module")
+def cluster_url() -> str:
+    return cluster.cluster_up(STACK_PREFIX)
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def url(request: pytest.FixtureRequest, single_url: str, cluster_url: str) -> Iterator[str]:
+    """An empty Redis of each kind."""
+    if request.param == "redis":
+        client = redis.Redis.from_url(single_url)
+        client.flushdb()
+        client.close()
+        yield single_url
+    else:
+        client = cluster.sync_client(cluster_url)
+        cluster.clear(client)
+        client.close()
+        yield cluster_url
+
+
+@pytest.fixture(scope="module")
+def reference(single_url: str) -> dict[str, Any]:
+    """One worker, one server, batches of 1,000, nothing going wrong."""
+    client = redis.Redis.from_url(single_url)
+    client.flushdb()
+    asyncio.run(process_all(single_url))
+    result = asyncio.run(numbers(single_url))
+    client.flushdb()
+    return result
+
+
+def test_the_numbers_do_not_depend_on_the_backend_or_the_batching(
+    url: str, reference: dict[str, Any]
+) -> None:
+    asyncio.run(process_all(url, size=333))
+    assert asyncio.run(numbers(url)) == reference
+    assert sum(row[2]["consultations"] for row in reference["shop0"].values() if isinstance(row, tuple)) > 50
+
+
+@pytest.mark.parametrize("takeover", ["next batch", "assignment"])
+def test_a_worker_dying_between_commit_and_apply_is_healed_by_the_next_owner(
+    url: str, reference: dict[str, Any], takeover: str
+) -> None:
+    """Worker A commits a batch (buyer states, offsets, outbox) and dies before the agents have
+    it. Worker B applies that outbox: before its own next commit on those partitions, or as
+    the partitions are assigned to it (a partition with no more records needs that)."""
+
+    async def scenario() -> None:
+        parts = batches(RECORDS, 1000)
+        a, b = processor(url), processor(url)
+        for batch in parts[:2]:
+            await a.process(batch)
+
+        async def die(*_: object) -> None:
+            raise ConnectionError("worker A was SIGKILLed")
+
+        a.store.batches._apply = die  # type: ignore[method-assign]
+        with pytest.raises(ConnectionError):
+            await a.process(parts[2])  # committed; its outboxes not applied
+        assert await numbers(url) != reference
+        if takeover == "assignment":
+            assert await b.store.batches.drain(range(PARTITIONS)) > 0
+            rest = parts[3:]  # Kafka's committed offset is past the batch
+        else:
+            rest = parts[2:]  # the batch is redelivered: B skips it by the offsets
+        for batch in rest:
+            await b.process(batch)
+        await a.store.client.aclose()
+        await b.store.client.aclose()
+
+    asyncio.run(scenario())
+    assert asyncio.run(numbers(url)) == reference
+
+
+def test_two_workers_racing_for_the_same_records_apply_them_once(url: str, reference: dict[str, Any]) -> None:
+    """A rebalance hands B the partitions while A still holds a batch of them: both compute
+    from the same state, A commits first, B's commit finds the fence moved and recomputes."""
+
+    async def scenario() -> tuple[BatchReport, BatchReport]:
+        a, b = processor(url), processor(url)
+        a_done = asyncio.Event()
+        commit = b.store.batches.commit
+
+        async def commit_after_a(commits: list[PartitionCommit]) -> set[int]:
+            await a_done.wait()
+            return await commit(commits)
+
+        b.store.batches.commit = commit_after_a  # type: ignore[method-assign]
+
+        async def run_a() -> BatchReport:
+            report = await a.process(RECORDS)
+            a_done.set()
+            return report
+
+        reports = await asyncio.gather(run_a(), b.process(RECORDS))
+        await a.store.client.aclose()
+        await b.store.client.aclose()
+        return reports
+
+    report_a, report_b = asyncio.run(scenario())
+    assert report_b.attempts == 2, "B's first commit should have met A's"
+    assert report_b.skipped_already_applied == len(RECORDS) and not report_b.outcomes
+    assert sum(report_a.outcomes.values()) == len(RECORDS)
+    assert asyncio.run(numbers(url)) == reference
+
+
+def test_applying_every_outbox_again_changes_nothing(url: str, reference: dict[str, Any]) -> None:
+    asyncio.run(process_all(url))
+
+    async def reapply() -> int:
+        fresh = RedisStore(connect(url))  # no memory of what was applied
+        found = await fresh.batches.drain(range(PARTITIONS))
+        await fresh.client.aclose()
+        return found
+
+    assert asyncio.run(reapply()) == PARTITIONS
+    assert asyncio.run(numbers(url)) == reference
+
+
+def test_firing_alerts_are_replaced_as_a_whole(url: str) -> None:
+    async def roundtrip() -> list[set[tuple[str, str, str]]]:
+        store = RedisStore(connect(url))
+        seen = []
+        for firing in ({("BuyerWaitingTooLong", "s1", "a}{")}, {("FirstResponseSlow", "s1", "b")}, set()):
+            await store.store_firing_alerts(firing)
+            seen.append(await store.firing_alerts())
+        await store.client.aclose()
+        return seen
+
+    assert asyncio.run(roundtrip()) == [
+        {("BuyerWaitingTooLong", "s1", "a}{")},
+        {("FirstResponseSlow", "s1", "b")},
+        set(),
+    ]
+
+
+def test_the_cluster_has_three_masters_and_the_state_spreads_over_them(cluster_url: str) -> None:
+    client = cluster.sync_client(cluster_url)
+    cluster.clear(client)
+    try:
+        assert len(client.get_primaries()) == 3
+        assert client.cluster_info()["cluster_state"] == "ok"
+        asyncio.run(process_all(cluster_url))
+        buyers_per_master = cluster.keys_per_master(client, keys.BUYER_KEY_PATTERN)
+        assert all(n > 0 for n in buyers_per_master), buyers_per_master
+        assert all(n > 0 for n in cluster.keys_per_master(client, "kp:{[0-9]*")), "agent keys on every master"
+        assert len(cluster.slots_used(client, keys.BUYER_KEY_PATTERN)) == PARTITIONS  # one slot a partition
+        assert len(cluster.slots_used(client, "kp:{[0-9]*")) > 10  # agents: a slot each
+    finally:
+        cluster.clear(client)
+        client.close()

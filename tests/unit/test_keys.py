@@ -1,0 +1,56 @@
+"""The key layout: stable names, and partitions spread over the masters of a cluster."""
+
+from __future__ import annotations
+
+import pytest
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+from agents.store import keys
+
+
+def test_partition_tags_never_change() -> None:
+    """They name stored keys: a different tag would orphan every buyer state and offset."""
+    assert [keys.partition_tag(n) for n in range(6)] == [
+        "p0.239",
+        "p1.43",
+        "p2.5",
+        "p3.176",
+        "p4.36",
+        "p5.776",
+    ]
+
+
+def test_offset_keys_round_trip() -> None:
+    key = keys.offset_key("t.messages|x", 13)
+    assert key.startswith("kp:{p13.") and keys.parse_offset_key(key) == ("t.messages|x", 13)
+
+
+def master_of(slot: int, masters: int) -> int:
+    """The master holding `slot` when `redis-cli --cluster create` split the slots evenly."""
+    return min(slot * masters // REDIS_CLUSTER_HASH_SLOTS, masters - 1)
+
+
+@pytest.mark.parametrize("masters", [3, 6])
+@pytest.mark.parametrize("partitions", [3, 6, 8, 12, 16, 24, 32, 64])
+def test_partitions_spread_evenly_over_three_or_six_masters(masters: int, partitions: int) -> None:
+    if partitions < masters:
+        pytest.skip("fewer partitions than masters")
+    held = [0] * masters
+    for n in range(partitions):
+        held[master_of(key_slot(keys.partition_tag(n).encode()), masters)] += 1
+    assert max(held) - min(held) <= 1, held  # plain `p<N>` tags: up to 6 apart
+
+
+def test_a_partitions_keys_share_its_slot_and_agents_keys_theirs() -> None:
+    slot = key_slot(keys.partition_tag(5).encode())
+    assert {
+        key_slot(k.encode())
+        for k in (
+            keys.offset_key("a", 5),
+            keys.offset_key("b", 5),
+            keys.buyer_key(5, "s}", "{b"),
+            keys.outbox_key(5),
+        )
+    } == {slot}
+    agent = keys.bucket_key("s1", "s1:a", "d", 1)
+    assert key_slot(keys.applied_key(agent).encode()) == key_slot(keys.waiting_key("s1", "s1:a").encode())
