@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from agents.core.alerts import AlertEvent
 from agents.exposure.page import FLOOR_PAGE
 from agents.processing import Record, wall_clock_ms
+from agents.redis_access import check_redis_access
 from agents.resume import resume_from_redis
 from agents.runtime import Runtime
 from config.settings import Settings
@@ -67,6 +68,10 @@ def install(app: faust.App, settings: Settings) -> Runtime:
     input_topics = {settings.kafka.topics.messages, settings.kafka.topics.orders}
 
     async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+        # Redis is first needed right after this (resuming from its offsets). A wrong password
+        # or an untrusted certificate stops the worker here, saying so; an outage does not,
+        # since the batch loop retries through it.
+        await check_redis_access(runtime.store)
         resume_from_redis(app, runtime.store, input_topics)
 
     cast(Any, app.on_partitions_assigned).connect(on_assigned)  # mode's stub types lag its API

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import faust
 from faust.cli import AppCommand, argument, option
+from redis.exceptions import RedisError
 
+from agents.redis_access import access_problem
 from agents.stream_agents import install
 from config.settings import ConfigError, Settings, load_settings
 from streams.app import create_app
+from streams.redaction import install_log_redaction, settings_secrets
 
 
 def main() -> None:
@@ -21,10 +24,30 @@ def main() -> None:
     except ConfigError as exc:
         print(f"kefu-pulse: invalid configuration: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    install_log_redaction(settings_secrets(settings))
     app = create_app(settings)
     runtime = install(app, settings)
     register_commands(app, settings, runtime)
     app.main()
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"kefu-pulse: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+async def _require_kafka(settings: Settings) -> None:
+    """A refused login or TLS handshake as one line, not kafka-python's 30 s bootstrap timeout."""
+    from streams.kafka_security import KafkaAccessError, check_access
+
+    try:
+        await check_access(settings.kafka)
+    except KafkaAccessError as exc:
+        _fail(str(exc))
+
+
+def _redis_failure(exc: RedisError) -> NoReturn:
+    _fail(access_problem(exc) or f"Redis is unavailable: {exc}")
 
 
 def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
@@ -33,6 +56,7 @@ def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
         """Create the four topics with the configured partitions (idempotent)."""
         from streams.topics import create_topics
 
+        await _require_kafka(settings)
         for name, outcome in create_topics(settings).items():
             print(f"{name}: {outcome}")
 
@@ -41,6 +65,7 @@ def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
         """Produce recorded events (JSON lines) into the input topics."""
         from streams.replay_cli import run_replay
 
+        await _require_kafka(settings)
         raise SystemExit(run_replay([Path(f) for f in files], settings))
 
     @app.command(
@@ -54,6 +79,8 @@ def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
 
         try:
             await run_stats(runtime.reader, shop, window, as_json)
+        except RedisError as exc:
+            _redis_failure(exc)
         finally:
             await runtime.close()
 
@@ -71,6 +98,7 @@ def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
         from streams.simulate import run_simulation
         from streams.traffic import TrafficShape
 
+        await _require_kafka(settings)
         sent = await run_simulation(
             settings, TrafficShape(shops=shops, agents=agents, rate=rate), duration, seed
         )
@@ -82,10 +110,13 @@ def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
         from streams.rebuild import WorkersRunning, rebuild
 
         try:
+            await _require_kafka(settings)
             await rebuild(settings, runtime)
         except WorkersRunning as exc:
             print(f"kefu-pulse rebuild: {exc}", file=sys.stderr)
             raise SystemExit(1) from exc
+        except RedisError as exc:
+            _redis_failure(exc)
         finally:
             await runtime.close()
 
