@@ -6,10 +6,12 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterable
@@ -31,9 +33,41 @@ STACK_PREFIX = os.environ.get("KEFU_TEST_STACK", "test")
 
 
 @dataclass(frozen=True)
+class KafkaLogin:
+    """The stack's SASL_SSL user, as a deployment's config file, environment and clients use it."""
+
+    ca_file: str
+    mechanism: str
+    username: str
+    password: str = field(repr=False)
+
+    def config(self) -> dict[str, str]:
+        """The `kafka.security` section (the password travels in KEFU_KAFKA_PASSWORD)."""
+        return {
+            "protocol": "SASL_SSL",
+            "sasl_mechanism": self.mechanism,
+            "username": self.username,
+            "ca_file": self.ca_file,
+        }
+
+    def client_kwargs(self) -> dict[str, Any]:
+        return {
+            "security_protocol": "SASL_SSL",
+            "ssl_context": ssl.create_default_context(cafile=self.ca_file),
+            "sasl_mechanism": self.mechanism,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password,
+        }
+
+
+@dataclass(frozen=True)
 class Stack:
     bootstrap: str
     redis_url: str
+    # Set when `bootstrap` is a SASL_SSL listener: deployments on this Stack log in with it.
+    kafka_login: KafkaLogin | None = None
+    # The same stack's secured endpoints (SASL_SSL Kafka, TLS + ACL Redis), if it prints them.
+    secured: Stack | None = None
 
 
 def stack_up(prefix: str) -> Stack:
@@ -45,7 +79,16 @@ def stack_up(prefix: str) -> Stack:
         for line in out.stdout.splitlines()
         if line.startswith("export ")
     )
-    return Stack(exports["KEFU_KAFKA_BOOTSTRAP"], exports["KEFU_REDIS_URL"])
+    secured = None
+    if "KEFU_KAFKA_SECURE_BOOTSTRAP" in exports:
+        login = KafkaLogin(
+            exports["KEFU_KAFKA_CA_FILE"],
+            exports["KEFU_KAFKA_SASL_MECHANISM"],
+            exports["KEFU_KAFKA_USERNAME"],
+            exports["KEFU_KAFKA_PASSWORD"],
+        )
+        secured = Stack(exports["KEFU_KAFKA_SECURE_BOOTSTRAP"], exports["KEFU_REDIS_SECURE_URL"], login)
+    return Stack(exports["KEFU_KAFKA_BOOTSTRAP"], exports["KEFU_REDIS_URL"], secured=secured)
 
 
 def free_port() -> int:
@@ -74,15 +117,23 @@ class Deployment:
             f"  group: kefu-test-{self.name}\n"
             f"  partitions: {self.partitions}\n"
             f"  topics: {json.dumps(self.topics)}\n"
-            "processing: {batch_size: 500, batch_within_seconds: 0.05}\n" + self.shops_yaml
+            + (f"  security: {json.dumps(login.config())}\n" if (login := self.stack.kafka_login) else "")
+            + "processing: {batch_size: 500, batch_within_seconds: 0.05}\n"
+            + self.shops_yaml
         )
-        base = self.stack.redis_url.rsplit("/", 1)[0]
-        self.redis_url = f"{base}/{self.redis_db}"
+        # Replace the path only: a rediss:// URL carries `?ssl_ca_certs=/a/path` after it.
+        url = urllib.parse.urlsplit(self.stack.redis_url)
+        self.redis_url = urllib.parse.urlunsplit(url._replace(path=f"/{self.redis_db}"))
         self.redis = redis.Redis.from_url(self.redis_url)
-        self.redis.flushdb()
+        clear_db(self.redis)
+
+    def kafka_client_kwargs(self) -> dict[str, Any]:
+        return self.stack.kafka_login.client_kwargs() if self.stack.kafka_login else {}
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
+        if self.stack.kafka_login:  # `extra` may replace it (a wrong password)
+            env["KEFU_KAFKA_PASSWORD"] = self.stack.kafka_login.password
         env.update(
             KEFU_CONFIG=str(self.config),
             KEFU_KAFKA_BOOTSTRAP=self.stack.bootstrap,
@@ -137,6 +188,7 @@ class Deployment:
             max_in_flight_requests_per_connection=1,  # keeps each buyer's records in order
             linger_ms=10,
             batch_size=512 * 1024,
+            **self.kafka_client_kwargs(),
         )
         futures = []
         for item in events:
@@ -181,6 +233,7 @@ class Deployment:
             enable_auto_commit=False,
             consumer_timeout_ms=1000,
             group_id=None,
+            **self.kafka_client_kwargs(),
         )
         records: list[Any] = []
         deadline = time.monotonic() + timeout
@@ -192,6 +245,15 @@ class Deployment:
     def close(self) -> None:
         self.stop_workers()
         self.redis.close()
+
+
+def clear_db(client: redis.Redis) -> None:
+    """FLUSHDB, or where the ACL forbids it (the secured Redis), unlink the keys the user owns."""
+    try:
+        client.flushdb()
+    except redis.exceptions.NoPermissionError:
+        for key in client.scan_iter("kp:*", count=1000):
+            client.unlink(key)
 
 
 def http_status(port: int, path: str) -> int:
