@@ -20,11 +20,12 @@ class BusinessCalendar:
     cached per UTC hour: the hot path is one dict lookup and one integer division.
     """
 
-    __slots__ = ("_offsets", "zone")
+    __slots__ = ("_day_starts", "_offsets", "zone")
 
     def __init__(self, zone: ZoneInfo) -> None:
         self.zone = zone
         self._offsets: dict[int, int] = {}
+        self._day_starts: dict[int, int] = {}  # a few dozen days are ever asked for
 
     def _offset_ms(self, ts_ms: int) -> int:
         hour = ts_ms // _HOUR
@@ -44,8 +45,11 @@ class BusinessCalendar:
 
     def day_start_ms(self, day: int) -> int:
         """Event time of local midnight that starts business day `day`."""
-        local = datetime.combine(date.fromordinal(day), datetime.min.time(), tzinfo=self.zone)
-        return int(local.timestamp() * 1000)
+        start = self._day_starts.get(day)
+        if start is None:
+            local = datetime.combine(date.fromordinal(day), datetime.min.time(), tzinfo=self.zone)
+            start = self._day_starts[day] = int(local.timestamp() * 1000)
+        return start
 
     @staticmethod
     def label(day: int) -> str:

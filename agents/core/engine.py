@@ -16,7 +16,17 @@ from agents.core.buyer import (
 )
 from agents.core.calendar import MS_PER_HOUR
 from agents.core.policy import ShopPolicy
-from agents.core.projection import WIDTH, CohortKey, Projection, Vector, project, sample_vectors
+from agents.core.projection import (
+    FIRST_RESPONSE_MS,
+    REPLIED,
+    WIDTH,
+    CohortKey,
+    Projection,
+    Vector,
+    bucket_index,
+    project,
+    sample_vectors,
+)
 from streams.events import Event, Message, Order, Transfer
 
 WINDOW_DAYS = 28
@@ -98,34 +108,54 @@ def apply_buyer_events(
         return delta
     prune(state, horizon.cutoff_day, horizon.order_horizon_ms)
     after = project(state, policy, horizon.cutoff_day, horizon.cutoff_ms)
-    _diff_into(delta, before, after)
+    delta.cohorts = _cohort_changes(before, after)
+    _histogram_changes(delta)
+    _wait_changes(delta, before, after)
     for key, vector in sample_vectors(samples).items():
         _add(delta.cohorts, key, vector)
     return delta
 
 
-def _add(target: dict[CohortKey, Vector], key: CohortKey, vector: Vector, sign: int = 1) -> None:
+def _add(target: dict[CohortKey, Vector], key: CohortKey, vector: Vector) -> None:
     current = target.get(key)
     if current is None:
-        current = target[key] = [0] * WIDTH
+        target[key] = vector
+        return
     for index in range(WIDTH):
-        current[index] += sign * vector[index]
+        current[index] += vector[index]
 
 
-def _diff_into(delta: BuyerDelta, before: Projection, after: Projection) -> None:
+def _cohort_changes(before: Projection, after: Projection) -> dict[CohortKey, Vector]:
+    """after - before, per cohort; unchanged cohorts (most of them) cost one list comparison.
+
+    Every projected vector counts at least one consultation or order, so a cohort present on
+    one side only always changes."""
+    changes: dict[CohortKey, Vector] = {}
+    old_cohorts = before.cohorts
     for key, vector in after.cohorts.items():
-        _add(delta.cohorts, key, vector)
-    for key, vector in before.cohorts.items():
-        _add(delta.cohorts, key, vector, -1)
-    delta.cohorts = {k: v for k, v in delta.cohorts.items() if any(v)}
-    for hist_key in before.histogram.keys() | after.histogram.keys():
-        change = after.histogram.get(hist_key, 0) - before.histogram.get(hist_key, 0)
-        if change:
-            delta.histogram[hist_key] = change
-    for agent in before.histogram_sum_ms.keys() | after.histogram_sum_ms.keys():
-        change = after.histogram_sum_ms.get(agent, 0) - before.histogram_sum_ms.get(agent, 0)
-        if change:
-            delta.histogram_sum_ms[agent] = change
+        old = old_cohorts.get(key)
+        if old is None:
+            changes[key] = vector  # `after` is thrown away, so its lists can be handed on
+        elif old != vector:
+            changes[key] = [new - was for new, was in zip(vector, old, strict=True)]
+    for key, old in old_cohorts.items():
+        if key not in after.cohorts:
+            changes[key] = [-was for was in old]
+    return changes
+
+
+def _histogram_changes(delta: BuyerDelta) -> None:
+    """A consultation's first reply never changes once set, and an agent-level cohort key is one
+    consultation, so a REPLIED change of +1 carries exactly one new first response."""
+    for (agent, _), change in delta.cohorts.items():
+        if change[REPLIED] == 1:
+            response_ms = change[FIRST_RESPONSE_MS]
+            bucket = (agent, bucket_index(response_ms))
+            delta.histogram[bucket] = delta.histogram.get(bucket, 0) + 1
+            delta.histogram_sum_ms[agent] = delta.histogram_sum_ms.get(agent, 0) + response_ms
+
+
+def _wait_changes(delta: BuyerDelta, before: Projection, after: Projection) -> None:
     for agent in before.waits.keys() | after.waits.keys():
         if before.waits.get(agent) != after.waits.get(agent):
             delta.waits[agent] = after.waits.get(agent)

@@ -8,6 +8,7 @@ plain deltas, and the result depends on the set of events, not on their interlea
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -29,20 +30,20 @@ CohortKey = tuple[str, int]  # (agent, cohort start ms)
 Vector = list[int]
 
 
+_BUCKET_BOUNDS_MS = tuple(bound * 1000 for bound in FIRST_RESPONSE_BUCKETS)
+_EMPTY: Vector = [0] * WIDTH
+
+
 def bucket_index(first_response_ms: int) -> int:
-    seconds = first_response_ms / 1000
-    for index, bound in enumerate(FIRST_RESPONSE_BUCKETS):
-        if seconds <= bound:
-            return index
-    return len(FIRST_RESPONSE_BUCKETS)
+    """Index of the first bucket whose upper bound (`le`) holds the value; len(buckets) is +Inf."""
+    return bisect_left(_BUCKET_BOUNDS_MS, first_response_ms)
 
 
 @dataclass(slots=True)
 class Projection:
+    # Every agent-level key is one consultation's (agent, start): unique within a buyer, so a
+    # change of its REPLIED counter is exactly that consultation's first reply.
     cohorts: dict[CohortKey, Vector]
-    # (agent, bucket index) -> count, and agent -> sum of first responses (ms).
-    histogram: dict[tuple[str, int], int]
-    histogram_sum_ms: dict[str, int]
     waits: dict[str, int]  # agent -> open wait start
 
 
@@ -56,6 +57,8 @@ def _vector(cohorts: dict[CohortKey, Vector], key: CohortKey) -> Vector:
 def _is_after_sale(consultation: Consultation, orders: list[OrderState], policy: ShopPolicy) -> bool:
     if consultation.agent in policy.aftersale_agents:
         return True
+    if not orders:
+        return False
     start = consultation.start
     return any(o.live_at(start) and start - o.created_at <= policy.after_sale_ms for o in orders)  # type: ignore[operator]
 
@@ -93,34 +96,41 @@ def credited_inquiries(
 def project(state: BuyerState, policy: ShopPolicy, cutoff_day: int, cutoff_ms: int) -> Projection:
     """Contributions of consultations from `cutoff_day` on and orders created from `cutoff_ms` on."""
     cohorts: dict[CohortKey, Vector] = {}
-    histogram: dict[tuple[str, int], int] = {}
-    histogram_sum: dict[str, int] = {}
     inquiries: list[Consultation] = []
+    orders = state.orders
     for consultation in state.consultations:
         if consultation.day < cutoff_day:
             continue
-        vector = _vector(cohorts, (consultation.agent, consultation.start))
-        vector[CONSULTATIONS] += 1
+        vector = _EMPTY.copy()
+        cohorts[(consultation.agent, consultation.start)] = vector
+        vector[CONSULTATIONS] = 1
         if consultation.first_reply is None:
             continue
-        response_ms = consultation.first_reply - consultation.start
-        vector[REPLIED] += 1
-        vector[FIRST_RESPONSE_MS] += response_ms
-        hist_key = (consultation.agent, bucket_index(response_ms))
-        histogram[hist_key] = histogram.get(hist_key, 0) + 1
-        histogram_sum[consultation.agent] = histogram_sum.get(consultation.agent, 0) + response_ms
-        if not _is_after_sale(consultation, state.orders, policy):
-            vector[INQUIRIES] += 1
+        vector[REPLIED] = 1
+        vector[FIRST_RESPONSE_MS] = consultation.first_reply - consultation.start
+        if not _is_after_sale(consultation, orders, policy):
+            vector[INQUIRIES] = 1
             inquiries.append(consultation)
+    if orders:
+        _project_orders(orders, inquiries, cohorts, policy, cutoff_ms)
+    return Projection(cohorts, dict(state.waits))
 
+
+def _project_orders(
+    orders: list[OrderState],
+    inquiries: list[Consultation],
+    cohorts: dict[CohortKey, Vector],
+    policy: ShopPolicy,
+    cutoff_ms: int,
+) -> None:
     ordered: set[int] = set()
     paid: set[int] = set()
     sales: dict[int, int] = {}
-    for order in state.orders:
+    for order in orders:
         created = order.created_at
         if created is None or created < cutoff_ms:
             continue
-        credited = credited_inquiries(order, inquiries, policy)
+        credited = credited_inquiries(order, inquiries, policy) if inquiries else []
         shop_vector = _vector(cohorts, (SHOP_LEVEL, created))
         shop_vector[ORDERS] += 1
         if not credited:
@@ -138,7 +148,6 @@ def project(state: BuyerState, policy: ShopPolicy, cutoff_day: int, cutoff_ms: i
         vector[ORDERED] += marker in ordered
         vector[PAID] += marker in paid
         vector[SALES_FEN] += sales.get(marker, 0)
-    return Projection(cohorts, histogram, histogram_sum, dict(state.waits))
 
 
 def sample_vectors(samples: Iterable[WaitSample]) -> dict[CohortKey, Vector]:

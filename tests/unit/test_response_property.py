@@ -58,19 +58,23 @@ def reference(events: list[Event]) -> tuple[dict[tuple[str, int], list[int]], di
     """(agent, day) -> [consultations, replied, first_response_ms, waits_ended, wait_ms]; open waits."""
     seen: set[str] = set()
     unique = [e for e in events if not (e.event_id in seen or seen.add(e.event_id))]  # type: ignore[func-returns-value]
-    starts: dict[tuple[str, str, int], int] = {}
-    for e in unique:
+    # (buyer, agent, day) -> (start ts, position of the event that started it)
+    starts: dict[tuple[str, str, int], tuple[int, int]] = {}
+    for position, e in enumerate(unique):
         if isinstance(e, Message) and e.sender == "buyer":
-            starts.setdefault((e.buyer_id, e.agent_id, CAL.day(e.ts)), e.ts)
+            starts.setdefault((e.buyer_id, e.agent_id, CAL.day(e.ts)), (e.ts, position))
         elif isinstance(e, Transfer):
-            starts.setdefault((e.buyer_id, e.to_agent, CAL.day(e.ts)), e.ts)
+            starts.setdefault((e.buyer_id, e.to_agent, CAL.day(e.ts)), (e.ts, position))
     out: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0] * 5)
-    for (buyer, agent, day), start in starts.items():
+    for (buyer, agent, day), (start, started_at) in starts.items():
         row = out[(agent, day)]
         row[0] += 1
+        # "At or after the start" in event time; in a tie to the millisecond, a reply that
+        # arrived before the buyer's first message answered nothing (one buyer's messages are
+        # in order, events.md), so it does not count.
         replies = [
             e.ts
-            for e in unique
+            for e in unique[started_at + 1 :]
             if isinstance(e, Message)
             and e.buyer_id == buyer
             and e.agent_id == agent
