@@ -15,7 +15,14 @@ from agents.core import alerts
 from agents.core.alerts import AlertEvent
 from agents.core.calendar import MS_PER_HOUR
 from agents.core.policy import PolicyBook
-from agents.exposure.collector import FloorCollector, FloorSnapshot, cap_agents
+from agents.exposure.collector import (
+    OVERFLOW_AGENT,
+    FloorCollector,
+    FloorSnapshot,
+    cap_agents,
+    cap_shops,
+    merge_histograms,
+)
 from agents.exposure.floor import FloorReader
 from agents.exposure.metrics import WorkerMetrics
 from agents.processing import BatchProcessor, DeadLetterSink, Record, wall_clock_ms
@@ -94,21 +101,35 @@ class Runtime:
     async def refresh_snapshot(self, now_ms: int | None = None) -> None:
         """Leader duty, once a second: recompute every shop's floor for the gauges."""
         now_ms = wall_clock_ms() if now_ms is None else now_ms
-        cap = self.settings.processing.max_agents_per_shop
+        processing = self.settings.processing
+        configured = self.policies.settings.shops  # live: block lists and agents reload
+        shops, unexported = cap_shops(await self.reader.shops(now_ms), configured, processing.max_shops)
         floors = []
-        histograms = {}
-        for shop in await self.reader.shops(now_ms):
-            floor = cap_agents(await self.reader.floor(shop, now_ms), cap)
+        histograms: dict[tuple[str, str], dict[str, int]] = {}
+        for shop in shops:
+            full = await self.reader.floor(shop, now_ms, with_sums=True)
+            shop_settings = configured.get(shop)
+            floor = cap_agents(
+                full, processing.max_agents_per_shop, shop_settings.agents if shop_settings else ()
+            )
             floors.append(floor)
-            agents = [row["agent"] for row in floor["agents"] if row["agent"] != "_other"]
+            # Every agent, the ones folded into `_other` too: their waits need pruning and
+            # their histograms add up into `_other`'s.
+            agents = [row["agent"] for row in full["agents"]]
+            exported = {row["agent"] for row in floor["agents"]}
+            overflow = []
             for agent, counts in zip(
                 agents, await self.store.histograms([(shop, a) for a in agents]), strict=True
             ):
-                if counts:
+                if counts and agent in exported:
                     histograms[(shop, agent)] = counts
-            limit = now_ms - int(self.settings.processing.wait_limit_hours * MS_PER_HOUR)
+                elif counts:
+                    overflow.append(counts)
+            if overflow:
+                histograms[(shop, OVERFLOW_AGENT)] = merge_histograms(overflow)
+            limit = now_ms - int(processing.wait_limit_hours * MS_PER_HOUR)
             await self.store.prune_waits([(shop, a) for a in agents], limit)
-        self.collector.snapshot = FloorSnapshot(floors, histograms)
+        self.collector.snapshot = FloorSnapshot(floors, histograms, unexported)
         await self.publish_alerts(floors, now_ms)
 
     async def publish_alerts(self, floors: list[dict[str, Any]], now_ms: int) -> None:

@@ -119,6 +119,9 @@ class ProcessingSettings(_Strict, frozen=True):
     wait_limit_hours: PositiveFloat = 24.0
     # Caps Prometheus label cardinality: agents past this many per shop share one series.
     max_agents_per_shop: PositiveInt = 500
+    # Shop ids come from event data too: the leader exports (and alerts on) the configured
+    # shops and then at most this many in all; the rest only show in kefu_unexported_shops.
+    max_shops: PositiveInt = 200
 
 
 class Settings(_Strict, frozen=True):

@@ -6,15 +6,16 @@ series is never exported twice. Ratios with an empty denominator yield no sample
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from agents.core.projection import FIRST_RESPONSE_BUCKETS
+from agents.core.projection import FIRST_RESPONSE_BUCKETS, WIDTH
 from agents.core.windows import WINDOWS
+from agents.exposure.floor import window_values
 
 WINDOW_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("consultations", "kefu_consultations", "Consultations (咨询人数) that started in the window."),
@@ -45,6 +46,7 @@ OVERFLOW_AGENT = "_other"
 class FloorSnapshot:
     floors: list[dict[str, Any]] = field(default_factory=list)
     histograms: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    unexported_shops: int = 0  # shops past processing.max_shops (cap_shops)
 
 
 class FloorCollector(Collector):
@@ -94,6 +96,11 @@ class FloorCollector(Collector):
         yield oldest
         yield threshold
         yield self._histogram(snapshot)
+        yield GaugeMetricFamily(
+            "kefu_unexported_shops",
+            "Shops past processing.max_shops: no floor gauges and no alerts for them.",
+            value=snapshot.unexported_shops,
+        )
 
     @staticmethod
     def _histogram(snapshot: FloorSnapshot) -> HistogramMetricFamily:
@@ -114,21 +121,56 @@ class FloorCollector(Collector):
         return family
 
 
-def cap_agents(floor: dict[str, Any], max_agents: int) -> dict[str, Any]:
-    """Keep label cardinality bounded: agents past `max_agents` are reported as one `_other`."""
+def cap_agents(floor: dict[str, Any], max_agents: int, preferred: Collection[str] = ()) -> dict[str, Any]:
+    """Keep label cardinality bounded: agents past `max_agents` are reported as one `_other`.
+
+    `preferred` (the shop's configured agents) keep their own series first, so a flood of
+    unknown agent ids cannot push them into `_other`; the rest go in id order (stable
+    series). The floor must come from `FloorReader.floor(..., with_sums=True)`: `_other`
+    gets the summed counts, and ratios and averages recomputed from the summed numerators
+    and denominators, exactly what one agent with all of that traffic would show.
+    """
     rows = floor["agents"]
     if len(rows) <= max_agents:
         return floor
-    kept = sorted(rows, key=lambda r: r["agent"])[: max_agents - 1]
-    names = {r["agent"] for r in kept}
-    rest = [r for r in rows if r["agent"] not in names]
+    ranked = sorted(rows, key=lambda r: (r["agent"] not in preferred, r["agent"]))
+    kept, rest = ranked[: max_agents - 1], ranked[max_agents - 1 :]
+    sums = {w: [0] * WIDTH for w in WINDOWS}
+    for row in rest:
+        if "sums" not in row:
+            raise ValueError("cap_agents needs a floor read with_sums=True")
+        for w in WINDOWS:
+            sums[w] = [a + b for a, b in zip(sums[w], row["sums"][w], strict=True)]
     merged = {
         "agent": OVERFLOW_AGENT,
         "name": None,
         "waiting_buyers": sum(r["waiting_buyers"] for r in rest),
         "oldest_wait_seconds": max(r["oldest_wait_seconds"] for r in rest),
         "alert": any(r["alert"] for r in rest),
-        # Window ratios cannot be merged from ratios; the overflow series carries counts only.
-        "windows": {w: {k: None for k in rest[0]["windows"][w]} for w in WINDOWS},
+        "oldest_waiting_buyer": None,
+        "windows": {w: window_values(sums[w]) for w in WINDOWS},
+        "sums": sums,
     }
-    return floor | {"agents": [*kept, merged]}
+    order = {row["agent"]: index for index, row in enumerate(rows)}  # keep the floor's own order
+    return floor | {"agents": [*sorted(kept, key=lambda r: order[r["agent"]]), merged]}
+
+
+def cap_shops(shops: Sequence[str], configured: Collection[str], max_shops: int) -> tuple[list[str], int]:
+    """The shops the leader watches: configured ones always, then discovered ones in id order.
+
+    A shop id comes from event data, so a flood of new ids would otherwise add series
+    (and a Redis read per shop and second) without bound. Returns (shops, how many left out).
+    """
+    known = sorted(s for s in shops if s in configured)
+    discovered = sorted(s for s in shops if s not in configured)
+    room = max(0, max_shops - len(known))
+    return known + discovered[:room], max(0, len(discovered) - room)
+
+
+def merge_histograms(histograms: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Bucket counts and sums add up exactly: the `_other` agent's first-response histogram."""
+    merged: dict[str, int] = {}
+    for counts in histograms:
+        for key, value in counts.items():
+            merged[key] = merged.get(key, 0) + value
+    return merged

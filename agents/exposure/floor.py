@@ -96,7 +96,12 @@ class FloorReader:
         reads = window_reads(now_ms, policy.calendar)
         return await self.store.window_sums([(shop, a) for a in agents], reads)
 
-    async def floor(self, shop: str, now_ms: int) -> Json:
+    async def floor(self, shop: str, now_ms: int, *, with_sums: bool = False) -> Json:
+        """The floor of one shop; `with_sums` adds each row's raw window vectors as `sums`.
+
+        Ratios and averages cannot be merged from ratios; the sums can (cap_agents adds them
+        up for the overflow series). They stay out of the API's JSON.
+        """
         policy = self.policies(shop)
         agents = await self.agents(shop, now_ms)
         vectors = await self.vectors(shop, [*agents, SHOP_LEVEL], now_ms)
@@ -108,17 +113,18 @@ class FloorReader:
             oldest_seconds = round(max(0, now_ms - oldest) / 1000, 3) if oldest is not None else 0.0
             for w in WINDOWS:
                 totals[w] = [a + b for a, b in zip(totals[w], windows[w], strict=True)]
-            rows.append(
-                {
-                    "agent": agent,
-                    "name": policy.agent_names.get(agent),
-                    "waiting_buyers": count,
-                    "oldest_wait_seconds": oldest_seconds,
-                    "alert": oldest_seconds > threshold,
-                    "oldest_waiting_buyer": mask_buyer(buyer) if buyer is not None else None,
-                    "windows": {w: window_values(windows[w]) for w in WINDOWS},
-                }
-            )
+            row: Json = {
+                "agent": agent,
+                "name": policy.agent_names.get(agent),
+                "waiting_buyers": count,
+                "oldest_wait_seconds": oldest_seconds,
+                "alert": oldest_seconds > threshold,
+                "oldest_waiting_buyer": mask_buyer(buyer) if buyer is not None else None,
+                "windows": {w: window_values(windows[w]) for w in WINDOWS},
+            }
+            if with_sums:
+                row["sums"] = {w: list(windows[w]) for w in WINDOWS}
+            rows.append(row)
         rows.sort(key=lambda r: (-r["oldest_wait_seconds"], r["agent"]))
         shop_level = vectors[-1]
         return {

@@ -1,0 +1,219 @@
+"""Bounded Prometheus labels: agents past the cap become one `_other` series that still adds up.
+
+The floor comes from the real FloorReader over an in-memory store, and the leader's real
+refresh (Runtime.refresh_snapshot) feeds the real collector; only Redis is faked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import pytest
+from prometheus_client import CollectorRegistry
+
+from agents.core.policy import PolicyBook
+from agents.core.projection import (
+    CONSULTATIONS,
+    FIRST_RESPONSE_MS,
+    INQUIRIES,
+    ORDERED,
+    PAID,
+    REPLIED,
+    SALES_FEN,
+    SHOP_LEVEL,
+    WAIT_MS,
+    WAITS_ENDED,
+    WIDTH,
+)
+from agents.core.windows import WINDOWS
+from agents.exposure.collector import OVERFLOW_AGENT, FloorCollector, FloorSnapshot, cap_agents, cap_shops
+from agents.exposure.floor import FloorReader, window_values
+from agents.runtime import Runtime
+from config.settings import Settings, settings_from_yaml
+
+NOW = 1_764_000_000_000
+
+
+def vector(**fields: int) -> list[int]:
+    names = {
+        "c": CONSULTATIONS,
+        "r": REPLIED,
+        "fs": FIRST_RESPONSE_MS,
+        "wn": WAITS_ENDED,
+        "ws": WAIT_MS,
+        "i": INQUIRIES,
+        "o": ORDERED,
+        "p": PAID,
+        "y": SALES_FEN,
+    }
+    out = [0] * WIDTH
+    for name, value in fields.items():
+        out[names[name]] = value
+    return out
+
+
+class FakeStore:
+    """The RedisStore calls the floor and the leader's refresh make, from dictionaries."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[tuple[str, str], list[int]] = {}
+        self.waits: dict[tuple[str, str], tuple[int, int | None, str | None]] = {}
+        self.hist: dict[tuple[str, str], dict[str, int]] = {}
+        self.pruned: set[tuple[str, str]] = set()
+        self.alerts: set[tuple[str, str, str]] = set()
+
+    async def shops(self, now_ms: int) -> list[str]:
+        return sorted({shop for shop, _ in self.vectors})
+
+    async def agents(self, shop: str, now_ms: int) -> list[str]:
+        return sorted(agent for s, agent in self.vectors if s == shop)
+
+    async def window_sums(self, pairs: Sequence[tuple[str, str]], reads: Any) -> list[dict[str, list[int]]]:
+        # The same vector in every window keeps expectations simple.
+        return [{w: list(self.vectors.get(pair, [0] * WIDTH)) for w in WINDOWS} for pair in pairs]
+
+    async def waiting(
+        self, pairs: Sequence[tuple[str, str]], oldest_allowed_ms: int
+    ) -> list[tuple[int, int | None, str | None]]:
+        return [self.waits.get(pair, (0, None, None)) for pair in pairs]
+
+    async def histograms(self, pairs: Sequence[tuple[str, str]]) -> list[dict[str, int]]:
+        return [dict(self.hist.get(pair, {})) for pair in pairs]
+
+    async def prune_waits(self, pairs: Sequence[tuple[str, str]], oldest_allowed_ms: int) -> int:
+        self.pruned |= set(pairs)
+        return 0
+
+    async def firing_alerts(self) -> set[tuple[str, str, str]]:
+        return set(self.alerts)
+
+    async def store_firing_alerts(self, firing: set[tuple[str, str, str]]) -> None:
+        self.alerts = set(firing)
+
+
+def floor_of(store: FakeStore, shop: str, settings: Settings | None = None) -> dict[str, Any]:
+    reader = FloorReader(store, PolicyBook(settings or Settings()))  # type: ignore[arg-type]
+    return asyncio.run(reader.floor(shop, NOW, with_sums=True))
+
+
+def test_the_overflow_series_carries_sums_and_exact_ratios() -> None:
+    store = FakeStore()
+    store.vectors[("s1", "s1:a")] = vector(c=9, r=9, fs=9_000)
+    store.vectors[("s1", "s1:b")] = vector(c=4, r=2, fs=2_000, wn=2, ws=10_000, i=2, o=2, p=1, y=12_345)
+    store.vectors[("s1", "s1:c")] = vector(c=6, r=3, fs=30_000, wn=4, ws=4_000, i=3, o=1, p=1, y=10)
+    store.waits[("s1", "s1:b")] = (2, NOW - 40_000, "tb_x")
+    store.waits[("s1", "s1:c")] = (1, NOW - 5_000, "tb_y")
+    capped = cap_agents(floor_of(store, "s1"), max_agents=2)
+    rows = {row["agent"]: row for row in capped["agents"]}
+    assert set(rows) == {"s1:a", OVERFLOW_AGENT}
+    other = rows[OVERFLOW_AGENT]
+    window = other["windows"]["28d"]
+    assert window == window_values(vector(c=10, r=5, fs=32_000, wn=6, ws=14_000, i=5, o=3, p=2, y=12_355))
+    assert (window["consultations"], window["replied_consultations"], window["inquiries"]) == (10, 5, 5)
+    assert (window["ordered_inquiries"], window["paid_inquiries"]) == (3, 2)
+    assert window["attributed_sales_yuan"] == 123.55
+    assert window["reply_ratio"] == 0.5
+    # From summed numerators and denominators: (2 s + 30 s) / 5 replies, not the mean of 1 s and 10 s.
+    assert window["first_response_avg_seconds"] == 6.4
+    assert window["response_avg_seconds"] == round(14 / 6, 3)
+    assert window["consult_pay_ratio"] == 0.4 and window["order_pay_ratio"] == 2 / 3
+    assert other["waiting_buyers"] == 3
+    assert other["oldest_wait_seconds"] == 40.0 and other["alert"] is True
+    assert other["oldest_waiting_buyer"] is None
+    # Shop totals are untouched by the cap.
+    assert capped["totals"] == floor_of(store, "s1")["totals"]
+
+
+def test_configured_agents_keep_their_series_whatever_their_ids() -> None:
+    store = FakeStore()
+    for index in range(50):
+        store.vectors[("s1", f"aa_flood_{index:02}")] = vector(c=1)
+    store.vectors[("s1", "zz_real")] = vector(c=3)
+    capped = cap_agents(floor_of(store, "s1"), max_agents=5, preferred={"zz_real"})
+    assert [row["agent"] for row in capped["agents"]][-1] == OVERFLOW_AGENT
+    assert "zz_real" in {row["agent"] for row in capped["agents"]}
+    assert len(capped["agents"]) == 5
+    assert sum(row["windows"]["today"]["consultations"] for row in capped["agents"]) == 53
+
+
+def test_a_floor_without_sums_is_refused() -> None:
+    store = FakeStore()
+    for agent in ("a", "b", "c"):
+        store.vectors[("s1", agent)] = vector(c=1)
+    floor = floor_of(store, "s1")
+    for row in floor["agents"]:
+        del row["sums"]
+    with pytest.raises(ValueError, match="with_sums"):
+        cap_agents(floor, max_agents=2)
+
+
+def test_shop_cap_keeps_configured_shops_and_counts_the_rest() -> None:
+    shops = [f"flood{index:05}" for index in range(10_000)] + ["zz_known"]
+    kept, left_out = cap_shops(shops, {"zz_known"}, max_shops=200)
+    assert len(kept) == 200 and "zz_known" in kept
+    assert left_out == 10_001 - 200
+    assert cap_shops(["a", "b"], set(), 200) == (["a", "b"], 0)
+
+
+def series(registry: CollectorRegistry, name: str) -> list[dict[str, str]]:
+    return [s.labels for metric in registry.collect() for s in metric.samples if s.name == name]
+
+
+def test_ten_thousand_agent_ids_stay_a_bounded_number_of_series() -> None:
+    settings = settings_from_yaml("shops:\n  s1:\n    agents: {'s1:zz_real': {name: 小美}}\n")
+    settings = msgspec.structs.replace(
+        settings, processing=msgspec.structs.replace(settings.processing, max_agents_per_shop=50, max_shops=3)
+    )
+
+    async def sink(events: Sequence[Any]) -> None:
+        pass
+
+    runtime = Runtime.create(settings, sink, sink)
+    store = FakeStore()
+    runtime.store = store  # type: ignore[assignment]
+    runtime.reader = FloorReader(store, runtime.policies)  # type: ignore[arg-type]
+    for index in range(10_000):
+        store.vectors[("s1", f"s1:flood{index:05}")] = vector(c=1, r=1, fs=2_000)
+        store.hist[("s1", f"s1:flood{index:05}")] = {"1": 1, "sum": 2_000}
+    store.vectors[("s1", "s1:zz_real")] = vector(c=7, r=7, fs=7_000)
+    store.vectors[("s1", SHOP_LEVEL)] = vector()
+    for index in range(10):  # new shop ids flood too
+        store.vectors[(f"x{index}", "x:a")] = vector(c=1)
+
+    asyncio.run(runtime.refresh_snapshot(NOW))
+    asyncio.run(runtime.close())
+
+    registry = runtime.registry
+    consultations = series(registry, "kefu_consultations")
+    agents = {labels["agent"] for labels in consultations if labels["shop"] == "s1"}
+    assert len(agents) == 50 and OVERFLOW_AGENT in agents and "s1:zz_real" in agents
+    assert {labels["shop"] for labels in consultations} == {"s1", "x0", "x1"}  # s1 configured + 2
+    assert len(consultations) <= 3 * 50 * len(WINDOWS)
+    assert registry.get_sample_value("kefu_unexported_shops") == 8
+    # Nothing is lost: the exported series add up to all 10,007 consultations of s1.
+    total = sum(
+        registry.get_sample_value("kefu_consultations", {"shop": "s1", "agent": agent, "window": "today"})
+        or 0
+        for agent in agents
+    )
+    assert total == 10_007
+    other = {"shop": "s1", "agent": OVERFLOW_AGENT}
+    assert registry.get_sample_value("kefu_first_response_avg_seconds", other | {"window": "5m"}) == 2.0
+    # 49 agents keep their series: s1:zz_real (configured) and 48 flood ids; 9,952 are folded.
+    assert registry.get_sample_value("kefu_first_response_seconds_count", other) == 10_000 - 48
+    assert registry.get_sample_value("kefu_first_response_seconds_sum", other) == (10_000 - 48) * 2.0
+    assert len(series(registry, "kefu_first_response_seconds_count")) == 49  # s1:zz_real has none
+    # Waits of agents folded into `_other` are still pruned.
+    assert ("s1", "s1:flood09999") in store.pruned
+
+
+def test_the_collector_exports_unexported_shops_even_when_empty() -> None:
+    registry = CollectorRegistry()
+    collector = FloorCollector()
+    registry.register(collector)
+    assert registry.get_sample_value("kefu_unexported_shops") == 0
+    collector.snapshot = FloorSnapshot(unexported_shops=4)
+    assert registry.get_sample_value("kefu_unexported_shops") == 4
