@@ -17,7 +17,10 @@ from streams.traffic import TrafficModel, TrafficShape
 def _producer(settings: Settings) -> KafkaProducer:
     return KafkaProducer(
         bootstrap_servers=settings.kafka.bootstrap,
+        # Leader-only acks are enough for simulated traffic; saying so keeps kafka-python from
+        # warning on every start that idempotence is off (the demo's first screen).
         acks=1,
+        enable_idempotence=False,
         linger_ms=5,
         max_in_flight_requests_per_connection=1,
         **client_kwargs(settings.kafka.security),
