@@ -1,0 +1,211 @@
+"""The scale-out benchmark (issue 9): events/s with 1 and 2 workers, on a single Redis and on the
+three-master Redis Cluster, all in one run on the same records.
+
+1. Brings up the local stack and the local Redis Cluster (deploy/local/redis-cluster).
+2. Produces N simulated events once into fresh topics of P partitions.
+3. For each (backend, workers): a fresh consumer group and an empty backend; starts the
+   workers (`kefu-pulse worker`), and measures events/s while the applied offsets in Redis
+   go from 10 % to 90 % of the records (start-up, the first rebalance and the tail are left
+   out), then stops them.
+Prints one JSON line. On a machine with fewer cores than Kafka + Redis + workers need (this
+one has 2), a second worker competes for the same cores: its ratio shows contention, not
+the capacity a second host would add.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import redis
+from kafka import KafkaProducer
+from redis.cluster import ClusterNode, RedisCluster
+
+from agents.store import keys
+from agents.store.connect import cluster_nodes
+from streams.traffic import TrafficModel, TrafficShape
+
+ROOT = Path(__file__).resolve().parents[1]
+KEFU = Path(sys.executable).with_name("kefu-pulse")
+CONTENTION = (
+    "workers, Kafka and Redis share {cpus} cores here: a second worker's ratio shows contention, "
+    "not the capacity a second host adds"
+)
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def exports(command: list[str]) -> dict[str, str]:
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return dict(
+        line.removeprefix("export ").split("=", 1) for line in out.splitlines() if line.startswith("export ")
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Backend:
+    """A Redis the workers write to, and a way to read the applied offsets and empty it."""
+
+    def __init__(self, name: str, url: str) -> None:
+        self.name, self.url = name, url
+        if name == "cluster":
+            first, nodes = cluster_nodes(url)
+            self.client: redis.Redis | RedisCluster = RedisCluster.from_url(
+                first, startup_nodes=[ClusterNode(h, p) for h, p in nodes]
+            )
+        else:
+            self.client = redis.Redis.from_url(url)
+
+    def clear(self) -> None:
+        if isinstance(self.client, RedisCluster):
+            for node in self.client.get_primaries():
+                with redis.Redis(node.host, node.port) as master:
+                    master.flushall()
+        else:
+            self.client.flushdb()
+
+    def applied(self) -> int:
+        return sum(
+            int(self.client.get(key) or -1) + 1
+            for key in self.client.scan_iter(keys.OFFSET_KEY_PATTERN, count=1000)  # a cluster: every master
+        )
+
+
+class Bench:
+    def __init__(self, bootstrap: str, events: int, partitions: int) -> None:
+        self.bootstrap, self.events, self.partitions = bootstrap, events, partitions
+        self.name = uuid.uuid4().hex[:6]
+        self.topics = {k: f"s{self.name}.{k}" for k in ("messages", "orders", "alerts", "deadletter")}
+        self.tmp = Path(tempfile.mkdtemp(prefix="kefu-scale-"))
+
+    def config(self, group: str) -> Path:
+        path = self.tmp / f"{group}.yaml"
+        path.write_text(
+            f"kafka: {{group: {group}, partitions: {self.partitions}, topics: {json.dumps(self.topics)}}}\n"
+        )
+        return path
+
+    def env(self, config: Path, redis_url: str, **extra: str) -> dict[str, str]:
+        return dict(
+            os.environ,
+            KEFU_CONFIG=str(config),
+            KEFU_KAFKA_BOOTSTRAP=self.bootstrap,
+            KEFU_REDIS_URL=redis_url,
+            **extra,
+        )
+
+    def produce(self, redis_url: str) -> None:
+        config = self.config(f"scale-{self.name}-topics")
+        subprocess.run(
+            [str(KEFU), "topics", "create"], env=self.env(config, redis_url), check=True, capture_output=True
+        )
+        start = time.time_ns() // 1_000_000 - int(self.events / 600 * 1000) - 60_000
+        shape = TrafficShape(shops=5, agents=12, rate=600, duplicate_share=0.005, bad_share=0.002)
+        producer = KafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            acks=1,
+            linger_ms=20,
+            batch_size=1 << 20,
+            max_in_flight_requests_per_connection=1,
+        )
+        for record in itertools.islice(TrafficModel(shape, seed=42).records(start), self.events):
+            producer.send(self.topics[record.kind], key=record.key, value=record.value)
+        producer.flush()
+        producer.close()
+
+    def measure(self, backend: Backend, workers: int) -> float:
+        """Events/s while the applied records go from 10 % to 90 %, with `workers` workers."""
+        backend.clear()
+        group = f"scale-{self.name}-{backend.name}-{workers}"
+        config = self.config(group)
+        procs = []
+        for n in range(workers):
+            log_file = (self.tmp / f"{group}-{n}.log").open("wb")
+            procs.append(
+                subprocess.Popen(
+                    [str(KEFU), "worker", "-l", "warn"],
+                    env=self.env(config, backend.url, KEFU_WEB_PORT=str(free_port())),
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.tmp,
+                )
+            )
+        try:
+            low, high = self.events * 0.1, self.events * 0.9
+            while (done := backend.applied()) < low:
+                self.check_alive(procs)
+                time.sleep(0.05)
+            started, first = time.perf_counter(), done
+            while (done := backend.applied()) < high:
+                self.check_alive(procs)
+                time.sleep(0.05)
+            return (done - first) / (time.perf_counter() - started)
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                proc.wait(timeout=60)
+
+    def check_alive(self, procs: list[subprocess.Popen[bytes]]) -> None:
+        if any(proc.poll() is not None for proc in procs):
+            raise SystemExit(f"bench: a worker exited; see the logs in {self.tmp}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--prefix", default="bench", help="local stack (and cluster) to use or start")
+    args = parser.parse_args()
+    stack = exports([str(ROOT / "deploy/local/stack"), "up", "--prefix", args.prefix])
+    cluster = exports([str(ROOT / "deploy/local/redis-cluster"), "up", "--prefix", args.prefix])
+    single_url = stack["KEFU_REDIS_URL"].rsplit("/", 1)[0] + "/6"
+    backends = {
+        "redis": Backend("redis", single_url),
+        "cluster": Backend("cluster", cluster["KEFU_REDIS_CLUSTER_URL"]),
+    }
+    bench = Bench(stack["KEFU_KAFKA_BOOTSTRAP"], args.events, args.partitions)
+    log(f"producing {args.events} events into {args.partitions} partitions")
+    bench.produce(single_url)
+    rates: dict[str, float] = {}
+    for name, workers in (("redis", 1), ("redis", 2), ("cluster", 1), ("cluster", 2)):
+        log(f"{workers} worker(s) on {name}")
+        rates[f"{name}_{workers}w"] = rate = bench.measure(backends[name], workers)
+        log(f"{workers} worker(s) on {name}: {rate:.0f} events/s")
+    cpus = os.cpu_count() or 1
+    print(
+        json.dumps(
+            {
+                "events": args.events,
+                "partitions": args.partitions,
+                "events_per_s": {k: round(v) for k, v in rates.items()},
+                "two_workers_ratio": round(rates["redis_2w"] / rates["redis_1w"], 2),
+                "cluster_overhead": round(1 - rates["cluster_1w"] / rates["redis_1w"], 3),
+                "cpus": cpus,
+                "note": CONTENTION.format(cpus=cpus) if cpus < 8 else "",
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
