@@ -120,6 +120,25 @@ def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
         finally:
             await runtime.close()
 
+    @app.command(option("--dry-run", is_flag=True, default=False, help="count, move nothing"))
+    async def repartition(self: AppCommand, dry_run: bool) -> None:
+        """After adding input partitions (workers stopped): move buyer states to their new partition."""
+        from streams.rebuild import WorkersRunning
+        from streams.repartition_cli import PartitionsDisagree, repartition
+
+        try:
+            await _require_kafka(settings)
+            moves = await repartition(settings, runtime, dry_run)
+        except (WorkersRunning, PartitionsDisagree) as exc:
+            print(f"kefu-pulse repartition: {exc}", file=sys.stderr)
+            raise SystemExit(1) from exc
+        except RedisError as exc:
+            _redis_failure(exc)
+        finally:
+            await runtime.close()
+        verb = "would move" if dry_run else "moved"
+        print(f"{moves.scanned} buyer states, {verb} {moves.moved}, {moves.conflicts} left (split history)")
+
     @app.command()
     async def demo(self: AppCommand) -> None:
         """Start a local real stack, a worker and simulated traffic; Ctrl-C stops it all."""

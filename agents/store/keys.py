@@ -104,6 +104,14 @@ def buyer_key(partition: int, shop: str, buyer: str) -> str:
     return f"{partition_prefix(partition)}:b:{len(shop)}.{shop}|{buyer}"
 
 
+def parse_buyer_key(key: str) -> tuple[int, str, str]:
+    """(partition, shop, buyer) of a `buyer_key`."""
+    tag, _, ids = key.partition("}:b:")
+    length, _, rest = ids.partition(".")
+    shop, buyer = rest[: int(length)], rest[int(length) + 1 :]
+    return int(tag.split("{p", 1)[1].split(".", 1)[0]), shop, buyer
+
+
 BUYER_KEY_PATTERN = f"{PREFIX}:{{p*}}:b:*"
 
 

@@ -21,6 +21,7 @@ from agents.store import keys
 from agents.store.batches import PartitionCommit
 from agents.store.connect import connect
 from agents.store.redis_store import RedisStore
+from agents.store.repartition import move_buyers
 from config.settings import Settings
 from streams.decoding import EventDecoder
 from streams.traffic import TrafficModel, TrafficShape
@@ -249,3 +250,48 @@ def test_the_cluster_has_three_masters_and_the_state_spreads_over_them(cluster_u
     finally:
         cluster.clear(client)
         client.close()
+
+
+def repartitioned(records: list[Record], before: int, after: int, switch_at: int) -> list[Record]:
+    """`records` as Kafka holds them when partitions go from `before` to `after` at `switch_at`:
+    keys map to murmur2 mod the count of the moment; existing partitions keep their offsets."""
+    next_offset: dict[tuple[str, int], int] = {}
+    out = []
+    for n, record in enumerate(records):
+        assert record.key is not None
+        partition = (murmur2(record.key) & 0x7FFFFFFF) % (before if n < switch_at else after)
+        offset = next_offset[(record.topic, partition)] = next_offset.get((record.topic, partition), -1) + 1
+        out.append(Record(record.topic, partition, offset, record.key, record.value))
+    return out
+
+
+@pytest.mark.parametrize("migrate", [True, False], ids=["repartition", "accept"])
+def test_adding_partitions_then_moving_the_buyers_keeps_the_numbers(
+    url: str, reference: dict[str, Any], migrate: bool
+) -> None:
+    """4 → 6 partitions halfway, with the workers stopped and drained in between. Moving the
+    buyer states gives the numbers of a run without the change; not moving them does not
+    (moved buyers start over on their new partition)."""
+    switch_at = len(RECORDS) // 2
+    records = repartitioned(RECORDS, 4, 6, switch_at)
+
+    async def run_workers(part: list[Record]) -> None:
+        worker = processor(url)
+        for batch in batches(part, 1000):
+            await worker.process(batch)
+        await worker.store.client.aclose()
+
+    async def scenario() -> int:
+        await run_workers(records[:switch_at])
+        client = connect(url)
+        moved = (await move_buyers(client, 6)).moved if migrate else 0
+        await client.aclose()
+        await run_workers(records[switch_at:])
+        return moved
+
+    moved = asyncio.run(scenario())
+    if migrate:
+        assert moved > 100
+        assert asyncio.run(numbers(url)) == reference
+    else:
+        assert asyncio.run(numbers(url)) != reference
