@@ -48,6 +48,7 @@ def connect(url: str, **options: Any) -> RedisClient:
     if not is_cluster_url(url):
         return aioredis.Redis.from_url(url, **settings)
     first, nodes = cluster_nodes(url)
-    return RedisCluster.from_url(
-        first, startup_nodes=[ClusterNode(host, port) for host, port in nodes], **settings
-    )
+    # from_url makes the first node a startup node; the others join it. Each gets the URL's
+    # credentials and TLS options (RedisCluster rebuilds startup nodes with them).
+    others = [ClusterNode(host, port) for host, port in nodes[1:]]
+    return RedisCluster.from_url(first, startup_nodes=others, **settings)
