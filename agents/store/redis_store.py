@@ -15,25 +15,19 @@ from redis.asyncio.cluster import RedisCluster
 from agents.core.projection import FIELD_NAMES, WIDTH
 from agents.core.windows import WINDOWS, BucketRead
 from agents.store import keys
-from agents.store.batches import COMMIT_PARTITION, PartitionStore
+from agents.store.batches import PartitionStore
 from agents.store.connect import RedisClient
-from agents.store.outbox import APPLY_AGENT, TOUCH_INDEX
-from agents.store.scripts import Lua, ScriptCall, load_scripts, run_scripts
+from agents.store.scripts import Lua, ScriptCall, run_scripts
 from agents.store.writes import INDEX_TTL_MS
 
 WINDOW_SUMS = Lua("window_sums.lua")
 REPLACE_HASH = Lua("replace_hash.lua")
-SCRIPTS = (COMMIT_PARTITION, APPLY_AGENT, TOUCH_INDEX, WINDOW_SUMS, REPLACE_HASH)
 
 
 class RedisStore:
     def __init__(self, client: RedisClient) -> None:
         self.client = client
         self.batches = PartitionStore(client)
-
-    async def load_scripts(self) -> None:
-        """Optional: scripts also load themselves on first use (see scripts.py)."""
-        await load_scripts(self.client, SCRIPTS)
 
     async def window_sums(
         self, pairs: Sequence[tuple[str, str]], reads: Sequence[BucketRead]
