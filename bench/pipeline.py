@@ -78,13 +78,13 @@ class Run:
         self.redis.flushdb()
 
     def env(self, **extra: str) -> dict[str, str]:
-        return dict(
+        env = dict(
             os.environ,
             KEFU_CONFIG=str(self.config),
             KEFU_KAFKA_BOOTSTRAP=self.bootstrap,
             KEFU_REDIS_URL=self.redis_url,
-            **extra,
         )
+        return env | extra
 
     def produce_dataset(self) -> int:
         subprocess.run([str(KEFU), "topics", "create"], env=self.env(), check=True, capture_output=True)
@@ -133,6 +133,26 @@ class Run:
         elapsed = time.perf_counter() - started
         await consumer.stop()
         return seen / elapsed
+
+    def faust_ceiling(self) -> float:
+        """A no-op Faust agent over the same topics (its own group), in a subprocess like the worker."""
+        config = self.tmp / "ceiling.yaml"
+        config.write_text(
+            f"kafka: {{group: ceiling-{self.name}, partitions: {PARTITIONS}, "
+            f"topics: {json.dumps(self.topics)}}}\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.faust_ceiling", "worker", "-l", "warn"],
+            env=self.env(KEFU_CONFIG=str(config), KEFU_WEB_PORT="0", BENCH_CEILING_EVENTS=str(self.events)),
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=1800,
+        )
+        line = next((x for x in result.stdout.splitlines() if x.startswith('{"faust_noop')), None)
+        if line is None:
+            raise RuntimeError(f"the Faust ceiling run printed no figure:\n{result.stderr[-2000:]}")
+        return float(json.loads(line)["faust_noop_events_per_s"])
 
     def applied(self) -> int:
         """Records applied so far, from the 16 offset keys. A SCAN of the keyspace here (polled
@@ -262,6 +282,12 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--latency-seconds", type=int, default=60)
+    parser.add_argument(
+        "--latency-rate",
+        type=int,
+        default=2000,
+        help="offered events/s while visibility is measured; above the worker's rate it only grows",
+    )
     args = parser.parse_args()
     bootstrap, redis_url = stack()
     run = Run(bootstrap, redis_url, args.events)
@@ -269,13 +295,15 @@ def main() -> None:
     buyers = run.produce_dataset()
     log("limit: plain consumer, read + decode")
     limit = asyncio.run(run.limit())
-    log(f"limit {limit:.0f} events/s; kefu-pulse worker from empty state")
+    log(f"limit {limit:.0f} events/s; Faust's own ceiling: a no-op agent over the same topics")
+    ceiling = run.faust_ceiling()
+    log(f"Faust no-op {ceiling:.0f} events/s; kefu-pulse worker from empty state")
     port = 6400 + os.getpid() % 500
     events_per_s, peak_rss, worker = run.throughput(port)
     used = int(run.redis.info("memory")["used_memory"])
     buyer_keys = sum(1 for _ in run.redis.scan_iter(keys.BUYER_KEY_PATTERN, count=5000))
-    log(f"{events_per_s:.0f} events/s; latency at 2,000 events/s for {args.latency_seconds}s")
-    samples = run.latency(port, seconds=args.latency_seconds)
+    log(f"{events_per_s:.0f} events/s; latency at {args.latency_rate} events/s for {args.latency_seconds}s")
+    samples = run.latency(port, rate=args.latency_rate, seconds=args.latency_seconds)
     peak_rss = max(peak_rss, rss_mb(worker.pid))
     worker.send_signal(signal.SIGTERM)
     worker.wait(timeout=30)
@@ -288,9 +316,12 @@ def main() -> None:
                 "limit_events_per_s": round(limit),
                 "events_per_s": round(events_per_s),
                 "ratio": round(events_per_s / limit, 3),
+                "faust_noop_events_per_s": round(ceiling),
+                "ratio_to_faust_noop": round(events_per_s / ceiling, 3),
                 "p50_visibility_s": round(statistics.median(samples), 3),
                 "p99_visibility_s": round(percentile(samples, 0.99), 3),
                 "latency_samples": len(samples),
+                "latency_offered_events_per_s": args.latency_rate,
                 "redis_bytes_per_buyer": round(used / max(buyer_keys, 1)),
                 "worker_peak_rss_mb": round(peak_rss, 1),
                 "cpus": os.cpu_count(),
