@@ -17,7 +17,9 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -143,16 +145,21 @@ class Run:
         )
         result = subprocess.run(
             [sys.executable, "-m", "bench.faust_ceiling", "worker", "-l", "warn"],
-            env=self.env(KEFU_CONFIG=str(config), KEFU_WEB_PORT="0", BENCH_CEILING_EVENTS=str(self.events)),
+            env=self.env(
+                KEFU_CONFIG=str(config),
+                KEFU_WEB_PORT=str(free_port()),
+                BENCH_CEILING_EVENTS=str(self.events),
+            ),
             capture_output=True,
             text=True,
             cwd=ROOT,
             timeout=1800,
         )
-        line = next((x for x in result.stdout.splitlines() if x.startswith('{"faust_noop')), None)
-        if line is None:
+        # A Faust worker redirects stdout into its log, so the figure may arrive on either stream.
+        found = re.search(r'"faust_noop_events_per_s": (\d+)', result.stdout + result.stderr)
+        if found is None:
             raise RuntimeError(f"the Faust ceiling run printed no figure:\n{result.stderr[-2000:]}")
-        return float(json.loads(line)["faust_noop_events_per_s"])
+        return float(found.group(1))
 
     def applied(self) -> int:
         """Records applied so far, from the 16 offset keys. A SCAN of the keyspace here (polled
@@ -261,6 +268,12 @@ def probe_event(n: int) -> bytes:
     return json.dumps(event).encode()
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -298,7 +311,7 @@ def main() -> None:
     log(f"limit {limit:.0f} events/s; Faust's own ceiling: a no-op agent over the same topics")
     ceiling = run.faust_ceiling()
     log(f"Faust no-op {ceiling:.0f} events/s; kefu-pulse worker from empty state")
-    port = 6400 + os.getpid() % 500
+    port = free_port()
     events_per_s, peak_rss, worker = run.throughput(port)
     used = int(run.redis.info("memory")["used_memory"])
     buyer_keys = sum(1 for _ in run.redis.scan_iter(keys.BUYER_KEY_PATTERN, count=5000))
