@@ -68,11 +68,14 @@ def install(app: faust.App, settings: Settings) -> Runtime:
     input_topics = {settings.kafka.topics.messages, settings.kafka.topics.orders}
 
     async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+        # First, before any await: Faust has already told its recovery service to seek the new
+        # partitions, and that runs as soon as this yields. Installed later, the first seek
+        # goes to Kafka's committed offsets, which can be ahead of Redis: records skipped.
+        resume_from_redis(app, runtime.store, input_topics)
         # Redis is first needed right after this (resuming from its offsets). A wrong password
         # or an untrusted certificate stops the worker here, saying so; an outage does not,
         # since the batch loop retries through it.
         await check_redis_access(runtime.store)
-        resume_from_redis(app, runtime.store, input_topics)
 
     cast(Any, app.on_partitions_assigned).connect(on_assigned)  # mode's stub types lag its API
 
