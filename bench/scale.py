@@ -6,7 +6,7 @@ three-master Redis Cluster, all in one run on the same records.
 3. For each (backend, workers): a fresh consumer group and an empty backend; starts the
    workers (`kefu-pulse worker`), and measures events/s while the applied offsets in Redis
    go from 10 % to 90 % of the records (start-up, the first rebalance and the tail are left
-   out), then stops them.
+   out), then stops them. Rounds interleave the setups; each figure is the median.
 Prints one JSON line. On a machine with fewer cores than Kafka + Redis + workers need (this
 one has 2), a second worker competes for the same cores: its ratio shows contention, not
 the capacity a second host would add.
@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,11 +82,14 @@ class Backend:
         else:
             self.client.flushdb()
 
-    def applied(self) -> int:
-        return sum(
-            int(self.client.get(key) or -1) + 1
-            for key in self.client.scan_iter(keys.OFFSET_KEY_PATTERN, count=1000)  # a cluster: every master
-        )
+    def applied(self, offset_keys: list[str]) -> int:
+        """Records applied so far. MGET of the offset keys, not a SCAN: polled this often over
+        a keyspace of buyer states, a SCAN would take Redis and a core from the workers timed."""
+        if isinstance(self.client, RedisCluster):
+            values = self.client.mget_nonatomic(offset_keys)  # one MGET per partition slot
+        else:
+            values = self.client.mget(offset_keys)
+        return sum(int(value) + 1 for value in values if value is not None)
 
 
 class Bench:
@@ -133,7 +137,7 @@ class Bench:
     def measure(self, backend: Backend, workers: int) -> float:
         """Events/s while the applied records go from 10 % to 90 %, with `workers` workers."""
         backend.clear()
-        group = f"scale-{self.name}-{backend.name}-{workers}"
+        group = f"scale-{self.name}-{backend.name}-{workers}-{uuid.uuid4().hex[:4]}"  # fresh each round
         config = self.config(group)
         procs = []
         for n in range(workers):
@@ -147,13 +151,18 @@ class Bench:
                     cwd=self.tmp,
                 )
             )
+        offset_keys = [
+            keys.offset_key(self.topics[kind], partition)
+            for kind in ("messages", "orders")
+            for partition in range(self.partitions)
+        ]
         try:
             low, high = self.events * 0.1, self.events * 0.9
-            while (done := backend.applied()) < low:
+            while (done := backend.applied(offset_keys)) < low:
                 self.check_alive(procs)
                 time.sleep(0.05)
             started, first = time.perf_counter(), done
-            while (done := backend.applied()) < high:
+            while (done := backend.applied(offset_keys)) < high:
                 self.check_alive(procs)
                 time.sleep(0.05)
             return (done - first) / (time.perf_counter() - started)
@@ -174,6 +183,7 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per setup (median)")
     parser.add_argument("--prefix", default="bench", help="local stack (and cluster) to use or start")
     args = parser.parse_args()
     stack = exports([str(ROOT / "deploy/local/stack"), "up", "--prefix", args.prefix])
@@ -186,18 +196,22 @@ def main() -> None:
     bench = Bench(stack["KEFU_KAFKA_BOOTSTRAP"], args.events, args.partitions)
     log(f"producing {args.events} events into {args.partitions} partitions")
     bench.produce(single_url)
-    rates: dict[str, float] = {}
-    for name, workers in (("redis", 1), ("redis", 2), ("cluster", 1), ("cluster", 2)):
-        log(f"{workers} worker(s) on {name}")
-        rates[f"{name}_{workers}w"] = rate = bench.measure(backends[name], workers)
-        log(f"{workers} worker(s) on {name}: {rate:.0f} events/s")
+    samples: dict[str, list[float]] = {}
+    for round_ in range(1, args.rounds + 1):  # interleaved, so a busy moment hits every setup
+        for name, workers in (("redis", 1), ("redis", 2), ("cluster", 1), ("cluster", 2)):
+            rate = bench.measure(backends[name], workers)
+            samples.setdefault(f"{name}_{workers}w", []).append(rate)
+            log(f"round {round_}: {workers} worker(s) on {name}: {rate:.0f} events/s")
+    rates = {setup: statistics.median(values) for setup, values in samples.items()}
     cpus = os.cpu_count() or 1
     print(
         json.dumps(
             {
                 "events": args.events,
                 "partitions": args.partitions,
-                "events_per_s": {k: round(v) for k, v in rates.items()},
+                "rounds": args.rounds,
+                "events_per_s": {k: round(v) for k, v in rates.items()},  # median of the rounds
+                "spread": {k: [round(min(v)), round(max(v))] for k, v in samples.items()},
                 "two_workers_ratio": round(rates["redis_2w"] / rates["redis_1w"], 2),
                 "cluster_overhead": round(1 - rates["cluster_1w"] / rates["redis_1w"], 3),
                 "cpus": cpus,
