@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import re
@@ -35,6 +34,7 @@ from aiokafka import AIOKafkaConsumer
 from kafka import KafkaProducer
 
 from agents.store import keys
+from bench.dataset import produce_dataset
 from streams.decoding import EventDecoder
 from streams.traffic import TrafficModel, TrafficShape
 
@@ -90,24 +90,7 @@ class Run:
 
     def produce_dataset(self) -> int:
         subprocess.run([str(KEFU), "topics", "create"], env=self.env(), check=True, capture_output=True)
-        span_s = self.events / 600
-        start = time.time_ns() // 1_000_000 - int(span_s * 1000) - 60_000
-        shape = TrafficShape(shops=5, agents=12, rate=600, duplicate_share=0.005, bad_share=0.002)
-        producer = KafkaProducer(
-            bootstrap_servers=self.bootstrap,
-            acks=1,
-            linger_ms=20,
-            batch_size=1 << 20,
-            compression_type=None,
-            max_in_flight_requests_per_connection=1,
-        )
-        buyers: set[bytes] = set()
-        for record in itertools.islice(TrafficModel(shape, seed=42).records(start), self.events):
-            producer.send(self.topics[record.kind], key=record.key, value=record.value)
-            buyers.add(record.key)
-        producer.flush()
-        producer.close()
-        return len(buyers)
+        return produce_dataset(self.bootstrap, self.topics, self.events)
 
     async def limit(self) -> float:
         """Read and decode every record with a plain consumer: the ceiling for this machine."""

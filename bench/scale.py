@@ -15,7 +15,6 @@ the capacity a second host would add.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import signal
@@ -29,12 +28,11 @@ import uuid
 from pathlib import Path
 
 import redis
-from kafka import KafkaProducer
 from redis.cluster import ClusterNode, RedisCluster
 
 from agents.store import keys
 from agents.store.connect import cluster_nodes
-from streams.traffic import TrafficModel, TrafficShape
+from bench.dataset import produce_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 KEFU = Path(sys.executable).with_name("kefu-pulse")
@@ -120,19 +118,7 @@ class Bench:
         subprocess.run(
             [str(KEFU), "topics", "create"], env=self.env(config, redis_url), check=True, capture_output=True
         )
-        start = time.time_ns() // 1_000_000 - int(self.events / 600 * 1000) - 60_000
-        shape = TrafficShape(shops=5, agents=12, rate=600, duplicate_share=0.005, bad_share=0.002)
-        producer = KafkaProducer(
-            bootstrap_servers=self.bootstrap,
-            acks=1,
-            linger_ms=20,
-            batch_size=1 << 20,
-            max_in_flight_requests_per_connection=1,
-        )
-        for record in itertools.islice(TrafficModel(shape, seed=42).records(start), self.events):
-            producer.send(self.topics[record.kind], key=record.key, value=record.value)
-        producer.flush()
-        producer.close()
+        produce_dataset(self.bootstrap, self.topics, self.events)
 
     def measure(self, backend: Backend, workers: int) -> float:
         """Events/s while the applied records go from 10 % to 90 %, with `workers` workers."""
