@@ -220,6 +220,19 @@ class Deployment:
 
         wait_for(done, timeout=timeout, what=f"offsets {last} applied (have {self.applied_offsets()})")
 
+    def rebuild(self) -> subprocess.CompletedProcess[str]:
+        """`kefu-pulse rebuild`, retried until the stopped workers have left the consumer group
+        (it refuses while members remain; a killed worker's session times out first)."""
+        results: list[subprocess.CompletedProcess[str]] = []
+
+        def done() -> bool:
+            results.append(self.cli("rebuild", timeout=300))
+            return "worker(s)" not in results[-1].stderr
+
+        wait_for(done, timeout=60, what="the consumer group to empty")
+        assert results[-1].returncode == 0, results[-1].stderr
+        return results[-1]
+
     def stats(self, shop: str) -> dict[str, Any]:
         result = self.cli("stats", "--shop", shop, "--json")
         assert result.returncode == 0, result.stderr
@@ -254,6 +267,31 @@ def clear_db(client: redis.Redis) -> None:
     except redis.exceptions.NoPermissionError:
         for key in client.scan_iter("kp:*", count=1000):
             client.unlink(key)
+
+
+def chat_message(
+    event_id: str,
+    buyer: str,
+    sender: str = "buyer",
+    ts: int | None = None,
+    *,
+    agent: str = "s1:a",
+    shop: str = "s1",
+    auto_reply: bool = False,
+) -> dict[str, Any]:
+    """A message event (events.md) as JSON-ready dict; `ts` defaults to now."""
+    event: dict[str, Any] = {
+        "event_id": event_id,
+        "type": "message",
+        "shop_id": shop,
+        "buyer_id": buyer,
+        "agent_id": agent,
+        "sender": sender,
+        "ts": time.time_ns() // 1_000_000 if ts is None else ts,
+    }
+    if auto_reply:
+        event["auto_reply"] = True
+    return event
 
 
 def http_status(port: int, path: str) -> int:

@@ -12,27 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from agents.core.calendar import calendar_for
+from tests.integration.harness import chat_message
 
 CAL = calendar_for("Asia/Shanghai")
 SHOP_YAML = (
     "shops:\n  s1:\n    name: 旗舰店\n    block: ['ad_*']\n"
     "    agents:\n      's1:a': {name: 小美}\n      's1:b': {name: 阿强}\n"
 )
-
-
-def _msg(eid: str, ts: int, buyer: str, agent: str, sender: str, auto: bool = False) -> dict[str, Any]:
-    event = {
-        "event_id": eid,
-        "type": "message",
-        "shop_id": "s1",
-        "buyer_id": buyer,
-        "agent_id": agent,
-        "sender": sender,
-        "ts": ts,
-    }
-    if auto:
-        event["auto_reply"] = True
-    return event
 
 
 def build(now_ms: int | None = None) -> tuple[list[dict[str, Any]], list[str], int]:
@@ -44,15 +30,15 @@ def build(now_ms: int | None = None) -> tuple[list[dict[str, Any]], list[str], i
     s = 1000
     h = 3600 * s
     events = [
-        _msg("e1", d + 10 * h, "b1", "s1:a", "buyer"),
-        _msg("e2", d + 10 * h + 1 * s, "b1", "s1:a", "agent", auto=True),
-        _msg("e3", d + 10 * h + 5 * s, "b1", "s1:a", "buyer"),
-        _msg("e4", d + 10 * h + 7 * s, "b1", "s1:a", "buyer"),
-        _msg("e5", d + 10 * h + 12 * s, "b1", "s1:a", "agent"),
-        _msg("e5", d + 10 * h + 12 * s, "b1", "s1:a", "agent"),  # duplicate delivery
-        _msg("e7", d + 10 * h + 60 * s, "b1", "s1:a", "buyer"),
-        _msg("e8", d + 10 * h + 80 * s, "b1", "s1:a", "agent"),  # an emoji is a reply too
-        _msg("e9", d + 11 * h, "b2", "s1:a", "buyer"),
+        chat_message("e1", "b1", "buyer", d + 10 * h, agent="s1:a"),
+        chat_message("e2", "b1", "agent", d + 10 * h + 1 * s, agent="s1:a", auto_reply=True),
+        chat_message("e3", "b1", "buyer", d + 10 * h + 5 * s, agent="s1:a"),
+        chat_message("e4", "b1", "buyer", d + 10 * h + 7 * s, agent="s1:a"),
+        chat_message("e5", "b1", "agent", d + 10 * h + 12 * s, agent="s1:a"),
+        chat_message("e5", "b1", "agent", d + 10 * h + 12 * s, agent="s1:a"),  # duplicate delivery
+        chat_message("e7", "b1", "buyer", d + 10 * h + 60 * s, agent="s1:a"),
+        chat_message("e8", "b1", "agent", d + 10 * h + 80 * s, agent="s1:a"),  # an emoji is a reply too
+        chat_message("e9", "b2", "buyer", d + 11 * h, agent="s1:a"),
         {
             "event_id": "e10",
             "type": "transfer",
@@ -62,12 +48,14 @@ def build(now_ms: int | None = None) -> tuple[list[dict[str, Any]], list[str], i
             "to_agent": "s1:b",
             "ts": d + 11 * h + 30 * s,
         },
-        _msg("e11", d + 11 * h + 45 * s, "b2", "s1:b", "agent"),
-        _msg("e12", d + 12 * h, "ad_spam_1", "s1:a", "buyer"),
-        _msg("e13", d + 12 * h + 5 * s, "ad_spam_1", "s1:a", "agent"),
-        _msg("e14", d0 + 24 * h - 10 * s, "b3", "s1:a", "buyer"),
-        _msg("e15", d + 10 * s, "b3", "s1:a", "agent"),  # just after midnight: answers yesterday
-        _msg("e16", now_ms - 30 * s, "b5", "s1:a", "buyer"),  # waiting now
+        chat_message("e11", "b2", "agent", d + 11 * h + 45 * s, agent="s1:b"),
+        chat_message("e12", "ad_spam_1", "buyer", d + 12 * h, agent="s1:a"),
+        chat_message("e13", "ad_spam_1", "agent", d + 12 * h + 5 * s, agent="s1:a"),
+        chat_message("e14", "b3", "buyer", d0 + 24 * h - 10 * s, agent="s1:a"),
+        chat_message(
+            "e15", "b3", "agent", d + 10 * s, agent="s1:a"
+        ),  # just after midnight: answers yesterday
+        chat_message("e16", "b5", "buyer", now_ms - 30 * s, agent="s1:a"),  # waiting now
     ]
     invalid = [
         json.dumps(

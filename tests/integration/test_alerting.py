@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import ROOT, Deployment, free_port, wait_for
+from tests.integration.harness import ROOT, Deployment, chat_message, free_port, wait_for
 
 PROMETHEUS = shutil.which("prometheus")
 SHOPS = (
@@ -23,18 +23,6 @@ SHOPS = (
     "    agents: {'s1:a': {name: 小美}, 's1:b': {name: 阿强}}\n"
 )
 pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="Debian package prometheus is not installed")
-
-
-def msg(eid: str, buyer: str, agent: str, sender: str, ts: int | None = None) -> dict[str, Any]:
-    return {
-        "event_id": eid,
-        "type": "message",
-        "shop_id": "s1",
-        "buyer_id": buyer,
-        "agent_id": agent,
-        "sender": sender,
-        "ts": ts or time.time_ns() // 1_000_000,
-    }
 
 
 class Prometheus:
@@ -108,9 +96,9 @@ def test_waiting_buyer_alerts_in_prometheus_and_on_the_alerts_topic(
     now = time.time_ns() // 1_000_000
     deployment.produce(
         [
-            msg("b1", "tb_b1", "s1:b", "buyer", now - 4000),
-            msg("b2", "tb_b1", "s1:b", "agent", now - 3500),
-            msg("a1", "tb_a1", "s1:a", "buyer", now),
+            chat_message("b1", "tb_b1", "buyer", now - 4000, agent="s1:b"),
+            chat_message("b2", "tb_b1", "agent", now - 3500, agent="s1:b"),
+            chat_message("a1", "tb_a1", "buyer", now, agent="s1:a"),
             ("messages", b"s1:tb_x", b"{not json"),  # so the rejection panels have a series
         ]
     )
@@ -125,7 +113,7 @@ def test_waiting_buyer_alerts_in_prometheus_and_on_the_alerts_topic(
     assert firing == ["s1:a"]
 
     wait_for(lambda: len(alert_events(deployment, 1)) >= 1, timeout=30, what="a firing event on kefu.alerts")
-    deployment.produce([msg("a2", "tb_a1", "s1:a", "agent")])
+    deployment.produce([chat_message("a2", "tb_a1", "agent", agent="s1:a")])
     wait_for(lambda: len(alert_events(deployment, 2)) >= 2, timeout=30, what="the resolved event")
     time.sleep(2.5)  # two more leader cycles: prove there are no repeats (not a synchronisation)
     events = alert_events(deployment, 4)
@@ -160,9 +148,9 @@ def test_every_dashboard_panel_returns_data(running: tuple[Deployment, int, Prom
     now = time.time_ns() // 1_000_000
     deployment.produce(
         [
-            msg("a1", "tb_a1", "s1:a", "buyer", now - 8000),
-            msg("a2", "tb_a1", "s1:a", "agent", now - 2000),
-            msg("a3", "tb_a2", "s1:a", "buyer", now),
+            chat_message("a1", "tb_a1", "buyer", now - 8000, agent="s1:a"),
+            chat_message("a2", "tb_a1", "agent", now - 2000, agent="s1:a"),
+            chat_message("a3", "tb_a2", "buyer", now, agent="s1:a"),
             {
                 "event_id": "o1",
                 "type": "order",

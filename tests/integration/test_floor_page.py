@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.harness import ARTIFACTS, Deployment
+from tests.integration.harness import ARTIFACTS, Deployment, chat_message
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOPS = (
@@ -17,18 +17,6 @@ SHOPS = (
     "    agents:\n      's1:a': {name: 小美}\n      's1:b': {name: 阿强}\n"
 )
 pytestmark = pytest.mark.browser
-
-
-def msg(eid: str, buyer: str, agent: str, sender: str, ts: int) -> dict[str, object]:
-    return {
-        "event_id": eid,
-        "type": "message",
-        "shop_id": "s1",
-        "buyer_id": buyer,
-        "agent_id": agent,
-        "sender": sender,
-        "ts": ts,
-    }
 
 
 @pytest.fixture
@@ -63,9 +51,9 @@ def test_floor_tiles_alert_recover_and_survive_a_worker_restart(deployment: Depl
     deployment.wait_applied(
         deployment.produce(
             [
-                msg("a1", "tb_9f2", "s1:a", "buyer", now - 60_000),
-                msg("a2", "tb_9f2", "s1:a", "agent", now - 55_000),
-                msg("b1", "tb_7c1", "s1:b", "buyer", now - 1_000),
+                chat_message("a1", "tb_9f2", "buyer", now - 60_000, agent="s1:a"),
+                chat_message("a2", "tb_9f2", "agent", now - 55_000, agent="s1:a"),
+                chat_message("b1", "tb_7c1", "buyer", now - 1_000, agent="s1:b"),
             ]
         )
     )
@@ -86,14 +74,14 @@ def test_floor_tiles_alert_recover_and_survive_a_worker_restart(deployment: Depl
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "floor.png"), full_page=True)
 
-    deployment.produce([msg("b2", "tb_7c1", "s1:b", "agent", time.time_ns() // 1_000_000)])
+    deployment.produce([chat_message("b2", "tb_7c1", "agent", time.time_ns() // 1_000_000, agent="s1:b")])
     expect(tile_b).to_have_attribute("data-alert", "false", timeout=10_000)
     expect(tile_b).to_have_attribute("data-waiting", "0")
 
     deployment.stop_workers(signal.SIGKILL)
     expect(page.locator("#status")).to_have_class("down", timeout=10_000)
     deployment.start_worker(web_port=port)
-    deployment.produce([msg("c1", "tb_0aa", "s1:a", "buyer", time.time_ns() // 1_000_000)])
+    deployment.produce([chat_message("c1", "tb_0aa", "buyer", time.time_ns() // 1_000_000, agent="s1:a")])
     expect(page.locator("#status")).to_have_class("live", timeout=60_000)
     expect(tile_a).to_have_attribute("data-waiting", "1", timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "floor-after-restart.png"), full_page=True)

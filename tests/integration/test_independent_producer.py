@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import Deployment, http_get, wait_for
+from tests.integration.harness import Deployment, chat_message, http_get, wait_for
 
 KCAT = shutil.which("kcat")
 pytestmark = pytest.mark.skipif(KCAT is None, reason="Debian package kcat is not installed")
@@ -41,27 +41,15 @@ def kcat_produce(deployment: Deployment, kind: str, lines: list[tuple[str, str]]
     )
 
 
-def message(event_id: str, buyer: str, sender: str, ts: int) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "type": "message",
-        "shop_id": "s1",
-        "buyer_id": buyer,
-        "agent_id": "s1:a",
-        "sender": sender,
-        "ts": ts,
-    }
-
-
 def test_kcat_records_are_applied_and_invalid_ones_dead_lettered(deployment: Deployment) -> None:
     deployment.create_topics()
     now = time.time_ns() // 1_000_000
     future = now + 3_600_000
     good = [
-        message("k1", "tb_1", "buyer", now - 20_000),
-        message("k2", "tb_1", "agent", now - 14_000),
-        message("k3", "tb_2", "buyer", now - 10_000),
-        message("k4", "tb_2", "agent", now - 6_000),
+        chat_message("k1", "tb_1", "buyer", now - 20_000),
+        chat_message("k2", "tb_1", "agent", now - 14_000),
+        chat_message("k3", "tb_2", "buyer", now - 10_000),
+        chat_message("k4", "tb_2", "agent", now - 6_000),
     ]
     messages = [
         ("s1:tb_1", json.dumps(good[0])),
@@ -69,7 +57,7 @@ def test_kcat_records_are_applied_and_invalid_ones_dead_lettered(deployment: Dep
         ("s1:tb_1", json.dumps(good[1])),
         ("s1:tb_2", json.dumps(good[2])),
         ("s1:tb_2", json.dumps({k: v for k, v in good[3].items() if k != "sender"})),
-        ("s1:tb_2", json.dumps(message("k5", "tb_2", "buyer", future))),
+        ("s1:tb_2", json.dumps(chat_message("k5", "tb_2", "buyer", future))),
         ("s1:tb_2", json.dumps(good[3])),
     ]
     orders = [

@@ -5,7 +5,6 @@ response scenario, the 274/3 worked example and simulated traffic, all at once."
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -124,7 +123,7 @@ def test_three_workers_on_a_redis_cluster_with_one_killed_equal_one_worker_on_on
 
         # `rebuild` on a cluster: it must empty every master before re-reading the topics.
         deployment.stop_workers()
-        rebuilt = rebuild(deployment)
+        rebuilt = deployment.rebuild()
         assert numbers(deployment) == reference, rebuilt.stderr
     finally:
         deployment.close()
@@ -142,15 +141,3 @@ def expect_the_worked_examples(deployment: Deployment) -> None:
     assert window["attributed_sales_yuan"] == 1282.49
     totals = floor["totals"]["windows"]["28d"]
     assert (totals["orders"], totals["silent_orders"], totals["silent_sales_yuan"]) == (5, 1, 5.0)
-
-
-def rebuild(deployment: Deployment) -> subprocess.CompletedProcess[str]:
-    results: list[subprocess.CompletedProcess[str]] = []
-
-    def done() -> bool:
-        results.append(deployment.cli("rebuild", timeout=300))
-        return "worker(s)" not in results[-1].stderr  # the group empties once the workers left
-
-    wait_for(done, timeout=60, what="the consumer group to empty")
-    assert results[-1].returncode == 0, results[-1].stderr
-    return results[-1]

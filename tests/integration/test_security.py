@@ -11,11 +11,10 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.integration.harness import KEFU, Deployment, Stack, free_port, wait_for
+from tests.integration.harness import KEFU, Deployment, Stack, chat_message, free_port, wait_for
 
 WORKER_EXIT_TIMEOUT_S = 90
 
@@ -37,18 +36,6 @@ def secure_deployment(secured: Stack, tmp_path: Path) -> Iterator[Deployment]:
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def message(shop: str, buyer: str, sender: str, ts: int, event_id: str) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "type": "message",
-        "shop_id": shop,
-        "buyer_id": buyer,
-        "agent_id": f"{shop}:a",
-        "sender": sender,
-        "ts": ts,
-    }
 
 
 def redis_password(url: str) -> str:
@@ -110,9 +97,9 @@ def test_secured_worker_processes_events_and_logs_no_secret(secure_deployment: D
     # from the future, which the worker dead-letters; the rest through the test's producer.
     replay_file = deployment.tmp / "secure.jsonl"
     replay_lines = [
-        message(shop, buyers[0], "buyer", start, "r1"),
-        message(shop, buyers[1], "buyer", start + 1000, "r2"),
-        message(shop, buyers[1], "buyer", now_ms() + 3_600_000, "r3"),
+        chat_message("r1", buyers[0], "buyer", start, agent=f"{shop}:a", shop=shop),
+        chat_message("r2", buyers[1], "buyer", start + 1000, agent=f"{shop}:a", shop=shop),
+        chat_message("r3", buyers[1], "buyer", now_ms() + 3_600_000, agent=f"{shop}:a", shop=shop),
     ]
     replay_file.write_text("".join(json.dumps(e) + "\n" for e in replay_lines) + "not json\n")
     replayed = deployment.cli("replay", str(replay_file))
@@ -120,8 +107,11 @@ def test_secured_worker_processes_events_and_logs_no_secret(secure_deployment: D
     assert "produced 3 events; 1 bad lines skipped" in replayed.stderr
 
     worker, port = deployment.start_worker()
-    events = [message(shop, b, "buyer", start + 2000 + i, f"p{i}") for i, b in enumerate(buyers[2:])]
-    events += [message(shop, buyers[0], "agent", start + 10_000, "p9")]
+    events = [
+        chat_message(f"p{i}", b, "buyer", start + 2000 + i, agent=f"{shop}:a", shop=shop)
+        for i, b in enumerate(buyers[2:])
+    ]
+    events += [chat_message("p9", buyers[0], "agent", start + 10_000, agent=f"{shop}:a", shop=shop)]
     deployment.produce(events)
 
     def consultations() -> int:
