@@ -101,8 +101,7 @@ def _open_consultation(state: BuyerState, agent: str, day: int, ts: int) -> None
 
 
 def _drop_expired_waits(state: BuyerState, ts: int, wait_limit_ms: int) -> None:
-    if not state.waits or ts - min(state.waits.values()) <= wait_limit_ms:
-        return
+    """Waits still open after the limit leave the queue unanswered (open at exactly the limit)."""
     for agent in [agent for agent, start in state.waits.items() if ts - start > wait_limit_ms]:
         del state.waits[agent]
 
@@ -175,11 +174,10 @@ def prune(state: BuyerState, cutoff_day: int, horizon_ms: int) -> None:
     less the after-sale look-back. Anything older arrives as `late` and is skipped, so
     dropping the ids of such events cannot let a duplicate through.
     """
-    # Most calls find nothing to forget: look before rebuilding anything.
-    if any(c.day < cutoff_day for c in state.consultations):
-        state.consultations = [c for c in state.consultations if c.day >= cutoff_day]
-    if state.orders and any(_last_touch(o) < horizon_ms for o in state.orders):
-        state.orders = [o for o in state.orders if _last_touch(o) >= horizon_ms]
+    # Consultations and orders are a handful per buyer: filtering them is cheaper than looking first.
+    state.consultations = [c for c in state.consultations if c.day >= cutoff_day]
+    state.orders = [o for o in state.orders if _last_touch(o) >= horizon_ms]
+    # The ids can be hundreds; most calls find none to forget, so look before rebuilding.
     if state.seen and min(state.seen.values()) < horizon_ms:
         state.seen = {digest: ts for digest, ts in state.seen.items() if ts >= horizon_ms}
 

@@ -10,7 +10,8 @@ MS_PER_SECOND = 1000
 MS_PER_MINUTE = 60_000
 MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000
-_HOUR = 3_600_000
+
+MAX_CACHED_HOURS = 100_000  # ~11 years of hours: a bound on memory, never reached in practice
 
 
 class BusinessCalendar:
@@ -28,13 +29,13 @@ class BusinessCalendar:
         self._day_starts: dict[int, int] = {}  # a few dozen days are ever asked for
 
     def _offset_ms(self, ts_ms: int) -> int:
-        hour = ts_ms // _HOUR
+        hour = ts_ms // MS_PER_HOUR
         offset = self._offsets.get(hour)
         if offset is None:
             moment = datetime.fromtimestamp(hour * 3600, tz=UTC).astimezone(self.zone)
             delta = moment.utcoffset() or timedelta(0)
             offset = int(delta.total_seconds() * 1000)
-            if len(self._offsets) > 100_000:
+            if len(self._offsets) >= MAX_CACHED_HOURS:
                 self._offsets.clear()
             self._offsets[hour] = offset
         return offset

@@ -46,7 +46,7 @@ def order(**changes: object) -> bytes:
 
 
 def test_valid_events_decode_to_their_types() -> None:
-    assert isinstance(decoder.decode(message(), KEY, NOW), Message)
+    assert decoder.decode(message(), KEY, NOW) == Message("m1", "s1", "b1", NOW, "s1:a", "buyer", False)
     assert decoder.decode(message(auto_reply=True, sender="agent"), KEY, NOW).auto_reply is True  # type: ignore[union-attr]
     transfer = json.dumps(
         {
@@ -59,9 +59,9 @@ def test_valid_events_decode_to_their_types() -> None:
             "ts": NOW,
         }
     ).encode()
-    assert isinstance(decoder.decode(transfer, KEY, NOW), Transfer)
-    decoded = decoder.decode(order(), KEY, NOW)
-    assert isinstance(decoded, Order) and decoded.amount_fen == 19900
+    # Every field where it belongs: a swapped from_agent / to_agent would move waits backwards.
+    assert decoder.decode(transfer, KEY, NOW) == Transfer("t1", "s1", "b1", NOW, "s1:a", "s1:b")
+    assert decoder.decode(order(), KEY, NOW) == Order("o1", "s1", "b1", NOW, "T1", "paid", 19900)
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,10 @@ def test_bad_input_is_rejected_with_its_reason(value: bytes, reason: Reason) -> 
 
 
 def test_ts_at_the_future_tolerance_is_accepted() -> None:
-    assert isinstance(decoder.decode(message(ts=NOW + 300_000), KEY, NOW), Message)
+    decoded = decoder.decode(message(ts=NOW + 300_000), KEY, NOW)
+    assert isinstance(decoded, Message) and decoded.ts == NOW + 300_000
+    late = decoder.decode(message(ts=NOW + 300_001), KEY, NOW)
+    assert isinstance(late, Rejection) and late.reason is Reason.FUTURE_TS
 
 
 @pytest.mark.parametrize("key", [None, b"s1:other", b"s1"])

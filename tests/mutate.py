@@ -1,0 +1,261 @@
+"""A small mutation run: flip each comparison and nudge each integer constant in the pure core
+(and the floor's value functions), one at a time, and see whether the unit tests notice.
+
+    .venv/bin/python -m tests.mutate                 # every mutant, two at a time
+    .venv/bin/python -m tests.mutate --only buyer    # files whose path contains "buyer"
+    .venv/bin/python -m tests.mutate --list          # the mutants, without running them
+
+Not part of CI (a few minutes). Each mutant runs in a private copy of the sources, so an
+interrupted run never leaves a mutated file behind. A mutant is *caught* when `pytest tests/unit`
+fails (or exceeds the time limit); every survivor is printed with its line, to be killed by a
+test or listed in `EQUIVALENT` with the reason it cannot change any number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tokenize
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The pure core whole; of the floor module, only its value functions (up to the reader class).
+TARGETS: tuple[tuple[Path, str | None], ...] = (
+    *((path, None) for path in sorted((ROOT / "agents" / "core").glob("*.py"))),
+    (ROOT / "agents" / "exposure" / "floor.py", "def mask_buyer"),
+)
+COPIED = ("agents", "streams", "config", "tests", "pyproject.toml")
+FLIPS = {"<": "<=", "<=": "<", ">": ">=", ">=": ">"}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    path: Path
+    line: int
+    col: int
+    old: str
+    new: str
+    kind: str  # "flip", "+1", "-1" or "named"
+    what: str = ""
+
+    @property
+    def source_line(self) -> str:
+        return self.path.read_text().splitlines()[self.line - 1].strip()
+
+    @property
+    def equivalence(self) -> str | None:
+        return EQUIVALENT.get((str(self.path.relative_to(ROOT)), self.source_line, self.describe()))
+
+    @property
+    def where(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
+
+    def describe(self) -> str:
+        return self.what or f"{self.old} -> {self.new}"
+
+    def apply(self, source: str) -> str:
+        lines = source.splitlines(keepends=True)
+        text = lines[self.line - 1]
+        assert text[self.col : self.col + len(self.old)] == self.old, (self.where, self.old)
+        lines[self.line - 1] = text[: self.col] + self.new + text[self.col + len(self.old) :]
+        return "".join(lines)
+
+
+# Meaningful mutants from issue 19's audit, beyond the mechanical ones: (file, old, new, what).
+NAMED: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "agents/core/policy.py",
+        "after_sale_ms=after_sale_days * MS_PER_DAY",
+        "after_sale_ms=(after_sale_days - 1) * MS_PER_DAY",
+        "after_sale_days one day shorter",
+    ),
+    (
+        "agents/core/engine.py",
+        "oldest = horizon.order_horizon_ms if type(event) is Order else horizon.cutoff_ms",
+        "oldest = horizon.cutoff_ms",
+        "late orders lose the after-sale look-back",
+    ),
+    (
+        "agents/core/buyer.py",
+        "state.waits[event.to_agent] = wait_start if current is None else min(current, wait_start)",
+        "state.waits[event.to_agent] = wait_start if current is None else current",
+        "a transfer onto an open wait keeps the receiver's later start",
+    ),
+    (
+        "agents/core/buyer.py",
+        "if consultation.agent == agent and consultation.first_reply is None and consultation.start <= ts:",
+        "if consultation.agent == agent and consultation.first_reply is None and consultation.start < ts:",
+        "a reply in the consultation's start millisecond no longer counts",
+    ),
+    (
+        "agents/core/projection.py",
+        'pick = max if policy.attribution_rule == "last" else min',
+        'pick = min if policy.attribution_rule == "last" else min',
+        "rule `last` picks the first inquiry",
+    ),
+    (
+        "agents/exposure/floor.py",
+        "return numerator / denominator if denominator else None",
+        "return numerator / denominator if denominator else 0.0",
+        "an empty-denominator ratio is 0 instead of absent",
+    ),
+)
+
+# Mutants that cannot change any number, with the reason (checked by hand; see issue 19's note),
+# keyed by (file, the mutated line as written, the change) so that they survive edits elsewhere.
+EQUIVALENT: dict[tuple[str, str, str], str] = {
+    (
+        "agents/core/buyer.py",
+        "if state.seen and min(state.seen.values()) < horizon_ms:",
+        "< -> <=",
+    ): "a guard before a rebuild that keeps ts >= horizon_ms: at the edge it rebuilds to the same dict",
+}
+
+
+def _mechanical(path: Path, stop_at: str | None) -> Iterator[Mutant]:
+    source = path.read_text()
+    docstring_lines = _docstring_lines(source)
+    last_line = source[: source.index(stop_at)].count("\n") if stop_at else source.count("\n") + 1
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        line, col = token.start
+        if line > last_line:
+            break
+        if line in docstring_lines:
+            continue
+        if token.type == tokenize.OP and token.string in FLIPS:
+            yield Mutant(path, line, col, token.string, FLIPS[token.string], "flip")
+        elif token.type == tokenize.NUMBER and token.string.isdigit():
+            value = int(token.string)
+            yield Mutant(path, line, col, token.string, str(value + 1), "+1")
+            if value > 0:
+                yield Mutant(path, line, col, token.string, str(value - 1), "-1")
+
+
+def _docstring_lines(source: str) -> set[int]:
+    """Lines of string tokens that stand alone as statements (docstrings hold no numbers to test)."""
+    lines: set[int] = set()
+    previous = tokenize.NEWLINE
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.STRING and previous in (tokenize.NEWLINE, tokenize.INDENT, tokenize.NL):
+            lines.update(range(token.start[0], token.end[0] + 1))
+        if token.type not in (tokenize.COMMENT,):
+            previous = token.type
+    return lines
+
+
+def _named() -> Iterator[Mutant]:
+    for relative, old, new, what in NAMED:
+        path = ROOT / relative
+        for number, text in enumerate(path.read_text().splitlines(), start=1):
+            col = text.find(old)
+            if col >= 0:
+                yield Mutant(path, number, col, old, new, "named", what)
+                break
+        else:
+            raise SystemExit(f"named mutant {what!r}: {old!r} is no longer in {relative}; update NAMED")
+
+
+def mutants(only: str | None) -> list[Mutant]:
+    found = [m for path, stop_at in TARGETS for m in _mechanical(path, stop_at)] + list(_named())
+    return [m for m in found if only is None or only in str(m.path)]
+
+
+def _workspace() -> Path:
+    workspace = Path(tempfile.mkdtemp(prefix="kefu-mutant-"))
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, workspace / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, workspace / name)
+    return workspace
+
+
+def _pytest(workspace: Path, timeout: float) -> str:
+    """'caught', 'survived' or 'timeout' (a hang counts as caught: the suite noticed)."""
+    command = [sys.executable, "-m", "pytest", "tests/unit", "-x", "-q", "-p", "no:cacheprovider"]
+    environment = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(workspace), "PATH": "/usr/bin:/bin"}
+    try:
+        done = subprocess.run(
+            command, cwd=workspace, env=environment, capture_output=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    return "survived" if done.returncode == 0 else "caught"
+
+
+def _run_one(mutant: Mutant, pool: list[Path], timeout: float) -> tuple[Mutant, str]:
+    workspace = pool.pop()
+    try:
+        target = workspace / mutant.path.relative_to(ROOT)
+        original = target.read_text()
+        target.write_text(mutant.apply(original))
+        try:
+            return mutant, _pytest(workspace, timeout)
+        finally:
+            target.write_text(original)
+    finally:
+        pool.append(workspace)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", help="mutate only files whose path contains this")
+    parser.add_argument("--kind", choices=["flip", "+1", "-1", "named"], action="append")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=240.0)
+    parser.add_argument("--list", action="store_true", help="print the mutants and exit")
+    args = parser.parse_args(argv)
+    selected = [m for m in mutants(args.only) if not args.kind or m.kind in args.kind]
+    if args.list:
+        for mutant in selected:
+            print(f"{mutant.where}  [{mutant.kind}] {mutant.describe()}")
+        return 0
+    baseline = _workspace()
+    if _pytest(baseline, args.timeout) != "survived":
+        raise SystemExit("the unit tests fail without any mutant: fix them first")
+    pool = [baseline] + [_workspace() for _ in range(args.jobs - 1)]
+    started = time.monotonic()
+    results: list[tuple[Mutant, str]] = []
+    try:
+        with ThreadPoolExecutor(args.jobs) as executor:
+            for mutant, outcome in executor.map(lambda m: _run_one(m, pool, args.timeout), selected):
+                results.append((mutant, outcome))
+                mark = {"caught": ".", "timeout": "T", "survived": "S"}[outcome]
+                print(mark, end="", flush=True)
+    finally:
+        for workspace in pool:
+            shutil.rmtree(workspace, ignore_errors=True)
+    print()
+    return _report(results, time.monotonic() - started)
+
+
+def _report(results: list[tuple[Mutant, str]], seconds: float) -> int:
+    survivors = [m for m, outcome in results if outcome == "survived"]
+    unexplained = [m for m in survivors if m.equivalence is None]
+    for kind in ("flip", "+1", "-1", "named"):
+        of_kind = [outcome for m, outcome in results if m.kind == kind]
+        if of_kind:
+            caught = sum(outcome != "survived" for outcome in of_kind)
+            print(f"{kind:>6}: {caught}/{len(of_kind)} caught")
+    caught = len(results) - len(survivors)
+    print(f" total: {caught}/{len(results)} caught ({caught / max(len(results), 1):.1%}) in {seconds:.0f} s")
+    for mutant in survivors:
+        reason = mutant.equivalence
+        label = f"equivalent: {reason}" if reason else "SURVIVED"
+        print(f"  {label:<10} {mutant.where}  [{mutant.kind}] {mutant.describe()}")
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

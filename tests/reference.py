@@ -1,0 +1,249 @@
+"""A plain, slow reference model of metrics.md, written from the text and nothing else.
+
+It shares no code with `agents/`: its own day function (zoneinfo), its own notion of lateness,
+crediting by scanning every order against every inquiry, no projections, diffs or batches. The
+property tests compare the core with it over random scenarios.
+
+One deliberate v1 reading, until issue 13 (KPIs v2) lands: an order makes a consultation
+after-sale from its creation (or payment, if never seen created), not only from its payment.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+from streams.events import Event, Message, Order, Transfer
+
+DAY_MS = 86_400_000
+HISTOGRAM_BOUNDS_S = (1, 3, 6, 10, 15, 30, 60, 120, 300)
+FIELDS = ("c", "r", "fs", "wn", "ws", "i", "o", "p", "y", "n", "sn", "sy")
+
+
+@dataclass(frozen=True)
+class Rules:
+    zone: str = "Asia/Shanghai"
+    after_sale_days: int = 7
+    window: str = "same_day"  # same_day | next_day | a duration such as 24h or 3d
+    rule: str = "last"  # last | first | all
+    aftersale_agents: frozenset[str] = frozenset()
+    blocked_buyers: frozenset[str] = frozenset()
+    wait_limit_ms: int = 24 * 3_600_000
+
+    def yaml(self) -> str:
+        """The same rules as kefu-pulse configuration."""
+        agents = ", ".join(f"'{a}': {{group: aftersale}}" for a in sorted(self.aftersale_agents))
+        block = ", ".join(f"'{b}'" for b in sorted(self.blocked_buyers))
+        return (
+            f"defaults: {{timezone: '{self.zone}', after_sale_days: {self.after_sale_days}, "
+            f"attribution: {{window: '{self.window}', rule: {self.rule}}}}}\n"
+            f"shops: {{s1: {{agents: {{{agents}}}, block: [{block}]}}}}\n"
+        )
+
+
+def local_day(ts: int, zone: str) -> date:
+    moment = datetime.fromtimestamp(ts // 1000, ZoneInfo(zone)) + timedelta(milliseconds=ts % 1000)
+    return moment.date()
+
+
+def local_midnight(day: date, zone: str) -> int:
+    return int(datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).timestamp()) * 1000
+
+
+@dataclass
+class _Consultation:
+    agent: str
+    day: date
+    start: int
+    reply: int | None = None
+
+
+@dataclass
+class _Order:
+    created: int | None = None
+    paid: int | None = None
+    cancelled: int | None = None
+    amount: int = 0
+
+    @property
+    def creation(self) -> int | None:
+        """A `paid` event for an order never seen `created` counts as created at the payment."""
+        moments = [t for t in (self.created, self.paid) if t is not None]
+        return min(moments) if moments else None
+
+    @property
+    def is_paid(self) -> bool:
+        """An order cancelled before payment never becomes paid."""
+        return self.paid is not None and (self.cancelled is None or self.cancelled > self.paid)
+
+
+@dataclass
+class Result:
+    """(shop, agent, day) -> counters by FIELDS name (agent "" for the shop level), non-zero only."""
+
+    cohorts: dict[tuple[str, str, date], dict[str, int]] = field(default_factory=dict)
+    waits: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (shop, agent, buyer) -> start
+    histogram: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    outcomes: list[str] = field(default_factory=list)
+
+
+def reference(events: list[Event], now: int, rules: Rules) -> Result:
+    """Every number metrics.md defines, from `events` in arrival order, as seen at `now`."""
+    today = local_day(now, rules.zone)
+    window_start = local_midnight(today - timedelta(days=27), rules.zone)
+    order_look_back = window_start - rules.after_sale_days * DAY_MS
+    result = Result()
+    kept: list[Event] = []
+    seen: set[str] = set()
+    for event in events:
+        oldest = order_look_back if isinstance(event, Order) else window_start
+        if event.buyer_id in rules.blocked_buyers:
+            result.outcomes.append("filtered")
+        elif event.ts < oldest:
+            result.outcomes.append("late")
+        elif event.event_id in seen:
+            result.outcomes.append("duplicate")
+        else:
+            seen.add(event.event_id)
+            kept.append(event)
+            result.outcomes.append("applied")
+    cohorts: dict[tuple[str, str, date], dict[str, int]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
+    for buyer in sorted({(e.shop_id, e.buyer_id) for e in kept}):
+        mine = [e for e in kept if (e.shop_id, e.buyer_id) == buyer]
+        _buyer(buyer, mine, rules, window_start, cohorts, result)
+    result.cohorts = {k: v for k, v in cohorts.items() if any(v.values())}
+    return result
+
+
+def _buyer(
+    buyer: tuple[str, str],
+    events: list[Event],
+    rules: Rules,
+    window_start: int,
+    cohorts: dict[tuple[str, str, date], dict[str, int]],
+    result: Result,
+) -> None:
+    shop, buyer_id = buyer
+    consultations: list[_Consultation] = []
+    waits: dict[str, int] = {}
+
+    def consult(agent: str, ts: int) -> None:
+        day = local_day(ts, rules.zone)
+        if not any(c.agent == agent and c.day == day for c in consultations):
+            consultations.append(_Consultation(agent, day, ts))
+
+    conversation = [e for e in events if not isinstance(e, Order)]
+    assert all(a.ts <= b.ts for a, b in pairwise(conversation)), "out of order"
+    for event in conversation:
+        # Waits still open after the limit are dropped as unanswered.
+        waits = {agent: start for agent, start in waits.items() if event.ts - start <= rules.wait_limit_ms}
+        if isinstance(event, Transfer):
+            consult(event.to_agent, event.ts)
+            moved = waits.pop(event.from_agent, None) if event.from_agent != event.to_agent else None
+            if moved is not None:
+                waits[event.to_agent] = min(moved, waits.get(event.to_agent, moved))
+        elif isinstance(event, Message) and event.sender == "buyer":
+            consult(event.agent_id, event.ts)
+            waits.setdefault(event.agent_id, event.ts)
+        elif isinstance(event, Message) and not event.auto_reply:
+            for c in consultations:
+                if c.agent == event.agent_id and c.reply is None and c.start <= event.ts:
+                    c.reply = event.ts
+            if event.agent_id in waits:
+                start = waits.pop(event.agent_id)
+                row = cohorts[(shop, event.agent_id, local_day(start, rules.zone))]
+                row["wn"] += 1
+                row["ws"] += event.ts - start
+    for agent, start in waits.items():
+        result.waits[(shop, agent, buyer_id)] = start
+
+    orders = _orders([e for e in events if isinstance(e, Order)])
+    inquiries = []
+    for c in consultations:
+        row = cohorts[(shop, c.agent, c.day)]
+        row["c"] += 1
+        if c.reply is None:
+            continue
+        row["r"] += 1
+        row["fs"] += c.reply - c.start
+        bucket = next((i for i, b in enumerate(HISTOGRAM_BOUNDS_S) if c.reply - c.start <= b * 1000), 9)
+        result.histogram[(shop, c.agent, bucket)] = result.histogram.get((shop, c.agent, bucket), 0) + 1
+        if not _after_sale(c, orders, rules):
+            row["i"] += 1
+            inquiries.append(c)
+
+    ordered: set[int] = set()
+    paid: set[int] = set()
+    sales: dict[int, int] = defaultdict(int)
+    for order in orders:
+        moment = order.creation
+        if moment is None or moment < window_start:
+            continue
+        credited = _credited(moment, inquiries, rules)
+        shop_row = cohorts[(shop, "", local_day(moment, rules.zone))]
+        shop_row["n"] += 1
+        if not credited:
+            shop_row["sn"] += 1
+            shop_row["sy"] += order.amount if order.is_paid else 0
+        for inquiry in credited:
+            ordered.add(id(inquiry))
+            if order.is_paid:
+                paid.add(id(inquiry))
+                sales[id(inquiry)] += order.amount
+    for inquiry in inquiries:
+        row = cohorts[(shop, inquiry.agent, inquiry.day)]
+        row["o"] += id(inquiry) in ordered
+        row["p"] += id(inquiry) in paid
+        row["y"] += sales[id(inquiry)]
+
+
+def _orders(events: list[Order]) -> list[_Order]:
+    book: dict[str, _Order] = {}
+    for event in events:
+        order = book.setdefault(event.order_id, _Order())
+        if event.amount_fen is not None:
+            order.amount = event.amount_fen  # the latest amount wins
+        if event.status in ("created", "paid", "cancelled"):
+            current = getattr(order, event.status)
+            setattr(order, event.status, event.ts if current is None else min(current, event.ts))
+    return list(book.values())
+
+
+def _after_sale(c: _Consultation, orders: list[_Order], rules: Rules) -> bool:
+    if c.agent in rules.aftersale_agents:
+        return True
+    for order in orders:
+        moment = order.creation
+        if moment is None or not moment < c.start:
+            continue
+        if order.cancelled is not None and order.cancelled <= c.start:
+            continue  # no longer an order when the consultation started
+        if c.start - moment <= rules.after_sale_days * DAY_MS:
+            return True
+    return False
+
+
+def _credited(moment: int, inquiries: list[_Consultation], rules: Rules) -> list[_Consultation]:
+    qualifying = [
+        q
+        for q in inquiries
+        if q.start <= moment and q.reply is not None and q.reply <= moment and _in_window(q, moment, rules)
+    ]
+    if rules.rule == "all" or not qualifying:
+        return qualifying
+    ranked = sorted(qualifying, key=lambda q: (q.start, q.agent))
+    return [ranked[-1] if rules.rule == "last" else ranked[0]]
+
+
+def _in_window(inquiry: _Consultation, moment: int, rules: Rules) -> bool:
+    day = local_day(moment, rules.zone)
+    if rules.window == "same_day":
+        return day == inquiry.day
+    if rules.window == "next_day":
+        return inquiry.day <= day <= inquiry.day + timedelta(days=1)
+    number, unit = int(rules.window[:-1]), rules.window[-1]
+    length = number * {"h": 3_600_000, "d": DAY_MS, "m": 60_000, "s": 1000}[unit]
+    return moment - inquiry.start <= length
