@@ -117,6 +117,24 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "if state.seen and min(state.seen.values()) < horizon_ms:",
         "< -> <=",
     ): "a guard before a rebuild that keeps ts >= horizon_ms: at the edge it rebuilds to the same dict",
+    ("agents/core/buyer.py", "amount_fen: int = 0", "0 -> 1"): (
+        "the decoder requires an amount for created and paid, so an order that counts always has one"
+    ),
+    ("agents/core/buyer.py", "last_message_ts: int = 0", "0 -> 1"): (
+        "only ever compared with event times, which are positive epoch milliseconds"
+    ),
+    (
+        "agents/core/buyer.py",
+        "return max(t for t in (order.created, order.paid, order.cancelled, -1) if t is not None)",
+        "1 -> 2",
+    ): ("the sentinel of an order with no time (refunded only); any negative value prunes it alike"),
+    (
+        "agents/core/buyer.py",
+        "return max(t for t in (order.created, order.paid, order.cancelled, -1) if t is not None)",
+        "1 -> 0",
+    ): ("the sentinel of an order with no time (refunded only); 0 prunes it alike"),
+    ("agents/core/calendar.py", "@lru_cache(maxsize=64)", "64 -> 65"): "a cache size: the same calendars",
+    ("agents/core/calendar.py", "@lru_cache(maxsize=64)", "64 -> 63"): "a cache size: the same calendars",
 }
 
 

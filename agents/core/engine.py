@@ -27,9 +27,8 @@ from agents.core.projection import (
     project,
     sample_vectors,
 )
+from agents.core.windows import WINDOW_DAYS
 from streams.events import Event, Message, Order, Transfer
-
-WINDOW_DAYS = 28
 
 
 class Outcome(StrEnum):

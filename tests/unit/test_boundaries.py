@@ -3,13 +3,16 @@ and one on each side. Each test's name states the rule. Times are exact millisec
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from agents.core import calendar as calendar_module
-from agents.core.alerts import FIRST_RESPONSE, WAITING, conditions
-from agents.core.buyer import BuyerState, Consultation, OrderState, prune
+from agents.core.alerts import FIRST_RESPONSE, WAITING, AlertEvent, conditions, transitions
+from agents.core.buyer import BuyerState, Consultation, OrderState, event_digest, prune
 from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR, calendar_for
-from agents.core.engine import Horizon
+from agents.core.engine import Horizon, apply_buyer_events
 from agents.core.projection import FIRST_RESPONSE_BUCKETS, bucket_index
 from agents.core.windows import ROLLING_SECONDS, cohort_buckets, window_reads
 from agents.exposure.floor import shop_values, window_values
@@ -298,9 +301,16 @@ def test_a_consultation_belongs_to_the_local_day_of_its_start(ts: int, day: int)
 # --- the first-response histogram: a value on a bound belongs to that bound (`le`) ----------------
 
 
-@pytest.mark.parametrize("bound", FIRST_RESPONSE_BUCKETS)
+METRICS_MD_BUCKETS = (1, 3, 6, 10, 15, 30, 60, 120, 300)
+
+
+def test_histogram_buckets_are_those_of_metrics_md() -> None:
+    assert FIRST_RESPONSE_BUCKETS == METRICS_MD_BUCKETS
+
+
+@pytest.mark.parametrize("bound", METRICS_MD_BUCKETS)
 def test_histogram_bucket_edges_are_inclusive(bound: int) -> None:
-    index = FIRST_RESPONSE_BUCKETS.index(bound)
+    index = METRICS_MD_BUCKETS.index(bound)
     assert bucket_index(bound * 1000 - 1) == index
     assert bucket_index(bound * 1000) == index
     assert bucket_index(bound * 1000 + 1) == index + 1
@@ -417,3 +427,49 @@ def test_the_offset_cache_never_holds_more_than_its_bound(monkeypatch: pytest.Mo
         calendar.day(at(hour))
         sizes.append(len(calendar._offsets))
     assert max(sizes) == 3
+
+
+# --- what leaves the core whole: alert events, persisted digests, the business day -----------------
+
+
+def test_alert_events_carry_their_own_alert_shop_and_agent() -> None:
+    key = (WAITING, "s1", "s1:b")
+    now = {key: (True, 20.0, 15.0), (FIRST_RESPONSE, "s2", "s2:a"): (False, 1.0, 10.0)}
+    assert transitions(set(), now, ts=7) == [AlertEvent(WAITING, "firing", "s1", "s1:b", 20.0, 15.0, 7)]
+    later = {key: (False, 0.0, 15.0)}
+    assert transitions({key}, later, ts=8) == [AlertEvent(WAITING, "resolved", "s1", "s1:b", 0.0, 15.0, 8)]
+    vanished = transitions({(FIRST_RESPONSE, "s2", "s2:a")}, {}, ts=9)
+    assert vanished == [AlertEvent(FIRST_RESPONSE, "resolved", "s2", "s2:a", 0.0, 0.0, 9)]
+
+
+def test_event_digests_are_stable_because_redis_state_holds_them() -> None:
+    # Buyer states in Redis keep these digests to recognise redelivered events; a different
+    # digest after an upgrade would let every redelivery in the look-back through as new.
+    assert event_digest("m1") == 6104225451280506833
+    assert event_digest("sim-42") == 3995053184766016765
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kathmandu"])
+def test_business_day_equals_the_local_date_around_every_midnight_and_hour(zone: str) -> None:
+    calendar = calendar_module.BusinessCalendar(ZoneInfo(zone))
+    tz = ZoneInfo(zone)
+    start = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp()) * 1000
+    for hour in range(0, 366 * 24):
+        ts = start + hour * 3_600_000
+        for moment in (ts - 1, ts, ts + 1):
+            local = datetime.fromtimestamp(moment // 1000, tz) + timedelta(milliseconds=moment % 1000)
+            assert calendar.day(moment) == local.date().toordinal(), (zone, moment)
+    for day in range(date(2025, 1, 1).toordinal(), date(2026, 1, 1).toordinal()):
+        midnight = int(datetime.combine(date.fromordinal(day), time(0), tzinfo=tz).timestamp()) * 1000
+        assert calendar.day_start_ms(day) == midnight
+        assert (calendar.day(midnight - 1), calendar.day(midnight)) == (day - 1, day)
+
+
+def test_the_histogram_sum_adds_each_new_first_response_once() -> None:
+    policy = Ledger().policy()
+    horizon = Horizon.at(policy, at(12))
+    state = BuyerState()
+    first = apply_buyer_events(state, [buyer_msg(at(10)), agent_msg(at(10, 0, 9))], policy, horizon)
+    assert (first.histogram, first.histogram_sum_ms) == ({("s1:a", 3): 1}, {"s1:a": 9000})
+    again = apply_buyer_events(state, [buyer_msg(at(10, 1)), agent_msg(at(10, 1, 2))], policy, horizon)
+    assert (again.histogram, again.histogram_sum_ms) == ({}, {})  # the same consultation: no new sample
