@@ -4,6 +4,7 @@ must give the numbers of one uninterrupted worker on the same records."""
 from __future__ import annotations
 
 import itertools
+import json
 import signal
 import time
 from pathlib import Path
@@ -21,7 +22,46 @@ EVENTS = 12_000
 def dataset() -> list[SimRecord]:
     start = time.time_ns() // 1_000_000 - 3 * 3_600_000  # three hours ago: inside today/28d, no future ts
     model = TrafficModel(TrafficShape(shops=len(SHOPS), agents=6, rate=200), seed=7)
-    return list(itertools.islice(model.records(start), EVENTS))
+    records = list(itertools.islice(model.records(start), EVENTS))
+    return records + purchases(records)
+
+
+def purchases(records: list[SimRecord], buyers_per_shop: int = 20) -> list[SimRecord]:
+    """Orders, paid, from buyers an agent answered: 72 s of simulated traffic holds almost none
+    that are credited, and a differential test of conversion needs them. Two orders of every
+    tenth buyer are cancelled before payment, so `ordered` and `paid` differ."""
+    answered: dict[str, list[tuple[bytes, int]]] = {}
+    for record in records:
+        try:
+            event = json.loads(record.value)
+        except ValueError:
+            continue  # the malformed records mixed in
+        if not isinstance(event, dict) or event.get("sender") != "agent" or event.get("auto_reply"):
+            continue
+        shop = record.key.split(b":", 1)[0].decode()
+        buyers = answered.setdefault(shop, [])
+        if len(buyers) < buyers_per_shop and all(key != record.key for key, _ in buyers):
+            buyers.append((record.key, record.ts))
+    end = max(r.ts for r in records)
+    out: list[SimRecord] = []
+    for shop, buyers in sorted(answered.items()):
+        for n, (key, _) in enumerate(buyers):
+            buyer = key.split(b":", 1)[1].decode()
+            order_id = f"{shop}-P{n}"
+            statuses = ("created", "cancelled") if n % 10 == 0 else ("created", "paid")
+            for step, status in enumerate(statuses):
+                event = {
+                    "event_id": f"{order_id}-{status}",
+                    "type": "order",
+                    "shop_id": shop,
+                    "buyer_id": buyer,
+                    "order_id": order_id,
+                    "status": status,
+                    "amount": f"{100 + n}.50",
+                    "ts": end + 1000 + n * 10 + step,
+                }
+                out.append(SimRecord(event["ts"], "orders", key, json.dumps(event).encode()))  # type: ignore[arg-type]
+    return out
 
 
 def comparable(floor: dict[str, Any]) -> dict[str, Any]:
@@ -69,9 +109,20 @@ def reference(
 ) -> dict[str, Any]:
     deployment = Deployment(stack, tmp_path_factory.mktemp("reference"), redis_db=10)
     try:
-        return run(deployment, records)
+        numbers = run(deployment, records)
     finally:
         deployment.close()
+    assert_not_empty(numbers)
+    return numbers
+
+
+def assert_not_empty(numbers: dict[str, Any]) -> None:
+    """A differential test against an empty reference would prove nothing: every shop's
+    reference run must have consultations, inquiries credited with orders, and payments."""
+    for shop, rows in numbers.items():
+        totals = rows["_totals"]
+        assert totals["consultations"] > 100, f"{shop}: the reference run counted almost nothing"
+        assert totals["ordered_inquiries"] > totals["paid_inquiries"] > 0, f"{shop}: no conversion: {totals}"
 
 
 def test_sigkill_halfway_then_restart_equals_an_uninterrupted_run(

@@ -13,7 +13,7 @@ import pytest
 
 from streams.traffic import SimRecord
 from tests.integration.harness import ROOT, STACK, STACK_PREFIX, Deployment, Stack, wait_for
-from tests.integration.test_exactly_once import SHOPS, dataset, run
+from tests.integration.test_exactly_once import SHOPS, assert_not_empty, dataset, run
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +27,11 @@ def reference(
 ) -> dict[str, Any]:
     deployment = Deployment(stack, tmp_path_factory.mktemp("reference"), redis_db=13)
     try:
-        return run(deployment, records)
+        numbers = run(deployment, records)
     finally:
         deployment.close()
+    assert_not_empty(numbers)
+    return numbers
 
 
 def numbers(deployment: Deployment) -> dict[str, Any]:
@@ -40,6 +42,10 @@ def numbers(deployment: Deployment) -> dict[str, Any]:
 
 def applied(deployment: Deployment) -> int:
     return sum(offset + 1 for offset in deployment.applied_offsets().values())
+
+
+def total(last: dict[tuple[str, int], int]) -> int:
+    return sum(offset + 1 for offset in last.values())
 
 
 def test_state_lost_then_rebuild_from_retention(
@@ -86,6 +92,8 @@ def test_sigterm_finishes_the_batch_and_exits_within_10s(
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
     assert time.monotonic() - started < 10
+    # The stopped worker makes no progress, so this proves the signal landed mid-run.
+    assert applied(deployment) < total(last), "the worker finished before SIGTERM took effect"
     deployment.workers.clear()
     deployment.start_worker()
     deployment.wait_applied(last, timeout=120)
@@ -101,18 +109,20 @@ def test_several_sigkills_in_one_run(
     try:
         deployment.create_topics()
         last = deployment.produce((r.kind, r.key, r.value) for r in records)
-        total = sum(offset + 1 for offset in last.values())
+        records_total = total(last)
         kills = 0
         for share in (0.2, 0.45, 0.7):
             deployment.start_worker()
             wait_for(
-                lambda share=share: applied(deployment) >= total * share,
+                lambda share=share: applied(deployment) >= records_total * share,
                 timeout=120,
                 what=f"{share:.0%} of the records applied",
             )
-            if applied(deployment) >= total:
+            if applied(deployment) >= records_total:
                 break
             deployment.stop_workers(signal.SIGKILL)
+            # Nothing applies after a SIGKILL: work remaining now was remaining at the kill.
+            assert applied(deployment) < records_total, f"kill {kills + 1} landed after the replay finished"
             kills += 1
         assert kills == 3, "the replay finished before the third kill: the test would prove less"
         deployment.start_worker()
@@ -144,6 +154,8 @@ def test_restart_mid_stream(
         subprocess.run(
             [str(STACK), f"restart-{service}", "--prefix", STACK_PREFIX], check=True, capture_output=True
         )
+        # Applied offsets only grow: work remaining after the restart was remaining during it.
+        assert applied(deployment) < total(last), f"the worker finished before {service} went away"
         deployment.wait_applied(last, timeout=timeout)
         assert numbers(deployment) == reference
     finally:
@@ -237,6 +249,8 @@ def test_backpressure_when_redis_stalls(deployment: Deployment) -> None:
         assert growth < 25, f"the worker kept buffering while Redis was stalled (+{growth:.0f} MB)"
     finally:
         os.kill(redis_pid, signal.SIGCONT)
+    # Applied offsets only grow: lag now means lag during the stall.
+    assert applied(deployment) < total(last), "the worker had finished before Redis was stalled"
     deployment.wait_applied(last, timeout=300)
 
 
