@@ -133,6 +133,18 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "return max(t for t in (order.created, order.paid, order.cancelled, -1) if t is not None)",
         "1 -> 0",
     ): ("the sentinel of an order with no time (refunded only); 0 prunes it alike"),
+    **{
+        ("agents/core/windows.py", 'return [BucketRead("s", first_minute, bit, lo % 60, hi % 60)]', change): (
+            "unreachable: no rolling window (5m, 1h) fits inside one minute"
+        )
+        for change in ("60 -> 61", "60 -> 59")
+    },
+    **{
+        ("agents/core/windows.py", "if hi % 60 == 59:", change): (
+            "the other branch then reads seconds 0..59 of that minute: the same sum as the minute bucket"
+        )
+        for change in ("60 -> 59", "59 -> 60")
+    },
     ("agents/core/calendar.py", "@lru_cache(maxsize=64)", "64 -> 65"): "a cache size: the same calendars",
     ("agents/core/calendar.py", "@lru_cache(maxsize=64)", "64 -> 63"): "a cache size: the same calendars",
 }

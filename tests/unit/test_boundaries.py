@@ -473,3 +473,42 @@ def test_the_histogram_sum_adds_each_new_first_response_once() -> None:
     assert (first.histogram, first.histogram_sum_ms) == ({("s1:a", 3): 1}, {"s1:a": 9000})
     again = apply_buyer_events(state, [buyer_msg(at(10, 1)), agent_msg(at(10, 1, 2))], policy, horizon)
     assert (again.histogram, again.histogram_sum_ms) == ({}, {})  # the same consultation: no new sample
+
+
+@pytest.mark.parametrize(
+    ("created", "counted"),
+    [(at(0) - MS, False), (at(0), True)],
+    ids=["one_ms_before_the_window_only_for_the_look_back", "at_the_window_start_it_counts"],
+)
+def test_an_order_counts_in_the_28d_window_from_its_first_millisecond(created: int, counted: bool) -> None:
+    ledger = Ledger(now_ms=at(12, day=27)).apply(order(created, "T0", "paid", 100))
+    assert ledger.outcomes == ["applied"]
+    shop = ledger.day("", day=0)
+    assert (shop["n"], shop["sn"], shop["sy"]) == ((1, 1, 100) if counted else (0, 0, 0))
+
+
+@pytest.mark.parametrize("name", ["5m", "1h"])
+@pytest.mark.parametrize("second", range(60))
+def test_rolling_windows_cover_exactly_their_seconds_at_every_second_of_a_minute(
+    name: str, second: int
+) -> None:
+    now = at(10, 30, second) + 250
+    bit = 1 << ("5m", "1h").index(name)
+    covered: list[int] = []
+    for read in window_reads(now, SHANGHAI):
+        if read.mask & bit and read.kind == "m":
+            covered.extend(range(read.ident * 60, read.ident * 60 + 60))
+        elif read.mask & bit:
+            assert read.kind == "s" and 0 <= read.lo <= read.hi <= 59
+            covered.extend(read.ident * 60 + s for s in range(read.lo, read.hi + 1))
+    now_s = now // 1000
+    assert sorted(covered) == list(range(now_s - ROLLING_SECONDS[name] + 1, now_s + 1))
+
+
+def test_whole_bucket_reads_say_so_with_minus_one_as_the_store_script_expects() -> None:
+    # window_sums.lua sums the whole hash when lo < 0; second reads name their seconds 0..59.
+    for read in window_reads(at(10, 30, 30.5), SHANGHAI):
+        if read.kind in ("m", "d"):
+            assert (read.lo, read.hi) == (-1, -1), read
+        else:
+            assert 0 <= read.lo <= read.hi <= 59, read
