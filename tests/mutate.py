@@ -145,6 +145,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         )
         for change in ("60 -> 59", "59 -> 60")
     },
+    ("agents/exposure/floor.py", "return round(fen / 100, 2)", "2 -> 3"): (
+        "whole fen over 100 has two decimals at most: rounding to three changes nothing"
+    ),
     ("agents/core/calendar.py", "@lru_cache(maxsize=64)", "64 -> 65"): "a cache size: the same calendars",
     ("agents/core/calendar.py", "@lru_cache(maxsize=64)", "64 -> 63"): "a cache size: the same calendars",
 }

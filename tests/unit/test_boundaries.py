@@ -512,3 +512,11 @@ def test_whole_bucket_reads_say_so_with_minus_one_as_the_store_script_expects() 
             assert (read.lo, read.hi) == (-1, -1), read
         else:
             assert 0 <= read.lo <= read.hi <= 59, read
+
+
+def test_floor_values_round_money_to_the_fen_and_seconds_to_the_millisecond() -> None:
+    # 3 replies, 1,234 ms of first response in all: 0.411333 s; sales 12,345 fen over 1 payment.
+    values = window_values([3, 3, 1234, 0, 0, 1, 1, 1, 12_345, 0, 0, 0])
+    assert values["first_response_avg_seconds"] == 0.411
+    assert (values["attributed_sales_yuan"], values["average_order_value_yuan"]) == (123.45, 123.45)
+    assert window_values([1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0])["attributed_sales_yuan"] == 0.01
