@@ -25,15 +25,7 @@ from agents.store.writes import WriteSet, add_buyer_delta
 from streams.deadletter import DeadLetter
 from streams.decoding import EventDecoder, Rejection
 from streams.events import Event
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
+from streams.records import Record
 
 
 @dataclass(slots=True)
@@ -125,6 +117,7 @@ class BatchProcessor:
             moved = await self._apply(batch, pending, report)
             if not moved:
                 self._observe(report, time.perf_counter() - started)
+                self._observe_lag(batch)
                 return report
             if self.metrics:
                 self.metrics.conflicts.inc()
@@ -212,6 +205,14 @@ class BatchProcessor:
                 writes.buyer_ttl_ms[buyer_key] = (28 + 1) * MS_PER_DAY + policy.after_sale_ms
                 add_buyer_delta(writes, policy, first.buyer_id, delta, batch.now_ms, wait_limit_ms)
         return PartitionCommit(snapshot.partition, snapshot.offsets, offsets, writes)
+
+    def _observe_lag(self, batch: _Batch) -> None:
+        """Once per batch, from its newest event: how far the numbers trail the events."""
+        if self.metrics is None:
+            return
+        newest = max((item.ts for item in batch.decoded if not isinstance(item, Rejection)), default=None)
+        if newest is not None:
+            self.metrics.event_lag_seconds.observe(max(0, self.clock() - newest) / 1000)
 
     def _observe(self, report: BatchReport, seconds: float) -> None:
         if self.metrics is None:

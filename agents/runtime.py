@@ -25,12 +25,13 @@ from agents.exposure.collector import (
 )
 from agents.exposure.floor import FloorReader
 from agents.exposure.metrics import WorkerMetrics
-from agents.processing import BatchProcessor, DeadLetterSink, Record, wall_clock_ms
+from agents.processing import BatchProcessor, DeadLetterSink, wall_clock_ms
 from agents.store.batches import CommitConflict
 from agents.store.connect import RedisClient, connect
 from agents.store.redis_store import RedisStore
 from config.settings import Settings
 from streams.decoding import EventDecoder
+from streams.records import Record
 
 log = logging.getLogger(__name__)
 

@@ -20,13 +20,14 @@ from redis.exceptions import RedisError
 
 from agents.core.alerts import AlertEvent
 from agents.exposure.page import FLOOR_PAGE
-from agents.processing import Record, wall_clock_ms
+from agents.processing import wall_clock_ms
 from agents.redis_access import check_redis_access
 from agents.resume import resume_from_redis
 from agents.runtime import Runtime
 from config.settings import Settings
 from config.watch import ConfigWatcher
 from streams.app import input_topic, output_topic
+from streams.batch_consumer import route_batches
 from streams.deadletter import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -52,18 +53,8 @@ def install(app: faust.App, settings: Settings) -> Runtime:
         await asyncio.gather(*pending)
 
     runtime = Runtime.create(settings, send_dead_letters, send_alerts)
-    batch_size = settings.processing.batch_size
-    within = settings.processing.batch_within_seconds
-
-    @app.agent(source, name="kefu-pulse.apply")
-    async def apply_events(stream: faust.StreamT) -> None:
-        batches = cast(Any, stream).take_events(batch_size, within=within)  # not in Faust's stubs
-        async for events in batches:
-            records = [
-                Record(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
-                for e in events
-            ]
-            await runtime.apply_until_done(records)
+    # No agent on the input topics: each fetch goes to the runtime whole (streams/batch_consumer.py).
+    route_batches(app, source, runtime.apply_until_done)
 
     input_topics = {settings.kafka.topics.messages, settings.kafka.topics.orders}
 

@@ -18,13 +18,14 @@ import redis.asyncio as aioredis
 from agents.core.buyer import BuyerState
 from agents.core.engine import Horizon, apply_buyer_events
 from agents.core.policy import PolicyBook
-from agents.processing import BatchProcessor, Record
+from agents.processing import BatchProcessor
 from agents.store import keys
 from agents.store.redis_store import RedisStore
 from bench.response_batching import redis_url
 from config.settings import Settings
 from streams.decoding import EventDecoder
 from streams.events import Event, Order
+from streams.records import Record
 from streams.traffic import TrafficModel, TrafficShape
 
 

@@ -18,10 +18,11 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from agents.core.policy import PolicyBook
-from agents.processing import BatchProcessor, Record
+from agents.processing import BatchProcessor
 from agents.store.redis_store import RedisStore
 from config.settings import Settings
 from streams.decoding import EventDecoder
+from streams.records import Record
 from streams.traffic import TrafficModel, TrafficShape
 
 ROOT = Path(__file__).resolve().parents[1]

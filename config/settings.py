@@ -113,8 +113,9 @@ class ShopSettings(_Strict, frozen=True):
 
 
 class ProcessingSettings(_Strict, frozen=True):
+    # A batch is what one fetch returns (streams/batch_consumer.py): at most twice this many
+    # records, fewer when fewer are waiting; nothing waits to fill it.
     batch_size: PositiveInt = 2000
-    batch_within_seconds: PositiveFloat = 0.05
     future_tolerance_seconds: NonNegativeInt = 300
     wait_limit_hours: PositiveFloat = 24.0
     # Caps Prometheus label cardinality: agents past this many per shop share one series.

@@ -8,12 +8,13 @@ from pathlib import Path
 import faust
 
 from config.settings import Settings
+from streams.batch_consumer import use_batch_transport
 from streams.kafka_security import faust_credentials
 
 
 def create_app(settings: Settings) -> faust.App:
     app_id = settings.kafka.group
-    return faust.App(
+    app = faust.App(
         app_id,
         datadir=str(Path(tempfile.gettempdir()) / f"kefu-pulse-{app_id}"),  # Faust's own scratch only
         broker=f"kafka://{settings.kafka.bootstrap}",
@@ -42,6 +43,8 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.web.port,
         web_in_thread=False,
     )
+    use_batch_transport(app)
+    return app
 
 
 def input_topic(app: faust.App, settings: Settings) -> faust.TopicT:

@@ -15,13 +15,22 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
-from agents.processing import Record
 from agents.runtime import Runtime
 from agents.store import keys
 from config.settings import Settings
 from streams.kafka_security import client_kwargs
+from streams.records import Record
 
 
 class WorkersRunning(RuntimeError):
@@ -77,7 +86,14 @@ async def rebuild(settings: Settings, runtime: Runtime, console: Console | None 
         total = sum(ends[tp] - starts[tp] for tp in partitions)
         applied = 0
         started = time.monotonic()
-        with Progress(TextColumn("rebuild"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+        columns = (
+            TextColumn("rebuild"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
             task = progress.add_task("rebuild", total=total)
             while applied < total:
                 batch: list[Record] = []
@@ -95,8 +111,17 @@ async def rebuild(settings: Settings, runtime: Runtime, console: Console | None 
                     break
     finally:
         await consumer.stop()
-    console.print(f"rebuild: applied {applied} records in {time.monotonic() - started:.1f}s")
+    elapsed = time.monotonic() - started
+    rate = applied / elapsed if elapsed > 0 else 0.0
+    console.print(f"rebuild: applied {applied} records in {elapsed:.1f}s ({rate:,.0f} events/s)")
     return applied
+
+
+class RateColumn(ProgressColumn):
+    """Events per second, as rich measures the task's recent speed."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.0f} events/s" if task.speed else "", style="progress.data.speed")
 
 
 async def _caught_up(

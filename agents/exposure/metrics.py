@@ -13,6 +13,7 @@ class WorkerMetrics(NamedTuple):
     filtered: Counter
     batches: Counter
     batch_seconds: Histogram
+    event_lag_seconds: Histogram
     conflicts: Counter
     redis_errors: Counter
     lag: Gauge
@@ -44,6 +45,12 @@ class WorkerMetrics(NamedTuple):
                 f"{prefix}_batch_seconds",
                 "Time to apply one batch (decode, compute, commit).",
                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+                registry=registry,
+            ),
+            event_lag_seconds=Histogram(
+                f"{prefix}_event_lag_seconds",
+                "End-to-end lag: from the event time of each batch's newest event to its being applied.",
+                buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
                 registry=registry,
             ),
             conflicts=Counter(

@@ -245,11 +245,15 @@ def agent_detail() -> JSON:
     )
 
 
-def batch_quantile(q: float) -> Query:
+def quantile(histogram: str, q: float) -> Query:
     return Query(
-        f"histogram_quantile({q}, sum by (le) (rate(kefu_batch_seconds_bucket[$__rate_interval])))",
+        f"histogram_quantile({q}, sum by (le) (rate({histogram}_bucket[$__rate_interval])))",
         f"p{round(q * 100)}",
     )
+
+
+def batch_quantile(q: float) -> Query:
+    return quantile("kefu_batch_seconds", q)
 
 
 def service_health() -> JSON:
@@ -305,6 +309,15 @@ def service_health() -> JSON:
             "消费积压 Consumer lag",
             [Query("sum by (topic) (max by (topic, partition) (kefu_consumer_lag))", "{{topic}}")],
             description="Records behind the log end that Redis does not hold yet.",
+        ),
+        width=12,
+    )
+    layout.add(
+        timeseries(
+            "端到端延迟 End-to-end lag",
+            [quantile("kefu_event_lag_seconds", 0.5), quantile("kefu_event_lag_seconds", 0.99)],
+            unit="s",
+            description="From an event's time to its being applied in Redis (kefu_event_lag_seconds).",
         ),
         width=12,
     )

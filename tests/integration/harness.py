@@ -25,6 +25,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from agents.store import keys
 
 ROOT = Path(__file__).resolve().parents[2]
+# A worker slow enough that a fault lands while records still flow: 200-record fetches, each
+# held 0.1 s (slow_worker.py), so the 12,000-record datasets take at least six seconds.
+MID_RUN = {"batch_seconds": 0.1, "batch_records": 100}
 STACK = ROOT / "deploy" / "local" / "stack"
 KEFU = Path(sys.executable).with_name("kefu-pulse")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -118,7 +121,7 @@ class Deployment:
             f"  partitions: {self.partitions}\n"
             f"  topics: {json.dumps(self.topics)}\n"
             + (f"  security: {json.dumps(login.config())}\n" if (login := self.stack.kafka_login) else "")
-            + "processing: {batch_size: 500, batch_within_seconds: 0.05}\n"
+            + "processing: {batch_size: 500}\n"
             + self.shops_yaml
         )
         # Replace the path only: a rediss:// URL carries `?ssl_ca_certs=/a/path` after it.
@@ -151,12 +154,30 @@ class Deployment:
         result = self.cli("topics", "create")
         assert result.returncode == 0, result.stderr
 
-    def start_worker(self, web_port: int | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    def start_worker(
+        self,
+        web_port: int | None = None,
+        batch_seconds: float = 0.0,
+        outbox_seconds: float = 0.0,
+        failing: bool = False,
+        batch_records: int = 0,
+    ) -> tuple[subprocess.Popen[bytes], int]:
+        """A worker; with `batch_seconds` or `outbox_seconds`, one slowed down there (slow_worker.py)."""
         port = web_port or free_port()
         log = (self.tmp / f"worker-{self.name}-{len(self.workers)}.log").open("wb")
+        command = [str(KEFU), "worker", "-l", "info"]
+        if batch_seconds or outbox_seconds or failing or batch_records:
+            command = [sys.executable, "-m", "tests.integration.slow_worker", "worker", "-l", "info"]
         proc = subprocess.Popen(
-            [str(KEFU), "worker", "-l", "info"],
-            env=self.env(KEFU_WEB_PORT=str(port)),
+            command,
+            env=self.env(
+                KEFU_WEB_PORT=str(port),
+                KEFU_TEST_BATCH_SECONDS=str(batch_seconds),
+                KEFU_TEST_OUTBOX_SECONDS=str(outbox_seconds),
+                KEFU_TEST_BATCH_FAILS="1" if failing else "0",
+                KEFU_TEST_BATCH_RECORDS=str(batch_records),
+                PYTHONPATH=str(ROOT),
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.tmp,

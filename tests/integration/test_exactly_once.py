@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from streams.traffic import SimRecord, TrafficModel, TrafficShape
-from tests.integration.harness import Deployment, Stack, wait_for
+from tests.integration.harness import MID_RUN, Deployment, Stack, wait_for
 
 SHOPS = ("shop0", "shop1", "shop2")
 EVENTS = 12_000
@@ -83,7 +83,8 @@ def run(
     last = deployment.produce((r.kind, r.key, r.value) for r in records)
     total = sum(offset + 1 for offset in last.values())
     for _ in range(workers):
-        deployment.start_worker()
+        # Killed mid-run: slowed down, so that the kill lands while records still flow.
+        deployment.start_worker(**(MID_RUN if kill_at is not None else {}))
     if kill_at is not None:
 
         def applied() -> int:

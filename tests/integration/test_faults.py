@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from streams.traffic import SimRecord
-from tests.integration.harness import ROOT, STACK, STACK_PREFIX, Deployment, Stack, wait_for
+from tests.integration.harness import MID_RUN, ROOT, STACK, STACK_PREFIX, Deployment, Stack, wait_for
 from tests.integration.test_exactly_once import SHOPS, assert_not_empty, dataset, run
 
 
@@ -85,7 +85,7 @@ def test_sigterm_finishes_the_batch_and_exits_within_10s(
 ) -> None:
     deployment.create_topics()
     last = deployment.produce((r.kind, r.key, r.value) for r in records)
-    proc, _ = deployment.start_worker()
+    proc, _ = deployment.start_worker(**MID_RUN)
     wait_for(lambda: deployment.applied_offsets(), timeout=60, what="the worker to apply something")
     assert applied(deployment) < len(records), "finished before the signal: the test would prove nothing"
     started = time.monotonic()
@@ -112,7 +112,7 @@ def test_several_sigkills_in_one_run(
         records_total = total(last)
         kills = 0
         for share in (0.2, 0.45, 0.7):
-            deployment.start_worker()
+            deployment.start_worker(**MID_RUN)
             wait_for(
                 lambda share=share: applied(deployment) >= records_total * share,
                 timeout=120,
@@ -148,7 +148,7 @@ def test_restart_mid_stream(
     try:
         deployment.create_topics()
         last = deployment.produce((r.kind, r.key, r.value) for r in records)
-        deployment.start_worker()
+        deployment.start_worker(**MID_RUN)
         wait_for(lambda: deployment.applied_offsets(), timeout=60, what="the worker to apply something")
         assert applied(deployment) < len(records), "finished before the restart: the test would prove nothing"
         subprocess.run(

@@ -14,7 +14,7 @@ import pytest
 from agents.store import keys
 from streams.traffic import SimRecord
 from tests.integration import cluster, scenario
-from tests.integration.harness import STACK_PREFIX, Deployment, Stack, http_get, wait_for
+from tests.integration.harness import MID_RUN, STACK_PREFIX, Deployment, Stack, http_get, wait_for
 from tests.integration.test_conversion_end_to_end import worked_example
 from tests.integration.test_exactly_once import SHOPS, comparable, dataset
 
@@ -85,7 +85,7 @@ def test_three_workers_on_a_redis_cluster_with_one_killed_equal_one_worker_on_on
     try:
         assert len(deployment.redis.get_primaries()) == 3
         deployment.create_topics()
-        workers = dict(deployment.start_worker() for _ in range(3))  # process -> web port
+        workers = dict(deployment.start_worker(**MID_RUN) for _ in range(3))  # process -> web port
         last = deployment.produce(produced)
         total = sum(offset + 1 for offset in last.values())
 

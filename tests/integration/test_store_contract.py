@@ -16,7 +16,7 @@ from kafka.partitioner.default import murmur2
 
 from agents.core.policy import PolicyBook
 from agents.exposure.floor import FloorReader
-from agents.processing import BatchProcessor, BatchReport, Record
+from agents.processing import BatchProcessor, BatchReport
 from agents.store import keys
 from agents.store.batches import PartitionCommit
 from agents.store.connect import connect
@@ -24,6 +24,7 @@ from agents.store.redis_store import RedisStore
 from agents.store.repartition import move_buyers
 from config.settings import Settings
 from streams.decoding import EventDecoder
+from streams.records import Record
 from streams.traffic import TrafficModel, TrafficShape
 from tests.integration import cluster
 from tests.integration.harness import STACK_PREFIX, Stack

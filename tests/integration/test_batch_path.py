@@ -1,0 +1,145 @@
+"""The batch input path under rebalances and kills, on the real stack (issue 12). Workers are
+slowed down where a test needs a batch in flight (slow_worker.py), so that each fault provably
+lands mid-batch on a worker of any speed; every run must equal one uninterrupted worker's."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.batch_consumer import BATCH_IN_FLIGHT
+from streams.traffic import SimRecord
+from tests.integration.harness import Deployment, Stack, wait_for
+from tests.integration.slow_worker import OUTBOX_PENDING
+from tests.integration.test_exactly_once import SHOPS, assert_not_empty, comparable, dataset, run
+
+
+@pytest.fixture(scope="module")
+def records() -> list[SimRecord]:
+    return dataset()
+
+
+@pytest.fixture(scope="module")
+def reference(
+    stack: Stack, records: list[SimRecord], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    deployment = Deployment(stack, tmp_path_factory.mktemp("reference"), redis_db=13)
+    try:
+        numbers = run(deployment, records)
+    finally:
+        deployment.close()
+    assert_not_empty(numbers)
+    return numbers
+
+
+def numbers(deployment: Deployment) -> dict[str, Any]:
+    return {shop: comparable(deployment.stats(shop)) for shop in SHOPS}
+
+
+def applied(deployment: Deployment, last: dict[tuple[str, int], int]) -> int:
+    return sum(offset + 1 for tp, offset in deployment.applied_offsets().items() if tp in last)
+
+
+def log_of(deployment: Deployment, index: int) -> str:
+    return (deployment.tmp / f"worker-{deployment.name}-{index}.log").read_text(errors="replace")
+
+
+def started(deployment: Deployment, records: list[SimRecord]) -> tuple[dict[tuple[str, int], int], int]:
+    deployment.create_topics()
+    last = deployment.produce((r.kind, r.key, r.value) for r in records)
+    return last, sum(offset + 1 for offset in last.values())
+
+
+def test_a_worker_joining_while_a_batch_is_in_flight_changes_no_number(
+    stack: Stack, records: list[SimRecord], reference: dict[str, Any], tmp_path: Path
+) -> None:
+    deployment = Deployment(stack, tmp_path, redis_db=9)
+    try:
+        last, total = started(deployment, records)
+        deployment.start_worker(batch_seconds=1.0, batch_records=500)  # about 12 batches of a second
+        wait_for(lambda: applied(deployment, last) > 0, timeout=60, what="the first batch applied")
+        deployment.start_worker(batch_seconds=1.0, batch_records=500)  # joins: partitions move
+        wait_for(lambda: BATCH_IN_FLIGHT in log_of(deployment, 0), timeout=60, what="a revocation mid-batch")
+        assert applied(deployment, last) < total, "the rebalance came after the last batch"
+        deployment.wait_applied(last, timeout=240)
+        assert numbers(deployment) == reference
+    finally:
+        deployment.close()
+
+
+def test_scaling_one_two_one_repeatedly_applies_every_offset_exactly_once(
+    stack: Stack, records: list[SimRecord], reference: dict[str, Any], tmp_path: Path
+) -> None:
+    deployment = Deployment(stack, tmp_path, redis_db=8)
+    try:
+        last, total = started(deployment, records)
+        # 100-record fetches of 0.3 s each: over half a minute of work for one worker.
+        slow = {"batch_seconds": 0.3, "batch_records": 50}
+        deployment.start_worker(**slow)
+        for round_ in range(3):
+            second, _ = deployment.start_worker(**slow)
+            time.sleep(3)  # a few batches on two workers: observation, not synchronisation
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=30)
+            assert second.returncode == 0, f"round {round_}: the leaving worker did not stop cleanly"
+            deployment.workers.remove(second)
+            assert applied(deployment, last) < total, f"round {round_} came after the last batch"
+        deployment.wait_applied(last, timeout=240)
+        assert numbers(deployment) == reference
+        assert applied(deployment, last) == total  # no gap, and the offsets end exactly at the end
+    finally:
+        deployment.close()
+
+
+def test_sigkill_between_a_commit_and_its_outbox_apply(
+    stack: Stack, records: list[SimRecord], reference: dict[str, Any], tmp_path: Path
+) -> None:
+    deployment = Deployment(stack, tmp_path, redis_db=7)
+    try:
+        last, total = started(deployment, records)
+        proc, _ = deployment.start_worker(outbox_seconds=30)
+        wait_for(lambda: OUTBOX_PENDING in log_of(deployment, 0), timeout=60, what="a committed batch")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deployment.workers.remove(proc)
+        assert applied(deployment, last) < total, "killed after the last batch: the test proves nothing"
+        deployment.start_worker()
+        deployment.wait_applied(last, timeout=240)
+        assert numbers(deployment) == reference
+    finally:
+        deployment.close()
+
+
+def test_sigkill_mid_batch(
+    stack: Stack, records: list[SimRecord], reference: dict[str, Any], tmp_path: Path
+) -> None:
+    deployment = Deployment(stack, tmp_path, redis_db=6)
+    try:
+        last, total = started(deployment, records)
+        proc, _ = deployment.start_worker(batch_seconds=1.0, batch_records=500)
+        wait_for(lambda: applied(deployment, last) > 0, timeout=60, what="the first batch applied")
+        time.sleep(0.5)  # inside the next batch's second: observation, not synchronisation
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deployment.workers.remove(proc)
+        assert applied(deployment, last) < total, "killed after the last batch: the test proves nothing"
+        deployment.start_worker()
+        deployment.wait_applied(last, timeout=240)
+        assert numbers(deployment) == reference
+    finally:
+        deployment.close()
+
+
+def test_a_failing_batch_stops_the_worker_with_the_error(deployment: Deployment) -> None:
+    """An exception in processing (not a Redis outage, which is retried) ends the worker."""
+    deployment.create_topics()
+    proc, _ = deployment.start_worker(failing=True)
+    deployment.produce([("messages", b"s1:b1", b'{"not": "used"}')])
+    proc.wait(timeout=60)
+    deployment.workers.remove(proc)
+    assert proc.returncode != 0
+    assert "processing a batch of 1 records failed, stopping" in log_of(deployment, 0)
