@@ -119,11 +119,12 @@ class Run:
         await consumer.stop()
         return seen / elapsed
 
-    def faust_ceiling(self) -> float:
-        """A no-op Faust agent over the same topics (its own group), in a subprocess like the worker."""
-        config = self.tmp / "ceiling.yaml"
+    def faust_ceiling(self, path: str = "stock") -> float:
+        """A no-op Faust handler over the same topics (its own group), in a subprocess like the
+        worker: `stock`, an agent on Faust's per-record path; `batch`, the worker's input path."""
+        config = self.tmp / f"ceiling-{path}.yaml"
         config.write_text(
-            f"kafka: {{group: ceiling-{self.name}, partitions: {PARTITIONS}, "
+            f"kafka: {{group: ceiling-{path}-{self.name}, partitions: {PARTITIONS}, "
             f"topics: {json.dumps(self.topics)}}}\n"
         )
         result = subprocess.run(
@@ -132,6 +133,7 @@ class Run:
                 KEFU_CONFIG=str(config),
                 KEFU_WEB_PORT=str(free_port()),
                 BENCH_CEILING_EVENTS=str(self.events),
+                BENCH_CEILING_PATH=path,
             ),
             capture_output=True,
             text=True,
@@ -139,7 +141,7 @@ class Run:
             timeout=1800,
         )
         # A Faust worker redirects stdout into its log, so the figure may arrive on either stream.
-        found = re.search(r'"faust_noop_events_per_s": (\d+)', result.stdout + result.stderr)
+        found = re.search(r'"faust_\w+_events_per_s": (\d+)', result.stdout + result.stderr)
         if found is None:
             raise RuntimeError(f"the Faust ceiling run printed no figure:\n{result.stderr[-2000:]}")
         return float(found.group(1))
@@ -154,11 +156,12 @@ class Run:
         ]
         return sum(int(value) + 1 for value in self.redis.mget(offset_keys) if value is not None)
 
-    def start_worker(self, port: int) -> subprocess.Popen[bytes]:
+    def start_worker(self, port: int, config: Path | None = None) -> subprocess.Popen[bytes]:
         log_file = (self.tmp / "worker.log").open("ab")
+        extra = {"KEFU_CONFIG": str(config)} if config else {}
         return subprocess.Popen(
             [str(KEFU), "worker", "-l", "warn"],
-            env=self.env(KEFU_WEB_PORT=str(port)),
+            env=self.env(KEFU_WEB_PORT=str(port), **extra),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             cwd=self.tmp,
@@ -175,6 +178,44 @@ class Run:
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
         return (done - first) / elapsed, peak_rss, worker
+
+    def rebuild(self) -> float:
+        """`kefu-pulse rebuild` over everything the topics hold (workers stopped): its events/s."""
+        deadline = time.monotonic() + 60
+        while True:  # the stopped worker may still be leaving the consumer group
+            result = subprocess.run(
+                [str(KEFU), "rebuild"], env=self.env(), capture_output=True, text=True, timeout=3600
+            )
+            if result.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        found = re.search(r"\(([\d,]+) events/s\)", result.stdout + result.stderr)
+        if result.returncode != 0 or found is None:
+            raise RuntimeError(f"rebuild failed:\n{result.stderr[-2000:]}")
+        return float(found.group(1).replace(",", ""))
+
+    def two_workers(self) -> float:
+        """Two workers in a fresh group from empty state, over everything the topics hold."""
+        total = self.applied()
+        self.redis.flushdb()
+        config = self.tmp / "two.yaml"
+        config.write_text(
+            f"kafka: {{group: bench-two-{self.name}, partitions: {PARTITIONS}, "
+            f"topics: {json.dumps(self.topics)}}}\n"
+        )
+        workers = [self.start_worker(free_port(), config) for _ in range(2)]
+        try:
+            while self.applied() == 0:
+                time.sleep(0.05)
+            started, first = time.perf_counter(), self.applied()
+            while (done := self.applied()) < total:
+                time.sleep(0.2)
+            return (done - first) / (time.perf_counter() - started)
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+            for worker in workers:
+                worker.wait(timeout=30)
 
     def latency(self, port: int, rate: int = 2000, seconds: int = 60) -> list[float]:
         """Production → visible in /api/v1/floor, under a steady offered load.
@@ -281,7 +322,7 @@ def main() -> None:
     parser.add_argument(
         "--latency-rate",
         type=int,
-        default=2000,
+        default=5000,
         help="offered events/s while visibility is measured; above the worker's rate it only grows",
     )
     args = parser.parse_args()
@@ -293,7 +334,9 @@ def main() -> None:
     limit = asyncio.run(run.limit())
     log(f"limit {limit:.0f} events/s; Faust's own ceiling: a no-op agent over the same topics")
     ceiling = run.faust_ceiling()
-    log(f"Faust no-op {ceiling:.0f} events/s; kefu-pulse worker from empty state")
+    log(f"Faust no-op {ceiling:.0f} events/s; the batch input path with a no-op handler")
+    batch_ceiling = run.faust_ceiling("batch")
+    log(f"batch path no-op {batch_ceiling:.0f} events/s; kefu-pulse worker from empty state")
     port = free_port()
     events_per_s, peak_rss, worker = run.throughput(port)
     used = int(run.redis.info("memory")["used_memory"])
@@ -303,6 +346,11 @@ def main() -> None:
     peak_rss = max(peak_rss, rss_mb(worker.pid))
     worker.send_signal(signal.SIGTERM)
     worker.wait(timeout=30)
+    log("rebuild from the topics, workers stopped")
+    rebuild_rate = run.rebuild()
+    log(f"rebuild {rebuild_rate:.0f} events/s; two workers from empty state")
+    two_rate = run.two_workers()
+    log(f"two workers {two_rate:.0f} events/s")
     print(
         json.dumps(
             {
@@ -314,12 +362,16 @@ def main() -> None:
                 "ratio": round(events_per_s / limit, 3),
                 "faust_noop_events_per_s": round(ceiling),
                 "ratio_to_faust_noop": round(events_per_s / ceiling, 3),
+                "faust_batch_ceiling_events_per_s": round(batch_ceiling),
+                "batch_ceiling_ratio": round(batch_ceiling / limit, 3),
                 "p50_visibility_s": round(statistics.median(samples), 3),
                 "p99_visibility_s": round(percentile(samples, 0.99), 3),
                 "latency_samples": len(samples),
                 "latency_offered_events_per_s": args.latency_rate,
                 "redis_bytes_per_buyer": round(used / max(buyer_keys, 1)),
                 "worker_peak_rss_mb": round(peak_rss, 1),
+                "rebuild_events_per_s": round(rebuild_rate),
+                "two_workers_events_per_s": round(two_rate),
                 "cpus": os.cpu_count(),
             }
         )
