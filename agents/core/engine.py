@@ -155,6 +155,8 @@ def _histogram_changes(delta: BuyerDelta) -> None:
 
 
 def _wait_changes(delta: BuyerDelta, before: Projection, after: Projection) -> None:
+    if before.waits == after.waits:  # most events leave the buyer's waits as they were
+        return
     for agent in before.waits.keys() | after.waits.keys():
         if before.waits.get(agent) != after.waits.get(agent):
             delta.waits[agent] = after.waits.get(agent)
