@@ -53,7 +53,8 @@ def main() -> None:
         @app.agent(input_topic(app, settings), name="bench.ceiling")
         async def agent(stream: faust.StreamT) -> None:
             batches = cast(Any, stream).take_events(
-                settings.processing.batch_size, within=0.05  # what the worker used on this path
+                settings.processing.batch_size,
+                within=0.05,  # what the worker used on this path
             )
             async for events in batches:
                 count(len(events))
