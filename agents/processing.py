@@ -25,7 +25,7 @@ from agents.store.writes import WriteSet, add_buyer_delta
 from streams.deadletter import DeadLetter
 from streams.decoding import EventDecoder, Rejection
 from streams.events import Event
-from streams.records import Record
+from streams.records import KafkaRecord
 
 
 @dataclass(slots=True)
@@ -52,7 +52,7 @@ class BatchReport:
 
 @dataclass(slots=True)
 class _Batch:
-    records: Sequence[Record]
+    records: Sequence[KafkaRecord]
     decoded: list[Event | Rejection]
     now_ms: int
     horizons: dict[str, Horizon] = field(default_factory=dict)  # per shop, at now_ms
@@ -104,7 +104,7 @@ class BatchProcessor:
         # is fenced by its offsets in all of them (ownership of N moves for both topics together).
         self.input_topics = tuple(input_topics)
 
-    async def process(self, records: Sequence[Record]) -> BatchReport:
+    async def process(self, records: Sequence[KafkaRecord]) -> BatchReport:
         """Apply `records`; a partition that another worker committed meanwhile is recomputed
         from fresh state (its records that the other worker applied are then skipped)."""
         started = time.perf_counter()

@@ -31,7 +31,7 @@ from agents.store.connect import RedisClient, connect
 from agents.store.redis_store import RedisStore
 from config.settings import Settings
 from streams.decoding import EventDecoder
-from streams.records import Record
+from streams.records import KafkaRecord
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Runtime:
         )
 
     async def apply_until_done(
-        self, records: Sequence[Record], stopping: asyncio.Event | None = None
+        self, records: Sequence[KafkaRecord], stopping: asyncio.Event | None = None
     ) -> None:
         """Apply a batch, retrying with backoff on Redis faults: never skip, never raise.
 

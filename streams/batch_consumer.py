@@ -32,11 +32,11 @@ from typing import Any
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-from streams.records import Record
+from streams.records import KafkaRecord
 
 BATCH_IN_FLIGHT = "revocation waits for the batch in flight"
 
-BatchHandler = Callable[[Sequence[Record]], Awaitable[None]]
+BatchHandler = Callable[[Sequence[KafkaRecord]], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -90,7 +90,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
     async def _deliver(self, route: BatchRoute, records: Any, active: set[TP] | None) -> None:
         generation = self.app.consumer_generation_id
-        batch: list[Record] = []
+        batch: list[KafkaRecord] = []
         last: dict[TP, int] = {}
         others: list[tuple[TP, Any]] = []
         buffered = self._buffered_partitions
@@ -100,7 +100,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if tp.topic not in route.topics:
                 others.extend((tp, record) for record in fetched)
                 continue
-            batch.extend(Record(r.topic, r.partition, r.offset, r.key, r.value) for r in fetched)
+            batch.extend(fetched)  # aiokafka's records as they are: no copy per record
             last[tp] = fetched[-1].offset
         if batch:
             # No await between this check and clearing the idle flag: a revocation that starts
