@@ -3,9 +3,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from streams.traffic import SimRecord
+from tests.integration.differential import REFERENCE_DB, assert_not_empty, dataset, run
 from tests.integration.harness import STACK_PREFIX, Deployment, Stack, stack_up
 
 # Tests that run two deployments at once pin dbs 5, 6 and 8-15; fixture deployments (one at a
@@ -17,6 +20,24 @@ _dbs = itertools.cycle((1, 2, 3, 4, 7))
 def stack() -> Stack:
     """The real local stack (Kafka KRaft + redis-server), started once, reused if running."""
     return stack_up(STACK_PREFIX)
+
+
+@pytest.fixture(scope="session")
+def records() -> list[SimRecord]:
+    return dataset()
+
+
+@pytest.fixture(scope="session")
+def reference(  # the differential tests' reference: one uninterrupted worker, once a session
+    stack: Stack, records: list[SimRecord], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    deployment = Deployment(stack, tmp_path_factory.mktemp("reference"), redis_db=REFERENCE_DB)
+    try:
+        numbers = run(deployment, records)
+    finally:
+        deployment.close()
+    assert_not_empty(numbers)
+    return numbers
 
 
 @pytest.fixture

@@ -9,35 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from streams.batch_consumer import BATCH_IN_FLIGHT
 from streams.traffic import SimRecord
+from tests.integration.differential import numbers
 from tests.integration.harness import Deployment, Stack, wait_for
 from tests.integration.slow_worker import OUTBOX_PENDING
-from tests.integration.test_exactly_once import SHOPS, assert_not_empty, comparable, dataset, run
-
-
-@pytest.fixture(scope="module")
-def records() -> list[SimRecord]:
-    return dataset()
-
-
-@pytest.fixture(scope="module")
-def reference(
-    stack: Stack, records: list[SimRecord], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
-    deployment = Deployment(stack, tmp_path_factory.mktemp("reference"), redis_db=13)
-    try:
-        numbers = run(deployment, records)
-    finally:
-        deployment.close()
-    assert_not_empty(numbers)
-    return numbers
-
-
-def numbers(deployment: Deployment) -> dict[str, Any]:
-    return {shop: comparable(deployment.stats(shop)) for shop in SHOPS}
 
 
 def applied(deployment: Deployment, last: dict[tuple[str, int], int]) -> int:
@@ -98,7 +74,7 @@ def test_scaling_one_two_one_repeatedly_applies_every_offset_exactly_once(
 def test_sigkill_between_a_commit_and_its_outbox_apply(
     stack: Stack, records: list[SimRecord], reference: dict[str, Any], tmp_path: Path
 ) -> None:
-    deployment = Deployment(stack, tmp_path, redis_db=7)
+    deployment = Deployment(stack, tmp_path, redis_db=11)
     try:
         last, total = started(deployment, records)
         proc, _ = deployment.start_worker(outbox_seconds=30)

@@ -12,32 +12,8 @@ from typing import Any
 import pytest
 
 from streams.traffic import SimRecord
+from tests.integration.differential import numbers, run
 from tests.integration.harness import MID_RUN, ROOT, STACK, STACK_PREFIX, Deployment, Stack, wait_for
-from tests.integration.test_exactly_once import SHOPS, assert_not_empty, dataset, run
-
-
-@pytest.fixture(scope="module")
-def records() -> list[SimRecord]:
-    return dataset()
-
-
-@pytest.fixture(scope="module")
-def reference(
-    stack: Stack, records: list[SimRecord], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
-    deployment = Deployment(stack, tmp_path_factory.mktemp("reference"), redis_db=13)
-    try:
-        numbers = run(deployment, records)
-    finally:
-        deployment.close()
-    assert_not_empty(numbers)
-    return numbers
-
-
-def numbers(deployment: Deployment) -> dict[str, Any]:
-    from tests.integration.test_exactly_once import comparable
-
-    return {shop: comparable(deployment.stats(shop)) for shop in SHOPS}
 
 
 def applied(deployment: Deployment) -> int:

@@ -10,8 +10,8 @@ from typing import Any
 from kafka.admin import KafkaAdminClient, NewPartitions
 
 from streams.traffic import SimRecord
+from tests.integration.differential import SHOPS, comparable, dataset
 from tests.integration.harness import Deployment, Stack, wait_for
-from tests.integration.test_exactly_once import SHOPS, comparable, dataset
 
 BEFORE, AFTER = 4, 6
 

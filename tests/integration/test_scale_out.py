@@ -14,9 +14,9 @@ import pytest
 from agents.store import keys
 from streams.traffic import SimRecord
 from tests.integration import cluster, scenario
+from tests.integration.differential import SHOPS, comparable, dataset
 from tests.integration.harness import MID_RUN, STACK_PREFIX, Deployment, Stack, http_get, wait_for
 from tests.integration.test_conversion_end_to_end import worked_example
-from tests.integration.test_exactly_once import SHOPS, comparable, dataset
 
 PARTITIONS = 6  # two a worker, two a master
 ALL_SHOPS = ("s1", *SHOPS)
