@@ -5,6 +5,7 @@ lands mid-batch on a worker of any speed; every run must equal one uninterrupted
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,23 @@ def started(deployment: Deployment, records: list[SimRecord]) -> tuple[dict[tupl
     deployment.create_topics()
     last = deployment.produce((r.kind, r.key, r.value) for r in records)
     return last, sum(offset + 1 for offset in last.values())
+
+
+def kill_then_finish(
+    deployment: Deployment,
+    proc: subprocess.Popen[bytes],
+    last: dict[tuple[str, int], int],
+    total: int,
+    reference: dict[str, Any],
+) -> None:
+    """SIGKILL `proc` now, check work remained, let a fresh worker finish: numbers as uninterrupted."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deployment.workers.remove(proc)
+    assert applied(deployment, last) < total, "killed after the last batch: the test proves nothing"
+    deployment.start_worker()
+    deployment.wait_applied(last, timeout=240)
+    assert numbers(deployment) == reference
 
 
 def test_a_worker_joining_while_a_batch_is_in_flight_changes_no_number(
@@ -79,13 +97,7 @@ def test_sigkill_between_a_commit_and_its_outbox_apply(
         last, total = started(deployment, records)
         proc, _ = deployment.start_worker(outbox_seconds=30)
         wait_for(lambda: OUTBOX_PENDING in log_of(deployment, 0), timeout=60, what="a committed batch")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        deployment.workers.remove(proc)
-        assert applied(deployment, last) < total, "killed after the last batch: the test proves nothing"
-        deployment.start_worker()
-        deployment.wait_applied(last, timeout=240)
-        assert numbers(deployment) == reference
+        kill_then_finish(deployment, proc, last, total, reference)
     finally:
         deployment.close()
 
@@ -99,13 +111,7 @@ def test_sigkill_mid_batch(
         proc, _ = deployment.start_worker(batch_seconds=1.0, batch_records=500)
         wait_for(lambda: applied(deployment, last) > 0, timeout=60, what="the first batch applied")
         time.sleep(0.5)  # inside the next batch's second: observation, not synchronisation
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        deployment.workers.remove(proc)
-        assert applied(deployment, last) < total, "killed after the last batch: the test proves nothing"
-        deployment.start_worker()
-        deployment.wait_applied(last, timeout=240)
-        assert numbers(deployment) == reference
+        kill_then_finish(deployment, proc, last, total, reference)
     finally:
         deployment.close()
 
