@@ -10,17 +10,21 @@ dead letter but never lose one.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR
+from agents.clock import Clock, wall_clock_ms
 from agents.core.engine import Horizon, Outcome, apply_buyer_events
 from agents.core.policy import PolicyBook, ShopPolicy
+from agents.core.windows import SLIDING_TTL_MS
 from agents.exposure.metrics import WorkerMetrics
 from agents.store import keys
-from agents.store.batches import CommitConflict, PartitionCommit, PartitionSnapshot, encode_state
-from agents.store.redis_store import RedisStore
+from agents.store.errors import STORE_ERRORS, raise_if_fatal
+from agents.store.protocols import CommitConflict, PartitionCommit, PartitionSnapshot, PartitionStore
+from agents.store.state_codec import encode_state
 from agents.store.writes import WriteSet, add_buyer_delta
 from streams.deadletter import DeadLetter
 from streams.decoding import EventDecoder, Rejection
@@ -72,23 +76,22 @@ class _Share:
 
 
 DeadLetterSink = Callable[[Sequence[DeadLetter]], Awaitable[None]]
-Clock = Callable[[], int]
+# A batch is retried through these: an outage, or other workers committing first too often.
+RETRIED_ERRORS: tuple[type[BaseException], ...] = (*STORE_ERRORS, CommitConflict)
+MAX_RETRY_DELAY_S = 5.0
 
-
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
+log = logging.getLogger(__name__)
 
 
 class BatchProcessor:
     def __init__(
         self,
-        store: RedisStore,
+        store: PartitionStore,
         policies: PolicyBook,
         decoder: EventDecoder,
         dead_letters: DeadLetterSink,
-        metrics: WorkerMetrics | None = None,
+        metrics: WorkerMetrics,
         clock: Clock = wall_clock_ms,
-        wait_limit_hours: float = 24.0,
         max_conflict_retries: int = 20,
         input_topics: Sequence[str] = (),
     ) -> None:
@@ -98,11 +101,30 @@ class BatchProcessor:
         self.dead_letters = dead_letters
         self.metrics = metrics
         self.clock = clock
-        self.wait_limit_hours = wait_limit_hours
         self.max_conflict_retries = max_conflict_retries
         # A buyer's state depends on partition N of every input topic, so a partition's share
         # is fenced by its offsets in all of them (ownership of N moves for both topics together).
         self.input_topics = tuple(input_topics)
+
+    async def process_until_done(self, records: Sequence[KafkaRecord]) -> BatchReport:
+        """`process`, retried with backoff through Redis outages: never skip a record.
+
+        The stream acks the batch when this returns, so returning early would let Kafka
+        commit records that Redis does not hold. A configuration error (login, ACL, TLS
+        trust) does not heal by waiting: it raises StoreAccessError, which stops the worker.
+        """
+        delay = 0.1
+        while True:
+            try:
+                return await self.process(records)
+            except RETRIED_ERRORS as exc:
+                raise_if_fatal(exc)
+                self.metrics.redis_errors.inc()
+                log.warning(
+                    "applying a batch of %d records failed (%s); retrying in %.1fs", len(records), exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY_S)
 
     async def process(self, records: Sequence[KafkaRecord]) -> BatchReport:
         """Apply `records`; a partition that another worker committed meanwhile is recomputed
@@ -119,8 +141,7 @@ class BatchProcessor:
                 self._observe(report, time.perf_counter() - started)
                 self._observe_lag(batch)
                 return report
-            if self.metrics:
-                self.metrics.conflicts.inc()
+            self.metrics.conflicts.inc()
             pending = [i for i in pending if records[i].partition in moved]
         raise CommitConflict(f"gave up after {self.max_conflict_retries} conflicting attempts")
 
@@ -136,7 +157,7 @@ class BatchProcessor:
             else:
                 buyer = keys.buyer_key(record.partition, item.shop_id, item.buyer_id)
                 share.buyers.setdefault(buyer, []).append(i)
-        store = self.store.batches
+        store = self.store
         snapshots = await store.load({p: sorted(s.buyers) for p, s in shares.items()}, topics)
         await store.catch_up(snapshots.values())
         commits: list[PartitionCommit] = []
@@ -181,7 +202,6 @@ class BatchProcessor:
                 report.rejected[item.reason.value] = report.rejected.get(item.reason.value, 0) + 1
 
         writes = WriteSet()
-        wait_limit_ms = int(self.wait_limit_hours * MS_PER_HOUR)
         for buyer_key, all_indexes in share.buyers.items():
             indexes = [i for i in all_indexes if i in fresh]
             if not indexes:
@@ -193,7 +213,7 @@ class BatchProcessor:
             if horizon is None:
                 horizon = batch.horizons[first.shop_id] = Horizon.at(policy, batch.now_ms)
             state = snapshot.states[buyer_key]
-            delta = apply_buyer_events(state, events, policy, horizon, self.wait_limit_hours)
+            delta = apply_buyer_events(state, events, policy, horizon)
             for i, outcome in zip(indexes, delta.outcomes, strict=True):
                 if outcome is Outcome.FILTERED:
                     report.filtered[first.shop_id] = report.filtered.get(first.shop_id, 0) + 1
@@ -202,21 +222,18 @@ class BatchProcessor:
                     report.count(records[i].topic, outcome.value)
             if delta.changed:
                 writes.buyer_states[buyer_key] = encode_state(state)
-                writes.buyer_ttl_ms[buyer_key] = (28 + 1) * MS_PER_DAY + policy.after_sale_ms
-                add_buyer_delta(writes, policy, first.buyer_id, delta, batch.now_ms, wait_limit_ms)
+                # An idle buyer is kept as long as any window or after-sale look-back needs it.
+                writes.buyer_ttl_ms[buyer_key] = SLIDING_TTL_MS + policy.after_sale_ms
+                add_buyer_delta(writes, policy, first.buyer_id, delta, batch.now_ms)
         return PartitionCommit(snapshot.partition, snapshot.offsets, offsets, writes)
 
     def _observe_lag(self, batch: _Batch) -> None:
         """Once per batch, from its newest event: how far the numbers trail the events."""
-        if self.metrics is None:
-            return
         newest = max((item.ts for item in batch.decoded if not isinstance(item, Rejection)), default=None)
         if newest is not None:
             self.metrics.event_lag_seconds.observe(max(0, self.clock() - newest) / 1000)
 
     def _observe(self, report: BatchReport, seconds: float) -> None:
-        if self.metrics is None:
-            return
         self.metrics.batches.inc()
         self.metrics.batch_seconds.observe(seconds)
         for (topic, outcome), n in report.outcomes.items():

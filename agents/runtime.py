@@ -1,19 +1,15 @@
-"""The worker's long-lived parts: Redis client, store, processor, floor reader, metrics."""
+"""The worker's long-lived parts (store, processor, floor reader, metrics) and what it does with them."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client import CollectorRegistry
-from redis.exceptions import RedisError
 
+from agents.clock import wall_clock_ms
 from agents.core import alerts
 from agents.core.alerts import AlertEvent
-from agents.core.calendar import MS_PER_HOUR
 from agents.core.policy import PolicyBook
 from agents.exposure.collector import (
     OVERFLOW_AGENT,
@@ -25,15 +21,13 @@ from agents.exposure.collector import (
 )
 from agents.exposure.floor import FloorReader
 from agents.exposure.metrics import WorkerMetrics
-from agents.processing import BatchProcessor, DeadLetterSink, wall_clock_ms
-from agents.store.batches import CommitConflict
-from agents.store.connect import RedisClient, connect
+from agents.processing import BatchProcessor, DeadLetterSink
+from agents.store.connect import connect
 from agents.store.redis_store import RedisStore
 from config.settings import Settings
 from streams.decoding import EventDecoder
+from streams.floor_model import ShopFloor
 from streams.records import KafkaRecord
-
-log = logging.getLogger(__name__)
 
 AlertSink = Callable[[Sequence[AlertEvent]], Awaitable[None]]
 
@@ -44,12 +38,10 @@ class Runtime:
     registry: CollectorRegistry
     metrics: WorkerMetrics
     collector: FloorCollector
-    redis: RedisClient
     store: RedisStore
     policies: PolicyBook
     reader: FloorReader
     processor: BatchProcessor
-
     alert_sink: AlertSink
 
     @classmethod
@@ -58,55 +50,43 @@ class Runtime:
         metrics = WorkerMetrics.create(registry)
         collector = FloorCollector()
         registry.register(collector)
-        client = connect(settings.redis.url)
-        store = RedisStore(client)
+        store = RedisStore(connect(settings.redis.url))
         policies = PolicyBook(settings)
-        processing = settings.processing
-        decoder = EventDecoder(future_tolerance_ms=processing.future_tolerance_seconds * 1000)
+        decoder = EventDecoder(future_tolerance_ms=settings.processing.future_tolerance_seconds * 1000)
         topics = settings.kafka.topics
         processor = BatchProcessor(
-            store,
+            store.batches,
             policies,
             decoder,
             dead_letters,
             metrics,
-            wait_limit_hours=processing.wait_limit_hours,
             input_topics=(topics.messages, topics.orders),
         )
-        reader = FloorReader(store, policies, processing.wait_limit_hours)
-        return cls(
-            settings, registry, metrics, collector, client, store, policies, reader, processor, alert_sink
-        )
+        reader = FloorReader(store, policies)
+        return cls(settings, registry, metrics, collector, store, policies, reader, processor, alert_sink)
 
-    async def apply_until_done(
-        self, records: Sequence[KafkaRecord], stopping: asyncio.Event | None = None
-    ) -> None:
-        """Apply a batch, retrying with backoff on Redis faults: never skip, never raise.
+    async def apply_until_done(self, records: Sequence[KafkaRecord]) -> None:
+        """The batch handler: see BatchProcessor.process_until_done."""
+        await self.processor.process_until_done(records)
 
-        The stream acks the batch when this returns, so returning early would let Kafka
-        commit records that Redis does not hold.
-        """
-        delay = 0.1
-        while True:
-            try:
-                await self.processor.process(records)
-                return
-            except (RedisError, OSError, CommitConflict) as exc:
-                self.metrics.redis_errors.inc()
-                log.warning(
-                    "applying a batch of %d records failed (%s); retrying in %.1fs", len(records), exc, delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
-    async def refresh_snapshot(self, now_ms: int | None = None) -> None:
-        """Leader duty, once a second: recompute every shop's floor for the gauges."""
+    async def lead(self, now_ms: int | None = None) -> None:
+        """The leader's duties, once a second: export every shop's floor as gauges, drop
+        expired waits from the live queues, and publish alert transitions."""
         now_ms = wall_clock_ms() if now_ms is None else now_ms
+        snapshot, agents_by_shop = await self.read_snapshot(now_ms)
+        self.collector.snapshot = snapshot
+        await self.prune_expired_waits(agents_by_shop, now_ms)
+        await self.publish_alerts(snapshot.floors, now_ms)
+
+    async def read_snapshot(self, now_ms: int) -> tuple[FloorSnapshot, dict[str, list[str]]]:
+        """Every exported shop's floor and first-response histograms, agents past the cap
+        folded into `_other`; and every agent of each shop (the folded ones too)."""
         processing = self.settings.processing
         configured = self.policies.settings.shops  # live: block lists and agents reload
         shops, unexported = cap_shops(await self.reader.shops(now_ms), configured, processing.max_shops)
-        floors = []
+        floors: list[ShopFloor] = []
         histograms: dict[tuple[str, str], dict[str, int]] = {}
+        agents_by_shop: dict[str, list[str]] = {}
         for shop in shops:
             full = await self.reader.floor(shop, now_ms, with_sums=True)
             shop_settings = configured.get(shop)
@@ -114,10 +94,8 @@ class Runtime:
                 full, processing.max_agents_per_shop, shop_settings.agents if shop_settings else ()
             )
             floors.append(floor)
-            # Every agent, the ones folded into `_other` too: their waits need pruning and
-            # their histograms add up into `_other`'s.
-            agents = [row["agent"] for row in full["agents"]]
-            exported = {row["agent"] for row in floor["agents"]}
+            agents = agents_by_shop[shop] = [row.agent for row in full.agents]
+            exported = {row.agent for row in floor.agents}
             overflow = []
             for agent, counts in zip(
                 agents, await self.store.histograms([(shop, a) for a in agents]), strict=True
@@ -128,13 +106,15 @@ class Runtime:
                     overflow.append(counts)
             if overflow:
                 histograms[(shop, OVERFLOW_AGENT)] = merge_histograms(overflow)
-            limit = now_ms - int(processing.wait_limit_hours * MS_PER_HOUR)
-            await self.store.prune_waits([(shop, a) for a in agents], limit)
-        self.collector.snapshot = FloorSnapshot(floors, histograms, unexported)
-        await self.publish_alerts(floors, now_ms)
+        return FloorSnapshot(floors, histograms, unexported), agents_by_shop
 
-    async def publish_alerts(self, floors: list[dict[str, Any]], now_ms: int) -> None:
-        """Leader duty: one `firing`, later one `resolved` event per alert and agent.
+    async def prune_expired_waits(self, agents_by_shop: dict[str, list[str]], now_ms: int) -> None:
+        for shop, agents in agents_by_shop.items():
+            limit = now_ms - self.policies(shop).wait_limit_ms
+            await self.store.prune_waits([(shop, a) for a in agents], limit)
+
+    async def publish_alerts(self, floors: list[ShopFloor], now_ms: int) -> None:
+        """One `firing`, later one `resolved` event per alert and agent.
 
         The firing set lives in Redis, so a new leader continues where the old one stopped;
         events are sent before the set is stored (a crash in between can repeat one, never
@@ -164,4 +144,4 @@ class Runtime:
         self.collector.snapshot = FloorSnapshot()
 
     async def close(self) -> None:
-        await self.redis.aclose()
+        await self.store.close()

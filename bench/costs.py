@@ -14,10 +14,12 @@ import time
 from collections import defaultdict
 
 import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
 
 from agents.core.buyer import BuyerState
 from agents.core.engine import Horizon, apply_buyer_events
 from agents.core.policy import PolicyBook
+from agents.exposure.metrics import WorkerMetrics
 from agents.processing import BatchProcessor
 from agents.store import keys
 from agents.store.redis_store import RedisStore
@@ -70,7 +72,13 @@ async def main(n: int = 50_000) -> None:
     async def no_dead_letters(_: object) -> None:
         return None
 
-    processor = BatchProcessor(RedisStore(client), policies, decoder, no_dead_letters)
+    processor = BatchProcessor(
+        RedisStore(client).batches,
+        policies,
+        decoder,
+        no_dead_letters,
+        WorkerMetrics.create(CollectorRegistry()),
+    )
     records = [Record("kefu.messages", 0, i, key, value) for i, (key, value, _) in enumerate(data)]
     for i in range(0, len(records), 2000):
         await processor.process(records[i : i + 2000])

@@ -16,8 +16,10 @@ import time
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
 
 from agents.core.policy import PolicyBook
+from agents.exposure.metrics import WorkerMetrics
 from agents.processing import BatchProcessor
 from agents.store.redis_store import RedisStore
 from config.settings import Settings
@@ -55,7 +57,13 @@ async def measure(url: str, batch: list[Record], size: int) -> float:
     async def no_dead_letters(_: object) -> None:
         return None
 
-    processor = BatchProcessor(RedisStore(client), PolicyBook(Settings()), EventDecoder(), no_dead_letters)
+    processor = BatchProcessor(
+        RedisStore(client).batches,
+        PolicyBook(Settings()),
+        EventDecoder(),
+        no_dead_letters,
+        WorkerMetrics.create(CollectorRegistry()),
+    )
     started = time.perf_counter()
     for i in range(0, len(batch), size):
         await processor.process(batch[i : i + size])

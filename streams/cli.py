@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 import faust
 from faust.cli import AppCommand, argument, option
 from redis.exceptions import RedisError
 
-from agents.redis_access import access_problem
+from agents.clock import wall_clock_ms
+from agents.core.windows import WINDOWS
+from agents.runtime import Runtime
+from agents.store.errors import access_problem
 from agents.stream_agents import install
 from config.settings import ConfigError, Settings, load_settings
 from streams.app import create_app
@@ -50,7 +53,7 @@ def _redis_failure(exc: RedisError) -> NoReturn:
     _fail(access_problem(exc) or f"Redis is unavailable: {exc}")
 
 
-def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
+def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> None:
     @app.command(argument("action", type=click.Choice(["create"])))
     async def topics(self: AppCommand, action: str) -> None:
         """Create the four topics with the configured partitions (idempotent)."""
@@ -70,7 +73,7 @@ def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
 
     @app.command(
         option("--shop", required=True, help="shop id"),
-        option("--window", type=click.Choice(["5m", "1h", "today", "28d"]), default=None),
+        option("--window", type=click.Choice(WINDOWS), default=None),
         option("--json", "as_json", is_flag=True, default=False, help="exactly the /api/v1/floor JSON"),
     )
     async def stats(self: AppCommand, shop: str, window: str | None, as_json: bool) -> None:
@@ -78,7 +81,7 @@ def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
         from streams.stats_cli import run_stats
 
         try:
-            await run_stats(runtime.reader, shop, window, as_json)
+            await run_stats(lambda s: runtime.reader.floor(s, wall_clock_ms()), shop, window, as_json)
         except RedisError as exc:
             _redis_failure(exc)
         finally:
@@ -107,11 +110,12 @@ def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
     @app.command()
     async def rebuild(self: AppCommand) -> None:
         """Recompute every window from Kafka's retention (workers stopped)."""
-        from streams.rebuild import WorkersRunning, rebuild
+        from streams.consumer_group import WorkersRunning
+        from streams.rebuild import rebuild
 
         try:
             await _require_kafka(settings)
-            await rebuild(settings, runtime)
+            await rebuild(settings, runtime.store.delete_state, runtime.apply_until_done)
         except WorkersRunning as exc:
             print(f"kefu-pulse rebuild: {exc}", file=sys.stderr)
             raise SystemExit(1) from exc
@@ -123,12 +127,13 @@ def register_commands(app: faust.App, settings: Settings, runtime: Any) -> None:
     @app.command(option("--dry-run", is_flag=True, default=False, help="count, move nothing"))
     async def repartition(self: AppCommand, dry_run: bool) -> None:
         """After adding input partitions (workers stopped): move buyer states to their new partition."""
-        from streams.rebuild import WorkersRunning
-        from streams.repartition_cli import PartitionsDisagree, repartition
+        from streams.consumer_group import WorkersRunning
+        from streams.repartition_cli import PartitionsDisagree, check_repartition_allowed
 
         try:
             await _require_kafka(settings)
-            moves = await repartition(settings, runtime, dry_run)
+            check_repartition_allowed(settings)
+            moves = await runtime.store.move_buyers(settings.kafka.partitions, dry_run)
         except (WorkersRunning, PartitionsDisagree) as exc:
             print(f"kefu-pulse repartition: {exc}", file=sys.stderr)
             raise SystemExit(1) from exc

@@ -15,6 +15,7 @@ import faust
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError
 
+from config.addresses import host_port
 from config.settings import KafkaSecuritySettings, KafkaSettings
 
 
@@ -91,12 +92,12 @@ async def check_access(kafka: KafkaSettings, timeout_s: float = 10.0) -> None:
     kwargs = client_kwargs(kafka.security)
     reasons: list[str] = []
     for server in kafka.bootstrap.split(","):
-        host, _, port = server.strip().rpartition(":")
         try:
+            host, port = host_port(server)
             conn = await asyncio.wait_for(
                 create_conn(
-                    host or "127.0.0.1",
-                    int(port),
+                    host,
+                    port,
                     client_id="kefu-pulse-check",
                     request_timeout_ms=int(timeout_s * 1000),
                     **kwargs,

@@ -10,10 +10,9 @@ the `28d` window (`topics create` sets 30).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from kafka.admin import KafkaAdminClient
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -26,49 +25,22 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from agents.runtime import Runtime
-from agents.store import keys
 from config.settings import Settings
+from streams.consumer_group import input_partitions_of_stopped_group
 from streams.kafka_security import client_kwargs
-from streams.records import Record
+from streams.records import KafkaRecord, Record
 
 
-class WorkersRunning(RuntimeError):
-    pass
-
-
-def group_members_and_partitions(settings: Settings, topics: list[str]) -> tuple[int, list[TopicPartition]]:
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap,
-        client_id="kefu-pulse-rebuild",
-        **client_kwargs(settings.kafka.security),
-    )
-    try:
-        groups = admin.describe_groups([settings.kafka.group])
-        described = admin.describe_topics(topics)
-    finally:
-        admin.close()
-    members = len(groups.get(settings.kafka.group, {}).get("members") or [])
-    partitions = [TopicPartition(t["name"], p["partition_index"]) for t in described for p in t["partitions"]]
-    return members, sorted(partitions)
-
-
-async def delete_state(runtime: Runtime) -> int:
-    deleted = 0
-    async for key in runtime.redis.scan_iter(f"{keys.PREFIX}:*", count=1000):
-        deleted += int(await runtime.redis.unlink(key))
-    return deleted
-
-
-async def rebuild(settings: Settings, runtime: Runtime, console: Console | None = None) -> int:
+async def rebuild(
+    settings: Settings,
+    delete_state: Callable[[], Awaitable[int]],
+    apply: Callable[[Sequence[KafkaRecord]], Awaitable[None]],
+    console: Console | None = None,
+) -> int:
+    """Delete the state, then `apply` every retained input record in batches; how many."""
     console = console or Console(stderr=True)
-    topics = [settings.kafka.topics.messages, settings.kafka.topics.orders]
-    members, partitions = group_members_and_partitions(settings, topics)
-    if members:
-        raise WorkersRunning(
-            f"{members} worker(s) of group {settings.kafka.group!r} are consuming; stop them first"
-        )
-    deleted = await delete_state(runtime)
+    partitions = input_partitions_of_stopped_group(settings)
+    deleted = await delete_state()
     console.print(f"rebuild: deleted {deleted} keys; re-reading the input topics from the beginning")
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka.bootstrap,
@@ -104,7 +76,7 @@ async def rebuild(settings: Settings, runtime: Runtime, console: Console | None 
                         if r.offset < ends[tp]
                     )
                 if batch:
-                    await runtime.apply_until_done(batch)
+                    await apply(batch)
                     applied += len(batch)
                     progress.advance(task, len(batch))
                 elif all(await _caught_up(consumer, partitions, ends)):

@@ -1,5 +1,5 @@
-"""`kefu-pulse repartition`: after partitions were added to both input topics, move every
-buyer's state to the partition the new count puts it on (agents/store/repartition.py).
+"""`kefu-pulse repartition`: after partitions were added to both input topics, every buyer's
+state moves to the partition the new count puts it on (agents/store/repartition.py).
 
 It refuses while workers consume, and unless both input topics have the same partition
 count and `kafka.partitions` says that count: the workers, `topics create` and this must
@@ -10,24 +10,18 @@ from __future__ import annotations
 
 from collections import Counter
 
-from agents.runtime import Runtime
-from agents.store.repartition import Moves, move_buyers
 from config.settings import Settings
-from streams.rebuild import WorkersRunning, group_members_and_partitions
+from streams.consumer_group import input_partitions_of_stopped_group
 
 
 class PartitionsDisagree(RuntimeError):
     pass
 
 
-async def repartition(settings: Settings, runtime: Runtime, dry_run: bool) -> Moves:
+def check_repartition_allowed(settings: Settings) -> None:
+    """Raise WorkersRunning or PartitionsDisagree unless the buyer states may move now."""
     topics = [settings.kafka.topics.messages, settings.kafka.topics.orders]
-    members, partitions = group_members_and_partitions(settings, topics)
-    if members:
-        raise WorkersRunning(
-            f"{members} worker(s) of group {settings.kafka.group!r} are consuming; stop them first"
-        )
-    counts = Counter(tp.topic for tp in partitions)
+    counts = Counter(tp.topic for tp in input_partitions_of_stopped_group(settings))
     found = {counts[t] for t in topics}
     if found != {settings.kafka.partitions}:
         raise PartitionsDisagree(
@@ -35,4 +29,3 @@ async def repartition(settings: Settings, runtime: Runtime, dry_run: bool) -> Mo
             f"kafka.partitions is {settings.kafka.partitions}; give both topics the same count and "
             "set kafka.partitions to it"
         )
-    return await move_buyers(runtime.redis, settings.kafka.partitions, dry_run)

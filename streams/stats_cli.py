@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from agents.exposure.floor import FloorReader
-from agents.processing import wall_clock_ms
+from streams.floor_model import ShopFloor, floor_json
 
 
 def _fmt(value: Any, percent: bool = False) -> str:
@@ -20,15 +20,17 @@ def _fmt(value: Any, percent: bool = False) -> str:
     return str(value)
 
 
-async def run_stats(reader: FloorReader, shop: str, window: str | None, as_json: bool) -> None:
-    floor = await reader.floor(shop, wall_clock_ms())
+async def run_stats(
+    read_floor: Callable[[str], Awaitable[ShopFloor]], shop: str, window: str | None, as_json: bool
+) -> None:
+    floor = await read_floor(shop)
     if as_json:
-        print(json.dumps(floor, ensure_ascii=False))
+        print(json.dumps(floor_json(floor), ensure_ascii=False))
         return
     windows = [window] if window else ["today"]
     console = Console()
     for name in windows:
-        table = Table(title=f"{floor['name'] or shop} · {name}")
+        table = Table(title=f"{floor.name or shop} · {name}")
         for column in (
             "agent",
             "waiting",
@@ -43,19 +45,19 @@ async def run_stats(reader: FloorReader, shop: str, window: str | None, as_json:
             "销售额",
         ):
             table.add_column(column)
-        for row in floor["agents"]:
-            w = row["windows"][name]
+        for row in floor.agents:
+            w = row.windows[name]
             table.add_row(
-                row["name"] or row["agent"],
-                str(row["waiting_buyers"]),
-                _fmt(row["oldest_wait_seconds"]),
-                str(w["consultations"]),
-                str(w["replied_consultations"]),
-                _fmt(w["reply_ratio"], percent=True),
-                _fmt(w["first_response_avg_seconds"]),
-                _fmt(w["response_avg_seconds"]),
-                str(w["inquiries"]),
-                _fmt(w["consult_pay_ratio"], percent=True),
-                _fmt(w["attributed_sales_yuan"]),
+                row.name or row.agent,
+                str(row.waiting_buyers),
+                _fmt(row.oldest_wait_seconds),
+                str(w.consultations),
+                str(w.replied_consultations),
+                _fmt(w.reply_ratio, percent=True),
+                _fmt(w.first_response_avg_seconds),
+                _fmt(w.response_avg_seconds),
+                str(w.inquiries),
+                _fmt(w.consult_pay_ratio, percent=True),
+                _fmt(w.attributed_sales_yuan),
             )
         console.print(table)

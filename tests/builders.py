@@ -9,9 +9,26 @@ from dataclasses import dataclass, field
 from agents.core.buyer import BuyerState
 from agents.core.engine import Horizon, apply_buyer_events
 from agents.core.policy import PolicyBook, ShopPolicy
-from agents.core.projection import FIELD_NAMES, WIDTH
+from agents.core.projection import (
+    CONSULTATIONS,
+    FIRST_RESPONSE_MS,
+    INQUIRIES,
+    ORDERED,
+    ORDERS,
+    PAID,
+    REPLIED,
+    SALES_FEN,
+    SILENT_ORDERS,
+    SILENT_SALES_FEN,
+    WAIT_MS,
+    WAITS_ENDED,
+    WIDTH,
+)
+from agents.core.windows import WINDOWS
+from agents.exposure.floor import team_values, window_values
 from config.settings import Settings, settings_from_yaml
 from streams.events import Event, Message, Order, Transfer
+from streams.floor_model import AgentRow, ShopFloor, Totals
 
 # 2025-11-25 00:00:00 Asia/Shanghai = 2025-11-24T16:00:00Z
 DAY0 = 1764000000000 - (1764000000000 + 8 * 3600_000) % 86_400_000
@@ -51,6 +68,41 @@ def order(
 
 def settings(yaml_text: str = "") -> Settings:
     return settings_from_yaml(yaml_text)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """One cohort vector by name (agents/core/projection.py's layout)."""
+
+    consultations: int
+    replied: int
+    first_response_ms: int
+    waits_ended: int
+    wait_ms: int
+    inquiries: int
+    ordered: int
+    paid: int
+    sales_fen: int
+    orders: int
+    silent_orders: int
+    silent_sales_fen: int
+
+    @classmethod
+    def of(cls, v: list[int]) -> Counts:
+        return cls(
+            consultations=v[CONSULTATIONS],
+            replied=v[REPLIED],
+            first_response_ms=v[FIRST_RESPONSE_MS],
+            waits_ended=v[WAITS_ENDED],
+            wait_ms=v[WAIT_MS],
+            inquiries=v[INQUIRIES],
+            ordered=v[ORDERED],
+            paid=v[PAID],
+            sales_fen=v[SALES_FEN],
+            orders=v[ORDERS],
+            silent_orders=v[SILENT_ORDERS],
+            silent_sales_fen=v[SILENT_SALES_FEN],
+        )
 
 
 @dataclass
@@ -105,7 +157,39 @@ class Ledger:
                 self.histogram[(shop, agent, bucket)] += n
         return self
 
-    def day(self, agent: str = "s1:a", shop: str = "s1", day: int = 0) -> dict[str, int]:
+    def day(self, agent: str = "s1:a", shop: str = "s1", day: int = 0) -> Counts:
         policy = self.policies(shop)
         vector = self.by_day.get((shop, agent, policy.calendar.day(at(day=day))), [0] * WIDTH)
-        return dict(zip(FIELD_NAMES, vector, strict=True))
+        return Counts.of(vector)
+
+
+def agent_row(
+    agent: str, oldest_wait_seconds: float = 0.0, first_response_5m: float | None = None
+) -> AgentRow:
+    """A floor row with empty windows, but for the values the alerts judge."""
+    windows = {w: window_values([0] * WIDTH) for w in WINDOWS}
+    windows["5m"].first_response_avg_seconds = first_response_5m
+    return AgentRow(
+        agent=agent,
+        name=None,
+        waiting_buyers=0,
+        oldest_wait_seconds=oldest_wait_seconds,
+        alert=False,
+        oldest_waiting_buyer=None,
+        windows=windows,
+    )
+
+
+def shop_floor(shop: str, threshold: float, agents: list[AgentRow]) -> ShopFloor:
+    return ShopFloor(
+        shop=shop,
+        name=None,
+        as_of=0,
+        alert_threshold_seconds=threshold,
+        agents=agents,
+        totals=Totals(
+            waiting_buyers=0,
+            oldest_wait_seconds=0.0,
+            windows={w: team_values([0] * WIDTH, [0] * WIDTH) for w in WINDOWS},
+        ),
+    )

@@ -11,8 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from streams.floor_model import ShopFloor
+
 WAITING = "BuyerWaitingTooLong"
 FIRST_RESPONSE = "FirstResponseSlow"
+FIRST_RESPONSE_WINDOW = "5m"  # metrics.md judges the first response over the last five minutes
 
 AlertKey = tuple[str, str, str]  # (alert, shop, agent)
 
@@ -39,17 +42,17 @@ class AlertEvent:
         }
 
 
-def conditions(floors: Iterable[Mapping[str, Any]]) -> dict[AlertKey, tuple[bool, float, float]]:
+def conditions(floors: Iterable[ShopFloor]) -> dict[AlertKey, tuple[bool, float, float]]:
     """Every (alert, shop, agent) the floors show, with (firing, value, threshold)."""
     out: dict[AlertKey, tuple[bool, float, float]] = {}
     for floor in floors:
-        threshold = float(floor["alert_threshold_seconds"])
-        for row in floor["agents"]:
-            wait = float(row["oldest_wait_seconds"])
-            out[(WAITING, floor["shop"], row["agent"])] = (wait > threshold, wait, threshold)
-            first = row["windows"]["5m"]["first_response_avg_seconds"]
+        threshold = float(floor.alert_threshold_seconds)
+        for row in floor.agents:
+            wait = float(row.oldest_wait_seconds)
+            out[(WAITING, floor.shop, row.agent)] = (wait > threshold, wait, threshold)
+            first = row.windows[FIRST_RESPONSE_WINDOW].first_response_avg_seconds
             value = float(first) if first is not None else 0.0
-            out[(FIRST_RESPONSE, floor["shop"], row["agent"])] = (value > threshold, value, threshold)
+            out[(FIRST_RESPONSE, floor.shop, row.agent)] = (value > threshold, value, threshold)
     return out
 
 

@@ -64,7 +64,13 @@ class WaitSample(Struct, array_like=True, frozen=True):
     duration_ms: int
 
 
-class BuyerState(Struct, array_like=True):
+# The stored layout of a buyer's state (msgpack, agents/store/state_codec.py) is the order of
+# the fields below and in the structs it holds: never reorder or remove a field. Append new
+# fields with defaults, or bump STATE_LAYOUT and teach the codec to read the old layout.
+STATE_LAYOUT = 1
+
+
+class BuyerState(Struct, array_like=True, tag=STATE_LAYOUT):
     last_message_ts: int = 0
     consultations: list[Consultation] = []
     waits: dict[str, int] = {}

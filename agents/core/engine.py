@@ -14,7 +14,6 @@ from agents.core.buyer import (
     event_digest,
     prune,
 )
-from agents.core.calendar import MS_PER_HOUR
 from agents.core.policy import ShopPolicy
 from agents.core.projection import (
     FIRST_RESPONSE_MS,
@@ -76,12 +75,11 @@ def apply_buyer_events(
     events: list[Event],
     policy: ShopPolicy,
     horizon: Horizon,
-    wait_limit_hours: float = 24.0,
 ) -> BuyerDelta:
     """Fold `events` (one shop, one buyer, arrival order) into `state` in place."""
     if policy.is_blocked(events[0].buyer_id):
         return BuyerDelta([Outcome.FILTERED] * len(events))
-    wait_limit_ms = int(wait_limit_hours * MS_PER_HOUR)
+    wait_limit_ms = policy.wait_limit_ms
     before = project(state, policy, horizon.cutoff_day, horizon.cutoff_ms)
     outcomes: list[Outcome] = []
     samples: list[WaitSample] = []

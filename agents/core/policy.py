@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agents.core.calendar import MS_PER_DAY, BusinessCalendar, calendar_for
+from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR, BusinessCalendar, calendar_for
 from config.settings import Settings, ShopSettings, parse_attribution_window
 
 AttributionRule = Literal["first", "last", "all"]
@@ -25,6 +25,8 @@ class ShopPolicy:
     attribution_rule: AttributionRule
     block: re.Pattern[str] | None
     aftersale_agents: frozenset[str]
+    # A wait still open this long leaves the live queue unanswered (processing.wait_limit_hours).
+    wait_limit_ms: int = 24 * MS_PER_HOUR
     agent_names: dict[str, str] = field(default_factory=dict)
 
     def is_blocked(self, buyer_id: str) -> bool:
@@ -52,6 +54,7 @@ def resolve_policy(settings: Settings, shop_id: str) -> ShopPolicy:
         attribution_rule=attribution.rule,
         block=_compile_block(shop.block),
         aftersale_agents=frozenset(a for a, s in shop.agents.items() if s.group == "aftersale"),
+        wait_limit_ms=int(settings.processing.wait_limit_hours * MS_PER_HOUR),
         agent_names={a: s.name for a, s in shop.agents.items() if s.name},
     )
 

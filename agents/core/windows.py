@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from agents.core.calendar import BusinessCalendar
+from agents.core.calendar import MS_PER_DAY, BusinessCalendar
 
 WINDOWS: tuple[str, ...] = ("5m", "1h", "today", "28d")
 ROLLING_SECONDS = {"5m": 300, "1h": 3600}
 WINDOW_DAYS = 28
+# What only the windows need (indexes, offsets, markers, idle buyers) outlives the longest by a day.
+SLIDING_TTL_MS = (WINDOW_DAYS + 1) * MS_PER_DAY
 # Minute and second buckets live a little longer than the longest rolling window.
 FINE_RETENTION_MS = (3600 + 300) * 1000
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+import msgspec
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from agents.core.projection import FIRST_RESPONSE_BUCKETS, WIDTH
 from agents.core.windows import WINDOWS
 from agents.exposure.floor import window_values
+from streams.floor_model import AgentRow, ShopFloor
 
 WINDOW_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("consultations", "kefu_consultations", "Consultations (咨询人数) that started in the window."),
@@ -44,7 +45,7 @@ OVERFLOW_AGENT = "_other"
 
 @dataclass
 class FloorSnapshot:
-    floors: list[dict[str, Any]] = field(default_factory=list)
+    floors: list[ShopFloor] = field(default_factory=list)
     histograms: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     unexported_shops: int = 0  # shops past processing.max_shops (cap_shops)
 
@@ -74,22 +75,24 @@ class FloorCollector(Collector):
             "kefu_alert_threshold_seconds", "The shop's wait alert threshold.", labels=["shop"]
         )
         for floor in snapshot.floors:
-            shop = floor["shop"]
-            threshold.add_metric([shop], floor["alert_threshold_seconds"])
-            for row in floor["agents"]:
-                agent = row["agent"]
-                waiting.add_metric([shop, agent], row["waiting_buyers"])
-                oldest.add_metric([shop, agent], row["oldest_wait_seconds"])
+            shop = floor.shop
+            threshold.add_metric([shop], floor.alert_threshold_seconds)
+            for row in floor.agents:
+                agent = row.agent
+                waiting.add_metric([shop, agent], row.waiting_buyers)
+                oldest.add_metric([shop, agent], row.oldest_wait_seconds)
                 for window in WINDOWS:
-                    values = row["windows"][window]
+                    values = row.windows[window]
                     for key, family in families.items():
-                        if values[key] is not None:
-                            family.add_metric([shop, agent, window], values[key])
+                        value = getattr(values, key)
+                        if value is not None:
+                            family.add_metric([shop, agent, window], value)
             for window in WINDOWS:
-                values = floor["totals"]["windows"][window]
+                team = floor.totals.windows[window]
                 for key, family in shop_families.items():
-                    if values[key] is not None:
-                        family.add_metric([shop, window], values[key])
+                    value = getattr(team, key)
+                    if value is not None:
+                        family.add_metric([shop, window], value)
         yield from families.values()
         yield from shop_families.values()
         yield waiting
@@ -121,7 +124,7 @@ class FloorCollector(Collector):
         return family
 
 
-def cap_agents(floor: dict[str, Any], max_agents: int, preferred: Collection[str] = ()) -> dict[str, Any]:
+def cap_agents(floor: ShopFloor, max_agents: int, preferred: Collection[str] = ()) -> ShopFloor:
     """Keep label cardinality bounded: agents past `max_agents` are reported as one `_other`.
 
     `preferred` (the shop's configured agents) keep their own series first, so a flood of
@@ -130,29 +133,29 @@ def cap_agents(floor: dict[str, Any], max_agents: int, preferred: Collection[str
     gets the summed counts, and ratios and averages recomputed from the summed numerators
     and denominators, exactly what one agent with all of that traffic would show.
     """
-    rows = floor["agents"]
+    rows = floor.agents
     if len(rows) <= max_agents:
         return floor
-    ranked = sorted(rows, key=lambda r: (r["agent"] not in preferred, r["agent"]))
+    ranked = sorted(rows, key=lambda r: (r.agent not in preferred, r.agent))
     kept, rest = ranked[: max_agents - 1], ranked[max_agents - 1 :]
     sums = {w: [0] * WIDTH for w in WINDOWS}
     for row in rest:
-        if "sums" not in row:
+        if row.sums is None:
             raise ValueError("cap_agents needs a floor read with_sums=True")
         for w in WINDOWS:
-            sums[w] = [a + b for a, b in zip(sums[w], row["sums"][w], strict=True)]
-    merged = {
-        "agent": OVERFLOW_AGENT,
-        "name": None,
-        "waiting_buyers": sum(r["waiting_buyers"] for r in rest),
-        "oldest_wait_seconds": max(r["oldest_wait_seconds"] for r in rest),
-        "alert": any(r["alert"] for r in rest),
-        "oldest_waiting_buyer": None,
-        "windows": {w: window_values(sums[w]) for w in WINDOWS},
-        "sums": sums,
-    }
-    order = {row["agent"]: index for index, row in enumerate(rows)}  # keep the floor's own order
-    return floor | {"agents": [*sorted(kept, key=lambda r: order[r["agent"]]), merged]}
+            sums[w] = [a + b for a, b in zip(sums[w], row.sums[w], strict=True)]
+    merged = AgentRow(
+        agent=OVERFLOW_AGENT,
+        name=None,
+        waiting_buyers=sum(r.waiting_buyers for r in rest),
+        oldest_wait_seconds=max(r.oldest_wait_seconds for r in rest),
+        alert=any(r.alert for r in rest),
+        oldest_waiting_buyer=None,
+        windows={w: window_values(sums[w]) for w in WINDOWS},
+        sums=sums,
+    )
+    order = {row.agent: index for index, row in enumerate(rows)}  # keep the floor's own order
+    return msgspec.structs.replace(floor, agents=[*sorted(kept, key=lambda r: order[r.agent]), merged])
 
 
 def cap_shops(shops: Sequence[str], configured: Collection[str], max_shops: int) -> tuple[list[str], int]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import msgspec
 
-from agents.core.calendar import MS_PER_HOUR
 from agents.core.policy import PolicyBook
 from agents.core.projection import (
     CONSULTATIONS,
@@ -23,9 +22,8 @@ from agents.core.projection import (
     WIDTH,
 )
 from agents.core.windows import WINDOWS, window_reads
-from agents.store.redis_store import RedisStore
-
-Json = dict[str, Any]
+from agents.store.protocols import FloorStore
+from streams.floor_model import AgentRow, ShopFloor, TeamWindowValues, Totals, WindowValues
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -36,34 +34,36 @@ def _yuan(fen: int) -> float:
     return round(fen / 100, 2)
 
 
-def window_values(v: list[int]) -> Json:
-    """One window's metrics, named as in metrics.md without the `kefu_` prefix."""
-    return {
-        "consultations": v[CONSULTATIONS],
-        "replied_consultations": v[REPLIED],
-        "inquiries": v[INQUIRIES],
-        "ordered_inquiries": v[ORDERED],
-        "paid_inquiries": v[PAID],
-        "reply_ratio": _ratio(v[REPLIED], v[CONSULTATIONS]),
-        "first_response_avg_seconds": (
+def window_values(v: list[int]) -> WindowValues:
+    """One window's metrics from its summed cohort vector."""
+    return WindowValues(
+        consultations=v[CONSULTATIONS],
+        replied_consultations=v[REPLIED],
+        inquiries=v[INQUIRIES],
+        ordered_inquiries=v[ORDERED],
+        paid_inquiries=v[PAID],
+        reply_ratio=_ratio(v[REPLIED], v[CONSULTATIONS]),
+        first_response_avg_seconds=(
             round(v[FIRST_RESPONSE_MS] / v[REPLIED] / 1000, 3) if v[REPLIED] else None
         ),
-        "response_avg_seconds": round(v[WAIT_MS] / v[WAITS_ENDED] / 1000, 3) if v[WAITS_ENDED] else None,
-        "consult_order_ratio": _ratio(v[ORDERED], v[INQUIRIES]),
-        "consult_pay_ratio": _ratio(v[PAID], v[INQUIRIES]),
-        "order_pay_ratio": _ratio(v[PAID], v[ORDERED]),
-        "attributed_sales_yuan": _yuan(v[SALES_FEN]),
-        "average_order_value_yuan": round(v[SALES_FEN] / v[PAID] / 100, 2) if v[PAID] else None,
-    }
+        response_avg_seconds=round(v[WAIT_MS] / v[WAITS_ENDED] / 1000, 3) if v[WAITS_ENDED] else None,
+        consult_order_ratio=_ratio(v[ORDERED], v[INQUIRIES]),
+        consult_pay_ratio=_ratio(v[PAID], v[INQUIRIES]),
+        order_pay_ratio=_ratio(v[PAID], v[ORDERED]),
+        attributed_sales_yuan=_yuan(v[SALES_FEN]),
+        average_order_value_yuan=round(v[SALES_FEN] / v[PAID] / 100, 2) if v[PAID] else None,
+    )
 
 
-def shop_values(v: list[int]) -> Json:
-    return {
-        "orders": v[ORDERS],
-        "silent_orders": v[SILENT_ORDERS],
-        "silent_share": _ratio(v[SILENT_ORDERS], v[ORDERS]),
-        "silent_sales_yuan": _yuan(v[SILENT_SALES_FEN]),
-    }
+def team_values(agents: list[int], shop: list[int]) -> TeamWindowValues:
+    """The team's window: the agents' summed vector, and the shop-level one for its orders."""
+    return TeamWindowValues(
+        **msgspec.structs.asdict(window_values(agents)),
+        orders=shop[ORDERS],
+        silent_orders=shop[SILENT_ORDERS],
+        silent_share=_ratio(shop[SILENT_ORDERS], shop[ORDERS]),
+        silent_sales_yuan=_yuan(shop[SILENT_SALES_FEN]),
+    )
 
 
 def mask_buyer(buyer_id: str) -> str:
@@ -74,10 +74,9 @@ def mask_buyer(buyer_id: str) -> str:
 
 
 class FloorReader:
-    def __init__(self, store: RedisStore, policies: PolicyBook, wait_limit_hours: float = 24.0) -> None:
+    def __init__(self, store: FloorStore, policies: PolicyBook) -> None:
         self.store = store
         self.policies = policies
-        self.wait_limit_ms = int(wait_limit_hours * MS_PER_HOUR)
 
     async def shops(self, now_ms: int) -> list[str]:
         known = set(await self.store.shops(now_ms))
@@ -96,46 +95,42 @@ class FloorReader:
         reads = window_reads(now_ms, policy.calendar)
         return await self.store.window_sums([(shop, a) for a in agents], reads)
 
-    async def floor(self, shop: str, now_ms: int, *, with_sums: bool = False) -> Json:
-        """The floor of one shop; `with_sums` adds each row's raw window vectors as `sums`.
-
-        Ratios and averages cannot be merged from ratios; the sums can (cap_agents adds them
-        up for the overflow series). They stay out of the API's JSON.
-        """
+    async def floor(self, shop: str, now_ms: int, *, with_sums: bool = False) -> ShopFloor:
+        """The floor of one shop; `with_sums` keeps each row's raw window vectors (`sums`)."""
         policy = self.policies(shop)
         agents = await self.agents(shop, now_ms)
         vectors = await self.vectors(shop, [*agents, SHOP_LEVEL], now_ms)
-        waiting = await self.store.waiting([(shop, a) for a in agents], now_ms - self.wait_limit_ms)
+        waiting = await self.store.waiting([(shop, a) for a in agents], now_ms - policy.wait_limit_ms)
         threshold = policy.alert_threshold_seconds
-        rows: list[Json] = []
+        rows: list[AgentRow] = []
         totals = {w: [0] * WIDTH for w in WINDOWS}
         for agent, windows, (count, oldest, buyer) in zip(agents, vectors[:-1], waiting, strict=True):
             oldest_seconds = round(max(0, now_ms - oldest) / 1000, 3) if oldest is not None else 0.0
             for w in WINDOWS:
                 totals[w] = [a + b for a, b in zip(totals[w], windows[w], strict=True)]
-            row: Json = {
-                "agent": agent,
-                "name": policy.agent_names.get(agent),
-                "waiting_buyers": count,
-                "oldest_wait_seconds": oldest_seconds,
-                "alert": oldest_seconds > threshold,
-                "oldest_waiting_buyer": mask_buyer(buyer) if buyer is not None else None,
-                "windows": {w: window_values(windows[w]) for w in WINDOWS},
-            }
-            if with_sums:
-                row["sums"] = {w: list(windows[w]) for w in WINDOWS}
-            rows.append(row)
-        rows.sort(key=lambda r: (-r["oldest_wait_seconds"], r["agent"]))
+            rows.append(
+                AgentRow(
+                    agent=agent,
+                    name=policy.agent_names.get(agent),
+                    waiting_buyers=count,
+                    oldest_wait_seconds=oldest_seconds,
+                    alert=oldest_seconds > threshold,
+                    oldest_waiting_buyer=mask_buyer(buyer) if buyer is not None else None,
+                    windows={w: window_values(windows[w]) for w in WINDOWS},
+                    sums={w: list(windows[w]) for w in WINDOWS} if with_sums else None,
+                )
+            )
+        rows.sort(key=lambda r: (-r.oldest_wait_seconds, r.agent))
         shop_level = vectors[-1]
-        return {
-            "shop": shop,
-            "name": policy.name,
-            "as_of": now_ms,
-            "alert_threshold_seconds": threshold,
-            "agents": rows,
-            "totals": {
-                "waiting_buyers": sum(r["waiting_buyers"] for r in rows),
-                "oldest_wait_seconds": max((r["oldest_wait_seconds"] for r in rows), default=0.0),
-                "windows": {w: window_values(totals[w]) | shop_values(shop_level[w]) for w in WINDOWS},
-            },
-        }
+        return ShopFloor(
+            shop=shop,
+            name=policy.name,
+            as_of=now_ms,
+            alert_threshold_seconds=threshold,
+            agents=rows,
+            totals=Totals(
+                waiting_buyers=sum(r.waiting_buyers for r in rows),
+                oldest_wait_seconds=max((r.oldest_wait_seconds for r in rows), default=0.0),
+                windows={w: team_values(totals[w], shop_level[w]) for w in WINDOWS},
+            ),
+        )

@@ -18,56 +18,27 @@ a committed share whose outbox the next owner of N applies (after 3).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import cast
 
 import msgspec
 
-from agents.core.buyer import BuyerState
-from agents.core.calendar import MS_PER_DAY
+from agents.core.windows import SLIDING_TTL_MS
 from agents.store import keys, outbox
 from agents.store.connect import RedisClient
 from agents.store.outbox import Outbox
+from agents.store.protocols import PartitionCommit, PartitionSnapshot
 from agents.store.scripts import Lua, ScriptCall, run_scripts
-from agents.store.writes import WriteSet
+from agents.store.state_codec import decode_state
 
 COMMIT_PARTITION = Lua("commit_partition.lua")
-OFFSET_TTL_MS = (28 + 1) * MS_PER_DAY  # offsets and outboxes of an idle partition
+OFFSET_TTL_MS = SLIDING_TTL_MS  # offsets and outboxes of an idle partition
 
 _encoder = msgspec.msgpack.Encoder()
-_state_decoder = msgspec.msgpack.Decoder(BuyerState)
 
 
-class CommitConflict(Exception):
-    """Another worker committed one of the batch's partitions first."""
+class RedisPartitionStore:
+    """The PartitionStore protocol on Redis (one server or a cluster)."""
 
-
-def encode_state(state: BuyerState) -> bytes:
-    return _encoder.encode(state)
-
-
-def decode_state(blob: bytes | None) -> BuyerState:
-    return BuyerState() if blob is None else _state_decoder.decode(blob)
-
-
-@dataclass(slots=True)
-class PartitionSnapshot:
-    partition: int
-    offsets: dict[str, int]  # input topic -> last applied offset (-1 when none)
-    states: dict[str, BuyerState]  # buyer key -> state
-
-
-@dataclass(slots=True)
-class PartitionCommit:
-    """One partition's share of a batch, computed from `expected`."""
-
-    partition: int
-    expected: dict[str, int]  # input topic -> offset the share was computed from: the fence
-    offsets: dict[str, int]  # input topic -> last applied offset after the commit
-    writes: WriteSet
-
-
-class PartitionStore:
     def __init__(self, client: RedisClient) -> None:
         self.client = client
         # partition -> position whose outbox this worker knows applied. Only saves reads:

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
+from config.addresses import host_port
+
 RedisClient = aioredis.Redis | RedisCluster
 
 CLUSTER_SUFFIX = "+cluster"
@@ -32,11 +34,11 @@ def cluster_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
     parts = urlsplit(url)
     userinfo, _, hosts = parts.netloc.rpartition("@")
     nodes: list[tuple[str, int]] = []
-    for host_port in hosts.split(","):
-        host, _, port = host_port.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"Redis Cluster URL: expected host:port, got {host_port!r}")
-        nodes.append((host.strip("[]"), int(port)))
+    for node in hosts.split(","):
+        try:
+            nodes.append(host_port(node))
+        except ValueError as exc:
+            raise ValueError(f"Redis Cluster URL: {exc}") from None
     first = f"{userinfo}@{hosts.split(',')[0]}" if userinfo else hosts.split(",")[0]
     scheme = parts.scheme.removesuffix(CLUSTER_SUFFIX)
     return urlunsplit((scheme, first, parts.path, parts.query, parts.fragment)), nodes

@@ -1,4 +1,5 @@
-"""Redis behind a small interface: the batch write path, and the reads of the floor and leader.
+"""Redis behind a small interface: the batch write path, the reads of the floor and the leader,
+and the maintenance commands' whole-state operations.
 
 Runs alike on one server and on a Redis Cluster: every script and every multi-key command
 touches one hash slot (see keys.py); reads of many agents are pipelined, one pipeline per
@@ -15,8 +16,10 @@ from redis.asyncio.cluster import RedisCluster
 from agents.core.projection import FIELD_NAMES, WIDTH
 from agents.core.windows import WINDOWS, BucketRead
 from agents.store import keys
-from agents.store.batches import PartitionStore
+from agents.store.batches import RedisPartitionStore
 from agents.store.connect import RedisClient
+from agents.store.protocols import AgentPairs
+from agents.store.repartition import Moves, move_buyers
 from agents.store.scripts import Lua, ScriptCall, run_scripts
 from agents.store.writes import INDEX_TTL_MS
 
@@ -27,15 +30,13 @@ REPLACE_HASH = Lua("replace_hash.lua")
 class RedisStore:
     def __init__(self, client: RedisClient) -> None:
         self.client = client
-        self.batches = PartitionStore(client)
+        self.batches = RedisPartitionStore(client)
 
-    async def window_sums(
-        self, pairs: Sequence[tuple[str, str]], reads: Sequence[BucketRead]
-    ) -> list[dict[str, list[int]]]:
+    async def window_sums(self, pairs: AgentPairs, reads: Sequence[BucketRead]) -> list[dict[str, list[int]]]:
         """For each (shop, agent): window name -> summed cohort vector."""
         calls = []
         for shop, agent in pairs:
-            args: list[int | str] = [WIDTH, *FIELD_NAMES]
+            args: list[int | str] = [len(WINDOWS), WIDTH, *FIELD_NAMES]
             for read in reads:
                 args.extend((read.mask, read.lo, read.hi))
             calls.append(
@@ -48,7 +49,7 @@ class RedisStore:
         ]
 
     async def waiting(
-        self, pairs: Sequence[tuple[str, str]], oldest_allowed_ms: int
+        self, pairs: AgentPairs, oldest_allowed_ms: int
     ) -> list[tuple[int, int | None, str | None]]:
         """For each (shop, agent): (waiting buyers, oldest wait start ms, that buyer's id)."""
         async with self.client.pipeline(transaction=False) as pipe:
@@ -66,7 +67,7 @@ class RedisStore:
                 out.append((int(count), None, None))
         return out
 
-    async def histograms(self, pairs: Sequence[tuple[str, str]]) -> list[dict[str, int]]:
+    async def histograms(self, pairs: AgentPairs) -> list[dict[str, int]]:
         async with self.client.pipeline(transaction=False) as pipe:
             for shop, agent in pairs:
                 pipe.hgetall(keys.histogram_key(shop, agent))
@@ -110,3 +111,17 @@ class RedisStore:
 
     async def ping(self) -> bool:
         return bool(await self.client.ping())
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def delete_state(self) -> int:
+        """Delete every kefu-pulse key (rebuild starts from nothing); how many there were."""
+        deleted = 0
+        async for key in self.client.scan_iter(f"{keys.PREFIX}:*", count=1000):  # cluster: every master
+            deleted += int(await self.client.unlink(key))
+        return deleted
+
+    async def move_buyers(self, partitions: int, dry_run: bool) -> Moves:
+        """Re-home every buyer state for a new input partition count (repartition)."""
+        return await move_buyers(self.client, partitions, dry_run)

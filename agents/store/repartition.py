@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from kafka.partitioner.default import murmur2
 
 from agents.store import keys
-from agents.store.batches import PartitionStore
+from agents.store.batches import RedisPartitionStore
 from agents.store.connect import RedisClient
 
 
@@ -36,7 +36,7 @@ class Moves:
 async def move_buyers(client: RedisClient, partitions: int, dry_run: bool = False) -> Moves:
     """Re-home every buyer state for `partitions` partitions. Idempotent: a rerun after a crash
     finishes the job (a state copied but not yet deleted is copied again, unchanged)."""
-    outboxes = PartitionStore(client)
+    outboxes = RedisPartitionStore(client)
     await outboxes.drain(range(partitions))  # agents must have every commit before states move
     moves = Moves()
     async for raw in client.scan_iter(match=keys.BUYER_KEY_PATTERN, count=1000):  # cluster: every master

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR
+from agents.core.calendar import MS_PER_HOUR
 from agents.core.engine import BuyerDelta
 from agents.core.policy import ShopPolicy
 from agents.core.projection import FIELD_NAMES
-from agents.core.windows import FINE_RETENTION_MS, WINDOW_DAYS, cohort_buckets
+from agents.core.windows import FINE_RETENTION_MS, SLIDING_TTL_MS, WINDOW_DAYS, cohort_buckets
 from agents.store import keys
 
-INDEX_TTL_MS = (WINDOW_DAYS + 1) * MS_PER_DAY
+INDEX_TTL_MS = SLIDING_TTL_MS
 
 
 @dataclass(slots=True)
@@ -41,7 +41,6 @@ def add_buyer_delta(
     buyer_id: str,
     delta: BuyerDelta,
     now_ms: int,
-    wait_limit_ms: int,
 ) -> None:
     shop = policy.shop_id
     calendar = policy.calendar
@@ -71,7 +70,7 @@ def add_buyer_delta(
         writes.increment(keys.histogram_key(shop, agent), "sum", amount, index_expiry)
     for agent, wait_start in delta.waits.items():
         key = keys.waiting_key(shop, agent)
-        writes.expire_at_ms[key] = now_ms + wait_limit_ms + MS_PER_HOUR
+        writes.expire_at_ms[key] = now_ms + policy.wait_limit_ms + MS_PER_HOUR
         if wait_start is None:
             writes.waits_add[key].pop(buyer_id, None)
             writes.waits_remove[key].add(buyer_id)

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.core.windows import WINDOWS  # the `window` label's values
+
 JSON = dict[str, Any]
 
 GRID_WIDTH = 24
 # Panels name the datasource through this variable, so the dashboards also work when
 # imported into a Grafana whose Prometheus has another uid.
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-WINDOWS = ("5m", "1h", "today", "28d")  # metrics.md, "Windows"; the `window` label's values
 
 
 @dataclass(frozen=True)

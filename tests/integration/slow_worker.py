@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from agents.processing import BatchProcessor, BatchReport
-from agents.store.batches import PartitionStore
+from agents.store.batches import RedisPartitionStore
 from streams import cli
 from streams.records import Record
 
@@ -36,7 +36,7 @@ class ProcessingBug(RuntimeError):
 
 def slow_down(batch_seconds: float, outbox_seconds: float, fail: bool = False) -> None:
     process = BatchProcessor.process
-    apply_outboxes = PartitionStore._apply
+    apply_outboxes = RedisPartitionStore._apply
 
     async def slow_process(self: BatchProcessor, records: Sequence[Record]) -> BatchReport:
         await asyncio.sleep(batch_seconds)
@@ -44,7 +44,7 @@ def slow_down(batch_seconds: float, outbox_seconds: float, fail: bool = False) -
             raise ProcessingBug("test hook: a bug in processing")
         return await process(self, records)
 
-    async def slow_apply(self: PartitionStore, outboxes: Sequence[Any]) -> None:
+    async def slow_apply(self: RedisPartitionStore, outboxes: Sequence[Any]) -> None:
         if outboxes:
             logging.getLogger(__name__).warning(OUTBOX_PENDING)
             await asyncio.sleep(outbox_seconds)
@@ -53,7 +53,7 @@ def slow_down(batch_seconds: float, outbox_seconds: float, fail: bool = False) -
     if batch_seconds or fail:
         BatchProcessor.process = slow_process  # type: ignore[method-assign]
     if outbox_seconds:
-        PartitionStore._apply = slow_apply  # type: ignore[method-assign]
+        RedisPartitionStore._apply = slow_apply  # type: ignore[method-assign]
 
 
 def small_batches(size: int) -> None:

@@ -5,29 +5,32 @@ workers sharing partitions meet."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
 from kafka.partitioner.default import murmur2
+from prometheus_client import CollectorRegistry
 
 from agents.core.policy import PolicyBook
 from agents.exposure.floor import FloorReader
+from agents.exposure.metrics import WorkerMetrics
 from agents.processing import BatchProcessor, BatchReport
 from agents.store import keys
-from agents.store.batches import PartitionCommit
+from agents.store.batches import RedisPartitionStore
 from agents.store.connect import connect
+from agents.store.protocols import PartitionCommit, PartitionStore
 from agents.store.redis_store import RedisStore
 from agents.store.repartition import move_buyers
 from config.settings import Settings
 from streams.decoding import EventDecoder
 from streams.records import Record
-from streams.traffic import TrafficModel, TrafficShape
 from tests.integration import cluster
 from tests.integration.harness import STACK_PREFIX, Stack
+from tests.kafka_records import simulated
+from tests.partition_store_contract import CLAUSES
 
 TOPICS = ("c.messages", "c.orders")
 PARTITIONS = 6
@@ -35,20 +38,7 @@ NOW = time.time_ns() // 1_000_000
 SINGLE_DB = 7
 
 
-def simulated(n: int = 6000) -> list[Record]:
-    """Simulated traffic as Kafka would hold it: keyed, partitioned by murmur2, offsets per partition."""
-    model = TrafficModel(TrafficShape(shops=3, agents=6, rate=200), seed=11)
-    next_offset: dict[tuple[str, int], int] = {}
-    records = []
-    for sim in itertools.islice(model.records(NOW - 3 * 3_600_000), n):
-        topic = f"c.{sim.kind}"
-        partition = (murmur2(sim.key) & 0x7FFFFFFF) % PARTITIONS
-        offset = next_offset[(topic, partition)] = next_offset.get((topic, partition), -1) + 1
-        records.append(Record(topic, partition, offset, sim.key, sim.value))
-    return records
-
-
-RECORDS = simulated()
+RECORDS = simulated(6000, NOW, PARTITIONS, TOPICS)
 
 
 def batches(records: list[Record], size: int) -> list[list[Record]]:
@@ -61,12 +51,12 @@ async def _no_dead_letters(_: object) -> None:
 
 def processor(url: str) -> BatchProcessor:
     """A worker's processor with its own client (and so its own memory of applied outboxes)."""
-    store = RedisStore(connect(url))
     return BatchProcessor(
-        store,
+        RedisStore(connect(url)).batches,
         PolicyBook(Settings()),
         EventDecoder(),
         _no_dead_letters,
+        WorkerMetrics.create(CollectorRegistry()),
         clock=lambda: NOW,
         input_topics=TOPICS,
     )
@@ -80,9 +70,8 @@ async def numbers(url: str) -> dict[str, Any]:
     for shop in await reader.shops(NOW):
         floor = await reader.floor(shop, NOW)
         out[shop] = {
-            row["agent"]: (row["waiting_buyers"], row["windows"]["today"], row["windows"]["28d"])
-            for row in floor["agents"]
-        } | {"_totals": floor["totals"]["windows"]["28d"]}
+            row.agent: (row.waiting_buyers, row.windows["today"], row.windows["28d"]) for row in floor.agents
+        } | {"_totals": floor.totals.windows["28d"]}
     await store.client.aclose()
     return out
 
@@ -136,7 +125,7 @@ def test_the_numbers_do_not_depend_on_the_backend_or_the_batching(
 ) -> None:
     asyncio.run(process_all(url, size=333))
     assert asyncio.run(numbers(url)) == reference
-    assert sum(row[2]["consultations"] for row in reference["shop0"].values() if isinstance(row, tuple)) > 50
+    assert sum(row[2].consultations for row in reference["shop0"].values() if isinstance(row, tuple)) > 50
 
 
 @pytest.mark.parametrize("takeover", ["next batch", "assignment"])
@@ -156,12 +145,12 @@ def test_a_worker_dying_between_commit_and_apply_is_healed_by_the_next_owner(
         async def die(*_: object) -> None:
             raise ConnectionError("worker A was SIGKILLed")
 
-        a.store.batches._apply = die  # type: ignore[method-assign]
+        a.store._apply = die  # type: ignore[method-assign]
         with pytest.raises(ConnectionError):
             await a.process(parts[2])  # committed; its outboxes not applied
         assert await numbers(url) != reference
         if takeover == "assignment":
-            assert await b.store.batches.drain(range(PARTITIONS)) > 0
+            assert await b.store.drain(range(PARTITIONS)) > 0
             rest = parts[3:]  # Kafka's committed offset is past the batch
         else:
             rest = parts[2:]  # the batch is redelivered: B skips it by the offsets
@@ -181,13 +170,13 @@ def test_two_workers_racing_for_the_same_records_apply_them_once(url: str, refer
     async def scenario() -> tuple[BatchReport, BatchReport]:
         a, b = processor(url), processor(url)
         a_done = asyncio.Event()
-        commit = b.store.batches.commit
+        commit = b.store.commit
 
         async def commit_after_a(commits: list[PartitionCommit]) -> set[int]:
             await a_done.wait()
             return await commit(commits)
 
-        b.store.batches.commit = commit_after_a  # type: ignore[method-assign]
+        b.store.commit = commit_after_a  # type: ignore[method-assign]
 
         async def run_a() -> BatchReport:
             report = await a.process(RECORDS)
@@ -296,3 +285,19 @@ def test_adding_partitions_then_moving_the_buyers_keeps_the_numbers(
         assert asyncio.run(numbers(url)) == reference
     else:
         assert asyncio.run(numbers(url)) != reference
+
+
+@pytest.mark.parametrize("clause", CLAUSES, ids=[c.__name__ for c in CLAUSES])
+def test_the_redis_partition_store_keeps_the_contract(
+    url: str, clause: Callable[[PartitionStore], Awaitable[None]]
+) -> None:
+    """The clauses the in-memory store keeps too (tests/unit/store/test_memory_store.py)."""
+
+    async def check() -> None:
+        store = RedisPartitionStore(connect(url))
+        try:
+            await clause(store)
+        finally:
+            await store.client.aclose()
+
+    asyncio.run(check())

@@ -1,24 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
-
 from agents.core.alerts import FIRST_RESPONSE, WAITING, conditions, transitions
+from streams.floor_model import ShopFloor
+from tests.builders import agent_row, shop_floor
 
 
-def floor(wait: float, first: float | None, threshold: float = 15) -> list[dict[str, Any]]:
-    return [
-        {
-            "shop": "s1",
-            "alert_threshold_seconds": threshold,
-            "agents": [
-                {
-                    "agent": "s1:a",
-                    "oldest_wait_seconds": wait,
-                    "windows": {"5m": {"first_response_avg_seconds": first}},
-                }
-            ],
-        }
-    ]
+def floor(wait: float, first: float | None, threshold: float = 15) -> list[ShopFloor]:
+    return [shop_floor("s1", threshold, [agent_row("s1:a", wait, first)])]
 
 
 def test_waiting_fires_above_the_threshold_not_at_it() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from agents import stream_agents
+from agents.worker import duties
 from config.settings import Settings
 from streams.app import create_app
 
@@ -24,9 +25,9 @@ def test_the_redis_seek_policy_is_installed_before_the_assignment_handler_yields
     stream_agents.install(app, Settings())
     installed_at_first_await: list[bool] = []
 
-    async def first_await(store: Any) -> None:  # the handler's first await: the access check
+    async def first_await(ping: Any) -> None:  # the handler's first await: the access check
         installed_at_first_await.append(getattr(app.consumer, "_kefu_resume_installed", False))
 
-    monkeypatch.setattr(stream_agents, "check_redis_access", first_await)
+    monkeypatch.setattr(duties, "check_access", first_await)
     asyncio.run(app.on_partitions_assigned.send(set()))
     assert installed_at_first_await == [True]

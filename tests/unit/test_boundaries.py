@@ -15,20 +15,20 @@ from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR, calendar_for
 from agents.core.engine import Horizon, apply_buyer_events
 from agents.core.projection import FIRST_RESPONSE_BUCKETS, bucket_index
 from agents.core.windows import ROLLING_SECONDS, cohort_buckets, window_reads
-from agents.exposure.floor import shop_values, window_values
-from tests.builders import Ledger, agent_msg, at, buyer_msg, order, settings, transfer
+from agents.exposure.floor import team_values, window_values
+from tests.builders import Ledger, agent_msg, agent_row, at, buyer_msg, order, settings, shop_floor, transfer
 
 MS = 1
 SHANGHAI = calendar_for("Asia/Shanghai")
 
 
 def inquiries(ledger: Ledger, day: int, agent: str = "s1:a") -> int:
-    return ledger.day(agent, day=day)["i"]
+    return ledger.day(agent, day=day).inquiries
 
 
 def credited(ledger: Ledger, day: int = 0, agent: str = "s1:a") -> tuple[int, int, int]:
     d = ledger.day(agent, day=day)
-    return d["o"], d["p"], d["y"]
+    return d.ordered, d.paid, d.sales_fen
 
 
 # --- after-sale: a payment within `after_sale_days` (default 7) before the start, edge included ----
@@ -44,7 +44,7 @@ def test_after_sale_days_edge_is_inclusive(before_start: int, after_sale: bool) 
     ledger = Ledger(now_ms=at(12, day=8)).apply(order(start - before_start, "T0", "paid", 100))
     ledger.apply(buyer_msg(start), agent_msg(start + 5000))
     assert inquiries(ledger, day=8) == (0 if after_sale else 1)
-    assert ledger.day(day=8)["r"] == 1  # after-sale or not, it is a replied consultation
+    assert ledger.day(day=8).replied == 1  # after-sale or not, it is a replied consultation
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_an_order_is_credited_from_the_first_reply_on(after_reply: int, is_credi
         buyer_msg(at(10)), agent_msg(reply), order(reply + after_reply, "T1", "paid", 500)
     )
     assert credited(ledger) == ((1, 1, 500) if is_credited else (0, 0, 0))
-    assert ledger.day("")["sn"] == (0 if is_credited else 1)
+    assert ledger.day("").silent_orders == (0 if is_credited else 1)
 
 
 def test_a_reply_in_the_starts_millisecond_qualifies_an_order_in_that_millisecond() -> None:
@@ -178,8 +178,8 @@ def test_wait_limit_edge_is_inclusive(after_limit: int, answered: bool) -> None:
     reply = start + 24 * MS_PER_HOUR + after_limit
     ledger = Ledger(now_ms=at(12, day=1)).apply(buyer_msg(start), agent_msg(reply))
     day0 = ledger.day(day=0)
-    assert (day0["wn"], day0["ws"]) == ((1, reply - start) if answered else (0, 0))
-    assert day0["r"] == 1  # the reply still answers the consultation either way
+    assert (day0.waits_ended, day0.wait_ms) == ((1, reply - start) if answered else (0, 0))
+    assert day0.replied == 1  # the reply still answers the consultation either way
     assert ledger.waits[("s1", "s1:a")] == {}
 
 
@@ -247,7 +247,7 @@ def test_pruning_keeps_the_cutoff_day_and_the_look_back_edge() -> None:
     ledger.apply(buyer_msg(at(12, day=27)))  # a later event prunes the state
     state = ledger.states[("s1", "b1")]
     assert [c.day for c in state.consultations] == [SHANGHAI.day(at(0)), SHANGHAI.day(at(12, day=27))]
-    assert ledger.day(day=0)["c"] == 1
+    assert ledger.day(day=0).consultations == 1
     other = ledger.states[("s1", "b2")]
     prune(other, horizon.cutoff_day, horizon.order_horizon_ms)
     assert [o.order_id for o in other.orders] == ["T0"]
@@ -280,12 +280,12 @@ def test_a_duplicate_at_the_look_back_edge_is_still_a_duplicate() -> None:
 def test_a_reply_in_the_same_millisecond_as_the_start_counts_with_zero_first_response() -> None:
     ledger = Ledger().apply(buyer_msg(at(10)), agent_msg(at(10)))
     day = ledger.day()
-    assert (day["r"], day["fs"], day["wn"], day["ws"]) == (1, 0, 1, 0)
+    assert (day.replied, day.first_response_ms, day.waits_ended, day.wait_ms) == (1, 0, 1, 0)
 
 
 def test_an_agent_message_in_the_same_millisecond_but_before_the_buyers_answers_nothing() -> None:
     ledger = Ledger().apply(agent_msg(at(10)), buyer_msg(at(10)))
-    assert ledger.day()["r"] == 0 and ledger.waits[("s1", "s1:a")] == {"b1": at(10)}
+    assert ledger.day().replied == 0 and ledger.waits[("s1", "s1:a")] == {"b1": at(10)}
 
 
 @pytest.mark.parametrize(
@@ -295,7 +295,7 @@ def test_an_agent_message_in_the_same_millisecond_but_before_the_buyers_answers_
 )
 def test_a_consultation_belongs_to_the_local_day_of_its_start(ts: int, day: int) -> None:
     ledger = Ledger(now_ms=at(12, day=1)).apply(buyer_msg(ts))
-    assert ledger.day(day=day)["c"] == 1 and ledger.day(day=1 - day)["c"] == 0
+    assert ledger.day(day=day).consultations == 1 and ledger.day(day=1 - day).consultations == 0
 
 
 # --- the first-response histogram: a value on a bound belongs to that bound (`le`) ----------------
@@ -362,26 +362,26 @@ def test_every_ratio_and_average_of_an_empty_window_is_absent_never_zero() -> No
         "order_pay_ratio",
         "average_order_value_yuan",
     ):
-        assert values[name] is None, name
-    assert values["consultations"] == 0 and values["attributed_sales_yuan"] == 0
-    assert shop_values([0] * 12)["silent_share"] is None
+        assert getattr(values, name) is None, name
+    assert values.consultations == 0 and values.attributed_sales_yuan == 0
+    assert team_values([0] * 12, [0] * 12).silent_share is None
 
 
 def test_a_ratio_with_a_non_empty_denominator_is_a_number_even_when_zero() -> None:
     # 4 consultations, none replied: reply ratio 0.0 (present), first response absent.
     vector = [4] + [0] * 11
     values = window_values(vector)
-    assert values["reply_ratio"] == 0.0 and values["first_response_avg_seconds"] is None
+    assert values.reply_ratio == 0.0 and values.first_response_avg_seconds is None
     # 2 inquiries, 1 ordered, 0 paid; 2 waits of 3 s and 4 s; 3 s first response over 1 reply.
     vector = [2, 1, 3000, 2, 7000, 2, 1, 0, 0, 0, 0, 0]
     values = window_values(vector)
-    assert (values["consult_order_ratio"], values["consult_pay_ratio"], values["order_pay_ratio"]) == (
+    assert (values.consult_order_ratio, values.consult_pay_ratio, values.order_pay_ratio) == (
         0.5,
         0.0,
         0.0,
     )
-    assert (values["first_response_avg_seconds"], values["response_avg_seconds"]) == (3.0, 3.5)
-    assert values["average_order_value_yuan"] is None
+    assert (values.first_response_avg_seconds, values.response_avg_seconds) == (3.0, 3.5)
+    assert values.average_order_value_yuan is None
 
 
 def test_pruning_keeps_consultations_of_the_cutoff_day_and_drops_the_day_before() -> None:
@@ -403,17 +403,7 @@ def test_pruning_keeps_consultations_of_the_cutoff_day_and_drops_the_day_before(
     ids=["below", "at_the_threshold", "above"],
 )
 def test_both_alerts_fire_only_above_the_threshold(value: float, firing: bool) -> None:
-    floor = {
-        "shop": "s1",
-        "alert_threshold_seconds": 15,
-        "agents": [
-            {
-                "agent": "s1:a",
-                "oldest_wait_seconds": value,
-                "windows": {"5m": {"first_response_avg_seconds": value}},
-            }
-        ],
-    }
+    floor = shop_floor("s1", 15, [agent_row("s1:a", value, value)])
     found = conditions([floor])
     assert found[(WAITING, "s1", "s1:a")][0] is firing
     assert found[(FIRST_RESPONSE, "s1", "s1:a")][0] is firing
@@ -484,7 +474,7 @@ def test_an_order_counts_in_the_28d_window_from_its_first_millisecond(created: i
     ledger = Ledger(now_ms=at(12, day=27)).apply(order(created, "T0", "paid", 100))
     assert ledger.outcomes == ["applied"]
     shop = ledger.day("", day=0)
-    assert (shop["n"], shop["sn"], shop["sy"]) == ((1, 1, 100) if counted else (0, 0, 0))
+    assert (shop.orders, shop.silent_orders, shop.silent_sales_fen) == ((1, 1, 100) if counted else (0, 0, 0))
 
 
 @pytest.mark.parametrize("name", ["5m", "1h"])
@@ -517,6 +507,6 @@ def test_whole_bucket_reads_say_so_with_minus_one_as_the_store_script_expects() 
 def test_floor_values_round_money_to_the_fen_and_seconds_to_the_millisecond() -> None:
     # 3 replies, 1,234 ms of first response in all: 0.411333 s; sales 12,345 fen over 1 payment.
     values = window_values([3, 3, 1234, 0, 0, 1, 1, 1, 12_345, 0, 0, 0])
-    assert values["first_response_avg_seconds"] == 0.411
-    assert (values["attributed_sales_yuan"], values["average_order_value_yuan"]) == (123.45, 123.45)
-    assert window_values([1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0])["attributed_sales_yuan"] == 0.01
+    assert values.first_response_avg_seconds == 0.411
+    assert (values.attributed_sales_yuan, values.average_order_value_yuan) == (123.45, 123.45)
+    assert window_values([1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0]).attributed_sales_yuan == 0.01

@@ -1,7 +1,7 @@
 """Bounded Prometheus labels: agents past the cap become one `_other` series that still adds up.
 
 The floor comes from the real FloorReader over an in-memory store, and the leader's real
-refresh (Runtime.refresh_snapshot) feeds the real collector; only Redis is faked.
+refresh (Runtime.lead) feeds the real collector; only Redis is faked.
 """
 
 from __future__ import annotations
@@ -33,21 +33,22 @@ from agents.exposure.collector import OVERFLOW_AGENT, FloorCollector, FloorSnaps
 from agents.exposure.floor import FloorReader, window_values
 from agents.runtime import Runtime
 from config.settings import Settings, settings_from_yaml
+from streams.floor_model import ShopFloor
 
 NOW = 1_764_000_000_000
 
 
 def vector(**fields: int) -> list[int]:
     names = {
-        "c": CONSULTATIONS,
-        "r": REPLIED,
-        "fs": FIRST_RESPONSE_MS,
-        "wn": WAITS_ENDED,
-        "ws": WAIT_MS,
-        "i": INQUIRIES,
-        "o": ORDERED,
-        "p": PAID,
-        "y": SALES_FEN,
+        "consultations": CONSULTATIONS,
+        "replied": REPLIED,
+        "first_response_ms": FIRST_RESPONSE_MS,
+        "waits_ended": WAITS_ENDED,
+        "wait_ms": WAIT_MS,
+        "inquiries": INQUIRIES,
+        "ordered": ORDERED,
+        "paid": PAID,
+        "sales_fen": SALES_FEN,
     }
     out = [0] * WIDTH
     for name, value in fields.items():
@@ -94,58 +95,90 @@ class FakeStore:
         self.alerts = set(firing)
 
 
-def floor_of(store: FakeStore, shop: str, settings: Settings | None = None) -> dict[str, Any]:
+def floor_of(store: FakeStore, shop: str, settings: Settings | None = None) -> ShopFloor:
     reader = FloorReader(store, PolicyBook(settings or Settings()))  # type: ignore[arg-type]
     return asyncio.run(reader.floor(shop, NOW, with_sums=True))
 
 
 def test_the_overflow_series_carries_sums_and_exact_ratios() -> None:
     store = FakeStore()
-    store.vectors[("s1", "s1:a")] = vector(c=9, r=9, fs=9_000)
-    store.vectors[("s1", "s1:b")] = vector(c=4, r=2, fs=2_000, wn=2, ws=10_000, i=2, o=2, p=1, y=12_345)
-    store.vectors[("s1", "s1:c")] = vector(c=6, r=3, fs=30_000, wn=4, ws=4_000, i=3, o=1, p=1, y=10)
+    store.vectors[("s1", "s1:a")] = vector(consultations=9, replied=9, first_response_ms=9_000)
+    store.vectors[("s1", "s1:b")] = vector(
+        consultations=4,
+        replied=2,
+        first_response_ms=2_000,
+        waits_ended=2,
+        wait_ms=10_000,
+        inquiries=2,
+        ordered=2,
+        paid=1,
+        sales_fen=12_345,
+    )
+    store.vectors[("s1", "s1:c")] = vector(
+        consultations=6,
+        replied=3,
+        first_response_ms=30_000,
+        waits_ended=4,
+        wait_ms=4_000,
+        inquiries=3,
+        ordered=1,
+        paid=1,
+        sales_fen=10,
+    )
     store.waits[("s1", "s1:b")] = (2, NOW - 40_000, "tb_x")
     store.waits[("s1", "s1:c")] = (1, NOW - 5_000, "tb_y")
     capped = cap_agents(floor_of(store, "s1"), max_agents=2)
-    rows = {row["agent"]: row for row in capped["agents"]}
+    rows = {row.agent: row for row in capped.agents}
     assert set(rows) == {"s1:a", OVERFLOW_AGENT}
     other = rows[OVERFLOW_AGENT]
-    window = other["windows"]["28d"]
-    assert window == window_values(vector(c=10, r=5, fs=32_000, wn=6, ws=14_000, i=5, o=3, p=2, y=12_355))
-    assert (window["consultations"], window["replied_consultations"], window["inquiries"]) == (10, 5, 5)
-    assert (window["ordered_inquiries"], window["paid_inquiries"]) == (3, 2)
-    assert window["attributed_sales_yuan"] == 123.55
-    assert window["reply_ratio"] == 0.5
+    window = other.windows["28d"]
+    assert window == window_values(
+        vector(
+            consultations=10,
+            replied=5,
+            first_response_ms=32_000,
+            waits_ended=6,
+            wait_ms=14_000,
+            inquiries=5,
+            ordered=3,
+            paid=2,
+            sales_fen=12_355,
+        )
+    )
+    assert (window.consultations, window.replied_consultations, window.inquiries) == (10, 5, 5)
+    assert (window.ordered_inquiries, window.paid_inquiries) == (3, 2)
+    assert window.attributed_sales_yuan == 123.55
+    assert window.reply_ratio == 0.5
     # From summed numerators and denominators: (2 s + 30 s) / 5 replies, not the mean of 1 s and 10 s.
-    assert window["first_response_avg_seconds"] == 6.4
-    assert window["response_avg_seconds"] == round(14 / 6, 3)
-    assert window["consult_pay_ratio"] == 0.4 and window["order_pay_ratio"] == 2 / 3
-    assert other["waiting_buyers"] == 3
-    assert other["oldest_wait_seconds"] == 40.0 and other["alert"] is True
-    assert other["oldest_waiting_buyer"] is None
+    assert window.first_response_avg_seconds == 6.4
+    assert window.response_avg_seconds == round(14 / 6, 3)
+    assert window.consult_pay_ratio == 0.4 and window.order_pay_ratio == 2 / 3
+    assert other.waiting_buyers == 3
+    assert other.oldest_wait_seconds == 40.0 and other.alert is True
+    assert other.oldest_waiting_buyer is None
     # Shop totals are untouched by the cap.
-    assert capped["totals"] == floor_of(store, "s1")["totals"]
+    assert capped.totals == floor_of(store, "s1").totals
 
 
 def test_configured_agents_keep_their_series_whatever_their_ids() -> None:
     store = FakeStore()
     for index in range(50):
-        store.vectors[("s1", f"aa_flood_{index:02}")] = vector(c=1)
-    store.vectors[("s1", "zz_real")] = vector(c=3)
+        store.vectors[("s1", f"aa_flood_{index:02}")] = vector(consultations=1)
+    store.vectors[("s1", "zz_real")] = vector(consultations=3)
     capped = cap_agents(floor_of(store, "s1"), max_agents=5, preferred={"zz_real"})
-    assert [row["agent"] for row in capped["agents"]][-1] == OVERFLOW_AGENT
-    assert "zz_real" in {row["agent"] for row in capped["agents"]}
-    assert len(capped["agents"]) == 5
-    assert sum(row["windows"]["today"]["consultations"] for row in capped["agents"]) == 53
+    assert [row.agent for row in capped.agents][-1] == OVERFLOW_AGENT
+    assert "zz_real" in {row.agent for row in capped.agents}
+    assert len(capped.agents) == 5
+    assert sum(row.windows["today"].consultations for row in capped.agents) == 53
 
 
 def test_a_floor_without_sums_is_refused() -> None:
     store = FakeStore()
     for agent in ("a", "b", "c"):
-        store.vectors[("s1", agent)] = vector(c=1)
+        store.vectors[("s1", agent)] = vector(consultations=1)
     floor = floor_of(store, "s1")
-    for row in floor["agents"]:
-        del row["sums"]
+    for row in floor.agents:
+        row.sums = None
     with pytest.raises(ValueError, match="with_sums"):
         cap_agents(floor, max_agents=2)
 
@@ -172,19 +205,21 @@ def test_ten_thousand_agent_ids_stay_a_bounded_number_of_series() -> None:
         pass
 
     runtime = Runtime.create(settings, sink, sink)
-    store = FakeStore()
+    store, real = FakeStore(), runtime.store
     runtime.store = store  # type: ignore[assignment]
     runtime.reader = FloorReader(store, runtime.policies)  # type: ignore[arg-type]
     for index in range(10_000):
-        store.vectors[("s1", f"s1:flood{index:05}")] = vector(c=1, r=1, fs=2_000)
+        store.vectors[("s1", f"s1:flood{index:05}")] = vector(
+            consultations=1, replied=1, first_response_ms=2_000
+        )
         store.hist[("s1", f"s1:flood{index:05}")] = {"1": 1, "sum": 2_000}
-    store.vectors[("s1", "s1:zz_real")] = vector(c=7, r=7, fs=7_000)
+    store.vectors[("s1", "s1:zz_real")] = vector(consultations=7, replied=7, first_response_ms=7_000)
     store.vectors[("s1", SHOP_LEVEL)] = vector()
     for index in range(10):  # new shop ids flood too
-        store.vectors[(f"x{index}", "x:a")] = vector(c=1)
+        store.vectors[(f"x{index}", "x:a")] = vector(consultations=1)
 
-    asyncio.run(runtime.refresh_snapshot(NOW))
-    asyncio.run(runtime.close())
+    asyncio.run(runtime.lead(NOW))
+    asyncio.run(real.close())
 
     registry = runtime.registry
     consultations = series(registry, "kefu_consultations")

@@ -14,7 +14,7 @@ def answered(ledger: Ledger, hour: float, agent: str = "s1:a", buyer: str = "b1"
 
 def conversion(ledger: Ledger, agent: str = "s1:a", day: int = 0) -> tuple[int, int, int, int]:
     d = ledger.day(agent, day=day)
-    return d["i"], d["o"], d["p"], d["y"]
+    return d.inquiries, d.ordered, d.paid, d.sales_fen
 
 
 def test_answered_buyer_who_orders_and_pays_is_credited() -> None:
@@ -23,13 +23,13 @@ def test_answered_buyer_who_orders_and_pays_is_credited() -> None:
     )
     assert conversion(ledger) == (1, 1, 1, 19900)
     shop = ledger.day("")
-    assert (shop["n"], shop["sn"]) == (1, 0)
+    assert (shop.orders, shop.silent_orders) == (1, 0)
 
 
 def test_unanswered_consultation_is_not_an_inquiry() -> None:
     ledger = Ledger().apply(buyer_msg(at(10)), order(at(11), "T1", "paid", 500))
     assert conversion(ledger) == (0, 0, 0, 0)
-    assert ledger.day("")["sn"] == 1 and ledger.day("")["sy"] == 500
+    assert ledger.day("").silent_orders == 1 and ledger.day("").silent_sales_fen == 500
 
 
 def test_order_before_the_first_reply_is_not_credited() -> None:
@@ -37,7 +37,7 @@ def test_order_before_the_first_reply_is_not_credited() -> None:
         buyer_msg(at(10)), order(at(10, 0, 5), "T1", "paid", 500), agent_msg(at(10, 0, 10))
     )
     assert conversion(ledger) == (1, 0, 0, 0)
-    assert ledger.day("")["sn"] == 1
+    assert ledger.day("").silent_orders == 1
 
 
 def test_order_at_the_moment_of_the_reply_is_credited() -> None:
@@ -51,7 +51,7 @@ def test_after_sale_by_a_recent_live_order() -> None:
     ledger = Ledger(now_ms=at(12, day=3)).apply(order(at(9), "T0", "paid", 100))
     answered(ledger, 10, day=3)  # 3 days after an order: after-sale (售后), no inquiry
     assert conversion(ledger, day=3) == (0, 0, 0, 0)
-    assert ledger.day(day=3)["r"] == 1  # still a replied consultation
+    assert ledger.day(day=3).replied == 1  # still a replied consultation
 
 
 def test_an_order_older_than_after_sale_days_or_cancelled_does_not_make_it_after_sale() -> None:
@@ -76,8 +76,8 @@ def test_aftersale_group_agent_is_never_an_inquiry() -> None:
     config = settings("shops: {s1: {agents: {'s1:svc': {group: aftersale}}}}")
     ledger = answered(Ledger(settings=config), 10, agent="s1:svc").apply(order(at(11), "T1", "paid", 900))
     assert conversion(ledger, "s1:svc") == (0, 0, 0, 0)
-    assert ledger.day("s1:svc")["r"] == 1
-    assert ledger.day("")["sn"] == 1
+    assert ledger.day("s1:svc").replied == 1
+    assert ledger.day("").silent_orders == 1
 
 
 def two_agents(rule: str) -> Ledger:

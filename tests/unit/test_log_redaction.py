@@ -10,7 +10,7 @@ import msgspec
 from redis.exceptions import AuthenticationError, NoPermissionError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from agents.redis_access import access_problem
+from agents.store.errors import access_problem
 from config.secret import Secret
 from config.settings import settings_from_yaml
 from streams.redaction import install_log_redaction, redact, settings_secrets

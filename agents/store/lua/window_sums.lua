@@ -1,12 +1,12 @@
 -- Sum an agent's cohort buckets into per-window vectors in one server-side pass.
--- KEYS: bucket hashes. ARGV: width, then width field names, then per key: mask lo hi.
+-- KEYS: bucket hashes. ARGV: windows, width, then width field names, then per key: mask lo hi.
 -- Day/minute hashes hold `field -> n`; second hashes hold `field:sec -> n`, and only
 -- seconds lo..hi count (lo = -1 means the whole hash). Returns windows*width integers.
-local width = tonumber(ARGV[1])
+local windows = tonumber(ARGV[1])
+local width = tonumber(ARGV[2])
 local index = {}
-for i = 1, width do index[ARGV[1 + i]] = i end
-local base = 1 + width
-local windows = 4
+for i = 1, width do index[ARGV[2 + i]] = i end
+local base = 2 + width
 local sums = {}
 for i = 1, windows * width do sums[i] = 0 end
 for k = 1, #KEYS do

@@ -1,0 +1,1 @@
+"""The Faust side of the worker: sinks, HTTP views, timers and rebalance hooks."""

@@ -1,0 +1,62 @@
+"""What the worker does besides applying batches: on assignment, once a second, every two seconds."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+import faust
+
+from agents.runtime import Runtime
+from agents.store.errors import STORE_ERRORS, check_access
+from agents.worker.resume import resume_from_redis
+from config.watch import ConfigWatcher
+
+
+def install_duties(app: faust.App, runtime: Runtime, input_topics: set[str]) -> None:
+    log = logging.getLogger(__name__)
+
+    async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+        # First, before any await: Faust has already told its recovery service to seek the new
+        # partitions, and that runs as soon as this yields. Installed later, the first seek
+        # goes to Kafka's committed offsets, which can be ahead of Redis: records skipped.
+        resume_from_redis(app, runtime.store, input_topics)
+        # Redis is first needed right after this (resuming from its offsets). A wrong password
+        # or an untrusted certificate stops the worker here, saying so; an outage does not,
+        # since the batch loop retries through it.
+        await check_access(runtime.store.ping)
+
+    cast(Any, app.on_partitions_assigned).connect(on_assigned)  # mode's stub types lag its API
+
+    @app.timer(1.0)
+    async def publish_floor() -> None:
+        """Every worker: its partitions' lag. The leader only: gauges, wait pruning, alerts."""
+        try:
+            await runtime.update_lag(highwaters(app, input_topics))
+        except STORE_ERRORS as exc:
+            log.warning("lag update failed: %s", exc)
+        if not app.is_leader():
+            runtime.clear_snapshot()
+            return
+        try:
+            await runtime.lead()
+        except STORE_ERRORS as exc:
+            log.warning("floor refresh failed: %s", exc)
+
+    watcher = ConfigWatcher(runtime.settings, runtime.policies.update)
+
+    @app.timer(2.0)
+    async def reload_configuration() -> None:
+        watcher.poll()
+
+
+def highwaters(app: faust.App, topics: set[str]) -> dict[tuple[str, int], int]:
+    consumer = app.consumer
+    out: dict[tuple[str, int], int] = {}
+    for tp in consumer.assignment():
+        if tp.topic not in topics:
+            continue
+        highwater = consumer.highwater(tp)
+        if highwater is not None and highwater >= 0:
+            out[(tp.topic, tp.partition)] = int(highwater)
+    return out

@@ -1,0 +1,73 @@
+"""The worker's HTTP pages (interfaces.md): metrics, the floor API and stream, the page, health.
+
+The floor is a typed value up to here; these turn it into JSON, the only place that does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, cast
+
+import faust
+from aiohttp.web import Response as AiohttpResponse
+from aiohttp.web import StreamResponse
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from agents.clock import wall_clock_ms
+from agents.exposure.page import FLOOR_PAGE
+from agents.runtime import Runtime
+from agents.store.errors import STORE_ERRORS
+from agents.worker.health import health_problems
+from streams.floor_model import floor_json
+
+MISSING_SHOP = {"error": "missing query parameter: shop"}
+
+
+def install_views(app: faust.App, runtime: Runtime) -> None:
+    @app.page("/metrics")
+    async def metrics(web: View, request: Request) -> Response:
+        body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, runtime.registry)
+        return cast(Response, AiohttpResponse(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST}))
+
+    @app.page("/api/v1/floor")
+    async def floor_api(web: View, request: Request) -> Response:
+        shop = request.query.get("shop")
+        if not shop:
+            return web.json(MISSING_SHOP, status=400)
+        return web.json(floor_json(await runtime.reader.floor(shop, wall_clock_ms())))
+
+    @app.page("/api/v1/floor/stream")
+    async def floor_stream(web: View, request: Request) -> Response:
+        """Server-Sent Events: the floor JSON once a second, until the client goes away."""
+        shop = request.query.get("shop")
+        if not shop:
+            return web.json(MISSING_SHOP, status=400)
+        stream = StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await stream.prepare(cast(Any, request))
+        try:
+            while True:
+                try:
+                    floor = await runtime.reader.floor(shop, wall_clock_ms())
+                    payload = json.dumps(floor_json(floor), ensure_ascii=False)
+                    await stream.write(f"retry: 1000\ndata: {payload}\n\n".encode())
+                except STORE_ERRORS as exc:
+                    if isinstance(exc, ConnectionResetError):
+                        raise
+                    await stream.write(f"event: degraded\ndata: {json.dumps(str(exc))}\n\n".encode())
+                await asyncio.sleep(1.0)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return cast(Response, stream)
+
+    @app.page("/floor")
+    async def floor_page(web: View, request: Request) -> Response:
+        return web.html(FLOOR_PAGE)
+
+    @app.page("/healthz")
+    async def healthz(web: View, request: Request) -> Response:
+        problems = await health_problems(runtime)
+        if problems:
+            return web.json({"status": "unhealthy", "problems": problems}, status=503)
+        return web.json({"status": "ok"})

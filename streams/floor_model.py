@@ -1,0 +1,75 @@
+"""The floor as typed values: the output contract of interfaces.md (`/api/v1/floor`, `stats`).
+
+As `events.py` types what comes in, this types what goes out. Values are built from the
+store's sums (agents/exposure/floor.py), handed around as structs (gauges, alerts, the CLI)
+and turned into JSON only at the HTTP and CLI edge, by `floor_json`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class WindowValues(msgspec.Struct, kw_only=True):
+    """One window's metrics, named as in metrics.md without the `kefu_` prefix.
+
+    A ratio or an average with an empty denominator is None: absent, never 0.
+    """
+
+    consultations: int
+    replied_consultations: int
+    inquiries: int
+    ordered_inquiries: int
+    paid_inquiries: int
+    reply_ratio: float | None
+    first_response_avg_seconds: float | None
+    response_avg_seconds: float | None
+    consult_order_ratio: float | None
+    consult_pay_ratio: float | None
+    order_pay_ratio: float | None
+    attributed_sales_yuan: float
+    average_order_value_yuan: float | None
+
+
+class TeamWindowValues(WindowValues, kw_only=True):
+    """The agents' values added up, plus what only the shop has: its orders and silent orders."""
+
+    orders: int
+    silent_orders: int
+    silent_share: float | None
+    silent_sales_yuan: float
+
+
+class AgentRow(msgspec.Struct, kw_only=True, omit_defaults=True):
+    agent: str
+    name: str | None
+    waiting_buyers: int
+    oldest_wait_seconds: float
+    alert: bool
+    oldest_waiting_buyer: str | None  # masked (events.md: personal data)
+    windows: dict[str, WindowValues]
+    # The raw summed vectors per window, for the leader only: ratios cannot be merged, sums
+    # can (the `_other` series). Left out of the JSON, as its default.
+    sums: dict[str, list[int]] | None = None
+
+
+class Totals(msgspec.Struct, kw_only=True):
+    waiting_buyers: int
+    oldest_wait_seconds: float
+    windows: dict[str, TeamWindowValues]
+
+
+class ShopFloor(msgspec.Struct, kw_only=True):
+    shop: str
+    name: str | None
+    as_of: int
+    alert_threshold_seconds: float
+    agents: list[AgentRow]  # most urgent first: the oldest wait, then the agent id
+    totals: Totals
+
+
+def floor_json(floor: ShopFloor) -> dict[str, Any]:
+    """The floor as the API's JSON object."""
+    return msgspec.to_builtins(floor)
