@@ -15,7 +15,7 @@ from config.settings import ConfigError, Settings, load_settings, settings_from_
 from streams.app import create_app
 from streams.kafka_security import client_kwargs, faust_credentials
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # A public CA certificate (no key anywhere): ssl.create_default_context needs a real one to load.
 TEST_CA = """-----BEGIN CERTIFICATE-----
 MIIBmzCCAUGgAwIBAgIUT8XR5EDdxp/tY36eWXA6JrUvf2AwCgYIKoZIzj0EAwIw
