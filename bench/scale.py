@@ -1,4 +1,4 @@
-"""The scale-out benchmark (issue 9): events/s with 1 and 2 workers, on a single Redis and on the
+"""The scale-out benchmark: events/s with 1 and 2 workers, on a single Redis and on the
 three-master Redis Cluster, all in one run on the same records.
 
 1. Brings up the local stack and the local Redis Cluster (deploy/local/redis-cluster).

@@ -69,7 +69,7 @@ class Mutant:
         return "".join(lines)
 
 
-# Meaningful mutants from issue 19's audit, beyond the mechanical ones: (file, old, new, what).
+# Meaningful mutants, beyond the mechanical ones: (file, old, new, what).
 NAMED: tuple[tuple[str, str, str, str], ...] = (
     (
         "agents/core/policy.py",
@@ -109,7 +109,7 @@ NAMED: tuple[tuple[str, str, str, str], ...] = (
     ),
 )
 
-# Mutants that cannot change any number, with the reason (checked by hand; see issue 19's note),
+# Mutants that cannot change any number, with the reason (each checked by hand),
 # keyed by (file, the mutated line as written, the change) so that they survive edits elsewhere.
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     (

@@ -4,7 +4,7 @@ It shares no code with `agents/`: its own day function (zoneinfo), its own notio
 crediting by scanning every order against every inquiry, no projections, diffs or batches. The
 property tests compare the core with it over random scenarios.
 
-One deliberate v1 reading, until issue 13 (KPIs v2) lands: an order makes a consultation
+One deliberate v1 reading, until metrics.md v2's after-sale rule is built: an order makes a consultation
 after-sale from its creation (or payment, if never seen created), not only from its payment.
 """
 

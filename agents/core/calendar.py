@@ -50,10 +50,6 @@ class BusinessCalendar:
             start = self._day_starts[day] = int(local.timestamp() * 1000)
         return start
 
-    @staticmethod
-    def label(day: int) -> str:
-        return date.fromordinal(day).isoformat()
-
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 

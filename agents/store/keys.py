@@ -90,15 +90,6 @@ def offset_key(topic: str, partition: int) -> str:
     return f"{partition_prefix(partition)}:off:{topic}"
 
 
-def parse_offset_key(key: str) -> tuple[str, int]:
-    """(topic, partition) of an `offset_key`."""
-    tag, _, topic = key.partition("}:off:")
-    return topic, int(tag.split("{p", 1)[1].split(".", 1)[0])
-
-
-OFFSET_KEY_PATTERN = f"{PREFIX}:{{p*}}:off:*"
-
-
 def buyer_key(partition: int, shop: str, buyer: str) -> str:
     """A buyer's state lives with the input partition its records arrive on."""
     return f"{partition_prefix(partition)}:b:{len(shop)}.{shop}|{buyer}"

@@ -22,7 +22,7 @@ from typing import Any
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from agents.store import keys
+from tests.offset_keys import OFFSET_KEY_PATTERN, parse_offset_key
 
 ROOT = Path(__file__).resolve().parents[2]
 # A worker slow enough that a fault lands while records still flow: 200-record fetches, each
@@ -230,8 +230,8 @@ class Deployment:
 
     def applied_offsets(self) -> dict[tuple[str, int], int]:
         out = {}
-        for key in self.redis.scan_iter(keys.OFFSET_KEY_PATTERN, count=1000):  # a cluster: every master
-            out[keys.parse_offset_key(key.decode())] = int(self.redis.get(key) or -1)
+        for key in self.redis.scan_iter(OFFSET_KEY_PATTERN, count=1000):  # a cluster: every master
+            out[parse_offset_key(key.decode())] = int(self.redis.get(key) or -1)
         return out
 
     def wait_applied(self, last: dict[tuple[str, int], int], timeout: float = 90) -> None:

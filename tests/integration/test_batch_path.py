@@ -1,4 +1,4 @@
-"""The batch input path under rebalances and kills, on the real stack (issue 12). Workers are
+"""The batch input path under rebalances and kills, on the real stack. Workers are
 slowed down where a test needs a batch in flight (slow_worker.py), so that each fault provably
 lands mid-batch on a worker of any speed; every run must equal one uninterrupted worker's."""
 

@@ -1,4 +1,4 @@
-"""Faults against the real stack (issue: faults). Each run is compared with an uninterrupted
+"""Faults against the real stack. Each run is compared with an uninterrupted
 run of the same records; the difference in final numbers must be zero."""
 
 from __future__ import annotations

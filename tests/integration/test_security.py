@@ -1,4 +1,4 @@
-"""Issue 7, "nobody let in": SASL_SSL Kafka, rediss:// with an ACL user, loopback web, quiet logs.
+"""Nobody let in: SASL_SSL Kafka, rediss:// with an ACL user, loopback web, quiet logs.
 
 Everything runs against the stack's secured endpoints: the broker's SCRAM-SHA-256 listener
 behind TLS and a redis-server that speaks only TLS and knows one ACL user (deploy/local/stack).

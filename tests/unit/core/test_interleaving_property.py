@@ -1,5 +1,5 @@
 """Kafka may deliver the two co-partitioned topics interleaved arbitrarily: the numbers must be
-those of event-time order, for every attribution rule and window (issue: conversion)."""
+those of event-time order, for every attribution rule and window."""
 
 from __future__ import annotations
 

@@ -184,7 +184,7 @@ def _o(event_id: str, ts: int, status: str = "paid", order_id: str = "T1", amoun
     return Order(event_id, "s1", "b1", ts, order_id, status, amount)  # type: ignore[arg-type]
 
 
-# One scenario per mutant of issue 19's audit that the reference can see.
+# One scenario per hand-written mutant (tests/mutate.py, NAMED) that the reference can see.
 MUTANT_EXAMPLES = {
     "after_sale_days one day shorter / after-sale edge <= -> <": Scenario(
         Rules(),

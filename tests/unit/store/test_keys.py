@@ -6,6 +6,7 @@ import pytest
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from agents.store import keys
+from tests.offset_keys import parse_offset_key
 
 
 def test_partition_tags_never_change() -> None:
@@ -22,7 +23,7 @@ def test_partition_tags_never_change() -> None:
 
 def test_offset_keys_round_trip() -> None:
     key = keys.offset_key("t.messages|x", 13)
-    assert key.startswith("kp:{p13.") and keys.parse_offset_key(key) == ("t.messages|x", 13)
+    assert key.startswith("kp:{p13.") and parse_offset_key(key) == ("t.messages|x", 13)
 
 
 def master_of(slot: int, masters: int) -> int:

@@ -1,4 +1,4 @@
-"""The simulated traffic of `kefu-pulse simulate` and `demo` (issue 6): deterministic for a seed,
+"""The simulated traffic of `kefu-pulse simulate` and `demo`: deterministic for a seed,
 every kind of event a real shop sends, and the rate it was asked for."""
 
 from __future__ import annotations
