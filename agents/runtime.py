@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -70,9 +72,10 @@ class Runtime:
         await self.processor.process_until_done(records)
 
     async def lead(self, now_ms: int | None = None) -> None:
-        """The leader's duties, once a second: export every shop's floor as gauges, drop
-        expired waits from the live queues, and publish alert transitions."""
+        """The leader's duties, once a second: say who leads, export every shop's floor as
+        gauges, drop expired waits from the live queues, and publish alert transitions."""
         now_ms = wall_clock_ms() if now_ms is None else now_ms
+        await self.store.mark_leader(self.identity, now_ms)
         snapshot, agents_by_shop = await self.read_snapshot(now_ms)
         self.collector.snapshot = snapshot
         await self.prune_expired_waits(agents_by_shop, now_ms)
@@ -139,6 +142,11 @@ class Runtime:
             self.metrics.lag.labels(topic, str(partition)).set(
                 max(0, highwaters[(topic, partition)] - offset - 1)
             )
+
+    @property
+    def identity(self) -> str:
+        """How `kefu-pulse check` names this worker when it leads."""
+        return f"{socket.gethostname()}:{self.settings.web.port} (pid {os.getpid()})"
 
     def clear_snapshot(self) -> None:
         self.collector.snapshot = FloorSnapshot()

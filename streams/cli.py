@@ -2,35 +2,52 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import traceback
 from pathlib import Path
 from typing import NoReturn
 
 import click
 import faust
 from faust.cli import AppCommand, argument, option
+from faust.cli.faust import cli as faust_cli
 from redis.exceptions import RedisError
 
 from agents.clock import wall_clock_ms
-from agents.core.windows import WINDOWS
+from agents.core.calendar import MS_PER_DAY
+from agents.core.policy import PolicyBook
+from agents.core.windows import WINDOW_DAYS, WINDOWS
 from agents.runtime import Runtime
-from agents.store.errors import access_problem
+from agents.store.connect import connect
+from agents.store.errors import STORE_ERRORS, access_problem
+from agents.store.redis_store import RedisStore
 from agents.stream_agents import install
-from config.settings import ConfigError, Settings, load_settings
+from config.settings import ConfigError, Settings, config_path, load_settings
 from streams.app import create_app
-from streams.redaction import install_log_redaction, settings_secrets
+from streams.cli_help import command_of, describe, quiet_libraries, wants_debug
+from streams.preflight import StartupError, require_input_topics, require_kafka
+from streams.redaction import install_log_redaction, redact, settings_secrets
 
 
 def main() -> None:
+    argv = sys.argv[1:]
+    command, debug = command_of(argv), wants_debug(argv)
     try:
         settings = load_settings()
     except ConfigError as exc:
-        print(f"kefu-pulse: invalid configuration: {exc}", file=sys.stderr)
+        mark = "✗ configuration: " if command == "check" else "kefu-pulse: invalid configuration: "
+        print(f"{mark}{exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     install_log_redaction(settings_secrets(settings))
+    if command != "worker" and not debug:
+        quiet_libraries()
     app = create_app(settings)
     runtime = install(app, settings)
     register_commands(app, settings, runtime)
+    describe(faust_cli)
+    if command == "worker":
+        _start_or_explain(settings, debug)
     app.main()
 
 
@@ -39,18 +56,65 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
-async def _require_kafka(settings: Settings) -> None:
-    """A refused login or TLS handshake as one line, not kafka-python's 30 s bootstrap timeout."""
-    from streams.kafka_security import KafkaAccessError, check_access
+def _start_or_explain(settings: Settings, debug: bool) -> None:
+    """Before Faust starts the worker: Kafka, the input topics and Redis as it will use them.
 
+    The loop stays the current one, for Faust to run on (asyncio.run would unset it)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     try:
-        await check_access(settings.kafka)
-    except KafkaAccessError as exc:
+        loop.run_until_complete(_preflight(settings))
+    except StartupError as exc:
+        if debug:  # the whole chain, down to the library's own error
+            traceback.print_exc()
         _fail(str(exc))
 
 
-def _redis_failure(exc: RedisError) -> NoReturn:
-    _fail(access_problem(exc) or f"Redis is unavailable: {exc}")
+async def _preflight(settings: Settings) -> None:
+    await require_kafka(settings)
+    await require_input_topics(settings)
+    await _require_redis(settings)
+
+
+async def _require_redis(settings: Settings, timeout_s: float = 5.0) -> None:
+    store = RedisStore(connect(settings.redis.url))
+    try:
+        await asyncio.wait_for(store.ping(), timeout_s)
+    except STORE_ERRORS as exc:
+        raise StartupError(_redis_problem(settings, exc)) from exc
+    finally:
+        await store.close()
+
+
+def _redis_problem(settings: Settings, exc: BaseException) -> str:
+    reason = str(exc) or type(exc).__name__
+    return access_problem(exc) or (
+        f"Redis is unreachable at {redact(settings.redis.url)} ({reason}); "
+        "set KEFU_REDIS_URL or redis.url to your Redis"
+    )
+
+
+async def _require_kafka(settings: Settings) -> None:
+    """A refused login or TLS handshake as one line, not kafka-python's 30 s bootstrap timeout."""
+    try:
+        await require_kafka(settings)
+    except StartupError as exc:
+        _fail(str(exc))
+
+
+def _redis_failure(settings: Settings, exc: BaseException) -> NoReturn:
+    _fail(_redis_problem(settings, exc))
+
+
+def _describe_shop(policies: PolicyBook, shop: str) -> str:
+    policy = policies(shop)
+    rule = f"{policy.attribution_rule}/{policy.attribution_window}"
+    agents = len(policies.settings.shops[shop].agents)
+    return (
+        f"{policy.name or 'no name'}, {policy.calendar.zone.key}, alert after "
+        f"{policy.alert_threshold_seconds:g} s, after-sale {policy.after_sale_ms // MS_PER_DAY} days, "
+        f"attribution {rule}, {agents} agent(s) named"
+    )
 
 
 def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> None:
@@ -75,17 +139,53 @@ def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> N
         option("--shop", required=True, help="shop id"),
         option("--window", type=click.Choice(WINDOWS), default=None),
         option("--json", "as_json", is_flag=True, default=False, help="exactly the /api/v1/floor JSON"),
+        option("--watch", is_flag=True, default=False, help="refresh in place once a second (Ctrl-C stops)"),
     )
-    async def stats(self: AppCommand, shop: str, window: str | None, as_json: bool) -> None:
+    async def stats(self: AppCommand, shop: str, window: str | None, as_json: bool, watch: bool) -> None:
         """Print the floor-display data from Redis."""
-        from streams.stats_cli import run_stats
+        from streams.stats_cli import UnknownShop, run_stats
 
         try:
-            await run_stats(lambda s: runtime.reader.floor(s, wall_clock_ms()), shop, window, as_json)
-        except RedisError as exc:
-            _redis_failure(exc)
+            await run_stats(
+                lambda s: runtime.reader.floor(s, wall_clock_ms()),
+                lambda: runtime.reader.shops(wall_clock_ms()),
+                shop,
+                window,
+                as_json,
+                watch,
+            )
+        except UnknownShop as exc:
+            _fail(str(exc))
+        except STORE_ERRORS as exc:
+            _redis_failure(settings, exc)
         finally:
             await runtime.close()
+
+    @app.command(option("--json", "as_json", is_flag=True, default=False, help="the checks as JSON"))
+    async def check(self: AppCommand, as_json: bool) -> None:
+        """Check config, Kafka, topics, Redis, workers and lag, as ✓/✗ lines."""
+        from streams.check_cli import report, run_checks
+
+        async def redis_ping() -> None:
+            try:
+                await asyncio.wait_for(runtime.store.ping(), 5.0)
+            except STORE_ERRORS as exc:
+                raise StartupError(_redis_problem(settings, exc)) from None
+
+        try:
+            checks = await run_checks(
+                settings,
+                config_path(),
+                lambda shop: _describe_shop(runtime.policies, shop),
+                runtime.store,
+                redis_ping,
+                WINDOW_DAYS,
+            )
+        except (Exception, asyncio.CancelledError) as exc:  # a broken check fails, never passes
+            _fail(f"check could not finish: {type(exc).__name__}: {exc}")
+        finally:
+            await runtime.close()
+        raise SystemExit(report(checks, as_json))
 
     @app.command(
         option("--shops", type=int, default=2, show_default=True),
@@ -97,7 +197,7 @@ def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> N
     async def simulate(
         self: AppCommand, shops: int, agents: int, rate: float, duration: float | None, seed: int
     ) -> None:
-        """Realistic simulated traffic into the input topics, with a progress display."""
+        """Simulated shop traffic into the input topics, with progress."""
         from streams.simulate import run_simulation
         from streams.traffic import TrafficShape
 
@@ -120,13 +220,13 @@ def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> N
             print(f"kefu-pulse rebuild: {exc}", file=sys.stderr)
             raise SystemExit(1) from exc
         except RedisError as exc:
-            _redis_failure(exc)
+            _redis_failure(settings, exc)
         finally:
             await runtime.close()
 
     @app.command(option("--dry-run", is_flag=True, default=False, help="count, move nothing"))
     async def repartition(self: AppCommand, dry_run: bool) -> None:
-        """After adding input partitions (workers stopped): move buyer states to their new partition."""
+        """Move buyer states after adding input partitions (workers stopped)."""
         from streams.consumer_group import WorkersRunning
         from streams.repartition_cli import PartitionsDisagree, check_repartition_allowed
 
@@ -138,7 +238,7 @@ def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> N
             print(f"kefu-pulse repartition: {exc}", file=sys.stderr)
             raise SystemExit(1) from exc
         except RedisError as exc:
-            _redis_failure(exc)
+            _redis_failure(settings, exc)
         finally:
             await runtime.close()
         verb = "would move" if dry_run else "moved"
@@ -146,7 +246,7 @@ def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> N
 
     @app.command()
     async def demo(self: AppCommand) -> None:
-        """Start a local real stack, a worker and simulated traffic; Ctrl-C stops it all."""
+        """Run a local real stack, a worker and simulated traffic; Ctrl-C stops all."""
         from streams.demo import run_demo
 
         raise SystemExit(await run_demo(settings))

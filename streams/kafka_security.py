@@ -8,6 +8,7 @@ take the same keyword names, so `client_kwargs` serves both.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from typing import Any
 
@@ -21,6 +22,20 @@ from config.settings import KafkaSecuritySettings, KafkaSettings
 
 class KafkaAccessError(RuntimeError):
     """Kafka cannot be used with these settings: unreachable, TLS refused, or login refused."""
+
+
+class KafkaUnreachable(KafkaAccessError):
+    """No bootstrap server accepted a connection at all (nothing listens, or no such host)."""
+
+    def __init__(self, message: str, reasons: str) -> None:
+        super().__init__(message)
+        self.reasons = reasons
+
+
+def _unreachable(error: BaseException) -> bool:
+    return isinstance(error, (ConnectionRefusedError, socket.gaierror)) or (
+        isinstance(error, OSError) and not isinstance(error, ssl.SSLError | ConnectionResetError)
+    )
 
 
 def ssl_context(security: KafkaSecuritySettings) -> ssl.SSLContext | None:
@@ -91,6 +106,7 @@ async def check_access(kafka: KafkaSettings, timeout_s: float = 10.0) -> None:
     """
     kwargs = client_kwargs(kafka.security)
     reasons: list[str] = []
+    unreachable = True
     for server in kafka.bootstrap.split(","):
         try:
             host, port = host_port(server)
@@ -106,6 +122,7 @@ async def check_access(kafka: KafkaSettings, timeout_s: float = 10.0) -> None:
             )
         except (OSError, KafkaError, TimeoutError, ValueError) as exc:
             reasons.append(f"{server.strip()}: {_describe(exc)}")
+            unreachable = unreachable and _unreachable(exc)
             continue
         conn.close()
         return
@@ -114,4 +131,7 @@ async def check_access(kafka: KafkaSettings, timeout_s: float = 10.0) -> None:
         if kafka.security.uses_sasl
         else ""
     )
-    raise KafkaAccessError(f"cannot use Kafka over {kafka.security.protocol}{who}: " + "; ".join(reasons))
+    message = f"cannot use Kafka over {kafka.security.protocol}{who}: " + "; ".join(reasons)
+    if unreachable:
+        raise KafkaUnreachable(message, "; ".join(reasons))
+    raise KafkaAccessError(message)

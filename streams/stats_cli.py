@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
-from streams.floor_model import ShopFloor, floor_json
+from streams.floor_model import AgentRow, ShopFloor, WindowValues, floor_json
+
+WIDE_TERMINAL = 120  # below this many columns the table keeps only what a lead looks at first
 
 
-def _fmt(value: Any, percent: bool = False) -> str:
+class UnknownShop(LookupError):
+    pass
+
+
+def _fmt(value: float | int | None, percent: bool = False) -> str:
     if value is None:
         return "—"
     if percent:
@@ -20,44 +28,66 @@ def _fmt(value: Any, percent: bool = False) -> str:
     return str(value)
 
 
+@dataclass(frozen=True, slots=True)
+class Column:
+    header: str
+    value: Callable[[AgentRow, WindowValues], str]
+    compact: bool  # kept in a narrow terminal
+
+
+COLUMNS = (
+    Column("agent", lambda r, w: r.name or r.agent, True),
+    Column("waiting", lambda r, w: str(r.waiting_buyers), True),
+    Column("oldest s", lambda r, w: _fmt(r.oldest_wait_seconds), True),
+    Column("咨询", lambda r, w: str(w.consultations), False),
+    Column("接待", lambda r, w: str(w.replied_consultations), False),
+    Column("回复率", lambda r, w: _fmt(w.reply_ratio, percent=True), True),
+    Column("首响 s", lambda r, w: _fmt(w.first_response_avg_seconds), True),
+    Column("平均响应 s", lambda r, w: _fmt(w.response_avg_seconds), False),
+    Column("询单", lambda r, w: str(w.inquiries), False),
+    Column("询单转化率", lambda r, w: _fmt(w.consult_pay_ratio, percent=True), True),
+    Column("销售额", lambda r, w: _fmt(w.attributed_sales_yuan), False),
+)
+
+
+def floor_table(floor: ShopFloor, window: str, width: int) -> Table:
+    columns = [c for c in COLUMNS if c.compact or width >= WIDE_TERMINAL]
+    table = Table(title=f"{floor.name or floor.shop} · {window}")
+    for column in columns:
+        table.add_column(column.header, no_wrap=True)
+    for row in floor.agents:
+        table.add_row(*(column.value(row, row.windows[window]) for column in columns))
+    return table
+
+
+def unknown_shop_message(shop: str, known: Sequence[str]) -> str:
+    if not known:
+        return f"unknown shop {shop!r}: no shop is configured and no events were processed yet"
+    listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+    return f"unknown shop {shop!r}; known shops: {listed}"
+
+
 async def run_stats(
-    read_floor: Callable[[str], Awaitable[ShopFloor]], shop: str, window: str | None, as_json: bool
+    read_floor: Callable[[str], Awaitable[ShopFloor]],
+    known_shops: Callable[[], Awaitable[list[str]]],
+    shop: str,
+    window: str | None,
+    as_json: bool,
+    watch: bool = False,
 ) -> None:
+    known = await known_shops()
+    if shop not in known:
+        raise UnknownShop(unknown_shop_message(shop, known))
     floor = await read_floor(shop)
     if as_json:
         print(json.dumps(floor_json(floor), ensure_ascii=False))
         return
-    windows = [window] if window else ["today"]
+    name = window or "today"
     console = Console()
-    for name in windows:
-        table = Table(title=f"{floor.name or shop} · {name}")
-        for column in (
-            "agent",
-            "waiting",
-            "oldest s",
-            "咨询",
-            "接待",
-            "回复率",
-            "首响 s",
-            "平均响应 s",
-            "询单",
-            "询单转化率",
-            "销售额",
-        ):
-            table.add_column(column)
-        for row in floor.agents:
-            w = row.windows[name]
-            table.add_row(
-                row.name or row.agent,
-                str(row.waiting_buyers),
-                _fmt(row.oldest_wait_seconds),
-                str(w.consultations),
-                str(w.replied_consultations),
-                _fmt(w.reply_ratio, percent=True),
-                _fmt(w.first_response_avg_seconds),
-                _fmt(w.response_avg_seconds),
-                str(w.inquiries),
-                _fmt(w.consult_pay_ratio, percent=True),
-                _fmt(w.attributed_sales_yuan),
-            )
-        console.print(table)
+    if not watch:
+        console.print(floor_table(floor, name, console.width))
+        return
+    with Live(floor_table(floor, name, console.width), console=console, auto_refresh=False) as live:
+        while True:  # until Ctrl-C, like `top`
+            await asyncio.sleep(1.0)
+            live.update(floor_table(await read_floor(shop), name, console.width), refresh=True)

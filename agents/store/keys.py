@@ -82,6 +82,10 @@ def partition_tag(partition: int) -> str:
     raise AssertionError(f"no tag found for partition {partition}")  # CRC16 is onto: unreachable
 
 
+# Who leads, written by the leader every second with a short TTL (`kefu-pulse check` reads it).
+LEADER_KEY = f"{PREFIX}:leader"
+
+
 def partition_prefix(partition: int) -> str:
     return f"{PREFIX}:{{{partition_tag(partition)}}}"
 

@@ -254,6 +254,13 @@ class Deployment:
         assert results[-1].returncode == 0, results[-1].stderr
         return results[-1]
 
+    def knows_shop(self, shop: str) -> bool:
+        """Whether `stats` knows the shop yet (it refuses a shop that no event has named)."""
+        result = self.cli("stats", "--shop", shop, "--json")
+        if result.returncode != 0 and "unknown shop" not in result.stderr:
+            raise AssertionError(result.stderr)
+        return result.returncode == 0
+
     def stats(self, shop: str) -> dict[str, Any]:
         result = self.cli("stats", "--shop", shop, "--json")
         assert result.returncode == 0, result.stderr

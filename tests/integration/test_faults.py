@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from streams.traffic import SimRecord
-from tests.integration.differential import numbers, run
+from tests.integration.differential import SHOPS, numbers, run
 from tests.integration.harness import MID_RUN, ROOT, STACK, STACK_PREFIX, Deployment, Stack, wait_for
 
 
@@ -50,7 +50,9 @@ def test_state_lost_while_stopped_workers_resume_from_redis(
         deployment.redis.flushdb()
         deployment.start_worker()
         wait_for(
-            lambda: numbers(deployment) == reference, timeout=120, what="numbers rebuilt by a plain restart"
+            lambda: all(deployment.knows_shop(s) for s in SHOPS) and numbers(deployment) == reference,
+            timeout=120,
+            what="numbers rebuilt by a plain restart",
         )
     finally:
         deployment.close()

@@ -88,6 +88,9 @@ class FakeStore:
         self.pruned |= set(pairs)
         return 0
 
+    async def mark_leader(self, identity: str, now_ms: int) -> None:
+        self.leader = identity
+
     async def firing_alerts(self) -> set[tuple[str, str, str]]:
         return set(self.alerts)
 
