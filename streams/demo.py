@@ -89,6 +89,11 @@ async def run_demo(settings: Settings, traffic: TrafficShape = DEMO_TRAFFIC) -> 
     up = _stack("up")
     if up.returncode != 0:
         console.print(f"[red]could not start the local stack:[/red]\n{up.stderr}")
+        console.print(
+            "A half-started stack is repaired by the next start: run `kefu-pulse demo` again. "
+            "If it fails the same way, `deploy/local/stack down` stops what runs, "
+            "`deploy/local/stack status` shows each part, and the logs named above say why."
+        )
         return 1
     worker: subprocess.Popen[bytes] | None = None
     try:
