@@ -29,6 +29,7 @@ from agents.store.writes import WriteSet, add_buyer_delta
 from streams.deadletter import DeadLetter
 from streams.decoding import EventDecoder, Rejection
 from streams.events import Event
+from streams.partitioning import Partitioner
 from streams.records import KafkaRecord
 
 
@@ -60,6 +61,7 @@ class _Batch:
     decoded: list[Event | Rejection]
     now_ms: int
     horizons: dict[str, Horizon] = field(default_factory=dict)  # per shop, at now_ms
+    misrouted: set[int] = field(default_factory=set)  # on a partition murmur2 would not choose
 
 
 @dataclass(slots=True)
@@ -76,6 +78,10 @@ class _Share:
 
 
 DeadLetterSink = Callable[[Sequence[DeadLetter]], Awaitable[None]]
+REJECTED = "rejected"
+MISROUTED = "misrouted"  # applied, but its key's murmur2 names another partition
+# The `outcome` label's values of kefu_events_total (a filtered event counts as applied).
+OUTCOMES = (Outcome.APPLIED.value, Outcome.DUPLICATE.value, Outcome.LATE.value, REJECTED, MISROUTED)
 # A batch is retried through these: an outage, or other workers committing first too often.
 RETRIED_ERRORS: tuple[type[BaseException], ...] = (*STORE_ERRORS, CommitConflict)
 MAX_RETRY_DELAY_S = 5.0
@@ -94,6 +100,7 @@ class BatchProcessor:
         clock: Clock = wall_clock_ms,
         max_conflict_retries: int = 20,
         input_topics: Sequence[str] = (),
+        partitioner: Partitioner | None = None,
     ) -> None:
         self.store = store
         self.policies = policies
@@ -105,6 +112,8 @@ class BatchProcessor:
         # A buyer's state depends on partition N of every input topic, so a partition's share
         # is fenced by its offsets in all of them (ownership of N moves for both topics together).
         self.input_topics = tuple(input_topics)
+        self.partitioner = partitioner
+        self._misrouted_topics: set[str] = set()  # warned about once each
 
     async def process_until_done(self, records: Sequence[KafkaRecord]) -> BatchReport:
         """`process`, retried with backoff through Redis outages: never skip a record.
@@ -132,6 +141,8 @@ class BatchProcessor:
         started = time.perf_counter()
         now_ms = self.clock()
         batch = _Batch(records, [self.decoder.decode(r.value, r.key, now_ms) for r in records], now_ms)
+        if self.partitioner is not None:
+            self._find_misrouted(batch, self.partitioner)
         report = BatchReport()
         pending = list(range(len(records)))
         for attempt in range(1, self.max_conflict_retries + 1):
@@ -198,7 +209,7 @@ class BatchProcessor:
                         item, record.topic, record.partition, record.offset, record.key, record.value
                     )
                 )
-                report.count(record.topic, "rejected")
+                report.count(record.topic, REJECTED)
                 report.rejected[item.reason.value] = report.rejected.get(item.reason.value, 0) + 1
 
         writes = WriteSet()
@@ -217,15 +228,37 @@ class BatchProcessor:
             for i, outcome in zip(indexes, delta.outcomes, strict=True):
                 if outcome is Outcome.FILTERED:
                     report.filtered[first.shop_id] = report.filtered.get(first.shop_id, 0) + 1
-                    report.count(records[i].topic, Outcome.APPLIED.value)
-                else:
-                    report.count(records[i].topic, outcome.value)
+                    outcome = Outcome.APPLIED
+                name = MISROUTED if outcome is Outcome.APPLIED and i in batch.misrouted else outcome.value
+                report.count(records[i].topic, name)
             if delta.changed:
                 writes.buyer_states[buyer_key] = encode_state(state)
                 # An idle buyer is kept as long as any window or after-sale look-back needs it.
                 writes.buyer_ttl_ms[buyer_key] = SLIDING_TTL_MS + policy.after_sale_ms
                 add_buyer_delta(writes, policy, first.buyer_id, delta, batch.now_ms)
         return PartitionCommit(snapshot.partition, snapshot.offsets, offsets, writes)
+
+    def _find_misrouted(self, batch: _Batch, partitioner: Partitioner) -> None:
+        for i, record in enumerate(batch.records):
+            if record.key is None or isinstance(batch.decoded[i], Rejection):
+                continue
+            home = partitioner.home(record.key)
+            if home == record.partition:
+                continue
+            batch.misrouted.add(i)
+            if record.topic not in self._misrouted_topics:
+                self._misrouted_topics.add(record.topic)
+                log.warning(
+                    "%s[%d] holds a record that murmur2 of its key puts on partition %d of %d: its "
+                    "producer does not use Kafka's default partitioner, so one buyer's messages and "
+                    "orders can land on different workers and conversion goes wrong. Produce with "
+                    "murmur2 (librdkafka: partitioner=murmur2_random). Counted as misrouted; "
+                    "after `repartition`, older records count so too (events.md)",
+                    record.topic,
+                    record.partition,
+                    home,
+                    partitioner.partitions,
+                )
 
     def _observe_lag(self, batch: _Batch) -> None:
         """Once per batch, from its newest event: how far the numbers trail the events."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,13 +24,16 @@ from agents.exposure.collector import (
 )
 from agents.exposure.floor import FloorReader
 from agents.exposure.metrics import WorkerMetrics
-from agents.processing import BatchProcessor, DeadLetterSink
+from agents.processing import OUTCOMES, BatchProcessor, DeadLetterSink
 from agents.store.connect import connect
 from agents.store.redis_store import RedisStore
 from config.settings import Settings
-from streams.decoding import EventDecoder
+from streams.decoding import EventDecoder, Reason
 from streams.floor_model import ShopFloor
+from streams.partitioning import Partitioner
 from streams.records import KafkaRecord
+
+log = logging.getLogger(__name__)
 
 AlertSink = Callable[[Sequence[AlertEvent]], Awaitable[None]]
 
@@ -45,17 +49,30 @@ class Runtime:
     reader: FloorReader
     processor: BatchProcessor
     alert_sink: AlertSink
+    epoch: int | None = None  # this worker's leader epoch, while it leads
+    deposed: bool = False  # a newer leader took over while this one still thought it led
 
     @classmethod
     def create(cls, settings: Settings, dead_letters: DeadLetterSink, alert_sink: AlertSink) -> Runtime:
         registry = CollectorRegistry()
         metrics = WorkerMetrics.create(registry)
+        topics = settings.kafka.topics
+        metrics.start_at_zero(
+            {
+                metrics.events: [(t, o) for t in (topics.messages, topics.orders) for o in OUTCOMES],
+                metrics.rejected: [(reason.value,) for reason in Reason],
+                metrics.alerts: [(a, s) for a in alerts.ALERTS for s in ("firing", "resolved")],
+            }
+        )
         collector = FloorCollector()
         registry.register(collector)
         store = RedisStore(connect(settings.redis.url))
         policies = PolicyBook(settings)
-        decoder = EventDecoder(future_tolerance_ms=settings.processing.future_tolerance_seconds * 1000)
-        topics = settings.kafka.topics
+        processing = settings.processing
+        decoder = EventDecoder(
+            future_tolerance_ms=processing.future_tolerance_seconds * 1000,
+            max_record_bytes=processing.max_record_bytes,
+        )
         processor = BatchProcessor(
             store.batches,
             policies,
@@ -63,6 +80,7 @@ class Runtime:
             dead_letters,
             metrics,
             input_topics=(topics.messages, topics.orders),
+            partitioner=Partitioner(settings.kafka.partitions),
         )
         reader = FloorReader(store, policies)
         return cls(settings, registry, metrics, collector, store, policies, reader, processor, alert_sink)
@@ -72,14 +90,30 @@ class Runtime:
         await self.processor.process_until_done(records)
 
     async def lead(self, now_ms: int | None = None) -> None:
-        """The leader's duties, once a second: say who leads, export every shop's floor as
-        gauges, drop expired waits from the live queues, and publish alert transitions."""
+        """The leader's duties, once a second: export every shop's floor as gauges, say who
+        leads, drop expired waits from the live queues, and publish alert transitions.
+
+        Fenced by an epoch in Redis: a leader that froze while another took over finds a newer
+        epoch there and stops, instead of exporting twice or repeating alert events.
+        """
+        if self.deposed:
+            if await self.store.leader() is not None:
+                return  # the newer leader is at work
+            # It stopped saying so (LEADER_TTL_MS) while Faust still names this worker: lead again.
+            self.epoch, self.deposed = None, False
         now_ms = wall_clock_ms() if now_ms is None else now_ms
-        await self.store.mark_leader(self.identity, now_ms)
+        if self.epoch is None:
+            self.epoch = await self.store.take_leadership()
+            log.info("leading, epoch %d", self.epoch)
         snapshot, agents_by_shop = await self.read_snapshot(now_ms)
+        epoch, firing = await self.store.firing_alerts()
+        if epoch != self.epoch:
+            self._depose(epoch)
+            return
         self.collector.snapshot = snapshot
+        await self.store.mark_leader(self.identity, now_ms)
         await self.prune_expired_waits(agents_by_shop, now_ms)
-        await self.publish_alerts(snapshot.floors, now_ms)
+        await self.publish_alerts(snapshot.floors, firing, now_ms)
 
     async def read_snapshot(self, now_ms: int) -> tuple[FloorSnapshot, dict[str, list[str]]]:
         """Every exported shop's floor and first-response histograms, agents past the cap
@@ -116,22 +150,37 @@ class Runtime:
             limit = now_ms - self.policies(shop).wait_limit_ms
             await self.store.prune_waits([(shop, a) for a in agents], limit)
 
-    async def publish_alerts(self, floors: list[ShopFloor], now_ms: int) -> None:
-        """One `firing`, later one `resolved` event per alert and agent.
+    async def publish_alerts(self, floors: list[ShopFloor], before: alerts.Firing, now_ms: int) -> None:
+        """One `firing`, later one `resolved` event per alert episode, both with its `alert_id`.
 
         The firing set lives in Redis, so a new leader continues where the old one stopped;
         events are sent before the set is stored (a crash in between can repeat one, never
-        lose one).
+        lose one; the repeat has the same `alert_id`).
         """
-        before = await self.store.firing_alerts()
         now = alerts.conditions(floors)
         events = alerts.transitions(before, now, now_ms)
-        if not events:
+        if not events or self.epoch is None:
             return
         await self.alert_sink(events)
         for event in events:
             self.metrics.alerts.labels(event.alert, event.state).inc()
-        await self.store.store_firing_alerts({key for key, (firing, _, _) in now.items() if firing})
+        if not await self.store.store_firing_alerts(self.epoch, alerts.still_firing(before, now, now_ms)):
+            self._depose(None)
+
+    def _depose(self, newer: int | None) -> None:
+        log.warning(
+            "another worker leads now (epoch %s; this one had %s): leader duties stop here until "
+            "this worker is elected again",
+            newer if newer is not None else "newer",
+            self.epoch,
+        )
+        self.deposed = True
+        self.collector.snapshot = FloorSnapshot()
+
+    def follow(self) -> None:
+        """Not the leader (any more): export no floor, and take a new epoch if elected again."""
+        self.collector.snapshot = FloorSnapshot()
+        self.epoch, self.deposed = None, False
 
     async def update_lag(self, highwaters: dict[tuple[str, int], int]) -> None:
         """Records behind the log end for the partitions this worker owns (no duplicates)."""
@@ -147,9 +196,6 @@ class Runtime:
     def identity(self) -> str:
         """How `kefu-pulse check` names this worker when it leads."""
         return f"{socket.gethostname()}:{self.settings.web.port} (pid {os.getpid()})"
-
-    def clear_snapshot(self) -> None:
-        self.collector.snapshot = FloorSnapshot()
 
     async def close(self) -> None:
         await self.store.close()

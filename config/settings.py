@@ -117,6 +117,8 @@ class ProcessingSettings(_Strict, frozen=True):
     # records, fewer when fewer are waiting; nothing waits to fill it.
     batch_size: PositiveInt = 2000
     future_tolerance_seconds: NonNegativeInt = 300
+    # Larger records go to the dead letter as `too_large`, undecoded (events.md).
+    max_record_bytes: PositiveInt = 64 * 1024
     wait_limit_hours: PositiveFloat = 24.0
     # Caps Prometheus label cardinality: agents past this many per shop share one series.
     max_agents_per_shop: PositiveInt = 500

@@ -7,6 +7,8 @@ import msgspec
 from streams.decoding import Rejection
 
 _encoder = msgspec.json.Encoder()
+# A dead letter must fit in a Kafka record whatever it carries: `raw` keeps at most this much.
+RAW_LIMIT_BYTES = 64 * 1024
 
 
 class DeadLetter(msgspec.Struct, frozen=True):
@@ -28,8 +30,12 @@ class DeadLetter(msgspec.Struct, frozen=True):
         key: bytes | None,
         value: bytes | None,
     ) -> DeadLetter:
+        detail = rejection.detail
+        if value is not None and len(value) > RAW_LIMIT_BYTES:
+            detail = f"{detail}; raw holds its first {RAW_LIMIT_BYTES} of {len(value)} bytes"
+            value = value[:RAW_LIMIT_BYTES]
         raw = "" if value is None else value.decode("utf-8", "backslashreplace")
-        return cls(rejection.reason.value, topic, partition, offset, raw, rejection.detail, key)
+        return cls(rejection.reason.value, topic, partition, offset, raw, detail, key)
 
     def payload(self) -> bytes:
         """The JSON value written to the dead-letter topic (the key travels as the record key)."""

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 import msgspec
 
+from config.settings import ProcessingSettings
 from streams.events import Event, Message, Order, Transfer, WireEvent, WireOrder
 
 
@@ -26,12 +27,15 @@ class Reason(StrEnum):
     BAD_AMOUNT = "bad_amount"
     FUTURE_TS = "future_ts"
     BAD_KEY = "bad_key"
+    TOO_LARGE = "too_large"
 
 
 class Rejection(msgspec.Struct, frozen=True):
     reason: Reason
     detail: str
 
+
+MAX_RECORD_BYTES = ProcessingSettings().max_record_bytes
 
 _AMOUNT_TEXT = re.compile(r"^[0-9]+(\.[0-9]{1,2})?$")
 _AMOUNT_NUMBER = re.compile(r"^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
@@ -90,17 +94,25 @@ def _fen_from_plain_decimal(text: str) -> int | None:
 class EventDecoder:
     """Stateless apart from its msgspec decoder; one instance serves a whole worker."""
 
-    def __init__(self, future_tolerance_ms: int = 300_000) -> None:
+    def __init__(self, future_tolerance_ms: int = 300_000, max_record_bytes: int = MAX_RECORD_BYTES) -> None:
         self._decoder: msgspec.json.Decoder[WireEvent] = msgspec.json.Decoder(WireEvent)
         self.future_tolerance_ms = future_tolerance_ms
+        self.max_record_bytes = max_record_bytes
 
     def decode(self, value: bytes | None, key: bytes | None, now_ms: int) -> Event | Rejection:
         if value is None:
             return Rejection(Reason.INVALID_JSON, "record has no value (tombstone)")
+        if len(value) > self.max_record_bytes:
+            return Rejection(
+                Reason.TOO_LARGE,
+                f"{len(value)} bytes, more than processing.max_record_bytes = {self.max_record_bytes}",
+            )
         try:
             wire = self._decoder.decode(value)
         except msgspec.ValidationError as exc:
             return Rejection(_classify(exc), str(exc))
+        except RecursionError:  # msgspec recurses into unknown fields it skips, too
+            return Rejection(Reason.INVALID_JSON, "JSON nested too deeply")
         except msgspec.DecodeError as exc:
             try:
                 value.decode("utf-8")

@@ -10,7 +10,7 @@ from kafka.errors import TopicAlreadyExistsError
 from config.settings import Settings
 from streams.kafka_security import client_kwargs
 
-RETENTION_MS = 30 * 86_400_000  # `rebuild` re-reads input from retention: 28 days + margin
+INPUT_RETENTION_MS = 30 * 86_400_000  # `rebuild` re-reads input from retention: 28 days + margin
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,7 @@ class TopicPlan:
 def topic_plans(settings: Settings) -> list[TopicPlan]:
     names = settings.kafka.topics
     partitions = settings.kafka.partitions
-    retention = {"retention.ms": str(RETENTION_MS)}
+    retention = {"retention.ms": str(INPUT_RETENTION_MS)}
     return [
         TopicPlan(names.messages, partitions, retention),
         TopicPlan(names.orders, partitions, retention),

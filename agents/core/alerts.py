@@ -15,9 +15,17 @@ from streams.floor_model import ShopFloor
 
 WAITING = "BuyerWaitingTooLong"
 FIRST_RESPONSE = "FirstResponseSlow"
+ALERTS = (WAITING, FIRST_RESPONSE)
 FIRST_RESPONSE_WINDOW = "5m"  # metrics.md judges the first response over the last five minutes
 
 AlertKey = tuple[str, str, str]  # (alert, shop, agent)
+Firing = Mapping[AlertKey, int]  # the alerts firing now -> when each episode started (ms)
+
+
+def alert_id(key: AlertKey, started_ms: int) -> str:
+    """One episode's id (metrics.md): its firing and resolved events share it."""
+    alert, shop, agent = key
+    return f"{alert}/{shop}/{agent}/{started_ms}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +37,7 @@ class AlertEvent:
     value: float
     threshold: float
     ts: int
+    alert_id: str
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -39,6 +48,7 @@ class AlertEvent:
             "value": self.value,
             "threshold": self.threshold,
             "ts": self.ts,
+            "alert_id": self.alert_id,
         }
 
 
@@ -57,15 +67,29 @@ def conditions(floors: Iterable[ShopFloor]) -> dict[AlertKey, tuple[bool, float,
 
 
 def transitions(
-    firing_before: set[AlertKey], now: Mapping[AlertKey, tuple[bool, float, float]], ts: int
+    firing_before: Firing, now: Mapping[AlertKey, tuple[bool, float, float]], ts: int
 ) -> list[AlertEvent]:
     """Events for alerts that started or stopped firing; an agent that vanished resolves."""
     events: list[AlertEvent] = []
     for key, (firing, value, threshold) in sorted(now.items()):
         if firing and key not in firing_before:
-            events.append(AlertEvent(key[0], "firing", key[1], key[2], value, threshold, ts))
+            events.append(_event(key, "firing", value, threshold, ts, started=ts))
         elif not firing and key in firing_before:
-            events.append(AlertEvent(key[0], "resolved", key[1], key[2], value, threshold, ts))
-    for key in sorted(firing_before - now.keys()):
-        events.append(AlertEvent(key[0], "resolved", key[1], key[2], 0.0, 0.0, ts))
+            events.append(_event(key, "resolved", value, threshold, ts, started=firing_before[key]))
+    for key in sorted(firing_before.keys() - now.keys()):
+        events.append(_event(key, "resolved", 0.0, 0.0, ts, started=firing_before[key]))
     return events
+
+
+def _event(
+    key: AlertKey, state: Literal["firing", "resolved"], value: float, threshold: float, ts: int, started: int
+) -> AlertEvent:
+    alert, shop, agent = key
+    return AlertEvent(alert, state, shop, agent, value, threshold, ts, alert_id(key, started))
+
+
+def still_firing(
+    firing_before: Firing, now: Mapping[AlertKey, tuple[bool, float, float]], ts: int
+) -> dict[AlertKey, int]:
+    """The firing set after `now`: each episode keeps its start, a new one starts at `ts`."""
+    return {key: firing_before.get(key, ts) for key, (firing, _, _) in now.items() if firing}

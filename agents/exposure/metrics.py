@@ -19,6 +19,13 @@ class WorkerMetrics(NamedTuple):
     lag: Gauge
     alerts: Counter
 
+    def start_at_zero(self, labels: dict[Counter, list[tuple[str, ...]]]) -> None:
+        """Export these label sets at 0 from the start: a healthy zero shows as 0 on a
+        dashboard, not as "No data" (Prometheus: "avoid missing metrics")."""
+        for counter, label_sets in labels.items():
+            for values in label_sets:
+                counter.labels(*values)
+
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "kefu") -> WorkerMetrics:
         return cls(

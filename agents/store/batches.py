@@ -22,16 +22,19 @@ from typing import cast
 
 import msgspec
 
-from agents.core.windows import SLIDING_TTL_MS
+from agents.core.calendar import MS_PER_DAY
 from agents.store import keys, outbox
 from agents.store.connect import RedisClient
 from agents.store.outbox import Outbox
 from agents.store.protocols import PartitionCommit, PartitionSnapshot
 from agents.store.scripts import Lua, ScriptCall, run_scripts
 from agents.store.state_codec import decode_state
+from streams.topics import INPUT_RETENTION_MS
 
 COMMIT_PARTITION = Lua("commit_partition.lua")
-OFFSET_TTL_MS = SLIDING_TTL_MS  # offsets and outboxes of an idle partition
+# The offsets (and outbox) of an idle partition fence records that Kafka still holds: they must
+# outlive the input topics' retention, or a partition idle that long is re-read from its start.
+OFFSET_TTL_MS = INPUT_RETENTION_MS + MS_PER_DAY
 
 _encoder = msgspec.msgpack.Encoder()
 

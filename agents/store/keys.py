@@ -119,4 +119,5 @@ def agents_index_key(shop: str) -> str:
 
 
 SHOPS_INDEX_KEY = f"{PREFIX}:shops"
-ALERTS_KEY = f"{PREFIX}:alerts"  # fields alert\x1fshop\x1fagent of the alerts firing now
+# The leader's epoch, and the alerts firing now (alert\x1fshop\x1fagent -> episode start).
+ALERTS_KEY = f"{PREFIX}:alerts"

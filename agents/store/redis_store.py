@@ -26,7 +26,9 @@ from agents.store.writes import INDEX_TTL_MS
 
 WINDOW_SUMS = Lua("window_sums.lua")
 LEADER_TTL_MS = 5_000
-REPLACE_HASH = Lua("replace_hash.lua")
+REPLACE_ALERTS = Lua("replace_alerts.lua")
+TAKE_LEADERSHIP = Lua("take_leadership.lua")
+EPOCH_FIELD = b"epoch"  # alert fields always hold \x1f, so they never clash with it
 
 
 class RedisStore:
@@ -92,14 +94,30 @@ class RedisStore:
             removed = await pipe.execute()
         return sum(int(r) for r in removed)
 
-    async def firing_alerts(self) -> set[tuple[str, str, str]]:
-        fields = await self.client.hkeys(keys.ALERTS_KEY)
-        return {cast(tuple[str, str, str], tuple(cast(bytes, f).decode().split("\x1f", 2))) for f in fields}
+    async def take_leadership(self) -> int:
+        """A new epoch for a worker that starts leading; older leaders' writes are refused."""
+        [epoch] = await run_scripts(
+            self.client, [ScriptCall(TAKE_LEADERSHIP, [keys.ALERTS_KEY], [INDEX_TTL_MS])]
+        )
+        return int(epoch)
 
-    async def store_firing_alerts(self, firing: set[tuple[str, str, str]]) -> None:
-        """Replace the firing set in one step (a script: one slot, atomic on a cluster too)."""
-        fields = [x for k in sorted(firing) for x in ("\x1f".join(k), 1)]
-        await run_scripts(self.client, [ScriptCall(REPLACE_HASH, [keys.ALERTS_KEY], [INDEX_TTL_MS, *fields])])
+    async def firing_alerts(self) -> tuple[int, dict[tuple[str, str, str], int]]:
+        """The current leader epoch (0: none yet), and each firing alert's episode start."""
+        raw = cast(dict[bytes, bytes], await self.client.hgetall(keys.ALERTS_KEY))
+        epoch = int(raw.pop(EPOCH_FIELD, b"0"))
+        firing = {
+            cast(tuple[str, str, str], tuple(field.decode().split("\x1f", 2))): int(start)
+            for field, start in raw.items()
+        }
+        return epoch, firing
+
+    async def store_firing_alerts(self, epoch: int, firing: dict[tuple[str, str, str], int]) -> bool:
+        """Replace the firing set in one step (a script: one slot, atomic on a cluster too), if
+        `epoch` still leads; False when a newer leader has taken over (nothing written)."""
+        fields = [x for key in sorted(firing) for x in ("\x1f".join(key), firing[key])]
+        call = ScriptCall(REPLACE_ALERTS, [keys.ALERTS_KEY], [epoch, INDEX_TTL_MS, *fields])
+        [written] = await run_scripts(self.client, [call])
+        return bool(int(written))
 
     async def applied_offsets(self, topic_partitions: Sequence[tuple[str, int]]) -> list[int]:
         if not topic_partitions:

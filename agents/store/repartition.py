@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kafka.partitioner.default import murmur2
-
 from agents.store import keys
 from agents.store.batches import RedisPartitionStore
 from agents.store.connect import RedisClient
+from streams.partitioning import home_partition
 
 
-def home_partition(shop: str, buyer: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives the key `shop:buyer`."""
-    return int(murmur2(f"{shop}:{buyer}".encode()) & 0x7FFFFFFF) % partitions
+def buyer_home(shop: str, buyer: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives the buyer's key `shop:buyer`."""
+    return home_partition(f"{shop}:{buyer}".encode(), partitions)
 
 
 @dataclass(slots=True)
@@ -43,7 +42,7 @@ async def move_buyers(client: RedisClient, partitions: int, dry_run: bool = Fals
         key = raw.decode()
         moves.scanned += 1
         partition, shop, buyer = keys.parse_buyer_key(key)
-        home = home_partition(shop, buyer, partitions)
+        home = buyer_home(shop, buyer, partitions)
         if home == partition:
             continue
         target = keys.buyer_key(home, shop, buyer)

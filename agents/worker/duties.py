@@ -36,7 +36,7 @@ def install_duties(app: faust.App, runtime: Runtime, input_topics: set[str]) -> 
         except STORE_ERRORS as exc:
             log.warning("lag update failed: %s", exc)
         if not app.is_leader():
-            runtime.clear_snapshot()
+            runtime.follow()
             return
         try:
             await runtime.lead()

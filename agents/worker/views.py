@@ -19,13 +19,15 @@ from agents.clock import wall_clock_ms
 from agents.exposure.page import FLOOR_PAGE
 from agents.runtime import Runtime
 from agents.store.errors import STORE_ERRORS
-from agents.worker.health import health_problems
+from agents.worker.health import Health
 from streams.floor_model import floor_json
 
 MISSING_SHOP = {"error": "missing query parameter: shop"}
 
 
 def install_views(app: faust.App, runtime: Runtime) -> None:
+    health = Health(runtime, app)
+
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:
         body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, runtime.registry)
@@ -67,7 +69,7 @@ def install_views(app: faust.App, runtime: Runtime) -> None:
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:
-        problems = await health_problems(runtime)
+        problems = await health.problems()
         if problems:
             return web.json({"status": "unhealthy", "problems": problems}, status=503)
         return web.json({"status": "ok"})

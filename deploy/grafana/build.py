@@ -291,7 +291,10 @@ def service_health() -> JSON:
             "事件/秒（按结果）Events/s by outcome",
             [Query("sum by (outcome) (rate(kefu_events_total[$__rate_interval]))", "{{outcome}}")],
             unit="ops",
-            description="applied, duplicate (redelivered), rejected (dead-lettered), late (too old).",
+            description=(
+                "applied, duplicate (redelivered), rejected (dead-lettered), late (too old), misrouted "
+                "(applied, but not on the partition murmur2 of its key names: check the producer)."
+            ),
         ),
         width=12,
     )

@@ -209,20 +209,42 @@ def test_applying_every_outbox_again_changes_nothing(url: str, reference: dict[s
 
 
 def test_firing_alerts_are_replaced_as_a_whole(url: str) -> None:
-    async def roundtrip() -> list[set[tuple[str, str, str]]]:
+    async def roundtrip() -> list[dict[tuple[str, str, str], int]]:
         store = RedisStore(connect(url))
+        epoch = await store.take_leadership()
         seen = []
-        for firing in ({("BuyerWaitingTooLong", "s1", "a}{")}, {("FirstResponseSlow", "s1", "b")}, set()):
-            await store.store_firing_alerts(firing)
-            seen.append(await store.firing_alerts())
+        for firing in ({("BuyerWaitingTooLong", "s1", "a}{"): 5}, {("FirstResponseSlow", "s1", "b"): 6}, {}):
+            assert await store.store_firing_alerts(epoch, firing)
+            current, stored = await store.firing_alerts()
+            assert current == epoch
+            seen.append(stored)
         await store.client.aclose()
         return seen
 
     assert asyncio.run(roundtrip()) == [
-        {("BuyerWaitingTooLong", "s1", "a}{")},
-        {("FirstResponseSlow", "s1", "b")},
-        set(),
+        {("BuyerWaitingTooLong", "s1", "a}{"): 5},
+        {("FirstResponseSlow", "s1", "b"): 6},
+        {},
     ]
+
+
+def test_a_stale_leaders_firing_set_is_refused(url: str) -> None:
+    """A leader that froze while another took a newer epoch cannot overwrite the newer one's set."""
+
+    async def race() -> tuple[bool, int, dict[tuple[str, str, str], int]]:
+        old, new = RedisStore(connect(url)), RedisStore(connect(url))
+        stale = await old.take_leadership()
+        current = await new.take_leadership()
+        assert current == stale + 1
+        assert await new.store_firing_alerts(current, {("BuyerWaitingTooLong", "s1", "a"): 7})
+        refused = await old.store_firing_alerts(stale, {})
+        epoch, firing = await old.firing_alerts()
+        await old.client.aclose()
+        await new.client.aclose()
+        return refused, epoch, firing
+
+    refused, epoch, firing = asyncio.run(race())
+    assert refused is False and epoch == 2 and firing == {("BuyerWaitingTooLong", "s1", "a"): 7}
 
 
 def test_the_cluster_has_three_masters_and_the_state_spreads_over_them(cluster_url: str) -> None:

@@ -425,11 +425,15 @@ def test_the_offset_cache_never_holds_more_than_its_bound(monkeypatch: pytest.Mo
 def test_alert_events_carry_their_own_alert_shop_and_agent() -> None:
     key = (WAITING, "s1", "s1:b")
     now = {key: (True, 20.0, 15.0), (FIRST_RESPONSE, "s2", "s2:a"): (False, 1.0, 10.0)}
-    assert transitions(set(), now, ts=7) == [AlertEvent(WAITING, "firing", "s1", "s1:b", 20.0, 15.0, 7)]
+    episode = "BuyerWaitingTooLong/s1/s1:b/7"
+    assert transitions({}, now, ts=7) == [AlertEvent(WAITING, "firing", "s1", "s1:b", 20.0, 15.0, 7, episode)]
     later = {key: (False, 0.0, 15.0)}
-    assert transitions({key}, later, ts=8) == [AlertEvent(WAITING, "resolved", "s1", "s1:b", 0.0, 15.0, 8)]
-    vanished = transitions({(FIRST_RESPONSE, "s2", "s2:a")}, {}, ts=9)
-    assert vanished == [AlertEvent(FIRST_RESPONSE, "resolved", "s2", "s2:a", 0.0, 0.0, 9)]
+    resolved = transitions({key: 7}, later, ts=8)
+    assert resolved == [AlertEvent(WAITING, "resolved", "s1", "s1:b", 0.0, 15.0, 8, episode)]
+    vanished = transitions({(FIRST_RESPONSE, "s2", "s2:a"): 3}, {}, ts=9)
+    assert vanished == [
+        AlertEvent(FIRST_RESPONSE, "resolved", "s2", "s2:a", 0.0, 0.0, 9, "FirstResponseSlow/s2/s2:a/3")
+    ]
 
 
 def test_event_digests_are_stable_because_redis_state_holds_them() -> None:

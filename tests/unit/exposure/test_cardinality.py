@@ -34,6 +34,7 @@ from agents.exposure.floor import FloorReader, window_values
 from agents.runtime import Runtime
 from config.settings import Settings, settings_from_yaml
 from streams.floor_model import ShopFloor
+from tests.fakes import FakeStore
 
 NOW = 1_764_000_000_000
 
@@ -54,48 +55,6 @@ def vector(**fields: int) -> list[int]:
     for name, value in fields.items():
         out[names[name]] = value
     return out
-
-
-class FakeStore:
-    """The RedisStore calls the floor and the leader's refresh make, from dictionaries."""
-
-    def __init__(self) -> None:
-        self.vectors: dict[tuple[str, str], list[int]] = {}
-        self.waits: dict[tuple[str, str], tuple[int, int | None, str | None]] = {}
-        self.hist: dict[tuple[str, str], dict[str, int]] = {}
-        self.pruned: set[tuple[str, str]] = set()
-        self.alerts: set[tuple[str, str, str]] = set()
-
-    async def shops(self, now_ms: int) -> list[str]:
-        return sorted({shop for shop, _ in self.vectors})
-
-    async def agents(self, shop: str, now_ms: int) -> list[str]:
-        return sorted(agent for s, agent in self.vectors if s == shop)
-
-    async def window_sums(self, pairs: Sequence[tuple[str, str]], reads: Any) -> list[dict[str, list[int]]]:
-        # The same vector in every window keeps expectations simple.
-        return [{w: list(self.vectors.get(pair, [0] * WIDTH)) for w in WINDOWS} for pair in pairs]
-
-    async def waiting(
-        self, pairs: Sequence[tuple[str, str]], oldest_allowed_ms: int
-    ) -> list[tuple[int, int | None, str | None]]:
-        return [self.waits.get(pair, (0, None, None)) for pair in pairs]
-
-    async def histograms(self, pairs: Sequence[tuple[str, str]]) -> list[dict[str, int]]:
-        return [dict(self.hist.get(pair, {})) for pair in pairs]
-
-    async def prune_waits(self, pairs: Sequence[tuple[str, str]], oldest_allowed_ms: int) -> int:
-        self.pruned |= set(pairs)
-        return 0
-
-    async def mark_leader(self, identity: str, now_ms: int) -> None:
-        self.leader = identity
-
-    async def firing_alerts(self) -> set[tuple[str, str, str]]:
-        return set(self.alerts)
-
-    async def store_firing_alerts(self, firing: set[tuple[str, str, str]]) -> None:
-        self.alerts = set(firing)
 
 
 def floor_of(store: FakeStore, shop: str, settings: Settings | None = None) -> ShopFloor:

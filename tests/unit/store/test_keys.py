@@ -6,6 +6,9 @@ import pytest
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from agents.store import keys
+from agents.store.batches import OFFSET_TTL_MS
+from config.settings import Settings
+from streams.topics import INPUT_RETENTION_MS, topic_plans
 from tests.offset_keys import parse_offset_key
 
 
@@ -55,3 +58,13 @@ def test_a_partitions_keys_share_its_slot_and_agents_keys_theirs() -> None:
     } == {slot}
     agent = keys.bucket_key("s1", "s1:a", "d", 1)
     assert key_slot(keys.applied_key(agent).encode()) == key_slot(keys.waiting_key("s1", "s1:a").encode())
+
+
+def test_offsets_outlive_the_input_topics_retention() -> None:
+    """An idle partition's offsets fence records Kafka still holds: expiring first would make
+    the next owner re-read the partition from the start of retention."""
+    assert OFFSET_TTL_MS > INPUT_RETENTION_MS
+    plans = {p.name: p for p in topic_plans(Settings())}
+    names = Settings().kafka.topics
+    for topic in (names.messages, names.orders):
+        assert int(plans[topic].config["retention.ms"]) < OFFSET_TTL_MS

@@ -1,0 +1,64 @@
+"""A RedisStore stand-in for the leader's duties: the floor's reads and the leader's writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agents.core.projection import WIDTH
+from agents.core.windows import WINDOWS
+
+
+class FakeStore:
+    """The RedisStore calls the floor and the leader's duties make, from dictionaries (the epoch
+    fence included)."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[tuple[str, str], list[int]] = {}
+        self.waits: dict[tuple[str, str], tuple[int, int | None, str | None]] = {}
+        self.hist: dict[tuple[str, str], dict[str, int]] = {}
+        self.pruned: set[tuple[str, str]] = set()
+        self.alerts: dict[tuple[str, str, str], int] = {}
+        self.epoch = 0
+        self.leader_seen: str | None = None  # the heartbeat, as if its TTL never ran out
+
+    async def shops(self, now_ms: int) -> list[str]:
+        return sorted({shop for shop, _ in self.vectors})
+
+    async def agents(self, shop: str, now_ms: int) -> list[str]:
+        return sorted(agent for s, agent in self.vectors if s == shop)
+
+    async def window_sums(self, pairs: Sequence[tuple[str, str]], reads: Any) -> list[dict[str, list[int]]]:
+        # The same vector in every window keeps expectations simple.
+        return [{w: list(self.vectors.get(pair, [0] * WIDTH)) for w in WINDOWS} for pair in pairs]
+
+    async def waiting(
+        self, pairs: Sequence[tuple[str, str]], oldest_allowed_ms: int
+    ) -> list[tuple[int, int | None, str | None]]:
+        return [self.waits.get(pair, (0, None, None)) for pair in pairs]
+
+    async def histograms(self, pairs: Sequence[tuple[str, str]]) -> list[dict[str, int]]:
+        return [dict(self.hist.get(pair, {})) for pair in pairs]
+
+    async def prune_waits(self, pairs: Sequence[tuple[str, str]], oldest_allowed_ms: int) -> int:
+        self.pruned |= set(pairs)
+        return 0
+
+    async def mark_leader(self, identity: str, now_ms: int) -> None:
+        self.leader_seen = identity
+
+    async def leader(self) -> tuple[str, float] | None:
+        return (self.leader_seen, 0.0) if self.leader_seen is not None else None
+
+    async def take_leadership(self) -> int:
+        self.epoch += 1
+        return self.epoch
+
+    async def firing_alerts(self) -> tuple[int, dict[tuple[str, str, str], int]]:
+        return self.epoch, dict(self.alerts)
+
+    async def store_firing_alerts(self, epoch: int, firing: dict[tuple[str, str, str], int]) -> bool:
+        if epoch != self.epoch:
+            return False
+        self.alerts = dict(firing)
+        return True

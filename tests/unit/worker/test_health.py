@@ -1,0 +1,115 @@
+"""`/healthz` judges what the worker needs, with its own settings, and caches the answer."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from redis.exceptions import AuthenticationError
+
+from agents.worker import health as health_module
+from agents.worker.health import CACHE_SECONDS, Health
+from config.settings import Settings
+from streams.kafka_security import KafkaAccessError
+from streams.preflight import TopicFacts
+
+NAMES = Settings().kafka.topics
+
+
+@dataclass
+class Store:
+    error: BaseException | None = None
+    pings: int = 0
+
+    async def ping(self) -> bool:
+        self.pings += 1
+        if self.error is not None:
+            raise self.error
+        return True
+
+
+@dataclass
+class Runtime:
+    store: Store = field(default_factory=Store)
+    settings: Settings = field(default_factory=Settings)
+
+
+@dataclass
+class App:
+    rebalancing: bool = False
+    consumer_generation_id: int = 3
+
+
+@pytest.fixture
+def kafka(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What the fake broker answers: partition counts, or a refused login."""
+    state: dict[str, Any] = {"partitions": {NAMES.messages: 8, NAMES.orders: 8}, "refused": None}
+
+    async def facts(settings: Settings, topics: list[str], timeout_s: float) -> TopicFacts:
+        if state["refused"]:
+            raise ConnectionError("Unable to bootstrap")
+        return TopicFacts(dict(state["partitions"]))
+
+    async def access(kafka_settings: Any, timeout_s: float) -> None:
+        if state["refused"]:
+            raise KafkaAccessError(state["refused"])
+
+    monkeypatch.setattr(health_module, "topic_facts", facts)
+    monkeypatch.setattr(health_module, "check_access", access)
+    return state
+
+
+def problems(runtime: Runtime, app: App, now: list[float] | None = None) -> list[str]:
+    clock = (lambda: now[0]) if now is not None else (lambda: 0.0)
+    return asyncio.run(Health(runtime, app, clock=clock).problems())  # type: ignore[arg-type]
+
+
+def test_healthy(kafka: dict[str, Any]) -> None:
+    assert problems(Runtime(), App()) == []
+
+
+def test_a_refused_redis_login_is_the_reason(kafka: dict[str, Any]) -> None:
+    runtime = Runtime(Store(AuthenticationError("WRONGPASS invalid username-password pair")))
+    [problem] = problems(runtime, App())
+    assert problem.startswith("redis: Redis refused the login")
+
+
+def test_redis_unreachable(kafka: dict[str, Any]) -> None:
+    [problem] = problems(Runtime(Store(ConnectionError("Connection refused"))), App())
+    assert problem.startswith("redis: unreachable (ConnectionError")
+
+
+def test_a_refused_kafka_login_is_the_reason(kafka: dict[str, Any]) -> None:
+    kafka["refused"] = "cannot use Kafka over SASL_SSL as 'kefu' (SCRAM-SHA-256): Authentication failed"
+    [problem] = problems(Runtime(), App())
+    assert problem == f"kafka: {kafka['refused']}"
+
+
+def test_input_topics_that_went_missing_or_apart(kafka: dict[str, Any]) -> None:
+    kafka["partitions"] = {NAMES.messages: 8, NAMES.orders: None}
+    [problem] = problems(Runtime(), App())
+    assert problem.startswith(f"kafka: input topic {NAMES.orders} does not exist")
+
+
+def test_the_consumer_must_be_in_the_group_or_rebalancing(kafka: dict[str, Any]) -> None:
+    assert problems(Runtime(), App(consumer_generation_id=0)) == [
+        "consumer: not in the group yet (no assignment received)"
+    ]
+    assert problems(Runtime(), App(rebalancing=True, consumer_generation_id=0)) == []
+
+
+def test_the_answer_is_cached_briefly(kafka: dict[str, Any]) -> None:
+    runtime, now = Runtime(), [100.0]
+    check = Health(runtime, App(), clock=lambda: now[0])  # type: ignore[arg-type]
+
+    async def probe(times: int) -> None:
+        for _ in range(times):
+            await check.problems()
+
+    asyncio.run(probe(5))
+    assert runtime.store.pings == 1
+    now[0] += CACHE_SECONDS
+    asyncio.run(probe(1))
+    assert runtime.store.pings == 2
