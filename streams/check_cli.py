@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from config.settings import Settings
-from streams.kafka_security import client_kwargs
+from streams.kafka_security import admin_client, client_kwargs
 from streams.preflight import StartupError, TopicFacts, input_topic_problem, require_kafka, topic_facts
 from streams.redaction import redact
 
@@ -50,12 +50,7 @@ def configuration_checks(settings: Settings, path: Path, describe_shop: Callable
 
 
 def _retention_days(settings: Settings, topics: list[str]) -> dict[str, float | None]:
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap,
-        client_id="kefu-pulse-check",
-        request_timeout_ms=10_000,
-        **client_kwargs(settings.kafka.security),
-    )
+    admin = admin_client(settings.kafka, "kefu-pulse-check")
     try:
         found = admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, t, configs=["retention.ms"]) for t in topics]
@@ -107,12 +102,7 @@ def redis_check(url: str, info: dict[str, str]) -> Check:
 
 
 def _group(settings: Settings) -> tuple[int, str]:
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap,
-        client_id="kefu-pulse-check",
-        request_timeout_ms=10_000,
-        **client_kwargs(settings.kafka.security),
-    )
+    admin = admin_client(settings.kafka, "kefu-pulse-check")
     try:
         group = admin.describe_groups([settings.kafka.group]).get(settings.kafka.group, {})
     finally:

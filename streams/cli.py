@@ -20,7 +20,7 @@ from agents.core.policy import PolicyBook
 from agents.core.windows import WINDOW_DAYS, WINDOWS
 from agents.runtime import Runtime
 from agents.store.connect import connect
-from agents.store.errors import STORE_ERRORS, access_problem
+from agents.store.errors import STORE_ERRORS, describe_problem
 from agents.store.redis_store import RedisStore
 from agents.stream_agents import install
 from config.settings import ConfigError, Settings, config_path, load_settings
@@ -62,36 +62,38 @@ def _start_or_explain(settings: Settings, debug: bool) -> None:
     The loop stays the current one, for Faust to run on (asyncio.run would unset it)."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # A broker that has just started answers with retriable errors that aiokafka warns about:
+    # the worker's start-up says one sentence or nothing. Its own logs keep the warnings.
+    restore = quiet_libraries() if not debug else lambda: None
     try:
         loop.run_until_complete(_preflight(settings))
     except StartupError as exc:
         if debug:  # the whole chain, down to the library's own error
             traceback.print_exc()
         _fail(str(exc))
+    finally:
+        restore()
 
 
 async def _preflight(settings: Settings) -> None:
     await require_kafka(settings)
     await require_input_topics(settings)
-    await _require_redis(settings)
-
-
-async def _require_redis(settings: Settings, timeout_s: float = 5.0) -> None:
     store = RedisStore(connect(settings.redis.url))
     try:
-        await asyncio.wait_for(store.ping(), timeout_s)
-    except STORE_ERRORS as exc:
-        raise StartupError(_redis_problem(settings, exc)) from exc
+        await _require_redis(settings, store)
     finally:
         await store.close()
 
 
+async def _require_redis(settings: Settings, store: RedisStore, timeout_s: float = 5.0) -> None:
+    try:
+        await asyncio.wait_for(store.ping(), timeout_s)
+    except STORE_ERRORS as exc:
+        raise StartupError(_redis_problem(settings, exc)) from exc
+
+
 def _redis_problem(settings: Settings, exc: BaseException) -> str:
-    reason = str(exc) or type(exc).__name__
-    return access_problem(exc) or (
-        f"Redis is unreachable at {redact(settings.redis.url)} ({reason}); "
-        "set KEFU_REDIS_URL or redis.url to your Redis"
-    )
+    return describe_problem(exc, redact(settings.redis.url))
 
 
 async def _require_kafka(settings: Settings) -> None:
@@ -166,19 +168,13 @@ def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> N
         """Check config, Kafka, topics, Redis, workers and lag, as ✓/✗ lines."""
         from streams.check_cli import report, run_checks
 
-        async def redis_ping() -> None:
-            try:
-                await asyncio.wait_for(runtime.store.ping(), 5.0)
-            except STORE_ERRORS as exc:
-                raise StartupError(_redis_problem(settings, exc)) from None
-
         try:
             checks = await run_checks(
                 settings,
                 config_path(),
                 lambda shop: _describe_shop(runtime.policies, shop),
                 runtime.store,
-                redis_ping,
+                lambda: _require_redis(settings, runtime.store),
                 WINDOW_DAYS,
             )
         except (Exception, asyncio.CancelledError) as exc:  # a broken check fails, never passes

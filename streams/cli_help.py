@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import click
 
@@ -78,8 +78,17 @@ def wants_debug(argv: Sequence[str]) -> bool:
     return False
 
 
-def quiet_libraries() -> None:
+def quiet_libraries() -> Callable[[], None]:
     """kafka-python and aiokafka warn on every retry of a metadata request; our commands say
-    what went wrong in one line, so their warnings stay below it (shown with `-l debug`)."""
-    for name in LIBRARY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR)
+    what went wrong in one line, so their warnings stay below it (shown with `-l debug`).
+    Returns a function that gives the loggers their levels back."""
+    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+
+    def restore() -> None:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+    return restore

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from aiokafka import TopicPartition
-from kafka.admin import KafkaAdminClient
 
 from config.settings import Settings
-from streams.kafka_security import client_kwargs
+from streams.kafka_security import admin_client
 
 
 class WorkersRunning(RuntimeError):
@@ -16,11 +15,7 @@ class WorkersRunning(RuntimeError):
 def input_partitions_of_stopped_group(settings: Settings) -> list[TopicPartition]:
     """Every partition of the two input topics; raises WorkersRunning while the group has members."""
     topics = [settings.kafka.topics.messages, settings.kafka.topics.orders]
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap,
-        client_id="kefu-pulse-maintenance",
-        **client_kwargs(settings.kafka.security),
-    )
+    admin = admin_client(settings.kafka, "kefu-pulse-maintenance", timeout_s=30.0)
     try:
         groups = admin.describe_groups([settings.kafka.group])
         described = admin.describe_topics(topics)

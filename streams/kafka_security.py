@@ -15,6 +15,7 @@ from typing import Any
 import faust
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError
+from kafka.admin import KafkaAdminClient
 
 from config.addresses import host_port
 from config.settings import KafkaSecuritySettings, KafkaSettings
@@ -65,6 +66,16 @@ def client_kwargs(security: KafkaSecuritySettings) -> dict[str, Any]:
             "sasl_plain_password": _password(security),
         }
     return kwargs
+
+
+def admin_client(kafka: KafkaSettings, client_id: str, timeout_s: float = 10.0) -> KafkaAdminClient:
+    """kafka-python's admin client with the configured security; the caller closes it."""
+    return KafkaAdminClient(
+        bootstrap_servers=kafka.bootstrap,
+        client_id=client_id,
+        request_timeout_ms=int(timeout_s * 1000),
+        **client_kwargs(kafka.security),
+    )
 
 
 def faust_credentials(security: KafkaSecuritySettings) -> faust.auth.Credentials | None:

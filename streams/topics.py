@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from config.settings import Settings
-from streams.kafka_security import client_kwargs
+from streams.kafka_security import admin_client
 
 INPUT_RETENTION_MS = 30 * 86_400_000  # `rebuild` re-reads input from retention: 28 days + margin
 
@@ -34,12 +34,7 @@ def topic_plans(settings: Settings) -> list[TopicPlan]:
 
 def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]:
     """Create missing topics; returns topic -> 'created' | 'exists (N partitions)'."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap,
-        client_id="kefu-pulse-admin",
-        request_timeout_ms=int(timeout_s * 1000),
-        **client_kwargs(settings.kafka.security),
-    )
+    admin = admin_client(settings.kafka, "kefu-pulse-admin", timeout_s)
     try:
         present = set(admin.list_topics())
         wanted = [p.name for p in topic_plans(settings) if p.name in present]

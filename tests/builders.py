@@ -39,6 +39,19 @@ def at(hours: float = 0, minutes: float = 0, seconds: float = 0, day: int = 0) -
     return DAY0 + day * 86_400_000 + int((hours * 3600 + minutes * 60 + seconds) * 1000)
 
 
+def wire_message(**changes: object) -> dict[str, object]:
+    """A message event as a producer writes it (events.md), with `changes` applied."""
+    return {
+        "event_id": "m1",
+        "type": "message",
+        "shop_id": "s1",
+        "buyer_id": "b1",
+        "agent_id": "s1:a",
+        "sender": "buyer",
+        "ts": DAY0,
+    } | changes
+
+
 def buyer_msg(
     ts: int, agent: str = "s1:a", buyer: str = "b1", shop: str = "s1", event_id: str | None = None
 ) -> Message:

@@ -38,6 +38,15 @@ def access_problem(error: BaseException) -> str | None:
     return None
 
 
+def describe_problem(error: BaseException, url_shown: str) -> str:
+    """What is wrong with Redis, as one sentence: the configuration problem, or an outage at
+    `url_shown` (the URL with its password masked) naming the setting to fix."""
+    reason = str(error) or type(error).__name__
+    return access_problem(error) or (
+        f"Redis is unreachable at {url_shown} ({reason}); set KEFU_REDIS_URL or redis.url to your Redis"
+    )
+
+
 def raise_if_fatal(error: BaseException) -> None:
     """Re-raise a configuration error as StoreAccessError; return for a transient one."""
     problem = access_problem(error)

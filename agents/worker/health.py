@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 import faust
 
 from agents.runtime import Runtime
-from agents.store.errors import STORE_ERRORS, access_problem
+from agents.store.errors import STORE_ERRORS, describe_problem
 from streams.kafka_security import KafkaAccessError, check_access
 from streams.preflight import input_topic_problem, topic_facts
+from streams.redaction import redact
 
 CACHE_SECONDS = 1.5
 CHECK_TIMEOUT_S = 3.0
@@ -49,7 +50,7 @@ class Health:
         try:
             await self.runtime.store.ping()
         except STORE_ERRORS as exc:
-            return f"redis: {access_problem(exc) or f'unreachable ({type(exc).__name__}: {exc})'}"
+            return f"redis: {describe_problem(exc, redact(self.runtime.settings.redis.url))}"
         return None
 
     async def _kafka(self) -> str | None:

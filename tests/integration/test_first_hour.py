@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from tests.builders import wire_message
 from tests.integration.harness import KEFU, Deployment, free_port, wait_for
 
 STARTUP_LIMIT_S = 30
@@ -166,12 +167,7 @@ def test_library_warnings_stay_below_our_commands_output(deployment: Deployment)
 
 
 def buyer_message(shop: str, buyer: str) -> dict[str, Any]:
-    return {
-        "event_id": f"{shop}-{buyer}-1",
-        "type": "message",
-        "shop_id": shop,
-        "buyer_id": buyer,
-        "agent_id": f"{shop}:a",
-        "sender": "buyer",
-        "ts": time.time_ns() // 1_000_000,
-    }
+    now = time.time_ns() // 1_000_000
+    return wire_message(
+        event_id=f"{shop}-{buyer}-1", shop_id=shop, buyer_id=buyer, agent_id=f"{shop}:a", ts=now
+    )

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from streams.decoding import EventDecoder, Reason, Rejection, amount_to_fen
 from streams.events import Message, Order, Transfer
+from tests.builders import wire_message
 
 NOW = 1_764_000_000_000
 KEY = b"s1:b1"
@@ -17,16 +18,7 @@ decoder = EventDecoder(future_tolerance_ms=300_000)
 
 
 def message(**changes: object) -> bytes:
-    event = {
-        "event_id": "m1",
-        "type": "message",
-        "shop_id": "s1",
-        "buyer_id": "b1",
-        "agent_id": "s1:a",
-        "sender": "buyer",
-        "ts": NOW,
-    }
-    event.update(changes)
+    event = wire_message(ts=NOW) | changes
     return json.dumps({k: v for k, v in event.items() if v is not ...}).encode()
 
 

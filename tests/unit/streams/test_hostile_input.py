@@ -22,21 +22,14 @@ from streams.deadletter import RAW_LIMIT_BYTES, DeadLetter
 from streams.decoding import MAX_RECORD_BYTES, EventDecoder, Reason, Rejection
 from streams.events import Message
 from streams.records import Record
+from tests.builders import wire_message
 
 NOW = time.time_ns() // 1_000_000
 KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
 
 
 def message(**overrides: Any) -> dict[str, Any]:
-    return {
-        "event_id": "e1",
-        "type": "message",
-        "shop_id": "s1",
-        "buyer_id": "b1",
-        "agent_id": "s1:a",
-        "sender": "buyer",
-        "ts": NOW,
-    } | overrides
+    return wire_message(ts=NOW) | overrides
 
 
 def encoded(event: dict[str, Any], pad_to: int | None = None) -> bytes:

@@ -78,7 +78,7 @@ def test_a_refused_redis_login_is_the_reason(kafka: dict[str, Any]) -> None:
 
 def test_redis_unreachable(kafka: dict[str, Any]) -> None:
     [problem] = problems(Runtime(Store(ConnectionError("Connection refused"))), App())
-    assert problem.startswith("redis: unreachable (ConnectionError")
+    assert problem.startswith("redis: Redis is unreachable at redis://127.0.0.1:6379/0 (Connection refused)")
 
 
 def test_a_refused_kafka_login_is_the_reason(kafka: dict[str, Any]) -> None:
