@@ -88,12 +88,21 @@ class WebSettings(_Strict, frozen=True):
 class AttributionSettings(_Strict, frozen=True):
     window: str = "same_day"
     rule: Literal["first", "last", "all"] = "last"
+    judge: Literal["created", "paid", "created_first"] = "created"
+    deduct_refunds: bool = False
+
+
+# Each target is one counter per cohort bucket; four cover every rate the platforms publish.
+MAX_RESPONSE_TARGETS = 4
+ResponseTargets = Annotated[list[PositiveInt], Meta(max_length=MAX_RESPONSE_TARGETS)]
 
 
 class Defaults(_Strict, frozen=True):
     timezone: str = "Asia/Shanghai"
     alert_threshold_seconds: PositiveFloat = 15.0
     after_sale_days: NonNegativeInt = 7
+    service_hours: str | None = None  # "HH:MM-HH:MM", the shop's local time; None: all day
+    response_targets_seconds: ResponseTargets = msgspec.field(default_factory=lambda: [15, 180])
     attribution: AttributionSettings = AttributionSettings()
 
 
@@ -108,6 +117,8 @@ class ShopSettings(_Strict, frozen=True):
     timezone: str | None = None
     alert_threshold_seconds: PositiveFloat | None = None
     after_sale_days: NonNegativeInt | None = None
+    service_hours: str | None = None
+    response_targets_seconds: ResponseTargets | None = None
     attribution: AttributionSettings | None = None
     agents: dict[str, AgentSettings] = {}
 
@@ -147,6 +158,29 @@ def parse_attribution_window(text: str) -> int | Literal["same_day", "next_day"]
     return amount * (3_600_000 if unit == "h" else 86_400_000)
 
 
+_CLOCK = re.compile(r"^([01][0-9]|2[0-4]):([0-5][0-9])$")
+
+
+def parse_service_hours(text: str) -> tuple[int, int]:
+    """`HH:MM-HH:MM` as (opening, closing) minutes of the local day; `24:00` only as the end."""
+    opening, dash, closing = text.partition("-")
+    if not dash:
+        raise ValueError(f"expected HH:MM-HH:MM such as 08:00-23:00, got {text!r}")
+    bounds = []
+    for part in (opening, closing):
+        match = _CLOCK.match(part.strip())
+        minutes = int(match.group(1)) * 60 + int(match.group(2)) if match else -1
+        if not 0 <= minutes <= 24 * 60:
+            raise ValueError(f"expected HH:MM-HH:MM such as 08:00-23:00, got {text!r}")
+        bounds.append(minutes)
+    start, end = bounds
+    if start == 24 * 60:
+        raise ValueError(f"24:00 is only allowed as the end, got {text!r}")
+    if start >= end:
+        raise ValueError(f"the start must be before the end, got {text!r}")
+    return start, end
+
+
 def _check_semantics(settings: Settings) -> None:
     def check_zone(path: str, name: str | None) -> None:
         if name is None:
@@ -164,12 +198,29 @@ def _check_semantics(settings: Settings) -> None:
         except ValueError as exc:
             raise ConfigError(f"{path}.window: {exc}") from exc
 
+    def check_hours(path: str, text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            parse_service_hours(text)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+
+    def check_targets(path: str, targets: list[int] | None) -> None:
+        if targets is not None and len(set(targets)) != len(targets):
+            raise ConfigError(f"{path}: each target may appear once, got {targets}")
+
     _check_kafka_security(settings.kafka.security)
-    check_zone("$.defaults.timezone", settings.defaults.timezone)
-    check_window("$.defaults.attribution", settings.defaults.attribution)
+    defaults = settings.defaults
+    check_zone("$.defaults.timezone", defaults.timezone)
+    check_window("$.defaults.attribution", defaults.attribution)
+    check_hours("$.defaults.service_hours", defaults.service_hours)
+    check_targets("$.defaults.response_targets_seconds", defaults.response_targets_seconds)
     for shop_id, shop in settings.shops.items():
         check_zone(f"$.shops.{shop_id}.timezone", shop.timezone)
         check_window(f"$.shops.{shop_id}.attribution", shop.attribution)
+        check_hours(f"$.shops.{shop_id}.service_hours", shop.service_hours)
+        check_targets(f"$.shops.{shop_id}.response_targets_seconds", shop.response_targets_seconds)
         for index, pattern in enumerate(shop.block):
             if not pattern:
                 raise ConfigError(f"$.shops.{shop_id}.block[{index}]: empty pattern")

@@ -31,6 +31,11 @@ class WindowValues(msgspec.Struct, kw_only=True):
     order_pay_ratio: float | None
     attributed_sales_yuan: float
     average_order_value_yuan: float | None
+    # v2. Keyed by the target in seconds ("15"), in the shop's configured order.
+    replied_within_ratio: dict[str, float | None]
+    refunded_sales_yuan: float
+    assisted_paid: int
+    assisted_sales_yuan: float
 
 
 class TeamWindowValues(WindowValues, kw_only=True):
@@ -66,6 +71,9 @@ class ShopFloor(msgspec.Struct, kw_only=True):
     name: str | None
     as_of: int
     alert_threshold_seconds: float
+    # Outside service hours no wait grows and nothing alerts (metrics.md v2).
+    in_service_hours: bool
+    response_targets_seconds: list[int]  # the keys of every window's replied_within_ratio
     agents: list[AgentRow]  # most urgent first: the oldest wait, then the agent id
     totals: Totals
 

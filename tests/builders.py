@@ -10,13 +10,17 @@ from agents.core.buyer import BuyerState
 from agents.core.engine import Horizon, apply_buyer_events
 from agents.core.policy import PolicyBook, ShopPolicy
 from agents.core.projection import (
+    ASSISTED,
+    ASSISTED_SALES_FEN,
     CONSULTATIONS,
     FIRST_RESPONSE_MS,
     INQUIRIES,
     ORDERED,
     ORDERS,
     PAID,
+    REFUNDED_FEN,
     REPLIED,
+    REPLIED_WITHIN,
     SALES_FEN,
     SILENT_ORDERS,
     SILENT_SALES_FEN,
@@ -33,6 +37,7 @@ from streams.floor_model import AgentRow, ShopFloor, Totals
 # 2025-11-25 00:00:00 Asia/Shanghai = 2025-11-24T16:00:00Z
 DAY0 = 1764000000000 - (1764000000000 + 8 * 3600_000) % 86_400_000
 _ids = itertools.count()
+TARGETS = (15, 180)  # the default response_targets_seconds
 
 
 def at(hours: float = 0, minutes: float = 0, seconds: float = 0, day: int = 0) -> int:
@@ -99,6 +104,10 @@ class Counts:
     orders: int
     silent_orders: int
     silent_sales_fen: int
+    refunded_fen: int
+    assisted: int
+    assisted_sales_fen: int
+    replied_within: tuple[int, ...]  # per target slot
 
     @classmethod
     def of(cls, v: list[int]) -> Counts:
@@ -115,6 +124,10 @@ class Counts:
             orders=v[ORDERS],
             silent_orders=v[SILENT_ORDERS],
             silent_sales_fen=v[SILENT_SALES_FEN],
+            refunded_fen=v[REFUNDED_FEN],
+            assisted=v[ASSISTED],
+            assisted_sales_fen=v[ASSISTED_SALES_FEN],
+            replied_within=tuple(v[REPLIED_WITHIN:]),
         )
 
 
@@ -180,7 +193,7 @@ def agent_row(
     agent: str, oldest_wait_seconds: float = 0.0, first_response_5m: float | None = None
 ) -> AgentRow:
     """A floor row with empty windows, but for the values the alerts judge."""
-    windows = {w: window_values([0] * WIDTH) for w in WINDOWS}
+    windows = {w: window_values([0] * WIDTH, TARGETS) for w in WINDOWS}
     windows["5m"].first_response_avg_seconds = first_response_5m
     return AgentRow(
         agent=agent,
@@ -193,16 +206,20 @@ def agent_row(
     )
 
 
-def shop_floor(shop: str, threshold: float, agents: list[AgentRow]) -> ShopFloor:
+def shop_floor(
+    shop: str, threshold: float, agents: list[AgentRow], *, in_service_hours: bool = True
+) -> ShopFloor:
     return ShopFloor(
         shop=shop,
         name=None,
         as_of=0,
         alert_threshold_seconds=threshold,
+        in_service_hours=in_service_hours,
+        response_targets_seconds=list(TARGETS),
         agents=agents,
         totals=Totals(
             waiting_buyers=0,
             oldest_wait_seconds=0.0,
-            windows={w: team_values([0] * WIDTH, [0] * WIDTH) for w in WINDOWS},
+            windows={w: team_values([0] * WIDTH, [0] * WIDTH, TARGETS) for w in WINDOWS},
         ),
     )

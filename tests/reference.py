@@ -4,8 +4,8 @@ It shares no code with `agents/`: its own day function (zoneinfo), its own notio
 crediting by scanning every order against every inquiry, no projections, diffs or batches. The
 property tests compare the core with it over random scenarios.
 
-One deliberate v1 reading, until metrics.md v2's after-sale rule is built: an order makes a consultation
-after-sale from its creation (or payment, if never seen created), not only from its payment.
+It follows metrics.md v2: after-sale by payment only, the service clock, replied-within targets,
+the judging moment, assists and refunds.
 """
 
 from __future__ import annotations
@@ -20,7 +20,27 @@ from streams.events import Event, Message, Order, Transfer
 
 DAY_MS = 86_400_000
 HISTOGRAM_BOUNDS_S = (1, 3, 6, 10, 15, 30, 60, 120, 300)
-FIELDS = ("c", "r", "fs", "wn", "ws", "i", "o", "p", "y", "n", "sn", "sy")
+FIELDS = (
+    "c",
+    "r",
+    "fs",
+    "wn",
+    "ws",
+    "i",
+    "o",
+    "p",
+    "y",
+    "n",
+    "sn",
+    "sy",
+    "rf",
+    "a",
+    "ay",
+    "w0",
+    "w1",
+    "w2",
+    "w3",
+)
 
 
 @dataclass(frozen=True)
@@ -32,14 +52,21 @@ class Rules:
     aftersale_agents: frozenset[str] = frozenset()
     blocked_buyers: frozenset[str] = frozenset()
     wait_limit_ms: int = 24 * 3_600_000
+    judge: str = "created"  # created | paid | created_first
+    deduct_refunds: bool = False
+    service_hours: str | None = None  # "HH:MM-HH:MM"
+    targets: tuple[int, ...] = (15, 180)
 
     def yaml(self) -> str:
         """The same rules as kefu-pulse configuration."""
         agents = ", ".join(f"'{a}': {{group: aftersale}}" for a in sorted(self.aftersale_agents))
         block = ", ".join(f"'{b}'" for b in sorted(self.blocked_buyers))
+        hours = f"'{self.service_hours}'" if self.service_hours else "null"
         return (
             f"defaults: {{timezone: '{self.zone}', after_sale_days: {self.after_sale_days}, "
-            f"attribution: {{window: '{self.window}', rule: {self.rule}}}}}\n"
+            f"service_hours: {hours}, response_targets_seconds: {list(self.targets)}, "
+            f"attribution: {{window: '{self.window}', rule: {self.rule}, judge: {self.judge}, "
+            f"deduct_refunds: {str(self.deduct_refunds).lower()}}}}}\n"
             f"shops: {{s1: {{agents: {{{agents}}}, block: [{block}]}}}}\n"
         )
 
@@ -51,6 +78,29 @@ def local_day(ts: int, zone: str) -> date:
 
 def local_midnight(day: date, zone: str) -> int:
     return int(datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).timestamp()) * 1000
+
+
+def service_ms(start: int, end: int, rules: Rules) -> int:
+    """How much of [start, end] lies inside the shop's service hours, day by local day."""
+    if end <= start:
+        return 0
+    if rules.service_hours is None:
+        return end - start
+    opening, closing = rules.service_hours.split("-")
+    total = 0
+    day = local_day(start, rules.zone)
+    while day <= local_day(end, rules.zone):
+        hours = []
+        for text in (opening, closing):
+            hour, minute = (int(part) for part in text.split(":"))
+            if hour == 24:
+                hours.append(local_midnight(day + timedelta(days=1), rules.zone))
+            else:
+                moment = datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(rules.zone))
+                hours.append(int(moment.timestamp()) * 1000)
+        total += max(0, min(end, hours[1]) - max(start, hours[0]))
+        day += timedelta(days=1)
+    return total
 
 
 @dataclass
@@ -67,6 +117,13 @@ class _Order:
     paid: int | None = None
     cancelled: int | None = None
     amount: int = 0
+    refunds: list[int | None] = field(default_factory=list)  # None: the whole order
+
+    @property
+    def refunded(self) -> int:
+        if None in self.refunds:
+            return self.amount
+        return min(self.amount, sum(r for r in self.refunds if r is not None))
 
     @property
     def creation(self) -> int | None:
@@ -156,7 +213,7 @@ def _buyer(
                 start = waits.pop(event.agent_id)
                 row = cohorts[(shop, event.agent_id, local_day(start, rules.zone))]
                 row["wn"] += 1
-                row["ws"] += event.ts - start
+                row["ws"] += service_ms(start, event.ts, rules)
     for agent, start in waits.items():
         result.waits[(shop, agent, buyer_id)] = start
 
@@ -168,8 +225,11 @@ def _buyer(
         if c.reply is None:
             continue
         row["r"] += 1
-        row["fs"] += c.reply - c.start
-        bucket = next((i for i, b in enumerate(HISTOGRAM_BOUNDS_S) if c.reply - c.start <= b * 1000), 9)
+        latency = service_ms(c.start, c.reply, rules)
+        row["fs"] += latency
+        for slot, target in enumerate(rules.targets):
+            row[f"w{slot}"] += latency <= target * 1000
+        bucket = next((i for i, b in enumerate(HISTOGRAM_BOUNDS_S) if latency <= b * 1000), 9)
         result.histogram[(shop, c.agent, bucket)] = result.histogram.get((shop, c.agent, bucket), 0) + 1
         if not _after_sale(c, orders, rules):
             row["i"] += 1
@@ -177,33 +237,60 @@ def _buyer(
 
     ordered: set[int] = set()
     paid: set[int] = set()
+    assisted: set[int] = set()
     sales: dict[int, int] = defaultdict(int)
+    refunded: dict[int, int] = defaultdict(int)
+    assisted_sales: dict[int, int] = defaultdict(int)
     for order in orders:
-        moment = order.creation
-        if moment is None or moment < window_start:
+        created = order.creation
+        if created is None:
             continue
-        credited = _credited(moment, inquiries, rules)
-        shop_row = cohorts[(shop, "", local_day(moment, rules.zone))]
-        shop_row["n"] += 1
-        if not credited:
-            shop_row["sn"] += 1
-            shop_row["sy"] += order.amount if order.is_paid else 0
-        for inquiry in credited:
+        at_creation = _qualifying(created, inquiries, rules)
+        order_credit = _pick(at_creation, rules)
+        payment_credit: list[_Consultation] = []
+        helpers: list[_Consultation] = []
+        if order.is_paid:
+            assert order.paid is not None
+            if rules.judge == "created" or (rules.judge == "created_first" and at_creation):
+                candidates = at_creation
+            else:
+                candidates = _qualifying(order.paid, inquiries, rules)
+            payment_credit = _pick(candidates, rules)
+            if rules.rule != "all":
+                helpers = [q for q in candidates if all(q.agent != c.agent for c in payment_credit)]
+        if created >= window_start:
+            shop_row = cohorts[(shop, "", local_day(created, rules.zone))]
+            shop_row["n"] += 1
+            if not order_credit and not payment_credit:
+                shop_row["sn"] += 1
+                shop_row["sy"] += order.amount if order.is_paid else 0
+        net = order.amount - order.refunded if rules.deduct_refunds else order.amount
+        for inquiry in order_credit + payment_credit:
             ordered.add(id(inquiry))
-            if order.is_paid:
-                paid.add(id(inquiry))
-                sales[id(inquiry)] += order.amount
+        for inquiry in payment_credit:
+            paid.add(id(inquiry))
+            sales[id(inquiry)] += net
+            refunded[id(inquiry)] += order.refunded
+        for inquiry in helpers:
+            assisted.add(id(inquiry))
+            assisted_sales[id(inquiry)] += net
     for inquiry in inquiries:
         row = cohorts[(shop, inquiry.agent, inquiry.day)]
         row["o"] += id(inquiry) in ordered
         row["p"] += id(inquiry) in paid
         row["y"] += sales[id(inquiry)]
+        row["rf"] += refunded[id(inquiry)]
+        row["a"] += id(inquiry) in assisted
+        row["ay"] += assisted_sales[id(inquiry)]
 
 
 def _orders(events: list[Order]) -> list[_Order]:
     book: dict[str, _Order] = {}
     for event in events:
         order = book.setdefault(event.order_id, _Order())
+        if event.status == "refunded":
+            order.refunds.append(event.amount_fen)  # a refund's amount is the refund
+            continue
         if event.amount_fen is not None:
             order.amount = event.amount_fen  # the latest amount wins
         if event.status in ("created", "paid", "cancelled"):
@@ -213,25 +300,26 @@ def _orders(events: list[Order]) -> list[_Order]:
 
 
 def _after_sale(c: _Consultation, orders: list[_Order], rules: Rules) -> bool:
+    """An aftersale agent, or a payment (not a mere order) within the look-back before the start."""
     if c.agent in rules.aftersale_agents:
         return True
     for order in orders:
-        moment = order.creation
-        if moment is None or not moment < c.start:
+        if not order.is_paid or order.paid is None or not order.paid < c.start:
             continue
-        if order.cancelled is not None and order.cancelled <= c.start:
-            continue  # no longer an order when the consultation started
-        if c.start - moment <= rules.after_sale_days * DAY_MS:
+        if c.start - order.paid <= rules.after_sale_days * DAY_MS:
             return True
     return False
 
 
-def _credited(moment: int, inquiries: list[_Consultation], rules: Rules) -> list[_Consultation]:
-    qualifying = [
+def _qualifying(moment: int, inquiries: list[_Consultation], rules: Rules) -> list[_Consultation]:
+    return [
         q
         for q in inquiries
         if q.start <= moment and q.reply is not None and q.reply <= moment and _in_window(q, moment, rules)
     ]
+
+
+def _pick(qualifying: list[_Consultation], rules: Rules) -> list[_Consultation]:
     if rules.rule == "all" or not qualifying:
         return qualifying
     ranked = sorted(qualifying, key=lambda q: (q.start, q.agent))

@@ -53,16 +53,20 @@ class AlertEvent:
 
 
 def conditions(floors: Iterable[ShopFloor]) -> dict[AlertKey, tuple[bool, float, float]]:
-    """Every (alert, shop, agent) the floors show, with (firing, value, threshold)."""
+    """Every (alert, shop, agent) the floors show, with (firing, value, threshold).
+
+    Outside the shop's service hours nothing fires (metrics.md v2): an episode resolves at
+    closing time and a wait still past the threshold fires again at opening."""
     out: dict[AlertKey, tuple[bool, float, float]] = {}
     for floor in floors:
         threshold = float(floor.alert_threshold_seconds)
+        open_now = floor.in_service_hours
         for row in floor.agents:
             wait = float(row.oldest_wait_seconds)
-            out[(WAITING, floor.shop, row.agent)] = (wait > threshold, wait, threshold)
+            out[(WAITING, floor.shop, row.agent)] = (open_now and wait > threshold, wait, threshold)
             first = row.windows[FIRST_RESPONSE_WINDOW].first_response_avg_seconds
             value = float(first) if first is not None else 0.0
-            out[(FIRST_RESPONSE, floor.shop, row.agent)] = (value > threshold, value, threshold)
+            out[(FIRST_RESPONSE, floor.shop, row.agent)] = (open_now and value > threshold, value, threshold)
     return out
 
 

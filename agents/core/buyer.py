@@ -15,6 +15,7 @@ from hashlib import blake2b
 from msgspec import Struct
 
 from agents.core.calendar import BusinessCalendar
+from agents.core.service_clock import ServiceClock
 from streams.events import Message, Order, Transfer
 
 
@@ -31,6 +32,17 @@ class OrderState(Struct, array_like=True):
     paid: int | None = None
     cancelled: int | None = None
     amount_fen: int = 0
+    # Appended in v2 (refunds): a state stored before them decodes with these defaults.
+    refunded: int | None = None  # the latest refund's time, so the order outlives it
+    refunded_fen: int = 0  # partial refunds, added up
+    refunded_fully: bool = False  # a refund without an amount: the whole order
+
+    @property
+    def refund_fen(self) -> int:
+        """What was refunded of the order so far: never past its amount (metrics.md v2)."""
+        if self.refunded_fully:
+            return self.amount_fen
+        return min(self.refunded_fen, self.amount_fen)
 
     @property
     def created_at(self) -> int | None:
@@ -84,7 +96,17 @@ class BuyerState(Struct, array_like=True, tag=STATE_LAYOUT):
             consultations=[Consultation(c.agent, c.day, c.start, c.first_reply) for c in self.consultations],
             waits=dict(self.waits),
             orders=[
-                OrderState(o.order_id, o.created, o.paid, o.cancelled, o.amount_fen) for o in self.orders
+                OrderState(
+                    o.order_id,
+                    o.created,
+                    o.paid,
+                    o.cancelled,
+                    o.amount_fen,
+                    o.refunded,
+                    o.refunded_fen,
+                    o.refunded_fully,
+                )
+                for o in self.orders
             ],
             seen=dict(self.seen),
         )
@@ -115,15 +137,17 @@ def _drop_expired_waits(state: BuyerState, ts: int, wait_limit_ms: int) -> None:
 def apply_message(
     state: BuyerState,
     event: Message,
-    calendar: BusinessCalendar,
+    clock: ServiceClock,
     wait_limit_ms: int,
     samples: list[WaitSample],
 ) -> None:
-    """Fold one chat message; ended waits are appended to `samples`.
+    """Fold one chat message; ended waits are appended to `samples`, measured on `clock`.
 
     A message older than the buyer's last one is applied at that last time, so no
     duration is ever negative (the contract keeps one buyer's messages in order).
+    The 24-hour limit on open waits is wall-clock time: it keeps the queue clean.
     """
+    calendar = clock.calendar
     ts = max(event.ts, state.last_message_ts)
     state.last_message_ts = ts
     _drop_expired_waits(state, ts, wait_limit_ms)
@@ -139,7 +163,7 @@ def apply_message(
             consultation.first_reply = ts
     wait_start = state.waits.pop(agent, None)
     if wait_start is not None:
-        samples.append(WaitSample(agent, wait_start, ts - wait_start))
+        samples.append(WaitSample(agent, wait_start, clock.elapsed(wait_start, ts)))
 
 
 def apply_transfer(
@@ -162,6 +186,14 @@ def apply_order(state: BuyerState, event: Order) -> None:
     if order is None:
         order = OrderState(event.order_id)
         state.orders.append(order)
+    if event.status == "refunded":
+        # A refund's amount is what was refunded, not the order's (metrics.md v2).
+        order.refunded = event.ts if order.refunded is None else max(order.refunded, event.ts)
+        if event.amount_fen is None:
+            order.refunded_fully = True
+        else:
+            order.refunded_fen += event.amount_fen
+        return
     if event.amount_fen is not None:
         order.amount_fen = event.amount_fen
     if event.status == "created":
@@ -170,7 +202,6 @@ def apply_order(state: BuyerState, event: Order) -> None:
         order.paid = event.ts if order.paid is None else min(order.paid, event.ts)
     elif event.status == "cancelled":
         order.cancelled = event.ts if order.cancelled is None else min(order.cancelled, event.ts)
-    # `refunded` changes no metric: refunds are not subtracted (metrics.md).
 
 
 def prune(state: BuyerState, cutoff_day: int, horizon_ms: int) -> None:
@@ -189,4 +220,4 @@ def prune(state: BuyerState, cutoff_day: int, horizon_ms: int) -> None:
 
 
 def _last_touch(order: OrderState) -> int:
-    return max(t for t in (order.created, order.paid, order.cancelled, -1) if t is not None)
+    return max(t for t in (order.created, order.paid, order.cancelled, order.refunded, -1) if t is not None)

@@ -94,7 +94,7 @@ def apply_buyer_events(
             continue
         state.seen[digest] = event.ts
         if type(event) is Message:
-            apply_message(state, event, policy.calendar, wait_limit_ms, samples)
+            apply_message(state, event, policy.clock, wait_limit_ms, samples)
         elif type(event) is Transfer:
             apply_transfer(state, event, policy.calendar, wait_limit_ms)
         else:

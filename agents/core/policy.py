@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR, BusinessCalendar, calendar_for
-from config.settings import Settings, ShopSettings, parse_attribution_window
+from agents.core.service_clock import ServiceClock
+from config.settings import Settings, ShopSettings, parse_attribution_window, parse_service_hours
 
 AttributionRule = Literal["first", "last", "all"]
 AttributionWindow = int | Literal["same_day", "next_day"]
+JudgingMoment = Literal["created", "paid", "created_first"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,11 @@ class ShopPolicy:
     attribution_rule: AttributionRule
     block: re.Pattern[str] | None
     aftersale_agents: frozenset[str]
+    clock: ServiceClock  # response latencies count only service hours (metrics.md v2)
+    response_targets_seconds: tuple[int, ...]
+    response_targets_ms: tuple[int, ...]
+    judge: JudgingMoment
+    deduct_refunds: bool
     # A wait still open this long leaves the live queue unanswered (processing.wait_limit_hours).
     wait_limit_ms: int = 24 * MS_PER_HOUR
     agent_names: dict[str, str] = field(default_factory=dict)
@@ -44,14 +51,24 @@ def resolve_policy(settings: Settings, shop_id: str) -> ShopPolicy:
     shop = settings.shops.get(shop_id, ShopSettings())
     attribution = shop.attribution or defaults.attribution
     after_sale_days = defaults.after_sale_days if shop.after_sale_days is None else shop.after_sale_days
+    calendar = calendar_for(shop.timezone or defaults.timezone)
+    hours = shop.service_hours or defaults.service_hours
+    targets = defaults.response_targets_seconds
+    if shop.response_targets_seconds is not None:
+        targets = shop.response_targets_seconds
     return ShopPolicy(
         shop_id=shop_id,
         name=shop.name,
-        calendar=calendar_for(shop.timezone or defaults.timezone),
+        calendar=calendar,
         alert_threshold_seconds=shop.alert_threshold_seconds or defaults.alert_threshold_seconds,
         after_sale_ms=after_sale_days * MS_PER_DAY,
         attribution_window=parse_attribution_window(attribution.window),
         attribution_rule=attribution.rule,
+        clock=ServiceClock(calendar, *parse_service_hours(hours)) if hours else ServiceClock(calendar),
+        response_targets_seconds=tuple(targets),
+        response_targets_ms=tuple(seconds * 1000 for seconds in targets),
+        judge=attribution.judge,
+        deduct_refunds=attribution.deduct_refunds,
         block=_compile_block(shop.block),
         aftersale_agents=frozenset(a for a, s in shop.agents.items() if s.group == "aftersale"),
         wait_limit_ms=int(settings.processing.wait_limit_hours * MS_PER_HOUR),

@@ -14,12 +14,20 @@ from dataclasses import dataclass
 
 from agents.core.buyer import BuyerState, Consultation, OrderState, WaitSample
 from agents.core.policy import ShopPolicy
+from config.settings import MAX_RESPONSE_TARGETS
 
 # Vector layout (cohort counters). Shop-level vectors use agent SHOP_LEVEL.
 CONSULTATIONS, REPLIED, FIRST_RESPONSE_MS, WAITS_ENDED, WAIT_MS = 0, 1, 2, 3, 4
 INQUIRIES, ORDERED, PAID, SALES_FEN = 5, 6, 7, 8
 ORDERS, SILENT_ORDERS, SILENT_SALES_FEN = 9, 10, 11
-FIELD_NAMES = ("c", "r", "fs", "wn", "ws", "i", "o", "p", "y", "n", "sn", "sy")
+REFUNDED_FEN, ASSISTED, ASSISTED_SALES_FEN = 12, 13, 14  # v2
+# Replied within the shop's i-th response target (response_targets_seconds, in its order).
+REPLIED_WITHIN = 15
+FIELD_NAMES = (
+    "c", "r", "fs", "wn", "ws", "i", "o", "p", "y", "n", "sn", "sy",
+    "rf", "a", "ay",
+    *(f"w{slot}" for slot in range(MAX_RESPONSE_TARGETS)),
+)  # fmt: skip
 WIDTH = len(FIELD_NAMES)
 SHOP_LEVEL = ""
 
@@ -55,49 +63,86 @@ def _vector(cohorts: dict[CohortKey, Vector], key: CohortKey) -> Vector:
 
 
 def _is_after_sale(consultation: Consultation, orders: list[OrderState], policy: ShopPolicy) -> bool:
+    """An aftersale agent, or a payment within `after_sale_days` before the start (metrics.md v2:
+    an order created but not yet paid leaves the buyer pre-sale)."""
     if consultation.agent in policy.aftersale_agents:
         return True
     if not orders:
         return False
     start = consultation.start
-    return any(o.live_at(start) and start - o.created_at <= policy.after_sale_ms for o in orders)  # type: ignore[operator]
+    return any(
+        o.paid is not None and o.is_paid and o.paid < start and start - o.paid <= policy.after_sale_ms
+        for o in orders
+    )
 
 
-def _in_attribution_window(inquiry: Consultation, created: int, policy: ShopPolicy) -> bool:
+def _in_attribution_window(inquiry: Consultation, moment: int, policy: ShopPolicy) -> bool:
     window = policy.attribution_window
     if window == "same_day":
-        return policy.calendar.day(created) == inquiry.day
+        return policy.calendar.day(moment) == inquiry.day
     if window == "next_day":
-        return inquiry.day <= policy.calendar.day(created) <= inquiry.day + 1
-    return created - inquiry.start <= window
+        return inquiry.day <= policy.calendar.day(moment) <= inquiry.day + 1
+    return moment - inquiry.start <= window
 
 
-def credited_inquiries(
-    order: OrderState, inquiries: list[Consultation], policy: ShopPolicy
+def qualifying_inquiries(
+    moment: int, inquiries: list[Consultation], policy: ShopPolicy
 ) -> list[Consultation]:
-    """The inquiries an order is credited to, per the shop's attribution rule."""
-    created = order.created_at
-    if created is None:
-        return []
-    qualifying = [
+    """Inquiries started and replied at or before `moment`, with `moment` in their window."""
+    return [
         q
         for q in inquiries
-        if q.start <= created
+        if q.start <= moment
         and q.first_reply is not None
-        and q.first_reply <= created
-        and _in_attribution_window(q, created, policy)
+        and q.first_reply <= moment
+        and _in_attribution_window(q, moment, policy)
     ]
-    if not qualifying or policy.attribution_rule == "all":
+
+
+def _pick(qualifying: list[Consultation], policy: ShopPolicy) -> list[Consultation]:
+    if len(qualifying) < 2 or policy.attribution_rule == "all":
         return qualifying
     pick = max if policy.attribution_rule == "last" else min
     return [pick(qualifying, key=lambda q: (q.start, q.agent))]
 
 
+@dataclass(slots=True)
+class Credit:
+    """Who an order is credited to: at its creation, and for its payment (metrics.md v2)."""
+
+    ordered: list[Consultation]  # the order credit, judged at creation
+    paid: list[Consultation]  # the payment credit; empty unless the order is paid
+    assisted: list[Consultation]  # other agents' inquiries that qualified for the payment
+
+
+def credit(order: OrderState, inquiries: list[Consultation], policy: ShopPolicy) -> Credit:
+    created = order.created_at
+    if created is None or not inquiries:
+        return Credit([], [], [])
+    at_creation = qualifying_inquiries(created, inquiries, policy)
+    ordered = _pick(at_creation, policy)
+    if not order.is_paid:
+        return Credit(ordered, [], [])
+    assert order.paid is not None  # is_paid
+    judge = policy.judge
+    if judge == "created" or (judge == "created_first" and at_creation):
+        for_payment = at_creation
+    else:
+        for_payment = qualifying_inquiries(order.paid, inquiries, policy)
+    paid = _pick(for_payment, policy)
+    if policy.attribution_rule == "all" or not paid:
+        return Credit(ordered, paid, [])
+    credited_agent = paid[0].agent
+    return Credit(ordered, paid, [q for q in for_payment if q.agent != credited_agent])
+
+
 def project(state: BuyerState, policy: ShopPolicy, cutoff_day: int, cutoff_ms: int) -> Projection:
-    """Contributions of consultations from `cutoff_day` on and orders created from `cutoff_ms` on."""
+    """Contributions of consultations from `cutoff_day` on and of the orders that can reach them."""
     cohorts: dict[CohortKey, Vector] = {}
     inquiries: list[Consultation] = []
     orders = state.orders
+    elapsed = policy.clock.elapsed
+    targets = policy.response_targets_ms
     for consultation in state.consultations:
         if consultation.day < cutoff_day:
             continue
@@ -107,7 +152,11 @@ def project(state: BuyerState, policy: ShopPolicy, cutoff_day: int, cutoff_ms: i
         if consultation.first_reply is None:
             continue
         vector[REPLIED] = 1
-        vector[FIRST_RESPONSE_MS] = consultation.first_reply - consultation.start
+        response_ms = elapsed(consultation.start, consultation.first_reply)
+        vector[FIRST_RESPONSE_MS] = response_ms
+        for slot, target_ms in enumerate(targets):
+            if response_ms <= target_ms:
+                vector[REPLIED_WITHIN + slot] = 1
         if not _is_after_sale(consultation, orders, policy):
             vector[INQUIRIES] = 1
             inquiries.append(consultation)
@@ -125,29 +174,51 @@ def _project_orders(
 ) -> None:
     ordered: set[int] = set()
     paid: set[int] = set()
-    sales: dict[int, int] = {}
+    assisted: set[int] = set()
+    # Per inquiry (by id): [sales, refunded, assisted sales], in fen.
+    money: dict[int, list[int]] = {}
     for order in orders:
         created = order.created_at
-        if created is None or created < cutoff_ms:
+        if created is None:
             continue
-        credited = credited_inquiries(order, inquiries, policy) if inquiries else []
-        shop_vector = _vector(cohorts, (SHOP_LEVEL, created))
-        shop_vector[ORDERS] += 1
-        if not credited:
-            shop_vector[SILENT_ORDERS] += 1
-            if order.is_paid:
-                shop_vector[SILENT_SALES_FEN] += order.amount_fen
-        for inquiry in credited:
+        counted = created >= cutoff_ms  # the shop's orders are counted in their creation's window
+        # Under judge `paid` an order created before the cutoff can still credit a later inquiry.
+        if not counted and (order.paid is None or order.paid < cutoff_ms):
+            continue
+        given = credit(order, inquiries, policy)
+        if counted:
+            shop_vector = _vector(cohorts, (SHOP_LEVEL, created))
+            shop_vector[ORDERS] += 1
+            if not given.ordered and not given.paid:
+                shop_vector[SILENT_ORDERS] += 1
+                if order.is_paid:
+                    shop_vector[SILENT_SALES_FEN] += order.amount_fen
+        if not given.ordered and not given.paid:
+            continue
+        refund = order.refund_fen
+        net = order.amount_fen - refund if policy.deduct_refunds else order.amount_fen
+        for inquiry in given.ordered:
             ordered.add(id(inquiry))
-            if order.is_paid:
-                paid.add(id(inquiry))
-                sales[id(inquiry)] = sales.get(id(inquiry), 0) + order.amount_fen
+        for inquiry in given.paid:
+            ordered.add(id(inquiry))  # an inquiry credited with a payment counts as ordered
+            paid.add(id(inquiry))
+            sums = money.setdefault(id(inquiry), [0, 0, 0])
+            sums[0] += net
+            sums[1] += refund
+        for inquiry in given.assisted:
+            assisted.add(id(inquiry))
+            money.setdefault(id(inquiry), [0, 0, 0])[2] += net
     for inquiry in inquiries:
         vector = cohorts[(inquiry.agent, inquiry.start)]
         marker = id(inquiry)
         vector[ORDERED] += marker in ordered
         vector[PAID] += marker in paid
-        vector[SALES_FEN] += sales.get(marker, 0)
+        vector[ASSISTED] += marker in assisted
+        earned = money.get(marker)
+        if earned is not None:
+            vector[SALES_FEN] += earned[0]
+            vector[REFUNDED_FEN] += earned[1]
+            vector[ASSISTED_SALES_FEN] += earned[2]
 
 
 def sample_vectors(samples: Iterable[WaitSample]) -> dict[CohortKey, Vector]:

@@ -33,6 +33,17 @@ WINDOW_GAUGES: tuple[tuple[str, str, str], ...] = (
         "kefu_attributed_sales_yuan",
         "Credited paid order amounts (客服销售额), yuan.",
     ),
+    (
+        "refunded_sales_yuan",
+        "kefu_refunded_sales_yuan",
+        "Refunded of the credited paid orders (退款金额), yuan.",
+    ),
+    ("assisted_paid", "kefu_assisted_paid", "Inquiries that assisted a paid order (协助付款人数)."),
+    (
+        "assisted_sales_yuan",
+        "kefu_assisted_sales_yuan",
+        "Amounts of the paid orders assisted (协助销售额), yuan.",
+    ),
 )
 SHOP_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("orders", "kefu_shop_orders", "Orders created in the window (shop level)."),
@@ -71,12 +82,23 @@ class FloorCollector(Collector):
             "Age of the oldest unanswered wait (最长等待).",
             labels=["shop", "agent"],
         )
+        within = GaugeMetricFamily(
+            "kefu_replied_within_ratio",
+            "Consultations first replied within `within` seconds (service clock) / all (N秒回复率).",
+            labels=["shop", "agent", "window", "within"],
+        )
         threshold = GaugeMetricFamily(
             "kefu_alert_threshold_seconds", "The shop's wait alert threshold.", labels=["shop"]
+        )
+        in_service = GaugeMetricFamily(
+            "kefu_in_service_hours",
+            "1 inside the shop's service hours, 0 outside: no wait alert fires outside them.",
+            labels=["shop"],
         )
         for floor in snapshot.floors:
             shop = floor.shop
             threshold.add_metric([shop], floor.alert_threshold_seconds)
+            in_service.add_metric([shop], 1.0 if floor.in_service_hours else 0.0)
             for row in floor.agents:
                 agent = row.agent
                 waiting.add_metric([shop, agent], row.waiting_buyers)
@@ -87,6 +109,9 @@ class FloorCollector(Collector):
                         value = getattr(values, key)
                         if value is not None:
                             family.add_metric([shop, agent, window], value)
+                    for target, ratio in values.replied_within_ratio.items():
+                        if ratio is not None:
+                            within.add_metric([shop, agent, window, target], ratio)
             for window in WINDOWS:
                 team = floor.totals.windows[window]
                 for key, family in shop_families.items():
@@ -95,9 +120,11 @@ class FloorCollector(Collector):
                         family.add_metric([shop, window], value)
         yield from families.values()
         yield from shop_families.values()
+        yield within
         yield waiting
         yield oldest
         yield threshold
+        yield in_service
         yield self._histogram(snapshot)
         yield GaugeMetricFamily(
             "kefu_unexported_shops",
@@ -151,7 +178,7 @@ def cap_agents(floor: ShopFloor, max_agents: int, preferred: Collection[str] = (
         oldest_wait_seconds=max(r.oldest_wait_seconds for r in rest),
         alert=any(r.alert for r in rest),
         oldest_waiting_buyer=None,
-        windows={w: window_values(sums[w]) for w in WINDOWS},
+        windows={w: window_values(sums[w], tuple(floor.response_targets_seconds)) for w in WINDOWS},
         sums=sums,
     )
     order = {row.agent: index for index, row in enumerate(rows)}  # keep the floor's own order

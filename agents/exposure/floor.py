@@ -6,13 +6,17 @@ import msgspec
 
 from agents.core.policy import PolicyBook
 from agents.core.projection import (
+    ASSISTED,
+    ASSISTED_SALES_FEN,
     CONSULTATIONS,
     FIRST_RESPONSE_MS,
     INQUIRIES,
     ORDERED,
     ORDERS,
     PAID,
+    REFUNDED_FEN,
     REPLIED,
+    REPLIED_WITHIN,
     SALES_FEN,
     SHOP_LEVEL,
     SILENT_ORDERS,
@@ -34,8 +38,9 @@ def _yuan(fen: int) -> float:
     return round(fen / 100, 2)
 
 
-def window_values(v: list[int]) -> WindowValues:
-    """One window's metrics from its summed cohort vector."""
+def window_values(v: list[int], targets_seconds: tuple[int, ...]) -> WindowValues:
+    """One window's metrics from its summed cohort vector; `targets_seconds` name its
+    replied-within slots (the shop's response_targets_seconds)."""
     return WindowValues(
         consultations=v[CONSULTATIONS],
         replied_consultations=v[REPLIED],
@@ -52,13 +57,20 @@ def window_values(v: list[int]) -> WindowValues:
         order_pay_ratio=_ratio(v[PAID], v[ORDERED]),
         attributed_sales_yuan=_yuan(v[SALES_FEN]),
         average_order_value_yuan=round(v[SALES_FEN] / v[PAID] / 100, 2) if v[PAID] else None,
+        replied_within_ratio={
+            str(target): _ratio(v[REPLIED_WITHIN + slot], v[CONSULTATIONS])
+            for slot, target in enumerate(targets_seconds)
+        },
+        refunded_sales_yuan=_yuan(v[REFUNDED_FEN]),
+        assisted_paid=v[ASSISTED],
+        assisted_sales_yuan=_yuan(v[ASSISTED_SALES_FEN]),
     )
 
 
-def team_values(agents: list[int], shop: list[int]) -> TeamWindowValues:
+def team_values(agents: list[int], shop: list[int], targets_seconds: tuple[int, ...]) -> TeamWindowValues:
     """The team's window: the agents' summed vector, and the shop-level one for its orders."""
     return TeamWindowValues(
-        **msgspec.structs.asdict(window_values(agents)),
+        **msgspec.structs.asdict(window_values(agents, targets_seconds)),
         orders=shop[ORDERS],
         silent_orders=shop[SILENT_ORDERS],
         silent_share=_ratio(shop[SILENT_ORDERS], shop[ORDERS]),
@@ -102,10 +114,14 @@ class FloorReader:
         vectors = await self.vectors(shop, [*agents, SHOP_LEVEL], now_ms)
         waiting = await self.store.waiting([(shop, a) for a in agents], now_ms - policy.wait_limit_ms)
         threshold = policy.alert_threshold_seconds
+        clock = policy.clock
+        in_service = clock.is_open(now_ms)
+        targets = policy.response_targets_seconds
         rows: list[AgentRow] = []
         totals = {w: [0] * WIDTH for w in WINDOWS}
         for agent, windows, (count, oldest, buyer) in zip(agents, vectors[:-1], waiting, strict=True):
-            oldest_seconds = round(max(0, now_ms - oldest) / 1000, 3) if oldest is not None else 0.0
+            # The longest wait on the service clock is the one that started first: it is monotone.
+            oldest_seconds = round(clock.elapsed(oldest, now_ms) / 1000, 3) if oldest is not None else 0.0
             for w in WINDOWS:
                 totals[w] = [a + b for a, b in zip(totals[w], windows[w], strict=True)]
             rows.append(
@@ -114,9 +130,9 @@ class FloorReader:
                     name=policy.agent_names.get(agent),
                     waiting_buyers=count,
                     oldest_wait_seconds=oldest_seconds,
-                    alert=oldest_seconds > threshold,
+                    alert=in_service and oldest_seconds > threshold,
                     oldest_waiting_buyer=mask_buyer(buyer) if buyer is not None else None,
-                    windows={w: window_values(windows[w]) for w in WINDOWS},
+                    windows={w: window_values(windows[w], targets) for w in WINDOWS},
                     sums={w: list(windows[w]) for w in WINDOWS} if with_sums else None,
                 )
             )
@@ -127,10 +143,12 @@ class FloorReader:
             name=policy.name,
             as_of=now_ms,
             alert_threshold_seconds=threshold,
+            in_service_hours=in_service,
+            response_targets_seconds=list(targets),
             agents=rows,
             totals=Totals(
                 waiting_buyers=sum(r.waiting_buyers for r in rows),
                 oldest_wait_seconds=max((r.oldest_wait_seconds for r in rows), default=0.0),
-                windows={w: team_values(totals[w], shop_level[w]) for w in WINDOWS},
+                windows={w: team_values(totals[w], shop_level[w], targets) for w in WINDOWS},
             ),
         )

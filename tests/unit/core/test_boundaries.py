@@ -13,12 +13,32 @@ from agents.core.alerts import FIRST_RESPONSE, WAITING, AlertEvent, conditions, 
 from agents.core.buyer import BuyerState, Consultation, OrderState, event_digest, prune
 from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR, calendar_for
 from agents.core.engine import Horizon, apply_buyer_events
-from agents.core.projection import FIRST_RESPONSE_BUCKETS, bucket_index
+from agents.core.projection import FIRST_RESPONSE_BUCKETS, WIDTH, bucket_index
 from agents.core.windows import ROLLING_SECONDS, cohort_buckets, window_reads
 from agents.exposure.floor import team_values, window_values
-from tests.builders import Ledger, agent_msg, agent_row, at, buyer_msg, order, settings, shop_floor, transfer
+from streams.floor_model import WindowValues
+from tests.builders import (
+    TARGETS,
+    Ledger,
+    agent_msg,
+    agent_row,
+    at,
+    buyer_msg,
+    order,
+    settings,
+    shop_floor,
+    transfer,
+)
 
 MS = 1
+DAY = MS_PER_DAY
+
+
+def values_of(vector: list[int]) -> WindowValues:
+    """A window's values from the first fields of a cohort vector (the rest zero)."""
+    return window_values(vector + [0] * (WIDTH - len(vector)), TARGETS)
+
+
 SHANGHAI = calendar_for("Asia/Shanghai")
 
 
@@ -70,17 +90,28 @@ def test_an_order_paid_in_the_consultations_start_millisecond_does_not_make_it_a
 
 
 @pytest.mark.parametrize(
-    ("cancelled_after_start", "after_sale"),
-    [(-MS, False), (0, False), (MS, True)],
-    ids=["cancelled_before", "cancelled_at_the_start_is_not_live", "cancelled_after_the_start"],
+    ("steps", "after_sale"),
+    [
+        ((("created", -DAY),), False),
+        ((("created", -DAY), ("cancelled", -MS)), False),
+        ((("created", -DAY), ("paid", MS)), False),
+        ((("created", -DAY), ("paid", -MS)), True),
+        ((("paid", -DAY), ("cancelled", MS)), True),
+    ],
+    ids=[
+        "created_not_paid",
+        "created_then_cancelled",
+        "paid_just_after_the_start",
+        "paid_just_before_the_start",
+        "paid_then_cancelled_after_the_start",
+    ],
 )
-def test_an_order_cancelled_by_the_start_does_not_make_it_after_sale(
-    cancelled_after_start: int, after_sale: bool
+def test_only_a_payment_makes_a_consultation_after_sale(
+    steps: tuple[tuple[str, int], ...], after_sale: bool
 ) -> None:
+    """metrics.md v2: a buyer who ordered and asks before paying (改地址, 催付) is pre-sale."""
     start = at(10, day=1)
-    ledger = Ledger(now_ms=at(12, day=1)).apply(
-        order(at(9), "T0", "created", 100), order(start + cancelled_after_start, "T0", "cancelled")
-    )
+    ledger = Ledger(now_ms=at(12, day=1)).apply(*(order(start + d, "T0", status, 100) for status, d in steps))
     ledger.apply(buyer_msg(start), agent_msg(start + 5000))
     assert inquiries(ledger, day=1) == (0 if after_sale else 1)
 
@@ -352,7 +383,7 @@ def test_fine_buckets_are_kept_for_cohorts_an_hour_and_five_minutes_old() -> Non
 
 
 def test_every_ratio_and_average_of_an_empty_window_is_absent_never_zero() -> None:
-    values = window_values([0] * 12)
+    values = values_of([0] * 12)
     for name in (
         "reply_ratio",
         "first_response_avg_seconds",
@@ -364,17 +395,17 @@ def test_every_ratio_and_average_of_an_empty_window_is_absent_never_zero() -> No
     ):
         assert getattr(values, name) is None, name
     assert values.consultations == 0 and values.attributed_sales_yuan == 0
-    assert team_values([0] * 12, [0] * 12).silent_share is None
+    assert team_values([0] * WIDTH, [0] * WIDTH, TARGETS).silent_share is None
 
 
 def test_a_ratio_with_a_non_empty_denominator_is_a_number_even_when_zero() -> None:
     # 4 consultations, none replied: reply ratio 0.0 (present), first response absent.
     vector = [4] + [0] * 11
-    values = window_values(vector)
+    values = values_of(vector)
     assert values.reply_ratio == 0.0 and values.first_response_avg_seconds is None
     # 2 inquiries, 1 ordered, 0 paid; 2 waits of 3 s and 4 s; 3 s first response over 1 reply.
     vector = [2, 1, 3000, 2, 7000, 2, 1, 0, 0, 0, 0, 0]
-    values = window_values(vector)
+    values = values_of(vector)
     assert (values.consult_order_ratio, values.consult_pay_ratio, values.order_pay_ratio) == (
         0.5,
         0.0,
@@ -510,7 +541,7 @@ def test_whole_bucket_reads_say_so_with_minus_one_as_the_store_script_expects() 
 
 def test_floor_values_round_money_to_the_fen_and_seconds_to_the_millisecond() -> None:
     # 3 replies, 1,234 ms of first response in all: 0.411333 s; sales 12,345 fen over 1 payment.
-    values = window_values([3, 3, 1234, 0, 0, 1, 1, 1, 12_345, 0, 0, 0])
+    values = values_of([3, 3, 1234, 0, 0, 1, 1, 1, 12_345, 0, 0, 0])
     assert values.first_response_avg_seconds == 0.411
     assert (values.attributed_sales_yuan, values.average_order_value_yuan) == (123.45, 123.45)
-    assert window_values([1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0]).attributed_sales_yuan == 0.01
+    assert values_of([1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0]).attributed_sales_yuan == 0.01

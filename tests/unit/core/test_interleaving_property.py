@@ -1,10 +1,12 @@
 """Kafka may deliver the two co-partitioned topics interleaved arbitrarily: the numbers must be
-those of event-time order, for every attribution rule and window."""
+those of event-time order, for every attribution rule, window, judging moment and refund rule
+(a refund or a payment arriving before the messages that precede it changes nothing)."""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from streams.events import Event, Message, Order
@@ -23,7 +25,7 @@ def scenario(draw: st.DrawFn) -> tuple[list[Event], list[Event]]:
     for n in range(draw(st.integers(1, 30))):
         ts += draw(st.integers(0, 3 * 3_600_000))
         buyer = draw(st.sampled_from(BUYERS))
-        kind = draw(st.sampled_from(["buyer", "agent", "auto", "order", "pay", "cancel"]))
+        kind = draw(st.sampled_from(["buyer", "agent", "auto", "order", "pay", "cancel", "refund"]))
         if kind in ("buyer", "agent", "auto"):
             agent = draw(st.sampled_from(AGENTS))
             sender = "buyer" if kind == "buyer" else "agent"
@@ -35,8 +37,12 @@ def scenario(draw: st.DrawFn) -> tuple[list[Event], list[Event]]:
             )
         else:
             target = draw(st.integers(1, order_ids))
-            status = "paid" if kind == "pay" else "cancelled"
-            orders.append(Order(f"o{n}", "s1", buyer, ts, f"T{target}", status, draw(st.integers(0, 10_000))))
+            status = {"pay": "paid", "cancel": "cancelled", "refund": "refunded"}[kind]
+            amount = draw(st.integers(0, 10_000))
+            refund_all = kind == "refund" and draw(st.booleans())
+            orders.append(
+                Order(f"o{n}", "s1", buyer, ts, f"T{target}", status, None if refund_all else amount)
+            )
     return messages, orders
 
 
@@ -51,11 +57,20 @@ def numbers(ledger: Ledger) -> dict[tuple[str, str, int], list[int]]:
 
 
 @pytest.mark.parametrize("rule", ["first", "last", "all"])
-@pytest.mark.parametrize("window", ["same_day", "next_day", "24h"])
+@pytest.mark.parametrize("judge", ["created", "paid", "created_first"])
+@pytest.mark.parametrize("deduct_refunds", ["true", "false"])
+@hypothesis_settings(max_examples=60)
 @given(data=st.data())
-def test_any_interleaving_equals_event_time_order(rule: str, window: str, data: st.DataObject) -> None:
+def test_any_interleaving_equals_event_time_order(
+    rule: str, judge: str, deduct_refunds: str, data: st.DataObject
+) -> None:
     messages, orders = data.draw(scenario())
-    config = f"defaults: {{after_sale_days: 1, attribution: {{rule: {rule}, window: {window}}}}}"
+    window = data.draw(st.sampled_from(["same_day", "next_day", "24h"]))
+    hours = data.draw(st.sampled_from(["null", "'08:00-23:00'"]))
+    config = (
+        f"defaults: {{after_sale_days: 1, service_hours: {hours}, attribution: "
+        f"{{rule: {rule}, window: {window}, judge: {judge}, deduct_refunds: {deduct_refunds}}}}}"
+    )
     # Event-time order; ties keep messages first then orders, as a stable merge by ts does.
     reference = run(config, sorted(messages + orders, key=lambda e: e.ts))
     picks = data.draw(

@@ -95,7 +95,8 @@ def test_the_overflow_series_carries_sums_and_exact_ratios() -> None:
     other = rows[OVERFLOW_AGENT]
     window = other.windows["28d"]
     assert window == window_values(
-        vector(
+        targets_seconds=(15, 180),
+        v=vector(
             consultations=10,
             replied=5,
             first_response_ms=32_000,
@@ -105,7 +106,7 @@ def test_the_overflow_series_carries_sums_and_exact_ratios() -> None:
             ordered=3,
             paid=2,
             sales_fen=12_355,
-        )
+        ),
     )
     assert (window.consultations, window.replied_consultations, window.inquiries) == (10, 5, 5)
     assert (window.ordered_inquiries, window.paid_inquiries) == (3, 2)
