@@ -17,6 +17,32 @@ from config.settings import ConfigError, Settings, config_path, settings_from_ya
 
 log = logging.getLogger(__name__)
 
+# Keys whose change re-reads history differently: buckets already hold the old reading until
+# `kefu-pulse rebuild` recomputes them from the input topics.
+HISTORY_KEYS = ("timezone", "after_sale_days", "service_hours", "response_targets_seconds")
+ATTRIBUTION_KEYS = ("window", "rule", "judge", "deduct_refunds")
+
+
+def history_changes(old: Settings, new: Settings) -> list[str]:
+    """`$.path: old -> new` for every changed key that alters how history is credited."""
+    changes: list[str] = []
+
+    def compare(path: str, before: object, after: object) -> None:
+        for key in HISTORY_KEYS:
+            was, now = getattr(before, key, None), getattr(after, key, None)
+            if was != now:
+                changes.append(f"{path}.{key}: {was!r} -> {now!r}")
+        was_rules, now_rules = getattr(before, "attribution", None), getattr(after, "attribution", None)
+        for key in ATTRIBUTION_KEYS:
+            was, now = getattr(was_rules, key, None), getattr(now_rules, key, None)
+            if was != now:
+                changes.append(f"{path}.attribution.{key}: {was!r} -> {now!r}")
+
+    compare("$.defaults", old.defaults, new.defaults)
+    for shop in sorted(old.shops.keys() | new.shops.keys()):
+        compare(f"$.shops.{shop}", old.shops.get(shop), new.shops.get(shop))
+    return changes
+
 
 class ConfigWatcher:
     def __init__(
@@ -48,9 +74,16 @@ class ConfigWatcher:
         merged = msgspec.structs.replace(self.current, defaults=fresh.defaults, shops=fresh.shops)
         if merged == self.current:
             return False
+        rereads = history_changes(self.current, merged)
         self.current = merged
         self.apply(merged)
         log.info(
             "configuration reloaded from %s: shop rules apply to events processed from now on", self.path
         )
+        if rereads:
+            log.warning(
+                "these keys change how history is credited; the numbers already counted keep the old "
+                "reading until `kefu-pulse rebuild` recomputes them: %s",
+                "; ".join(rereads),
+            )
         return True

@@ -47,12 +47,33 @@ COLUMNS = (
     Column("询单", lambda r, w: str(w.inquiries), False),
     Column("询单转化率", lambda r, w: _fmt(w.consult_pay_ratio, percent=True), True),
     Column("销售额", lambda r, w: _fmt(w.attributed_sales_yuan), False),
+    Column("退款", lambda r, w: _fmt(w.refunded_sales_yuan), False),
+    Column("协助", lambda r, w: str(w.assisted_paid), False),
 )
 
 
+def headline_target(targets: Sequence[int]) -> int | None:
+    """The replied-within target people look at first: 15 s, else the shop's first one."""
+    if 15 in targets:
+        return 15
+    return targets[0] if targets else None
+
+
+def _within_column(target: int) -> Column:
+    key = str(target)
+    return Column(f"{target}秒回复率", lambda r, w: _fmt(w.replied_within_ratio.get(key), percent=True), True)
+
+
 def floor_table(floor: ShopFloor, window: str, width: int) -> Table:
-    columns = [c for c in COLUMNS if c.compact or width >= WIDE_TERMINAL]
-    table = Table(title=f"{floor.name or floor.shop} · {window}")
+    target = headline_target(floor.response_targets_seconds)
+    every = list(COLUMNS)
+    if target is not None:
+        every.insert(every.index(COLUMNS[5]) + 1, _within_column(target))
+    columns = [c for c in every if c.compact or width >= WIDE_TERMINAL]
+    title = f"{floor.name or floor.shop} · {window}"
+    if not floor.in_service_hours:
+        title += " · 非服务时间 outside service hours"
+    table = Table(title=title)
     for column in columns:
         table.add_column(column.header, no_wrap=True)
     for row in floor.agents:

@@ -40,6 +40,9 @@ IN_WINDOW = 'shop="$shop", window="$window"'
 OF_AGENT = 'shop="$shop", agent="$agent"'
 OF_AGENT_IN_WINDOW = 'shop="$shop", agent="$agent", window="$window"'
 THRESHOLD = Query(f"max(kefu_alert_threshold_seconds{{{IN_SHOP}}})", "阈值 threshold")
+# The default response targets (response_targets_seconds): the seed's 15 s and the platforms' 3 min.
+WITHIN_15 = 'within="15"'
+WITHIN_180 = 'within="180"'
 
 
 def per_agent(metric: str, selector: str = IN_WINDOW) -> Query:
@@ -56,6 +59,16 @@ def team_overview() -> JSON:
                 (per_agent("kefu_replied_consultations"), "接待 Replied", "short"),
                 (per_agent("kefu_reply_ratio"), "回复率 Reply ratio", "percentunit"),
                 (per_agent("kefu_first_response_avg_seconds"), "首次响应 First response", "s"),
+                (
+                    per_agent("kefu_replied_within_ratio", f"{IN_WINDOW}, {WITHIN_15}"),
+                    "15秒回复率 Replied ≤15 s",
+                    "percentunit",
+                ),
+                (
+                    per_agent("kefu_replied_within_ratio", f"{IN_WINDOW}, {WITHIN_180}"),
+                    "3分钟回复率 Replied ≤3 min",
+                    "percentunit",
+                ),
                 (per_agent("kefu_inquiries"), "询单 Inquiries", "short"),
                 (per_agent("kefu_consult_pay_ratio"), "询单转化率 Consult→pay", "percentunit"),
                 (per_agent("kefu_attributed_sales_yuan"), "客服销售额 Sales", "currencyCNY"),
@@ -83,6 +96,24 @@ def team_overview() -> JSON:
     )
     layout.add(
         timeseries("回复率 Reply ratio", [per_agent("kefu_reply_ratio")], unit="percentunit"), width=12
+    )
+    layout.add(
+        timeseries(
+            "15秒回复率 Replied within 15 s",
+            [per_agent("kefu_replied_within_ratio", f"{IN_WINDOW}, {WITHIN_15}")],
+            unit="percentunit",
+            description="Consultations first replied within 15 s on the service clock, of all that started.",
+        ),
+        width=12,
+    )
+    layout.add(
+        timeseries(
+            "3分钟回复率 Replied within 3 min",
+            [per_agent("kefu_replied_within_ratio", f"{IN_WINDOW}, {WITHIN_180}")],
+            unit="percentunit",
+            description="The platforms' three-minute response rate: first replies within 180 s, of all.",
+        ),
+        width=12,
     )
     layout.add(
         timeseries(
@@ -173,6 +204,43 @@ def agent_detail() -> JSON:
             unit="percentunit",
         ),
         width=12,
+        height=5,
+    )
+    layout.add(
+        stat(
+            "协助 Assists ($window)",
+            [
+                Query(f"max(kefu_assisted_paid{{{OF_AGENT_IN_WINDOW}}})", "协助付款人数 Assisted"),
+            ],
+            description="Inquiries that qualified for a paid order credited to another agent (first/last).",
+        ),
+        width=6,
+        height=5,
+    )
+    layout.add(
+        stat(
+            "协助与退款 Assisted sales and refunds ($window)",
+            [
+                Query(f"max(kefu_assisted_sales_yuan{{{OF_AGENT_IN_WINDOW}}})", "协助销售额 Assisted sales"),
+                Query(f"max(kefu_refunded_sales_yuan{{{OF_AGENT_IN_WINDOW}}})", "退款金额 Refunded"),
+            ],
+            unit="currencyCNY",
+            description="Refunded: of the agent's credited paid orders, what was refunded so far.",
+        ),
+        width=12,
+        height=5,
+    )
+    layout.add(
+        stat(
+            "回复时效 Replied within ($window)",
+            [
+                Query(
+                    f"max by (within) (kefu_replied_within_ratio{{{OF_AGENT_IN_WINDOW}}})", "≤{{within}} s"
+                ),
+            ],
+            unit="percentunit",
+        ),
+        width=6,
         height=5,
     )
     layout.add(

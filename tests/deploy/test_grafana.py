@@ -147,3 +147,16 @@ def test_every_panel_query_parses_in_prometheus(tmp_path: Path) -> None:
     result = run_tool("promtool", "check", "rules", str(path))
     assert_succeeded(result)
     assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
+def test_v2_panels_show_replied_within_assists_and_refunds() -> None:
+    team = "\n".join(exprs(by_title("Team overview")))
+    for within in ("15", "180"):
+        assert (
+            f'max by (agent) (kefu_replied_within_ratio{{shop="$shop", window="$window", within="{within}"}})'
+            in team
+        )
+    agent = "\n".join(exprs(by_title("Agent detail")))
+    for metric in ("kefu_assisted_paid", "kefu_assisted_sales_yuan", "kefu_refunded_sales_yuan"):
+        assert f'max({metric}{{shop="$shop", agent="$agent", window="$window"}})' in agent, metric
+    assert "max by (within) (kefu_replied_within_ratio{" in agent

@@ -171,3 +171,22 @@ def buyer_message(shop: str, buyer: str) -> dict[str, Any]:
     return wire_message(
         event_id=f"{shop}-{buyer}-1", shop_id=shop, buyer_id=buyer, agent_id=f"{shop}:a", ts=now
     )
+
+
+@pytest.mark.parametrize(
+    ("defaults", "key"),
+    [
+        ("{service_hours: '25:00-08:00'}", "$.defaults.service_hours"),
+        ("{attribution: {judge: maybe}}", "$.defaults.attribution.judge"),
+        ("{response_targets_seconds: [15, -1]}", "$.defaults.response_targets_seconds[1]"),
+    ],
+    ids=["service_hours", "judge", "negative_target"],
+)
+def test_a_worker_with_bad_v2_configuration_names_the_key(
+    deployment: Deployment, defaults: str, key: str
+) -> None:
+    config = deployment.tmp / f"bad-{deployment.name}.yaml"
+    config.write_text(deployment.config.read_text() + f"defaults: {defaults}\n")
+    code, output, seconds = run(deployment, "worker", "-l", "info", env={"KEFU_CONFIG": str(config)})
+    assert code != 0 and seconds < STARTUP_LIMIT_S
+    assert_one_sentence(output, key)

@@ -64,6 +64,8 @@ def test_floor_tiles_alert_recover_and_survive_a_worker_restart(deployment: Depl
     expect(tile_a).to_contain_text("小美")
     expect(tile_a).to_contain_text("5.0s")  # first response today
     expect(tile_a).to_contain_text("100.0%")  # reply ratio
+    expect(tile_a.locator(".within .value")).to_have_text("100.0%")  # replied within 15 s (5 s)
+    expect(page.locator("#hours")).to_be_hidden()  # no service hours: open all day
     expect(tile_a).to_have_attribute("data-alert", "false")
     expect(page.locator("#status")).to_have_class("live")
 
@@ -85,3 +87,39 @@ def test_floor_tiles_alert_recover_and_survive_a_worker_restart(deployment: Depl
     expect(page.locator("#status")).to_have_class("live", timeout=60_000)
     expect(tile_a).to_have_attribute("data-waiting", "1", timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "floor-after-restart.png"), full_page=True)
+
+
+def closed_hours(now_ms: int) -> str:
+    """Service hours (Asia/Shanghai) that exclude `now_ms` by at least half an hour."""
+    local_minute = ((now_ms // 60_000) + 8 * 60) % (24 * 60)
+    if local_minute >= 90:
+        end = local_minute - 30
+        return f"00:00-{end // 60:02d}:{end % 60:02d}"
+    start = local_minute + 60
+    return f"{start // 60:02d}:{start % 60:02d}-24:00"
+
+
+def test_outside_service_hours_nothing_turns_red(deployment: Deployment, page: object) -> None:
+    """metrics.md v2: outside service hours no wait grows and no alert fires, on the page too."""
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    now = time.time_ns() // 1_000_000
+    deployment.config.write_text(
+        deployment.config.read_text()
+        + SHOPS.replace("    agents:", f"    service_hours: '{closed_hours(now)}'\n    agents:")
+    )
+    deployment.create_topics()
+    _, port = deployment.start_worker()
+    deployment.wait_applied(
+        deployment.produce([chat_message("z1", "tb_5e1", "buyer", now - 1_000, agent="s1:b")])
+    )
+    page.goto(f"http://127.0.0.1:{port}/floor?shop=s1")
+    tile_b = page.locator('[data-agent="s1:b"]')
+    expect(tile_b).to_have_attribute("data-waiting", "1", timeout=10_000)
+    expect(page.locator("#hours")).to_be_visible()
+    time.sleep(5)  # past the shop's 3 s threshold on the wall clock, not on the service clock
+    expect(tile_b).to_have_attribute("data-alert", "false")
+    assert tile_b.locator(".wait .value").inner_text() == "0s"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "floor-outside-service-hours.png"), full_page=True)

@@ -13,7 +13,7 @@ from config.settings import Settings
 from streams.check_cli import Check, redis_check, report, topic_checks
 from streams.cli_help import OWN_COMMANDS, command_of, wants_debug
 from streams.preflight import TopicFacts, input_topic_problem
-from streams.stats_cli import WIDE_TERMINAL, floor_table, unknown_shop_message
+from streams.stats_cli import WIDE_TERMINAL, floor_table, headline_target, unknown_shop_message
 from tests.builders import agent_row, shop_floor
 
 KEFU = Path(sys.executable).with_name("kefu-pulse")
@@ -111,5 +111,15 @@ def test_a_narrow_terminal_keeps_the_columns_a_lead_reads_first() -> None:
     floor = shop_floor("s1", 15, [agent_row("s1:a", 3.5, 2.0)])
     narrow = [c.header for c in floor_table(floor, "5m", 80).columns]
     wide = [c.header for c in floor_table(floor, "5m", WIDE_TERMINAL).columns]
-    assert narrow == ["agent", "waiting", "oldest s", "回复率", "首响 s", "询单转化率"]
-    assert len(wide) == 11 and set(narrow) < set(wide)
+    assert narrow == ["agent", "waiting", "oldest s", "回复率", "15秒回复率", "首响 s", "询单转化率"]
+    assert len(wide) == 14 and set(narrow) < set(wide)
+
+
+def test_the_table_says_when_the_shop_is_outside_service_hours() -> None:
+    closed = shop_floor("s1", 15, [agent_row("s1:a")], in_service_hours=False)
+    assert "outside service hours" in str(floor_table(closed, "5m", 80).title)
+    assert "outside" not in str(floor_table(shop_floor("s1", 15, []), "5m", 80).title)
+
+
+def test_the_headline_target_is_15_seconds_or_the_shops_first() -> None:
+    assert (headline_target([180, 15]), headline_target([30, 180]), headline_target([])) == (15, 30, None)
