@@ -3,7 +3,7 @@
 Buyers arrive in waves (a Poisson process whose rate swings ±50 %), send a burst of
 messages, often get an auto-reply, and are answered after a long-tailed delay (some
 past 15 s, some never); some are transferred, some come back, some order and pay, some
-cancel. Ad senders, silent orders, duplicate deliveries and malformed records are mixed
+cancel, a few are refunded. Ad senders, silent orders, duplicate deliveries and malformed records are mixed
 in. The generator knows nothing of Kafka: it yields (kind, key, value) records.
 """
 
@@ -43,6 +43,7 @@ class TrafficShape:
     unanswered_share: float = 0.06  # buyers left waiting until the queue drops them (24 h)
     # Zipf exponent of how buyers spread over a shop's agents: 0 is even, larger favours agent0.
     agent_skew: float = 0.7
+    refund_share: float = 0.08  # of paid orders: half refunded in part, half whole (退款)
 
 
 class TrafficModel:
@@ -157,3 +158,20 @@ class TrafficModel:
                 "orders", shop, buyer, later, type="order", order_id=order_id, status=status, amount=amount
             )
         )
+        if pays and rnd.random() < self.shape.refund_share:
+            refund: dict[str, str] = {}
+            if rnd.random() < 0.5:  # a partial refund: a part of the amount, in whole yuan
+                refund["amount"] = f"{max(1, int(float(amount) * rnd.uniform(0.1, 0.6))):.2f}"
+            refunded_at = later + int(rnd.uniform(600_000, 3_600_000))
+            self._push(
+                self._event(
+                    "orders",
+                    shop,
+                    buyer,
+                    refunded_at,
+                    type="order",
+                    order_id=order_id,
+                    status="refunded",
+                    **refund,
+                )
+            )
