@@ -92,6 +92,23 @@ class AttributionSettings(_Strict, frozen=True):
     deduct_refunds: bool = False
 
 
+class ShopAttributionSettings(_Strict, frozen=True):
+    """A shop's attribution keys; each one it leaves out is taken from `defaults.attribution`."""
+
+    window: str | None = None
+    rule: Literal["first", "last", "all"] | None = None
+    judge: Literal["created", "paid", "created_first"] | None = None
+    deduct_refunds: bool | None = None
+
+    def over(self, defaults: AttributionSettings) -> AttributionSettings:
+        return AttributionSettings(
+            window=defaults.window if self.window is None else self.window,
+            rule=defaults.rule if self.rule is None else self.rule,
+            judge=defaults.judge if self.judge is None else self.judge,
+            deduct_refunds=defaults.deduct_refunds if self.deduct_refunds is None else self.deduct_refunds,
+        )
+
+
 # Each target is one counter per cohort bucket; four cover every rate the platforms publish.
 MAX_RESPONSE_TARGETS = 4
 ResponseTargets = Annotated[list[PositiveInt], Meta(max_length=MAX_RESPONSE_TARGETS)]
@@ -119,7 +136,7 @@ class ShopSettings(_Strict, frozen=True):
     after_sale_days: NonNegativeInt | None = None
     service_hours: str | None = None
     response_targets_seconds: ResponseTargets | None = None
-    attribution: AttributionSettings | None = None
+    attribution: ShopAttributionSettings | None = None
     agents: dict[str, AgentSettings] = {}
 
 
@@ -190,8 +207,8 @@ def _check_semantics(settings: Settings) -> None:
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigError(f"{path}: unknown time zone {name!r}") from exc
 
-    def check_window(path: str, attribution: AttributionSettings | None) -> None:
-        if attribution is None:
+    def check_window(path: str, attribution: AttributionSettings | ShopAttributionSettings | None) -> None:
+        if attribution is None or attribution.window is None:
             return
         try:
             parse_attribution_window(attribution.window)

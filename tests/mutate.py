@@ -102,6 +102,36 @@ NAMED: tuple[tuple[str, str, str, str], ...] = (
         "rule `last` picks the first inquiry",
     ),
     (
+        "agents/core/projection.py",
+        "for_payment = qualifying_inquiries(order.paid, inquiries, policy)",
+        "for_payment = at_creation",
+        "judge `paid` judges the payment at creation (no 催付 credit)",
+    ),
+    (
+        "agents/core/projection.py",
+        "return Credit(ordered, paid, [q for q in for_payment if q.agent != credited_agent])",
+        "return Credit(ordered, paid, [q for q in for_payment if q is not paid[0]])",
+        "the credited agent's own other inquiries count as assists",
+    ),
+    (
+        "agents/core/buyer.py",
+        "return min(self.refunded_fen, self.amount_fen)",
+        "return self.refunded_fen",
+        "partial refunds are not capped at the order's amount",
+    ),
+    (
+        "agents/core/buyer.py",
+        "samples.append(WaitSample(agent, wait_start, clock.elapsed(wait_start, ts)))",
+        "samples.append(WaitSample(agent, wait_start, ts - wait_start))",
+        "waits ignore the service clock",
+    ),
+    (
+        "agents/core/alerts.py",
+        "out[(WAITING, floor.shop, row.agent)] = (open_now and wait > threshold, wait, threshold)",
+        "out[(WAITING, floor.shop, row.agent)] = (wait > threshold, wait, threshold)",
+        "a wait alerts outside service hours",
+    ),
+    (
         "agents/exposure/floor.py",
         "return numerator / denominator if denominator else None",
         "return numerator / denominator if denominator else 0.0",
@@ -125,14 +155,43 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ),
     (
         "agents/core/buyer.py",
-        "return max(t for t in (order.created, order.paid, order.cancelled, -1) if t is not None)",
+        "return max(t for t in (order.created, order.paid, order.cancelled, order.refunded, -1) "
+        "if t is not None)",
         "1 -> 2",
-    ): ("the sentinel of an order with no time (refunded only); any negative value prunes it alike"),
+    ): ("a sentinel never chosen: every stored order has a time (each status, refunds too, sets one)"),
     (
         "agents/core/buyer.py",
-        "return max(t for t in (order.created, order.paid, order.cancelled, -1) if t is not None)",
+        "return max(t for t in (order.created, order.paid, order.cancelled, order.refunded, -1) "
+        "if t is not None)",
         "1 -> 0",
-    ): ("the sentinel of an order with no time (refunded only); 0 prunes it alike"),
+    ): ("a sentinel never chosen: every stored order has a time (each status, refunds too, sets one)"),
+    ("agents/core/projection.py", 'if len(qualifying) < 2 or policy.attribution_rule == "all":', "2 -> 1"): (
+        "a shortcut: max or min of one inquiry is that inquiry"
+    ),
+    (
+        "agents/core/service_clock.py",
+        "if len(self._hours) > 4096:  # a bound on memory: a few dozen days are ever asked for",
+        "> -> >=",
+    ): ("a cache bound: clearing one entry earlier recomputes the same hours"),
+    (
+        "agents/core/service_clock.py",
+        "if len(self._hours) > 4096:  # a bound on memory: a few dozen days are ever asked for",
+        "4096 -> 4097",
+    ): ("a cache bound: clearing later or earlier recomputes the same hours"),
+    (
+        "agents/core/service_clock.py",
+        "if len(self._hours) > 4096:  # a bound on memory: a few dozen days are ever asked for",
+        "4096 -> 4095",
+    ): ("a cache bound: clearing later or earlier recomputes the same hours"),
+    ("agents/core/service_clock.py", "if end_ms <= start_ms:", "<= -> <"): (
+        "at end == start the loop below adds nothing either: 0 both ways"
+    ),
+    (
+        "agents/core/service_clock.py",
+        "for day in range(self.calendar.day(start_ms), self.calendar.day(end_ms) + 1):",
+        "1 -> 2",
+    ): ("the extra day opens after end_ms, so its overlap is empty and skipped"),
+    ("agents/core/service_clock.py", "if high > low:", "> -> >="): ("an empty overlap adds 0 either way"),
     **{
         ("agents/core/windows.py", 'return [BucketRead("s", first_minute, bit, lo % 60, hi % 60)]', change): (
             "unreachable: no rolling window (5m, 1h) fits inside one minute"

@@ -60,13 +60,6 @@ class OrderState(Struct, array_like=True):
             return False
         return self.cancelled is None or self.cancelled > self.paid
 
-    def live_at(self, moment: int) -> bool:
-        """Created or paid, and not cancelled by `moment`."""
-        created = self.created_at
-        return (
-            created is not None and created < moment and (self.cancelled is None or self.cancelled > moment)
-        )
-
 
 class WaitSample(Struct, array_like=True, frozen=True):
     """A wait that ended with a reply: one sample of the response metric."""

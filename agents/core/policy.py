@@ -49,7 +49,7 @@ def _compile_block(patterns: list[str]) -> re.Pattern[str] | None:
 def resolve_policy(settings: Settings, shop_id: str) -> ShopPolicy:
     defaults = settings.defaults
     shop = settings.shops.get(shop_id, ShopSettings())
-    attribution = shop.attribution or defaults.attribution
+    attribution = shop.attribution.over(defaults.attribution) if shop.attribution else defaults.attribution
     after_sale_days = defaults.after_sale_days if shop.after_sale_days is None else shop.after_sale_days
     calendar = calendar_for(shop.timezone or defaults.timezone)
     hours = shop.service_hours or defaults.service_hours

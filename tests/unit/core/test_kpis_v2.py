@@ -297,3 +297,50 @@ def test_a_shop_can_open_all_day_against_the_defaults() -> None:
         )
     )
     assert book("s1").clock.always_open and not book("s2").clock.always_open
+
+
+def test_a_shop_sets_single_attribution_keys_over_the_defaults() -> None:
+    book = PolicyBook(
+        settings_from_yaml(
+            "defaults: {attribution: {window: next_day, judge: paid}}\n"
+            "shops: {s1: {attribution: {deduct_refunds: true}},"
+            " s2: {attribution: {judge: created, rule: first}}}"
+        )
+    )
+    s1, s2, s3 = book("s1"), book("s2"), book("s3")
+    assert (s1.attribution_window, s1.judge, s1.deduct_refunds, s1.attribution_rule) == (
+        "next_day",
+        "paid",
+        True,
+        "last",
+    )
+    assert (s2.attribution_window, s2.judge, s2.deduct_refunds, s2.attribution_rule) == (
+        "next_day",
+        "created",
+        False,
+        "first",
+    )
+    assert (s3.judge, s3.deduct_refunds) == ("paid", False)
+
+
+def test_a_shops_bad_attribution_window_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"\$\.shops\.s1\.attribution\.window"):
+        settings_from_yaml("shops: {s1: {attribution: {window: fortnight}}}")
+
+
+def test_an_order_created_before_the_28d_window_and_paid_at_its_first_millisecond_still_credits() -> None:
+    # 28d at day 27 starts at day 0's midnight. Created the evening before, paid at midnight
+    # exactly, by a buyer asked and answered in that same millisecond: judged at payment, paid.
+    book = ledger("defaults: {attribution: {judge: paid}}", now=at(12, day=27))
+    book.apply(order(at(23, day=-1), "T1", "created", 4200), buyer_msg(at(0)), agent_msg(at(0)))
+    book.apply(order(at(0), "T1", "paid", 4200))
+    counts = day0(book)
+    assert (counts.inquiries, counts.paid, counts.sales_fen) == (1, 1, 4200)
+    assert book.day("").orders == 0  # counted in its creation's window, which is outside
+
+
+def test_opening_minutes_past_the_hour_are_read_as_written() -> None:
+    clock = ServiceClock(SHANGHAI, 9 * 60 + 50, 23 * 60 + 59)
+    assert clock.elapsed(at(9, 49), at(9, 51)) == 60 * SECOND
+    assert clock.elapsed(at(23, 58), at(23, 59, 30)) == 60 * SECOND
+    assert clock.is_open(at(9, 50)) and not clock.is_open(at(9, 50) - 1)

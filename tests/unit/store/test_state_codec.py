@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import msgspec
 
-from agents.core.buyer import STATE_LAYOUT, BuyerState, Consultation, OrderState
+from agents.core.buyer import BuyerState, Consultation, OrderState
 from agents.store.state_codec import decode_state, encode_state
 
-# A v1 state as a v1 worker wrote it: orders were [order_id, created, paid, cancelled, amount_fen].
+# A v1 state as a v1 worker wrote it (layout tag 1); its orders were
+# [order_id, created, paid, cancelled, amount_fen].
 V1_ORDER = ["T1", 1_000, 2_000, None, 19_900]
-V1_STATE = [STATE_LAYOUT, 2_500, [["s1:a", 739_000, 900, 950]], {"s1:a": 2_400}, [V1_ORDER], {7: 2_000}]
+V1_STATE = [1, 2_500, [["s1:a", 739_000, 900, 950]], {"s1:a": 2_400}, [V1_ORDER], {7: 2_000}]
 
 
 def test_a_v1_state_decodes_with_no_refunds() -> None:
