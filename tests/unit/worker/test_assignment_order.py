@@ -8,12 +8,15 @@ the first seek at Kafka's committed offsets, which can be ahead of Redis: record
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka.errors import IllegalStateError
+from aiokafka.structs import TopicPartition as TP
 
 from agents import stream_agents
-from agents.worker import duties
+from agents.worker import duties, resume
 from config.settings import Settings
 from streams.app import create_app
 
@@ -31,3 +34,49 @@ def test_the_redis_seek_policy_is_installed_before_the_assignment_handler_yields
     monkeypatch.setattr(duties, "check_access", first_await)
     asyncio.run(app.on_partitions_assigned.send(set()))
     assert installed_at_first_await == [True]
+
+
+class FakeConsumer:
+    """The two consumer calls the seek policy makes; the first `fail` seeks hit a rebalance."""
+
+    def __init__(self, fail: int) -> None:
+        self.fail = fail
+        self.seeks: list[tuple[Any, int]] = []
+
+    async def seek_to_committed(self) -> dict[Any, int]:
+        if self.fail:
+            self.fail -= 1
+            raise IllegalStateError(
+                "No current assignment for partition TopicPartition(topic='in', partition=1)"
+            )
+        return {TP("in", 0): 3}
+
+    def assignment(self) -> set[Any]:
+        return {TP("in", 0)}
+
+    async def seek(self, tp: Any, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.batches = self
+
+    async def applied_offsets(self, partitions: list[tuple[str, int]]) -> list[int]:
+        return [9 for _ in partitions]
+
+    async def drain(self, partitions: set[int]) -> int:
+        return 0
+
+
+@pytest.mark.parametrize(("fail", "positions"), [(1, {TP("in", 0): 10}), (99, {})])
+def test_a_rebalance_during_the_seek_is_retried_and_never_crashes_the_worker(
+    monkeypatch: pytest.MonkeyPatch, fail: int, positions: dict[Any, int]
+) -> None:
+    monkeypatch.setattr(resume, "SEEK_RETRY_SECONDS", 0)
+    consumer = FakeConsumer(fail)
+    app = SimpleNamespace(consumer=consumer)
+    resume.resume_from_redis(app, FakeStore(), {"in"})  # type: ignore[arg-type]
+    assert asyncio.run(consumer.seek_to_committed()) == positions
+    # Retried on the assignment as it is now: Redis's offset + 1; gave up without a seek.
+    assert consumer.seeks == ([(TP("in", 0), 10)] if positions else [])
