@@ -175,8 +175,6 @@ def _project_orders(
     ordered: set[int] = set()
     paid: set[int] = set()
     assisted: set[int] = set()
-    # Per inquiry (by id): [sales, refunded, assisted sales], in fen.
-    money: dict[int, list[int]] = {}
     for order in orders:
         created = order.created_at
         if created is None:
@@ -199,26 +197,22 @@ def _project_orders(
         net = order.amount_fen - refund if policy.deduct_refunds else order.amount_fen
         for inquiry in given.ordered:
             ordered.add(id(inquiry))
+        # Money adds up per order; the counts below are once per inquiry, whatever the orders.
         for inquiry in given.paid:
             ordered.add(id(inquiry))  # an inquiry credited with a payment counts as ordered
             paid.add(id(inquiry))
-            sums = money.setdefault(id(inquiry), [0, 0, 0])
-            sums[0] += net
-            sums[1] += refund
+            vector = cohorts[(inquiry.agent, inquiry.start)]
+            vector[SALES_FEN] += net
+            vector[REFUNDED_FEN] += refund
         for inquiry in given.assisted:
             assisted.add(id(inquiry))
-            money.setdefault(id(inquiry), [0, 0, 0])[2] += net
+            cohorts[(inquiry.agent, inquiry.start)][ASSISTED_SALES_FEN] += net
     for inquiry in inquiries:
         vector = cohorts[(inquiry.agent, inquiry.start)]
         marker = id(inquiry)
         vector[ORDERED] += marker in ordered
         vector[PAID] += marker in paid
         vector[ASSISTED] += marker in assisted
-        earned = money.get(marker)
-        if earned is not None:
-            vector[SALES_FEN] += earned[0]
-            vector[REFUNDED_FEN] += earned[1]
-            vector[ASSISTED_SALES_FEN] += earned[2]
 
 
 def sample_vectors(samples: Iterable[WaitSample]) -> dict[CohortKey, Vector]:

@@ -49,6 +49,11 @@ def per_agent(metric: str, selector: str = IN_WINDOW) -> Query:
     return Query(f"max by (agent) ({metric}{{{selector}}})", "{{agent}}")
 
 
+def of_agent(metric: str, legend: str) -> Query:
+    """The selected agent's value in the selected window, one series across leader changes."""
+    return Query(f"max({metric}{{{OF_AGENT_IN_WINDOW}}})", legend)
+
+
 def team_overview() -> JSON:
     layout = Layout()
     layout.add(
@@ -185,9 +190,9 @@ def agent_detail() -> JSON:
         stat(
             "咨询漏斗 Funnel ($window)",
             [
-                Query(f"max(kefu_consultations{{{OF_AGENT_IN_WINDOW}}})", "咨询 Consultations"),
-                Query(f"max(kefu_replied_consultations{{{OF_AGENT_IN_WINDOW}}})", "接待 Replied"),
-                Query(f"max(kefu_inquiries{{{OF_AGENT_IN_WINDOW}}})", "询单 Inquiries"),
+                of_agent("kefu_consultations", "咨询 Consultations"),
+                of_agent("kefu_replied_consultations", "接待 Replied"),
+                of_agent("kefu_inquiries", "询单 Inquiries"),
             ],
         ),
         width=12,
@@ -197,9 +202,9 @@ def agent_detail() -> JSON:
         stat(
             "转化 Conversion ($window)",
             [
-                Query(f"max(kefu_consult_order_ratio{{{OF_AGENT_IN_WINDOW}}})", "询单→下单 Consult→order"),
-                Query(f"max(kefu_consult_pay_ratio{{{OF_AGENT_IN_WINDOW}}})", "询单→付款 Consult→pay"),
-                Query(f"max(kefu_order_pay_ratio{{{OF_AGENT_IN_WINDOW}}})", "付款转化率 Order→pay"),
+                of_agent("kefu_consult_order_ratio", "询单→下单 Consult→order"),
+                of_agent("kefu_consult_pay_ratio", "询单→付款 Consult→pay"),
+                of_agent("kefu_order_pay_ratio", "付款转化率 Order→pay"),
             ],
             unit="percentunit",
         ),
@@ -210,7 +215,7 @@ def agent_detail() -> JSON:
         stat(
             "协助 Assists ($window)",
             [
-                Query(f"max(kefu_assisted_paid{{{OF_AGENT_IN_WINDOW}}})", "协助付款人数 Assisted"),
+                of_agent("kefu_assisted_paid", "协助付款人数 Assisted"),
             ],
             description="Inquiries that qualified for a paid order credited to another agent (first/last).",
         ),
@@ -221,8 +226,8 @@ def agent_detail() -> JSON:
         stat(
             "协助与退款 Assisted sales and refunds ($window)",
             [
-                Query(f"max(kefu_assisted_sales_yuan{{{OF_AGENT_IN_WINDOW}}})", "协助销售额 Assisted sales"),
-                Query(f"max(kefu_refunded_sales_yuan{{{OF_AGENT_IN_WINDOW}}})", "退款金额 Refunded"),
+                of_agent("kefu_assisted_sales_yuan", "协助销售额 Assisted sales"),
+                of_agent("kefu_refunded_sales_yuan", "退款金额 Refunded"),
             ],
             unit="currencyCNY",
             description="Refunded: of the agent's credited paid orders, what was refunded so far.",
