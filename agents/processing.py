@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from agents.clock import Clock, wall_clock_ms
 from agents.core.engine import Horizon, Outcome, apply_buyer_events
 from agents.core.policy import PolicyBook, ShopPolicy
-from agents.core.windows import SLIDING_TTL_MS
+from agents.core.windows import SLIDING_TTL_MS, WINDOW_DAYS
 from agents.exposure.metrics import WorkerMetrics
 from agents.store import keys
 from agents.store.errors import STORE_ERRORS, raise_if_fatal
@@ -114,6 +114,9 @@ class BatchProcessor:
         self.input_topics = tuple(input_topics)
         self.partitioner = partitioner
         self._misrouted_topics: set[str] = set()  # warned about once each
+        # Live, anything older than the `28d` window is late: its days are history, frozen.
+        # `rebuild` restores that history too, back to each shop's retention_days.
+        self.restore_history = False
 
     async def process_until_done(self, records: Sequence[KafkaRecord]) -> BatchReport:
         """`process`, retried with backoff through Redis outages: never skip a record.
@@ -222,7 +225,8 @@ class BatchProcessor:
             policy: ShopPolicy = self.policies(first.shop_id)
             horizon = batch.horizons.get(first.shop_id)
             if horizon is None:
-                horizon = batch.horizons[first.shop_id] = Horizon.at(policy, batch.now_ms)
+                days = policy.retention_days if self.restore_history else WINDOW_DAYS
+                horizon = batch.horizons[first.shop_id] = Horizon.at(policy, batch.now_ms, days)
             state = snapshot.states[buyer_key]
             delta = apply_buyer_events(state, events, policy, horizon)
             for i, outcome in zip(indexes, delta.outcomes, strict=True):

@@ -24,7 +24,9 @@ from agents.exposure.collector import (
 )
 from agents.exposure.floor import FloorReader
 from agents.exposure.metrics import WorkerMetrics
+from agents.exposure.report import ReportReader
 from agents.processing import OUTCOMES, BatchProcessor, DeadLetterSink
+from agents.store.batches import offset_ttl_ms
 from agents.store.connect import connect
 from agents.store.redis_store import RedisStore
 from config.settings import Settings
@@ -49,6 +51,7 @@ class Runtime:
     reader: FloorReader
     processor: BatchProcessor
     alert_sink: AlertSink
+    reports: ReportReader
     epoch: int | None = None  # this worker's leader epoch, while it leads
     deposed: bool = False  # a newer leader took over while this one still thought it led
 
@@ -66,7 +69,7 @@ class Runtime:
         )
         collector = FloorCollector()
         registry.register(collector)
-        store = RedisStore(connect(settings.redis.url))
+        store = RedisStore(connect(settings.redis.url), offset_ttl_ms(settings))
         policies = PolicyBook(settings)
         processing = settings.processing
         decoder = EventDecoder(
@@ -83,7 +86,10 @@ class Runtime:
             partitioner=Partitioner(settings.kafka.partitions),
         )
         reader = FloorReader(store, policies)
-        return cls(settings, registry, metrics, collector, store, policies, reader, processor, alert_sink)
+        reports = ReportReader(store, policies)
+        return cls(
+            settings, registry, metrics, collector, store, policies, reader, processor, alert_sink, reports
+        )
 
     async def apply_until_done(self, records: Sequence[KafkaRecord]) -> None:
         """The batch handler: see BatchProcessor.process_until_done."""

@@ -112,6 +112,10 @@ class ShopAttributionSettings(_Strict, frozen=True):
 # Each target is one counter per cohort bucket; four cover every rate the platforms publish.
 MAX_RESPONSE_TARGETS = 4
 ResponseTargets = Annotated[list[PositiveInt], Meta(max_length=MAX_RESPONSE_TARGETS)]
+# Reports cover whole business days this far back: at least the `28d` window, at most a year
+# (payroll looks back a month, reviews a quarter; a longer history belongs in an archive).
+MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 28, 366
+RetentionDays = Annotated[int, Meta(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)]
 
 
 class Defaults(_Strict, frozen=True):
@@ -120,6 +124,7 @@ class Defaults(_Strict, frozen=True):
     after_sale_days: NonNegativeInt = 7
     service_hours: str | None = None  # "HH:MM-HH:MM", the shop's local time; None: all day
     response_targets_seconds: ResponseTargets = msgspec.field(default_factory=lambda: [15, 180])
+    retention_days: RetentionDays = 93
     attribution: AttributionSettings = AttributionSettings()
 
 
@@ -136,6 +141,7 @@ class ShopSettings(_Strict, frozen=True):
     after_sale_days: NonNegativeInt | None = None
     service_hours: str | None = None
     response_targets_seconds: ResponseTargets | None = None
+    retention_days: RetentionDays | None = None
     attribution: ShopAttributionSettings | None = None
     agents: dict[str, AgentSettings] = {}
 

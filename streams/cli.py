@@ -15,8 +15,9 @@ from faust.cli.faust import cli as faust_cli
 from redis.exceptions import RedisError
 
 from agents.clock import wall_clock_ms
-from agents.core.calendar import MS_PER_DAY
+from agents.core.calendar import MS_PER_DAY, calendar_for
 from agents.core.policy import PolicyBook
+from agents.core.report_range import day_text, restored_from_day
 from agents.core.windows import WINDOW_DAYS, WINDOWS
 from agents.runtime import Runtime
 from agents.store.connect import connect
@@ -27,7 +28,9 @@ from config.settings import ConfigError, Settings, config_path, load_settings
 from streams.app import create_app
 from streams.cli_help import command_of, describe, quiet_libraries, wants_debug
 from streams.preflight import StartupError, require_input_topics, require_kafka
+from streams.rebuild import Rebuilt
 from streams.redaction import install_log_redaction, redact, settings_secrets
+from streams.report_model import ReportRequestError
 
 
 def main() -> None:
@@ -119,6 +122,25 @@ def _describe_shop(policies: PolicyBook, shop: str) -> str:
     )
 
 
+def _restored_history(settings: Settings, rebuilt: Rebuilt) -> str:
+    """How far back reports can go after a rebuild, in the default time zone."""
+    if rebuilt.oldest_ms is None:
+        return "rebuild: the input topics hold no records: no history to restore"
+    calendar = calendar_for(settings.defaults.timezone)
+    today = calendar.day(wall_clock_ms())
+    retention = settings.defaults.retention_days
+    first = restored_from_day(calendar.day(rebuilt.oldest_ms), rebuilt.truncated, today, retention)
+    why = (
+        "Kafka's retention had deleted older records"
+        if rebuilt.truncated
+        else "the oldest record the topics hold"
+    )
+    return (
+        f"rebuild: history restored from {day_text(first)} to today ({settings.defaults.timezone}; "
+        f"{why}; retention_days {retention}): reports can cover {day_text(first)} onwards"
+    )
+
+
 def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> None:
     @app.command(argument("action", type=click.Choice(["create"])))
     async def topics(self: AppCommand, action: str) -> None:
@@ -203,6 +225,42 @@ def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> N
         )
         print(f"sent {sent} events", file=sys.stderr)
 
+    @app.command(
+        option("--shop", required=True, help="shop id"),
+        option("--from", "first", default=None, help="first business day, YYYY-MM-DD (default: yesterday)"),
+        option("--to", "last", default=None, help="last business day, YYYY-MM-DD (default: yesterday)"),
+        option("--by", default=None, help="'day': the same report for each day of the range too"),
+        option("--format", "fmt", default="table", help="table | json | csv | xlsx | html"),
+        option("--output", default=None, help="write to this file (atomically) instead of stdout"),
+    )
+    async def report(
+        self: AppCommand,
+        shop: str,
+        first: str | None,
+        last: str | None,
+        by: str | None,
+        fmt: str,
+        output: str | None,
+    ) -> None:
+        """The date-range report: per agent, the team, silent orders; for payroll and reviews."""
+        from streams.report_cli import run_report
+
+        now_ms = wall_clock_ms()
+        try:
+            await run_report(
+                lambda: runtime.reports.request(shop, first, last, by, now_ms),
+                lambda report: runtime.reports.previous_team(report, now_ms),
+                fmt,
+                output,
+                runtime.policies(shop).alert_threshold_seconds,
+            )
+        except ReportRequestError as exc:
+            _fail(f"report: {exc}")
+        except STORE_ERRORS as exc:
+            _redis_failure(settings, exc)
+        finally:
+            await runtime.close()
+
     @app.command()
     async def rebuild(self: AppCommand) -> None:
         """Recompute every window from Kafka's retention (workers stopped)."""
@@ -211,7 +269,9 @@ def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> N
 
         try:
             await _require_kafka(settings)
-            await rebuild(settings, runtime.store.delete_state, runtime.apply_until_done)
+            runtime.processor.restore_history = True
+            rebuilt = await rebuild(settings, runtime.store.delete_state, runtime.apply_until_done)
+            print(_restored_history(settings, rebuilt), file=sys.stderr)
         except WorkersRunning as exc:
             print(f"kefu-pulse rebuild: {exc}", file=sys.stderr)
             raise SystemExit(1) from exc

@@ -3,14 +3,15 @@
 Workers must be stopped (it refuses while the consumer group has members): it deletes the
 kefu-pulse keys, then reads both input topics from the beginning up to their current end
 through the worker's own BatchProcessor. Started again, workers resume where it stopped,
-because they resume from the offsets in Redis. The topics need ≥ 28 days of retention for
-the `28d` window (`topics create` sets 30).
+because they resume from the offsets in Redis. The topics need the reports' retention
+(`topics create` sets it): what Kafka has deleted cannot be restored.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
@@ -31,13 +32,20 @@ from streams.kafka_security import client_kwargs
 from streams.records import KafkaRecord, Record
 
 
+@dataclass(frozen=True, slots=True)
+class Rebuilt:
+    applied: int
+    oldest_ms: int | None  # the oldest record re-read (its Kafka timestamp); None: none
+    truncated: bool  # Kafka's retention had deleted older records: the oldest day may be partial
+
+
 async def rebuild(
     settings: Settings,
     delete_state: Callable[[], Awaitable[int]],
     apply: Callable[[Sequence[KafkaRecord]], Awaitable[None]],
     console: Console | None = None,
-) -> int:
-    """Delete the state, then `apply` every retained input record in batches; how many."""
+) -> Rebuilt:
+    """Delete the state, then `apply` every retained input record in batches."""
     console = console or Console(stderr=True)
     partitions = input_partitions_of_stopped_group(settings)
     deleted = await delete_state()
@@ -57,6 +65,7 @@ async def rebuild(
         starts = await consumer.beginning_offsets(partitions)
         total = sum(ends[tp] - starts[tp] for tp in partitions)
         applied = 0
+        oldest_ms: int | None = None
         started = time.monotonic()
         columns = (
             TextColumn("rebuild"),
@@ -70,6 +79,9 @@ async def rebuild(
             while applied < total:
                 batch: list[Record] = []
                 for tp, records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).items():
+                    if records and records[0].offset < ends[tp]:
+                        first_ms = min(r.timestamp for r in records)
+                        oldest_ms = first_ms if oldest_ms is None else min(oldest_ms, first_ms)
                     batch.extend(
                         Record(tp.topic, tp.partition, r.offset, r.key, r.value)
                         for r in records
@@ -86,7 +98,7 @@ async def rebuild(
     elapsed = time.monotonic() - started
     rate = applied / elapsed if elapsed > 0 else 0.0
     console.print(f"rebuild: applied {applied} records in {elapsed:.1f}s ({rate:,.0f} events/s)")
-    return applied
+    return Rebuilt(applied, oldest_ms, any(starts[tp] > 0 for tp in partitions))
 
 
 class RateColumn(ProgressColumn):

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from config.settings import Settings
 from streams.kafka_security import admin_client
 
-INPUT_RETENTION_MS = 30 * 86_400_000  # `rebuild` re-reads input from retention: 28 days + margin
+MS_PER_DAY = 86_400_000
+
+
+def input_retention_days(settings: Settings) -> int:
+    """What `rebuild` must re-read to restore every report: the longest `retention_days`, the
+    after-sale look-back before its first day (orders then still classify consultations), and a
+    day for the time zones' offsets."""
+    shops = settings.shops.values()
+    retention = max([settings.defaults.retention_days, *(s.retention_days or 0 for s in shops)])
+    after_sale = max([settings.defaults.after_sale_days, *(s.after_sale_days or 0 for s in shops)])
+    return retention + after_sale + 1
+
+
+def input_retention_ms(settings: Settings) -> int:
+    return input_retention_days(settings) * MS_PER_DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +38,7 @@ class TopicPlan:
 def topic_plans(settings: Settings) -> list[TopicPlan]:
     names = settings.kafka.topics
     partitions = settings.kafka.partitions
-    retention = {"retention.ms": str(INPUT_RETENTION_MS)}
+    retention = {"retention.ms": str(input_retention_ms(settings))}
     return [
         TopicPlan(names.messages, partitions, retention),
         TopicPlan(names.orders, partitions, retention),
@@ -32,8 +47,14 @@ def topic_plans(settings: Settings) -> list[TopicPlan]:
     ]
 
 
+def _retention_text(config: dict[str, str]) -> str:
+    retention = config.get("retention.ms")
+    return f", retention {int(retention) // MS_PER_DAY} days" if retention else ""
+
+
 def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]:
-    """Create missing topics; returns topic -> 'created' | 'exists (N partitions)'."""
+    """Create missing topics, and lengthen a shorter input retention to what reports need;
+    returns topic -> what was done, with the retention it has now."""
     admin = admin_client(settings.kafka, "kefu-pulse-admin", timeout_s)
     try:
         present = set(admin.list_topics())
@@ -44,16 +65,35 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
         result: dict[str, str] = {}
         for plan in topic_plans(settings):
             if plan.name in partitions_of:
-                result[plan.name] = f"exists ({partitions_of[plan.name]} partitions)"
+                outcome = f"exists ({partitions_of[plan.name]} partitions)"
+                result[plan.name] = outcome + _lengthen_retention(admin, plan)
                 continue
             try:
                 admin.create_topics(
                     [NewTopic(plan.name, plan.partitions, 1, topic_configs=plan.config)],
                     timeout_ms=int(timeout_s * 1000),
                 )
-                result[plan.name] = "created"
+                result[plan.name] = "created" + _retention_text(plan.config)
             except TopicAlreadyExistsError:
                 result[plan.name] = "exists"
         return result
     finally:
         admin.close()
+
+
+def _lengthen_retention(admin: Any, plan: TopicPlan) -> str:
+    """Raise a topic's retention to the plan's, never lower it (a longer one only costs disk)."""
+    wanted = plan.config.get("retention.ms")
+    if wanted is None:
+        return ""
+    resource = ConfigResource(ConfigResourceType.TOPIC, plan.name, configs=["retention.ms"])
+    found = admin.describe_configs([resource], config_filter="all")
+    value = found.get("topic", {}).get(plan.name, {}).get("retention.ms", {}).get("value")
+    current = int(value) if value is not None else -1
+    if current < 0 or current >= int(wanted):  # -1 keeps everything
+        kept = "unlimited" if current < 0 else f"{current // MS_PER_DAY} days"
+        return f", retention {kept}"
+    admin.alter_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, plan.name, configs={"retention.ms": wanted})]
+    )
+    return f", retention set to {int(wanted) // MS_PER_DAY} days (was {current / MS_PER_DAY:g})"

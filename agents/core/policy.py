@@ -32,6 +32,7 @@ class ShopPolicy:
     response_targets_ms: tuple[int, ...]
     judge: JudgingMoment
     deduct_refunds: bool
+    retention_days: int  # day buckets are kept this many business days (reports)
     # A wait still open this long leaves the live queue unanswered (processing.wait_limit_hours).
     wait_limit_ms: int = 24 * MS_PER_HOUR
     agent_names: dict[str, str] = field(default_factory=dict)
@@ -69,6 +70,7 @@ def resolve_policy(settings: Settings, shop_id: str) -> ShopPolicy:
         response_targets_ms=tuple(seconds * 1000 for seconds in targets),
         judge=attribution.judge,
         deduct_refunds=attribution.deduct_refunds,
+        retention_days=shop.retention_days or defaults.retention_days,
         block=_compile_block(shop.block),
         aftersale_agents=frozenset(a for a, s in shop.agents.items() if s.group == "aftersale"),
         wait_limit_ms=int(settings.processing.wait_limit_hours * MS_PER_HOUR),

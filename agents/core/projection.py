@@ -33,6 +33,8 @@ SHOP_LEVEL = ""
 
 # First-response histogram buckets (seconds), metrics.md; the last is +Inf.
 FIRST_RESPONSE_BUCKETS = (1, 3, 6, 10, 15, 30, 60, 120, 300)
+# The same buckets per business day, as fields of the day bucket (reports draw the distribution).
+DAY_HISTOGRAM_FIELDS = tuple(f"h{index}" for index in range(len(FIRST_RESPONSE_BUCKETS) + 1))
 
 CohortKey = tuple[str, int]  # (agent, cohort start ms)
 Vector = list[int]

@@ -29,12 +29,21 @@ from agents.store.outbox import Outbox
 from agents.store.protocols import PartitionCommit, PartitionSnapshot
 from agents.store.scripts import Lua, ScriptCall, run_scripts
 from agents.store.state_codec import decode_state
-from streams.topics import INPUT_RETENTION_MS
+from config.settings import Settings
+from streams.topics import input_retention_ms
 
 COMMIT_PARTITION = Lua("commit_partition.lua")
+
+
 # The offsets (and outbox) of an idle partition fence records that Kafka still holds: they must
 # outlive the input topics' retention, or a partition idle that long is re-read from its start.
-OFFSET_TTL_MS = INPUT_RETENTION_MS + MS_PER_DAY
+def offset_ttl_ms(settings: Settings) -> int:
+    return input_retention_ms(settings) + MS_PER_DAY
+
+
+def offset_ttl_ms_default() -> int:
+    return offset_ttl_ms(Settings())
+
 
 _encoder = msgspec.msgpack.Encoder()
 
@@ -42,8 +51,9 @@ _encoder = msgspec.msgpack.Encoder()
 class RedisPartitionStore:
     """The PartitionStore protocol on Redis (one server or a cluster)."""
 
-    def __init__(self, client: RedisClient) -> None:
+    def __init__(self, client: RedisClient, offset_ttl_ms: int | None = None) -> None:
         self.client = client
+        self.offset_ttl_ms = offset_ttl_ms if offset_ttl_ms is not None else offset_ttl_ms_default()
         # partition -> position whose outbox this worker knows applied. Only saves reads:
         # forgetting it costs one GET and a no-op re-apply.
         self._applied: dict[int, int] = {}
@@ -103,7 +113,8 @@ class RedisPartitionStore:
         (their shares were not written: recompute them)."""
         entries = [outbox.from_writes(c.partition, outbox.position(c.offsets), c.writes) for c in commits]
         results = await run_scripts(
-            self.client, [_commit_call(c, e) for c, e in zip(commits, entries, strict=True)]
+            self.client,
+            [_commit_call(c, e, self.offset_ttl_ms) for c, e in zip(commits, entries, strict=True)],
         )
         conflicted = {c.partition for c, r in zip(commits, results, strict=True) if int(r[0]) != 0}
         committed = [(c, e) for c, e in zip(commits, entries, strict=True) if c.partition not in conflicted]
@@ -118,7 +129,7 @@ class RedisPartitionStore:
             self._applied[entry.partition] = entry.position
 
 
-def _commit_call(commit: PartitionCommit, entry: Outbox | None) -> ScriptCall:
+def _commit_call(commit: PartitionCommit, entry: Outbox | None, offset_ttl_ms: int) -> ScriptCall:
     """KEYS and ARGV of commit_partition.lua for one partition's share."""
     topics = sorted(commit.expected)
     fence = [keys.offset_key(t, commit.partition) for t in topics]
@@ -129,7 +140,7 @@ def _commit_call(commit: PartitionCommit, entry: Outbox | None) -> ScriptCall:
         len(fence),
         [commit.expected[t] for t in topics],
         [commit.offsets[t] for t in topics],
-        OFFSET_TTL_MS,
+        offset_ttl_ms,
         states,
     ]
     return ScriptCall(

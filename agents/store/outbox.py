@@ -23,7 +23,7 @@ import msgspec
 
 from agents.store import keys
 from agents.store.scripts import Lua, ScriptCall
-from agents.store.writes import INDEX_TTL_MS, WriteSet
+from agents.store.writes import HISTORY_INDEX_TTL_MS, INDEX_TTL_MS, WriteSet
 
 APPLY_AGENT = Lua("apply_agent.lua")
 TOUCH_INDEX = Lua("touch_index.lua")
@@ -126,7 +126,7 @@ def apply_calls(outboxes: Sequence[Outbox]) -> list[ScriptCall]:
     calls = [_agent_call(agent, shares) for agent, shares in parts.items()]
     for key, members in touched.items():
         flat = [x for member, seen in members.items() for x in (seen, member)]
-        calls.append(ScriptCall(TOUCH_INDEX, [key], [INDEX_TTL_MS, *flat]))
+        calls.append(ScriptCall(TOUCH_INDEX, [key], [HISTORY_INDEX_TTL_MS, *flat]))
     return calls
 
 

@@ -32,9 +32,9 @@ EPOCH_FIELD = b"epoch"  # alert fields always hold \x1f, so they never clash wit
 
 
 class RedisStore:
-    def __init__(self, client: RedisClient) -> None:
+    def __init__(self, client: RedisClient, offset_ttl_ms: int | None = None) -> None:
         self.client = client
-        self.batches = RedisPartitionStore(client)
+        self.batches = RedisPartitionStore(client, offset_ttl_ms)
 
     async def window_sums(self, pairs: AgentPairs, reads: Sequence[BucketRead]) -> list[dict[str, list[int]]]:
         """For each (shop, agent): window name -> summed cohort vector."""
@@ -84,6 +84,25 @@ class RedisStore:
 
     async def agents(self, shop: str, now_ms: int) -> list[str]:
         members = await self.client.zrangebyscore(keys.agents_index_key(shop), now_ms - INDEX_TTL_MS, "+inf")
+        return [cast(bytes, m).decode() for m in members]
+
+    async def day_counters(self, pairs: AgentPairs, days: Sequence[int]) -> list[list[dict[str, int]]]:
+        """For each (shop, agent), for each business day: that day bucket's counters."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for shop, agent in pairs:
+                for day in days:
+                    pipe.hgetall(keys.bucket_key(shop, agent, "d", day))
+            results = await pipe.execute()
+        flat = [{field.decode(): int(value) for field, value in r.items()} for r in results]
+        width = len(days)
+        return [flat[i * width : (i + 1) * width] for i in range(len(pairs))]
+
+    async def shops_since(self, since_ms: int) -> list[str]:
+        members = await self.client.zrangebyscore(keys.SHOPS_INDEX_KEY, since_ms, "+inf")
+        return [cast(bytes, m).decode() for m in members]
+
+    async def agents_since(self, shop: str, since_ms: int) -> list[str]:
+        members = await self.client.zrangebyscore(keys.agents_index_key(shop), since_ms, "+inf")
         return [cast(bytes, m).decode() for m in members]
 
     async def prune_waits(self, pairs: Iterable[tuple[str, str]], oldest_allowed_ms: int) -> int:

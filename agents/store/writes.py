@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from agents.core.calendar import MS_PER_HOUR
+from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR
 from agents.core.engine import BuyerDelta
 from agents.core.policy import ShopPolicy
-from agents.core.projection import FIELD_NAMES
-from agents.core.windows import FINE_RETENTION_MS, SLIDING_TTL_MS, WINDOW_DAYS, cohort_buckets
+from agents.core.projection import DAY_HISTOGRAM_FIELDS, FIELD_NAMES, FIRST_RESPONSE_MS, REPLIED, bucket_index
+from agents.core.windows import FINE_RETENTION_MS, SLIDING_TTL_MS, cohort_buckets
 from agents.store import keys
+from config.settings import MAX_RETENTION_DAYS
 
 INDEX_TTL_MS = SLIDING_TTL_MS
+# The shop and agent indexes also say who a report lists: they outlive the longest retention.
+HISTORY_INDEX_TTL_MS = (MAX_RETENTION_DAYS + 1) * MS_PER_DAY
 
 
 @dataclass(slots=True)
@@ -49,7 +52,8 @@ def add_buyer_delta(
         day, minute, second = cohort_buckets(start, calendar, now_ms)
         expiry = day_expiry.get(day)
         if expiry is None:
-            expiry = day_expiry[day] = calendar.day_start_ms(day + WINDOW_DAYS) + MS_PER_HOUR
+            # Day buckets are the report's history: kept for the shop's retention_days.
+            expiry = day_expiry[day] = calendar.day_start_ms(day + policy.retention_days) + MS_PER_HOUR
         day_key = keys.bucket_key(shop, agent, "d", day)
         minute_key = keys.bucket_key(shop, agent, "m", minute) if minute is not None else None
         second_key = keys.bucket_key(shop, agent, "s", minute) if minute is not None else None
@@ -62,6 +66,12 @@ def add_buyer_delta(
             if minute_key is not None and second_key is not None:
                 writes.increment(minute_key, name, amount, fine_expiry)
                 writes.increment(second_key, f"{name}:{second}", amount, fine_expiry)
+        # A REPLIED change of ±1 is exactly one consultation's first reply (engine.py's histogram
+        # rule), so the day's distribution of first responses follows it for the report.
+        replied = vector[REPLIED]
+        if replied == 1 or replied == -1:
+            histogram_field = DAY_HISTOGRAM_FIELDS[bucket_index(vector[FIRST_RESPONSE_MS] * replied)]
+            writes.increment(day_key, histogram_field, replied, expiry)
         writes.agents_seen[shop][agent] = now_ms
     index_expiry = now_ms + INDEX_TTL_MS
     for (agent, bucket), amount in delta.histogram.items():

@@ -6,6 +6,7 @@ The floor is a typed value up to here; these turn it into JSON, the only place t
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 from typing import Any, cast
 
@@ -21,6 +22,8 @@ from agents.runtime import Runtime
 from agents.store.errors import STORE_ERRORS
 from agents.worker.health import Health
 from streams.floor_model import floor_json
+from streams.report_model import Report, ReportRequestError, report_json
+from streams.report_output import encode_report
 
 MISSING_SHOP = {"error": "missing query parameter: shop"}
 
@@ -66,6 +69,41 @@ def install_views(app: faust.App, runtime: Runtime) -> None:
     @app.page("/floor")
     async def floor_page(web: View, request: Request) -> Response:
         return web.html(FLOOR_PAGE)
+
+    async def requested_report(request: Request) -> tuple[Report, bool]:
+        query = request.query
+        shop = query.get("shop")
+        if not shop:
+            raise ReportRequestError("missing query parameter: shop")
+        return await runtime.reports.request(
+            shop, query.get("from"), query.get("to"), query.get("by"), wall_clock_ms()
+        )
+
+    @app.page("/api/v1/report")
+    async def report_api(web: View, request: Request) -> Response:
+        try:
+            report, by_day = await requested_report(request)
+        except ReportRequestError as exc:
+            return web.json({"error": str(exc)}, status=400)
+        return web.json(report_json(report, by_day=by_day))
+
+    @app.page("/report")
+    async def report_page(web: View, request: Request) -> Response:
+        """The report as the page a manager reads or prints (日报/周报/月报)."""
+        try:
+            report, _ = await requested_report(request)
+        except ReportRequestError as exc:
+            return web.html(f"<!doctype html><meta charset=utf-8><p>{html.escape(str(exc))}</p>", status=400)
+        previous = await runtime.reports.previous_team(report, wall_clock_ms())
+        threshold = runtime.policies(report.shop).alert_threshold_seconds
+        # matplotlib takes a moment per chart: off the loop, so the worker keeps applying.
+        page = await asyncio.get_running_loop().run_in_executor(
+            None,
+            lambda: encode_report(
+                report, "html", by_day=True, previous=previous, threshold_seconds=threshold
+            ),
+        )
+        return web.html(page.decode())
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:

@@ -200,9 +200,12 @@ class Deployment:
         self.workers.clear()
 
     def produce(
-        self, events: Iterable[dict[str, Any] | tuple[str, bytes | None, bytes]]
+        self, events: Iterable[dict[str, Any] | tuple[str, bytes | None, bytes]], stamped: bool = False
     ) -> dict[tuple[str, int], int]:
-        """Produce events keyed per events.md, or raw (kind, key, value) tuples; returns last offsets."""
+        """Produce events keyed per events.md, or raw (kind, key, value) tuples; returns last offsets.
+
+        `stamped`: each record's Kafka timestamp is its event's `ts`, as a connector relaying
+        history would produce it (Kafka's retention and `rebuild` go by it)."""
         producer = KafkaProducer(
             bootstrap_servers=self.stack.bootstrap,
             acks="all",
@@ -219,7 +222,9 @@ class Deployment:
             else:
                 kind = "orders" if item.get("type") == "order" else "messages"
                 key = f"{item['shop_id']}:{item['buyer_id']}".encode()
-                futures.append(producer.send(self.topics[kind], key=key, value=json.dumps(item).encode()))
+                stamp = int(item["ts"]) if stamped else None
+                value = json.dumps(item).encode()
+                futures.append(producer.send(self.topics[kind], key=key, value=value, timestamp_ms=stamp))
         producer.flush()
         last: dict[tuple[str, int], int] = {}
         for future in futures:

@@ -6,9 +6,9 @@ import pytest
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from agents.store import keys
-from agents.store.batches import OFFSET_TTL_MS
-from config.settings import Settings
-from streams.topics import INPUT_RETENTION_MS, topic_plans
+from agents.store.batches import offset_ttl_ms
+from config.settings import settings_from_yaml
+from streams.topics import input_retention_days, input_retention_ms, topic_plans
 from tests.offset_keys import parse_offset_key
 
 
@@ -60,11 +60,33 @@ def test_a_partitions_keys_share_its_slot_and_agents_keys_theirs() -> None:
     assert key_slot(keys.applied_key(agent).encode()) == key_slot(keys.waiting_key("s1", "s1:a").encode())
 
 
-def test_offsets_outlive_the_input_topics_retention() -> None:
+@pytest.mark.parametrize(
+    "yaml_text",
+    [
+        "{}",
+        "defaults: {retention_days: 28, after_sale_days: 0}",
+        "shops: {s1: {retention_days: 366, after_sale_days: 30}}",
+    ],
+)
+def test_offsets_outlive_the_input_topics_retention(yaml_text: str) -> None:
     """An idle partition's offsets fence records Kafka still holds: expiring first would make
     the next owner re-read the partition from the start of retention."""
-    assert OFFSET_TTL_MS > INPUT_RETENTION_MS
-    plans = {p.name: p for p in topic_plans(Settings())}
-    names = Settings().kafka.topics
+    settings = settings_from_yaml(yaml_text)
+    assert offset_ttl_ms(settings) > input_retention_ms(settings)
+    plans = {p.name: p for p in topic_plans(settings)}
+    names = settings.kafka.topics
     for topic in (names.messages, names.orders):
-        assert int(plans[topic].config["retention.ms"]) < OFFSET_TTL_MS
+        assert int(plans[topic].config["retention.ms"]) < offset_ttl_ms(settings)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "days"),
+    [
+        ("{}", 93 + 7 + 1),
+        ("defaults: {retention_days: 28, after_sale_days: 0}", 29),
+        ("shops: {s1: {retention_days: 120}, s2: {after_sale_days: 14}}", 120 + 14 + 1),
+    ],
+)
+def test_input_topics_keep_what_rebuild_needs_for_every_report(yaml_text: str, days: int) -> None:
+    """The longest retention of any shop, the after-sale look-back before it, a day for zones."""
+    assert input_retention_days(settings_from_yaml(yaml_text)) == days

@@ -40,7 +40,7 @@ def shares(draw: st.DrawFn) -> tuple[int, WriteSet]:
 def test_a_partition_commit_touches_one_slot(share: tuple[int, WriteSet]) -> None:
     partition, writes = share
     commit = PartitionCommit(partition, {"m": 3, "o": -1}, {"m": 9, "o": 0}, writes)
-    assert one_slot(_commit_call(commit, outbox.from_writes(partition, 11, writes)))
+    assert one_slot(_commit_call(commit, outbox.from_writes(partition, 11, writes), 1000))
 
 
 @given(st.lists(shares(), min_size=1, max_size=3))

@@ -1,0 +1,108 @@
+"""Which days a report covers: defaults, every edge of the retention, and the errors people make."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from agents.core.report_range import (
+    DayRange,
+    RangeError,
+    day_text,
+    oldest_kept_day,
+    parse_granularity,
+    report_range,
+    restored_from_day,
+)
+
+TODAY = date(2026, 12, 2).toordinal()
+ZONE = "Asia/Shanghai"
+
+
+def span(first: str | None, last: str | None, retention: int = 93) -> tuple[str, str]:
+    days = report_range(first, last, TODAY, retention, ZONE)
+    return day_text(days.first), day_text(days.last)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "expected"),
+    [
+        (None, None, ("2026-12-01", "2026-12-01")),  # yesterday
+        ("2026-11-01", None, ("2026-11-01", "2026-12-01")),
+        (None, "2026-11-20", ("2026-11-20", "2026-11-20")),
+        ("2026-12-02", None, ("2026-12-02", "2026-12-02")),  # today alone: the floor's `today`
+        ("2026-11-01", "2026-11-30", ("2026-11-01", "2026-11-30")),
+        ("2026-09-01", "2026-12-02", ("2026-09-01", "2026-12-02")),  # the oldest day kept, to today
+    ],
+)
+def test_defaults_and_valid_ranges(first: str | None, last: str | None, expected: tuple[str, str]) -> None:
+    assert span(first, last) == expected
+
+
+def test_retention_counts_today_as_one_of_its_days() -> None:
+    assert oldest_kept_day(TODAY, 93) == TODAY - 92
+    assert day_text(TODAY - 92) == "2026-09-01"
+    with pytest.raises(
+        RangeError, match=r"from 2026-08-31 is outside the retention: .*93 business days.*2026-09-01"
+    ):
+        span("2026-08-31", "2026-09-01")
+    assert span("2026-11-04", None, retention=29) == ("2026-11-04", "2026-12-01")
+    with pytest.raises(RangeError, match="outside the retention"):
+        span("2026-11-03", None, retention=29)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "message"),
+    [
+        ("2026-13-01", None, "from '2026-13-01' is not a date"),
+        ("2026-02-30", None, "from '2026-02-30' is not a date"),
+        ("yesterday", None, "from 'yesterday' is not a date: expected YYYY-MM-DD"),
+        ("2026-1-05", None, "is not a date"),
+        (None, "20261201", "to '20261201' is not a date"),
+        ("2026-11-02", "2026-11-01", "from 2026-11-02 is after to 2026-11-01"),
+        (
+            "2026-12-01",
+            "2026-12-03",
+            r"to 2026-12-03 is in the future: today is 2026-12-02 \(Asia/Shanghai\)",
+        ),
+    ],
+)
+def test_bad_requests_say_what_is_wrong(first: str | None, last: str | None, message: str) -> None:
+    with pytest.raises(RangeError, match=message):
+        span(first, last)
+
+
+def test_by_accepts_day_only() -> None:
+    assert parse_granularity(None) is False
+    assert parse_granularity("") is False
+    assert parse_granularity("day") is True
+    for wrong in ("week", "Day", "days"):
+        with pytest.raises(RangeError, match="the only choice is 'day'"):
+            parse_granularity(wrong)
+
+
+def test_previous_period_has_the_same_length() -> None:
+    november = DayRange(date(2026, 11, 1).toordinal(), date(2026, 11, 30).toordinal())
+    before = november.previous()
+    assert (day_text(before.first), day_text(before.last)) == ("2026-10-02", "2026-10-31")
+    assert len(before) == len(november) == 30
+    one = DayRange(TODAY - 1, TODAY - 1)
+    assert one.previous() == DayRange(TODAY - 2, TODAY - 2)
+    assert DayRange(TODAY - 92, TODAY).within(TODAY, 93)
+    assert not DayRange(TODAY - 93, TODAY).within(TODAY, 93)
+    assert not DayRange(TODAY, TODAY + 1).within(TODAY, 93)
+
+
+@pytest.mark.parametrize(
+    ("oldest", "truncated", "expected"),
+    [
+        (TODAY - 40, False, TODAY - 40),  # the topics hold everything: that day is whole
+        (TODAY - 40, True, TODAY - 39),  # Kafka deleted part of that day
+        (TODAY - 200, False, TODAY - 92),  # older than the retention keeps
+        (TODAY - 93, True, TODAY - 92),
+        (TODAY, True, TODAY + 1),  # nothing whole yet
+    ],
+)
+def test_rebuild_says_how_far_back_history_is_whole(oldest: int, truncated: bool, expected: int) -> None:
+    assert restored_from_day(oldest, truncated, TODAY, 93) == expected
