@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -211,18 +212,36 @@ def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> N
         option("--rate", type=float, default=50.0, show_default=True, help="events per second"),
         option("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)"),
         option("--seed", type=int, default=0, show_default=True),
+        option("--history-days", type=int, default=0, help="first, this many past days of traffic"),
+        option("--history-rate", type=float, default=0.1, show_default=True, help="events/s in the past"),
     )
     async def simulate(
-        self: AppCommand, shops: int, agents: int, rate: float, duration: float | None, seed: int
+        self: AppCommand,
+        shops: int,
+        agents: int,
+        rate: float,
+        duration: float | None,
+        seed: int,
+        history_days: int,
+        history_rate: float,
     ) -> None:
         """Simulated shop traffic into the input topics, with progress."""
-        from streams.simulate import run_simulation
+        from streams.simulate import history_start_ms, produce_history, run_simulation
         from streams.traffic import TrafficShape
 
         await _require_kafka(settings)
-        sent = await run_simulation(
-            settings, TrafficShape(shops=shops, agents=agents, rate=rate), duration, seed
-        )
+        shape = TrafficShape(shops=shops, agents=agents, rate=rate)
+        if history_days > 0:
+            now = wall_clock_ms()
+            start = history_start_ms(settings.defaults.timezone, history_days, now)
+            past = await produce_history(settings, replace(shape, rate=history_rate), start, now, seed + 1)
+            print(
+                f"sent {past} past events ({history_days} days; older than 28 days need `rebuild`)",
+                file=sys.stderr,
+            )
+            if duration == 0:
+                return
+        sent = await run_simulation(settings, shape, duration, seed)
         print(f"sent {sent} events", file=sys.stderr)
 
     @app.command(

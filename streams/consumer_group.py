@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from aiokafka import TopicPartition
+from kafka.errors import CoordinatorLoadInProgressError, CoordinatorNotAvailableError
 
 from config.settings import Settings
 from streams.kafka_security import admin_client
+
+# A broker that has just started has no group coordinator until it created its offsets topic:
+# a moment's wait, not an error to show (the demo's first run rebuilds right after start-up).
+COORDINATOR_WAIT_S = 30.0
 
 
 class WorkersRunning(RuntimeError):
@@ -17,7 +25,7 @@ def input_partitions_of_stopped_group(settings: Settings) -> list[TopicPartition
     topics = [settings.kafka.topics.messages, settings.kafka.topics.orders]
     admin = admin_client(settings.kafka, "kefu-pulse-maintenance", timeout_s=30.0)
     try:
-        groups = admin.describe_groups([settings.kafka.group])
+        groups = _describe_group(admin, settings.kafka.group)
         described = admin.describe_topics(topics)
     finally:
         admin.close()
@@ -27,3 +35,14 @@ def input_partitions_of_stopped_group(settings: Settings) -> list[TopicPartition
             f"{members} worker(s) of group {settings.kafka.group!r} are consuming; stop them first"
         )
     return sorted(TopicPartition(t["name"], p["partition_index"]) for t in described for p in t["partitions"])
+
+
+def _describe_group(admin: Any, group: str) -> dict[str, Any]:
+    deadline = time.monotonic() + COORDINATOR_WAIT_S
+    while True:
+        try:
+            return dict(admin.describe_groups([group]))
+        except (CoordinatorNotAvailableError, CoordinatorLoadInProgressError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -15,6 +15,8 @@ import sys
 import time
 import urllib.request
 from collections.abc import Coroutine
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,13 @@ import msgspec
 from rich.console import Console
 
 from config.settings import Settings
-from streams.simulate import run_simulation
+from streams.simulate import (
+    days_since_last_month,
+    history_start_ms,
+    local_today,
+    produce_history,
+    run_simulation,
+)
 from streams.topics import create_topics
 from streams.traffic import TrafficShape
 
@@ -79,6 +87,41 @@ DEMO_TRAFFIC = TrafficShape(
 )
 
 
+# The past the reports show on a first run: a quiet shop (about 110 consultations per agent and
+# day), back to the first day of last month, so last month's payroll and yesterday's 日报 exist.
+HISTORY_RATE = 0.08
+
+
+async def _history(settings: Settings, traffic: TrafficShape, env: dict[str, str], console: Console) -> bool:
+    """Fresh topics: simulate the past, then restore it the way operators do, with `rebuild`
+    (the live worker counts only what is younger than the `28d` window)."""
+    zone = settings.defaults.timezone
+    now = int(time.time() * 1000)
+    days = days_since_last_month(zone, now)
+    console.print(f"first run: simulating the last {days} days for the reports…")
+    await produce_history(
+        settings, replace(traffic, rate=HISTORY_RATE), history_start_ms(zone, days, now), now, 7
+    )
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "streams", "rebuild"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if rebuilt.returncode != 0:
+        console.print(f"[red]rebuilding the history failed:[/red]\n{rebuilt.stderr}")
+        return False
+    console.print(rebuilt.stderr.strip().splitlines()[-1])
+    return True
+
+
+def _last_month(settings: Settings) -> tuple[str, str]:
+    today = local_today(settings.defaults.timezone, int(time.time() * 1000))
+    last = today.replace(day=1) - timedelta(days=1)
+    return last.replace(day=1).isoformat(), last.isoformat()
+
+
 async def run_demo(settings: Settings, traffic: TrafficShape = DEMO_TRAFFIC) -> int:
     console = Console(stderr=True)
     was_running = _stack("env").returncode == 0
@@ -103,9 +146,12 @@ async def run_demo(settings: Settings, traffic: TrafficShape = DEMO_TRAFFIC) -> 
             kafka=msgspec.structs.replace(settings.kafka, bootstrap=env["KEFU_KAFKA_BOOTSTRAP"]),
             redis=msgspec.structs.replace(settings.redis, url=env["KEFU_REDIS_URL"]),
         )
-        create_topics(settings)
+        created = create_topics(settings)
         port = settings.web.port
         worker_env = dict(os.environ, **env, KEFU_WEB_PORT=str(port))
+        fresh = created[settings.kafka.topics.messages].startswith("created")
+        if fresh and not await _history(settings, traffic, worker_env, console):
+            return 1
         log_path = ROOT / ".stack" / "demo-worker.log"
         with log_path.open("ab") as log:
             worker = subprocess.Popen(
@@ -122,7 +168,13 @@ async def run_demo(settings: Settings, traffic: TrafficShape = DEMO_TRAFFIC) -> 
         console.print(f"floor display (大屏): http://127.0.0.1:{port}/floor?shop={shops[0]}")
         console.print(f"metrics:              http://127.0.0.1:{port}/metrics")
         console.print(f"floor API:            http://127.0.0.1:{port}/api/v1/floor?shop={shops[0]}")
+        console.print(f"report (日报):         http://127.0.0.1:{port}/report?shop={shops[0]}")
         console.print(f"worker log:           {log_path}")
+        console.print(
+            'last month\'s payroll: eval "$(deploy/local/stack env)" && .venv/bin/kefu-pulse report '
+            f"--shop {shops[0]} --from {_last_month(settings)[0]} --to {_last_month(settings)[1]} "
+            "--format xlsx --output payroll.xlsx"
+        )
         console.print(
             "Ctrl-C stops the simulator and the worker" + ("" if was_running else " and the local stack")
         )

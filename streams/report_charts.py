@@ -257,7 +257,8 @@ def first_response_histogram(buckets: Mapping[str, int], *, threshold_seconds: f
         axes.axvline(line_at, color=VERMILLION, linestyle="--", linewidth=1.5)
         share = "—" if total == 0 else f"{within / total:.2%}"
         note: dict[str, Any] = {"boxstyle": "round,pad=0.4", "facecolor": "white", "edgecolor": VERMILLION}
-        text = f"{bound:g} 秒线\n{bound:g} 秒内回复 {share}（{within:,} / {total:,}）"
+        # Of the replied consultations: the page's N秒回复率 counts unanswered ones against it too.
+        text = f"{bound:g} 秒线\n已回复中 {share} 在 {bound:g} 秒内（{within:,} / {total:,}）"
         right = line_at < len(order) / 2  # the note goes where the line leaves more room
         x = line_at + (0.12 if right else -0.12)
         top_edge = axes.get_xaxis_transform()

@@ -4,11 +4,11 @@ failed run never leaves half a file behind."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import tempfile
 from pathlib import Path
 
+import msgspec
 from rich.console import Console
 
 from streams.floor_model import TeamWindowValues
@@ -48,7 +48,7 @@ def encode_report(
 ) -> bytes:
     """The whole output in memory first: writing starts only once everything rendered."""
     if fmt == "json":
-        return (json.dumps(report_json(report, by_day=by_day), ensure_ascii=False, indent=2) + "\n").encode()
+        return msgspec.json.format(msgspec.json.encode(report_json(report, by_day=by_day)), indent=2) + b"\n"
     if fmt == "csv":
         from streams.report_sheets import report_csv
 

@@ -1,9 +1,12 @@
-"""`kefu-pulse simulate`: paced simulated traffic into the input topics, with a live display."""
+"""`kefu-pulse simulate`: paced simulated traffic into the input topics, with a live display, and
+past traffic for the reports to show (`--history-days`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from kafka import KafkaProducer
 from rich.console import Console
@@ -62,3 +65,57 @@ async def run_simulation(
         producer.flush()
         producer.close()
     return sent
+
+
+async def produce_history(
+    settings: Settings,
+    shape: TrafficShape,
+    start_ms: int,
+    end_ms: int,
+    seed: int,
+    console: Console | None = None,
+) -> int:
+    """Traffic from `start_ms` to `end_ms` (event time), as fast as Kafka takes it; each record
+    carries its event time as its Kafka timestamp, as a connector relaying history would."""
+    console = console or Console(stderr=True)
+    topics = {"messages": settings.kafka.topics.messages, "orders": settings.kafka.topics.orders}
+    producer = _producer(settings)
+    sent = 0
+    try:
+        with Live(console=console, refresh_per_second=4, transient=False) as live:
+            for record in TrafficModel(shape, seed).records(start_ms):
+                if record.ts >= end_ms:
+                    break
+                producer.send(topics[record.kind], key=record.key, value=record.value, timestamp_ms=record.ts)
+                sent += 1
+                if sent % 5000 == 0:
+                    done = (record.ts - start_ms) / max(end_ms - start_ms, 1)
+                    live.update(
+                        f"history: {sent} events · {done:.0%} of {(end_ms - start_ms) / 86_400_000:.0f} days"
+                    )
+                    await asyncio.sleep(0)  # let Ctrl-C through
+            live.update(f"history: {sent} events")
+    finally:
+        producer.flush()
+        producer.close()
+    return sent
+
+
+def day_start_ms(day: date, zone: str) -> int:
+    return int(datetime.combine(day, datetime.min.time(), ZoneInfo(zone)).timestamp() * 1000)
+
+
+def local_today(zone: str, now_ms: int) -> date:
+    return datetime.fromtimestamp(now_ms / 1000, ZoneInfo(zone)).date()
+
+
+def history_start_ms(zone: str, days: int, now_ms: int) -> int:
+    """The start of the business day `days` days before today's, in `zone`."""
+    return day_start_ms(local_today(zone, now_ms) - timedelta(days=days), zone)
+
+
+def days_since_last_month(zone: str, now_ms: int) -> int:
+    """Enough history for last month's payroll: back to the first day of the previous month."""
+    today = local_today(zone, now_ms)
+    first_of_last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    return (today - first_of_last_month).days

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from agents.core.policy import resolve_policy
+from agents.core.projection import DAY_FIELDS
 from agents.core.report_range import DayRange
 from agents.exposure.report import assemble_report
 from config.settings import settings_from_yaml
@@ -60,5 +61,11 @@ def sample_report(days: int = 3, agents: int = 3, as_of: int = 1_764_700_000_000
     policy = resolve_policy(settings_from_yaml(SHOP_YAML), "s1")
     ids = [f"s1:{chr(ord('A') + i)}" if i < 26 else f"s1:agent{i}" for i in range(agents)]
     span = DayRange(FIRST_DAY, FIRST_DAY + days - 1)
-    counters = [[day_counters(a, d) for d in range(days)] for a in range(agents)]
-    return assemble_report(policy, span, as_of, ids, counters, [shop_counters(d) for d in range(days)])
+    vectors = [[as_vector(day_counters(a, d)) for d in range(days)] for a in range(agents)]
+    shop = [as_vector(shop_counters(d)) for d in range(days)]
+    return assemble_report(policy, span, as_of, ids, vectors, shop)
+
+
+def as_vector(counters: dict[str, int]) -> list[int]:
+    """A day bucket as the store reads it: DAY_FIELDS in order, absent fields 0."""
+    return [counters.get(name, 0) for name in DAY_FIELDS]

@@ -35,6 +35,7 @@ SHOP_LEVEL = ""
 FIRST_RESPONSE_BUCKETS = (1, 3, 6, 10, 15, 30, 60, 120, 300)
 # The same buckets per business day, as fields of the day bucket (reports draw the distribution).
 DAY_HISTOGRAM_FIELDS = tuple(f"h{index}" for index in range(len(FIRST_RESPONSE_BUCKETS) + 1))
+DAY_FIELDS = (*FIELD_NAMES, *DAY_HISTOGRAM_FIELDS)  # a day bucket read whole: the cohort vector, then those
 
 CohortKey = tuple[str, int]  # (agent, cohort start ms)
 Vector = list[int]

@@ -8,25 +8,18 @@ Ratios and averages come from the summed counters, the team's from the agents' s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
 
 from agents.core.policy import PolicyBook, ShopPolicy
-from agents.core.projection import (
-    DAY_HISTOGRAM_FIELDS,
-    FIELD_NAMES,
-    FIRST_RESPONSE_BUCKETS,
-    SHOP_LEVEL,
-    WIDTH,
-    Vector,
-)
+from agents.core.projection import DAY_FIELDS, FIRST_RESPONSE_BUCKETS, SHOP_LEVEL, WIDTH
 from agents.core.report_range import DayRange, day_text, parse_granularity, report_range
 from agents.exposure.floor import team_values, window_values
 from agents.store.protocols import ReportStore
 from streams.floor_model import TeamWindowValues
 from streams.report_model import Report, ReportDay, ReportRequestError, ReportRow, ReportTotals
 
-Counters = Mapping[str, int]  # one day bucket: field name -> count
+DayVector = Sequence[int]  # one day bucket, DAY_FIELDS (projection.py)
 BUCKET_LABELS = (*(str(bound) for bound in FIRST_RESPONSE_BUCKETS), "+Inf")
 
 
@@ -34,40 +27,28 @@ class UnknownReportShop(ReportRequestError):
     pass
 
 
-def _vector(buckets: Sequence[Counters]) -> Vector:
-    return [sum(day.get(name, 0) for day in buckets) for name in FIELD_NAMES]
-
-
-def _add(total: Vector, vector: Vector) -> None:
-    for index in range(WIDTH):
-        total[index] += vector[index]
+def _sum(vectors: Sequence[DayVector]) -> list[int]:
+    if not vectors:
+        return [0] * len(DAY_FIELDS)
+    return [sum(column) for column in zip(*vectors, strict=True)]
 
 
 def _totals(
-    agent_days: Sequence[Sequence[Counters]], shop_days: Sequence[Counters], targets: tuple[int, ...]
+    agent_vectors: Sequence[DayVector], shop_vector: DayVector, targets: tuple[int, ...]
 ) -> ReportTotals:
-    team = [0] * WIDTH
-    for days in agent_days:
-        _add(team, _vector(days))
-    buckets = {label: 0 for label in BUCKET_LABELS}
-    for days in agent_days:
-        for day in days:
-            for label, name in zip(BUCKET_LABELS, DAY_HISTOGRAM_FIELDS, strict=True):
-                buckets[label] += day.get(name, 0)
+    """The team: the agents' sums (ratios from those, never averaged), and the shop's orders."""
+    team = _sum(agent_vectors)
     return ReportTotals(
-        metrics=team_values(team, _vector(shop_days), targets), first_response_buckets=buckets
+        metrics=team_values(team[:WIDTH], list(shop_vector[:WIDTH]), targets),
+        first_response_buckets=dict(zip(BUCKET_LABELS, team[WIDTH:], strict=True)),
     )
 
 
-def _rows(
-    agents: Sequence[str], agent_days: Sequence[Sequence[Counters]], policy: ShopPolicy
-) -> list[ReportRow]:
-    targets = policy.response_targets_seconds
+def _rows(agents: Sequence[str], vectors: Sequence[DayVector], policy: ShopPolicy) -> list[ReportRow]:
+    targets, names = policy.response_targets_seconds, policy.agent_names
     return [
-        ReportRow(
-            agent=agent, name=policy.agent_names.get(agent), metrics=window_values(_vector(days), targets)
-        )
-        for agent, days in zip(agents, agent_days, strict=True)
+        ReportRow(agent=agent, name=names.get(agent), metrics=window_values(list(vector[:WIDTH]), targets))
+        for agent, vector in zip(agents, vectors, strict=True)
     ]
 
 
@@ -76,20 +57,23 @@ def assemble_report(
     days: DayRange,
     as_of: int,
     agents: Sequence[str],
-    counters: Sequence[Sequence[Counters]],
-    shop_counters: Sequence[Counters],
+    vectors: Sequence[Sequence[DayVector]],
+    shop_vectors: Sequence[DayVector],
+    *,
+    agents_by_day: bool = True,
 ) -> Report:
-    """The report from each agent's day buckets (`counters[a][d]`, d over `days`) and the
-    shop level's (`shop_counters[d]`)."""
+    """The report from each agent's day buckets (`vectors[a][d]`, d over `days`) and the shop
+    level's (`shop_vectors[d]`). Each day always has its team row (the page charts it); its
+    agent rows only with `agents_by_day`."""
     targets = policy.response_targets_seconds
-    per_day = [
-        ReportDay(
-            day=day_text(day),
-            agents=_rows(agents, [[c[index]] for c in counters], policy),
-            totals=_totals([[c[index]] for c in counters], [shop_counters[index]], targets),
+    per_day = []
+    for index, day in enumerate(days.days):
+        on_day = [agent_days[index] for agent_days in vectors]
+        rows = _rows(agents, on_day, policy) if agents_by_day else []
+        per_day.append(
+            ReportDay(day=day_text(day), agents=rows, totals=_totals(on_day, shop_vectors[index], targets))
         )
-        for index, day in enumerate(days.days)
-    ]
+    ranges = [_sum(agent_days) for agent_days in vectors]
     return Report(
         shop=policy.shop_id,
         name=policy.name,
@@ -98,14 +82,14 @@ def assemble_report(
         as_of=as_of,
         timezone=policy.calendar.zone.key,
         response_targets_seconds=list(targets),
-        agents=_rows(agents, counters, policy),
-        totals=_totals(counters, shop_counters, targets),
+        agents=_rows(agents, ranges, policy),
+        totals=_totals(ranges, _sum(shop_vectors), targets),
         days=per_day,
     )
 
 
-def _counted(days: Sequence[Counters]) -> bool:
-    return any(value for day in days for value in day.values())
+def _counted(days: Sequence[DayVector]) -> bool:
+    return any(any(day) for day in days)
 
 
 class ReportReader:
@@ -122,8 +106,9 @@ class ReportReader:
             listed = ", ".join(sorted(known)) or "none yet"
             raise UnknownReportShop(f"unknown shop {shop!r}; known shops: {listed}")
 
-    async def report(self, shop: str, days: DayRange, now_ms: int) -> Report:
-        """Every agent configured for the shop or counted in the range, and the team."""
+    async def report(self, shop: str, days: DayRange, now_ms: int, *, by_day: bool = True) -> Report:
+        """Every agent configured for the shop or counted in the range, and the team; each day's
+        agent rows only `by_day`."""
         policy = self.policies(shop)
         since_ms = policy.calendar.day_start_ms(days.first)
         await self.require_shop(shop, since_ms)
@@ -131,13 +116,13 @@ class ReportReader:
         named = set(configured.agents) if configured else set()
         seen = set(await self.store.agents_since(shop, since_ms)) - {SHOP_LEVEL}
         candidates = sorted(named | seen)
-        counters = await self.store.day_counters(
-            [(shop, a) for a in [*candidates, SHOP_LEVEL]], list(days.days)
-        )
-        shop_counters = counters.pop()
-        kept = [(a, c) for a, c in zip(candidates, counters, strict=True) if a in named or _counted(c)]
+        pairs = [(shop, agent) for agent in [*candidates, SHOP_LEVEL]]
+        vectors = await self.store.day_vectors(pairs, list(days.days))
+        shop_vectors = vectors.pop()
+        kept = [(a, v) for a, v in zip(candidates, vectors, strict=True) if a in named or _counted(v)]
+        agents, agent_vectors = [a for a, _ in kept], [v for _, v in kept]
         return assemble_report(
-            policy, days, now_ms, [a for a, _ in kept], [c for _, c in kept], shop_counters
+            policy, days, now_ms, agents, agent_vectors, shop_vectors, agents_by_day=by_day
         )
 
     async def request(
@@ -150,7 +135,7 @@ class ReportReader:
         policy = self.policies(shop)
         today = policy.calendar.day(now_ms)
         days = report_range(first, last, today, policy.retention_days, policy.calendar.zone.key)
-        return await self.report(shop, days, now_ms), by_day
+        return await self.report(shop, days, now_ms, by_day=by_day), by_day
 
     async def previous_team(self, report: Report, now_ms: int) -> TeamWindowValues | None:
         """The team over the period of the same length just before the report's, if still kept."""
@@ -167,6 +152,8 @@ class ReportReader:
         policy = self.policies(shop)
         since_ms = policy.calendar.day_start_ms(days.first)
         agents = sorted(set(await self.store.agents_since(shop, since_ms)) - {SHOP_LEVEL})
-        counters = await self.store.day_counters([(shop, a) for a in [*agents, SHOP_LEVEL]], list(days.days))
-        shop_counters = counters.pop()
-        return _totals(counters, shop_counters, policy.response_targets_seconds).metrics
+        pairs = [(shop, agent) for agent in [*agents, SHOP_LEVEL]]
+        vectors = await self.store.day_vectors(pairs, list(days.days))
+        shop_vectors = vectors.pop()
+        ranges = [_sum(agent_days) for agent_days in vectors]
+        return _totals(ranges, _sum(shop_vectors), policy.response_targets_seconds).metrics

@@ -83,8 +83,9 @@ class FloorStore(Protocol):
 class ReportStore(Protocol):
     """The reads behind a date-range report: whole day buckets, and who was active since."""
 
-    async def day_counters(self, pairs: AgentPairs, days: Sequence[int]) -> list[list[dict[str, int]]]:
-        """For each (shop, agent), for each business day: that day bucket's counters."""
+    async def day_vectors(self, pairs: AgentPairs, days: Sequence[int]) -> list[list[list[int]]]:
+        """For each (shop, agent), for each business day: that day bucket as a vector of DAY_FIELDS
+        (projection.py): the cohort counters, then the first-response histogram."""
         ...
 
     async def shops_since(self, since_ms: int) -> list[str]: ...

@@ -327,6 +327,22 @@ def chat_message(
     return event
 
 
+def order_event(
+    event_id: str, buyer: str, order_id: str, status: str, ts: int, amount: str | None, *, shop: str = "s1"
+) -> dict[str, Any]:
+    """An order event (events.md) as JSON-ready dict; no `amount` key when `amount` is None."""
+    event: dict[str, Any] = {
+        "event_id": event_id,
+        "type": "order",
+        "shop_id": shop,
+        "buyer_id": buyer,
+        "order_id": order_id,
+        "status": status,
+        "ts": ts,
+    }
+    return event | ({"amount": amount} if amount is not None else {})
+
+
 def http_status(port: int, path: str) -> int:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from tests.integration.browser import chromium_page
 from tests.integration.harness import ARTIFACTS, Deployment, chat_message
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOPS = (
     "shops:\n  s1:\n    name: 旗舰店\n    alert_threshold_seconds: 3\n"
     "    agents:\n      's1:a': {name: 小美}\n      's1:b': {name: 阿强}\n"
@@ -21,23 +20,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def page() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        yield page
-        browser.close()
+    with chromium_page(1920, 1080) as opened:
+        yield opened
 
 
 def test_floor_tiles_alert_recover_and_survive_a_worker_restart(deployment: Deployment, page: object) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.core.calendar import calendar_for
-from tests.integration.harness import Deployment, http_get, wait_for
+from tests.integration.harness import Deployment, chat_message, http_get, order_event, wait_for
 
 CAL = calendar_for("Asia/Shanghai")
 SHOP = (
@@ -50,27 +50,10 @@ def scenario(now_ms: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         return base + hours * HOUR + minutes * MINUTE + seconds * SECOND
 
     def say(buyer: str, agent: str, sender: str, ts: int) -> dict[str, Any]:
-        return {
-            "event_id": f"m{next(serial)}",
-            "type": "message",
-            "shop_id": "s1",
-            "buyer_id": buyer,
-            "agent_id": agent,
-            "sender": sender,
-            "ts": ts,
-        }
+        return chat_message(f"m{next(serial)}", buyer, sender, ts, agent=agent)
 
     def order(buyer: str, order_id: str, status: str, ts: int, amount: str | None) -> dict[str, Any]:
-        event = {
-            "event_id": f"o{next(serial)}",
-            "type": "order",
-            "shop_id": "s1",
-            "buyer_id": buyer,
-            "order_id": order_id,
-            "status": status,
-            "ts": ts,
-        }
-        return event | ({"amount": amount} if amount is not None else {})
+        return order_event(f"o{next(serial)}", buyer, order_id, status, ts, amount)
 
     messages = [
         say("tb_c1", "s1:A", "buyer", at(9)),

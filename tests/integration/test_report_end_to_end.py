@@ -31,7 +31,7 @@ import pytest
 
 from agents.core.calendar import calendar_for
 from agents.core.report_range import day_text
-from tests.integration.harness import Deployment, http_get, http_status, wait_for
+from tests.integration.harness import Deployment, chat_message, http_get, http_status, order_event, wait_for
 
 CAL = calendar_for("Asia/Shanghai")
 SHOP = "shops:\n  s1:\n    name: 旗舰店\n    agents: {'s1:A': {name: 小美}, 's1:B': {name: 阿强}}\n"
@@ -46,27 +46,10 @@ def events(now_ms: int) -> list[dict[str, Any]]:
         return CAL.day_start_ms(today - days_ago) + hours * HOUR + minutes * MINUTE + seconds * SECOND
 
     def say(buyer: str, agent: str, sender: str, ts: int) -> dict[str, Any]:
-        return {
-            "event_id": f"m{next(serial)}",
-            "type": "message",
-            "shop_id": "s1",
-            "buyer_id": buyer,
-            "agent_id": agent,
-            "sender": sender,
-            "ts": ts,
-        }
+        return chat_message(f"m{next(serial)}", buyer, sender, ts, agent=agent)
 
     def order(buyer: str, order_id: str, status: str, ts: int, amount: str) -> dict[str, Any]:
-        return {
-            "event_id": f"o{next(serial)}",
-            "type": "order",
-            "shop_id": "s1",
-            "buyer_id": buyer,
-            "order_id": order_id,
-            "status": status,
-            "ts": ts,
-            "amount": amount,
-        }
+        return order_event(f"o{next(serial)}", buyer, order_id, status, ts, amount)
 
     start = CAL.day_start_ms(today)
     asked = start + (now_ms - start) // 2

@@ -3,39 +3,23 @@ refused, its charts drawn, its Chinese text rendered, and printed to an A4 PDF."
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from streams.report_page import render_report_page
+from tests.integration.browser import chromium_page
 from tests.integration.harness import ARTIFACTS
 from tests.report_samples import sample_report
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def page() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        yield page
-        browser.close()
+    with chromium_page(1280, 900) as opened:
+        yield opened
 
 
 def test_the_report_page_stands_alone_draws_its_charts_and_prints(page: object, tmp_path: Path) -> None:

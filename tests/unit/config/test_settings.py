@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,25 @@ def test_environment_overrides_connections(tmp_path: Path) -> None:
         load_settings({"KEFU_CONFIG": str(path), "KEFU_WEB_PORT": "web"})
     with pytest.raises(ConfigError, match="KEFU_CONFIG"):
         load_settings({"KEFU_CONFIG": str(tmp_path / "missing.yaml")})
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("defaults: {retention_days: 27}", "Expected `int` >= 28 - at `$.defaults.retention_days`"),
+        ("defaults: {retention_days: 367}", "Expected `int` <= 366 - at `$.defaults.retention_days`"),
+        ("shops: {s1: {retention_days: 10}}", "retention_days"),
+    ],
+)
+def test_retention_days_is_at_least_the_28d_window_and_at_most_a_year(yaml_text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        settings_from_yaml(yaml_text)
+
+
+def test_retention_days_defaults_to_93_and_a_shop_may_keep_longer() -> None:
+    from agents.core.policy import resolve_policy
+
+    settings = settings_from_yaml("shops: {s1: {retention_days: 200}}")
+    assert settings.defaults.retention_days == 93
+    assert resolve_policy(settings, "s1").retention_days == 200
+    assert resolve_policy(settings, "s2").retention_days == 93

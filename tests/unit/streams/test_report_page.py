@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from agents.core.policy import resolve_policy
+from agents.core.projection import DAY_FIELDS
 from agents.core.report_range import DayRange
 from agents.exposure.report import assemble_report
 from config.settings import settings_from_yaml
@@ -34,7 +35,8 @@ def silent_report(days: int = 3) -> Report:
     policy = resolve_policy(settings_from_yaml(SHOP_YAML), "s1")
     agents = ["s1:A", "s1:B"]
     span = DayRange(FIRST_DAY, FIRST_DAY + days - 1)
-    return assemble_report(policy, span, 1, agents, [[{}] * days for _ in agents], [{}] * days)
+    empty = [0] * len(DAY_FIELDS)
+    return assemble_report(policy, span, 1, agents, [[empty] * days for _ in agents], [empty] * days)
 
 
 @pytest.fixture(scope="module")
