@@ -81,3 +81,17 @@ def test_the_offered_rate_is_the_requested_one(shape: TrafficShape) -> None:
     records = [r for r in itertools.takewhile(lambda r: r.ts < 2 * WARM_UP_MS, stream) if r.ts > WARM_UP_MS]
     rate = len(records) / ((records[-1].ts - records[0].ts) / 1000)
     assert rate == pytest.approx(shape.rate, rel=0.05)
+
+
+def test_the_demo_history_reaches_back_to_the_first_of_last_month() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from streams.simulate import days_since_last_month, history_start_ms
+
+    zone = "Asia/Shanghai"
+    for today, days in (("2026-12-02", 31), ("2026-12-31", 60), ("2026-03-01", 28), ("2026-01-15", 45)):
+        noon = int(datetime.fromisoformat(f"{today}T12:00:00+08:00").timestamp() * 1000)
+        assert days_since_last_month(zone, noon) == days, today
+        start = datetime.fromtimestamp(history_start_ms(zone, days, noon) / 1000, ZoneInfo(zone))
+        assert (start.day, start.hour, start.minute) == (1, 0, 0), today
