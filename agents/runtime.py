@@ -25,6 +25,7 @@ from agents.exposure.collector import (
 from agents.exposure.floor import FloorReader
 from agents.exposure.metrics import WorkerMetrics
 from agents.exposure.report import ReportReader
+from agents.exposure.trend import TrendReader
 from agents.processing import OUTCOMES, BatchProcessor, DeadLetterSink
 from agents.store.batches import offset_ttl_ms
 from agents.store.connect import connect
@@ -52,6 +53,7 @@ class Runtime:
     processor: BatchProcessor
     alert_sink: AlertSink
     reports: ReportReader
+    trends: TrendReader
     epoch: int | None = None  # this worker's leader epoch, while it leads
     deposed: bool = False  # a newer leader took over while this one still thought it led
 
@@ -87,8 +89,19 @@ class Runtime:
         )
         reader = FloorReader(store, policies)
         reports = ReportReader(store, policies)
+        trends = TrendReader(store, reader)
         return cls(
-            settings, registry, metrics, collector, store, policies, reader, processor, alert_sink, reports
+            settings,
+            registry,
+            metrics,
+            collector,
+            store,
+            policies,
+            reader,
+            processor,
+            alert_sink,
+            reports,
+            trends,
         )
 
     async def apply_until_done(self, records: Sequence[KafkaRecord]) -> None:
@@ -118,6 +131,7 @@ class Runtime:
             return
         self.collector.snapshot = snapshot
         await self.store.mark_leader(self.identity, now_ms)
+        await self.store.record_waiting({f.shop: f.totals.waiting_buyers for f in snapshot.floors}, now_ms)
         await self.prune_expired_waits(agents_by_shop, now_ms)
         await self.publish_alerts(snapshot.floors, firing, now_ms)
 

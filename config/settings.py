@@ -27,6 +27,8 @@ PositiveFloat = Annotated[float, Meta(gt=0)]
 
 _T = TypeVar("_T")
 _DURATION = re.compile(r"^([1-9][0-9]*)([hd])$")
+# Groups name teams on the floor (`/floor?group=presale`): short and safe in a URL.
+_GROUP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -248,9 +250,10 @@ def _check_semantics(settings: Settings) -> None:
             if not pattern:
                 raise ConfigError(f"$.shops.{shop_id}.block[{index}]: empty pattern")
         for agent_id, agent in shop.agents.items():
-            if agent.group not in (None, "aftersale", "presale"):
+            if agent.group is not None and not _GROUP_NAME.match(agent.group):
                 raise ConfigError(
-                    f"$.shops.{shop_id}.agents.{agent_id}.group: expected aftersale or presale, "
+                    f"$.shops.{shop_id}.agents.{agent_id}.group: expected a group name of letters, "
+                    f"digits, '-' or '_' (at most 32; `aftersale` is never counted for conversion), "
                     f"got {agent.group!r}"
                 )
 

@@ -55,6 +55,7 @@ class AgentRow(msgspec.Struct, kw_only=True, omit_defaults=True):
     alert: bool
     oldest_waiting_buyer: str | None  # masked (events.md: personal data)
     windows: dict[str, WindowValues]
+    group: str | None = None  # the agent's team in the configuration (`/floor?group=`)
     # The raw summed vectors per window, for the leader only: ratios cannot be merged, sums
     # can (the `_other` series). Left out of the JSON, as its default.
     sums: dict[str, list[int]] | None = None
@@ -81,3 +82,30 @@ class ShopFloor(msgspec.Struct, kw_only=True):
 def floor_json(floor: ShopFloor) -> dict[str, Any]:
     """The floor as the API's JSON object."""
     return msgspec.to_builtins(floor)
+
+
+class TrendPoints(msgspec.Struct, kw_only=True):
+    """The team's last hour, one value a minute, oldest first (absent: None)."""
+
+    consultations: list[int]
+    first_response_avg_seconds: list[float | None]
+    consult_pay_ratio: list[float | None]
+    waiting_buyers: list[int | None]  # sampled once a minute by the leader
+
+
+class AgentTrend(msgspec.Struct, kw_only=True):
+    """An agent's first response this hour against the hour before (lower is better)."""
+
+    last_hour: float | None
+    hour_before: float | None
+    direction: str | None  # better | worse | same; None when either hour had no reply
+
+
+class ShopTrend(msgspec.Struct, kw_only=True):
+    """`/api/v1/floor/trend`: what the floor's sparklines and arrows draw, polled once a minute."""
+
+    shop: str
+    as_of: int
+    minutes: int
+    points: TrendPoints
+    agents: dict[str, AgentTrend]

@@ -47,6 +47,9 @@ class FakeStore:
     async def mark_leader(self, identity: str, now_ms: int) -> None:
         self.leader_seen = identity
 
+    async def record_waiting(self, waiting: dict[str, int], now_ms: int) -> None:
+        self.waiting_sampled = dict(waiting)
+
     async def leader(self) -> tuple[str, float] | None:
         return (self.leader_seen, 0.0) if self.leader_seen is not None else None
 

@@ -36,6 +36,7 @@ class ShopPolicy:
     # A wait still open this long leaves the live queue unanswered (processing.wait_limit_hours).
     wait_limit_ms: int = 24 * MS_PER_HOUR
     agent_names: dict[str, str] = field(default_factory=dict)
+    agent_groups: dict[str, str] = field(default_factory=dict)  # the floor's `?group=` teams
 
     def is_blocked(self, buyer_id: str) -> bool:
         return self.block is not None and self.block.match(buyer_id) is not None
@@ -75,6 +76,7 @@ def resolve_policy(settings: Settings, shop_id: str) -> ShopPolicy:
         aftersale_agents=frozenset(a for a, s in shop.agents.items() if s.group == "aftersale"),
         wait_limit_ms=int(settings.processing.wait_limit_hours * MS_PER_HOUR),
         agent_names={a: s.name for a, s in shop.agents.items() if s.name},
+        agent_groups={a: s.group for a, s in shop.agents.items() if s.group},
     )
 
 

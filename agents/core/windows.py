@@ -18,8 +18,10 @@ ROLLING_SECONDS = {"5m": 300, "1h": 3600}
 WINDOW_DAYS = 28
 # What only the windows need (indexes, offsets, markers, idle buyers) outlives the longest by a day.
 SLIDING_TTL_MS = (WINDOW_DAYS + 1) * MS_PER_DAY
-# Minute and second buckets live a little longer than the longest rolling window.
+# Second buckets live a little longer than the longest rolling window; minute buckets an hour
+# more, for the floor's "this hour against the hour before" (agents/exposure/trend.py).
 FINE_RETENTION_MS = (3600 + 300) * 1000
+MINUTE_RETENTION_MS = (2 * 3600 + 300) * 1000
 
 BucketKind = Literal["d", "m", "s"]
 
@@ -74,8 +76,12 @@ def window_reads(now_ms: int, calendar: BusinessCalendar) -> list[BucketRead]:
     return [BucketRead(kind, ident, mask, lo, hi) for (kind, ident, lo, hi), mask in merged.items()]  # type: ignore[arg-type]
 
 
-def cohort_buckets(start_ms: int, calendar: BusinessCalendar, now_ms: int) -> tuple[int, int | None, int]:
-    """(day, minute or None when too old for the rolling windows, second within the minute)."""
+def cohort_buckets(
+    start_ms: int, calendar: BusinessCalendar, now_ms: int
+) -> tuple[int, int | None, int | None]:
+    """(day, minute or None when too old for the trends, second within the minute or None when
+    too old for the rolling windows)."""
     second = start_ms // 1000
-    minute = second // 60 if start_ms >= now_ms - FINE_RETENTION_MS else None
-    return calendar.day(start_ms), minute, second % 60
+    minute = second // 60 if start_ms >= now_ms - MINUTE_RETENTION_MS else None
+    in_seconds = second % 60 if start_ms >= now_ms - FINE_RETENTION_MS else None
+    return calendar.day(start_ms), minute, in_seconds

@@ -128,6 +128,7 @@ class FloorReader:
                 AgentRow(
                     agent=agent,
                     name=policy.agent_names.get(agent),
+                    group=policy.agent_groups.get(agent),
                     waiting_buyers=count,
                     oldest_wait_seconds=oldest_seconds,
                     alert=in_service and oldest_seconds > threshold,

@@ -41,6 +41,11 @@ def waiting_key(shop: str, agent: str) -> str:
     return f"{agent_tag(shop, agent)}:w"
 
 
+def waiting_trend_key(shop: str) -> str:
+    """The shop's waiting buyers sampled once a minute (a ring of minute % WAITING_RING fields)."""
+    return f"{agent_tag(shop, '')}:tw"
+
+
 def applied_key(agent_key: str) -> str:
     """The agent's outbox markers (partition -> position applied), in the slot of `agent_key`."""
     return f"{agent_key[: agent_key.index('}') + 1]}:a"

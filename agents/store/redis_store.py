@@ -16,6 +16,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from agents.clock import wall_clock_ms
 from agents.core.projection import DAY_FIELDS, FIELD_NAMES, WIDTH
+from agents.core.trend import TREND_FIELDS, TREND_POINTS, hour_before_minutes, second_bucket_minutes
 from agents.core.windows import WINDOWS, BucketRead
 from agents.store import keys
 from agents.store.batches import RedisPartitionStore
@@ -27,6 +28,8 @@ from agents.store.writes import INDEX_TTL_MS
 
 WINDOW_SUMS = Lua("window_sums.lua")
 DAY_VECTORS = Lua("day_vectors.lua")
+TREND_SUMS = Lua("trend_sums.lua")
+WAITING_RING = 2 * TREND_POINTS  # minute % this: bounded, and an hour of samples always there
 LEADER_TTL_MS = 5_000
 REPLACE_ALERTS = Lua("replace_alerts.lua")
 TAKE_LEADERSHIP = Lua("take_leadership.lua")
@@ -104,6 +107,41 @@ class RedisStore:
             flat = _day_numbers.decode(packed)
             vectors.append([flat[i * width : (i + 1) * width] for i in range(len(days))])
         return vectors
+
+    async def trend_vectors(self, pairs: AgentPairs, now_s: int) -> list[list[list[int]]]:
+        """For each (shop, agent): the last hour's 60 one-minute points, then the hour before,
+        each a vector of TREND_FIELDS (trend_sums.lua)."""
+        seconds, before = second_bucket_minutes(now_s), hour_before_minutes(now_s)
+        calls = []
+        for shop, agent in pairs:
+            bucket_keys = [keys.bucket_key(shop, agent, "s", m) for m in seconds]
+            bucket_keys += [keys.bucket_key(shop, agent, "m", m) for m in before]
+            calls.append(ScriptCall(TREND_SUMS, bucket_keys, [now_s, len(seconds), *seconds, *TREND_FIELDS]))
+        width = len(TREND_FIELDS)
+        out = []
+        for packed in await run_scripts(self.client, calls):
+            flat = _day_numbers.decode(packed)
+            out.append([flat[i * width : (i + 1) * width] for i in range(TREND_POINTS + 1)])
+        return out
+
+    async def record_waiting(self, waiting: dict[str, int], now_ms: int) -> None:
+        """The leader's sample of each shop's waiting buyers for this minute (the floor's trend)."""
+        minute = now_ms // 60_000
+        async with self.client.pipeline(transaction=False) as pipe:
+            for shop, count in waiting.items():
+                key = keys.waiting_trend_key(shop)
+                pipe.hset(key, str(minute % WAITING_RING), f"{minute}:{count}")
+                pipe.pexpire(key, WAITING_RING * 60_000)
+            await pipe.execute()
+
+    async def waiting_samples(self, shop: str, minutes: Sequence[int]) -> list[int | None]:
+        """The sample of each minute, None where no leader sampled it."""
+        raw = cast(dict[bytes, bytes], await self.client.hgetall(keys.waiting_trend_key(shop)))
+        found = {}
+        for value in raw.values():
+            minute, _, count = value.decode().partition(":")
+            found[int(minute)] = int(count)
+        return [found.get(minute) for minute in minutes]
 
     async def shops_since(self, since_ms: int) -> list[str]:
         members = await self.client.zrangebyscore(keys.SHOPS_INDEX_KEY, since_ms, "+inf")

@@ -9,7 +9,7 @@ from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR
 from agents.core.engine import BuyerDelta
 from agents.core.policy import ShopPolicy
 from agents.core.projection import DAY_HISTOGRAM_FIELDS, FIELD_NAMES, FIRST_RESPONSE_MS, REPLIED, bucket_index
-from agents.core.windows import FINE_RETENTION_MS, SLIDING_TTL_MS, cohort_buckets
+from agents.core.windows import FINE_RETENTION_MS, MINUTE_RETENTION_MS, SLIDING_TTL_MS, cohort_buckets
 from agents.store import keys
 from config.settings import MAX_RETENTION_DAYS
 
@@ -56,16 +56,19 @@ def add_buyer_delta(
             expiry = day_expiry[day] = calendar.day_start_ms(day + policy.retention_days) + MS_PER_HOUR
         day_key = keys.bucket_key(shop, agent, "d", day)
         minute_key = keys.bucket_key(shop, agent, "m", minute) if minute is not None else None
-        second_key = keys.bucket_key(shop, agent, "s", minute) if minute is not None else None
-        fine_expiry = (minute + 1) * 60_000 + FINE_RETENTION_MS if minute is not None else 0
+        second_key = (
+            keys.bucket_key(shop, agent, "s", minute) if minute is not None and second is not None else None
+        )
+        minute_end = (minute + 1) * 60_000 if minute is not None else 0
         for index, amount in enumerate(vector):
             if not amount:
                 continue
             name = FIELD_NAMES[index]
             writes.increment(day_key, name, amount, expiry)
-            if minute_key is not None and second_key is not None:
-                writes.increment(minute_key, name, amount, fine_expiry)
-                writes.increment(second_key, f"{name}:{second}", amount, fine_expiry)
+            if minute_key is not None:
+                writes.increment(minute_key, name, amount, minute_end + MINUTE_RETENTION_MS)
+                if second_key is not None:
+                    writes.increment(second_key, f"{name}:{second}", amount, minute_end + FINE_RETENTION_MS)
         # A REPLIED change of ±1 is exactly one consultation's first reply (engine.py's histogram
         # rule), so the day's distribution of first responses follows it for the report.
         replied = vector[REPLIED]

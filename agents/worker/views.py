@@ -11,6 +11,7 @@ import json
 from typing import Any, cast
 
 import faust
+import msgspec
 from aiohttp.web import Response as AiohttpResponse
 from aiohttp.web import StreamResponse
 from faust.web import Request, Response, View
@@ -65,6 +66,14 @@ def install_views(app: faust.App, runtime: Runtime) -> None:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return cast(Response, stream)
+
+    @app.page("/api/v1/floor/trend")
+    async def floor_trend(web: View, request: Request) -> Response:
+        """The last hour for the floor's sparklines and arrows; the page polls it once a minute."""
+        shop = request.query.get("shop")
+        if not shop:
+            return web.json(MISSING_SHOP, status=400)
+        return web.json(msgspec.to_builtins(await runtime.trends.trend(shop, wall_clock_ms())))
 
     @app.page("/floor")
     async def floor_page(web: View, request: Request) -> Response:

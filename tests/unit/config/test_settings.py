@@ -27,7 +27,8 @@ def test_the_shipped_file_and_an_empty_file_are_complete() -> None:
         ("defaults: {timezone: Mars/Base}", "$.defaults.timezone"),
         ("defaults: {attribution: {window: fortnight}}", "$.defaults.attribution.window"),
         ("defaults: {attribution: {rule: middle}}", "$.defaults.attribution.rule"),
-        ("shops: {s1: {agents: {a: {group: vip}}}}", "$.shops.s1.agents.a.group"),
+        ("shops: {s1: {agents: {a: {group: 'pre sale'}}}}", "$.shops.s1.agents.a.group"),
+        ("shops: {s1: {agents: {a: {group: ''}}}}", "$.shops.s1.agents.a.group"),
         ("shops: {s1: {block: [1, 2]}}", "$.shops.s1.block[0]"),
         ("shops: [1]", "$.shops"),
         ("kafka: [", "not valid YAML"),
@@ -79,3 +80,14 @@ def test_retention_days_defaults_to_93_and_a_shop_may_keep_longer() -> None:
     assert settings.defaults.retention_days == 93
     assert resolve_policy(settings, "s1").retention_days == 200
     assert resolve_policy(settings, "s2").retention_days == 93
+
+
+def test_any_group_name_is_a_team_on_the_floor_and_only_aftersale_changes_counting() -> None:
+    from agents.core.policy import resolve_policy
+
+    settings = settings_from_yaml(
+        "shops: {s1: {agents: {a: {group: presale}, b: {group: vip-night_2}, c: {group: aftersale}, d: {}}}}"
+    )
+    policy = resolve_policy(settings, "s1")
+    assert policy.aftersale_agents == frozenset({"c"})
+    assert policy.agent_groups == {"a": "presale", "b": "vip-night_2", "c": "aftersale"}

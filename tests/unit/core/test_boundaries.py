@@ -359,7 +359,7 @@ def test_rolling_window_holds_exactly_its_seconds(name: str) -> None:
 
     def covered(ts: int) -> bool:
         _, minute, second = cohort_buckets(ts, SHANGHAI, now)
-        assert minute is not None
+        assert minute is not None and second is not None
         return any(
             (r.kind == "m" and r.ident == minute)
             or (r.kind == "s" and r.ident == minute and r.lo <= second <= r.hi)
@@ -373,10 +373,18 @@ def test_rolling_window_holds_exactly_its_seconds(name: str) -> None:
     assert not covered(now_second + 1000)
 
 
-def test_fine_buckets_are_kept_for_cohorts_an_hour_and_five_minutes_old() -> None:
+def test_second_buckets_are_kept_for_cohorts_an_hour_and_five_minutes_old() -> None:
     now = at(12)
-    assert cohort_buckets(now - 3900 * 1000, SHANGHAI, now)[1] is not None
-    assert cohort_buckets(now - 3900 * 1000 - 1, SHANGHAI, now)[1] is None
+    assert cohort_buckets(now - 3900 * 1000, SHANGHAI, now)[2] is not None
+    assert cohort_buckets(now - 3900 * 1000 - 1, SHANGHAI, now)[2] is None
+
+
+def test_minute_buckets_are_kept_for_cohorts_two_hours_and_five_minutes_old() -> None:
+    """The floor compares this hour with the hour before from minute buckets."""
+    now = at(12)
+    assert cohort_buckets(now - 7500 * 1000, SHANGHAI, now)[1] is not None
+    assert cohort_buckets(now - 7500 * 1000, SHANGHAI, now)[2] is None
+    assert cohort_buckets(now - 7500 * 1000 - 1, SHANGHAI, now)[1] is None
 
 
 # --- empty denominators: absent (None), never 0 ----------------------------------------------------
