@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from agents.clock import Clock, wall_clock_ms
+from agents.core.calendar import MS_PER_HOUR
 from agents.core.engine import Horizon, Outcome, apply_buyer_events
 from agents.core.policy import PolicyBook, ShopPolicy
 from agents.core.windows import SLIDING_TTL_MS, WINDOW_DAYS
@@ -237,8 +238,13 @@ class BatchProcessor:
                 report.count(records[i].topic, name)
             if delta.changed:
                 writes.buyer_states[buyer_key] = encode_state(state)
-                # An idle buyer is kept as long as any window or after-sale look-back needs it.
-                writes.buyer_ttl_ms[buyer_key] = SLIDING_TTL_MS + policy.after_sale_ms
+                # An idle buyer is kept as long as any window or after-sale look-back needs it,
+                # counted from its newest event: a rebuild's months-old buyers leave soon.
+                ttl = SLIDING_TTL_MS + policy.after_sale_ms
+                if self.restore_history:
+                    newest = max(state.seen.values(), default=batch.now_ms)
+                    ttl = max(MS_PER_HOUR, min(ttl, newest + ttl - batch.now_ms))
+                writes.buyer_ttl_ms[buyer_key] = ttl
                 add_buyer_delta(writes, policy, first.buyer_id, delta, batch.now_ms)
         return PartitionCommit(snapshot.partition, snapshot.offsets, offsets, writes)
 

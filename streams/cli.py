@@ -125,20 +125,21 @@ def _describe_shop(policies: PolicyBook, shop: str) -> str:
 
 def _restored_history(settings: Settings, rebuilt: Rebuilt) -> str:
     """How far back reports can go after a rebuild, in the default time zone."""
-    if rebuilt.oldest_ms is None:
+    if not rebuilt.firsts:
         return "rebuild: the input topics hold no records: no history to restore"
-    calendar = calendar_for(settings.defaults.timezone)
+    defaults = settings.defaults
+    calendar = calendar_for(defaults.timezone)
     today = calendar.day(wall_clock_ms())
-    retention = settings.defaults.retention_days
-    first = restored_from_day(calendar.day(rebuilt.oldest_ms), rebuilt.truncated, today, retention)
+    firsts = [(calendar.day(ms), truncated) for ms, truncated in rebuilt.firsts]
+    first = restored_from_day(firsts, today, defaults.retention_days, defaults.after_sale_days)
     why = (
         "Kafka's retention had deleted older records"
-        if rebuilt.truncated
-        else "the oldest record the topics hold"
+        if any(truncated for _, truncated in firsts)
+        else "the oldest records the topics hold"
     )
     return (
-        f"rebuild: history restored from {day_text(first)} to today ({settings.defaults.timezone}; "
-        f"{why}; retention_days {retention}): reports can cover {day_text(first)} onwards"
+        f"rebuild: history restored from {day_text(first)} to today ({defaults.timezone}; "
+        f"{why}; retention_days {defaults.retention_days}): reports can cover {day_text(first)} onwards"
     )
 
 
@@ -146,10 +147,14 @@ def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> N
     @app.command(argument("action", type=click.Choice(["create"])))
     async def topics(self: AppCommand, action: str) -> None:
         """Create the four topics with the configured partitions (idempotent)."""
-        from streams.topics import create_topics
+        from streams.topics import RetentionNotSet, create_topics
 
         await _require_kafka(settings)
-        for name, outcome in create_topics(settings).items():
+        try:
+            outcomes = create_topics(settings)
+        except RetentionNotSet as exc:
+            _fail(f"topics create: {exc}")
+        for name, outcome in outcomes.items():
             print(f"{name}: {outcome}")
 
     @app.command(argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False)))

@@ -35,8 +35,9 @@ from streams.records import KafkaRecord, Record
 @dataclass(frozen=True, slots=True)
 class Rebuilt:
     applied: int
-    oldest_ms: int | None  # the oldest record re-read (its Kafka timestamp); None: none
-    truncated: bool  # Kafka's retention had deleted older records: the oldest day may be partial
+    # Per input partition that held records: its first record's Kafka timestamp, and whether
+    # Kafka's retention had deleted older ones (then that first day may be partial).
+    firsts: list[tuple[int, bool]]
 
 
 async def rebuild(
@@ -65,7 +66,7 @@ async def rebuild(
         starts = await consumer.beginning_offsets(partitions)
         total = sum(ends[tp] - starts[tp] for tp in partitions)
         applied = 0
-        oldest_ms: int | None = None
+        firsts: dict[TopicPartition, int] = {}
         started = time.monotonic()
         columns = (
             TextColumn("rebuild"),
@@ -79,9 +80,8 @@ async def rebuild(
             while applied < total:
                 batch: list[Record] = []
                 for tp, records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).items():
-                    if records and records[0].offset < ends[tp]:
-                        first_ms = min(r.timestamp for r in records)
-                        oldest_ms = first_ms if oldest_ms is None else min(oldest_ms, first_ms)
+                    if records and tp not in firsts:
+                        firsts[tp] = min(r.timestamp for r in records)
                     batch.extend(
                         Record(tp.topic, tp.partition, r.offset, r.key, r.value)
                         for r in records
@@ -98,7 +98,7 @@ async def rebuild(
     elapsed = time.monotonic() - started
     rate = applied / elapsed if elapsed > 0 else 0.0
     console.print(f"rebuild: applied {applied} records in {elapsed:.1f}s ({rate:,.0f} events/s)")
-    return Rebuilt(applied, oldest_ms, any(starts[tp] > 0 for tp in partitions))
+    return Rebuilt(applied, [(first, starts[tp] > 0) for tp, first in firsts.items()])
 
 
 class RateColumn(ProgressColumn):

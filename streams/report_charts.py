@@ -11,6 +11,7 @@ import html
 import io
 import math
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -44,28 +45,36 @@ def font_families() -> tuple[str, ...]:
     return (*(family for family in CJK_FAMILIES if family in installed), FALLBACK_FAMILY)
 
 
+# matplotlib's settings are process-wide: two pages drawn at once in the worker's threads would
+# mix them. One chart at a time also bounds what report pages take from the stream processing.
+_DRAWING = threading.Lock()
+
+
 @contextmanager
 def _style(chart_id: str, grid: str) -> Iterator[None]:
     import matplotlib
 
-    with matplotlib.rc_context(
-        {
-            "svg.fonttype": "path",
-            "svg.hashsalt": chart_id,  # the same report gives the same bytes
-            "font.family": list(font_families()),
-            "font.size": 9,
-            "text.parse_math": False,  # an agent named "$x$" is a name, not a formula
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "axes.titlesize": 10,
-            "axes.titleweight": "bold",
-            "axes.titlelocation": "left",
-            "axes.grid": True,
-            "axes.grid.axis": grid,
-            "axes.axisbelow": True,
-            "grid.color": "#e5e7eb",
-            "grid.linewidth": 0.6,
-        }
+    with (
+        _DRAWING,
+        matplotlib.rc_context(
+            {
+                "svg.fonttype": "path",
+                "svg.hashsalt": chart_id,  # the same report gives the same bytes
+                "font.family": list(font_families()),
+                "font.size": 9,
+                "text.parse_math": False,  # an agent named "$x$" is a name, not a formula
+                "axes.spines.top": False,
+                "axes.spines.right": False,
+                "axes.titlesize": 10,
+                "axes.titleweight": "bold",
+                "axes.titlelocation": "left",
+                "axes.grid": True,
+                "axes.grid.axis": grid,
+                "axes.axisbelow": True,
+                "grid.color": "#e5e7eb",
+                "grid.linewidth": 0.6,
+            }
+        ),
     ):
         yield
 

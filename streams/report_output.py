@@ -12,13 +12,13 @@ import msgspec
 from rich.console import Console
 
 from streams.floor_model import TeamWindowValues
-from streams.report_model import Report, report_json
+from streams.report_model import Report, ReportRequestError, report_json
 
 REPORT_FORMATS = ("table", "json", "csv", "xlsx", "html")
 BINARY_FORMATS = ("xlsx",)
 
 
-class FormatError(ValueError):
+class FormatError(ReportRequestError):
     pass
 
 
@@ -73,6 +73,10 @@ def write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
+        # mkstemp makes the file private; a payroll sheet is for others too, as the umask says.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -19,6 +19,7 @@ from markupsafe import Markup
 from streams.floor_model import TeamWindowValues
 from streams.report_charts import agent_sales_chart, daily_response_chart, first_response_histogram, ranked
 from streams.report_model import Report
+from streams.stats_cli import headline_target
 
 DASH = "—"  # an absent value: never shown as 0
 
@@ -92,10 +93,11 @@ def headline(
     spec: tuple[str, str, str, str, bool | None],
     team: TeamWindowValues,
     previous: TeamWindowValues | None,
-    threshold: float,
+    within_target: int | None,
 ) -> Headline:
+    """`within_target`: the replied-within target the headline shows (15 s, else the shop's first)."""
     label, english, field, kind, higher_better = spec
-    key = f"{threshold:g}"
+    key = "—" if within_target is None else str(within_target)
     now = _field(team, field, key)
     before = None if previous is None else _field(previous, field, key)
     show = SHOW[kind]
@@ -164,7 +166,10 @@ def render_report_page(
         previous_range=f"{first - timedelta(days=length)} 至 {first - timedelta(days=1)}",
         has_previous=previous is not None,
         generated=local_time(report.as_of, report.timezone),
-        headlines=[headline(spec, team, previous, threshold_seconds) for spec in HEADLINES],
+        headlines=[
+            headline(spec, team, previous, headline_target(report.response_targets_seconds))
+            for spec in HEADLINES
+        ],
         targets=[str(target) for target in report.response_targets_seconds],
         rows=ranked(report.agents),
         team=team,

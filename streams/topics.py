@@ -89,11 +89,18 @@ def _lengthen_retention(admin: Any, plan: TopicPlan) -> str:
     resource = ConfigResource(ConfigResourceType.TOPIC, plan.name, configs=["retention.ms"])
     found = admin.describe_configs([resource], config_filter="all")
     value = found.get("topic", {}).get(plan.name, {}).get("retention.ms", {}).get("value")
-    current = int(value) if value is not None else -1
+    if value is None:  # kafka-python answers a refused describe with nothing, not an error
+        raise RetentionNotSet(f"{plan.name}: could not read its retention.ms (not allowed to describe it?)")
+    current = int(value)
     if current < 0 or current >= int(wanted):  # -1 keeps everything
         kept = "unlimited" if current < 0 else f"{current // MS_PER_DAY} days"
         return f", retention {kept}"
-    admin.alter_configs(
-        [ConfigResource(ConfigResourceType.TOPIC, plan.name, configs={"retention.ms": wanted})]
-    )
+    change = ConfigResource(ConfigResourceType.TOPIC, plan.name, configs={"retention.ms": wanted})
+    outcome = admin.alter_configs([change]).get("topic", {}).get(plan.name)
+    if outcome != "OK":  # errors come back as the answer, not raised
+        raise RetentionNotSet(f"{plan.name}: retention.ms could not be set to {wanted}: {outcome}")
     return f", retention set to {int(wanted) // MS_PER_DAY} days (was {current / MS_PER_DAY:g})"
+
+
+class RetentionNotSet(RuntimeError):
+    """The broker refused to show or change an input topic's retention."""

@@ -66,8 +66,10 @@ def report_range(first: str | None, last: str | None, today: int, retention_days
     yesterday = today - 1
     first_day = parse_day(first, "from") if first is not None else None
     last_day = parse_day(last, "to") if last is not None else None
+    if first_day is not None and first_day > today:
+        raise RangeError(f"from {day_text(first_day)} is in the future: today is {day_text(today)} ({zone})")
     if first_day is None:
-        first_day = yesterday if last_day is None else min(yesterday, last_day)
+        first_day = yesterday if last_day is None else last_day  # `--to` alone: that one day
     if last_day is None:
         last_day = max(yesterday, first_day)
     if first_day > last_day:
@@ -92,8 +94,14 @@ def parse_granularity(by: str | None) -> bool:
     return True
 
 
-def restored_from_day(oldest_day: int, truncated: bool, today: int, retention_days: int) -> int:
-    """The first whole business day a rebuild restored: the oldest record's day, unless Kafka had
-    already deleted part of it, and never before what the retention keeps."""
-    complete = oldest_day + 1 if truncated else oldest_day
-    return max(complete, oldest_kept_day(today, retention_days))
+def restored_from_day(
+    firsts: list[tuple[int, bool]], today: int, retention_days: int, after_sale_days: int
+) -> int:
+    """The first whole business day a rebuild restored, from each input partition's first day
+    and whether Kafka had deleted records before it. A partition Kafka never truncated holds all
+    it ever had; a truncated one is whole from the day after its first record, once the
+    after-sale look-back before that is there too (older payments decide what is after-sale).
+    Never before what the retention keeps."""
+    cut = [day + 1 + after_sale_days for day, truncated in firsts if truncated]
+    first = max(cut) if cut else min(day for day, _ in firsts)
+    return max(first, oldest_kept_day(today, retention_days))

@@ -13,13 +13,14 @@ from datetime import date
 
 from agents.core.policy import PolicyBook, ShopPolicy
 from agents.core.projection import DAY_FIELDS, FIRST_RESPONSE_BUCKETS, SHOP_LEVEL, WIDTH
-from agents.core.report_range import DayRange, day_text, parse_granularity, report_range
+from agents.core.report_range import DayRange, day_text, oldest_kept_day, parse_granularity, report_range
 from agents.exposure.floor import team_values, window_values
 from agents.store.protocols import ReportStore
 from streams.floor_model import TeamWindowValues
 from streams.report_model import Report, ReportDay, ReportRequestError, ReportRow, ReportTotals
 
 DayVector = Sequence[int]  # one day bucket, DAY_FIELDS (projection.py)
+INDEX_SKEW_MS = 3_600_000  # more than any future tolerance: an agent listed too many shows zeros
 BUCKET_LABELS = (*(str(bound) for bound in FIRST_RESPONSE_BUCKETS), "+Inf")
 
 
@@ -110,8 +111,12 @@ class ReportReader:
         """Every agent configured for the shop or counted in the range, and the team; each day's
         agent rows only `by_day`."""
         policy = self.policies(shop)
-        since_ms = policy.calendar.day_start_ms(days.first)
-        await self.require_shop(shop, since_ms)
+        # The indexes score by processing time, and an event may be up to minutes ahead of it.
+        since_ms = policy.calendar.day_start_ms(days.first) - INDEX_SKEW_MS
+        today = policy.calendar.day(now_ms)
+        await self.require_shop(
+            shop, policy.calendar.day_start_ms(oldest_kept_day(today, policy.retention_days))
+        )
         configured = self.policies.settings.shops.get(shop)
         named = set(configured.agents) if configured else set()
         seen = set(await self.store.agents_since(shop, since_ms)) - {SHOP_LEVEL}
@@ -150,7 +155,7 @@ class ReportReader:
     async def team(self, shop: str, days: DayRange) -> TeamWindowValues:
         """The team's values alone (the page's comparison with the previous period)."""
         policy = self.policies(shop)
-        since_ms = policy.calendar.day_start_ms(days.first)
+        since_ms = policy.calendar.day_start_ms(days.first) - INDEX_SKEW_MS
         agents = sorted(set(await self.store.agents_since(shop, since_ms)) - {SHOP_LEVEL})
         pairs = [(shop, agent) for agent in [*agents, SHOP_LEVEL]]
         vectors = await self.store.day_vectors(pairs, list(days.days))

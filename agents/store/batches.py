@@ -124,7 +124,7 @@ class RedisPartitionStore:
         return conflicted
 
     async def _apply(self, outboxes: Sequence[Outbox]) -> None:
-        await run_scripts(self.client, outbox.apply_calls(outboxes))
+        await run_scripts(self.client, outbox.apply_calls(outboxes, self.offset_ttl_ms))
         for entry in outboxes:
             self._applied[entry.partition] = entry.position
 

@@ -28,8 +28,10 @@ from agents.store.writes import HISTORY_INDEX_TTL_MS, INDEX_TTL_MS, WriteSet
 APPLY_AGENT = Lua("apply_agent.lua")
 TOUCH_INDEX = Lua("touch_index.lua")
 
-# An agent's markers live as long as its other sliding keys.
-MARKER_TTL_MS = INDEX_TTL_MS
+# An agent's markers must outlive every outbox entry that could be applied again (an entry lives
+# as long as its partition's offsets): a marker gone first would let a restart or rebalance add
+# an old entry's counts to day buckets the reports keep for months.
+MIN_MARKER_TTL_MS = INDEX_TTL_MS
 
 
 class Counters(msgspec.Struct, array_like=True, frozen=True):
@@ -111,7 +113,7 @@ def from_writes(partition: int, at: int, writes: WriteSet) -> Outbox | None:
     return Outbox(partition, at, shares, indexes)
 
 
-def apply_calls(outboxes: Sequence[Outbox]) -> list[ScriptCall]:
+def apply_calls(outboxes: Sequence[Outbox], marker_ttl_ms: int = MIN_MARKER_TTL_MS) -> list[ScriptCall]:
     """The script calls that apply `outboxes`: one per agent (its shares of every entry, in
     order) and one per index key. Each call touches one slot."""
     parts: dict[str, list[tuple[int, int, AgentShare]]] = defaultdict(list)
@@ -123,14 +125,14 @@ def apply_calls(outboxes: Sequence[Outbox]) -> list[ScriptCall]:
             members = touched[touch.key]
             for member, seen in touch.members.items():
                 members[member] = max(seen, members.get(member, seen))
-    calls = [_agent_call(agent, shares) for agent, shares in parts.items()]
+    calls = [_agent_call(agent, shares, marker_ttl_ms) for agent, shares in parts.items()]
     for key, members in touched.items():
         flat = [x for member, seen in members.items() for x in (seen, member)]
         calls.append(ScriptCall(TOUCH_INDEX, [key], [HISTORY_INDEX_TTL_MS, *flat]))
     return calls
 
 
-def _agent_call(agent: str, shares: list[tuple[int, int, AgentShare]]) -> ScriptCall:
+def _agent_call(agent: str, shares: list[tuple[int, int, AgentShare]], marker_ttl_ms: int) -> ScriptCall:
     """KEYS: the agent's marker hash, then every key the shares write; ARGV: see apply_agent.lua."""
     index: dict[str, int] = {}
 
@@ -153,5 +155,7 @@ def _agent_call(agent: str, shares: list[tuple[int, int, AgentShare]]) -> Script
         ]
         encoded.append([partition, at, counters, waiting])
     return ScriptCall(
-        APPLY_AGENT, [keys.applied_key(agent), *index], [_encoder.encode(encoded), MARKER_TTL_MS]
+        APPLY_AGENT,
+        [keys.applied_key(agent), *index],
+        [_encoder.encode(encoded), max(marker_ttl_ms, MIN_MARKER_TTL_MS)],
     )

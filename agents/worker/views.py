@@ -94,6 +94,8 @@ def install_views(app: faust.App, runtime: Runtime) -> None:
             report, by_day = await requested_report(request)
         except ReportRequestError as exc:
             return web.json({"error": str(exc)}, status=400)
+        except STORE_ERRORS as exc:
+            return web.json({"error": f"the store is unavailable: {exc}"}, status=503)
         return web.json(report_json(report, by_day=by_day))
 
     @app.page("/report")
@@ -101,9 +103,12 @@ def install_views(app: faust.App, runtime: Runtime) -> None:
         """The report as the page a manager reads or prints (日报/周报/月报)."""
         try:
             report, _ = await requested_report(request)
+            previous = await runtime.reports.previous_team(report, wall_clock_ms())
         except ReportRequestError as exc:
             return web.html(f"<!doctype html><meta charset=utf-8><p>{html.escape(str(exc))}</p>", status=400)
-        previous = await runtime.reports.previous_team(report, wall_clock_ms())
+        except STORE_ERRORS as exc:
+            problem = html.escape(f"the store is unavailable: {exc}")
+            return web.html(f"<!doctype html><meta charset=utf-8><p>{problem}</p>", status=503)
         threshold = runtime.policies(report.shop).alert_threshold_seconds
         # matplotlib takes a moment per chart: off the loop, so the worker keeps applying.
         page = await asyncio.get_running_loop().run_in_executor(

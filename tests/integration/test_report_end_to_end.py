@@ -310,3 +310,29 @@ def test_reports_by_range_and_day_equal_hand_computed_values_and_the_floor(
     after = json.loads(http_get(port, f"/api/v1/report?shop=s1&from={old}&to={old}"))
     assert_close(by_agent(after["agents"])["s1:A"], agent(1, 1, 7.0, 7.0, 1, 1, 1, 0, 0, 0.0))
     check_numbers()
+
+
+def test_topics_create_lengthens_a_v1_retention_and_says_so(deployment: Deployment) -> None:
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=deployment.stack.bootstrap, **deployment.kafka_client_kwargs())
+    try:
+        thirty = str(30 * 86_400_000)
+        for kind in ("messages", "orders"):
+            admin.create_topics(
+                [NewTopic(deployment.topics[kind], 4, 1, topic_configs={"retention.ms": thirty})]
+            )
+        created = deployment.cli("topics", "create")
+        assert created.returncode == 0, created.stderr
+        for kind in ("messages", "orders"):
+            line = f"{deployment.topics[kind]}: exists (4 partitions), retention set to 101 days (was 30)"
+            assert line in created.stdout, created.stdout
+        resource = ConfigResource(
+            ConfigResourceType.TOPIC, deployment.topics["messages"], configs=["retention.ms"]
+        )
+        found = admin.describe_configs([resource], config_filter="all")
+        assert found["topic"][deployment.topics["messages"]]["retention.ms"]["value"] == str(101 * 86_400_000)
+        again = deployment.cli("topics", "create")  # idempotent: nothing more to change
+        assert f"{deployment.topics['messages']}: exists (4 partitions), retention 101 days" in again.stdout
+    finally:
+        admin.close()

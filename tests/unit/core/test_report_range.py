@@ -31,6 +31,7 @@ def span(first: str | None, last: str | None, retention: int = 93) -> tuple[str,
         (None, None, ("2026-12-01", "2026-12-01")),  # yesterday
         ("2026-11-01", None, ("2026-11-01", "2026-12-01")),
         (None, "2026-11-20", ("2026-11-20", "2026-11-20")),
+        (None, "2026-12-02", ("2026-12-02", "2026-12-02")),  # `--to` alone is that one day
         ("2026-12-02", None, ("2026-12-02", "2026-12-02")),  # today alone: the floor's `today`
         ("2026-11-01", "2026-11-30", ("2026-11-01", "2026-11-30")),
         ("2026-09-01", "2026-12-02", ("2026-09-01", "2026-12-02")),  # the oldest day kept, to today
@@ -66,6 +67,7 @@ def test_retention_counts_today_as_one_of_its_days() -> None:
             "2026-12-03",
             r"to 2026-12-03 is in the future: today is 2026-12-02 \(Asia/Shanghai\)",
         ),
+        ("2026-12-03", None, "from 2026-12-03 is in the future"),
     ],
 )
 def test_bad_requests_say_what_is_wrong(first: str | None, last: str | None, message: str) -> None:
@@ -95,14 +97,15 @@ def test_previous_period_has_the_same_length() -> None:
 
 
 @pytest.mark.parametrize(
-    ("oldest", "truncated", "expected"),
+    ("firsts", "expected"),
     [
-        (TODAY - 40, False, TODAY - 40),  # the topics hold everything: that day is whole
-        (TODAY - 40, True, TODAY - 39),  # Kafka deleted part of that day
-        (TODAY - 200, False, TODAY - 92),  # older than the retention keeps
-        (TODAY - 93, True, TODAY - 92),
-        (TODAY, True, TODAY + 1),  # nothing whole yet
+        ([(TODAY - 40, False)], TODAY - 40),  # the topics hold everything: that day is whole
+        ([(TODAY - 40, True)], TODAY - 39 + 7),  # part of it deleted, and the look-back before it
+        ([(TODAY - 40, False), (TODAY - 30, False)], TODAY - 40),  # nothing was ever deleted
+        ([(TODAY - 40, False), (TODAY - 38, True), (TODAY - 45, True)], TODAY - 37 + 7),  # the latest cut
+        ([(TODAY - 200, False)], TODAY - 92),  # older than the retention keeps
+        ([(TODAY, True)], TODAY + 8),  # nothing whole yet
     ],
 )
-def test_rebuild_says_how_far_back_history_is_whole(oldest: int, truncated: bool, expected: int) -> None:
-    assert restored_from_day(oldest, truncated, TODAY, 93) == expected
+def test_rebuild_says_how_far_back_history_is_whole(firsts: list[tuple[int, bool]], expected: int) -> None:
+    assert restored_from_day(firsts, TODAY, 93, 7) == expected

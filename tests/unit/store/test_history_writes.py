@@ -60,3 +60,17 @@ def test_indexes_name_agents_for_every_report_the_retention_allows() -> None:
     assert entry is not None
     touches = [c for c in apply_calls([entry]) if c.keys[0] == keys.agents_index_key("s1")]
     assert touches and touches[0].args[0] == HISTORY_INDEX_TTL_MS == (MAX_RETENTION_DAYS + 1) * MS_PER_DAY
+
+
+def test_agent_markers_outlive_every_outbox_entry_that_could_be_applied_again() -> None:
+    """An outbox entry lives as long as its partition's offsets; a marker that expired first
+    would let a restart add the entry's counts to the report's history a second time."""
+    from agents.store.batches import RedisPartitionStore, offset_ttl_ms
+
+    writes, _ = writes_for("shops: {s1: {retention_days: 366, after_sale_days: 30}}", buyer_msg(at(10)))
+    entry = from_writes(0, 1, writes)
+    assert entry is not None
+    settings = settings_from_yaml("shops: {s1: {retention_days: 366, after_sale_days: 30}}")
+    store = RedisPartitionStore(None, offset_ttl_ms(settings))  # type: ignore[arg-type]
+    [call] = [c for c in apply_calls([entry], store.offset_ttl_ms) if c.script.name == "apply_agent.lua"]
+    assert call.args[-1] == offset_ttl_ms(settings) > HISTORY_INDEX_TTL_MS

@@ -127,9 +127,9 @@ def test_lower_first_response_is_better_and_said_in_words(previous: TeamWindowVa
     spec = next(spec for spec in HEADLINES if spec[2] == "first_response_avg_seconds")
     slower = msgspec.structs.replace(previous, first_response_avg_seconds=20.0)
     faster = msgspec.structs.replace(previous, first_response_avg_seconds=8.0)
-    card = headline(spec, faster, slower, 15.0)
+    card = headline(spec, faster, slower, 15)
     assert (card.arrow, card.tone, card.change) == ("▼", "better", "-12.0 秒 · 改善")
-    card = headline(spec, slower, faster, 15.0)
+    card = headline(spec, slower, faster, 15)
     assert (card.arrow, card.tone, card.change) == ("▲", "worse", "+12.0 秒 · 变差")
 
 
@@ -176,3 +176,11 @@ def test_the_share_within_the_threshold_counts_whole_buckets() -> None:
     assert within_share(buckets, 15.0) == (15.0, 15, 30)
     assert within_share(buckets, 20.0) == (15.0, 15, 30)  # a bucket is never split
     assert within_share({}, 15.0) == (0.0, 0, 0)
+
+
+def test_the_replied_within_headline_follows_the_shops_targets_not_its_alert_threshold(week: Report) -> None:
+    """interfaces.md's shop0 alerts at 10 s with targets [15, 180]: the card shows 15秒回复率."""
+    page = render_report_page(week, None, threshold_seconds=10.0)
+    assert "15秒回复率" in page and "10秒回复率" not in page
+    thirty = msgspec.structs.replace(week, response_targets_seconds=[30, 180])
+    assert "30秒回复率" in render_report_page(thirty, None)
