@@ -20,21 +20,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bench.stack import bench_stack_env
+
 ROOT = Path(__file__).resolve().parents[1]
 KEFU = ROOT / ".venv" / "bin" / "kefu-pulse"
-
-
-def stack_env() -> dict[str, str]:
-    out = subprocess.run(
-        [str(ROOT / "deploy/local/stack"), "up", "--prefix", "bench"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    pairs = (
-        line.removeprefix("export ").split("=", 1) for line in out.splitlines() if line.startswith("export ")
-    )
-    return dict(pairs)
 
 
 def healthy(port: int) -> bool:
@@ -65,7 +54,7 @@ def main() -> None:
 
     from tests.integration.browser import ARGS, CHROMIUM
 
-    env = dict(os.environ, **stack_env())
+    env = dict(os.environ, **bench_stack_env())
     work = Path(tempfile.mkdtemp(prefix="kefu-floor-memory-"))
     config = work / "kefu.yaml"
     name = f"fm{int(time.time())}"

@@ -35,6 +35,7 @@ from kafka import KafkaProducer
 
 from agents.store import keys
 from bench.dataset import produce_dataset
+from bench.stack import bench_stack_env
 from streams.decoding import EventDecoder
 from streams.traffic import TrafficModel, TrafficShape
 
@@ -44,15 +45,7 @@ PARTITIONS = 8
 
 
 def stack() -> tuple[str, str]:
-    out = subprocess.run(
-        [str(ROOT / "deploy/local/stack"), "up", "--prefix", "bench"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    env = dict(
-        line.removeprefix("export ").split("=", 1) for line in out.splitlines() if line.startswith("export")
-    )
+    env = bench_stack_env()
     return env["KEFU_KAFKA_BOOTSTRAP"], env["KEFU_REDIS_URL"].rsplit("/", 1)[0] + "/5"
 
 

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from agents.core.policy import PolicyBook
 from agents.exposure.metrics import WorkerMetrics
 from agents.processing import BatchProcessor
 from agents.store.redis_store import RedisStore
+from bench.stack import bench_stack_env
 from config.settings import Settings
 from streams.decoding import EventDecoder
 from streams.records import Record
@@ -31,14 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def redis_url() -> str:
-    out = subprocess.run(
-        [str(ROOT / "deploy/local/stack"), "up", "--prefix", "bench"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    base = next(line.split("=", 1)[1] for line in out.splitlines() if "KEFU_REDIS_URL" in line)
-    return base.rsplit("/", 1)[0] + "/3"
+    return bench_stack_env()["KEFU_REDIS_URL"].rsplit("/", 1)[0] + "/3"
 
 
 def records(n: int) -> list[Record]:
