@@ -399,11 +399,11 @@ def test_turning_red_flashes_and_beeps_once_per_new_alert() -> None:
         expect(mute).to_be_visible()
         card = page.locator(f'[data-agent="{soon.agent}"]')
         expect(card).to_have_attribute("data-alert", "false")
-        # The mock reads these on every push: three agents cross the threshold 3, 15, 27 s from now.
+        # The mock reads these on every push: three agents cross the threshold 3, 11, 19 s from now.
         start = time.time_ns() // 1_000_000
         soon.since_ms = start - int((THRESHOLD - 3) * 1000)
-        later.since_ms = start - int((THRESHOLD - 15) * 1000)
-        last.since_ms = start - int((THRESHOLD - 27) * 1000)
+        later.since_ms = start - int((THRESHOLD - 11) * 1000)
+        last.since_ms = start - int((THRESHOLD - 19) * 1000)
         expect(card).to_have_attribute("data-alert", "true", timeout=10_000)
         expect(card).to_have_class(re.compile(r"\bflash\b"), timeout=1500)
         expect(page.locator("article.tile").first).to_have_attribute("data-agent", soon.agent)
