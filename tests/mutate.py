@@ -1,14 +1,19 @@
 """A small mutation run: flip each comparison and nudge each integer constant in the pure core
-(and the floor's value functions), one at a time, and see whether the unit tests notice.
+(and the floor's value functions), and in the store's write planning (`agents/store/writes.py`);
+flip each comparison and narrow each pattern in the store's Lua scripts. One at a time, and see
+whether the tests notice.
 
     .venv/bin/python -m tests.mutate                 # every mutant, two at a time
     .venv/bin/python -m tests.mutate --only buyer    # files whose path contains "buyer"
+    .venv/bin/python -m tests.mutate --suite store   # only the store's mutants (Lua, writes.py)
     .venv/bin/python -m tests.mutate --list          # the mutants, without running them
 
-Not part of CI (a few minutes). Each mutant runs in a private copy of the sources, so an
-interrupted run never leaves a mutated file behind. A mutant is *caught* when `pytest tests/unit`
-fails (or exceeds the time limit); every survivor is printed with its line, to be killed by a
-test or listed in `EQUIVALENT` with the reason it cannot change any number.
+Not part of CI (minutes for the core, longer for the store). Each mutant runs in a private copy
+of the sources, so an interrupted run never leaves a mutated file behind. A mutant is *caught*
+when its suite fails (or exceeds the time limit): the core's is `pytest tests/unit`; the store's
+also runs the tests that drive the scripts on a real Redis, on a stack of each job's own
+(`.stack/mutate<N>`, stopped at the end). Every survivor is printed with its line, to be killed
+by a test or listed in `EQUIVALENT` with the reason it cannot change any number.
 """
 
 from __future__ import annotations
@@ -26,13 +31,30 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.mutate_lua import lua_mutations
+
 ROOT = Path(__file__).resolve().parent.parent
-# The pure core whole; of the floor module, only its value functions (up to the reader class).
-TARGETS: tuple[tuple[Path, str | None], ...] = (
-    *((path, None) for path in sorted((ROOT / "agents" / "core").glob("*.py"))),
-    (ROOT / "agents" / "exposure" / "floor.py", "def mask_buyer"),
+CORE, STORE = "core", "store"
+# (file, where its mutants stop, suite). The pure core whole; of the floor module, only its
+# value functions (up to the reader class); the store's write planning and its scripts.
+TARGETS: tuple[tuple[Path, str | None, str], ...] = (
+    *((path, None, CORE) for path in sorted((ROOT / "agents" / "core").glob("*.py"))),
+    (ROOT / "agents" / "exposure" / "floor.py", "def mask_buyer", CORE),
+    (ROOT / "agents" / "store" / "writes.py", None, STORE),
+    *((path, None, STORE) for path in sorted((ROOT / "agents" / "store" / "lua").glob("*.lua"))),
 )
-COPIED = ("agents", "streams", "config", "tests", "pyproject.toml")
+# The tests that can see a mutant, those that run the scripts first (`-x` stops at the first
+# failure). The store's need Redis: each job's workspace brings up its own stack.
+SUITES: dict[str, tuple[str, ...]] = {
+    CORE: ("tests/unit",),
+    STORE: (
+        "tests/integration/test_bucket_fields.py",
+        "tests/unit/store",
+        "tests/integration/test_scale_edges.py",
+        "tests/integration/test_whole_path.py",
+    ),
+}
+COPIED = ("agents", "streams", "config", "tests", "deploy", "pyproject.toml")
 FLIPS = {"<": "<=", "<=": "<", ">": ">=", ">=": ">"}
 
 
@@ -43,7 +65,7 @@ class Mutant:
     col: int
     old: str
     new: str
-    kind: str  # "flip", "+1", "-1" or "named"
+    kind: str  # "flip", "+1", "-1", "pattern" or "named"
     what: str = ""
 
     @property
@@ -60,6 +82,10 @@ class Mutant:
 
     def describe(self) -> str:
         return self.what or f"{self.old} -> {self.new}"
+
+    @property
+    def suite(self) -> str:
+        return STORE if self.path.suffix == ".lua" or self.path.parent.name == "store" else CORE
 
     def apply(self, source: str) -> str:
         lines = source.splitlines(keepends=True)
@@ -255,43 +281,82 @@ def _named() -> Iterator[Mutant]:
             raise SystemExit(f"named mutant {what!r}: {old!r} is no longer in {relative}; update NAMED")
 
 
-def mutants(only: str | None) -> list[Mutant]:
-    found = [m for path, stop_at in TARGETS for m in _mechanical(path, stop_at)] + list(_named())
-    return [m for m in found if only is None or only in str(m.path)]
+def _lua(path: Path) -> Iterator[Mutant]:
+    for m in lua_mutations(path):
+        yield Mutant(path, m.line, m.col, m.old, m.new, m.kind)
 
 
-def _workspace() -> Path:
+def mutants(only: str | None, suite: str | None = None) -> list[Mutant]:
+    found = [
+        m
+        for path, stop_at, _ in TARGETS
+        for m in (_lua(path) if path.suffix == ".lua" else _mechanical(path, stop_at))
+    ] + list(_named())
+    return [m for m in found if (only is None or only in str(m.path)) and (suite is None or m.suite == suite)]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A private copy of the sources, with a stack name of its own for the store's suite."""
+
+    path: Path
+    stack: str
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": str(self.path),
+            "PATH": "/usr/bin:/bin",
+            "KEFU_TEST_STACK": self.stack,
+            "KEFU_STACK_DIR": str(ROOT / ".stack" / self.stack),
+            "KEFU_STACK_CACHE": str(ROOT / ".stack" / "cache"),
+        }
+
+    def stop_stack(self) -> None:
+        subprocess.run(
+            [str(self.path / "deploy" / "local" / "stack"), "down", "--prefix", self.stack],
+            env=self.environment(),
+            capture_output=True,
+            check=False,
+        )
+
+
+def _workspace(number: int) -> Workspace:
     workspace = Path(tempfile.mkdtemp(prefix="kefu-mutant-"))
     for name in COPIED:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, workspace / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, workspace / name, ignore=shutil.ignore_patterns("__pycache__", ".stack"))
         else:
             shutil.copy2(source, workspace / name)
-    return workspace
+    return Workspace(workspace, f"mutate{number}")
 
 
-def _pytest(workspace: Path, timeout: float) -> str:
+def _pytest(workspace: Workspace, suite: str, timeout: float) -> str:
     """'caught', 'survived' or 'timeout' (a hang counts as caught: the suite noticed)."""
-    command = [sys.executable, "-m", "pytest", "tests/unit", "-x", "-q", "-p", "no:cacheprovider"]
-    environment = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(workspace), "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, "-m", "pytest", *SUITES[suite], "-x", "-q", "-p", "no:cacheprovider"]
     try:
         done = subprocess.run(
-            command, cwd=workspace, env=environment, capture_output=True, timeout=timeout, check=False
+            command,
+            cwd=workspace.path,
+            env=workspace.environment(),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return "timeout"
     return "survived" if done.returncode == 0 else "caught"
 
 
-def _run_one(mutant: Mutant, pool: list[Path], timeout: float) -> tuple[Mutant, str]:
+def _run_one(mutant: Mutant, pool: list[Workspace], timeout: float) -> tuple[Mutant, str]:
     workspace = pool.pop()
     try:
-        target = workspace / mutant.path.relative_to(ROOT)
+        target = workspace.path / mutant.path.relative_to(ROOT)
         original = target.read_text()
         target.write_text(mutant.apply(original))
         try:
-            return mutant, _pytest(workspace, timeout)
+            return mutant, _pytest(workspace, mutant.suite, timeout)
         finally:
             target.write_text(original)
     finally:
@@ -303,23 +368,24 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--only", help="mutate only files whose path contains this")
-    parser.add_argument("--kind", choices=["flip", "+1", "-1", "named"], action="append")
+    parser.add_argument("--kind", choices=["flip", "+1", "-1", "pattern", "named"], action="append")
+    parser.add_argument("--suite", choices=sorted(SUITES), help="only the mutants this suite judges")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=240.0)
     parser.add_argument("--list", action="store_true", help="print the mutants and exit")
     args = parser.parse_args(argv)
-    selected = [m for m in mutants(args.only) if not args.kind or m.kind in args.kind]
+    selected = [m for m in mutants(args.only, args.suite) if not args.kind or m.kind in args.kind]
     if args.list:
         for mutant in selected:
-            print(f"{mutant.where}  [{mutant.kind}] {mutant.describe()}")
+            print(f"{mutant.where}  [{mutant.suite} {mutant.kind}] {mutant.describe()}")
         return 0
-    baseline = _workspace()
-    if _pytest(baseline, args.timeout) != "survived":
-        raise SystemExit("the unit tests fail without any mutant: fix them first")
-    pool = [baseline] + [_workspace() for _ in range(args.jobs - 1)]
+    pool = [_workspace(number) for number in range(args.jobs)]
     started = time.monotonic()
     results: list[tuple[Mutant, str]] = []
     try:
+        for suite in sorted({m.suite for m in selected}):
+            if _pytest(pool[0], suite, args.timeout) != "survived":
+                raise SystemExit(f"the {suite} suite fails without any mutant: fix it first")
         with ThreadPoolExecutor(args.jobs) as executor:
             for mutant, outcome in executor.map(lambda m: _run_one(m, pool, args.timeout), selected):
                 results.append((mutant, outcome))
@@ -327,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(mark, end="", flush=True)
     finally:
         for workspace in pool:
-            shutil.rmtree(workspace, ignore_errors=True)
+            workspace.stop_stack()
+            shutil.rmtree(workspace.path, ignore_errors=True)
     print()
     return _report(results, time.monotonic() - started)
 
@@ -335,11 +402,12 @@ def main(argv: list[str] | None = None) -> int:
 def _report(results: list[tuple[Mutant, str]], seconds: float) -> int:
     survivors = [m for m, outcome in results if outcome == "survived"]
     unexplained = [m for m in survivors if m.equivalence is None]
-    for kind in ("flip", "+1", "-1", "named"):
-        of_kind = [outcome for m, outcome in results if m.kind == kind]
-        if of_kind:
-            caught = sum(outcome != "survived" for outcome in of_kind)
-            print(f"{kind:>6}: {caught}/{len(of_kind)} caught")
+    for suite in sorted(SUITES):
+        for kind in ("flip", "+1", "-1", "pattern", "named"):
+            of_kind = [outcome for m, outcome in results if m.kind == kind and m.suite == suite]
+            if of_kind:
+                caught = sum(outcome != "survived" for outcome in of_kind)
+                print(f"{suite:>5} {kind:>7}: {caught}/{len(of_kind)} caught")
     caught = len(results) - len(survivors)
     print(f" total: {caught}/{len(results)} caught ({caught / max(len(results), 1):.1%}) in {seconds:.0f} s")
     for mutant in survivors:
