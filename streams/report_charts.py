@@ -42,7 +42,26 @@ def font_families() -> tuple[str, ...]:
     from matplotlib import font_manager
 
     installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    if not installed.intersection(CJK_FAMILIES):
+        installed |= _add_uncached_cjk_fonts(font_manager.fontManager)
     return (*(family for family in CJK_FAMILIES if family in installed), FALLBACK_FAMILY)
+
+
+def _add_uncached_cjk_fonts(manager: Any) -> set[str]:
+    """matplotlib lists the system's fonts once and caches the list for good: a CJK font installed
+    after that (the demo ran first, then `./test` installed fonts-noto-cjk) stays unknown, and
+    every Chinese label would be drawn as empty boxes. Look on disk for what the cache missed."""
+    from matplotlib import font_manager
+
+    known = len(manager.ttflist)
+    for path in font_manager.findSystemFonts():
+        name = path.rsplit("/", 1)[-1].lower()
+        if "cjk" in name or "sourcehan" in name or "wqy" in name:
+            try:
+                manager.addfont(path)  # a .ttc collection adds each of its faces
+            except (OSError, RuntimeError, ValueError):
+                continue  # unreadable or an unsupported format: the fallback stays
+    return {entry.name for entry in manager.ttflist[known:]}
 
 
 # matplotlib's settings are process-wide: two pages drawn at once in the worker's threads would

@@ -184,3 +184,26 @@ def test_the_replied_within_headline_follows_the_shops_targets_not_its_alert_thr
     assert "15秒回复率" in page and "10秒回复率" not in page
     thirty = msgspec.structs.replace(week, response_targets_seconds=[30, 180])
     assert "30秒回复率" in render_report_page(thirty, None)
+
+
+def test_a_cjk_font_installed_after_matplotlib_cached_its_list_is_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The demo before `./test` builds matplotlib's font cache before fonts-noto-cjk is there:
+    the charts must still find the font on disk rather than draw empty boxes."""
+    from matplotlib import font_manager
+
+    from streams import report_charts
+
+    on_disk = [p for p in font_manager.findSystemFonts() if "cjk" in p.lower()]
+    if not on_disk:
+        pytest.skip("no CJK font installed here (./test installs fonts-noto-cjk)")
+    cached_without_cjk = [
+        e for e in font_manager.fontManager.ttflist if e.name not in report_charts.CJK_FAMILIES
+    ]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", cached_without_cjk)
+    report_charts.font_families.cache_clear()
+    try:
+        assert report_charts.font_families()[0] in report_charts.CJK_FAMILIES
+    finally:
+        report_charts.font_families.cache_clear()
