@@ -81,7 +81,8 @@ async def _until_interrupted(work: Coroutine[Any, Any, Any]) -> None:
 # A floor where an agent turns red now and then, not always: measured offline on this model,
 # some tile of the 12 is red about a third of the time and each agent about 3 % of it. Nobody
 # is left unanswered here, because an unanswered buyer keeps an agent red for the whole
-# 24-hour wait limit (metrics.md); `kefu-pulse simulate` keeps those buyers.
+# 24-hour wait limit (metrics.md); `kefu-pulse simulate` keeps those buyers while it runs. When
+# either stops, it answers whoever is still waiting, so a second demo opens on a calm floor.
 DEMO_TRAFFIC = TrafficShape(
     shops=2, agents=6, rate=10.0, reply_median_s=3.0, reply_spread=0.5, unanswered_share=0.0
 )
@@ -176,7 +177,8 @@ async def run_demo(settings: Settings, traffic: TrafficShape = DEMO_TRAFFIC) -> 
             "--format xlsx --output payroll.xlsx"
         )
         console.print(
-            "Ctrl-C stops the simulator and the worker" + ("" if was_running else " and the local stack")
+            "Ctrl-C stops the simulator (it answers the buyers still waiting first, so the next run "
+            "starts calm) and the worker" + ("" if was_running else " and the local stack")
         )
         await _until_interrupted(run_simulation(settings, traffic, None, seed=int(time.time())))
     finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,7 +16,7 @@ from rich.live import Live
 
 from config.settings import Settings
 from streams.kafka_security import client_kwargs
-from streams.traffic import TrafficModel, TrafficShape
+from streams.traffic import OpenConversations, SimRecord, TrafficModel, TrafficShape
 
 
 def _producer(settings: Settings) -> KafkaProducer:
@@ -30,6 +32,26 @@ def _producer(settings: Settings) -> KafkaProducer:
     )
 
 
+@contextmanager
+def _progress_line(console: Console) -> Iterator[Live]:
+    """A live progress line that ends with a newline on every console: off a terminal, rich
+    leaves its last render unterminated and the next message would run into it."""
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        yield live
+    if not console.is_terminal:
+        console.line()
+
+
+def _answer_the_waiting(
+    producer: KafkaProducer, topic: str, conversations: OpenConversations, ts: int, console: Console
+) -> None:
+    answers = conversations.answers(ts)
+    for record in answers:
+        producer.send(topic, key=record.key, value=record.value, timestamp_ms=record.ts)
+    if answers:
+        console.print(f"answered the {len(answers)} buyers still waiting, so no conversation stays open")
+
+
 async def run_simulation(
     settings: Settings,
     shape: TrafficShape,
@@ -37,15 +59,17 @@ async def run_simulation(
     seed: int,
     console: Console | None = None,
 ) -> int:
-    """Produce in real time (event ts = wall clock) until `duration_s` passes; returns events sent."""
+    """Produce in real time (event ts = wall clock) until `duration_s` passes or the task is
+    cancelled; then answer every buyer still waiting. Returns the events sent."""
     console = console or Console(stderr=True)
     topics = {"messages": settings.kafka.topics.messages, "orders": settings.kafka.topics.orders}
     producer = _producer(settings)
     started = time.time()
     sent = 0
     records = TrafficModel(shape, seed).records(int(started * 1000))
+    conversations = OpenConversations()
     try:
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
+        with _progress_line(console) as live:
             for record in records:
                 now = time.time()
                 if duration_s is not None and now - started >= duration_s:
@@ -53,7 +77,7 @@ async def run_simulation(
                 delay = record.ts / 1000 - now
                 if delay > 0:
                     await asyncio.sleep(delay)
-                producer.send(topics[record.kind], key=record.key, value=record.value)
+                _send(producer, topics, record, conversations)
                 sent += 1
                 if sent % 50 == 0:
                     elapsed = max(time.time() - started, 1e-9)
@@ -62,9 +86,22 @@ async def run_simulation(
                         f"· {shape.shops} shops × {shape.agents} agents"
                     )
     finally:
+        _answer_the_waiting(producer, topics["messages"], conversations, int(time.time() * 1000), console)
         producer.flush()
         producer.close()
     return sent
+
+
+def _send(
+    producer: KafkaProducer,
+    topics: dict[str, str],
+    record: SimRecord,
+    conversations: OpenConversations,
+    with_timestamp: bool = False,
+) -> None:
+    timestamp = record.ts if with_timestamp else None
+    producer.send(topics[record.kind], key=record.key, value=record.value, timestamp_ms=timestamp)
+    conversations.observe(record)
 
 
 async def produce_history(
@@ -81,12 +118,13 @@ async def produce_history(
     topics = {"messages": settings.kafka.topics.messages, "orders": settings.kafka.topics.orders}
     producer = _producer(settings)
     sent = 0
+    conversations = OpenConversations()
     try:
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
+        with _progress_line(console) as live:
             for record in TrafficModel(shape, seed).records(start_ms):
                 if record.ts >= end_ms:
                     break
-                producer.send(topics[record.kind], key=record.key, value=record.value, timestamp_ms=record.ts)
+                _send(producer, topics, record, conversations, with_timestamp=True)
                 sent += 1
                 if sent % 5000 == 0:
                     done = (record.ts - start_ms) / max(end_ms - start_ms, 1)
@@ -96,6 +134,7 @@ async def produce_history(
                     await asyncio.sleep(0)  # let Ctrl-C through
             live.update(f"history: {sent} events")
     finally:
+        _answer_the_waiting(producer, topics["messages"], conversations, end_ms - 1, console)
         producer.flush()
         producer.close()
     return sent

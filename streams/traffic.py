@@ -46,6 +46,61 @@ class TrafficShape:
     refund_share: float = 0.08  # of paid orders: half refunded in part, half whole (退款)
 
 
+class OpenConversations:
+    """The buyers whose latest message a simulator sent is still unanswered, and by whom.
+
+    A simulator that stops mid-conversation would leave them waiting for the whole 24-hour wait
+    limit, and every later run (the demo's second start) would open on a floor of red agents.
+    Stopping answers them instead: the shop closes with every buyer answered.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: dict[tuple[str, str], str] = {}
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def observe(self, record: SimRecord) -> None:
+        if record.kind != "messages":
+            return
+        try:
+            event = json.loads(record.value)
+        except ValueError:
+            return  # the model's deliberately broken records change nothing
+        conversation = (event["shop_id"], event["buyer_id"])
+        if event["type"] == "transfer":
+            if conversation in self._waiting:
+                self._waiting[conversation] = event["to_agent"]
+        elif event["sender"] == "buyer":
+            self._waiting[conversation] = event["agent_id"]
+        elif not event.get("auto_reply", False):
+            self._waiting.pop(conversation, None)
+
+    def answers(self, ts: int) -> list[SimRecord]:
+        """One agent reply at `ts` per waiting buyer; afterwards nobody is waiting."""
+        records = [
+            SimRecord(
+                ts,
+                "messages",
+                f"{shop}:{buyer}".encode(),
+                json.dumps(
+                    {
+                        "event_id": f"sim-close-{ts}-{n}",
+                        "type": "message",
+                        "shop_id": shop,
+                        "buyer_id": buyer,
+                        "agent_id": agent,
+                        "sender": "agent",
+                        "ts": ts,
+                    }
+                ).encode(),
+            )
+            for n, ((shop, buyer), agent) in enumerate(sorted(self._waiting.items()))
+        ]
+        self._waiting.clear()
+        return records
+
+
 class TrafficModel:
     def __init__(self, shape: TrafficShape, seed: int = 0) -> None:
         self.shape = shape

@@ -95,3 +95,46 @@ def test_the_demo_history_reaches_back_to_the_first_of_last_month() -> None:
         assert days_since_last_month(zone, noon) == days, today
         start = datetime.fromtimestamp(history_start_ms(zone, days, noon) / 1000, ZoneInfo(zone))
         assert (start.day, start.hour, start.minute) == (1, 0, 0), today
+
+
+@pytest.mark.parametrize("cut", [500, 2_000, 7_777])
+def test_stopping_answers_every_buyer_still_waiting_and_nobody_else(cut: int) -> None:
+    """A simulator stopped at any moment leaves no wait open (the demo's second run must not open
+    on buyers left waiting by the first), judged by the independent reference model."""
+    from streams.decoding import EventDecoder
+    from streams.events import Event
+    from streams.traffic import OpenConversations
+    from tests.reference import Rules, reference
+
+    records = sample(TrafficShape(rate=50, unanswered_share=0.2), cut)
+    conversations = OpenConversations()
+    for record in records:
+        conversations.observe(record)
+    now = records[-1].ts + 1
+    decoder = EventDecoder()
+
+    def events(batch: list[SimRecord]) -> list[Event]:
+        decoded = [decoder.decode(r.value, r.key, now) for r in batch]
+        return [e for e in decoded if isinstance(e, Event)]
+
+    waiting_before = reference(events(records), now, Rules()).waits
+    answers = conversations.answers(now)
+    assert waiting_before and len(answers) == len({(shop, buyer) for shop, _, buyer in waiting_before})
+    assert reference(events(records + answers), now, Rules()).waits == {}
+    assert conversations.answers(now + 1) == []
+
+
+def test_a_progress_line_ends_before_the_next_message_off_a_terminal() -> None:
+    """The demo's first run printed `history: 204142 eventsrebuild: …` into a log."""
+    import io
+
+    from rich.console import Console
+
+    from streams.simulate import _progress_line
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False)
+    with _progress_line(console) as live:
+        live.update("history: 5 events")
+    console.print("rebuild: done")
+    assert out.getvalue().splitlines() == ["history: 5 events", "rebuild: done"]

@@ -1,0 +1,96 @@
+"""`kefu-pulse demo` run twice, as a new user does: the second run must open on a live-looking
+floor, not on the buyers the first run's simulator left waiting when it was stopped."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import urllib.error
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from tests.integration.harness import KEFU, ROOT, STACK_PREFIX, Deployment, free_port, http_get, wait_for
+
+DEMO_DB = 0  # the demo always uses the stack's own URL, db 0: no other test writes there
+
+
+def _demo(deployment: Deployment, port: int, log: Path) -> subprocess.Popen[bytes]:
+    # The demo reuses the running test stack (KEFU_STACK_DIR) and, with the deployment's topics
+    # already created, skips the first run's history: only the live part is under test.
+    env = deployment.env(KEFU_WEB_PORT=str(port), KEFU_STACK_DIR=str(ROOT / ".stack" / STACK_PREFIX))
+    return subprocess.Popen(
+        [str(KEFU), "demo"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=deployment.tmp,
+        start_new_session=True,
+    )
+
+
+def _stop(demo: subprocess.Popen[bytes]) -> None:
+    demo.send_signal(signal.SIGINT)
+    try:
+        demo.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        demo.kill()
+        demo.wait()
+        raise
+
+
+def _floors(port: int) -> list[dict[str, Any]]:
+    """The floors of the simulated shops that have had traffic (an unknown shop is a 4xx)."""
+    floors = []
+    for shop in ("shop0", "shop1"):
+        try:
+            floors.append(json.loads(http_get(port, f"/api/v1/floor?shop={shop}")))
+        except urllib.error.HTTPError:
+            continue
+    return floors
+
+
+def _oldest_wait(port: int) -> float:
+    return max(
+        (agent["oldest_wait_seconds"] for floor in _floors(port) for agent in floor["agents"]), default=0
+    )
+
+
+def test_a_second_demo_opens_on_a_calm_floor(deployment: Deployment) -> None:
+    db = redis.Redis.from_url(deployment.stack.redis_url.rsplit("/", 1)[0] + f"/{DEMO_DB}")
+    db.flushdb()
+    deployment.create_topics()
+    port = free_port()
+    first_log, second_log = deployment.tmp / "demo-1.log", deployment.tmp / "demo-2.log"
+    first = _demo(deployment, port, first_log)
+    try:
+        wait_for(lambda: "floor display" in first_log.read_text(), timeout=90, what="the first demo's floor")
+        wait_for(lambda: _oldest_wait(port) > 0, timeout=30, what="buyers waiting on the first floor")
+        time.sleep(5)
+    finally:
+        _stop(first)
+    said = first_log.read_text()
+    assert "answered the" in said and "buyers still waiting" in said, said
+
+    started = time.monotonic()
+    second = _demo(deployment, port, second_log)
+    try:
+        wait_for(
+            lambda: "floor display" in second_log.read_text(), timeout=90, what="the second demo's floor"
+        )
+        # Every wait on the floor is one of this run's: none older than this run. Without the
+        # answers, the first run's buyers would wait on for the whole 24-hour limit.
+        wait_for(
+            lambda: _oldest_wait(port) <= time.monotonic() - started,
+            timeout=60,
+            what="only this run's buyers waiting",
+        )
+        floors = _floors(port)
+        assert all(not agent["alert"] for floor in floors for agent in floor["agents"]), floors
+    finally:
+        _stop(second)
+        db.flushdb()
+        db.close()
