@@ -1,6 +1,8 @@
 """`kefu-pulse check`: everything a deployment needs, as ✓/✗ lines a user reads top to bottom.
 
-Exits 0 only when every line is ✓. The Redis-side facts come from the store, behind `StoreProbe`.
+Exits 0 only when nothing is ✗. A line with → is a next step, not a fault: a deployment whose
+first worker has not started yet (nothing was ever applied) is what `check` sees while being set
+up. The Redis-side facts come from the store, behind `StoreProbe`.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ class Check:
     name: str
     ok: bool
     detail: str
+    next_step: bool = False  # not broken, but waiting for the user (ok stays true)
 
     def line(self) -> str:
-        return f"{'✓' if self.ok else '✗'} {self.name}: {self.detail}"
+        mark = "→" if self.next_step else "✓" if self.ok else "✗"
+        return f"{mark} {self.name}: {self.detail}"
 
 
 class StoreProbe(Protocol):
@@ -128,14 +132,6 @@ async def _end_offsets(settings: Settings, partitions: list[TopicPartition]) -> 
 async def worker_checks(settings: Settings, facts: TopicFacts, store: StoreProbe) -> list[Check]:
     members, state = await asyncio.to_thread(_group, settings)
     leader = await store.leader()
-    checks = [
-        Check("workers", members > 0, f"{members} in group {settings.kafka.group!r} ({state})"),
-        Check(
-            "leader",
-            leader is not None,
-            f"{leader[0]}, seen {leader[1]:.1f} s ago" if leader else "none in the last 5 s",
-        ),
-    ]
     names = settings.kafka.topics
     partitions = [
         TopicPartition(topic, p)
@@ -144,14 +140,37 @@ async def worker_checks(settings: Settings, facts: TopicFacts, store: StoreProbe
     ]
     ends = await _end_offsets(settings, partitions)
     applied = await store.applied_offsets([(tp.topic, tp.partition) for tp in partitions])
+    # Nothing ever applied and nobody consuming: a deployment being set up, not one that lost
+    # its workers. Say what to do next; keep ✗ for workers that ran and are gone.
+    first_start = members == 0 and leader is None and all(offset < 0 for offset in applied)
+    checks = [_workers_check(settings, members, state, first_start), _leader_check(leader, first_start)]
     behind: dict[str, int] = {}
     for tp, offset in zip(partitions, applied, strict=True):
         behind[tp.topic] = behind.get(tp.topic, 0) + max(0, ends[tp] - offset - 1)
     for topic, lag in behind.items():
+        if first_start:
+            checks.append(Check(f"lag {topic}", True, f"{lag} records waiting for the first worker"))
+            continue
         stalled = lag > 0 and members == 0
         note = "; no worker is consuming" if stalled else ""
         checks.append(Check(f"lag {topic}", not stalled, f"{lag} records not yet applied{note}"))
     return checks
+
+
+def _workers_check(settings: Settings, members: int, state: str, first_start: bool) -> Check:
+    if first_start:
+        return Check(
+            "workers", True, "none started yet: start one with `kefu-pulse worker -l info`", next_step=True
+        )
+    return Check("workers", members > 0, f"{members} in group {settings.kafka.group!r} ({state})")
+
+
+def _leader_check(leader: tuple[str, float] | None, first_start: bool) -> Check:
+    if first_start:
+        return Check("leader", True, "none yet: the first worker to start leads", next_step=True)
+    if leader is None:
+        return Check("leader", False, "none in the last 5 s")
+    return Check("leader", True, f"{leader[0]}, seen {leader[1]:.1f} s ago")
 
 
 async def run_checks(
@@ -192,9 +211,11 @@ def report(checks: list[Check], as_json: bool) -> int:
         for check in checks:
             print(check.line())
     failed = sum(not c.ok for c in checks)
+    steps = sum(c.next_step for c in checks)
     if not as_json:
         print(
-            f"{len(checks) - failed} of {len(checks)} checks passed"
+            f"{len(checks) - failed - steps} of {len(checks)} checks passed"
+            + (f", {steps} waiting for you (→)" if steps else "")
             + (f", {failed} failed" if failed else "")
         )
     return 1 if failed else 0

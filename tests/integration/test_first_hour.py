@@ -118,7 +118,7 @@ def test_check_on_broken_deployments_says_what_is_wrong(deployment: Deployment) 
     assert not found[f"topic {deployment.topics['messages']}"]["ok"]
     assert "kefu-pulse topics create" in found[f"topic {deployment.topics['messages']}"]["detail"]
     assert found["configuration"]["ok"] and found["kafka"]["ok"] and found["redis"]["ok"]
-    assert not found["workers"]["ok"] and not found["leader"]["ok"]
+    assert found["workers"]["next_step"] and found["leader"]["next_step"]  # broken is the topics alone
 
     code, found = checks(deployment, {"KEFU_KAFKA_BOOTSTRAP": f"127.0.0.1:{closed_port()}"})
     assert code == 1 and not found["kafka"]["ok"] and "KEFU_KAFKA_BOOTSTRAP" in found["kafka"]["detail"]
@@ -126,6 +126,31 @@ def test_check_on_broken_deployments_says_what_is_wrong(deployment: Deployment) 
     deployment.create_topics()
     code, found = checks(deployment, {"KEFU_REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"})
     assert code == 1 and not found["redis"]["ok"] and "KEFU_REDIS_URL" in found["redis"]["detail"]
+
+
+def test_check_before_the_first_worker_says_what_to_do_next_and_after_the_last_one_fails(
+    deployment: Deployment,
+) -> None:
+    """Set up, not yet started: `check` passes with → lines naming the next step. A deployment whose
+    workers ran and are gone, with records piling up, fails."""
+    deployment.create_topics()
+    deployment.produce([buyer_message("s1", "b1")])
+    code, output, _ = run(deployment, "check")
+    assert code == 0, output
+    assert "→ workers: none started yet: start one with `kefu-pulse worker -l info`" in output
+    assert "→ leader: none yet" in output
+    assert f"✓ lag {deployment.topics['messages']}: 1 records waiting for the first worker" in output
+    assert "2 waiting for you (→)" in output.strip().splitlines()[-1]
+
+    deployment.start_worker()
+    wait_for(lambda: checks(deployment)[0] == 0, timeout=60, what="every check to pass (leader seen)")
+    deployment.stop_workers()
+    deployment.produce([buyer_message("s1", "b2")])
+    wait_for(lambda: checks(deployment)[0] == 1, timeout=30, what="the leader's key to lapse")
+    code, found = checks(deployment)
+    assert not found["workers"]["ok"] and not found["workers"]["next_step"]
+    assert not found["leader"]["ok"]
+    assert not found[f"lag {deployment.topics['messages']}"]["ok"]
 
 
 def test_stats_for_an_unknown_shop_lists_the_known_ones(deployment: Deployment) -> None:
