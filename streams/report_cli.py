@@ -9,12 +9,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from streams.floor_model import TeamWindowValues
-from streams.report_model import Report, ReportRequestError
+from streams.report_model import PreviousPeriod, Report, ReportRequestError
 from streams.report_output import BINARY_FORMATS, check_format, encode_report, write_atomically
 
 FetchReport = Callable[[], Awaitable[tuple[Report, bool]]]  # the report, and whether by day
-FetchPrevious = Callable[[Report], Awaitable[TeamWindowValues | None]]
+FetchPrevious = Callable[[Report], Awaitable[PreviousPeriod | None]]
 
 
 async def run_report(

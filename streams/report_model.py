@@ -57,6 +57,15 @@ class Report(msgspec.Struct, kw_only=True):
     days: list[ReportDay]  # each day of the range, oldest first
 
 
+class PreviousPeriod(msgspec.Struct, kw_only=True):
+    """The period a report page compares with (agents/core/report_range.py decides which), and
+    the team's values over it."""
+
+    from_: str = msgspec.field(name="from")
+    to: str
+    team: TeamWindowValues
+
+
 def report_json(report: Report, *, by_day: bool) -> dict[str, Any]:
     """The report as the API's JSON object; `days` only when asked for (`by=day`)."""
     body = msgspec.to_builtins(report)

@@ -11,8 +11,7 @@ from pathlib import Path
 import msgspec
 from rich.console import Console
 
-from streams.floor_model import TeamWindowValues
-from streams.report_model import Report, ReportRequestError, report_json
+from streams.report_model import PreviousPeriod, Report, ReportRequestError, report_json
 
 REPORT_FORMATS = ("table", "json", "csv", "xlsx", "html")
 BINARY_FORMATS = ("xlsx",)
@@ -42,7 +41,7 @@ def encode_report(
     fmt: str,
     *,
     by_day: bool,
-    previous: TeamWindowValues | None = None,
+    previous: PreviousPeriod | None = None,
     threshold_seconds: float = 15.0,
     width: int = 160,
 ) -> bytes:

@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from streams.floor_model import TeamWindowValues
 from streams.report_charts import agent_sales_chart, daily_response_chart, first_response_histogram, ranked
-from streams.report_model import Report
+from streams.report_model import PreviousPeriod, Report
 from streams.stats_cli import headline_target
 
 DASH = "—"  # an absent value: never shown as 0
@@ -146,13 +146,15 @@ def _template() -> Template:
 
 
 def render_report_page(
-    report: Report, previous: TeamWindowValues | None, *, threshold_seconds: float = 15.0
+    report: Report, previous: PreviousPeriod | None, *, threshold_seconds: float = 15.0
 ) -> str:
-    """The report as one HTML page; `previous` is the team over the period of the same length
-    just before, None when it is not available (then nothing is compared)."""
+    """The report as one HTML page; `previous` is the team over the period it compares with
+    (the month before a 月报, else as many days just before), None when it is not available
+    (then nothing is compared)."""
     first, last = date.fromisoformat(report.from_), date.fromisoformat(report.to)
     length = (last - first).days + 1
     team = report.totals.metrics
+    before = previous.team if previous is not None else None
     charts = [
         agent_sales_chart(report.agents),
         daily_response_chart(report.days, threshold_seconds=threshold_seconds),
@@ -163,11 +165,11 @@ def render_report_page(
         kind=period_kind(first, last),
         shop_label=f"{report.name}（{report.shop}）" if report.name else report.shop,
         length=length,
-        previous_range=f"{first - timedelta(days=length)} 至 {first - timedelta(days=1)}",
+        previous_name=previous_name(previous) if previous is not None else "",
         has_previous=previous is not None,
         generated=local_time(report.as_of, report.timezone),
         headlines=[
-            headline(spec, team, previous, headline_target(report.response_targets_seconds))
+            headline(spec, team, before, headline_target(report.response_targets_seconds))
             for spec in HEADLINES
         ],
         targets=[str(target) for target in report.response_targets_seconds],
@@ -175,3 +177,18 @@ def render_report_page(
         team=team,
         charts=[Markup(chart) for chart in charts],  # our own SVG, its text drawn as paths
     )
+
+
+def previous_name(previous: PreviousPeriod) -> str:
+    """The compared period as a manager says it: 上月（2026-10-01 至 2026-10-31）, 前一天, 上周…"""
+    first, last = date.fromisoformat(previous.from_), date.fromisoformat(previous.to)
+    days = (last - first).days + 1
+    span = f"{first} 至 {last}"
+    if first.day == 1 and (last + timedelta(days=1)).day == 1:
+        months = (last.year - first.year) * 12 + last.month - first.month + 1
+        return f"上月（{span}）" if months == 1 else f"前 {months} 个月（{span}）"
+    if days == 1:
+        return f"前一天（{first}）"
+    if days == 7 and first.weekday() == 0:
+        return f"上周（{span}，周一至周日）"
+    return f"前 {days} 天（{span}）"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from streams.report_model import ReportRequestError
 
@@ -49,8 +49,24 @@ class DayRange:
         return self.last - self.first + 1
 
     def previous(self) -> DayRange:
-        """The period of the same length just before this one (a report's comparison)."""
+        """The period a report compares with. Whole calendar months (a 月报, a quarter) compare
+        with as many calendar months just before: November with October 1–31, March with all of
+        February. Any other range (a 日报, a 周报, an arbitrary span) compares with the same
+        number of days just before it: the day before, the week before."""
+        months = self.whole_months()
+        if months:
+            first = date.fromordinal(self.first)
+            month_index = first.year * 12 + first.month - 1 - months
+            start = date(month_index // 12, month_index % 12 + 1, 1)
+            return DayRange(start.toordinal(), self.first - 1)
         return DayRange(self.first - len(self), self.first - 1)
+
+    def whole_months(self) -> int:
+        """How many calendar months the range is, when it is exactly whole months; else 0."""
+        first, last = date.fromordinal(self.first), date.fromordinal(self.last)
+        if first.day != 1 or (last + timedelta(days=1)).day != 1:
+            return 0
+        return (last.year - first.year) * 12 + last.month - first.month + 1
 
     def within(self, today: int, retention_days: int) -> bool:
         return self.first >= oldest_kept_day(today, retention_days) and self.last <= today

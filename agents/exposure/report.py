@@ -17,7 +17,14 @@ from agents.core.report_range import DayRange, day_text, oldest_kept_day, parse_
 from agents.exposure.floor import team_values, window_values
 from agents.store.protocols import ReportStore
 from streams.floor_model import TeamWindowValues
-from streams.report_model import Report, ReportDay, ReportRequestError, ReportRow, ReportTotals
+from streams.report_model import (
+    PreviousPeriod,
+    Report,
+    ReportDay,
+    ReportRequestError,
+    ReportRow,
+    ReportTotals,
+)
 
 DayVector = Sequence[int]  # one day bucket, DAY_FIELDS (projection.py)
 INDEX_SKEW_MS = 3_600_000  # more than any future tolerance: an agent listed too many shows zeros
@@ -142,15 +149,16 @@ class ReportReader:
         days = report_range(first, last, today, policy.retention_days, policy.calendar.zone.key)
         return await self.report(shop, days, now_ms, by_day=by_day), by_day
 
-    async def previous_team(self, report: Report, now_ms: int) -> TeamWindowValues | None:
-        """The team over the period of the same length just before the report's, if still kept."""
+    async def previous_team(self, report: Report, now_ms: int) -> PreviousPeriod | None:
+        """The team over the period the report compares with (`DayRange.previous`), if still kept."""
         policy = self.policies(report.shop)
         span = DayRange(
             date.fromisoformat(report.from_).toordinal(), date.fromisoformat(report.to).toordinal()
         ).previous()
         if not span.within(policy.calendar.day(now_ms), policy.retention_days):
             return None
-        return await self.team(report.shop, span)
+        team = await self.team(report.shop, span)
+        return PreviousPeriod(from_=day_text(span.first), to=day_text(span.last), team=team)
 
     async def team(self, shop: str, days: DayRange) -> TeamWindowValues:
         """The team's values alone (the page's comparison with the previous period)."""

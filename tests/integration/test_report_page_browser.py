@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.report_model import PreviousPeriod
 from streams.report_page import render_report_page
 from tests.integration.browser import chromium_page
 from tests.integration.harness import ARTIFACTS
@@ -27,7 +28,8 @@ def test_the_report_page_stands_alone_draws_its_charts_and_prints(page: object, 
 
     assert isinstance(page, Page)
     report = sample_report(days=7, agents=6)
-    previous = sample_report(days=7, agents=5).totals.metrics
+    team_before = sample_report(days=7, agents=5).totals.metrics
+    previous = PreviousPeriod(from_="2026-10-25", to="2026-10-31", team=team_before)
     html = tmp_path / "report.html"
     html.write_text(render_report_page(report, previous), encoding="utf-8")
     url = html.as_uri()

@@ -84,11 +84,34 @@ def test_by_accepts_day_only() -> None:
             parse_granularity(wrong)
 
 
-def test_previous_period_has_the_same_length() -> None:
-    november = DayRange(date(2026, 11, 1).toordinal(), date(2026, 11, 30).toordinal())
-    before = november.previous()
-    assert (day_text(before.first), day_text(before.last)) == ("2026-10-02", "2026-10-31")
-    assert len(before) == len(november) == 30
+def _span(first: str, last: str) -> DayRange:
+    return DayRange(date.fromisoformat(first).toordinal(), date.fromisoformat(last).toordinal())
+
+
+@pytest.mark.parametrize(
+    ("asked", "compared"),
+    [
+        # A 月报 compares calendar months, whatever their lengths.
+        (("2026-11-01", "2026-11-30"), ("2026-10-01", "2026-10-31")),
+        (("2026-03-01", "2026-03-31"), ("2026-02-01", "2026-02-28")),
+        (("2024-03-01", "2024-03-31"), ("2024-02-01", "2024-02-29")),
+        (("2026-02-01", "2026-02-28"), ("2026-01-01", "2026-01-31")),
+        (("2026-01-01", "2026-01-31"), ("2025-12-01", "2025-12-31")),
+        (("2026-10-01", "2026-12-31"), ("2026-07-01", "2026-09-30")),  # a quarter
+        # A 日报 the day before, a 周报 the week before (Monday–Sunday), across a month's edge.
+        (("2026-12-01", "2026-12-01"), ("2026-11-30", "2026-11-30")),
+        (("2026-11-30", "2026-12-06"), ("2026-11-23", "2026-11-29")),
+        # Anything else: as many days just before, even when it starts on the 1st.
+        (("2026-11-01", "2026-11-29"), ("2026-10-03", "2026-10-31")),
+        (("2026-02-02", "2026-03-01"), ("2026-01-05", "2026-02-01")),
+    ],
+)
+def test_the_compared_period_follows_the_calendar(asked: tuple[str, str], compared: tuple[str, str]) -> None:
+    previous = _span(*asked).previous()
+    assert (day_text(previous.first), day_text(previous.last)) == compared
+
+
+def test_a_one_day_report_compares_with_the_day_before() -> None:
     one = DayRange(TODAY - 1, TODAY - 1)
     assert one.previous() == DayRange(TODAY - 2, TODAY - 2)
     assert DayRange(TODAY - 92, TODAY).within(TODAY, 93)

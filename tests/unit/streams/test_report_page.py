@@ -17,8 +17,17 @@ from agents.exposure.report import assemble_report
 from config.settings import settings_from_yaml
 from streams.floor_model import TeamWindowValues
 from streams.report_charts import within_share
-from streams.report_model import Report
-from streams.report_page import HEADLINES, headline, money, percent, period_kind, render_report_page, seconds
+from streams.report_model import PreviousPeriod, Report
+from streams.report_page import (
+    HEADLINES,
+    headline,
+    money,
+    percent,
+    period_kind,
+    previous_name,
+    render_report_page,
+    seconds,
+)
 from tests.report_samples import FIRST_DAY, SHOP_YAML, sample_report
 
 # Anything that would make the browser fetch: a URL outside an xmlns declaration (which names
@@ -51,7 +60,7 @@ def previous() -> TeamWindowValues:
 
 @pytest.fixture(scope="module")
 def page(week: Report, previous: TeamWindowValues) -> str:
-    return render_report_page(week, previous)
+    return render_report_page(week, PreviousPeriod(from_="2026-10-25", to="2026-10-31", team=previous))
 
 
 def test_values_are_formatted_as_managers_read_them() -> None:
@@ -118,7 +127,7 @@ def test_the_page_fetches_nothing(page: str) -> None:
 
 
 def test_the_change_against_the_previous_period_is_shown(page: str, previous: TeamWindowValues) -> None:
-    assert "与上期（2026-10-25 至 2026-10-31，同样 7 天）对比" in page
+    assert "与前 7 天（2026-10-25 至 2026-10-31）对比" in page
     assert f"上期 {previous.consultations:,}" in page
     assert "个百分点" in page and ("▲" in page or "▼" in page)
 
@@ -153,7 +162,9 @@ def test_a_range_without_traffic_shows_absent_values_not_zeros() -> None:
     assert sum(report.totals.first_response_buckets.values()) == 0
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the "—" and "≤" of absent values and buckets are drawn too
-        page = render_report_page(report, report.totals.metrics)
+        page = render_report_page(
+            report, PreviousPeriod(from_=report.from_, to=report.to, team=report.totals.metrics)
+        )
     assert page.count("<svg") == 3
     team_row = page.split('<tr class="team">')[1].split("</tr>")[0]
     assert re.findall(r'<td class="num">([^<]*)</td>', team_row) == [
@@ -207,3 +218,22 @@ def test_a_cjk_font_installed_after_matplotlib_cached_its_list_is_found(
         assert report_charts.font_families()[0] in report_charts.CJK_FAMILIES
     finally:
         report_charts.font_families.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "name"),
+    [
+        ("2026-10-01", "2026-10-31", "上月（2026-10-01 至 2026-10-31）"),
+        ("2026-02-01", "2026-02-28", "上月（2026-02-01 至 2026-02-28）"),
+        ("2026-07-01", "2026-09-30", "前 3 个月（2026-07-01 至 2026-09-30）"),
+        ("2026-11-23", "2026-11-23", "前一天（2026-11-23）"),
+        ("2026-11-16", "2026-11-22", "上周（2026-11-16 至 2026-11-22，周一至周日）"),
+        ("2026-11-18", "2026-11-24", "前 7 天（2026-11-18 至 2026-11-24）"),
+        ("2026-11-10", "2026-11-24", "前 15 天（2026-11-10 至 2026-11-24）"),
+    ],
+)
+def test_the_page_names_the_period_it_compares_with(first: str, last: str, name: str, week: Report) -> None:
+    team = week.totals.metrics
+    assert previous_name(PreviousPeriod(from_=first, to=last, team=team)) == name
+    page = render_report_page(week, PreviousPeriod(from_=first, to=last, team=team))
+    assert f"与{name}对比" in page
