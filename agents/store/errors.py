@@ -2,7 +2,9 @@
 
 An outage heals by itself, so a running worker retries through it; a wrong password, a
 missing ACL permission or an untrusted certificate does not, so the worker stops and says
-which one it is.
+which one it is. Neither does a command or script that Redis rejects (a script error, a
+WRONGTYPE, a syntax error): the same batch would fail the same way forever, and a script
+that failed may have written part of its work, so retrying it is no cure either.
 """
 
 from __future__ import annotations
@@ -11,14 +13,64 @@ import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
 
-from redis.exceptions import AuthenticationError, NoPermissionError, RedisError
+from redis.exceptions import (
+    AskError,
+    AuthenticationError,
+    ClusterDownError,
+    NoPermissionError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 
 # Everything a Redis call can raise that is about Redis, not about our code.
 STORE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 
+# Error replies that mean "not now" rather than "never": a script cache to refill, a server
+# loading, busy with a script, read-only or short of replicas during a failover, out of memory
+# or failing to persist (an operator's problem, which heals), a cluster resharding or failing over.
+TRANSIENT_REPLY_CODES = frozenset(
+    {
+        "NOSCRIPT",
+        "BUSY",
+        "LOADING",
+        "READONLY",
+        "MASTERDOWN",
+        "NOREPLICAS",
+        "OOM",
+        "MISCONF",
+        "MOVED",
+        "ASK",
+        "TRYAGAIN",
+        "CLUSTERDOWN",
+        "UNBLOCKED",
+    }
+)
+# The same replies as redis-py's classes, for errors the client raises itself without a code.
+_TRANSIENT_REPLY_CLASSES = (
+    NoScriptError,
+    ReadOnlyError,
+    OutOfMemoryError,
+    AskError,
+    TryAgainError,
+    ClusterDownError,
+)
 
-class StoreAccessError(RuntimeError):
+
+class StoreFatalError(RuntimeError):
+    """Retrying will not help: the worker stops and says why."""
+
+
+class StoreAccessError(StoreFatalError):
     """Redis refuses these settings; retrying will not help."""
+
+
+class StoreBugError(StoreFatalError):
+    """Redis rejected a command or a script failed: the same call fails again however often it
+    is retried, so it is a bug (or foreign data under kefu-pulse's keys), never an outage."""
 
 
 def access_problem(error: BaseException) -> str | None:
@@ -47,11 +99,42 @@ def describe_problem(error: BaseException, url_shown: str) -> str:
     )
 
 
+def reply_code(error: ResponseError) -> str | None:
+    """The error reply's code (`WRONGTYPE`, `BUSY`, `ERR`, …), if it has one."""
+    code = getattr(error, "status_code", None)
+    if code:
+        return str(code)
+    first = str(error).split(" ", 1)[0]
+    return first if first.isalpha() and first.isupper() else None
+
+
+def is_bug(error: BaseException) -> bool:
+    """True for an error reply that retrying cannot cure: anything but the transient codes
+    (and the access problems, which have their own class)."""
+    if not isinstance(error, ResponseError) or access_problem(error) is not None:
+        return False
+    return not isinstance(error, _TRANSIENT_REPLY_CLASSES) and reply_code(error) not in TRANSIENT_REPLY_CODES
+
+
+def bug_problem(reason: str, script: str | None = None) -> str:
+    """The sentence a StoreBugError says: what failed, Redis's reason, and why it stops."""
+    what = f"the Redis script {script}" if script else "a Redis command"
+    return (
+        f"{what} failed: {reason} — a bug in kefu-pulse (or other data under its keys), not an "
+        "outage: the same call would fail on every retry, so the worker stops"
+    )
+
+
 def raise_if_fatal(error: BaseException) -> None:
-    """Re-raise a configuration error as StoreAccessError; return for a transient one."""
+    """Re-raise a configuration error as StoreAccessError and a rejected command as
+    StoreBugError; return for a transient one."""
+    if isinstance(error, StoreFatalError):
+        raise error
     problem = access_problem(error)
     if problem is not None:
         raise StoreAccessError(problem) from None
+    if is_bug(error):
+        raise StoreBugError(bug_problem(str(error))) from error
 
 
 async def check_access(ping: Callable[[], Awaitable[object]], timeout_s: float = 10.0) -> None:

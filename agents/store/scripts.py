@@ -4,11 +4,16 @@ redis-py's registered scripts load themselves only in a plain client's pipeline;
 pipeline just fails with NOSCRIPT on a node that has not seen the script (fresh, restarted,
 failed over). So scripts are sent as EVALSHA, and the calls answered NOSCRIPT are sent again
 after loading every script on every primary. Only those calls: the others already ran.
+
+Every script starts with lua/prelude.lua: the input checks and the chunked variadic calls
+that keep a script from failing after it has written (see there). An error a script returns
+is a bug, raised as StoreBugError naming the script (errors.py says which replies are not).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -18,6 +23,22 @@ from redis.exceptions import NoScriptError
 from redis.typing import EncodableT
 
 from agents.store.connect import RedisClient
+from agents.store.errors import StoreBugError, bug_problem, is_bug
+
+# The most values one command inside a script takes from a Lua table (call_chunked in
+# prelude.lua). unpack() puts them all on Lua's C stack, which holds 8,000 slots
+# (LUAI_MAXCSTACK), and past that the script dies midway; 1,000 leaves room for the command,
+# its key and the caller's frames, and costs nothing: Redis's work per value is the same.
+CHUNK_VALUES = 1_000
+
+
+def _read(name: str) -> str:
+    return resources.files("agents.store").joinpath(f"lua/{name}").read_text()
+
+
+PRELUDE = f"local CHUNK = {CHUNK_VALUES}\n" + _read("prelude.lua")
+_PRELUDE_LINES = PRELUDE.count("\n")
+_LINE = re.compile(r"user_script:(\d+)")
 
 
 class Lua:
@@ -25,8 +46,21 @@ class Lua:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.text = resources.files("agents.store").joinpath(f"lua/{name}").read_text()
+        self.text = PRELUDE + _read(name)
         self.sha = hashlib.sha1(self.text.encode()).hexdigest()
+
+    def where(self, message: str) -> str:
+        """`message` with Redis's `user_script:<line>` given as this file's own line (or the prelude's)."""
+
+        def own(match: re.Match[str]) -> str:
+            line = int(match.group(1))
+            return (
+                f"prelude.lua:{line - 1}"
+                if line <= _PRELUDE_LINES
+                else f"{self.name}:{line - _PRELUDE_LINES}"
+            )
+
+        return _LINE.sub(own, message)
 
     def __repr__(self) -> str:
         return f"Lua({self.name!r})"
@@ -49,7 +83,8 @@ async def load_scripts(client: RedisClient, scripts: Iterable[Lua]) -> None:
 
 async def run_scripts(client: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:
     """Run `calls` in one pipeline (on a cluster: one per node, concurrently); their results
-    in order. Raises the first error other than NOSCRIPT, which is healed here."""
+    in order. NOSCRIPT is healed here; a call that failed otherwise raises: StoreBugError
+    if the script failed (it names it), else the first error (an outage: retry)."""
     if not calls:
         return []
     results = await _pipeline(client, calls)
@@ -58,6 +93,9 @@ async def run_scripts(client: RedisClient, calls: Sequence[ScriptCall]) -> list[
         await load_scripts(client, {calls[i].script for i in missing})
         for i, result in zip(missing, await _pipeline(client, [calls[i] for i in missing]), strict=True):
             results[i] = result
+    for call, result in zip(calls, results, strict=True):
+        if isinstance(result, Exception) and is_bug(result):
+            raise StoreBugError(bug_problem(call.script.where(str(result)), call.script.name)) from result
     for result in results:
         if isinstance(result, Exception):
             raise result

@@ -9,8 +9,19 @@
 --
 -- The outbox being replaced needs no check of its own: it is the one written with the
 -- offsets found here, and the worker drained it before computing from those offsets.
+-- The input is checked first: buyer states written without their offsets would be folded again.
 local p = cmsgpack.unpack(ARGV[1])
+check(type(p) == 'table' and is_integer(p[1]) and p[1] >= 0 and #KEYS > p[1], 'no offset count')
 local n = p[1]
+check(type(p[2]) == 'table' and #p[2] == n and type(p[3]) == 'table' and #p[3] == n, 'offsets')
+for i = 1, n do check(is_integer(p[2][i]) and is_integer(p[3][i]), 'offset ' .. i) end
+check(is_integer(p[4]) and p[4] > 0, 'offset TTL')
+check(type(p[5]) == 'table', 'no buyer states')
+for _, s in ipairs(p[5]) do
+  check(type(s) == 'table' and is_integer(s[1]) and s[1] > 1 + n and KEYS[s[1]] ~= nil, 'buyer state key')
+  check(is_integer(s[2]) and s[2] >= 3 and ARGV[s[2]] ~= nil, 'buyer state value')
+  check(is_integer(s[3]) and s[3] > 0, 'buyer state TTL')
+end
 for i = 1, n do
   local current = tonumber(redis.call('GET', KEYS[1 + i]) or '-1')
   if current ~= p[2][i] then return {1, KEYS[1 + i]} end

@@ -3,8 +3,9 @@
 -- of the hour before (one agent, so one slot).
 -- ARGV: now (epoch second), the number of second-bucket keys, then each of those keys' minute,
 -- then the field names wanted (W of them).
--- Second buckets hold `field:sec -> n`: a count at second t lands in point 59 - (now - t) // 60,
--- so point 59 is (now - 60 s, now] and the 60 points add up to the `1h` window exactly.
+-- Second buckets hold `field:sec -> n` (SECOND_FIELD in prelude.lua): a count at second t
+-- lands in point 59 - (now - t) // 60, so point 59 is (now - 60 s, now] and the 60 points add
+-- up to the `1h` window exactly.
 -- Minute buckets hold `field -> n` and add up into point 60, the hour before.
 -- Returns 61 * W integers, point by point, packed with msgpack into one string.
 local now = tonumber(ARGV[1])
@@ -23,7 +24,7 @@ for k = 1, #KEYS do
   if k <= seconds_keys then
     local minute = tonumber(ARGV[2 + k])
     for j = 1, #flat, 2 do
-      local name, sec = string.match(flat[j], '^(%a+):(%d+)$')
+      local name, sec = string.match(flat[j], SECOND_FIELD)
       local slot = name and index[name]
       if slot then
         local age = now - (minute * 60 + tonumber(sec))

@@ -1,7 +1,8 @@
 -- Sum an agent's cohort buckets into per-window vectors in one server-side pass.
 -- KEYS: bucket hashes. ARGV: windows, width, then width field names, then per key: mask lo hi.
--- Day/minute hashes hold `field -> n`; second hashes hold `field:sec -> n`, and only
--- seconds lo..hi count (lo = -1 means the whole hash). Returns windows*width integers.
+-- Day/minute hashes hold `field -> n`; second hashes hold `field:sec -> n` (SECOND_FIELD in
+-- prelude.lua), and only seconds lo..hi count (lo = -1 means the whole hash).
+-- Returns windows*width integers.
 local windows = tonumber(ARGV[1])
 local width = tonumber(ARGV[2])
 local index = {}
@@ -20,7 +21,7 @@ for k = 1, #KEYS do
     if lo < 0 then
       slot = index[field]
     else
-      local name, sec = string.match(field, '^(%a+):(%d+)$')
+      local name, sec = string.match(field, SECOND_FIELD)
       sec = tonumber(sec)
       if name and sec >= lo and sec <= hi then slot = index[name] end
     end

@@ -1,0 +1,45 @@
+-- Shared by every script: agents/store/scripts.py puts `local CHUNK = <n>` and this file in
+-- front of each one (error messages give the script's own line numbers back).
+--
+-- Redis keeps whatever a script wrote before it failed. So every writing script checks all
+-- of its input first (check_*: a failure replies BADINPUT and has written nothing), and no
+-- call may fail on size: unpack() puts every value on Lua's C stack, which holds ~8,000,
+-- so variadic commands go through call_chunked, CHUNK values at a time.
+
+-- A second bucket's field, `<name>:<second>`: the name is everything before the last `:`
+-- (`.+` is greedy), whatever it holds (`w0`..`w3` hold digits).
+local SECOND_FIELD = '^(.+):(%d+)$'
+
+local function check(ok, what)
+  if not ok then error({err = 'BADINPUT ' .. what}) end
+end
+
+local function is_integer(value)
+  return type(value) == 'number' and value == math.floor(value)
+end
+
+-- An argument (ARGV are strings) that reads as an integer.
+local function check_integer_arg(value, what)
+  check(is_integer(tonumber(value)), what .. ' is not an integer: ' .. tostring(value))
+end
+
+-- Each key holds nothing yet or the type the script writes to it (a WRONGTYPE midway would
+-- leave the writes before it in place).
+local function check_type(key, wanted)
+  local found = redis.call('TYPE', key).ok
+  check(found == 'none' or found == wanted, key .. ' is a ' .. found .. ', not a ' .. wanted)
+end
+
+-- `command key [flag] list[first..last]`, at most CHUNK values per call; `width` values make
+-- one item (2 for score member, field value), so no item is split across two calls.
+local function call_chunked(command, key, flag, list, first, last, width)
+  local step = CHUNK - CHUNK % width
+  for i = first, last, step do
+    local j = math.min(i + step - 1, last)
+    if flag then
+      redis.call(command, key, flag, unpack(list, i, j))
+    else
+      redis.call(command, key, unpack(list, i, j))
+    end
+  end
+end

@@ -1,0 +1,354 @@
+"""Scale edges of the Redis scripts, on real Redis (db 13), each ending in exact numbers.
+
+Lua's unpack() holds ~8,000 values, and Redis keeps whatever a script wrote before it failed:
+a script that unpacked a whole argument list failed past ~4,000 buyers, shops or alerts,
+after some of its writes (counters inflated on every retry, an index never filled, the
+leader's epoch deleted). Here: far past that edge, in one batch, one catch-up, one alert set;
+and a script given bad input writes nothing and raises the bug class, not a transient error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, cast
+
+import msgspec
+import pytest
+import redis
+from prometheus_client import CollectorRegistry
+
+from agents.core.policy import PolicyBook
+from agents.core.windows import cohort_buckets
+from agents.exposure.metrics import WorkerMetrics
+from agents.processing import BatchProcessor
+from agents.store import keys, outbox
+from agents.store.batches import COMMIT_PARTITION
+from agents.store.connect import connect
+from agents.store.errors import STORE_ERRORS, StoreBugError
+from agents.store.redis_store import REPLACE_ALERTS, TAKE_LEADERSHIP, RedisStore
+from agents.store.scripts import CHUNK_VALUES, ScriptCall, run_scripts
+from config.settings import Settings
+from streams.decoding import EventDecoder
+from streams.records import Record
+from tests.integration.harness import Stack
+
+DB = 13
+TOPICS = ("c.messages", "c.orders")
+# Fixed for the module, near the real time: buckets are written with absolute expiries.
+NOW = time.time_ns() // 1_000_000
+TS = NOW - 60_000
+SHOP, AGENT = "s1", "s1:a"
+# Far past the old edge (~4,000 items: 8,000 unpacked values) and many CHUNK_VALUES deep.
+MANY_WAITS = 20_000
+MANY_SHOPS = 5_000
+MANY_ALERTS = 10_000
+
+
+@pytest.fixture
+def url(stack: Stack) -> Iterator[str]:
+    """An empty db 13."""
+    url = f"{stack.redis_url.rsplit('/', 1)[0]}/{DB}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+def buyer_message(shop: str, buyer: str, agent: str, partition: int, offset: int) -> Record:
+    """A buyer's first message to `agent`: one consultation, one buyer waiting."""
+    event = {
+        "type": "message",
+        "event_id": f"m{shop}.{buyer}",
+        "shop_id": shop,
+        "buyer_id": buyer,
+        "agent_id": agent,
+        "sender": "buyer",
+        "ts": TS,
+    }
+    return Record(TOPICS[0], partition, offset, f"{shop}:{buyer}".encode(), json.dumps(event).encode())
+
+
+async def _no_dead_letters(_: object) -> None:
+    return None
+
+
+def processor(url: str) -> BatchProcessor:
+    """A worker's processor, on its own client, at a fixed clock."""
+    return BatchProcessor(
+        RedisStore(connect(url)).batches,
+        PolicyBook(Settings()),
+        EventDecoder(),
+        _no_dead_letters,
+        WorkerMetrics.create(CollectorRegistry()),
+        clock=lambda: NOW,
+        input_topics=TOPICS,
+    )
+
+
+def run(url: str, work: Callable[[BatchProcessor], Awaitable[Any]]) -> Any:
+    """`work` done by a fresh worker (one that knows of no outbox applied)."""
+
+    async def scenario() -> Any:
+        worker = processor(url)
+        try:
+            return await work(worker)
+        finally:
+            await worker.store.client.aclose()  # type: ignore[attr-defined]
+
+    return asyncio.run(scenario())
+
+
+def run_on_store(url: str, work: Callable[[RedisStore], Awaitable[Any]]) -> Any:
+    async def scenario() -> Any:
+        store = RedisStore(connect(url))
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(scenario())
+
+
+def contents(client: redis.Redis) -> dict[bytes, Any]:
+    """Every key's value, by type (TTLs aside: a re-apply refreshes the markers' TTL)."""
+    names = list(client.scan_iter(count=10_000))
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.type(name)
+        kinds = pipe.execute()
+        for name, kind in zip(names, kinds, strict=True):
+            if kind == b"hash":
+                pipe.hgetall(name)
+            elif kind == b"zset":
+                pipe.zrange(name, 0, -1, withscores=True)
+            else:
+                pipe.get(name)
+        return dict(zip(names, pipe.execute(), strict=True))
+
+
+def day_bucket(shop: str, agent: str) -> str:
+    day, _, _ = cohort_buckets(TS, PolicyBook(Settings())(shop).calendar, NOW)
+    return keys.bucket_key(shop, agent, "d", day)
+
+
+def test_twenty_thousand_waits_for_one_agent_in_one_batch(url: str) -> None:
+    records = [buyer_message(SHOP, f"b{i}", AGENT, 0, i) for i in range(MANY_WAITS)]
+    run(url, lambda worker: worker.process(records))
+
+    client = redis.Redis.from_url(url)
+    marker = keys.applied_key(keys.agent_tag(SHOP, AGENT))
+    assert client.hget(day_bucket(SHOP, AGENT), "c") == str(MANY_WAITS).encode()
+    assert client.zcard(keys.waiting_key(SHOP, AGENT)) == MANY_WAITS
+    assert client.hgetall(marker) == {
+        b"0": str(outbox.position({TOPICS[0]: MANY_WAITS - 1, TOPICS[1]: -1})).encode()
+    }
+
+    before = contents(client)
+    drained = run(url, lambda worker: worker.store.drain([0]))  # the outbox, applied again by a new owner
+    assert drained == 1 and contents(client) == before
+    client.close()
+
+
+def assert_indexes_complete(client: redis.Redis, shops: list[str]) -> None:
+    members = cast(list[bytes], client.zrange(keys.SHOPS_INDEX_KEY, 0, -1))
+    assert sorted(m.decode() for m in members) == sorted(shops)
+    with client.pipeline(transaction=False) as pipe:
+        for shop in shops:
+            pipe.zrange(keys.agents_index_key(shop), 0, -1)
+            pipe.hget(day_bucket(shop, f"{shop}:a"), "c")
+        found = pipe.execute()
+    assert found[0::2] == [[f"{shop}:a".encode()] for shop in shops]
+    assert found[1::2] == [b"1"] * len(shops)
+
+
+def test_five_thousand_shops_in_one_batch(url: str) -> None:
+    shops = [f"s{i}" for i in range(MANY_SHOPS)]
+    records = [buyer_message(shop, "b", f"{shop}:a", 0, i) for i, shop in enumerate(shops)]
+    run(url, lambda worker: worker.process(records))
+    client = redis.Redis.from_url(url)
+    assert_indexes_complete(client, shops)
+    client.close()
+
+
+def test_five_thousand_shops_in_one_catch_up(url: str) -> None:
+    """A worker commits five partitions of 1,000 shops each and dies before applying them; the
+    new owner applies the five outboxes at once, one index touch of 5,000 shops."""
+    partitions = 5
+    shops = [f"s{i}" for i in range(MANY_SHOPS)]
+    records = [
+        buyer_message(shop, "b", f"{shop}:a", i % partitions, i // partitions) for i, shop in enumerate(shops)
+    ]
+
+    async def commit_then_die(worker: BatchProcessor) -> None:
+        async def die(*_: object) -> None:
+            raise ConnectionError("the worker was SIGKILLed between commit and apply")
+
+        worker.store._apply = die  # type: ignore[attr-defined]
+        with pytest.raises(ConnectionError):
+            await worker.process(records)
+
+    run(url, commit_then_die)
+    client = redis.Redis.from_url(url)
+    assert client.zcard(keys.SHOPS_INDEX_KEY) == 0  # committed, not applied
+
+    assert run(url, lambda worker: worker.store.drain(range(partitions))) == partitions
+    assert_indexes_complete(client, shops)
+    client.close()
+
+
+def test_ten_thousand_firing_alerts_keep_the_epoch_and_every_episode_start(url: str) -> None:
+    firing = {("no_reply", f"s{i}", f"s{i}:a"): NOW + i for i in range(MANY_ALERTS)}
+    # The next second's set: every other one still firing, as many new ones.
+    following = {("no_reply", f"s{i}", f"s{i}:a"): NOW + i for i in range(0, MANY_ALERTS, 2)}
+    following |= {("slow_first_response", f"s{i}", f"s{i}:a"): NOW - i for i in range(MANY_ALERTS)}
+
+    async def lead(store: RedisStore) -> list[Any]:
+        epoch = await store.take_leadership()
+        first = [await store.store_firing_alerts(epoch, firing), await store.firing_alerts()]
+        return [epoch, *first, await store.store_firing_alerts(epoch, following), await store.firing_alerts()]
+
+    epoch, first_written, first, next_written, after = run_on_store(url, lead)
+    assert epoch == 1 and first_written and next_written
+    assert first == (1, firing)
+    assert after == (1, following)
+
+
+# Item counts around a chunk's edge (2 values an item for ZADD and HSET, 1 for ZREM).
+AROUND_A_CHUNK = (CHUNK_VALUES // 2 - 1, CHUNK_VALUES // 2, CHUNK_VALUES // 2 + 1, CHUNK_VALUES + 1)
+
+
+@pytest.mark.parametrize("n", AROUND_A_CHUNK)
+def test_items_around_a_chunk_edge_are_neither_lost_nor_split(url: str, n: int) -> None:
+    later = NOW + 3_600_000
+    members = {f"m{i}": NOW - i for i in range(n)}
+    waiting = keys.waiting_key(SHOP, AGENT)
+    added = outbox.Outbox(
+        0,
+        1,
+        {keys.agent_tag(SHOP, AGENT): outbox.AgentShare([], [outbox.Waiting(waiting, later, [], members)])},
+        [],
+    )
+    removed = outbox.Outbox(  # all but the last, one value each
+        0,
+        2,
+        {
+            keys.agent_tag(SHOP, AGENT): outbox.AgentShare(
+                [], [outbox.Waiting(waiting, later, list(members)[:-1], {})]
+            )
+        },
+        [],
+    )
+    firing = {("no_reply", SHOP, name): start for name, start in members.items()}
+
+    async def write(store: RedisStore) -> tuple[Any, ...]:
+        await run_scripts(store.client, outbox.apply_calls([added]))
+        added_back = await store.client.zrange(waiting, 0, -1, withscores=True)
+        await run_scripts(store.client, outbox.apply_calls([removed]))
+        await run_scripts(
+            store.client,
+            outbox.apply_calls([outbox.Outbox(1, 1, {}, [outbox.IndexTouch(keys.SHOPS_INDEX_KEY, members)])]),
+        )
+        await store.store_firing_alerts(await store.take_leadership(), firing)
+        return (
+            added_back,
+            await store.client.zrange(waiting, 0, -1),
+            await store.client.zrange(keys.SHOPS_INDEX_KEY, 0, -1, withscores=True),
+            await store.firing_alerts(),
+        )
+
+    added_back, left, index, alerts = run_on_store(url, write)
+    expected = sorted((name.encode(), float(start)) for name, start in members.items())
+    assert sorted(added_back) == expected and sorted(index) == expected
+    assert left == [list(members)[-1].encode()]
+    assert alerts == (1, firing)
+
+
+def bad_calls() -> dict[str, tuple[ScriptCall, dict[bytes, Any]]]:
+    """Per script, a call whose input is wrong late in its arguments (after valid items an
+    unchecked script would already have written), and the state it starts from."""
+    agent = keys.agent_tag(SHOP, AGENT)
+    counters = keys.bucket_key(SHOP, AGENT, "d", 1)
+    later = NOW + 3_600_000  # expiries: a partial write would stay to be seen
+    valid_share = [0, 5, [[2, later, "c", 1]], [[3, later, [], [1, "b1"]]]]
+    odd_share = [1, 5, [], [[3, later, [], [1, "b2", 2]]]]  # a score with no member
+    alerts = {b"epoch": b"1", b"no_reply\x1fs1\x1fs1:a": b"7"}
+    many_fields = [x for i in range(CHUNK_VALUES) for x in (f"no_reply\x1fs{i}\x1fa", NOW)]
+    # KEYS: outbox, offset, b1, b2; ARGV: header, outbox, b1's state, and no ARGV[9] for b2.
+    state_past_argv = [1, [-1], [0], 60_000, [[3, 3, 60_000], [4, 9, 60_000]]]
+    return {
+        "apply_agent.lua": (
+            ScriptCall(
+                outbox.APPLY_AGENT,
+                [keys.applied_key(agent), counters, keys.waiting_key(SHOP, AGENT)],
+                [msgspec.msgpack.encode([valid_share, odd_share]), 60_000],
+            ),
+            {},
+        ),
+        "touch_index.lua": (
+            ScriptCall(
+                outbox.TOUCH_INDEX, [keys.SHOPS_INDEX_KEY], [60_000, NOW, "s1", NOW, "s2", "soon", "s3"]
+            ),
+            {},
+        ),
+        "replace_alerts.lua": (
+            ScriptCall(REPLACE_ALERTS, [keys.ALERTS_KEY], [1, 60_000, *many_fields, "no_reply\x1fs9\x1fa"]),
+            {keys.ALERTS_KEY.encode(): alerts},
+        ),
+        "commit_partition.lua": (
+            ScriptCall(
+                COMMIT_PARTITION,
+                [
+                    keys.outbox_key(0),
+                    keys.offset_key(TOPICS[0], 0),
+                    keys.buyer_key(0, SHOP, "b1"),
+                    keys.buyer_key(0, SHOP, "b2"),
+                ],
+                [msgspec.msgpack.encode(state_past_argv), b"entry", b"state of b1"],
+            ),
+            {},
+        ),
+        "take_leadership.lua": (
+            ScriptCall(TAKE_LEADERSHIP, [keys.ALERTS_KEY], ["a day"]),
+            {keys.ALERTS_KEY.encode(): alerts},
+        ),
+    }
+
+
+@pytest.mark.parametrize("script", sorted(bad_calls()))
+def test_a_script_given_bad_input_writes_nothing_and_raises_the_bug_class(url: str, script: str) -> None:
+    call, state = bad_calls()[script]
+    client = redis.Redis.from_url(url)
+    for key, fields in state.items():
+        client.hset(key, mapping=fields)
+
+    async def attempt(store: RedisStore) -> BaseException:
+        with pytest.raises(StoreBugError) as failure:
+            await run_scripts(store.client, [call])
+        return failure.value
+
+    error = run_on_store(url, attempt)
+    assert contents(client) == state
+    assert script in str(error) and "BADINPUT" in str(error)
+    assert not isinstance(error, STORE_ERRORS)  # not retried as an outage
+    client.close()
+
+
+def test_a_batch_meeting_foreign_data_writes_no_counter_and_stops(url: str) -> None:
+    """The agent's waiting set holds something else: the apply stops before any counter moves."""
+    client = redis.Redis.from_url(url)
+    client.set(keys.waiting_key(SHOP, AGENT), "not a sorted set")
+    records = [buyer_message(SHOP, f"b{i}", AGENT, 0, i) for i in range(3)]
+
+    async def attempt(worker: BatchProcessor) -> BaseException:
+        with pytest.raises(StoreBugError) as failure:
+            await worker.process(records)
+        return failure.value
+
+    error = run(url, attempt)
+    assert "apply_agent.lua" in str(error)
+    assert client.exists(day_bucket(SHOP, AGENT), keys.applied_key(keys.agent_tag(SHOP, AGENT))) == 0
+    client.close()
