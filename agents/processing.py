@@ -6,6 +6,11 @@ diff → commit each partition's share (buyer states + offsets + outbox, fenced 
 offsets it was computed from) → apply the outboxes to the agents (agents/store/batches.py).
 Rejected records go to the dead-letter sink before the commit, so a crash can repeat a
 dead letter but never lose one.
+
+A batch's verdicts (each record's decoding, the batch's `now`, the shops' horizons) are made
+once, in `judge`, and kept through every retry: a record dead-lettered as `future_ts` must not
+be applied by a retry whose clock has moved on. A commit may land in Redis and its reply be
+lost; the retry then loads exactly the offsets that commit wrote, and counts its report then.
 """
 
 from __future__ import annotations
@@ -45,6 +50,11 @@ class BatchReport:
     def count(self, topic: str, outcome: str) -> None:
         self.outcomes[(topic, outcome)] = self.outcomes.get((topic, outcome), 0) + 1
 
+    @property
+    def counted(self) -> int:
+        """Records with an outcome here (each fresh record has exactly one)."""
+        return sum(self.outcomes.values())
+
     def add(self, other: BatchReport) -> None:
         """Fold in the report of one committed partition."""
         for key, n in other.outcomes.items():
@@ -57,12 +67,29 @@ class BatchReport:
 
 
 @dataclass(slots=True)
-class _Batch:
+class _Attempted:
+    """A commit sent for one partition whose reply never came: where it would have left the
+    offsets, and what it would have counted."""
+
+    offsets: dict[str, int]
+    report: BatchReport
+
+    def landed(self, snapshot: PartitionSnapshot) -> bool:
+        return all(snapshot.offsets.get(topic) == offset for topic, offset in self.offsets.items())
+
+
+@dataclass(slots=True)
+class Batch:
+    """A batch with its verdicts, made once (`BatchProcessor.judge`) and kept across retries."""
+
     records: Sequence[KafkaRecord]
     decoded: list[Event | Rejection]
     now_ms: int
     horizons: dict[str, Horizon] = field(default_factory=dict)  # per shop, at now_ms
     misrouted: set[int] = field(default_factory=set)  # on a partition murmur2 would not choose
+    # Commits in flight when an attempt failed, per partition: the next load tells if they landed.
+    unanswered: dict[int, _Attempted] = field(default_factory=dict)
+    landed: BatchReport = field(default_factory=BatchReport)  # what those that landed counted
 
 
 @dataclass(slots=True)
@@ -126,10 +153,11 @@ class BatchProcessor:
         commit records that Redis does not hold. A configuration error (login, ACL, TLS
         trust) does not heal by waiting: it raises StoreAccessError, which stops the worker.
         """
+        batch = self.judge(records)
         delay = 0.1
         while True:
             try:
-                return await self.process(records)
+                return await self.process(batch)
             except RETRIED_ERRORS as exc:
                 raise_if_fatal(exc)
                 self.metrics.redis_errors.inc()
@@ -139,28 +167,38 @@ class BatchProcessor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY_S)
 
-    async def process(self, records: Sequence[KafkaRecord]) -> BatchReport:
-        """Apply `records`; a partition that another worker committed meanwhile is recomputed
-        from fresh state (its records that the other worker applied are then skipped)."""
-        started = time.perf_counter()
+    def judge(self, records: Sequence[KafkaRecord]) -> Batch:
+        """The batch's verdicts, at one `now`: every retry of it reuses them."""
         now_ms = self.clock()
-        batch = _Batch(records, [self.decoder.decode(r.value, r.key, now_ms) for r in records], now_ms)
+        batch = Batch(records, [self.decoder.decode(r.value, r.key, now_ms) for r in records], now_ms)
         if self.partitioner is not None:
             self._find_misrouted(batch, self.partitioner)
+        return batch
+
+    async def process(self, records: Sequence[KafkaRecord] | Batch) -> BatchReport:
+        """Apply `records` (judged here unless already); a partition that another worker
+        committed meanwhile is recomputed from fresh state (its records that the other worker
+        applied are then skipped)."""
+        started = time.perf_counter()
+        batch = records if isinstance(records, Batch) else self.judge(records)
         report = BatchReport()
-        pending = list(range(len(records)))
+        pending = list(range(len(batch.records)))
         for attempt in range(1, self.max_conflict_retries + 1):
             report.attempts = attempt
             moved = await self._apply(batch, pending, report)
             if not moved:
+                # A landed commit's records were applied by it; this attempt saw them as skipped.
+                report.add(batch.landed)
+                report.skipped_already_applied -= batch.landed.counted
+                batch.landed = BatchReport()  # counted now, never again
                 self._observe(report, time.perf_counter() - started)
                 self._observe_lag(batch)
                 return report
             self.metrics.conflicts.inc()
-            pending = [i for i in pending if records[i].partition in moved]
+            pending = [i for i in pending if batch.records[i].partition in moved]
         raise CommitConflict(f"gave up after {self.max_conflict_retries} conflicting attempts")
 
-    async def _apply(self, batch: _Batch, indexes: list[int], report: BatchReport) -> set[int]:
+    async def _apply(self, batch: Batch, indexes: list[int], report: BatchReport) -> set[int]:
         """One attempt at the records `indexes`; the partitions that moved on (not committed)."""
         topics = sorted({*self.input_topics, *(batch.records[i].topic for i in indexes)})
         shares: dict[int, _Share] = {}
@@ -175,6 +213,7 @@ class BatchProcessor:
         store = self.store
         snapshots = await store.load({p: sorted(s.buyers) for p, s in shares.items()}, topics)
         await store.catch_up(snapshots.values())
+        self._settle_unanswered(batch, snapshots)
         commits: list[PartitionCommit] = []
         letters: list[DeadLetter] = []
         for partition, share in shares.items():
@@ -183,14 +222,28 @@ class BatchProcessor:
                 commits.append(commit)
         if letters:
             await self.dead_letters(letters)
+        # Until the store answers, each of these commits may or may not have landed.
+        batch.unanswered = {c.partition: _Attempted(c.offsets, shares[c.partition].report) for c in commits}
         moved = await store.commit(commits)
+        batch.unanswered = {}
         for partition, share in shares.items():
             if partition not in moved:
                 report.add(share.report)
         return moved
 
+    @staticmethod
+    def _settle_unanswered(batch: Batch, snapshots: dict[int, PartitionSnapshot]) -> None:
+        """A commit whose reply was lost landed if its partition now holds exactly the offsets
+        it wrote: its records are skipped from here on, so its report is the one to count."""
+        for partition, attempted in batch.unanswered.items():
+            snapshot = snapshots.get(partition)
+            if snapshot is not None and attempted.landed(snapshot):
+                attempted.report.skipped_already_applied = 0  # counted by the attempt that succeeds
+                batch.landed.add(attempted.report)
+        batch.unanswered = {}
+
     def _compute(
-        self, batch: _Batch, share: _Share, snapshot: PartitionSnapshot, letters: list[DeadLetter]
+        self, batch: Batch, share: _Share, snapshot: PartitionSnapshot, letters: list[DeadLetter]
     ) -> PartitionCommit | None:
         """One partition's share of the batch; None when all its records were applied already."""
         records, decoded, report = batch.records, batch.decoded, share.report
@@ -248,7 +301,7 @@ class BatchProcessor:
                 add_buyer_delta(writes, policy, first.buyer_id, delta, batch.now_ms)
         return PartitionCommit(snapshot.partition, snapshot.offsets, offsets, writes)
 
-    def _find_misrouted(self, batch: _Batch, partitioner: Partitioner) -> None:
+    def _find_misrouted(self, batch: Batch, partitioner: Partitioner) -> None:
         for i, record in enumerate(batch.records):
             if record.key is None or isinstance(batch.decoded[i], Rejection):
                 continue
@@ -270,7 +323,7 @@ class BatchProcessor:
                     partitioner.partitions,
                 )
 
-    def _observe_lag(self, batch: _Batch) -> None:
+    def _observe_lag(self, batch: Batch) -> None:
         """Once per batch, from its newest event: how far the numbers trail the events."""
         newest = max((item.ts for item in batch.decoded if not isinstance(item, Rejection)), default=None)
         if newest is not None:

@@ -124,7 +124,7 @@ class Runtime:
         if self.epoch is None:
             self.epoch = await self.store.take_leadership()
             log.info("leading, epoch %d", self.epoch)
-        snapshot, agents_by_shop = await self.read_snapshot(now_ms)
+        snapshot, full_floors = await self.read_snapshot(now_ms)
         epoch, firing = await self.store.firing_alerts()
         if epoch != self.epoch:
             self._depose(epoch)
@@ -132,26 +132,28 @@ class Runtime:
         self.collector.snapshot = snapshot
         await self.store.mark_leader(self.identity, now_ms)
         await self.store.record_waiting({f.shop: f.totals.waiting_buyers for f in snapshot.floors}, now_ms)
-        await self.prune_expired_waits(agents_by_shop, now_ms)
-        await self.publish_alerts(snapshot.floors, firing, now_ms)
+        await self.prune_expired_waits(full_floors, now_ms)
+        # Every agent alerts on its own: the `_other` fold bounds /metrics' labels only.
+        await self.publish_alerts(full_floors, firing, now_ms)
 
-    async def read_snapshot(self, now_ms: int) -> tuple[FloorSnapshot, dict[str, list[str]]]:
-        """Every exported shop's floor and first-response histograms, agents past the cap
-        folded into `_other`; and every agent of each shop (the folded ones too)."""
+    async def read_snapshot(self, now_ms: int) -> tuple[FloorSnapshot, list[ShopFloor]]:
+        """Every exported shop's floor and first-response histograms for /metrics, agents past
+        the cap folded into `_other`; and the same shops' floors with every agent, unfolded."""
         processing = self.settings.processing
         configured = self.policies.settings.shops  # live: block lists and agents reload
         shops, unexported = cap_shops(await self.reader.shops(now_ms), configured, processing.max_shops)
         floors: list[ShopFloor] = []
+        full_floors: list[ShopFloor] = []
         histograms: dict[tuple[str, str], dict[str, int]] = {}
-        agents_by_shop: dict[str, list[str]] = {}
         for shop in shops:
             full = await self.reader.floor(shop, now_ms, with_sums=True)
+            full_floors.append(full)
             shop_settings = configured.get(shop)
             floor = cap_agents(
                 full, processing.max_agents_per_shop, shop_settings.agents if shop_settings else ()
             )
             floors.append(floor)
-            agents = agents_by_shop[shop] = [row.agent for row in full.agents]
+            agents = [row.agent for row in full.agents]
             exported = {row.agent for row in floor.agents}
             overflow = []
             for agent, counts in zip(
@@ -163,15 +165,16 @@ class Runtime:
                     overflow.append(counts)
             if overflow:
                 histograms[(shop, OVERFLOW_AGENT)] = merge_histograms(overflow)
-        return FloorSnapshot(floors, histograms, unexported), agents_by_shop
+        return FloorSnapshot(floors, histograms, unexported), full_floors
 
-    async def prune_expired_waits(self, agents_by_shop: dict[str, list[str]], now_ms: int) -> None:
-        for shop, agents in agents_by_shop.items():
-            limit = now_ms - self.policies(shop).wait_limit_ms
-            await self.store.prune_waits([(shop, a) for a in agents], limit)
+    async def prune_expired_waits(self, floors: list[ShopFloor], now_ms: int) -> None:
+        for floor in floors:
+            limit = now_ms - self.policies(floor.shop).wait_limit_ms
+            await self.store.prune_waits([(floor.shop, row.agent) for row in floor.agents], limit)
 
     async def publish_alerts(self, floors: list[ShopFloor], before: alerts.Firing, now_ms: int) -> None:
-        """One `firing`, later one `resolved` event per alert episode, both with its `alert_id`.
+        """One `firing`, later one `resolved` event per alert episode, both with its `alert_id`,
+        for every agent of `floors` (uncapped: alert events carry no label cardinality).
 
         The firing set lives in Redis, so a new leader continues where the old one stopped;
         events are sent before the set is stored (a crash in between can repeat one, never

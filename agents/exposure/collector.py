@@ -91,7 +91,7 @@ class FloorCollector(Collector):
             "kefu_alert_threshold_seconds", "The shop's wait alert threshold.", labels=["shop"]
         )
         in_service = GaugeMetricFamily(
-            "kefu_in_service_hours",
+            "kefu_service_open",
             "1 inside the shop's service hours, 0 outside: no wait alert fires outside them.",
             labels=["shop"],
         )

@@ -20,10 +20,10 @@ def install_duties(app: faust.App, runtime: Runtime, input_topics: set[str]) -> 
         # First, before any await: Faust has already told its recovery service to seek the new
         # partitions, and that runs as soon as this yields. Installed later, the first seek
         # goes to Kafka's committed offsets, which can be ahead of Redis: records skipped.
-        resume_from_redis(app, runtime.store, input_topics)
+        resume_from_redis(app, runtime.store, input_topics, runtime.metrics.redis_errors)
         # Redis is first needed right after this (resuming from its offsets). A wrong password
         # or an untrusted certificate stops the worker here, saying so; an outage does not,
-        # since the batch loop retries through it.
+        # since the seek and the batch loop wait through it.
         await check_access(runtime.store.ping)
 
     cast(Any, app.on_partitions_assigned).connect(on_assigned)  # mode's stub types lag its API

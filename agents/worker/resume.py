@@ -15,37 +15,56 @@ before any record of it is fetched.
 A partition's last commit may also have left an outbox that its previous owner died before
 applying to the agents; it is applied here, as the partition arrives, because a partition
 that receives no more records would otherwise never apply it (agents/store/batches.py).
+
+Redis can be down while partitions arrive. Like every outage, that is waited out with backoff
+(each failure counts in `kefu_redis_errors_total`); a configuration error (a refused login,
+a missing permission, an untrusted certificate) stops the worker. Faust gives the seek
+`broker_request_timeout` and then abandons the whole recovery, so the wait ends before that:
+the partitions are then read from the beginning of retention, which is safe (the processor
+skips every record Redis already holds, once Redis answers) though slower to catch up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
 from aiokafka.errors import IllegalStateError
+from prometheus_client import Counter
 
+from agents.store.errors import STORE_ERRORS, raise_if_fatal
 from agents.store.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
 
 SEEK_ATTEMPTS = 3
 SEEK_RETRY_SECONDS = 0.2
+FIRST_OUTAGE_DELAY_S = 0.1
+MAX_OUTAGE_DELAY_S = 5.0
+# The share of Faust's seek timeout (broker_request_timeout) spent waiting for Redis.
+OUTAGE_SHARE_OF_TIMEOUT = 0.75
+FROM_RETENTION_START = -1  # an applied offset that makes the seek read from the beginning
 
 
-def resume_from_redis(app: faust.App, store: RedisStore, input_topics: set[str]) -> None:
+def resume_from_redis(
+    app: faust.App, store: RedisStore, input_topics: set[str], redis_errors: Counter
+) -> None:
     """Install the seek policy; safe to call on every assignment (installs once)."""
     consumer: Any = app.consumer
     if getattr(consumer, "_kefu_resume_installed", False):
         return
     faust_seek: Callable[[], Awaitable[Mapping[Any, int]]] = consumer.seek_to_committed
+    outage_limit_s = float(app.conf.broker_request_timeout) * OUTAGE_SHARE_OF_TIMEOUT
 
     async def seek_to_applied() -> Mapping[Any, int]:
+        deadline = time.monotonic() + outage_limit_s  # one for the whole seek, rebalances too
         for attempt in range(1, SEEK_ATTEMPTS + 1):
             try:
-                return await seek_once()
+                return await seek_through_outages(deadline)
             except IllegalStateError as exc:
                 log.info("the assignment changed while resuming (attempt %d): %s", attempt, exc)
                 await asyncio.sleep(SEEK_RETRY_SECONDS)
@@ -54,21 +73,50 @@ def resume_from_redis(app: faust.App, store: RedisStore, input_topics: set[str])
         )
         return {}
 
-    async def seek_once() -> Mapping[Any, int]:
+    async def seek_through_outages(deadline: float) -> Mapping[Any, int]:
+        delay = FIRST_OUTAGE_DELAY_S
+        while True:
+            try:
+                return await seek_once(from_redis=True)
+            except STORE_ERRORS as exc:
+                raise_if_fatal(exc)
+                redis_errors.inc()
+                if time.monotonic() + delay >= deadline:
+                    log.warning(
+                        "Redis is still unreachable after %.0f s of resuming (%s): reading these partitions "
+                        "from the beginning of retention; records Redis holds are skipped once it answers",
+                        outage_limit_s,
+                        exc,
+                    )
+                    return await seek_once(from_redis=False)
+                log.warning("resuming from Redis failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_OUTAGE_DELAY_S)
+
+    async def seek_once(from_redis: bool) -> Mapping[Any, int]:
         positions = dict(await faust_seek())
         partitions = sorted((tp for tp in consumer.assignment() if tp.topic in input_topics), key=str)
+        if not from_redis:
+            starts = [FROM_RETENTION_START] * len(partitions)
+            return await seek_all(positions, partitions, starts, "the beginning of retention")
         applied = await store.applied_offsets([(tp.topic, tp.partition) for tp in partitions])
         drained = await store.batches.drain({tp.partition for tp in partitions})
         if drained:
             log.info("applied %d outbox(es) left by the previous owners of these partitions", drained)
+        return await seek_all(positions, partitions, applied, "Redis")
+
+    async def seek_all(
+        positions: dict[Any, int], partitions: list[Any], applied: list[int], source: str
+    ) -> Mapping[Any, int]:
         for tp, offset in zip(partitions, applied, strict=True):
             position = offset + 1
             if positions.get(tp) != position:
                 log.info(
-                    "resuming %s[%d] at %d (Redis), Kafka had %s",
+                    "resuming %s[%d] at %d (%s), Kafka had %s",
                     tp.topic,
                     tp.partition,
                     position,
+                    source,
                     positions.get(tp),
                 )
             await consumer.seek(tp, position)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from prometheus_client import generate_latest
+
 from agents.core.alerts import AlertEvent
 from agents.core.projection import SHOP_LEVEL, WIDTH
 from agents.exposure.floor import FloorReader
@@ -35,7 +37,7 @@ def a_buyer_waits(store: FakeStore, since_ms: int) -> None:
 
 
 def test_a_frozen_leader_that_wakes_after_a_takeover_repeats_nothing() -> None:
-    store, sent_a, sent_b = FakeStore(), [], []
+    store, sent_a, sent_b = FakeStore(), list[AlertEvent](), list[AlertEvent]()
     a_buyer_waits(store, NOW - 30_000)
     a, b = leader(store, sent_a), leader(store, sent_b)
     asyncio.run(a.lead(NOW))
@@ -52,7 +54,7 @@ def test_a_frozen_leader_that_wakes_after_a_takeover_repeats_nothing() -> None:
 
 
 def test_a_deposed_leader_leads_again_once_nobody_else_does() -> None:
-    store, sent = FakeStore(), []
+    store, sent = FakeStore(), list[AlertEvent]()
     a_buyer_waits(store, NOW - 1_000)
     a, b = leader(store, sent), leader(store, sent)
     asyncio.run(a.lead(NOW))
@@ -74,3 +76,42 @@ def test_following_forgets_the_epoch() -> None:
     assert a.epoch is None and not a.deposed and a.collector.snapshot.floors == []
     asyncio.run(a.lead(NOW + 1_000))
     assert a.epoch == 2
+
+
+BIG_SHOP_AGENTS = 1_500  # three times processing.max_agents_per_shop (500)
+
+
+def many_buyers_wait(store: FakeStore, agents: int, since_ms: int) -> list[str]:
+    names = [f"s1:a{i:05d}" for i in range(agents)]
+    store.vectors[("s1", SHOP_LEVEL)] = [0] * WIDTH
+    for index, agent in enumerate(names):
+        store.vectors[("s1", agent)] = [1] + [0] * (WIDTH - 1)
+        store.waits[("s1", agent)] = (1, since_ms, f"tb_{index}")
+    return names
+
+
+def test_every_agent_of_a_shop_past_the_label_cap_gets_its_own_alert_episode() -> None:
+    """Issue 25: the `_other` fold bounds /metrics' labels; `kefu.alerts` carries every agent,
+    one `firing` per episode however many rounds it lasts, and later its `resolved`."""
+    store, sent = FakeStore(), list[AlertEvent]()
+    agents = many_buyers_wait(store, BIG_SHOP_AGENTS, NOW - 30_000)
+    runtime = leader(store, sent)
+    for second in range(3):
+        asyncio.run(runtime.lead(NOW + second * 1_000))
+    firing = [e for e in sent if e.alert == "BuyerWaitingTooLong"]
+    assert sorted(e.agent_id for e in firing) == agents, "one firing per agent, none as _other"
+    assert all(e.state == "firing" for e in firing)
+    assert len({e.alert_id for e in firing}) == BIG_SHOP_AGENTS
+    # /metrics still folds: 499 agents of their own and `_other`.
+    [floor] = runtime.collector.snapshot.floors
+    assert len(floor.agents) == 500 and floor.agents[-1].agent == "_other"
+    exposition = generate_latest(runtime.registry).decode()
+    assert 'kefu_waiting_buyers{agent="_other",shop="s1"} 1001.0' in exposition
+    assert f'agent="{agents[-1]}"' not in exposition
+
+    for agent in agents:
+        store.waits[("s1", agent)] = (0, None, None)  # every wait answered
+    sent.clear()
+    asyncio.run(runtime.lead(NOW + 3_000))
+    asyncio.run(runtime.lead(NOW + 4_000))
+    assert sorted((e.state, e.alert_id) for e in sent) == sorted(("resolved", e.alert_id) for e in firing)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import IllegalStateError
 from aiokafka.structs import TopicPartition as TP
+from prometheus_client import CollectorRegistry, Counter
 
 from agents import stream_agents
 from agents.worker import duties, resume
@@ -75,8 +76,9 @@ def test_a_rebalance_during_the_seek_is_retried_and_never_crashes_the_worker(
 ) -> None:
     monkeypatch.setattr(resume, "SEEK_RETRY_SECONDS", 0)
     consumer = FakeConsumer(fail)
-    app = SimpleNamespace(consumer=consumer)
-    resume.resume_from_redis(app, FakeStore(), {"in"})  # type: ignore[arg-type]
+    app = SimpleNamespace(consumer=consumer, conf=SimpleNamespace(broker_request_timeout=90.0))
+    redis_errors = Counter("redis_errors", "", registry=CollectorRegistry())
+    resume.resume_from_redis(app, FakeStore(), {"in"}, redis_errors)  # type: ignore[arg-type]
     assert asyncio.run(consumer.seek_to_committed()) == positions
     # Retried on the assignment as it is now: Redis's offset + 1; gave up without a seek.
     assert consumer.seeks == ([(TP("in", 0), 10)] if positions else [])
