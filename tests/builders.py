@@ -28,7 +28,7 @@ from agents.core.projection import (
     WAITS_ENDED,
     WIDTH,
 )
-from agents.core.windows import WINDOWS
+from agents.core.windows import WINDOW_DAYS, WINDOWS
 from agents.exposure.floor import team_values, window_values
 from config.settings import Settings, settings_from_yaml
 from streams.events import Event, Message, Order, Transfer
@@ -147,6 +147,8 @@ class Ledger:
     waits: dict[tuple[str, str], dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     histogram: dict[tuple[str, str, int], int] = field(default_factory=lambda: defaultdict(int))
     outcomes: list[str] = field(default_factory=list)
+    # As `rebuild` does (agents/processing.py): each shop's retention_days, not the `28d` window.
+    restore_history: bool = False
 
     def __post_init__(self) -> None:
         self.policies = PolicyBook(self.settings)
@@ -167,7 +169,8 @@ class Ledger:
         for (shop, buyer), group in groups.items():
             policy = self.policies(shop)
             state = self.states.setdefault((shop, buyer), BuyerState())
-            delta = apply_buyer_events(state, group, policy, Horizon.at(policy, self.now_ms))
+            days = policy.retention_days if self.restore_history else WINDOW_DAYS
+            delta = apply_buyer_events(state, group, policy, Horizon.at(policy, self.now_ms, days))
             self.outcomes.extend(o.value for o in delta.outcomes)
             for (agent, start), vector in delta.cohorts.items():
                 day = policy.calendar.day(start)
@@ -181,6 +184,13 @@ class Ledger:
                     self.waits[(shop, agent)][buyer] = start
             for (agent, bucket), n in delta.histogram.items():
                 self.histogram[(shop, agent, bucket)] += n
+        return self
+
+    def apply_live(self, *events: Event) -> Ledger:
+        """Each event as its own batch at its own time, as a live worker meets it."""
+        for event in events:
+            self.now_ms = max(self.now_ms, event.ts)
+            self.apply_batch([event])
         return self
 
     def day(self, agent: str = "s1:a", shop: str = "s1", day: int = 0) -> Counts:

@@ -147,16 +147,22 @@ class Result:
     outcomes: list[str] = field(default_factory=list)
 
 
-def reference(events: list[Event], now: int, rules: Rules) -> Result:
-    """Every number metrics.md defines, from `events` in arrival order, as seen at `now`."""
+def reference(events: list[Event], now: int, rules: Rules, arrivals: list[int] | None = None) -> Result:
+    """Every number metrics.md defines, from `events` in arrival order, as seen at `now`.
+
+    `arrivals` holds the moment each event reached the worker (all at `now` when absent): an
+    event is late when it is older than the windows at its arrival, so a consultation that
+    arrived in time keeps its credit after its day leaves the `28d` window. Cohorts are those of
+    the days in the `28d` window at `now`; older days are history, no longer live.
+    """
     today = local_day(now, rules.zone)
     window_start = local_midnight(today - timedelta(days=27), rules.zone)
-    order_look_back = window_start - rules.after_sale_days * DAY_MS
     result = Result()
     kept: list[Event] = []
     seen: set[str] = set()
-    for event in events:
-        oldest = order_look_back if isinstance(event, Order) else window_start
+    for event, arrival in zip(events, arrivals or [now] * len(events), strict=True):
+        opened = local_midnight(local_day(arrival, rules.zone) - timedelta(days=27), rules.zone)
+        oldest = opened - rules.after_sale_days * DAY_MS if isinstance(event, Order) else opened
         if event.buyer_id in rules.blocked_buyers:
             result.outcomes.append("filtered")
         elif event.ts < oldest:
@@ -171,7 +177,8 @@ def reference(events: list[Event], now: int, rules: Rules) -> Result:
     for buyer in sorted({(e.shop_id, e.buyer_id) for e in kept}):
         mine = [e for e in kept if (e.shop_id, e.buyer_id) == buyer]
         _buyer(buyer, mine, rules, window_start, cohorts, result)
-    result.cohorts = {k: v for k, v in cohorts.items() if any(v.values())}
+    first_day = local_day(window_start, rules.zone)
+    result.cohorts = {k: v for k, v in cohorts.items() if k[2] >= first_day and any(v.values())}
     return result
 
 

@@ -10,6 +10,7 @@ orders and messages may interleave arbitrarily.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from hashlib import blake2b
 
 from msgspec import Struct
@@ -197,15 +198,22 @@ def apply_order(state: BuyerState, event: Order) -> None:
         order.cancelled = event.ts if order.cancelled is None else min(order.cancelled, event.ts)
 
 
-def prune(state: BuyerState, cutoff_day: int, horizon_ms: int) -> None:
+def prune(
+    state: BuyerState, cutoff_day: int, horizon_ms: int, keep: Collection[tuple[str, int]] = ()
+) -> None:
     """Forget what no window can need any more.
 
     `cutoff_day` is the first day of the `28d` window; `horizon_ms` is that day's start
     less the after-sale look-back. Anything older arrives as `late` and is skipped, so
-    dropping the ids of such events cannot let a duplicate through.
+    dropping the ids of such events cannot let a duplicate through. A consultation from
+    before the cutoff whose (agent, start) is in `keep` holds the credit of an order that
+    can still change (`Projection.credited_past_cutoff`): dropping it would hand the order
+    to a younger inquiry.
     """
     # Consultations and orders are a handful per buyer: filtering them is cheaper than looking first.
-    state.consultations = [c for c in state.consultations if c.day >= cutoff_day]
+    state.consultations = [
+        c for c in state.consultations if c.day >= cutoff_day or (c.agent, c.start) in keep
+    ]
     state.orders = [o for o in state.orders if _last_touch(o) >= horizon_ms]
     # The ids can be hundreds; most calls find none to forget, so look before rebuilding.
     if state.seen and min(state.seen.values()) < horizon_ms:

@@ -103,8 +103,10 @@ def apply_buyer_events(
     delta = BuyerDelta(outcomes)
     if not delta.changed:
         return delta
-    prune(state, horizon.cutoff_day, horizon.order_horizon_ms)
     after = project(state, policy, horizon.cutoff_day, horizon.cutoff_ms)
+    # After projecting: what pruning drops changes no cohort from the cutoff on, and `after`
+    # names the old inquiries that still hold a credit.
+    prune(state, horizon.cutoff_day, horizon.order_horizon_ms, after.credited_past_cutoff)
     delta.cohorts = _cohort_changes(before, after)
     _histogram_changes(delta)
     _wait_changes(delta, before, after)

@@ -56,6 +56,10 @@ class Projection:
     # change of its REPLIED counter is exactly that consultation's first reply.
     cohorts: dict[CohortKey, Vector]
     waits: dict[str, int]  # agent -> open wait start
+    # Consultations from before the cutoff that hold the credit (or an assist) of an order that
+    # can still reach a cohort from the cutoff on: pruning keeps them (`buyer.prune`), or a later
+    # change to the order (a refund) would find it credited to a younger inquiry.
+    credited_past_cutoff: set[CohortKey]
 
 
 def _vector(cohorts: dict[CohortKey, Vector], key: CohortKey) -> Vector:
@@ -140,7 +144,12 @@ def credit(order: OrderState, inquiries: list[Consultation], policy: ShopPolicy)
 
 
 def project(state: BuyerState, policy: ShopPolicy, cutoff_day: int, cutoff_ms: int) -> Projection:
-    """Contributions of consultations from `cutoff_day` on and of the orders that can reach them."""
+    """Contributions to the cohorts from `cutoff_day` on: their consultations, and the orders
+    credited to them.
+
+    Credit is judged among all the inquiries the state holds, however old: an order credited to
+    an inquiry from before the cutoff stays that inquiry's, and what changes in it later (a
+    refund) is booked nowhere live, never on a younger inquiry that was not credited."""
     cohorts: dict[CohortKey, Vector] = {}
     inquiries: list[Consultation] = []
     orders = state.orders
@@ -148,6 +157,8 @@ def project(state: BuyerState, policy: ShopPolicy, cutoff_day: int, cutoff_ms: i
     targets = policy.response_targets_ms
     for consultation in state.consultations:
         if consultation.day < cutoff_day:
+            if consultation.first_reply is not None and not _is_after_sale(consultation, orders, policy):
+                inquiries.append(consultation)  # books nothing, but may hold an order's credit
             continue
         vector = _EMPTY.copy()
         cohorts[(consultation.agent, consultation.start)] = vector
@@ -163,18 +174,22 @@ def project(state: BuyerState, policy: ShopPolicy, cutoff_day: int, cutoff_ms: i
         if not _is_after_sale(consultation, orders, policy):
             vector[INQUIRIES] = 1
             inquiries.append(consultation)
+    credited_past_cutoff: set[CohortKey] = set()
     if orders:
-        _project_orders(orders, inquiries, cohorts, policy, cutoff_ms)
-    return Projection(cohorts, dict(state.waits))
+        _project_orders(orders, inquiries, cohorts, credited_past_cutoff, policy, cutoff_ms)
+    return Projection(cohorts, dict(state.waits), credited_past_cutoff)
 
 
 def _project_orders(
     orders: list[OrderState],
     inquiries: list[Consultation],
     cohorts: dict[CohortKey, Vector],
+    credited_past_cutoff: set[CohortKey],
     policy: ShopPolicy,
     cutoff_ms: int,
 ) -> None:
+    """Book the orders on the cohorts in `cohorts` (those from the cutoff on); only an inquiry
+    without a cohort there is from before it, and its share of an order is booked nowhere."""
     ordered: set[int] = set()
     paid: set[int] = set()
     assisted: set[int] = set()
@@ -183,8 +198,10 @@ def _project_orders(
         if created is None:
             continue
         counted = created >= cutoff_ms  # the shop's orders are counted in their creation's window
-        # Under judge `paid` an order created before the cutoff can still credit a later inquiry.
-        if not counted and (order.paid is None or order.paid < cutoff_ms):
+        # Paid and created before the cutoff: only inquiries from before it can hold its credit,
+        # for good (its moments only move earlier). Created before it and not paid: a payment may
+        # still credit a later inquiry (judge `paid`), or go where the creation's credit went.
+        if not counted and order.paid is not None and order.paid < cutoff_ms:
             continue
         given = credit(order, inquiries, policy)
         if counted:
@@ -204,15 +221,23 @@ def _project_orders(
         for inquiry in given.paid:
             ordered.add(id(inquiry))  # an inquiry credited with a payment counts as ordered
             paid.add(id(inquiry))
-            vector = cohorts[(inquiry.agent, inquiry.start)]
-            vector[SALES_FEN] += net
-            vector[REFUNDED_FEN] += refund
+            vector = cohorts.get((inquiry.agent, inquiry.start))
+            if vector is not None:
+                vector[SALES_FEN] += net
+                vector[REFUNDED_FEN] += refund
         for inquiry in given.assisted:
             assisted.add(id(inquiry))
-            cohorts[(inquiry.agent, inquiry.start)][ASSISTED_SALES_FEN] += net
+            vector = cohorts.get((inquiry.agent, inquiry.start))
+            if vector is not None:
+                vector[ASSISTED_SALES_FEN] += net
     for inquiry in inquiries:
-        vector = cohorts[(inquiry.agent, inquiry.start)]
+        key = (inquiry.agent, inquiry.start)
         marker = id(inquiry)
+        vector = cohorts.get(key)
+        if vector is None:
+            if marker in ordered or marker in assisted:  # paid ones are ordered too
+                credited_past_cutoff.add(key)
+            continue
         vector[ORDERED] += marker in ordered
         vector[PAID] += marker in paid
         vector[ASSISTED] += marker in assisted

@@ -2,14 +2,16 @@
 whose times are built from the edges of metrics.md, so that boundaries are hit by design.
 
 Messages keep each buyer's order (events.md); orders arrive anywhere among them; events are
-applied in random batch sizes; duplicates, blocked buyers and late events are mixed in.
+applied in random batch sizes; duplicates, blocked buyers and late events are mixed in. Some
+scenarios go on weeks later, live: refunds (and buyers writing again) arrive each at its own
+time, after the `28d` window has left some of the credited inquiries behind.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -18,7 +20,7 @@ from hypothesis import strategies as st
 from streams.events import Event, Message, Order, Transfer
 from tests.builders import Ledger, at
 from tests.builders import settings as parse_settings
-from tests.reference import DAY_MS, FIELDS, Rules, reference
+from tests.reference import DAY_MS, FIELDS, Rules, local_day, reference
 
 HOUR = 3_600_000
 AGENTS = ("s1:a", "s1:b", "s1:c")
@@ -44,12 +46,19 @@ FIRST_MOMENTS = (at(0) - 1, at(0), at(0, 0, 0.001), at(10), at(20), at(23, 59, 5
 NOWS = (at(12, day=3), at(12, day=27), at(0, day=28))
 
 
+# Days after one of the scenario's days: the `28d` window then starts on it, the day after, or
+# the one after that.
+LATER_DAYS = (27, 28, 29)
+LATER_HOURS = (0, 9, 12, 23)
+
+
 @dataclass(frozen=True)
 class Scenario:
     rules: Rules
     now: int
     events: tuple[Event, ...]
     batches: tuple[int, ...] = (1,)
+    later: tuple[Event, ...] = ()  # applied after `events`, each live at its own time (ts order)
 
 
 @st.composite
@@ -167,24 +176,84 @@ def run_core(scenario: Scenario) -> Ledger:
         size = sizes[position % len(sizes)]
         ledger.apply_batch(events[position : position + size])
         position += size
+    for event in scenario.later:
+        ledger.now_ms = event.ts
+        ledger.apply_batch([event])
     return ledger
+
+
+def expected_days(scenario: Scenario) -> dict[tuple[str, str, date], dict[str, int]]:
+    """Each day as the reference saw it the last time it was inside the `28d` window: live, a day
+    that has left the window is history and changes no more."""
+    events = list(scenario.events)
+    arrivals = [scenario.now] * len(events)
+    moments = [(scenario.now, len(events))]
+    for event in scenario.later:
+        events.append(event)
+        arrivals.append(event.ts)
+        moments.append((event.ts, len(events)))
+    expected: dict[tuple[str, str, date], dict[str, int]] = {}
+    for now, count in moments:
+        seen = reference(events[:count], now, scenario.rules, arrivals[:count]).cohorts
+        first_day = local_day(now, scenario.rules.zone) - timedelta(days=27)
+        expected = {key: row for key, row in expected.items() if key[2] < first_day} | seen
+    return expected
 
 
 def assert_core_matches_reference(scenario: Scenario) -> None:
     ledger = run_core(scenario)
-    expected = reference(list(scenario.events), scenario.now, scenario.rules)
+    events = [*scenario.events, *scenario.later]
+    arrivals = [scenario.now] * len(scenario.events) + [event.ts for event in scenario.later]
+    now = scenario.later[-1].ts if scenario.later else scenario.now
+    expected = reference(events, now, scenario.rules, arrivals)
     got = {
         (shop, agent, date.fromordinal(day)): dict(zip(FIELDS, vector, strict=True))
         for (shop, agent, day), vector in ledger.by_day.items()
         if any(vector)
     }
-    assert got == expected.cohorts
+    assert got == expected_days(scenario)
     got_waits = {
         (shop, agent, buyer): start for (shop, agent), w in ledger.waits.items() for buyer, start in w.items()
     }
     assert got_waits == expected.waits
     assert {k: n for k, n in ledger.histogram.items() if n} == expected.histogram
     assert Counter(ledger.outcomes) == Counter(expected.outcomes)
+
+
+@st.composite
+def weeks_later(draw: st.DrawFn, scenario: Scenario, serial: list[int]) -> Scenario:
+    """Refunds of the scenario's orders (some redelivered) and buyers writing again, each arriving
+    live at its own time, weeks later: 27 to 29 days after the day of one of the scenario's
+    events, so that the `28d` window has just left that day (or is about to)."""
+    orders_known = sorted({(e.buyer_id, e.order_id) for e in scenario.events if isinstance(e, Order)})
+    buyers = sorted({e.buyer_id for e in scenario.events})
+    days = sorted({(e.ts - at(0)) // DAY_MS for e in scenario.events})
+    moments = draw(
+        st.lists(
+            st.builds(
+                lambda day, later, hour, ms: max(scenario.now, at(hour, day=day + later) + ms),
+                st.sampled_from(days),
+                st.sampled_from(LATER_DAYS),
+                st.sampled_from(LATER_HOURS),
+                st.integers(0, HOUR - 1),
+            ),
+            min_size=1,
+            max_size=5,
+        )
+    )
+    later: list[Event] = []
+    for ts in sorted(moments):
+        serial[0] += 1
+        if orders_known and draw(st.integers(0, 3)) > 0:
+            buyer, order_id = draw(st.sampled_from(orders_known))
+            amount = draw(st.sampled_from((None, 50, 1000, 20000)))
+            later.append(Order(f"r{serial[0]}", "s1", buyer, ts, order_id, "refunded", amount))
+        else:
+            buyer, agent = draw(st.sampled_from(buyers)), draw(st.sampled_from(AGENTS))
+            later.append(Message(f"r{serial[0]}", "s1", buyer, ts, agent, "buyer", False))
+        if draw(st.integers(0, 4)) == 0:
+            later.append(later[-1])  # redelivered
+    return replace(scenario, later=tuple(later))
 
 
 def _m(event_id: str, ts: int, agent: str = "s1:a", sender: str = "buyer", buyer: str = "b1") -> Message:
@@ -242,6 +311,38 @@ MUTANT_EXAMPLES = {
 }
 
 
+# Issue 25's example: A's inquiry on day 0 is credited (created_first), B's on day 1 is not; the
+# refund arrives on day 28, when the `28d` window starts on day 1.
+WEEKS_LATER_EXAMPLE = Scenario(
+    Rules(judge="created_first", deduct_refunds=True),
+    at(10, 0, 1, day=1),
+    (
+        _m("m1", at(23), agent="s1:a"),
+        _m("m2", at(23, 1), agent="s1:a", sender="agent"),
+        _o("o1", at(23, 30), status="created", amount=10000),
+        _m("m3", at(9, day=1), agent="s1:b"),
+        _m("m4", at(9, 1, day=1), agent="s1:b", sender="agent"),
+        _o("o2", at(10, day=1), amount=10000),
+    ),
+    later=(_o("o3", at(12, day=28), status="refunded", amount=3000),),
+)
+
+
+def test_the_reference_leaves_a_late_refund_where_the_credit_is() -> None:
+    scenario = WEEKS_LATER_EXAMPLE
+    events = [*scenario.events, *scenario.later]
+    arrivals = [scenario.now] * len(scenario.events) + [at(12, day=28)]
+    live = reference(events, at(12, day=28), scenario.rules, arrivals).cohorts
+    b_day_1 = live[("s1", "s1:b", local_day(at(9, day=1), scenario.rules.zone))]
+    assert (b_day_1["i"], b_day_1["p"], b_day_1["y"], b_day_1["rf"]) == (1, 0, 0, 0)
+    assert not any(agent == "s1:a" for _, agent, _ in live)  # A's day is history at day 28
+    # Seen all at once on day 28, A's messages are late: B is then the only inquiry, and paid.
+    replayed = reference(events, at(12, day=28), scenario.rules).cohorts
+    b_replayed = replayed[("s1", "s1:b", local_day(at(9, day=1), scenario.rules.zone))]
+    assert (b_replayed["p"], b_replayed["y"], b_replayed["rf"]) == (1, 7000, 3000)
+    assert_core_matches_reference(scenario)
+
+
 @pytest.mark.parametrize("name", sorted(MUTANT_EXAMPLES))
 def test_each_audited_mutant_scenario_matches_the_reference(name: str) -> None:
     assert_core_matches_reference(MUTANT_EXAMPLES[name])
@@ -253,3 +354,12 @@ def test_each_audited_mutant_scenario_matches_the_reference(name: str) -> None:
 @given(data=st.data())
 def test_core_matches_the_reference_model(rule: str, judge: str, data: st.DataObject) -> None:
     assert_core_matches_reference(data.draw(scenarios(rule, judge)))
+
+
+@pytest.mark.parametrize("rule", ["last", "first", "all"])
+@pytest.mark.parametrize("judge", ["created", "paid", "created_first"])
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_core_matches_the_reference_model_weeks_later(rule: str, judge: str, data: st.DataObject) -> None:
+    scenario = data.draw(scenarios(rule, judge))
+    assert_core_matches_reference(data.draw(weeks_later(scenario, [0])))

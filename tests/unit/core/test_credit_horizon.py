@@ -1,0 +1,188 @@
+"""An order's credit outlives the window of the inquiry that holds it (issue 25, bug 2).
+
+A change to an order moves money only between the cohorts that hold its credit. When the credited
+inquiry has aged past every window (the horizon), a later change (a refund, a new amount) changes
+nothing live: a younger inquiry that was never credited must not be booked the difference, and
+`rebuild`, whose horizon is the retention, books it on the credited inquiry's day.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.core.buyer import BuyerState, Consultation, prune
+from agents.core.engine import Horizon
+from agents.core.projection import SHOP_LEVEL
+from tests.builders import Counts, Ledger, agent_msg, at, buyer_msg, order, settings
+
+A, B = "s1:a", "s1:b"
+AMOUNT, REFUND = 10000, 3000
+Books = dict[tuple[str, str, int], list[int]]
+
+
+def ledger_for(judge: str, rule: str, window: str, deduct: bool = True, restore: bool = False) -> Ledger:
+    yaml = (
+        f"defaults: {{attribution: {{judge: {judge}, rule: {rule}, window: {window}, "
+        f"deduct_refunds: {str(deduct).lower()}}}}}"
+    )
+    return Ledger(settings=settings(yaml), now_ms=at(0), restore_history=restore)
+
+
+def credited_to_a_then_b_asks(ledger: Ledger) -> Ledger:
+    """A's inquiry on day 0 at 23:00 (replied), the order at 23:30, B's inquiry on day 1 at 09:00
+    (replied), the payment on day 1 at 10:00: each event applied live, at its own time."""
+    return ledger.apply_live(
+        buyer_msg(at(23), A),
+        agent_msg(at(23, 1), A),
+        order(at(23, 30), "T1", "created", AMOUNT),
+        buyer_msg(at(9, day=1), B),
+        agent_msg(at(9, 1, day=1), B),
+        order(at(10, day=1), "T1", "paid", AMOUNT),
+    )
+
+
+def books(ledger: Ledger, before_day: int = 28) -> Books:
+    """The non-zero day buckets of the days before `before_day` (day 0 = at(0)'s day)."""
+    last = ledger.policy().calendar.day(at(day=before_day))
+    return {key: list(vector) for key, vector in ledger.by_day.items() if any(vector) and key[2] < last}
+
+
+def money(counts: Counts) -> tuple[int, int, int, int, int]:
+    return (counts.paid, counts.sales_fen, counts.refunded_fen, counts.assisted, counts.assisted_sales_fen)
+
+
+@pytest.mark.parametrize("rule", ["last", "first"])
+@pytest.mark.parametrize("window", ["same_day", "next_day"])
+def test_a_late_refund_of_an_order_credited_past_the_horizon_changes_nothing_live(
+    rule: str, window: str
+) -> None:
+    ledger = credited_to_a_then_b_asks(ledger_for("created_first", rule, window))
+    assert money(ledger.day(A, day=0)) == (1, AMOUNT, 0, 0, 0)
+    assert ledger.day(B, day=1).inquiries == 1 and money(ledger.day(B, day=1)) == (0, 0, 0, 0, 0)
+    booked = books(ledger)
+
+    # Day 28: the `28d` window starts on day 1, with B's inquiry inside it and A's outside.
+    ledger.apply_live(order(at(12, day=28), "T1", "refunded", REFUND))
+    assert money(ledger.day(B, day=1)) == (0, 0, 0, 0, 0)
+    assert books(ledger) == booked  # and A's day is history: frozen live, `rebuild` recomputes it
+
+    # The refund pruned the state: later changes must not find the order B's either.
+    ledger.apply_live(
+        order(at(13, day=28), "T1", "refunded", REFUND),
+        buyer_msg(at(14, day=28), B),
+        order(at(15, day=28), "T1", "refunded", None),
+    )
+    assert books(ledger) == booked
+
+
+def test_an_assist_inside_the_window_follows_the_refund_and_takes_no_credit() -> None:
+    # Judged at the payment, under `first` and `next_day`: A (day 0) is credited, B (day 1) assisted.
+    ledger = credited_to_a_then_b_asks(ledger_for("paid", "first", "next_day", deduct=True))
+    assert money(ledger.day(A, day=0)) == (1, AMOUNT, 0, 0, 0)
+    assert money(ledger.day(B, day=1)) == (0, 0, 0, 1, AMOUNT)
+
+    ledger.apply_live(order(at(12, day=28), "T1", "refunded", REFUND))
+    # B holds an assist of the order, so its assisted sales are net of the refund; never the sale.
+    assert money(ledger.day(B, day=1)) == (0, 0, 0, 1, AMOUNT - REFUND)
+    assert money(ledger.day(A, day=0)) == (1, AMOUNT, 0, 0, 0)
+
+    ledger.apply_live(order(at(13, day=28), "T1", "refunded", None))
+    assert money(ledger.day(B, day=1)) == (0, 0, 0, 1, 0)
+
+
+def test_an_assist_with_gross_sales_changes_nothing() -> None:
+    ledger = credited_to_a_then_b_asks(ledger_for("paid", "first", "next_day", deduct=False))
+    booked = books(ledger)
+    ledger.apply_live(order(at(12, day=28), "T1", "refunded", REFUND))
+    ledger.apply_live(order(at(13, day=28), "T1", "refunded", REFUND))
+    assert money(ledger.day(B, day=1)) == (0, 0, 0, 1, AMOUNT)
+    assert books(ledger) == booked
+
+
+def test_the_inquiry_that_holds_the_payment_inside_the_window_still_takes_the_refund() -> None:
+    # Judged at the payment under `last`: B (day 1) holds the payment, A only the order credit.
+    ledger = credited_to_a_then_b_asks(ledger_for("paid", "last", "next_day", deduct=True))
+    assert money(ledger.day(B, day=1)) == (1, AMOUNT, 0, 0, 0)
+    ledger.apply_live(order(at(12, day=28), "T1", "refunded", REFUND))
+    assert money(ledger.day(B, day=1)) == (1, AMOUNT - REFUND, REFUND, 0, 0)
+    ledger.apply_live(order(at(13, day=28), "T1", "refunded", REFUND))
+    assert money(ledger.day(B, day=1)) == (1, AMOUNT - 2 * REFUND, 2 * REFUND, 0, 0)
+
+
+def test_an_order_credited_past_the_horizon_is_not_silent_in_its_creation_window() -> None:
+    # `next_day`: A's inquiry on day 0 holds an order created on day 1 at 00:30, inside the `28d`
+    # window on day 28 while A's day is not. A new amount must not count it as a silent sale.
+    ledger = ledger_for("created", "last", "next_day").apply_live(
+        buyer_msg(at(23), A),
+        agent_msg(at(23, 1), A),
+        order(at(0, 30, day=1), "T1", "paid", AMOUNT),
+    )
+    shop_day_1 = ledger.day(SHOP_LEVEL, day=1)
+    assert (shop_day_1.orders, shop_day_1.silent_orders, shop_day_1.silent_sales_fen) == (1, 0, 0)
+    booked = books(ledger)
+    ledger.apply_live(order(at(12, day=28), "T1", "cancelled", 8000))  # closed after payment
+    ledger.apply_live(order(at(13, day=28), "T1", "cancelled", 6000))
+    shop_day_1 = ledger.day(SHOP_LEVEL, day=1)
+    assert (shop_day_1.orders, shop_day_1.silent_orders, shop_day_1.silent_sales_fen) == (1, 0, 0)
+    assert books(ledger) == booked
+
+
+@pytest.mark.parametrize(("judge", "b_paid"), [("created_first", 0), ("paid", 1)])
+def test_a_payment_weeks_after_the_order_goes_where_the_judge_sends_it(judge: str, b_paid: int) -> None:
+    # Ordered on day 0 through A; B answers on day 28, when A's day has left the window; paid then.
+    ledger = ledger_for(judge, "last", "same_day").apply_live(
+        buyer_msg(at(23), A),
+        agent_msg(at(23, 1), A),
+        order(at(23, 30), "T1", "created", AMOUNT),
+        buyer_msg(at(9, day=28), B),
+        agent_msg(at(9, 1, day=28), B),
+        order(at(10, day=28), "T1", "paid", AMOUNT),
+    )
+    # `created_first`: the payment goes where the creation's credit went, to A, past the horizon.
+    assert money(ledger.day(B, day=28)) == (b_paid, b_paid * AMOUNT, 0, 0, 0)
+    assert ledger.day(A, day=0).paid == 0  # history: frozen live
+
+
+def test_rebuild_books_the_refund_on_the_credited_inquirys_day_within_the_retention() -> None:
+    ledger = credited_to_a_then_b_asks(ledger_for("created_first", "last", "same_day", restore=True))
+    ledger.apply_live(order(at(12, day=28), "T1", "refunded", REFUND))
+    assert money(ledger.day(A, day=0)) == (1, AMOUNT - REFUND, REFUND, 0, 0)
+    assert money(ledger.day(B, day=1)) == (0, 0, 0, 0, 0)
+
+
+def test_rebuild_changes_nothing_for_a_credit_past_the_retention() -> None:
+    # retention_days 93: on day 93 the horizon starts on day 1, with B inside and A outside.
+    ledger = credited_to_a_then_b_asks(ledger_for("created_first", "last", "same_day", restore=True))
+    booked = books(ledger, before_day=93)
+    ledger.apply_live(order(at(12, day=93), "T1", "refunded", REFUND))
+    ledger.apply_live(order(at(13, day=93), "T1", "refunded", REFUND))
+    assert money(ledger.day(B, day=1)) == (0, 0, 0, 0, 0)
+    assert books(ledger, before_day=93) == booked
+
+
+def test_a_credited_inquiry_is_kept_while_its_order_can_reach_the_window_and_no_longer() -> None:
+    ledger = credited_to_a_then_b_asks(ledger_for("created_first", "last", "same_day"))
+    calendar = ledger.policy().calendar
+    ledger.apply_live(order(at(12, day=28), "T1", "refunded", REFUND))
+    state = ledger.states[("s1", "b1")]
+    assert [(c.agent, c.day) for c in state.consultations] == [
+        (A, calendar.day(at(0))),
+        (B, calendar.day(at(day=1))),
+    ]
+    # From day 29 the window starts after the payment (day 1): no cohort of the window can hold
+    # the order's credit any more, so A goes. The order stays for the after-sale look-back.
+    ledger.apply_live(buyer_msg(at(0, day=29), B))
+    assert [o.order_id for o in state.orders] == ["T1"]
+    assert [c.day for c in state.consultations] == [calendar.day(at(day=29))]
+
+
+def test_prune_keeps_the_consultations_it_is_told_to_keep() -> None:
+    horizon = Horizon.at(Ledger().policy(), at(12, day=27))
+    cutoff = horizon.cutoff_day
+    old_a, old_b = (
+        Consultation(A, cutoff - 1, at(10, day=-1), at(10, 1, day=-1)),
+        Consultation(B, cutoff - 1, at(11, day=-1)),
+    )
+    state = BuyerState(consultations=[old_a, old_b, Consultation(A, cutoff, at(10))])
+    prune(state, cutoff, horizon.order_horizon_ms, keep={(A, old_a.start)})
+    assert [(c.agent, c.day) for c in state.consultations] == [(A, cutoff - 1), (A, cutoff)]
