@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Coroutine
 from dataclasses import replace
@@ -22,6 +24,7 @@ from typing import Any
 
 import msgspec
 from rich.console import Console
+from rich.markup import escape
 
 from config.settings import Settings
 from streams.simulate import (
@@ -111,9 +114,9 @@ async def _history(settings: Settings, traffic: TrafficShape, env: dict[str, str
         text=True,
     )
     if rebuilt.returncode != 0:
-        console.print(f"[red]rebuilding the history failed:[/red]\n{rebuilt.stderr}")
+        console.print(f"[red]rebuilding the history failed:[/red]\n{escape(rebuilt.stderr)}")
         return False
-    console.print(rebuilt.stderr.strip().splitlines()[-1])
+    console.print(rebuilt.stderr.strip().splitlines()[-1], markup=False)
     return True
 
 
@@ -132,7 +135,7 @@ async def run_demo(settings: Settings, traffic: TrafficShape = DEMO_TRAFFIC) -> 
     )
     up = _stack("up")
     if up.returncode != 0:
-        console.print(f"[red]could not start the local stack:[/red]\n{up.stderr}")
+        console.print(f"[red]could not start the local stack:[/red]\n{escape(up.stderr)}")
         console.print(
             "A half-started stack is repaired by the next start: run `kefu-pulse demo` again. "
             "If it fails the same way, `deploy/local/stack down` stops what runs, "
@@ -163,18 +166,20 @@ async def run_demo(settings: Settings, traffic: TrafficShape = DEMO_TRAFFIC) -> 
                 start_new_session=True,
             )
         if not _wait_healthy(port):
-            console.print(f"[red]the worker did not become healthy; see {log_path}[/red]")
+            console.print(f"[red]the worker did not become healthy; see {escape(str(log_path))}[/red]")
             return 1
         shops = sorted(settings.shops) or ["shop0"]
-        console.print(f"floor display (大屏): http://127.0.0.1:{port}/floor?shop={shops[0]}")
+        shop = urllib.parse.quote(shops[0], safe="")  # an id from the config: text, never markup
+        console.print(f"floor display (大屏): http://127.0.0.1:{port}/floor?shop={shop}", markup=False)
         console.print(f"metrics:              http://127.0.0.1:{port}/metrics")
-        console.print(f"floor API:            http://127.0.0.1:{port}/api/v1/floor?shop={shops[0]}")
-        console.print(f"report (日报):         http://127.0.0.1:{port}/report?shop={shops[0]}")
-        console.print(f"worker log:           {log_path}")
+        console.print(f"floor API:            http://127.0.0.1:{port}/api/v1/floor?shop={shop}", markup=False)
+        console.print(f"report (日报):         http://127.0.0.1:{port}/report?shop={shop}", markup=False)
+        console.print(f"worker log:           {log_path}", markup=False)
+        first, last = _last_month(settings)
         console.print(
             'last month\'s payroll: eval "$(deploy/local/stack env)" && .venv/bin/kefu-pulse report '
-            f"--shop {shops[0]} --from {_last_month(settings)[0]} --to {_last_month(settings)[1]} "
-            "--format xlsx --output payroll.xlsx"
+            f"--shop {shlex.quote(shops[0])} --from {first} --to {last} --format xlsx --output payroll.xlsx",
+            markup=False,
         )
         console.print(
             "Ctrl-C stops the simulator (it answers the buyers still waiting first, so the next run "
