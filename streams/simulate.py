@@ -49,7 +49,8 @@ def _answer_the_waiting(
     for record in answers:
         producer.send(topic, key=record.key, value=record.value, timestamp_ms=record.ts)
     if answers:
-        console.print(f"answered the {len(answers)} buyers still waiting, so no conversation stays open")
+        waiting = f"{len(answers)} buyer{'s' if len(answers) != 1 else ''}"
+        console.print(f"answered the {waiting} still waiting, so no conversation stays open")
 
 
 async def run_simulation(
