@@ -1,4 +1,4 @@
-"""Issue 25, bug 7: a Redis outage while partitions are assigned does not stop the worker.
+"""A Redis outage while partitions are assigned does not stop the worker.
 
 Two workers share the partitions; Redis is stopped; one worker leaves, so the other is
 assigned every partition and resumes each from Redis, which is down. It must wait (counting

@@ -1,4 +1,4 @@
-"""The retry edges of issue 25 on real Redis: the worker's own BatchProcessor and
+"""The retry edges on real Redis: the worker's own BatchProcessor and
 RedisPartitionStore, with a store wrapper that makes a commit land and then time out (a lost
 reply) or time out before it is sent, and a clock stepped 10 s between attempts.
 

@@ -1,5 +1,5 @@
 """A batch's verdicts are made once and its records counted once, whatever its retries meet
-(issue 25, bugs 5 and 6), on the in-memory store. The same scenarios run on real Redis in
+on the in-memory store. The same scenarios run on real Redis in
 tests/integration/test_retry_edges.py."""
 
 from __future__ import annotations

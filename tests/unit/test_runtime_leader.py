@@ -91,7 +91,7 @@ def many_buyers_wait(store: FakeStore, agents: int, since_ms: int) -> list[str]:
 
 
 def test_every_agent_of_a_shop_past_the_label_cap_gets_its_own_alert_episode() -> None:
-    """Issue 25: the `_other` fold bounds /metrics' labels; `kefu.alerts` carries every agent,
+    """The `_other` fold bounds /metrics' labels; `kefu.alerts` carries every agent,
     one `firing` per episode however many rounds it lasts, and later its `resolved`."""
     store, sent = FakeStore(), list[AlertEvent]()
     agents = many_buyers_wait(store, BIG_SHOP_AGENTS, NOW - 30_000)

@@ -1,4 +1,4 @@
-"""An order's credit outlives the window of the inquiry that holds it (issue 25, bug 2).
+"""An order's credit outlives the window of the inquiry that holds it.
 
 A change to an order moves money only between the cohorts that hold its credit. When the credited
 inquiry has aged past every window (the horizon), a later change (a refund, a new amount) changes

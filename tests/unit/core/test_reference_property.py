@@ -311,7 +311,7 @@ MUTANT_EXAMPLES = {
 }
 
 
-# Issue 25's example: A's inquiry on day 0 is credited (created_first), B's on day 1 is not; the
+# The audit's example: A's inquiry on day 0 is credited (created_first), B's on day 1 is not; the
 # refund arrives on day 28, when the `28d` window starts on day 1.
 WEEKS_LATER_EXAMPLE = Scenario(
     Rules(judge="created_first", deduct_refunds=True),

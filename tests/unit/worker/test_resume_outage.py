@@ -1,4 +1,4 @@
-"""A Redis outage while partitions arrive is waited out, like every other outage (issue 25).
+"""A Redis outage while partitions arrive is waited out, like every other outage.
 
 The seek that resumes each partition from Redis used to raise the outage out of Faust's
 recovery, which stops the worker. These drive the installed seek with a store that fails
