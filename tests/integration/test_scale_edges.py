@@ -352,3 +352,15 @@ def test_a_batch_meeting_foreign_data_writes_no_counter_and_stops(url: str) -> N
     assert "apply_agent.lua" in str(error)
     assert client.exists(day_bucket(SHOP, AGENT), keys.applied_key(keys.agent_tag(SHOP, AGENT))) == 0
     client.close()
+
+
+def test_the_first_record_of_a_partition_alone_in_a_batch_is_applied_once(url: str) -> None:
+    """Offset 0 is an offset like any other: committed alone, a redelivery of it is skipped."""
+    first = buyer_message(SHOP, "b0", AGENT, 0, 0)
+    run(url, lambda worker: worker.process([first]))
+    run(url, lambda worker: worker.process([first]))  # redelivered after a restart
+
+    client = redis.Redis.from_url(url)
+    assert client.get(keys.offset_key(TOPICS[0], 0)) == b"0"
+    assert client.hget(day_bucket(SHOP, AGENT), "c") == b"1"
+    client.close()
