@@ -1,13 +1,20 @@
-"""A secret value that does not print.
+"""A secret value that does not print, and the one function that masks secrets in text.
 
 Settings objects end up in reprs, tracebacks and log lines (Faust and msgspec both render
 them); the password inside must not. msgspec has no `SecretStr`, so this is the small
 equivalent: only `reveal()` gives the value, and only client constructors call it.
+
+A password inside a Redis URL is a plain string, though, and URLs reach messages: `mask_secrets`
+is where every message that can hold one is cleaned (streams/redaction.py applies it to every
+log record).
 """
 
 from __future__ import annotations
 
 import hmac
+import re
+from collections.abc import Iterable
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 REDACTED = "********"
 
@@ -48,3 +55,73 @@ class Secret:
     def __reduce__(self) -> tuple[object, ...]:
         # Pickling would write the value out in the clear (multiprocessing, caches): refuse.
         raise TypeError("a Secret is not picklable")
+
+
+# A "secret" shorter than this would blank out ordinary words; such a password is a problem anyway.
+MIN_SECRET_LENGTH = 4
+_END = r"\s'\"<>`"  # what ends a URL inside a sentence, a repr or a YAML line
+# `//user:password@`, with a scheme in front or not. Everything from the userinfo's first `:` to
+# the token's LAST `@` is the password: redis-py splits there too, so a password may hold `@`,
+# `:` or `/` (`redis://:p@ss:w/rd@host`, `unix://u:p@/run/redis.sock`, `redis+cluster://u:p@h1,h2`).
+_URL_USERINFO = re.compile(rf"(?P<head>//[^{_END}/@:]*:)[^{_END}]*(?P<tail>@)")
+# The same without `//`: `user:password@host` or `:password@host`, a URL whose scheme was cut
+# off. Never right after `scheme:` + `//`, which the pattern above has masked already.
+_BARE_USERINFO = re.compile(
+    rf"(?P<head>(?:^|(?<=[{_END}(,=\[]))[^{_END}/@:]*:)(?!//)[^{_END}]*(?P<tail>@)(?=[\w\[])"
+)
+# Text cut with ` ... ` (PyYAML's excerpts do that) can start inside a password.
+_CUT_USERINFO = re.compile(rf"(?P<head>\.\.\. )[^{_END}@]+(?P<tail>@)")
+# `password=…`: the query form redis-py reads (`redis://host/0?password=…`), or any key=value.
+_PASSWORD_PARAMETER = re.compile(
+    rf"(?i)(?P<head>(?<![a-z0-9])(?:\w*_)?(?:password|passwd|pwd)=)[^&#;,{_END}]+"
+)
+# `password: …` opening a line: a YAML line quoted in a configuration error.
+_PASSWORD_KEY = re.compile(r"(?im)^(?P<head>[ \t-]*[\w-]*(?:password|passwd|pwd)[ \t]*:[ \t]+)\S.*$")
+_PATTERNS = (_URL_USERINFO, _BARE_USERINFO, _CUT_USERINFO, _PASSWORD_PARAMETER, _PASSWORD_KEY)
+
+_remembered: set[str] = set()
+
+
+def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with every secret replaced by `********`: the values given or remembered, and
+    whatever stands where a password goes in each URL form redis-py and aiokafka accept (the
+    userinfo, with `@`, `:` or `/` in the password, with or without its scheme; the query's
+    `password=`), and a `password:` line. Every sentence, log record, health body, `check` line
+    and error that can hold a URL goes through here."""
+    known = _remembered.union(s for s in secrets if len(s) >= MIN_SECRET_LENGTH)
+    for secret in sorted(known, key=len, reverse=True):  # longest first: none masks part of another
+        text = text.replace(secret, REDACTED)
+    for pattern in _PATTERNS:
+        text = pattern.sub(_masked, text)
+    return text
+
+
+def _masked(match: re.Match[str]) -> str:
+    return f"{match.group('head')}{REDACTED}{match.groupdict().get('tail') or ''}"
+
+
+def remember_secrets(values: Iterable[str]) -> None:
+    """Secret values this process knows (the environment's, the settings'): from now on every
+    `mask_secrets` masks them too, whatever the text (a library's error, a quoted config line)."""
+    _remembered.update(v for v in values if len(v) >= MIN_SECRET_LENGTH)
+
+
+def forget_secrets() -> None:
+    """For tests: the process's remembered secrets back to none."""
+    _remembered.clear()
+
+
+def url_secrets(url: str) -> list[str]:
+    """The password of a Redis URL in each form it can be printed in: as written (userinfo or
+    `password=` query) and decoded (`%40` → `@`), as redis-py sends it."""
+    try:
+        written = [urlsplit(url).password or ""]
+    except ValueError:  # not a URL urllib can split: the patterns still mask it
+        written = []
+    query = url.partition("?")[2].partition("#")[0]
+    for parameter in query.split("&"):
+        key, _, value = parameter.partition("=")
+        if key.lower() == "password":
+            written.append(value)
+    found = {form for raw in written for form in (raw, unquote(raw), unquote_plus(raw)) if form}
+    return sorted(found, key=len, reverse=True)

@@ -17,7 +17,7 @@ import msgspec
 import yaml
 from msgspec import Meta, Struct
 
-from config.secret import Secret
+from config.secret import Secret, mask_secrets, url_secrets
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("kefu.yaml")
 
@@ -33,7 +33,11 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ConfigError(ValueError):
-    """Invalid configuration; the message names the key and what is wrong."""
+    """Invalid configuration; the message names the key and what is wrong, never a secret."""
+
+    def __init__(self, message: str) -> None:
+        # Printed to stderr at start-up and logged on reload: masked here, once for every path.
+        super().__init__(mask_secrets(message))
 
 
 class _Strict(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -85,6 +89,18 @@ class RedisSettings(_Strict, frozen=True):
 class WebSettings(_Strict, frozen=True):
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 6066
+    # Bounds on what one HTTP client can make the worker do (docs/operations.md "HTTP limits").
+    # Agents × days one web report may read: 500 agents (the metrics' max_agents_per_shop) over
+    # the default 93-day retention fit; a larger one is written by `kefu-pulse report`.
+    max_report_cells: PositiveInt = 50_000
+    # Reports are read and rendered this many at a time, off the event loop; this many more
+    # wait their turn, and past that a request is answered 503 "busy".
+    report_threads: Annotated[int, Meta(ge=1, le=8)] = 2
+    report_queue: NonNegativeInt = 64
+    # Open /api/v1/floor/stream connections; one more is answered 503.
+    max_streams: PositiveInt = 64
+    # A stream client that takes longer than this to accept one update is disconnected.
+    stream_write_timeout_seconds: PositiveFloat = 10.0
 
 
 class AttributionSettings(_Strict, frozen=True):
@@ -290,7 +306,8 @@ def settings_from_yaml(text: str, source: str = "<config>") -> Settings:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+        # Not chained: PyYAML's own message quotes the line unmasked.
+        raise ConfigError(f"{source}: not valid YAML: {_yaml_problem(exc, text)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -306,6 +323,23 @@ def settings_from_yaml(text: str, source: str = "<config>") -> Settings:
     settings = msgspec.structs.replace(settings, shops=shops)
     _check_semantics(settings)
     return settings
+
+
+_QUOTED_LINE_CHARS = 200
+
+
+def _yaml_problem(error: yaml.YAMLError, text: str) -> str:
+    """PyYAML's own message quotes the offending line cut to fit, and the cut can fall inside a
+    URL (`... ssw0rd@host`) where no pattern recognises it: the whole line is quoted here, so the
+    masking sees the URL entire, and cut only after it was masked."""
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
+        return mask_secrets(str(error))
+    mark = error.problem_mark
+    what = "; ".join(part for part in (error.context, error.problem) if part)
+    lines = text.splitlines()
+    line = mask_secrets(lines[mark.line].strip()) if mark.line < len(lines) else ""
+    quoted = f":\n    {line[:_QUOTED_LINE_CHARS]}" if line else ""
+    return f"{what} at line {mark.line + 1}, column {mark.column + 1}{quoted}"
 
 
 def _convert(data: object, kind: type[_T], path: str, source: str) -> _T:
@@ -381,4 +415,24 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"KEFU_CONFIG: cannot read {path}: {exc.strerror}") from exc
-    return _apply_environment(settings_from_yaml(text, str(path)), environ)
+    try:
+        return _apply_environment(settings_from_yaml(text, str(path)), environ)
+    except ConfigError as exc:  # the environment's own secrets too, which no pattern may catch
+        raise ConfigError(mask_secrets(str(exc), environment_secrets(environ))) from exc.__cause__
+
+
+def environment_secrets(environ: os._Environ[str] | dict[str, str]) -> list[str]:
+    """The secrets the environment holds, known before the file is read: the Redis URL's
+    password and the Kafka password (under its default variable name)."""
+    found = url_secrets(environ.get("KEFU_REDIS_URL", ""))
+    if password := environ.get(KafkaSecuritySettings().password_env):
+        found.append(password)
+    return found
+
+
+def settings_secrets(settings: Settings) -> list[str]:
+    """The literal secret values in these settings, in every form they can be printed in."""
+    found = url_secrets(settings.redis.url)
+    if settings.kafka.security.password is not None:
+        found.append(settings.kafka.security.password.reveal())
+    return sorted(set(found), key=len, reverse=True)

@@ -17,10 +17,11 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from config.secret import url_secrets
 from config.settings import Settings
 from streams.kafka_security import admin_client, client_kwargs
 from streams.preflight import StartupError, TopicFacts, input_topic_problem, require_kafka, topic_facts
-from streams.redaction import redact
+from streams.redaction import mask_secrets
 
 MS_PER_DAY = 86_400_000
 SAFE_EVICTION = "noeviction"  # every kefu-pulse key has a TTL, so even volatile-* policies evict state
@@ -99,7 +100,8 @@ def redis_check(url: str, info: dict[str, str]) -> Check:
         if info.get("aof_enabled") == "1"
         else "AOF off (a restart loses state; `rebuild` restores it)"
     )
-    detail = f"{redact(url)}: Redis {info.get('redis_version', '?')}, maxmemory-policy {policy}, {aof}"
+    shown = mask_secrets(url, url_secrets(url))
+    detail = f"{shown}: Redis {info.get('redis_version', '?')}, maxmemory-policy {policy}, {aof}"
     if policy != SAFE_EVICTION:
         detail += f"; set maxmemory-policy {SAFE_EVICTION}: an evicting policy silently drops state"
     return Check("redis", policy == SAFE_EVICTION, detail)
@@ -205,11 +207,12 @@ async def run_checks(
 
 
 def report(checks: list[Check], as_json: bool) -> int:
+    # Masked on the way out: a detail may quote a library's error, and errors quote URLs.
     if as_json:
-        print(json.dumps([asdict(c) for c in checks], ensure_ascii=False))
+        print(mask_secrets(json.dumps([asdict(c) for c in checks], ensure_ascii=False)))
     else:
         for check in checks:
-            print(check.line())
+            print(mask_secrets(check.line()))
     failed = sum(not c.ok for c in checks)
     steps = sum(c.next_step for c in checks)
     if not as_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import traceback
 from dataclasses import replace
@@ -25,24 +26,27 @@ from agents.store.connect import connect
 from agents.store.errors import STORE_ERRORS, describe_problem
 from agents.store.redis_store import RedisStore
 from agents.stream_agents import install
-from config.settings import ConfigError, Settings, config_path, load_settings
+from config.secret import remember_secrets
+from config.settings import ConfigError, Settings, config_path, environment_secrets, load_settings
 from streams.app import create_app
 from streams.cli_help import command_of, describe, quiet_libraries, wants_debug
 from streams.preflight import StartupError, require_input_topics, require_kafka
 from streams.rebuild import Rebuilt
-from streams.redaction import install_log_redaction, redact, settings_secrets
+from streams.redaction import install_log_redaction, mask_secrets, settings_secrets
 from streams.report_model import ReportRequestError
 
 
 def main() -> None:
     argv = sys.argv[1:]
     command, debug = command_of(argv), wants_debug(argv)
+    remember_secrets(environment_secrets(os.environ))
     try:
         settings = load_settings()
     except ConfigError as exc:
         mark = "✗ configuration: " if command == "check" else "kefu-pulse: invalid configuration: "
-        print(f"{mark}{exc}", file=sys.stderr)
+        print(mask_secrets(f"{mark}{exc}"), file=sys.stderr)
         raise SystemExit(2) from exc
+    remember_secrets(settings_secrets(settings))
     install_log_redaction(settings_secrets(settings))
     if command != "worker" and not debug:
         quiet_libraries()
@@ -56,7 +60,7 @@ def main() -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    print(f"kefu-pulse: {message}", file=sys.stderr)
+    print(mask_secrets(f"kefu-pulse: {message}"), file=sys.stderr)
     raise SystemExit(1)
 
 
@@ -73,7 +77,7 @@ def _start_or_explain(settings: Settings, debug: bool) -> None:
         loop.run_until_complete(_preflight(settings))
     except StartupError as exc:
         if debug:  # the whole chain, down to the library's own error
-            traceback.print_exc()
+            print(mask_secrets(traceback.format_exc()), file=sys.stderr, end="")
         _fail(str(exc))
     finally:
         restore()
@@ -97,7 +101,7 @@ async def _require_redis(settings: Settings, store: RedisStore, timeout_s: float
 
 
 def _redis_problem(settings: Settings, exc: BaseException) -> str:
-    return describe_problem(exc, redact(settings.redis.url))
+    return describe_problem(exc, settings.redis.url)
 
 
 async def _require_kafka(settings: Settings) -> None:

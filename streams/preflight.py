@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aiokafka.client import AIOKafkaClient
 
+from config.secret import mask_secrets
 from config.settings import Settings
 from streams.kafka_security import KafkaAccessError, KafkaUnreachable, check_access, client_kwargs
 
@@ -19,7 +20,10 @@ OPERATIONS_DOC = 'docs/operations.md, "Adding partitions later"'
 
 
 class StartupError(RuntimeError):
-    """One sentence: what is wrong and what to do."""
+    """One sentence: what is wrong and what to do; printed at start-up, so never a secret."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(mask_secrets(message))
 
 
 @dataclass(frozen=True, slots=True)

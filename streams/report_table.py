@@ -6,10 +6,11 @@ from collections.abc import Sequence
 
 from rich.cells import cell_len
 from rich.table import Table
+from rich.text import Text
 
 from streams.report_columns import ReportColumn, Subject, display, report_columns
 from streams.report_model import TEAM, Report, ReportRow, ReportTotals
-from streams.stats_cli import WIDE_TERMINAL
+from streams.stats_cli import WIDE_TERMINAL, plain
 
 
 def _label(subject: Subject) -> str:
@@ -53,7 +54,11 @@ def _layout(
 
 
 def _table(
-    title: str, columns: Sequence[ReportColumn], agents: Sequence[ReportRow], totals: ReportTotals, width: int
+    title: str | Text,
+    columns: Sequence[ReportColumn],
+    agents: Sequence[ReportRow],
+    totals: ReportTotals,
+    width: int,
 ) -> Table:
     subjects: list[Subject] = [*agents, totals]
     labels = [_label(s) for s in subjects]
@@ -68,7 +73,7 @@ def _table(
         team = row == len(labels) - 1
         if team:
             table.add_section()
-        table.add_row(label, *(cells[i][row] for i, _, _ in layout), style="bold" if team else None)
+        table.add_row(plain(label), *(cells[i][row] for i, _, _ in layout), style="bold" if team else None)
     return table
 
 
@@ -77,7 +82,7 @@ def report_table(report: Report, *, by_day: bool, width: int) -> list[Table]:
     wide = width >= WIDE_TERMINAL
     columns = [c for c in report_columns(report.response_targets_seconds) if c.compact or c.team_only or wide]
     span = report.from_ if report.from_ == report.to else f"{report.from_} ~ {report.to}"
-    title = f"{report.name or report.shop} ({report.shop}) · {span}"
+    title = plain(f"{report.name or report.shop} ({report.shop}) · {span}")
     tables = [_table(title, columns, report.agents, report.totals, width)]
     if by_day:
         tables += [_table(day.day, columns, day.agents, day.totals, width) for day in report.days]

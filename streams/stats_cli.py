@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from streams.floor_model import AgentRow, ShopFloor, WindowValues, floor_json
 
@@ -31,12 +33,24 @@ def _fmt(value: float | int | None, percent: bool = False) -> str:
 @dataclass(frozen=True, slots=True)
 class Column:
     header: str
-    value: Callable[[AgentRow, WindowValues], str]
+    value: Callable[[AgentRow, WindowValues], str | Text]
     compact: bool  # kept in a narrow terminal
 
 
+# Terminal control characters (C0, DEL, C1): an ESC in an id could still write its own escape
+# sequences (a hyperlink, a cleared screen), markup or not.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def plain(text: str) -> Text:
+    """An id or a name exactly as it is, for rich to print: rich reads a `str` as markup and
+    emoji codes, so an agent named `s1:[/]` would crash the table and `[link=…]` would plant a
+    hidden link. Control characters are shown escaped (`\\x1b`)."""
+    return Text(_CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text))
+
+
 COLUMNS = (
-    Column("agent", lambda r, w: r.name or r.agent, True),
+    Column("agent", lambda r, w: plain(r.name or r.agent), True),
     Column("waiting", lambda r, w: str(r.waiting_buyers), True),
     Column("oldest s", lambda r, w: _fmt(r.oldest_wait_seconds), True),
     Column("咨询", lambda r, w: str(w.consultations), False),
@@ -70,9 +84,9 @@ def floor_table(floor: ShopFloor, window: str, width: int) -> Table:
     if target is not None:
         every.insert(every.index(COLUMNS[5]) + 1, _within_column(target))
     columns = [c for c in every if c.compact or width >= WIDE_TERMINAL]
-    title = f"{floor.name or floor.shop} · {window}"
+    title = plain(f"{floor.name or floor.shop} · {window}")
     if not floor.in_service_hours:
-        title += " · 非服务时间 outside service hours"
+        title.append(" · 非服务时间 outside service hours")
     table = Table(title=title)
     for column in columns:
         table.add_column(column.header, no_wrap=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR, BusinessCalendar, calendar_for
@@ -80,20 +80,38 @@ def resolve_policy(settings: Settings, shop_id: str) -> ShopPolicy:
     )
 
 
+# Unconfigured shops whose policy is kept ready: more than the metrics export (max_shops), so
+# the shops that send traffic stay in; ids that only HTTP clients named push each other out.
+UNCONFIGURED_KEPT = 256
+
+
 class PolicyBook:
-    """Resolved policies, one per shop, built lazily (unknown shops take the defaults)."""
+    """Resolved policies: one per configured shop, built lazily; any other shop takes the
+    defaults, resolved once and copied with its id. Shop ids come from events and HTTP requests
+    too, so at most UNCONFIGURED_KEPT of those copies are kept, the oldest dropped first."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._policies: dict[str, ShopPolicy] = {}
+        self.update(settings)
 
     def update(self, settings: Settings) -> None:
         """New shop rules (block lists, groups, thresholds) for events processed from now on."""
         self.settings = settings
-        self._policies = {}
+        self._policies: dict[str, ShopPolicy] = {}
+        self._unconfigured: dict[str, ShopPolicy] = {}
+        self._defaults = resolve_policy(settings, "")
+
+    def __len__(self) -> int:
+        """How many policies are kept: the configured shops' and the unconfigured copies."""
+        return len(self._policies) + len(self._unconfigured)
 
     def __call__(self, shop_id: str) -> ShopPolicy:
-        policy = self._policies.get(shop_id)
-        if policy is None:
+        policy = self._policies.get(shop_id) or self._unconfigured.get(shop_id)
+        if policy is not None:
+            return policy
+        if shop_id in self.settings.shops:
             policy = self._policies[shop_id] = resolve_policy(self.settings, shop_id)
+            return policy
+        if len(self._unconfigured) >= UNCONFIGURED_KEPT:
+            del self._unconfigured[next(iter(self._unconfigured))]
+        policy = self._unconfigured[shop_id] = replace(self._defaults, shop_id=shop_id)
         return policy

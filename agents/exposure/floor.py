@@ -79,10 +79,12 @@ def team_values(agents: list[int], shop: list[int], targets_seconds: tuple[int, 
 
 
 def mask_buyer(buyer_id: str) -> str:
-    """Personal data: at most `tb_***2` (events.md) — a short prefix and the last character."""
-    if len(buyer_id) <= 4:
-        return "***" + buyer_id[-1:]
-    return f"{buyer_id[:3]}***{buyer_id[-1]}"
+    """Personal data: at most `tb_***2` (events.md). Never more than a third of the id shows,
+    the last character first, then up to three leading ones: `t***2` for a six-character id,
+    `***e` for five, `***` for one or two."""
+    shown = len(buyer_id) // 3
+    leading = max(0, min(3, shown - 1))
+    return f"{buyer_id[:leading]}***{buyer_id[-1:] if shown else ''}"
 
 
 class FloorReader:

@@ -8,7 +8,9 @@ Ratios and averages come from the summed counters, the team's from the agents' s
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from agents.core.policy import PolicyBook, ShopPolicy
@@ -16,7 +18,6 @@ from agents.core.projection import DAY_FIELDS, FIRST_RESPONSE_BUCKETS, SHOP_LEVE
 from agents.core.report_range import DayRange, day_text, oldest_kept_day, parse_granularity, report_range
 from agents.exposure.floor import team_values, window_values
 from agents.store.protocols import ReportStore
-from streams.floor_model import TeamWindowValues
 from streams.report_model import (
     PreviousPeriod,
     Report,
@@ -100,6 +101,66 @@ def _counted(days: Sequence[DayVector]) -> bool:
     return any(any(day) for day in days)
 
 
+class ReportTooLarge(ReportRequestError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ReportParts:
+    """A report as read from the store, before its arithmetic: assembling it takes no I/O, so
+    the web assembles and renders it off the event loop."""
+
+    policy: ShopPolicy
+    days: DayRange
+    as_of: int
+    agents: Sequence[str]
+    vectors: Sequence[Sequence[DayVector]]
+    shop_vectors: Sequence[DayVector]
+    by_day: bool
+
+    def assemble(self) -> Report:
+        return assemble_report(
+            self.policy,
+            self.days,
+            self.as_of,
+            self.agents,
+            self.vectors,
+            self.shop_vectors,
+            agents_by_day=self.by_day,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousParts:
+    """The team over the period a report compares with, as read (`assemble` sums it)."""
+
+    days: DayRange
+    targets: tuple[int, ...]
+    vectors: Sequence[Sequence[DayVector]]
+    shop_vectors: Sequence[DayVector]
+
+    def assemble(self) -> PreviousPeriod:
+        ranges = [_sum(agent_days) for agent_days in self.vectors]
+        team = _totals(ranges, _sum(self.shop_vectors), self.targets).metrics
+        return PreviousPeriod(from_=day_text(self.days.first), to=day_text(self.days.last), team=team)
+
+
+def check_size(shop: str, agents: int, days: DayRange, max_cells: int | None) -> None:
+    """Refuse a read of more than `max_cells` agent-days, naming the limit and the way round it."""
+    cells = agents * len(days)
+    if max_cells is None or cells <= max_cells:
+        return
+    command = (
+        f"kefu-pulse report --shop {shlex.quote(shop)} --from {day_text(days.first)} "
+        f"--to {day_text(days.last)} --by day --format csv --output report.csv"
+    )
+    raise ReportTooLarge(
+        f"this report is {agents:,} agents × {len(days):,} days = {cells:,} agent-days, more than "
+        f"the {max_cells:,} the web serves (web.max_report_cells): ask for fewer days, or write it "
+        f"from the command line: {command}"
+    )
+
+
 class ReportReader:
     def __init__(self, store: ReportStore, policies: PolicyBook) -> None:
         self.store = store
@@ -117,6 +178,13 @@ class ReportReader:
     async def report(self, shop: str, days: DayRange, now_ms: int, *, by_day: bool = True) -> Report:
         """Every agent configured for the shop or counted in the range, and the team; each day's
         agent rows only `by_day`."""
+        return (await self.parts(shop, days, now_ms, by_day=by_day)).assemble()
+
+    async def parts(
+        self, shop: str, days: DayRange, now_ms: int, *, by_day: bool = True, max_cells: int | None = None
+    ) -> ReportParts:
+        """What `report` reads; with `max_cells`, refused (ReportTooLarge) before the day buckets
+        are read when more agents × days would be."""
         policy = self.policies(shop)
         # The indexes score by processing time, and an event may be up to minutes ahead of it.
         since_ms = policy.calendar.day_start_ms(days.first) - INDEX_SKEW_MS
@@ -128,13 +196,13 @@ class ReportReader:
         named = set(configured.agents) if configured else set()
         seen = set(await self.store.agents_since(shop, since_ms)) - {SHOP_LEVEL}
         candidates = sorted(named | seen)
+        check_size(shop, len(candidates), days, max_cells)
         pairs = [(shop, agent) for agent in [*candidates, SHOP_LEVEL]]
         vectors = await self.store.day_vectors(pairs, list(days.days))
         shop_vectors = vectors.pop()
         kept = [(a, v) for a, v in zip(candidates, vectors, strict=True) if a in named or _counted(v)]
-        agents, agent_vectors = [a for a, _ in kept], [v for _, v in kept]
-        return assemble_report(
-            policy, days, now_ms, agents, agent_vectors, shop_vectors, agents_by_day=by_day
+        return ReportParts(
+            policy, days, now_ms, [a for a, _ in kept], [v for _, v in kept], shop_vectors, by_day
         )
 
     async def request(
@@ -143,30 +211,45 @@ class ReportReader:
         """A person's request (`--from`/`from=` …) as the report and whether it goes day by day.
 
         Raises RangeError or UnknownReportShop with the sentence to show."""
+        parts = await self.request_parts(shop, first, last, by, now_ms)
+        return parts.assemble(), parts.by_day
+
+    async def request_parts(
+        self,
+        shop: str,
+        first: str | None,
+        last: str | None,
+        by: str | None,
+        now_ms: int,
+        max_cells: int | None = None,
+    ) -> ReportParts:
+        """`request`, read but not assembled; also ReportTooLarge past `max_cells`."""
         by_day = parse_granularity(by)
         policy = self.policies(shop)
         today = policy.calendar.day(now_ms)
         days = report_range(first, last, today, policy.retention_days, policy.calendar.zone.key)
-        return await self.report(shop, days, now_ms, by_day=by_day), by_day
+        return await self.parts(shop, days, now_ms, by_day=by_day, max_cells=max_cells)
 
     async def previous_team(self, report: Report, now_ms: int) -> PreviousPeriod | None:
         """The team over the period the report compares with (`DayRange.previous`), if still kept."""
-        policy = self.policies(report.shop)
-        span = DayRange(
-            date.fromisoformat(report.from_).toordinal(), date.fromisoformat(report.to).toordinal()
-        ).previous()
+        first, last = date.fromisoformat(report.from_), date.fromisoformat(report.to)
+        parts = await self.previous_parts(report.shop, DayRange(first.toordinal(), last.toordinal()), now_ms)
+        return None if parts is None else parts.assemble()
+
+    async def previous_parts(
+        self, shop: str, days: DayRange, now_ms: int, max_cells: int | None = None
+    ) -> PreviousParts | None:
+        """What `previous_team` reads for a report over `days`; None when that period is no
+        longer kept, or (past `max_cells`) too large to compare with."""
+        policy = self.policies(shop)
+        span = days.previous()
         if not span.within(policy.calendar.day(now_ms), policy.retention_days):
             return None
-        team = await self.team(report.shop, span)
-        return PreviousPeriod(from_=day_text(span.first), to=day_text(span.last), team=team)
-
-    async def team(self, shop: str, days: DayRange) -> TeamWindowValues:
-        """The team's values alone (the page's comparison with the previous period)."""
-        policy = self.policies(shop)
-        since_ms = policy.calendar.day_start_ms(days.first) - INDEX_SKEW_MS
+        since_ms = policy.calendar.day_start_ms(span.first) - INDEX_SKEW_MS
         agents = sorted(set(await self.store.agents_since(shop, since_ms)) - {SHOP_LEVEL})
+        if max_cells is not None and len(agents) * len(span) > max_cells:
+            return None
         pairs = [(shop, agent) for agent in [*agents, SHOP_LEVEL]]
-        vectors = await self.store.day_vectors(pairs, list(days.days))
+        vectors = await self.store.day_vectors(pairs, list(span.days))
         shop_vectors = vectors.pop()
-        ranges = [_sum(agent_days) for agent_days in vectors]
-        return _totals(ranges, _sum(shop_vectors), policy.response_targets_seconds).metrics
+        return PreviousParts(span, policy.response_targets_seconds, vectors, shop_vectors)

@@ -26,6 +26,8 @@ from redis.exceptions import (
     TryAgainError,
 )
 
+from config.secret import mask_secrets, url_secrets
+
 # Everything a Redis call can raise that is about Redis, not about our code.
 STORE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 
@@ -90,13 +92,15 @@ def access_problem(error: BaseException) -> str | None:
     return None
 
 
-def describe_problem(error: BaseException, url_shown: str) -> str:
+def describe_problem(error: BaseException, url: str) -> str:
     """What is wrong with Redis, as one sentence: the configuration problem, or an outage at
-    `url_shown` (the URL with its password masked) naming the setting to fix."""
+    `url` naming the setting to fix. The sentence is masked (a library's error may quote the
+    URL too), so `url` may be given as configured."""
     reason = str(error) or type(error).__name__
-    return access_problem(error) or (
-        f"Redis is unreachable at {url_shown} ({reason}); set KEFU_REDIS_URL or redis.url to your Redis"
+    sentence = access_problem(error) or (
+        f"Redis is unreachable at {url} ({reason}); set KEFU_REDIS_URL or redis.url to your Redis"
     )
+    return mask_secrets(sentence, url_secrets(url))
 
 
 def reply_code(error: ResponseError) -> str | None:
@@ -119,7 +123,7 @@ def is_bug(error: BaseException) -> bool:
 def bug_problem(reason: str, script: str | None = None) -> str:
     """The sentence a StoreBugError says: what failed, Redis's reason, and why it stops."""
     what = f"the Redis script {script}" if script else "a Redis command"
-    return (
+    return mask_secrets(
         f"{what} failed: {reason} — a bug in kefu-pulse (or other data under its keys), not an "
         "outage: the same call would fail on every retry, so the worker stops"
     )

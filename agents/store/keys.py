@@ -9,6 +9,10 @@ Every key carries a Redis Cluster hash tag (`{…}`) naming what must stay in on
   applied-outbox markers, so the window script and the outbox apply read one slot.
 
 Ids are length-prefixed where two ids meet, so `a:b` + `c` never equals `a` + `b:c`.
+
+Ids come from events and may hold `{` or `}`, which would end a tag early (`shop}0`, `x{y}`: every
+agent of the shop in one slot). Such ids are escaped inside the tag (`_tag_ids`); ids without
+braces keep the names they always had.
 """
 
 from __future__ import annotations
@@ -24,8 +28,24 @@ PREFIX = "kp"
 _TARGET_WIDTH = 64
 
 
+# Inside a tag `%` is escaped too, so the escaped text never holds a brace and two ids
+# never escape alike. Escaped tags start with `e` (a plain tag starts with the shop's length,
+# a digit), so no escaped tag equals any plain one.
+_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D"})
+_ESCAPED_MARK = "e"
+
+
+def _tag_ids(shop: str, *others: str) -> str:
+    """`<len>.<shop>|<other>…`; with a brace in any id, `e<len>.<shop>|<other>…` escaped."""
+    ids = (shop, *others)
+    if not any("{" in text or "}" in text for text in ids):
+        return f"{len(shop)}.{'|'.join(ids)}"
+    escaped = [text.translate(_ESCAPES) for text in ids]
+    return f"{_ESCAPED_MARK}{len(escaped[0])}.{'|'.join(escaped)}"
+
+
 def agent_tag(shop: str, agent: str) -> str:
-    return f"{PREFIX}:{{{len(shop)}.{shop}|{agent}}}"
+    return f"{PREFIX}:{{{_tag_ids(shop, agent)}}}"
 
 
 def bucket_key(shop: str, agent: str, kind: str, ident: int) -> str:
@@ -120,7 +140,7 @@ def outbox_key(partition: int) -> str:
 
 
 def agents_index_key(shop: str) -> str:
-    return f"{PREFIX}:agents:{{{len(shop)}.{shop}}}"
+    return f"{PREFIX}:agents:{{{_tag_ids(shop)}}}"
 
 
 SHOPS_INDEX_KEY = f"{PREFIX}:shops"

@@ -7,6 +7,8 @@ Each check uses the worker's own settings, so it fails where the worker would:
 - the consumer: in the group (an assignment received), rebalancing, or knowingly idle (the
   group gave it no partition, as when workers outnumber partitions).
 The answer is cached for a moment: a probe every second must not open a Kafka login each time.
+A problem names the dependency and where it is, never who logs in: Redis is shown by scheme,
+host, port and database only, and every sentence is masked again with the known secrets.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 import faust
 
@@ -22,7 +25,7 @@ from agents.runtime import Runtime
 from agents.store.errors import STORE_ERRORS, describe_problem
 from streams.kafka_security import KafkaAccessError, check_access
 from streams.preflight import input_topic_problem, topic_facts
-from streams.redaction import redact
+from streams.redaction import mask_secrets, settings_secrets
 
 CACHE_SECONDS = 1.5
 CHECK_TIMEOUT_S = 3.0
@@ -43,6 +46,8 @@ class Health:
             found = [p for check in (self._redis, self._kafka) if (p := await _bounded(check)) is not None]
             if (consumer := self._consumer()) is not None:
                 found.append(consumer)
+            secrets = settings_secrets(self.runtime.settings)
+            found = [mask_secrets(problem, secrets) for problem in found]
             self._cached = (self.clock(), found)
             return found
 
@@ -50,7 +55,7 @@ class Health:
         try:
             await self.runtime.store.ping()
         except STORE_ERRORS as exc:
-            return f"redis: {describe_problem(exc, redact(self.runtime.settings.redis.url))}"
+            return f"redis: {describe_problem(exc, redis_location(self.runtime.settings.redis.url))}"
         return None
 
     async def _kafka(self) -> str | None:
@@ -62,7 +67,7 @@ class Health:
             try:
                 await check_access(settings.kafka, timeout_s=CHECK_TIMEOUT_S)
             except KafkaAccessError as exc:
-                return f"kafka: {exc}"
+                return mask_secrets(f"kafka: {exc}")
             return "kafka: the metadata request failed"
         problem = input_topic_problem(settings, facts)
         return None if problem is None else f"kafka: {problem}"
@@ -71,6 +76,13 @@ class Health:
         if self.app.rebalancing or self.app.consumer_generation_id > 0:
             return None  # moving partitions, or in the group (with partitions, or knowingly idle)
         return "consumer: not in the group yet (no assignment received)"
+
+
+def redis_location(url: str) -> str:
+    """The Redis URL without its user, password or query (where `password=` may sit)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]  # a password may hold `@`: the host follows the last
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 async def _bounded(check: Callable[[], Awaitable[str | None]]) -> str | None:

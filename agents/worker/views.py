@@ -1,127 +1,185 @@
 """The worker's HTTP pages (interfaces.md): metrics, the floor API and stream, the page, health.
 
 The floor is a typed value up to here; these turn it into JSON, the only place that does.
+Every parameter is checked before anything is read (http_params.py), a bad one is a 400 with
+one sentence, and an outage is a 503 that names the dependency in words, never its address.
+Reports take turns in a small pool (report_pool.py); `/metrics` renders on a thread of its own,
+so a scrape never waits behind them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
-import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import faust
 import msgspec
+from aiohttp.web import BaseRequest, StreamResponse
 from aiohttp.web import Response as AiohttpResponse
-from aiohttp.web import StreamResponse
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agents.clock import wall_clock_ms
 from agents.exposure.page import FLOOR_PAGE
+from agents.exposure.report import ReportParts, UnknownReportShop
 from agents.runtime import Runtime
 from agents.store.errors import STORE_ERRORS
+from agents.worker.floor_stream import FloorStreams, SlowReader, StreamsFull, drop
 from agents.worker.health import Health
+from agents.worker.http_params import (
+    BadRequest,
+    Query,
+    ReportParams,
+    check_floor_page,
+    report_params,
+    shop_param,
+)
+from agents.worker.report_pool import Busy, ReportPool
 from streams.floor_model import floor_json
-from streams.report_model import Report, ReportRequestError, report_json
+from streams.report_model import ReportRequestError, report_json
 from streams.report_output import encode_report
 
-MISSING_SHOP = {"error": "missing query parameter: shop"}
+STORE_DOWN = "the store (Redis) is not answering; try again shortly"
+BUSY = "the worker is busy with other reports; try again shortly"
+EVENT_STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+STREAMS_FULL = "too many floor streams are open on this worker; try again shortly"
+
+
+def unknown_shop(shop: str) -> str:
+    """The 400 for a report of a shop nobody knows: it names no other shop (the CLI lists them)."""
+    return f"unknown shop {shop!r}: no shop of that id is configured or has traffic within the retention"
 
 
 def install_views(app: faust.App, runtime: Runtime) -> None:
     health = Health(runtime, app)
+    web = runtime.settings.web
+    reports = ReportPool(web.report_threads, web.report_queue)
+    streams = FloorStreams(web.max_streams, web.stream_write_timeout_seconds)
+    scrapes = ThreadPoolExecutor(1, thread_name_prefix="kefu-metrics")
 
     @app.page("/metrics")
-    async def metrics(web: View, request: Request) -> Response:
-        body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, runtime.registry)
+    async def metrics(view: View, request: Request) -> Response:
+        body = await asyncio.get_running_loop().run_in_executor(scrapes, generate_latest, runtime.registry)
         return cast(Response, AiohttpResponse(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST}))
 
     @app.page("/api/v1/floor")
-    async def floor_api(web: View, request: Request) -> Response:
-        shop = request.query.get("shop")
-        if not shop:
-            return web.json(MISSING_SHOP, status=400)
-        return web.json(floor_json(await runtime.reader.floor(shop, wall_clock_ms())))
+    async def floor_api(view: View, request: Request) -> Response:
+        try:
+            shop = shop_param(_query(request))
+            floor = await runtime.reader.floor(shop, wall_clock_ms())
+        except BadRequest as exc:
+            return view.json({"error": str(exc)}, status=400)
+        except STORE_ERRORS:
+            return view.json({"error": STORE_DOWN}, status=503)
+        return view.json(floor_json(floor))
 
     @app.page("/api/v1/floor/stream")
-    async def floor_stream(web: View, request: Request) -> Response:
+    async def floor_stream(view: View, request: Request) -> Response:
         """Server-Sent Events: the floor JSON once a second, until the client goes away."""
-        shop = request.query.get("shop")
-        if not shop:
-            return web.json(MISSING_SHOP, status=400)
-        stream = StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await stream.prepare(cast(Any, request))
         try:
-            while True:
+            shop = shop_param(_query(request))
+        except BadRequest as exc:
+            return view.json({"error": str(exc)}, status=400)
+        try:
+            with streams.slot():
+                stream = StreamResponse(headers=EVENT_STREAM_HEADERS)
+                await stream.prepare(cast(Any, request))
                 try:
-                    floor = await runtime.reader.floor(shop, wall_clock_ms())
-                    payload = json.dumps(floor_json(floor), ensure_ascii=False)
-                    await stream.write(f"retry: 1000\ndata: {payload}\n\n".encode())
-                except STORE_ERRORS as exc:
-                    if isinstance(exc, ConnectionResetError):
-                        raise
-                    await stream.write(f"event: degraded\ndata: {json.dumps(str(exc))}\n\n".encode())
-                await asyncio.sleep(1.0)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        return cast(Response, stream)
+                    await streams.serve(stream, lambda: runtime.reader.floor(shop, wall_clock_ms()))
+                except SlowReader:
+                    drop(cast(BaseRequest, request).transport)
+                return cast(Response, stream)
+        except StreamsFull:
+            return view.json({"error": STREAMS_FULL}, status=503, headers={"Retry-After": "5"})
 
     @app.page("/api/v1/floor/trend")
-    async def floor_trend(web: View, request: Request) -> Response:
+    async def floor_trend(view: View, request: Request) -> Response:
         """The last hour for the floor's sparklines and arrows; the page polls it once a minute."""
-        shop = request.query.get("shop")
-        if not shop:
-            return web.json(MISSING_SHOP, status=400)
-        return web.json(msgspec.to_builtins(await runtime.trends.trend(shop, wall_clock_ms())))
+        try:
+            shop = shop_param(_query(request))
+            trend = await runtime.trends.trend(shop, wall_clock_ms())
+        except BadRequest as exc:
+            return view.json({"error": str(exc)}, status=400)
+        except STORE_ERRORS:
+            return view.json({"error": STORE_DOWN}, status=503)
+        return view.json(msgspec.to_builtins(trend))
 
     @app.page("/floor")
-    async def floor_page(web: View, request: Request) -> Response:
-        return web.html(FLOOR_PAGE)
+    async def floor_page(view: View, request: Request) -> Response:
+        try:
+            check_floor_page(_query(request))
+        except BadRequest as exc:
+            return view.html(_html_sentence(str(exc)), status=400)
+        return view.html(FLOOR_PAGE)
 
-    async def requested_report(request: Request) -> tuple[Report, bool]:
-        query = request.query
-        shop = query.get("shop")
-        if not shop:
-            raise ReportRequestError("missing query parameter: shop")
-        return await runtime.reports.request(
-            shop, query.get("from"), query.get("to"), query.get("by"), wall_clock_ms()
-        )
+    async def report_parts(asked: ReportParams) -> ReportParts:
+        max_cells = runtime.settings.web.max_report_cells
+        try:
+            return await runtime.reports.request_parts(
+                asked.shop, asked.first, asked.last, asked.by, wall_clock_ms(), max_cells
+            )
+        except UnknownReportShop:
+            raise ReportRequestError(unknown_shop(asked.shop)) from None
+
+    async def report_json_body(asked: ReportParams) -> bytes:
+        async with reports.turn():
+            parts = await report_parts(asked)
+            return await reports.run(
+                lambda: msgspec.json.encode(report_json(parts.assemble(), by_day=parts.by_day))
+            )
+
+    async def report_page_body(asked: ReportParams) -> bytes:
+        async with reports.turn():
+            parts = await report_parts(asked)
+            now_ms, max_cells = wall_clock_ms(), runtime.settings.web.max_report_cells
+            previous = await runtime.reports.previous_parts(asked.shop, parts.days, now_ms, max_cells)
+            limit = parts.policy.alert_threshold_seconds
+
+            def render() -> bytes:
+                before = previous.assemble() if previous is not None else None
+                report = parts.assemble()
+                return encode_report(report, "html", by_day=True, previous=before, threshold_seconds=limit)
+
+            return await reports.run(render)
 
     @app.page("/api/v1/report")
-    async def report_api(web: View, request: Request) -> Response:
+    async def report_api(view: View, request: Request) -> Response:
         try:
-            report, by_day = await requested_report(request)
-        except ReportRequestError as exc:
-            return web.json({"error": str(exc)}, status=400)
-        except STORE_ERRORS as exc:
-            return web.json({"error": f"the store is unavailable: {exc}"}, status=503)
-        return web.json(report_json(report, by_day=by_day))
+            body = await report_json_body(report_params(_query(request)))
+        except (BadRequest, ReportRequestError) as exc:  # ours, and the range's own sentences
+            return view.json({"error": str(exc)}, status=400)
+        except STORE_ERRORS:
+            return view.json({"error": STORE_DOWN}, status=503)
+        except Busy:
+            return view.json({"error": BUSY}, status=503, headers={"Retry-After": "5"})
+        return view.bytes(body, content_type="application/json")
 
     @app.page("/report")
-    async def report_page(web: View, request: Request) -> Response:
+    async def report_page(view: View, request: Request) -> Response:
         """The report as the page a manager reads or prints (日报/周报/月报)."""
         try:
-            report, _ = await requested_report(request)
-            previous = await runtime.reports.previous_team(report, wall_clock_ms())
-        except ReportRequestError as exc:
-            return web.html(f"<!doctype html><meta charset=utf-8><p>{html.escape(str(exc))}</p>", status=400)
-        except STORE_ERRORS as exc:
-            problem = html.escape(f"the store is unavailable: {exc}")
-            return web.html(f"<!doctype html><meta charset=utf-8><p>{problem}</p>", status=503)
-        threshold = runtime.policies(report.shop).alert_threshold_seconds
-        # matplotlib takes a moment per chart: off the loop, so the worker keeps applying.
-        page = await asyncio.get_running_loop().run_in_executor(
-            None,
-            lambda: encode_report(
-                report, "html", by_day=True, previous=previous, threshold_seconds=threshold
-            ),
-        )
-        return web.html(page.decode())
+            body = await report_page_body(report_params(_query(request)))
+        except (BadRequest, ReportRequestError) as exc:
+            return view.html(_html_sentence(str(exc)), status=400)
+        except STORE_ERRORS:
+            return view.html(_html_sentence(STORE_DOWN), status=503)
+        except Busy:
+            return view.html(_html_sentence(BUSY), status=503, headers={"Retry-After": "5"})
+        return cast(Response, AiohttpResponse(body=body, content_type="text/html", charset="utf-8"))
 
     @app.page("/healthz")
-    async def healthz(web: View, request: Request) -> Response:
+    async def healthz(view: View, request: Request) -> Response:
         problems = await health.problems()
         if problems:
-            return web.json({"status": "unhealthy", "problems": problems}, status=503)
-        return web.json({"status": "ok"})
+            return view.json({"status": "unhealthy", "problems": problems}, status=503)
+        return view.json({"status": "ok"})
+
+
+def _query(request: Request) -> Query:
+    return cast(BaseRequest, request).query  # faust types it as a plain mapping
+
+
+def _html_sentence(sentence: str) -> str:
+    return f"<!doctype html><meta charset=utf-8><p>{html.escape(sentence)}</p>"

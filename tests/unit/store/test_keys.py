@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from agents.store import keys
@@ -90,3 +92,48 @@ def test_offsets_outlive_the_input_topics_retention(yaml_text: str) -> None:
 def test_input_topics_keep_what_rebuild_needs_for_every_report(yaml_text: str, days: int) -> None:
     """The longest retention of any shop, the after-sale look-back before it, a day for zones."""
     assert input_retention_days(settings_from_yaml(yaml_text)) == days
+
+
+def test_ids_without_braces_keep_their_keys() -> None:
+    """Existing deployments' data: a plain id's tag is what it always was."""
+    assert keys.agent_tag("s1", "s1:a") == "kp:{2.s1|s1:a}"
+    assert keys.bucket_key("shop 7", "a%b|c", "d", 20000) == "kp:{6.shop 7|a%b|c}:d:20000"
+    assert keys.waiting_trend_key("s1") == "kp:{2.s1|}:tw"
+    assert keys.agents_index_key("s1") == "kp:agents:{2.s1}"
+
+
+@pytest.mark.parametrize(
+    ("shop", "agent", "tag"),
+    [
+        ("shop}0", "a", "e8.shop%7D0|a"),
+        ("x{y}", "a", "e8.x%7By%7D|a"),
+        ("s1", "a}b", "e2.s1|a%7Db"),
+        ("5%", "{", "e4.5%25|%7B"),
+    ],
+)
+def test_braces_in_ids_are_escaped_inside_the_tag(shop: str, agent: str, tag: str) -> None:
+    key = keys.bucket_key(shop, agent, "d", 1)
+    assert key == f"kp:{{{tag}}}:d:1"  # the only braces: the whole tag is the hash tag
+    assert key_slot(key.encode()) == key_slot(tag.encode())
+    index = keys.agents_index_key(shop)
+    assert index.count("{") == index.count("}") == 1
+
+
+ids_with_braces = st.text(alphabet="ab{}%|.1", min_size=1, max_size=8)
+
+
+@given(ids_with_braces, ids_with_braces, ids_with_braces, ids_with_braces)
+def test_agent_tags_stay_injective(shop_a: str, agent_a: str, shop_b: str, agent_b: str) -> None:
+    if (shop_a, agent_a) != (shop_b, agent_b):
+        assert keys.agent_tag(shop_a, agent_a) != keys.agent_tag(shop_b, agent_b)
+    if shop_a != shop_b:
+        assert keys.agents_index_key(shop_a) != keys.agents_index_key(shop_b)
+
+
+@given(
+    st.text(min_size=1, max_size=64).filter(lambda s: "\x00" not in s) | st.sampled_from(["shop}0", "x{y}"])
+)
+def test_200_agents_of_any_shop_spread_over_slots(shop: str) -> None:
+    """One hash tag per (shop, agent): a shop's agents must not share one Redis Cluster slot."""
+    slots = {key_slot(keys.waiting_key(shop, f"{shop}:agent{n}").encode()) for n in range(200)}
+    assert len(slots) >= 150, (shop, len(slots))

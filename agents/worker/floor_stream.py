@@ -1,0 +1,90 @@
+"""`/api/v1/floor/stream`: the floor as Server-Sent Events, once a second, to a bounded number
+of clients, none of which can hold its handler by not reading.
+
+Each write must be accepted within the write timeout, or the connection is dropped: a client
+that stops reading would otherwise leave the handler waiting on the socket for ever, its
+updates piling up in memory. Cancellation (the worker stopping) is never swallowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from agents.store.errors import STORE_ERRORS
+from streams.floor_model import ShopFloor, floor_json
+
+log = logging.getLogger(__name__)
+
+# What a client is told when Redis does not answer: the dependency, in words, never its address.
+DEGRADED = b'event: degraded\ndata: "the store (Redis) is not answering; retrying"\n\n'
+
+
+class EventWriter(Protocol):
+    """The part of aiohttp's StreamResponse a stream writes to."""
+
+    async def write(self, data: bytes) -> None: ...
+
+
+class SlowReader(Exception):
+    """The client did not take an update within the write timeout."""
+
+
+class StreamsFull(Exception):
+    """As many streams are open as the limit allows."""
+
+
+class FloorStreams:
+    """The open streams, at most `limit`."""
+
+    def __init__(self, limit: int, write_timeout_seconds: float, interval_seconds: float = 1.0) -> None:
+        self.limit = limit
+        self.write_timeout_seconds = write_timeout_seconds
+        self.interval_seconds = interval_seconds
+        self.open = 0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """One stream's place, taken before its first await (StreamsFull when none is left)."""
+        if self.open >= self.limit:
+            raise StreamsFull
+        self.open += 1
+        try:
+            yield
+        finally:
+            self.open -= 1
+
+    async def serve(self, writer: EventWriter, read_floor: Callable[[], Awaitable[ShopFloor]]) -> None:
+        """Updates until the client goes away or stops reading (SlowReader)."""
+        try:
+            while True:
+                await self._send(writer, await _update(read_floor))
+                await asyncio.sleep(self.interval_seconds)
+        except ConnectionResetError:
+            return  # the client went away: the usual end of a stream
+
+    async def _send(self, writer: EventWriter, chunk: bytes) -> None:
+        try:
+            await asyncio.wait_for(writer.write(chunk), self.write_timeout_seconds)
+        except TimeoutError:
+            raise SlowReader from None
+
+
+async def _update(read_floor: Callable[[], Awaitable[ShopFloor]]) -> bytes:
+    try:
+        floor = await read_floor()
+    except STORE_ERRORS as exc:  # /healthz and the worker's log tell the operator more
+        log.debug("floor stream: the store did not answer: %s", exc)
+        return DEGRADED
+    payload = json.dumps(floor_json(floor), ensure_ascii=False)
+    return f"retry: 1000\ndata: {payload}\n\n".encode()
+
+
+def drop(transport: Any) -> None:
+    """Close a slow reader's connection without flushing what it did not read."""
+    if transport is not None:
+        transport.abort()

@@ -1,0 +1,321 @@
+"""Bounds on what one HTTP client can make the worker do, and what an error tells it.
+
+Reports: a size cap, a few at a time off the event loop, 503 "busy" past the queue, and
+`/metrics` never behind them. Streams: a connection cap, a write timeout for a client that
+stops reading, cancellation passed on. Errors: the dependency in words, never its address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp.test_utils import make_mocked_request
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from agents.worker import views as views_module
+from tests.unit.worker.web import (
+    INTERNAL_ADDRESS,
+    REDIS_DOWN,
+    FakeRuntime,
+    HealthyApp,
+    ReadStore,
+    served,
+    settings,
+    web_app,
+)
+
+WAIT = 10.0  # seconds; only ever reached when the behaviour under test is missing
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+# --- report size ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", ["/api/v1/report", "/report"])
+def test_a_report_past_the_cell_limit_is_refused_before_the_day_buckets_are_read(route: str) -> None:
+    store = ReadStore(agents_by_shop={"s1": [f"s1:a{i}" for i in range(10)]})
+    runtime = FakeRuntime(settings(max_report_cells=50), store)
+
+    async def scenario() -> tuple[int, str]:
+        async with served(runtime) as client:
+            response = await client.get(f"{route}?shop=s1&from=2026-01-01&to=2026-01-10&by=day")
+            return response.status, await response.text()
+
+    original = store.day_vectors
+    store.day_vectors = None  # type: ignore[assignment,method-assign]  # any read of buckets fails
+    status, body = run_with_today(scenario)
+    store.day_vectors = original  # type: ignore[method-assign]
+    assert status == 400, body
+    assert "web.max_report_cells" in body and "50" in body
+    assert "--by day --format csv" in body
+
+
+def run_with_today(scenario: Any) -> Any:
+    """A fixed wall clock (2026-02-01), so the range is inside the retention."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(views_module, "wall_clock_ms", lambda: 1_769_904_000_000)
+        return run(scenario())
+
+
+def test_a_report_within_the_limit_is_served() -> None:
+    runtime = FakeRuntime(settings(max_report_cells=20), ReadStore())  # 2 agents x 10 days
+
+    async def scenario() -> tuple[int, Any]:
+        async with served(runtime) as client:
+            response = await client.get("/api/v1/report?shop=s1&from=2026-01-01&to=2026-01-10&by=day")
+            return response.status, await response.json()
+
+    status, body = run_with_today(scenario)
+    assert (
+        status == 200 and len(body["days"]) == 10 and [a["agent"] for a in body["agents"]] == ["s1:A", "s1:B"]
+    )
+
+
+# --- reports off the loop, /metrics never behind them ---------------------------------------
+
+
+@pytest.fixture
+def held_renders(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """Page rendering that waits for `release`, noting the thread it ran on."""
+    state: dict[str, Any] = {"release": threading.Event(), "threads": set(), "started": 0}
+
+    def held(*args: Any, **kwargs: Any) -> bytes:
+        state["threads"].add(threading.current_thread().name)
+        state["started"] += 1
+        state["release"].wait(WAIT)
+        return b"<!doctype html><p>a report</p>"
+
+    monkeypatch.setattr(views_module, "encode_report", held)
+    yield state
+    state["release"].set()
+
+
+def test_metrics_and_healthz_answer_while_every_report_thread_is_busy(
+    held_renders: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    HealthyApp.install(monkeypatch)
+    runtime = FakeRuntime(settings(), ReadStore())
+
+    async def scenario() -> tuple[int, int, str, list[int]]:
+        async with served(runtime) as client:
+            pages = [asyncio.ensure_future(client.get("/report?shop=s1")) for _ in range(12)]
+            while held_renders["started"] < 1:
+                await asyncio.sleep(0.01)
+            metrics = await asyncio.wait_for(client.get("/metrics"), WAIT / 2)
+            text = await metrics.text()
+            health = await asyncio.wait_for(client.get("/healthz"), WAIT / 2)
+            held_renders["release"].set()
+            return metrics.status, health.status, text, [(await page).status for page in pages]
+
+    metrics_status, health_status, text, pages = run(scenario())
+    assert pages == [200] * 12
+    assert metrics_status == 200 and "kefu_test_scrapes_total 1.0" in text
+    assert health_status in (200, 503)  # answered; the fake app is in no consumer group
+    assert held_renders["threads"] and all(t.startswith("kefu-report") for t in held_renders["threads"])
+
+
+def test_reports_past_the_queue_are_told_busy(held_renders: dict[str, Any]) -> None:
+    runtime = FakeRuntime(settings(report_threads=1, report_queue=1), ReadStore())
+
+    async def scenario() -> list[int]:
+        async with served(runtime) as client:
+            first = asyncio.ensure_future(client.get("/report?shop=s1"))
+            while held_renders["started"] < 1:
+                await asyncio.sleep(0.01)
+            second = asyncio.ensure_future(client.get("/api/v1/report?shop=s1"))
+            await asyncio.sleep(0.1)  # queued behind the first
+            third = await asyncio.wait_for(client.get("/api/v1/report?shop=s1"), WAIT / 2)
+            held_renders["release"].set()
+            return [(await first).status, (await second).status, third.status]
+
+    assert run(scenario()) == [200, 200, 503]
+
+
+def test_the_json_report_is_encoded_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[str] = []
+    real = views_module.report_json if hasattr(views_module, "report_json") else None
+
+    def noted(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        assert real is not None
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views_module, "report_json", noted, raising=False)
+    runtime = FakeRuntime(settings(), ReadStore())
+
+    async def scenario() -> int:
+        async with served(runtime) as client:
+            return (await client.get("/api/v1/report?shop=s1")).status
+
+    assert run(scenario()) == 200
+    assert threads and threading.main_thread().name not in threads
+
+
+# --- floor streams ---------------------------------------------------------------------------
+
+
+def test_streams_past_the_cap_are_refused() -> None:
+    runtime = FakeRuntime(settings(max_streams=2), ReadStore())
+
+    async def scenario() -> list[int]:
+        async with served(runtime) as client:
+            first = await client.get("/api/v1/floor/stream?shop=s1")
+            second = await client.get("/api/v1/floor/stream?shop=s1")
+            third = await asyncio.wait_for(client.get("/api/v1/floor/stream?shop=s1"), WAIT / 2)
+            statuses = [first.status, second.status, third.status]
+            for response in (first, second, third):
+                response.close()
+            return statuses
+
+    assert run(scenario()) == [200, 200, 503]
+
+
+def stream_handler(runtime: FakeRuntime) -> Any:
+    """The stream route's handler, to call with a mocked request (no socket)."""
+    from streams.app import create_app
+
+    app = create_app(runtime.settings)
+    views_module.install_views(app, runtime)  # type: ignore[arg-type]
+    for route in web_app(app).router.routes():
+        if route.method == "GET" and route.resource and route.resource.canonical == "/api/v1/floor/stream":
+            return route.handler
+    raise AssertionError("no stream route")
+
+
+class StuckWriter:
+    """A payload writer whose peer stopped reading: the first write is taken, the rest block."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.blocked = asyncio.Event()
+
+    async def write(self, data: bytes, *args: Any, **kwargs: Any) -> None:
+        self.chunks.append(bytes(data))
+        if len(self.chunks) > 1:
+            self.blocked.set()
+            await asyncio.Event().wait()
+
+    async def write_headers(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    async def drain(self) -> None:
+        return None
+
+    async def write_eof(self, *args: Any) -> None:
+        return None
+
+    def enable_compression(self, *args: Any) -> None:
+        return None
+
+    def enable_chunking(self) -> None:
+        return None
+
+    def send_headers(self, *args: Any) -> None:
+        return None
+
+    buffer_size = 0
+    output_size = 0
+    length = None
+
+
+def test_a_client_that_stops_reading_is_dropped() -> None:
+    runtime = FakeRuntime(settings(stream_write_timeout_seconds=0.2), ReadStore())
+
+    async def scenario() -> Any:
+        handler = stream_handler(runtime)
+        writer = StuckWriter()
+        request = make_mocked_request("GET", "/api/v1/floor/stream?shop=s1", writer=writer)
+        await asyncio.wait_for(handler(request), WAIT)
+        return writer, request.transport
+
+    writer, transport = run(scenario())
+    assert writer.blocked.is_set() and transport.abort.called
+
+
+def test_a_cancelled_stream_passes_the_cancellation_on() -> None:
+    runtime = FakeRuntime(settings(), ReadStore())
+
+    async def scenario() -> None:
+        handler = stream_handler(runtime)
+        request = make_mocked_request("GET", "/api/v1/floor/stream?shop=s1")
+        task = asyncio.ensure_future(handler(request))
+        while runtime.store.reads == 0:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, WAIT)
+
+    run(scenario())
+
+
+# --- what errors say -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/floor?shop=s1", "/api/v1/floor/trend?shop=s1", "/api/v1/report?shop=s1", "/report?shop=s1"],
+)
+@pytest.mark.parametrize("error", [REDIS_DOWN, RedisConnectionError(REDIS_DOWN.args[0]), TimeoutError("x")])
+def test_an_outage_is_a_503_naming_redis_in_words_never_its_address(path: str, error: BaseException) -> None:
+    runtime = FakeRuntime(settings(), ReadStore(failure=error))
+
+    async def scenario() -> tuple[int, str]:
+        async with served(runtime) as client:
+            response = await client.get(path)
+            return response.status, await response.text()
+
+    status, body = run(scenario())
+    assert status == 503 and "Redis" in body, body
+    assert INTERNAL_ADDRESS not in body and "Error 111" not in body
+
+
+def test_the_stream_says_degraded_in_words() -> None:
+    runtime = FakeRuntime(settings(), ReadStore(failure=REDIS_DOWN))
+
+    async def scenario() -> str:
+        async with served(runtime) as client:
+            response = await client.get("/api/v1/floor/stream?shop=s1")
+            chunk = await asyncio.wait_for(response.content.readuntil(b"\n\n"), WAIT)
+            response.close()
+            return chunk.decode()
+
+    event = run(scenario())
+    assert event.startswith("event: degraded\n") and "Redis" in event
+    assert INTERNAL_ADDRESS not in event
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:p@ssw0rd@10.9.8.7:6379/0",
+        "redis://kefu:s3cr3t:pw@10.9.8.7:6379/0",
+        "redis://10.9.8.7:6379/0?password=s3cr3tpw",
+        "rediss://kefu:s3cr3tpw@10.9.8.7:6380/1?ssl_ca_certs=/etc/ca.pem",
+    ],
+)
+def test_healthz_names_redis_without_its_credentials(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    HealthyApp.install(monkeypatch)
+    config = settings()
+    config = msgspec.structs.replace(config, redis=msgspec.structs.replace(config.redis, url=url))
+    runtime = FakeRuntime(config, ReadStore(failure=RedisConnectionError("Connection refused")))
+
+    async def scenario() -> tuple[int, str]:
+        async with served(runtime) as client:
+            response = await client.get("/healthz")
+            return response.status, await response.text()
+
+    status, body = run(scenario())
+    problems = json.loads(body)["problems"]
+    assert status == 503 and any(p.startswith("redis: Redis is unreachable at ") for p in problems), body
+    for secret in ("ssw0rd", "p@ss", "s3cr3t", "pw@"):
+        assert secret not in body, body
