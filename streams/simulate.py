@@ -36,10 +36,12 @@ def _producer(settings: Settings) -> KafkaProducer:
 def _progress_line(console: Console) -> Iterator[Live]:
     """A live progress line that ends with a newline on every console: off a terminal, rich
     leaves its last render unterminated and the next message would run into it."""
-    with Live(console=console, refresh_per_second=4, transient=False) as live:
-        yield live
-    if not console.is_terminal:
-        console.line()
+    try:
+        with Live(console=console, refresh_per_second=4, transient=False) as live:
+            yield live
+    finally:  # a stop (Ctrl-C cancels the task) ends the line too
+        if not console.is_terminal:
+            console.line()
 
 
 def _answer_the_waiting(

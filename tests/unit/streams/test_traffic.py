@@ -137,4 +137,13 @@ def test_a_progress_line_ends_before_the_next_message_off_a_terminal() -> None:
     with _progress_line(console) as live:
         live.update("history: 5 events")
     console.print("rebuild: done")
-    assert out.getvalue().splitlines() == ["history: 5 events", "rebuild: done"]
+    with pytest.raises(KeyboardInterrupt), _progress_line(console) as live:  # the demo's Ctrl-C
+        live.update("simulate: 9 events sent")
+        raise KeyboardInterrupt
+    console.print("answered the 2 buyers still waiting")
+    assert out.getvalue().splitlines() == [
+        "history: 5 events",
+        "rebuild: done",
+        "simulate: 9 events sent",
+        "answered the 2 buyers still waiting",
+    ]
