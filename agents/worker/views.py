@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -52,6 +53,17 @@ def unknown_shop(shop: str) -> str:
     return f"unknown shop {shop!r}: no shop of that id is configured or has traffic within the retention"
 
 
+async def _shop_json(view: View, request: Request, read: Callable[[str], Awaitable[Any]]) -> Response:
+    """A shop's JSON from `read`: a bad `shop` is a 400 with its sentence, Redis away a 503."""
+    try:
+        body = await read(shop_param(_query(request)))
+    except BadRequest as exc:
+        return view.json({"error": str(exc)}, status=400)
+    except STORE_ERRORS:
+        return view.json({"error": STORE_DOWN}, status=503)
+    return view.json(body)
+
+
 def install_views(app: faust.App, runtime: Runtime) -> None:
     health = Health(runtime, app)
     web = runtime.settings.web
@@ -66,14 +78,10 @@ def install_views(app: faust.App, runtime: Runtime) -> None:
 
     @app.page("/api/v1/floor")
     async def floor_api(view: View, request: Request) -> Response:
-        try:
-            shop = shop_param(_query(request))
-            floor = await runtime.reader.floor(shop, wall_clock_ms())
-        except BadRequest as exc:
-            return view.json({"error": str(exc)}, status=400)
-        except STORE_ERRORS:
-            return view.json({"error": STORE_DOWN}, status=503)
-        return view.json(floor_json(floor))
+        async def read(shop: str) -> Any:
+            return floor_json(await runtime.reader.floor(shop, wall_clock_ms()))
+
+        return await _shop_json(view, request, read)
 
     @app.page("/api/v1/floor/stream")
     async def floor_stream(view: View, request: Request) -> Response:
@@ -97,14 +105,11 @@ def install_views(app: faust.App, runtime: Runtime) -> None:
     @app.page("/api/v1/floor/trend")
     async def floor_trend(view: View, request: Request) -> Response:
         """The last hour for the floor's sparklines and arrows; the page polls it once a minute."""
-        try:
-            shop = shop_param(_query(request))
-            trend = await runtime.trends.trend(shop, wall_clock_ms())
-        except BadRequest as exc:
-            return view.json({"error": str(exc)}, status=400)
-        except STORE_ERRORS:
-            return view.json({"error": STORE_DOWN}, status=503)
-        return view.json(msgspec.to_builtins(trend))
+
+        async def read(shop: str) -> Any:
+            return msgspec.to_builtins(await runtime.trends.trend(shop, wall_clock_ms()))
+
+        return await _shop_json(view, request, read)
 
     @app.page("/floor")
     async def floor_page(view: View, request: Request) -> Response:
