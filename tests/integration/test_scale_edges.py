@@ -18,11 +18,9 @@ from typing import Any, cast
 import msgspec
 import pytest
 import redis
-from prometheus_client import CollectorRegistry
 
 from agents.core.policy import PolicyBook
 from agents.core.windows import cohort_buckets
-from agents.exposure.metrics import WorkerMetrics
 from agents.processing import BatchProcessor
 from agents.store import keys, outbox
 from agents.store.batches import COMMIT_PARTITION
@@ -31,9 +29,9 @@ from agents.store.errors import STORE_ERRORS, StoreBugError
 from agents.store.redis_store import REPLACE_ALERTS, TAKE_LEADERSHIP, RedisStore
 from agents.store.scripts import CHUNK_VALUES, ScriptCall, run_scripts
 from config.settings import Settings
-from streams.decoding import EventDecoder
 from streams.records import Record
 from tests.integration.harness import Stack
+from tests.integration.redis_processor import redis_processor
 
 DB = 13
 TOPICS = ("c.messages", "c.orders")
@@ -72,21 +70,9 @@ def buyer_message(shop: str, buyer: str, agent: str, partition: int, offset: int
     return Record(TOPICS[0], partition, offset, f"{shop}:{buyer}".encode(), json.dumps(event).encode())
 
 
-async def _no_dead_letters(_: object) -> None:
-    return None
-
-
 def processor(url: str) -> BatchProcessor:
     """A worker's processor, on its own client, at a fixed clock."""
-    return BatchProcessor(
-        RedisStore(connect(url)).batches,
-        PolicyBook(Settings()),
-        EventDecoder(),
-        _no_dead_letters,
-        WorkerMetrics.create(CollectorRegistry()),
-        clock=lambda: NOW,
-        input_topics=TOPICS,
-    )
+    return redis_processor(url, NOW, TOPICS)
 
 
 def run(url: str, work: Callable[[BatchProcessor], Awaitable[Any]]) -> Any:

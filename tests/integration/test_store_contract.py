@@ -12,11 +12,9 @@ from typing import Any
 import pytest
 import redis
 from kafka.partitioner.default import murmur2
-from prometheus_client import CollectorRegistry
 
 from agents.core.policy import PolicyBook
 from agents.exposure.floor import FloorReader
-from agents.exposure.metrics import WorkerMetrics
 from agents.processing import BatchProcessor, BatchReport
 from agents.store import keys
 from agents.store.batches import RedisPartitionStore
@@ -25,10 +23,10 @@ from agents.store.protocols import PartitionCommit, PartitionStore
 from agents.store.redis_store import RedisStore
 from agents.store.repartition import move_buyers
 from config.settings import Settings
-from streams.decoding import EventDecoder
 from streams.records import Record
 from tests.integration import cluster
 from tests.integration.harness import STACK_PREFIX, Stack
+from tests.integration.redis_processor import redis_processor
 from tests.kafka_records import simulated
 from tests.partition_store_contract import CLAUSES
 
@@ -45,21 +43,9 @@ def batches(records: list[Record], size: int) -> list[list[Record]]:
     return [records[i : i + size] for i in range(0, len(records), size)]
 
 
-async def _no_dead_letters(_: object) -> None:
-    return None
-
-
 def processor(url: str) -> BatchProcessor:
     """A worker's processor with its own client (and so its own memory of applied outboxes)."""
-    return BatchProcessor(
-        RedisStore(connect(url)).batches,
-        PolicyBook(Settings()),
-        EventDecoder(),
-        _no_dead_letters,
-        WorkerMetrics.create(CollectorRegistry()),
-        clock=lambda: NOW,
-        input_topics=TOPICS,
-    )
+    return redis_processor(url, NOW, TOPICS)
 
 
 async def numbers(url: str) -> dict[str, Any]:
