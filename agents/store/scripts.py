@@ -81,13 +81,21 @@ async def load_scripts(client: RedisClient, scripts: Iterable[Lua]) -> None:
         await client.script_load(script.text)
 
 
-async def run_scripts(client: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:
-    """Run `calls` in one pipeline (on a cluster: one per node, concurrently); their results
-    in order. NOSCRIPT is healed here; a call that failed otherwise raises: StoreBugError
-    if the script failed (it names it), else the first error (an outage: retry)."""
+async def run_scripts(
+    client: RedisClient, calls: Sequence[ScriptCall], pipeline_calls: int | None = None
+) -> list[Any]:
+    """Run `calls` in one pipeline (on a cluster: one per node, concurrently), or in pipelines
+    of `pipeline_calls` one after the other; their results in order. NOSCRIPT is healed here;
+    a call that failed otherwise raises: StoreBugError if the script failed (it names it),
+    else the first error (an outage: retry)."""
     if not calls:
         return []
-    results = await _pipeline(client, calls)
+    size = pipeline_calls or len(calls)
+    results = [
+        result
+        for start in range(0, len(calls), size)
+        for result in await _pipeline(client, calls[start : start + size])
+    ]
     missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
     if missing:
         await load_scripts(client, {calls[i].script for i in missing})
