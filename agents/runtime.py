@@ -6,9 +6,9 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from agents.clock import wall_clock_ms
 from agents.core import alerts
@@ -23,6 +23,7 @@ from agents.exposure.collector import (
     merge_histograms,
 )
 from agents.exposure.floor import FloorReader
+from agents.exposure.floor_exposition import FloorText
 from agents.exposure.metrics import WorkerMetrics
 from agents.exposure.report import ReportReader
 from agents.exposure.trend import TrendReader
@@ -56,6 +57,7 @@ class Runtime:
     trends: TrendReader
     epoch: int | None = None  # this worker's leader epoch, while it leads
     deposed: bool = False  # a newer leader took over while this one still thought it led
+    floor_text: FloorText = field(default_factory=FloorText)
 
     @classmethod
     def create(cls, settings: Settings, dead_letters: DeadLetterSink, alert_sink: AlertSink) -> Runtime:
@@ -69,8 +71,7 @@ class Runtime:
                 metrics.alerts: [(a, s) for a in alerts.ALERTS for s in ("firing", "resolved")],
             }
         )
-        collector = FloorCollector()
-        registry.register(collector)
+        collector = FloorCollector()  # not in `registry`: `exposition` writes its text faster
         store = RedisStore(connect(settings.redis.url), offset_ttl_ms(settings))
         policies = PolicyBook(settings)
         processing = settings.processing
@@ -104,6 +105,10 @@ class Runtime:
             trends,
         )
 
+    def exposition(self) -> bytes:
+        """The `/metrics` body: the process's counters, then the floor of the latest snapshot."""
+        return generate_latest(self.registry) + self.floor_text.of(self.collector.snapshot)
+
     async def apply_until_done(self, records: Sequence[KafkaRecord]) -> None:
         """The batch handler: see BatchProcessor.process_until_done."""
         await self.processor.process_until_done(records)
@@ -130,6 +135,7 @@ class Runtime:
             self._depose(epoch)
             return
         self.collector.snapshot = snapshot
+        self.floor_text.published(snapshot)
         await self.store.mark_leader(self.identity, now_ms)
         await self.store.record_waiting({f.shop: f.totals.waiting_buyers for f in snapshot.floors}, now_ms)
         await self.prune_expired_waits(full_floors, now_ms)

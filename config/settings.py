@@ -93,9 +93,9 @@ class WebSettings(_Strict, frozen=True):
     # Agents × days one web report may read: 500 agents (the metrics' max_agents_per_shop) over
     # the default 93-day retention fit; a larger one is written by `kefu-pulse report`.
     max_report_cells: PositiveInt = 50_000
-    # Reports are read and rendered this many at a time, off the event loop; this many more
+    # Reports are rendered this many at a time, each in a process of its own; this many more
     # wait their turn, and past that a request is answered 503 "busy".
-    report_threads: Annotated[int, Meta(ge=1, le=8)] = 2
+    report_processes: Annotated[int, Meta(ge=1, le=8)] = 2
     report_queue: NonNegativeInt = 64
     # Open /api/v1/floor/stream connections; one more is answered 503.
     max_streams: PositiveInt = 64

@@ -51,6 +51,13 @@ SHOP_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("silent_share", "kefu_silent_share", "Silent orders / all orders."),
     ("silent_sales_yuan", "kefu_silent_sales_yuan", "Paid amounts of silent orders, yuan."),
 )
+WITHIN_HELP = "Consultations first replied within `within` seconds (service clock) / all (N秒回复率)."
+WAITING_HELP = "Buyers waiting for a reply now (等待中)."
+OLDEST_HELP = "Age of the oldest unanswered wait (最长等待)."
+THRESHOLD_HELP = "The shop's wait alert threshold."
+SERVICE_OPEN_HELP = "1 inside the shop's service hours, 0 outside: no wait alert fires outside them."
+HISTOGRAM_HELP = "First response per replied consultation."
+UNEXPORTED_HELP = "Shops past processing.max_shops: no floor gauges and no alerts for them."
 OVERFLOW_AGENT = "_other"
 
 
@@ -74,27 +81,13 @@ class FloorCollector(Collector):
         shop_families = {
             key: GaugeMetricFamily(name, text, labels=["shop", "window"]) for key, name, text in SHOP_GAUGES
         }
-        waiting = GaugeMetricFamily(
-            "kefu_waiting_buyers", "Buyers waiting for a reply now (等待中).", labels=["shop", "agent"]
-        )
-        oldest = GaugeMetricFamily(
-            "kefu_oldest_wait_seconds",
-            "Age of the oldest unanswered wait (最长等待).",
-            labels=["shop", "agent"],
-        )
+        waiting = GaugeMetricFamily("kefu_waiting_buyers", WAITING_HELP, labels=["shop", "agent"])
+        oldest = GaugeMetricFamily("kefu_oldest_wait_seconds", OLDEST_HELP, labels=["shop", "agent"])
         within = GaugeMetricFamily(
-            "kefu_replied_within_ratio",
-            "Consultations first replied within `within` seconds (service clock) / all (N秒回复率).",
-            labels=["shop", "agent", "window", "within"],
+            "kefu_replied_within_ratio", WITHIN_HELP, labels=["shop", "agent", "window", "within"]
         )
-        threshold = GaugeMetricFamily(
-            "kefu_alert_threshold_seconds", "The shop's wait alert threshold.", labels=["shop"]
-        )
-        in_service = GaugeMetricFamily(
-            "kefu_service_open",
-            "1 inside the shop's service hours, 0 outside: no wait alert fires outside them.",
-            labels=["shop"],
-        )
+        threshold = GaugeMetricFamily("kefu_alert_threshold_seconds", THRESHOLD_HELP, labels=["shop"])
+        in_service = GaugeMetricFamily("kefu_service_open", SERVICE_OPEN_HELP, labels=["shop"])
         for floor in snapshot.floors:
             shop = floor.shop
             threshold.add_metric([shop], floor.alert_threshold_seconds)
@@ -126,19 +119,12 @@ class FloorCollector(Collector):
         yield threshold
         yield in_service
         yield self._histogram(snapshot)
-        yield GaugeMetricFamily(
-            "kefu_unexported_shops",
-            "Shops past processing.max_shops: no floor gauges and no alerts for them.",
-            value=snapshot.unexported_shops,
-        )
+        yield GaugeMetricFamily("kefu_unexported_shops", UNEXPORTED_HELP, value=snapshot.unexported_shops)
 
     @staticmethod
     def _histogram(snapshot: FloorSnapshot) -> HistogramMetricFamily:
-        family = HistogramMetricFamily(
-            "kefu_first_response_seconds",
-            "First response per replied consultation.",
-            labels=["shop", "agent"],
-        )
+        labels = ["shop", "agent"]
+        family = HistogramMetricFamily("kefu_first_response_seconds", HISTOGRAM_HELP, labels=labels)
         for (shop, agent), counts in snapshot.histograms.items():
             cumulative = 0
             buckets: list[tuple[str, float]] = []

@@ -3,8 +3,8 @@
 The floor is a typed value up to here; these turn it into JSON, the only place that does.
 Every parameter is checked before anything is read (http_params.py), a bad one is a 400 with
 one sentence, and an outage is a 503 that names the dependency in words, never its address.
-Reports take turns in a small pool (report_pool.py); `/metrics` renders on a thread of its own,
-so a scrape never waits behind them.
+Reports take turns in a small pool of processes (report_pool.py); `/metrics` renders on a thread
+of its own, from text written once per floor snapshot, so a scrape never waits behind them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import msgspec
 from aiohttp.web import BaseRequest, StreamResponse
 from aiohttp.web import Response as AiohttpResponse
 from faust.web import Request, Response, View
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from agents.clock import wall_clock_ms
 from agents.exposure.page import FLOOR_PAGE
@@ -38,9 +38,9 @@ from agents.worker.http_params import (
     shop_param,
 )
 from agents.worker.report_pool import Busy, ReportPool
+from agents.worker.report_render import report_json_bytes, report_page_bytes
 from streams.floor_model import floor_json
-from streams.report_model import ReportRequestError, report_json
-from streams.report_output import encode_report
+from streams.report_model import ReportRequestError
 
 STORE_DOWN = "the store (Redis) is not answering; try again shortly"
 BUSY = "the worker is busy with other reports; try again shortly"
@@ -67,13 +67,18 @@ async def _shop_json(view: View, request: Request, read: Callable[[str], Awaitab
 def install_views(app: faust.App, runtime: Runtime) -> None:
     health = Health(runtime, app)
     web = runtime.settings.web
-    reports = ReportPool(web.report_threads, web.report_queue)
+    reports = ReportPool(web.report_processes, web.report_queue)
     streams = FloorStreams(web.max_streams, web.stream_write_timeout_seconds)
     scrapes = ThreadPoolExecutor(1, thread_name_prefix="kefu-metrics")
 
+    async def stop_render_processes(_: object) -> None:
+        reports.close()
+
+    app.web.web_app.on_cleanup.append(stop_render_processes)  # type: ignore[attr-defined]  # faust's aiohttp driver
+
     @app.page("/metrics")
     async def metrics(view: View, request: Request) -> Response:
-        body = await asyncio.get_running_loop().run_in_executor(scrapes, generate_latest, runtime.registry)
+        body = await asyncio.get_running_loop().run_in_executor(scrapes, runtime.exposition)
         return cast(Response, AiohttpResponse(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST}))
 
     @app.page("/api/v1/floor")
@@ -131,23 +136,14 @@ def install_views(app: faust.App, runtime: Runtime) -> None:
     async def report_json_body(asked: ReportParams) -> bytes:
         async with reports.turn():
             parts = await report_parts(asked)
-            return await reports.run(
-                lambda: msgspec.json.encode(report_json(parts.assemble(), by_day=parts.by_day))
-            )
+            return await reports.run(report_json_bytes, parts)
 
     async def report_page_body(asked: ReportParams) -> bytes:
         async with reports.turn():
             parts = await report_parts(asked)
             now_ms, max_cells = wall_clock_ms(), runtime.settings.web.max_report_cells
             previous = await runtime.reports.previous_parts(asked.shop, parts.days, now_ms, max_cells)
-            limit = parts.policy.alert_threshold_seconds
-
-            def render() -> bytes:
-                before = previous.assemble() if previous is not None else None
-                report = parts.assemble()
-                return encode_report(report, "html", by_day=True, previous=before, threshold_seconds=limit)
-
-            return await reports.run(render)
+            return await reports.run(report_page_bytes, parts, previous, parts.policy.alert_threshold_seconds)
 
     @app.page("/api/v1/report")
     async def report_api(view: View, request: Request) -> Response:

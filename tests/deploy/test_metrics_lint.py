@@ -11,7 +11,6 @@ import subprocess
 from collections.abc import Sequence
 
 import pytest
-from prometheus_client import generate_latest
 
 from agents.core.alerts import AlertEvent
 from agents.core.projection import WIDTH
@@ -76,8 +75,9 @@ def worker_exposition() -> tuple[str, set[str]]:
         metrics.event_lag_seconds.observe(0.4)
         for name in ("batches", "conflicts", "redis_errors"):
             getattr(metrics, name).inc()
-        empty = {f.name for f in runtime.registry.collect() if not f.samples}
-        return generate_latest(runtime.registry).decode(), empty
+        families = [*runtime.registry.collect(), *runtime.collector.collect()]
+        empty = {f.name for f in families if not f.samples}
+        return runtime.exposition().decode(), empty
     finally:
         asyncio.run(runtime.close())
 

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 import msgspec
 import pytest
 import redis
-from prometheus_client import generate_latest
 
 from agents.core.alerts import WAITING, AlertEvent
 from agents.runtime import Runtime
@@ -67,7 +66,7 @@ async def lead_rounds(url: str, agents: int) -> tuple[list[AlertEvent], Runtime,
         assert report.outcomes == {("c.messages", "applied"): agents}
         for second in range(ROUNDS):
             await runtime.lead(NOW + second * 1_000)
-        exposition = generate_latest(runtime.registry).decode()
+        exposition = runtime.exposition().decode()
     finally:
         await runtime.close()
     return sent, runtime, exposition

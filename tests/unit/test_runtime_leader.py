@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from prometheus_client import generate_latest
-
 from agents.core.alerts import AlertEvent
 from agents.core.projection import SHOP_LEVEL, WIDTH
 from agents.exposure.floor import FloorReader
@@ -105,7 +103,7 @@ def test_every_agent_of_a_shop_past_the_label_cap_gets_its_own_alert_episode() -
     # /metrics still folds: 499 agents of their own and `_other`.
     [floor] = runtime.collector.snapshot.floors
     assert len(floor.agents) == 500 and floor.agents[-1].agent == "_other"
-    exposition = generate_latest(runtime.registry).decode()
+    exposition = runtime.exposition().decode()
     assert 'kefu_waiting_buyers{agent="_other",shop="s1"} 1001.0' in exposition
     assert f'agent="{agents[-1]}"' not in exposition
 

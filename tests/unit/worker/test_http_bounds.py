@@ -1,6 +1,6 @@
 """Bounds on what one HTTP client can make the worker do, and what an error tells it.
 
-Reports: a size cap, a few at a time off the event loop, 503 "busy" past the queue, and
+Reports: a size cap, a few at a time in render processes, 503 "busy" past the queue, and
 `/metrics` never behind them. Streams: a connection cap, a write timeout for a client that
 stops reading, cancellation passed on. Errors: the dependency in words, never its address.
 """
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -19,6 +20,7 @@ from aiohttp.test_utils import make_mocked_request
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from agents.worker import views as views_module
+from tests.unit.worker import render_doubles
 from tests.unit.worker.web import (
     INTERNAL_ADDRESS,
     REDIS_DOWN,
@@ -84,23 +86,20 @@ def test_a_report_within_the_limit_is_served() -> None:
 
 
 @pytest.fixture
-def held_renders(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """Page rendering that waits for `release`, noting the thread it ran on."""
-    state: dict[str, Any] = {"release": threading.Event(), "threads": set(), "started": 0}
-
-    def held(*args: Any, **kwargs: Any) -> bytes:
-        state["threads"].add(threading.current_thread().name)
-        state["started"] += 1
-        state["release"].wait(WAIT)
-        return b"<!doctype html><p>a report</p>"
-
-    monkeypatch.setattr(views_module, "encode_report", held)
-    yield state
-    state["release"].set()
+def held_renders(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """Page rendering, in the render processes, that waits for `release` (render_doubles.py)."""
+    monkeypatch.setenv(render_doubles.RENDER_DIR, str(tmp_path))
+    monkeypatch.setattr(views_module, "report_page_bytes", render_doubles.held_page)
+    yield tmp_path
+    (tmp_path / "release").touch()
 
 
-def test_metrics_and_healthz_answer_while_every_report_thread_is_busy(
-    held_renders: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+def renders_started(folder: Path) -> list[Path]:
+    return list(folder.glob("started-*"))
+
+
+def test_metrics_and_healthz_answer_while_every_render_process_is_busy(
+    held_renders: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     HealthyApp.install(monkeypatch)
     runtime = FakeRuntime(settings(), ReadStore())
@@ -108,56 +107,50 @@ def test_metrics_and_healthz_answer_while_every_report_thread_is_busy(
     async def scenario() -> tuple[int, int, str, list[int]]:
         async with served(runtime) as client:
             pages = [asyncio.ensure_future(client.get("/report?shop=s1")) for _ in range(12)]
-            while held_renders["started"] < 1:
+            while len(renders_started(held_renders)) < 2:  # both processes hold a page
                 await asyncio.sleep(0.01)
             metrics = await asyncio.wait_for(client.get("/metrics"), WAIT / 2)
             text = await metrics.text()
             health = await asyncio.wait_for(client.get("/healthz"), WAIT / 2)
-            held_renders["release"].set()
+            (held_renders / "release").touch()
             return metrics.status, health.status, text, [(await page).status for page in pages]
 
     metrics_status, health_status, text, pages = run(scenario())
     assert pages == [200] * 12
     assert metrics_status == 200 and "kefu_test_scrapes_total 1.0" in text
     assert health_status in (200, 503)  # answered; the fake app is in no consumer group
-    assert held_renders["threads"] and all(t.startswith("kefu-report") for t in held_renders["threads"])
+    render_pids = {int(path.name.split("-")[1]) for path in renders_started(held_renders)}
+    assert len(render_pids) == 2 and os.getpid() not in render_pids
 
 
-def test_reports_past_the_queue_are_told_busy(held_renders: dict[str, Any]) -> None:
-    runtime = FakeRuntime(settings(report_threads=1, report_queue=1), ReadStore())
+def test_reports_past_the_queue_are_told_busy(held_renders: Path) -> None:
+    runtime = FakeRuntime(settings(report_processes=1, report_queue=1), ReadStore())
 
     async def scenario() -> list[int]:
         async with served(runtime) as client:
             first = asyncio.ensure_future(client.get("/report?shop=s1"))
-            while held_renders["started"] < 1:
+            while not renders_started(held_renders):
                 await asyncio.sleep(0.01)
             second = asyncio.ensure_future(client.get("/api/v1/report?shop=s1"))
             await asyncio.sleep(0.1)  # queued behind the first
             third = await asyncio.wait_for(client.get("/api/v1/report?shop=s1"), WAIT / 2)
-            held_renders["release"].set()
+            (held_renders / "release").touch()
             return [(await first).status, (await second).status, third.status]
 
     assert run(scenario()) == [200, 200, 503]
 
 
-def test_the_json_report_is_encoded_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    threads: list[str] = []
-    real = views_module.report_json if hasattr(views_module, "report_json") else None
-
-    def noted(*args: Any, **kwargs: Any) -> Any:
-        threads.append(threading.current_thread().name)
-        assert real is not None
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(views_module, "report_json", noted, raising=False)
+def test_the_json_report_is_encoded_in_another_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(views_module, "report_json_bytes", render_doubles.process_of_json)
     runtime = FakeRuntime(settings(), ReadStore())
 
-    async def scenario() -> int:
+    async def scenario() -> tuple[int, Any]:
         async with served(runtime) as client:
-            return (await client.get("/api/v1/report?shop=s1")).status
+            response = await client.get("/api/v1/report?shop=s1")
+            return response.status, await response.json()
 
-    assert run(scenario()) == 200
-    assert threads and threading.main_thread().name not in threads
+    status, body = run(scenario())
+    assert status == 200 and body["pid"] != os.getpid()
 
 
 # --- floor streams ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from agents.core.policy import PolicyBook, ShopPolicy
 from agents.core.projection import DAY_FIELDS, WIDTH
@@ -109,6 +109,9 @@ class FakeRuntime:
         self.reader = FloorReader(self.store, self.policies)
         self.reports = ReportReader(self.store, self.policies)
         self.trends = TrendReader(self.store, self.reader)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
 
 
 class HealthyApp:

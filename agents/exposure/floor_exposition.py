@@ -1,0 +1,164 @@
+"""The floor gauges as Prometheus text, written straight from the snapshot, once per snapshot.
+
+At 200 agents the floor is about 9,400 samples. Built as prometheus_client families and
+formatted by `generate_latest`, one scrape took 65–190 ms of Python, and several times that
+while reports rendered beside it (the GIL). Here each line is one f-string, and the text is
+written once per snapshot (the leader publishes one a second), ahead of the scrape while
+scrapes come (FloorText). The output is byte for byte what `generate_latest` writes
+for `FloorCollector` (collector.py, the families' definition): a test holds the two equal.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from prometheus_client.utils import floatToGoString
+
+from agents.core.projection import FIRST_RESPONSE_BUCKETS
+from agents.core.windows import WINDOWS
+from agents.exposure.collector import (
+    HISTOGRAM_HELP,
+    OLDEST_HELP,
+    SERVICE_OPEN_HELP,
+    SHOP_GAUGES,
+    THRESHOLD_HELP,
+    UNEXPORTED_HELP,
+    WAITING_HELP,
+    WINDOW_GAUGES,
+    WITHIN_HELP,
+    FloorSnapshot,
+)
+
+# Written ahead only while someone scrapes: Prometheus's default interval is 15 s, 1 min allows
+# for a slow one, and nobody pays for text that no one reads.
+WRITE_AHEAD_SECONDS = 60.0
+_BUCKET_BOUNDS = (*(str(float(bound)) for bound in FIRST_RESPONSE_BUCKETS), "+Inf")
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _header(name: str, text: str, kind: str) -> str:
+    help_text = text.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
+
+
+def _family(name: str, text: str, kind: str, lines: Iterable[str]) -> str:
+    return _header(name, text, kind) + "".join(lines)
+
+
+def floor_exposition(snapshot: FloorSnapshot) -> str:
+    """The text of every floor family (see FloorCollector.collect for the order)."""
+    gauges: dict[str, list[str]] = {key: [] for key, _, _ in WINDOW_GAUGES}
+    shop_gauges: dict[str, list[str]] = {key: [] for key, _, _ in SHOP_GAUGES}
+    names = {key: name for key, name, _ in (*WINDOW_GAUGES, *SHOP_GAUGES)}
+    within: list[str] = []
+    waiting: list[str] = []
+    oldest: list[str] = []
+    threshold: list[str] = []
+    service_open: list[str] = []
+    for floor in snapshot.floors:
+        shop = _label(floor.shop)
+        shop_labels = f'{{shop="{shop}"}} '
+        threshold.append(
+            f"kefu_alert_threshold_seconds{shop_labels}{floatToGoString(floor.alert_threshold_seconds)}\n"
+        )
+        service_open.append(f"kefu_service_open{shop_labels}{'1.0' if floor.in_service_hours else '0.0'}\n")
+        for row in floor.agents:
+            agent = _label(row.agent)
+            agent_labels = f'{{agent="{agent}",shop="{shop}"}} '
+            waiting.append(f"kefu_waiting_buyers{agent_labels}{floatToGoString(row.waiting_buyers)}\n")
+            oldest.append(
+                f"kefu_oldest_wait_seconds{agent_labels}{floatToGoString(row.oldest_wait_seconds)}\n"
+            )
+            for window in WINDOWS:
+                values = row.windows[window]
+                labels = f'{{agent="{agent}",shop="{shop}",window="{window}"}} '
+                for key, lines in gauges.items():
+                    value = getattr(values, key)
+                    if value is not None:
+                        lines.append(f"{names[key]}{labels}{floatToGoString(value)}\n")
+                for target, ratio in values.replied_within_ratio.items():
+                    if ratio is not None:
+                        within.append(
+                            f'kefu_replied_within_ratio{{agent="{agent}",shop="{shop}",window="{window}",'
+                            f'within="{_label(target)}"}} {floatToGoString(ratio)}\n'
+                        )
+        for window in WINDOWS:
+            team = floor.totals.windows[window]
+            labels = f'{{shop="{shop}",window="{window}"}} '
+            for key, lines in shop_gauges.items():
+                value = getattr(team, key)
+                if value is not None:
+                    lines.append(f"{names[key]}{labels}{floatToGoString(value)}\n")
+    parts = [_family(name, text, "gauge", gauges[key]) for key, name, text in WINDOW_GAUGES]
+    parts += [_family(name, text, "gauge", shop_gauges[key]) for key, name, text in SHOP_GAUGES]
+    parts += [
+        _family("kefu_replied_within_ratio", WITHIN_HELP, "gauge", within),
+        _family("kefu_waiting_buyers", WAITING_HELP, "gauge", waiting),
+        _family("kefu_oldest_wait_seconds", OLDEST_HELP, "gauge", oldest),
+        _family("kefu_alert_threshold_seconds", THRESHOLD_HELP, "gauge", threshold),
+        _family("kefu_service_open", SERVICE_OPEN_HELP, "gauge", service_open),
+        _histogram(snapshot),
+        _family(
+            "kefu_unexported_shops",
+            UNEXPORTED_HELP,
+            "gauge",
+            [f"kefu_unexported_shops {floatToGoString(snapshot.unexported_shops)}\n"],
+        ),
+    ]
+    return "".join(parts)
+
+
+def _histogram(snapshot: FloorSnapshot) -> str:
+    lines: list[str] = []
+    for (shop_id, agent_id), counts in snapshot.histograms.items():
+        shop, agent = _label(shop_id), _label(agent_id)
+        cumulative = 0
+        for index, bound in enumerate(_BUCKET_BOUNDS):
+            cumulative += counts.get(str(index), 0)
+            lines.append(
+                f'kefu_first_response_seconds_bucket{{agent="{agent}",le="{bound}",shop="{shop}"}} '
+                f"{floatToGoString(cumulative)}\n"
+            )
+        labels = f'{{agent="{agent}",shop="{shop}"}} '
+        lines.append(f"kefu_first_response_seconds_count{labels}{floatToGoString(cumulative)}\n")
+        lines.append(
+            f"kefu_first_response_seconds_sum{labels}{floatToGoString(counts.get('sum', 0) / 1000)}\n"
+        )
+    return _family("kefu_first_response_seconds", HISTOGRAM_HELP, "histogram", lines)
+
+
+class FloorText:
+    """The floor's text for the current snapshot: written ahead on a thread of its own when the
+    leader publishes a snapshot while someone scrapes (a scrape in the last minute), else by
+    the first scrape that asks. Each snapshot is written once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # the writer and the scrape threads write each snapshot once
+        self._snapshot: FloorSnapshot | None = None
+        self._text = b""
+        self._last_scrape = -WRITE_AHEAD_SECONDS
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="kefu-floor-text")
+
+    def of(self, snapshot: FloorSnapshot) -> bytes:
+        """A scrape's floor text."""
+        self._last_scrape = time.monotonic()
+        return self._write(snapshot)
+
+    def published(self, snapshot: FloorSnapshot) -> Future[bytes] | None:
+        """The leader's new snapshot; written ahead while scrapes come."""
+        if time.monotonic() - self._last_scrape >= WRITE_AHEAD_SECONDS:
+            return None
+        return self._writer.submit(self._write, snapshot)
+
+    def _write(self, snapshot: FloorSnapshot) -> bytes:
+        with self._lock:
+            if snapshot is not self._snapshot:
+                self._text = floor_exposition(snapshot).encode()
+                self._snapshot = snapshot
+            return self._text
