@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from agents.clock import Clock, wall_clock_ms
 from agents.core.calendar import MS_PER_HOUR
@@ -109,12 +110,40 @@ DeadLetterSink = Callable[[Sequence[DeadLetter]], Awaitable[None]]
 REJECTED = "rejected"
 MISROUTED = "misrouted"  # applied, but its key's murmur2 names another partition
 # The `outcome` label's values of kefu_events_total (a filtered event counts as applied).
-OUTCOMES = (Outcome.APPLIED.value, Outcome.DUPLICATE.value, Outcome.LATE.value, REJECTED, MISROUTED)
+OUTCOMES = (
+    Outcome.APPLIED.value,
+    Outcome.DUPLICATE.value,
+    Outcome.LATE.value,
+    Outcome.UNMATCHED.value,
+    REJECTED,
+    MISROUTED,
+)
 # A batch is retried through these: an outage, or other workers committing first too often.
 RETRIED_ERRORS: tuple[type[BaseException], ...] = (*STORE_ERRORS, CommitConflict)
 MAX_RETRY_DELAY_S = 5.0
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def until_done(
+    attempt: Callable[[], Awaitable[T]],
+    retried: tuple[type[BaseException], ...],
+    metrics: WorkerMetrics,
+    what: str,
+) -> T:
+    """`attempt()` until it returns, with backoff through `retried` errors (an outage), counted
+    and logged; a fatal store error (a login, ACL or TLS problem) raises at once."""
+    delay = 0.1
+    while True:
+        try:
+            return await attempt()
+        except retried as exc:
+            raise_if_fatal(exc)
+            metrics.redis_errors.inc()
+            log.warning("applying %s failed (%s); retrying in %.1fs", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY_S)
 
 
 class BatchProcessor:
@@ -154,18 +183,8 @@ class BatchProcessor:
         trust) does not heal by waiting: it raises StoreAccessError, which stops the worker.
         """
         batch = self.judge(records)
-        delay = 0.1
-        while True:
-            try:
-                return await self.process(batch)
-            except RETRIED_ERRORS as exc:
-                raise_if_fatal(exc)
-                self.metrics.redis_errors.inc()
-                log.warning(
-                    "applying a batch of %d records failed (%s); retrying in %.1fs", len(records), exc, delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_RETRY_DELAY_S)
+        what = f"a batch of {len(records)} records"
+        return await until_done(lambda: self.process(batch), RETRIED_ERRORS, self.metrics, what)
 
     def judge(self, records: Sequence[KafkaRecord]) -> Batch:
         """The batch's verdicts, at one `now`: every retry of it reuses them."""

@@ -28,6 +28,7 @@ from agents.exposure.metrics import WorkerMetrics
 from agents.exposure.report import ReportReader
 from agents.exposure.trend import TrendReader
 from agents.processing import OUTCOMES, BatchProcessor, DeadLetterSink
+from agents.status_processing import StatusProcessor
 from agents.store.batches import offset_ttl_ms
 from agents.store.connect import connect
 from agents.store.redis_store import RedisStore
@@ -36,6 +37,7 @@ from streams.decoding import EventDecoder, Reason
 from streams.floor_model import ShopFloor
 from streams.partitioning import Partitioner
 from streams.records import KafkaRecord
+from streams.status_decoding import StatusDecoder
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,9 @@ class Runtime:
     epoch: int | None = None  # this worker's leader epoch, while it leads
     deposed: bool = False  # a newer leader took over while this one still thought it led
     floor_text: FloorText = field(default_factory=FloorText)
+    status: StatusProcessor | None = None  # kefu.agents (v3), made by `create`
+    # The input topics this worker consumes: resumed from Redis on assignment, measured for lag.
+    consumed_topics: set[str] = field(default_factory=set)
 
     @classmethod
     def create(cls, settings: Settings, dead_letters: DeadLetterSink, alert_sink: AlertSink) -> Runtime:
@@ -88,9 +93,16 @@ class Runtime:
             input_topics=(topics.messages, topics.orders),
             partitioner=Partitioner(settings.kafka.partitions),
         )
-        reader = FloorReader(store, policies)
-        reports = ReportReader(store, policies)
+        reader = FloorReader(store, policies, store)
+        reports = ReportReader(store, policies, store)
         trends = TrendReader(store, reader)
+        status = StatusProcessor(
+            store.status,
+            policies,
+            StatusDecoder(decoder.future_tolerance_ms, decoder.max_record_bytes),
+            dead_letters,
+            metrics,
+        )
         return cls(
             settings,
             registry,
@@ -103,6 +115,7 @@ class Runtime:
             alert_sink,
             reports,
             trends,
+            status=status,
         )
 
     def exposition(self) -> bytes:
@@ -112,6 +125,20 @@ class Runtime:
     async def apply_until_done(self, records: Sequence[KafkaRecord]) -> None:
         """The batch handler: see BatchProcessor.process_until_done."""
         await self.processor.process_until_done(records)
+
+    async def apply_any_until_done(self, records: Sequence[KafkaRecord]) -> None:
+        """Records of any input topic (`rebuild` reads them all at once): each to its processor."""
+        agents = self.settings.kafka.topics.agents
+        status = [record for record in records if record.topic == agents]
+        if status:
+            await self.apply_status_until_done(status)
+        await self.apply_until_done([record for record in records if record.topic != agents])
+
+    async def apply_status_until_done(self, records: Sequence[KafkaRecord]) -> None:
+        """The batch handler of kefu.agents: see StatusProcessor.process_until_done."""
+        if self.status is None:
+            raise RuntimeError("this runtime was built without agent status (Runtime.create makes it)")
+        await self.status.process_until_done(records)
 
     async def lead(self, now_ms: int | None = None) -> None:
         """The leader's duties, once a second: export every shop's floor as gauges, say who

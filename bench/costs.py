@@ -1,7 +1,8 @@
 """Per-event costs and Redis memory per active buyer, printed as one JSON line per rule set.
 
-decode_us: EventDecoder.decode per record; core_message_us / core_order_us: the pure core
-(apply_buyer_events) per event of each kind; redis_bytes_per_buyer: Redis used-memory growth
+decode_us: EventDecoder.decode per record; core_message_us / core_order_us / core_rating_us: the
+pure core (apply_buyer_events) per event of each kind (ratings, v3, rate a consultation already in
+the buyer's state, as the simulated buyers' ratings do); redis_bytes_per_buyer: Redis used-memory growth
 per distinct buyer after applying simulated traffic through the worker's BatchProcessor.
 Measured twice in one run: with the default rules, and with the heaviest v2 rules (service
 hours, four response targets, judging at payment, refunds deducted), so the ratio shows what
@@ -29,16 +30,22 @@ from agents.store.redis_store import RedisStore
 from bench.response_batching import redis_url
 from config.settings import Settings, settings_from_yaml
 from streams.decoding import EventDecoder
-from streams.events import Event, Order
+from streams.events import Event, Order, Rating
 from streams.records import Record
-from streams.traffic import TrafficModel, TrafficShape
+from streams.traffic import RATING_SHARE, TrafficModel, TrafficShape
+
+# Ratings (v3) in the mix as the demo sends them; agent status is no buyer's event (another path).
+SHAPE = TrafficShape(shops=3, agents=20, rate=20, duplicate_share=0, bad_share=0, rating_share=RATING_SHARE)
 
 
 def simulated(n: int) -> list[tuple[bytes, bytes, str]]:
     start = time.time_ns() // 1_000_000 - 2 * 3_600_000
     # 20 events/s spreads 50k events over ~40 minutes, long enough for refunds to follow payments.
-    model = TrafficModel(TrafficShape(shops=3, agents=20, rate=20, duplicate_share=0, bad_share=0), seed=5)
+    model = TrafficModel(SHAPE, seed=5)
     return [(r.key, r.value, r.kind) for r in itertools.islice(model.records(start), n)]
+
+
+KINDS: dict[type, str] = {Order: "order", Rating: "rating"}  # the rest: messages and transfers
 
 
 def per_event_us(seconds: float, n: int) -> float:
@@ -71,13 +78,13 @@ async def measure(n: int, settings: Settings) -> dict[str, float | int]:
     by_buyer: dict[tuple[str, str], list[Event]] = defaultdict(list)
     for event in events:
         by_buyer[(event.shop_id, event.buyer_id)].append(event)  # type: ignore[union-attr]
-    timings = {"message": [0.0, 0], "order": [0.0, 0]}
+    timings = {"message": [0.0, 0], "order": [0.0, 0], "rating": [0.0, 0]}
     for (shop, _), buyer_events in by_buyer.items():
         policy = policies(shop)
         horizon = Horizon.at(policy, now)
         state = BuyerState()
         for event in buyer_events:  # one event per call: the cost of one more event on real state
-            kind = "order" if type(event) is Order else "message"
+            kind = KINDS.get(type(event), "message")
             t0 = time.perf_counter()
             apply_buyer_events(state, [event], policy, horizon)
             timings[kind][0] += time.perf_counter() - t0
@@ -109,8 +116,9 @@ async def measure(n: int, settings: Settings) -> dict[str, float | int]:
         "events": n,
         "buyers": len(by_buyer),
         "decode_us": decode_us,
-        "core_message_us": per_event_us(*timings["message"]),
-        "core_order_us": per_event_us(*timings["order"]),
+        "core_message_us": per_event_us(timings["message"][0], int(timings["message"][1])),
+        "core_order_us": per_event_us(timings["order"][0], int(timings["order"][1])),
+        "core_rating_us": per_event_us(timings["rating"][0], int(timings["rating"][1])),
         "redis_bytes_per_buyer": round((after - before) / len(buyer_keys)),
         "buyer_key_bytes_avg": round(sum(usage) / len(usage)),
     }

@@ -1,7 +1,7 @@
 """The simulated dataset every benchmark produces: the same traffic, so their figures compare.
 
-About 90 % messages and 10 % orders once past the warm-up, 5 shops × 12 agents, thousands of
-buyers, with a few duplicates and malformed records; event times end a minute before now, so
+About 85 % messages, 10 % orders and 5 % ratings (v3) once past the warm-up, 5 shops × 12 agents,
+thousands of buyers, with a few duplicates and malformed records; event times end a minute before now, so
 nothing is rejected as future and everything falls inside `today`/`28d` for a normal run.
 """
 
@@ -13,9 +13,12 @@ from collections.abc import Mapping
 
 from kafka import KafkaProducer
 
-from streams.traffic import TrafficModel, TrafficShape
+from streams.traffic import RATING_SHARE, TrafficModel, TrafficShape
 
-SHAPE = TrafficShape(shops=5, agents=12, rate=600, duplicate_share=0.005, bad_share=0.002)
+# No agent shifts: status changes go to a topic of their own, which these benchmarks do not feed.
+SHAPE = TrafficShape(
+    shops=5, agents=12, rate=600, duplicate_share=0.005, bad_share=0.002, rating_share=RATING_SHARE
+)
 SEED = 42
 
 

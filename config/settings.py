@@ -49,6 +49,7 @@ class TopicNames(_Strict, frozen=True):
     orders: str = "kefu.orders"
     alerts: str = "kefu.alerts"
     deadletter: str = "kefu.deadletter"
+    agents: str = "kefu.agents"  # v3: agent status, keyed by agent (its partitions are its own)
 
 
 class KafkaSecuritySettings(_Strict, frozen=True):
@@ -134,6 +135,9 @@ ResponseTargets = Annotated[list[PositiveInt], Meta(max_length=MAX_RESPONSE_TARG
 # (payroll looks back a month, reviews a quarter; a longer history belongs in an archive).
 MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 28, 366
 RetentionDays = Annotated[int, Meta(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)]
+# A rating rates a consultation at most this many days after it started (v3). A buyer's state
+# keeps consultations for the `28d` window, so a rating can reach back no further.
+RatingDays = Annotated[int, Meta(ge=1, le=MIN_RETENTION_DAYS)]
 
 
 class Defaults(_Strict, frozen=True):
@@ -143,6 +147,7 @@ class Defaults(_Strict, frozen=True):
     service_hours: str | None = None  # "HH:MM-HH:MM", the shop's local time; None: all day
     response_targets_seconds: ResponseTargets = msgspec.field(default_factory=lambda: [15, 180])
     retention_days: RetentionDays = 93
+    rating_days: RatingDays = 3
     attribution: AttributionSettings = AttributionSettings()
 
 
@@ -160,6 +165,7 @@ class ShopSettings(_Strict, frozen=True):
     service_hours: str | None = None
     response_targets_seconds: ResponseTargets | None = None
     retention_days: RetentionDays | None = None
+    rating_days: RatingDays | None = None
     attribution: ShopAttributionSettings | None = None
     agents: dict[str, AgentSettings] = {}
 

@@ -61,5 +61,16 @@ def input_topic(app: faust.App, settings: Settings) -> faust.TopicT:
     )
 
 
+def agents_topic(app: faust.App, settings: Settings) -> faust.TopicT:
+    """`kefu.agents` (v3): keyed by agent, its partition count its own (no co-partitioning)."""
+    return app.topic(
+        settings.kafka.topics.agents,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+
 def output_topic(app: faust.App, name: str) -> faust.TopicT:
     return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")

@@ -5,8 +5,10 @@ conductor, a channel, the stream iterator and an ack: about 60 µs a record here
 reads and decodes one in 5 µs (`../shared/notes/faust-consumer-internals.md`). This consumer
 keeps everything else of Faust (group membership, rebalance callbacks, leader election, timers,
 the web server) and replaces only the drain loop that its Fetcher service runs: the records of
-the routed topics that one fetch returns go to the handler as one batch; every other topic
-(Faust's own leader election) keeps the per-record path.
+the routed topics that one fetch returns go to the handler as one batch (a topic routed to a
+handler of its own, `kefu.agents`, goes to that one: each handler gets one batch of its topics
+per fetch, one after the other); every other topic (Faust's own leader election) keeps the
+per-record path.
 
 What it keeps, and how:
 - Nothing fetched before a flow stop (a rebalance) is delivered after it: the flow and the
@@ -41,11 +43,20 @@ BatchHandler = Callable[[Sequence[KafkaRecord]], Awaitable[None]]
 
 @dataclass(slots=True)
 class BatchRoute:
-    """Which topics go to the batch handler, and the handler."""
+    """Which topics go to the batch handler, and the handler; topics with a handler of their own."""
 
     topics: frozenset[str]
     handler: BatchHandler
     applied: dict[TP, int] = field(default_factory=dict)  # tp -> next offset to read (committable)
+    handlers: dict[str, BatchHandler] = field(default_factory=dict)  # topic -> its own handler
+
+    def add(self, topics: frozenset[str], handler: BatchHandler) -> None:
+        """Route `topics` to `handler` instead, under the same delivery guarantees."""
+        self.topics |= topics
+        self.handlers.update(dict.fromkeys(topics, handler))
+
+    def handler_of(self, topic: str) -> BatchHandler:
+        return self.handlers.get(topic, self.handler)
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
@@ -90,7 +101,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
     async def _deliver(self, route: BatchRoute, records: Any, active: set[TP] | None) -> None:
         generation = self.app.consumer_generation_id
-        batch: list[KafkaRecord] = []
+        batches: dict[BatchHandler, list[KafkaRecord]] = {}
         last: dict[TP, int] = {}
         others: list[tuple[TP, Any]] = []
         buffered = self._buffered_partitions
@@ -100,19 +111,22 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if tp.topic not in route.topics:
                 others.extend((tp, record) for record in fetched)
                 continue
-            batch.extend(fetched)  # aiokafka's records as they are: no copy per record
+            # aiokafka's records as they are: no copy per record
+            batches.setdefault(route.handler_of(tp.topic), []).extend(fetched)
             last[tp] = fetched[-1].offset
-        if batch:
+        if batches:
             # No await between this check and clearing the idle flag: a revocation that starts
-            # after it waits for this batch; one that started before it is seen here.
+            # after it waits for these batches; one that started before it is seen here.
             if not self.flow_active or self.app.consumer_generation_id != generation:
                 await self.perform_seek()
                 return
             self._batch_idle.clear()
             try:
-                await route.handler(batch)
+                for handler, batch in batches.items():
+                    await handler(batch)
             except Exception as exc:
-                self.log.exception("processing a batch of %d records failed, stopping: %r", len(batch), exc)
+                size = sum(len(batch) for batch in batches.values())
+                self.log.exception("processing a batch of %d records failed, stopping: %r", size, exc)
                 await self.crash(exc)
                 raise
             finally:
@@ -165,8 +179,13 @@ def use_batch_transport(app: Any) -> None:
 
 
 def route_batches(app: Any, topic: Any, handler: BatchHandler) -> None:
-    """Subscribe `topic` without an agent and send its fetches to `handler` in whole batches."""
+    """Subscribe `topic` without an agent and send its fetches to `handler` in whole batches.
+    Called again with other topics, it routes those to their own handler."""
     if not isinstance(app.transport, BatchTransport):
         raise TypeError("route_batches needs the app built with use_batch_transport(app)")
     app.topics.add(topic)
-    app.transport.batch_route = BatchRoute(frozenset(topic.topics), handler)
+    topics = frozenset(topic.topics)
+    if app.transport.batch_route is None:
+        app.transport.batch_route = BatchRoute(topics, handler)
+    else:
+        app.transport.batch_route.add(topics, handler)

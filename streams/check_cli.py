@@ -90,7 +90,19 @@ def topic_checks(
         checks.append(Check(f"topic {topic}", not short, detail))
     problem = input_topic_problem(settings, facts)
     checks.append(Check("co-partitioning", problem is None, problem or "both input topics agree"))
+    checks.append(_agents_topic_check(names.agents, facts.partitions.get(names.agents), retention))
     return checks
+
+
+def _agents_topic_check(topic: str, partitions: int | None, retention: dict[str, float | None]) -> Check:
+    """v3 agent status: keyed by agent, so its partition count is its own. Without it the
+    workers run v2, which is a step to take, not a fault."""
+    if partitions is None:
+        detail = "missing: agent status (v3) is off; run `kefu-pulse topics create`, then restart the workers"
+        return Check(f"topic {topic}", True, detail, next_step=True)
+    days = retention.get(topic)
+    kept = "retention unlimited" if days is None else f"retention {days:g} days"
+    return Check(f"topic {topic}", True, f"{partitions} partitions, {kept} (agent status, v3)")
 
 
 def redis_check(url: str, info: dict[str, str]) -> Check:
@@ -137,7 +149,7 @@ async def worker_checks(settings: Settings, facts: TopicFacts, store: StoreProbe
     names = settings.kafka.topics
     partitions = [
         TopicPartition(topic, p)
-        for topic in (names.messages, names.orders)
+        for topic in (names.messages, names.orders, names.agents)
         for p in range(facts.partitions.get(topic) or 0)
     ]
     ends = await _end_offsets(settings, partitions)
@@ -192,7 +204,7 @@ async def run_checks(
     login = f" as {security.username!r}" if security.uses_sasl else ""
     checks.append(Check("kafka", True, f"{settings.kafka.bootstrap} ({security.protocol}{login}), reachable"))
     names = settings.kafka.topics
-    all_topics = [names.messages, names.orders, names.alerts, names.deadletter]
+    all_topics = [names.messages, names.orders, names.alerts, names.deadletter, names.agents]
     facts = await topic_facts(settings, all_topics)
     present = [t for t in all_topics if facts.partitions.get(t) is not None]
     retention = await asyncio.to_thread(_retention_days, settings, present) if present else {}

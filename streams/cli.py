@@ -25,12 +25,12 @@ from agents.runtime import Runtime
 from agents.store.connect import connect
 from agents.store.errors import STORE_ERRORS, describe_problem
 from agents.store.redis_store import RedisStore
-from agents.stream_agents import install
+from agents.stream_agents import install, install_agent_status
 from config.secret import remember_secrets
 from config.settings import ConfigError, Settings, config_path, environment_secrets, load_settings
 from streams.app import create_app
 from streams.cli_help import command_of, describe, quiet_libraries, wants_debug
-from streams.preflight import StartupError, require_input_topics, require_kafka
+from streams.preflight import StartupError, require_input_topics, require_kafka, topic_facts
 from streams.rebuild import Rebuilt
 from streams.redaction import install_log_redaction, mask_secrets, settings_secrets
 from streams.report_model import ReportRequestError
@@ -55,7 +55,7 @@ def main() -> None:
     register_commands(app, settings, runtime)
     describe(faust_cli)
     if command == "worker":
-        _start_or_explain(settings, debug)
+        install_agent_status(app, runtime, _start_or_explain(settings, debug))
     app.main()
 
 
@@ -64,8 +64,9 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
-def _start_or_explain(settings: Settings, debug: bool) -> None:
-    """Before Faust starts the worker: Kafka, the input topics and Redis as it will use them.
+def _start_or_explain(settings: Settings, debug: bool) -> bool:
+    """Before Faust starts the worker: Kafka, the input topics and Redis as it will use them;
+    whether Kafka has the (v3) agent status topic.
 
     The loop stays the current one, for Faust to run on (asyncio.run would unset it)."""
     loop = asyncio.new_event_loop()
@@ -74,7 +75,7 @@ def _start_or_explain(settings: Settings, debug: bool) -> None:
     # the worker's start-up says one sentence or nothing. Its own logs keep the warnings.
     restore = quiet_libraries() if not debug else lambda: None
     try:
-        loop.run_until_complete(_preflight(settings))
+        return loop.run_until_complete(_preflight(settings))
     except StartupError as exc:
         if debug:  # the whole chain, down to the library's own error
             print(mask_secrets(traceback.format_exc()), file=sys.stderr, end="")
@@ -83,14 +84,17 @@ def _start_or_explain(settings: Settings, debug: bool) -> None:
         restore()
 
 
-async def _preflight(settings: Settings) -> None:
+async def _preflight(settings: Settings) -> bool:
     await require_kafka(settings)
     await require_input_topics(settings)
+    agents = settings.kafka.topics.agents
+    agents_present = (await topic_facts(settings, [agents])).partitions.get(agents) is not None
     store = RedisStore(connect(settings.redis.url))
     try:
         await _require_redis(settings, store)
     finally:
         await store.close()
+    return agents_present
 
 
 async def _require_redis(settings: Settings, store: RedisStore, timeout_s: float = 5.0) -> None:
@@ -236,10 +240,13 @@ def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> N
     ) -> None:
         """Simulated shop traffic into the input topics, with progress."""
         from streams.simulate import history_start_ms, produce_history, run_simulation
-        from streams.traffic import TrafficShape
+        from streams.traffic import RATING_SHARE, TrafficShape
 
         await _require_kafka(settings)
-        shape = TrafficShape(shops=shops, agents=agents, rate=rate)
+        # v3 traffic too: buyers rate some consultations, agents log in, take breaks, log out.
+        shape = TrafficShape(
+            shops=shops, agents=agents, rate=rate, rating_share=RATING_SHARE, agent_shifts=True
+        )
         if history_days > 0:
             now = wall_clock_ms()
             start = history_start_ms(settings.defaults.timezone, history_days, now)
@@ -298,7 +305,7 @@ def register_commands(app: faust.App, settings: Settings, runtime: Runtime) -> N
         try:
             await _require_kafka(settings)
             runtime.processor.restore_history = True
-            rebuilt = await rebuild(settings, runtime.store.delete_state, runtime.apply_until_done)
+            rebuilt = await rebuild(settings, runtime.store.delete_state, runtime.apply_any_until_done)
             print(_restored_history(settings, rebuilt), file=sys.stderr)
         except WorkersRunning as exc:
             print(f"kefu-pulse rebuild: {exc}", file=sys.stderr)

@@ -20,12 +20,15 @@ class WorkersRunning(RuntimeError):
     pass
 
 
-def input_partitions_of_stopped_group(settings: Settings) -> list[TopicPartition]:
-    """Every partition of the two input topics; raises WorkersRunning while the group has members."""
+def input_partitions_of_stopped_group(settings: Settings, *, agents: bool = False) -> list[TopicPartition]:
+    """Every partition of the two buyer topics, and with `agents` of the agent status topic if it
+    exists (v3; a v2 setup has none); raises WorkersRunning while the group has members."""
     topics = [settings.kafka.topics.messages, settings.kafka.topics.orders]
     admin = admin_client(settings.kafka, "kefu-pulse-maintenance", timeout_s=30.0)
     try:
         groups = _describe_group(admin, settings.kafka.group)
+        if agents and settings.kafka.topics.agents in admin.list_topics():
+            topics.append(settings.kafka.topics.agents)
         described = admin.describe_topics(topics)
     finally:
         admin.close()

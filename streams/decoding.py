@@ -7,7 +7,9 @@ closed; the human-readable `detail` goes only to the dead-letter record.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import StrEnum
+from typing import TypeVar
 
 import msgspec
 
@@ -36,6 +38,7 @@ class Rejection(msgspec.Struct, frozen=True):
 
 
 MAX_RECORD_BYTES = ProcessingSettings().max_record_bytes
+T = TypeVar("T")
 
 _AMOUNT_TEXT = re.compile(r"^[0-9]+(\.[0-9]{1,2})?$")
 _AMOUNT_NUMBER = re.compile(r"^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
@@ -47,6 +50,7 @@ _ENUM_FIELD_REASONS = {
 
 
 def _classify(error: msgspec.ValidationError) -> Reason:
+    """The closed reason for what msgspec refused (one label value of the rejected counter)."""
     text = str(error)
     if text.startswith("Object missing required field"):
         return Reason.MISSING_FIELD
@@ -91,6 +95,30 @@ def _fen_from_plain_decimal(text: str) -> int | None:
     return int(whole) * 100 + int(fraction.ljust(2, "0") or "0")
 
 
+def decode_value(value: bytes | None, max_record_bytes: int, decode: Callable[[bytes], T]) -> T | Rejection:
+    """`decode(value)`, or what any input record is rejected for before its meaning is judged:
+    no value, too large (not decoded), not UTF-8, invalid JSON, a field msgspec refused."""
+    if value is None:
+        return Rejection(Reason.INVALID_JSON, "record has no value (tombstone)")
+    if len(value) > max_record_bytes:
+        return Rejection(
+            Reason.TOO_LARGE,
+            f"{len(value)} bytes, more than processing.max_record_bytes = {max_record_bytes}",
+        )
+    try:
+        return decode(value)
+    except msgspec.ValidationError as exc:
+        return Rejection(_classify(exc), str(exc))
+    except RecursionError:  # msgspec recurses into unknown fields it skips, too
+        return Rejection(Reason.INVALID_JSON, "JSON nested too deeply")
+    except msgspec.DecodeError as exc:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return Rejection(Reason.NOT_UTF8, "value is not UTF-8")
+        return Rejection(Reason.INVALID_JSON, str(exc))
+
+
 class EventDecoder:
     """Stateless apart from its msgspec decoder; one instance serves a whole worker."""
 
@@ -100,25 +128,9 @@ class EventDecoder:
         self.max_record_bytes = max_record_bytes
 
     def decode(self, value: bytes | None, key: bytes | None, now_ms: int) -> Event | Rejection:
-        if value is None:
-            return Rejection(Reason.INVALID_JSON, "record has no value (tombstone)")
-        if len(value) > self.max_record_bytes:
-            return Rejection(
-                Reason.TOO_LARGE,
-                f"{len(value)} bytes, more than processing.max_record_bytes = {self.max_record_bytes}",
-            )
-        try:
-            wire = self._decoder.decode(value)
-        except msgspec.ValidationError as exc:
-            return Rejection(_classify(exc), str(exc))
-        except RecursionError:  # msgspec recurses into unknown fields it skips, too
-            return Rejection(Reason.INVALID_JSON, "JSON nested too deeply")
-        except msgspec.DecodeError as exc:
-            try:
-                value.decode("utf-8")
-            except UnicodeDecodeError:
-                return Rejection(Reason.NOT_UTF8, "value is not UTF-8")
-            return Rejection(Reason.INVALID_JSON, str(exc))
+        wire = decode_value(value, self.max_record_bytes, self._decoder.decode)
+        if isinstance(wire, Rejection):
+            return wire
         if wire.ts > now_ms + self.future_tolerance_ms:
             return Rejection(Reason.FUTURE_TS, f"ts {wire.ts} is more than the tolerance ahead of {now_ms}")
         if key is not None and key != f"{wire.shop_id}:{wire.buyer_id}".encode():

@@ -35,7 +35,7 @@ from streams.simulate import (
     run_simulation,
 )
 from streams.topics import create_topics
-from streams.traffic import TrafficShape
+from streams.traffic import RATING_SHARE, TrafficShape
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "deploy" / "local" / "stack"
@@ -86,8 +86,17 @@ async def _until_interrupted(work: Coroutine[Any, Any, Any]) -> None:
 # is left unanswered here, because an unanswered buyer keeps an agent red for the whole
 # 24-hour wait limit (metrics.md); `kefu-pulse simulate` keeps those buyers while it runs. When
 # either stops, it answers whoever is still waiting, so a second demo opens on a calm floor.
+# Buyers rate (满意度) and agents log in, take breaks (挂起) and log out, so the floor and the
+# dashboards show every v3 figure. The history has them too: it is Kafka traffic like the rest.
 DEMO_TRAFFIC = TrafficShape(
-    shops=2, agents=6, rate=10.0, reply_median_s=3.0, reply_spread=0.5, unanswered_share=0.0
+    shops=2,
+    agents=6,
+    rate=10.0,
+    reply_median_s=3.0,
+    reply_spread=0.5,
+    unanswered_share=0.0,
+    rating_share=RATING_SHARE,
+    agent_shifts=True,
 )
 
 

@@ -1,4 +1,4 @@
-"""Input events (events.md v1) as typed, immutable structs.
+"""Input events (events.md v3) as typed, immutable structs.
 
 Decoding and validation happen in one msgspec pass; `amount` stays raw JSON so that the
 exact decimal text can be checked against the contract (a `Decimal` field would also
@@ -18,6 +18,8 @@ OrderId = Annotated[str, Meta(min_length=1, max_length=64)]
 EventTime = Annotated[int, Meta(ge=0)]
 
 OrderStatus = Literal["created", "paid", "cancelled", "refunded"]
+Score = Annotated[int, Meta(ge=1, le=5)]  # 5 很满意, 4 满意, 3 一般, 2 不满意, 1 很不满意
+AgentStatusName = Literal["online", "away", "offline"]
 
 
 class Message(Struct, frozen=True, tag="message", tag_field="type"):
@@ -37,6 +39,28 @@ class Transfer(Struct, frozen=True, tag="transfer", tag_field="type"):
     ts: EventTime
     from_agent: Id
     to_agent: Id
+
+
+class Rating(Struct, frozen=True, tag="rating", tag_field="type"):
+    """A buyer's rating of an agent (客服评价, v3): it rates the buyer's latest consultation with
+    that agent that started at or before it, within `rating_days`."""
+
+    event_id: Id
+    shop_id: ShopId
+    buyer_id: Id
+    ts: EventTime
+    agent_id: Id
+    score: Score
+
+
+class AgentStatus(Struct, frozen=True, tag="agent_status", tag_field="type"):
+    """One change of an agent's status from the login feed (`kefu.agents`, keyed by agent, v3)."""
+
+    event_id: Id
+    shop_id: ShopId
+    agent_id: Id
+    ts: EventTime
+    status: AgentStatusName
 
 
 class WireOrder(Struct, frozen=True, tag="order", tag_field="type"):
@@ -62,5 +86,5 @@ class Order(Struct, frozen=True):
     amount_fen: int | None
 
 
-WireEvent = Message | Transfer | WireOrder
-Event = Message | Transfer | Order
+WireEvent = Message | Transfer | Rating | WireOrder
+Event = Message | Transfer | Rating | Order

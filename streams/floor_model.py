@@ -36,6 +36,17 @@ class WindowValues(msgspec.Struct, kw_only=True):
     refunded_sales_yuan: float
     assisted_paid: int
     assisted_sales_yuan: float
+    # v3 satisfaction, from the cohort counters like everything above.
+    rated_consultations: int = 0
+    rating_ratio: float | None = None
+    satisfaction_ratio: float | None = None
+    dissatisfied_consultations: int = 0
+    average_rating_score: float | None = None
+    # v3 agent status: time, not a cohort; the part of each status interval inside the window,
+    # up to now (agents/core/status.py). For the team, the agents' sums.
+    online_seconds: float = 0.0
+    away_seconds: float = 0.0
+    logins: int = 0
 
 
 class TeamWindowValues(WindowValues, kw_only=True):
@@ -54,6 +65,8 @@ class AgentRow(msgspec.Struct, kw_only=True, omit_defaults=True):
     oldest_wait_seconds: float
     alert: bool
     oldest_waiting_buyer: str | None  # masked (events.md: personal data)
+    # v3: online | away | offline from the login feed, `unknown` before its first event.
+    agent_status: str
     windows: dict[str, WindowValues]
     group: str | None = None  # the agent's team in the configuration (`/floor?group=`)
     # The raw summed vectors per window, for the leader only: ratios cannot be merged, sums

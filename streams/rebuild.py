@@ -1,10 +1,11 @@
 """`kefu-pulse rebuild`: recompute every window from Kafka's retention after Redis state was lost.
 
 Workers must be stopped (it refuses while the consumer group has members): it deletes the
-kefu-pulse keys, then reads both input topics from the beginning up to their current end
-through the worker's own BatchProcessor. Started again, workers resume where it stopped,
-because they resume from the offsets in Redis. The topics need the reports' retention
-(`topics create` sets it): what Kafka has deleted cannot be restored.
+kefu-pulse keys, then reads the input topics (the buyer topics, and `kefu.agents` when it
+exists) from the beginning up to their current end through the worker's own processors.
+Started again, workers resume where it stopped, because they resume from the offsets in Redis.
+The topics need the reports' retention (`topics create` sets it): what Kafka has deleted cannot
+be restored.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ async def rebuild(
 ) -> Rebuilt:
     """Delete the state, then `apply` every retained input record in batches."""
     console = console or Console(stderr=True)
-    partitions = input_partitions_of_stopped_group(settings)
+    partitions = input_partitions_of_stopped_group(settings, agents=True)
     deleted = await delete_state()
     console.print(f"rebuild: deleted {deleted} keys; re-reading the input topics from the beginning")
     consumer = AIOKafkaConsumer(

@@ -12,9 +12,9 @@ from typing import Literal
 
 from streams.floor_model import TeamWindowValues, WindowValues
 from streams.report_model import TEAM, ReportRow, ReportTotals
-from streams.stats_cli import headline_target
+from streams.stats_cli import headline_target, hours_minutes
 
-Kind = Literal["count", "ratio", "seconds", "yuan", "text"]
+Kind = Literal["count", "ratio", "seconds", "yuan", "text", "score", "duration"]
 Cell = str | int | float | None  # None: an empty cell (an absent ratio, a team-only value)
 Subject = ReportRow | ReportTotals  # an agent's row or the team row
 
@@ -90,6 +90,14 @@ def report_columns(targets: Sequence[int]) -> list[ReportColumn]:
         _metric("退款金额", "refunded_sales_yuan", "yuan"),
         _metric("协助付款人数", "assisted_paid", "count"),
         _metric("协助销售额", "assisted_sales_yuan", "yuan"),
+        _metric("评价数", "rated_consultations", "count"),
+        _metric("评价率", "rating_ratio", "ratio"),
+        _metric("满意度", "satisfaction_ratio", "ratio", compact=True),
+        _metric("差评数", "dissatisfied_consultations", "count"),
+        _metric("平均评分", "average_rating_score", "score"),
+        _metric("在线时长", "online_seconds", "duration"),
+        _metric("挂起时长", "away_seconds", "duration"),
+        _metric("登录次数", "logins", "count"),
         _shop_metric("全店订单数", "orders", "count"),
         _shop_metric("静默下单数", "silent_orders", "count"),
         _shop_metric("静默下单占比", "silent_share", "ratio"),
@@ -109,4 +117,8 @@ def display(kind: Kind, value: Cell) -> str:
         return f"{value:.1f}"
     if kind == "yuan":
         return f"{value:,.2f}"
+    if kind == "score":
+        return f"{value:.2f}"
+    if kind == "duration":
+        return hours_minutes(value)
     return str(value)

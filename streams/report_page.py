@@ -17,9 +17,15 @@ from jinja2 import Environment, PackageLoader, Template, select_autoescape
 from markupsafe import Markup
 
 from streams.floor_model import TeamWindowValues
-from streams.report_charts import agent_sales_chart, daily_response_chart, first_response_histogram, ranked
+from streams.report_charts import (
+    agent_sales_chart,
+    daily_response_chart,
+    first_response_histogram,
+    ranked,
+    satisfaction_chart,
+)
 from streams.report_model import PreviousPeriod, Report
-from streams.stats_cli import headline_target
+from streams.stats_cli import headline_target, hours_minutes
 
 DASH = "—"  # an absent value: never shown as 0
 
@@ -60,6 +66,7 @@ HEADLINES: tuple[tuple[str, str, str, str, bool | None], ...] = (
     ("询单人数", "inquiries", "inquiries", "count", None),
     ("询单转化率", "consult→pay", "consult_pay_ratio", "ratio", True),
     ("客服销售额", "attributed sales", "attributed_sales_yuan", "money", True),
+    ("满意度", "satisfaction", "satisfaction_ratio", "ratio", True),
     ("静默下单", "silent orders", "silent_orders", "count", None),
 )
 SHOW: dict[str, Callable[[float | None], str]] = {
@@ -141,7 +148,9 @@ def _template() -> Template:
     environment = Environment(
         loader=PackageLoader("streams", "templates"), autoescape=select_autoescape(), trim_blocks=True
     )
-    environment.filters.update(percent=percent, money=money, seconds=seconds, count=count)
+    environment.filters.update(
+        percent=percent, money=money, seconds=seconds, count=count, duration=hours_minutes
+    )
     return environment.get_template("report.html")
 
 
@@ -158,6 +167,7 @@ def render_report_page(
     charts = [
         agent_sales_chart(report.agents),
         daily_response_chart(report.days, threshold_seconds=threshold_seconds),
+        satisfaction_chart(report.agents),
         first_response_histogram(report.totals.first_response_buckets, threshold_seconds=threshold_seconds),
     ]
     return _template().render(

@@ -22,6 +22,8 @@ NUMBER_FORMATS: dict[Kind, str] = {
     "seconds": "0.0",
     "yuan": "¥#,##0.00",
     "text": "@",
+    "score": "0.00",
+    "duration": "#,##0",  # seconds, as the header says (online_seconds): sums and pay rules stay simple
 }
 # Excel would run a text cell starting with one of these as a formula (CSV injection); agent
 # ids and names come from the platform and the configuration, not from us.

@@ -1,5 +1,13 @@
 """`kefu-pulse simulate`: paced simulated traffic into the input topics, with a live display, and
-past traffic for the reports to show (`--history-days`)."""
+past traffic for the reports to show (`--history-days`).
+
+Agent status changes (v3) go to `kafka.topics.agents` only when that topic exists. A producer
+sending to a missing topic either has the broker create it with the broker's defaults (the local
+stack's `auto.create.topics.enable`: its partitions, and a retention that soon deletes the
+history) or, where auto-creation is off, blocks for a minute on every record and then raises.
+Topics are `kefu-pulse topics create`'s to make; without this one the simulator says so once and
+sends the rest of its traffic.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +23,8 @@ from rich.console import Console
 from rich.live import Live
 
 from config.settings import Settings
-from streams.kafka_security import client_kwargs
-from streams.traffic import OpenConversations, SimRecord, TrafficModel, TrafficShape
+from streams.kafka_security import admin_client, client_kwargs
+from streams.traffic import OpenConversations, SignedInAgents, SimRecord, TrafficModel, TrafficShape
 
 
 def _producer(settings: Settings) -> KafkaProducer:
@@ -44,15 +52,55 @@ def _progress_line(console: Console) -> Iterator[Live]:
             console.line()
 
 
-def _answer_the_waiting(
-    producer: KafkaProducer, topic: str, conversations: OpenConversations, ts: int, console: Console
-) -> None:
-    answers = conversations.answers(ts)
-    for record in answers:
-        producer.send(topic, key=record.key, value=record.value, timestamp_ms=record.ts)
-    if answers:
-        waiting = f"{len(answers)} buyer{'s' if len(answers) != 1 else ''}"
-        console.print(f"answered the {waiting} still waiting, so no conversation stays open")
+def _topic_exists(settings: Settings, topic: str) -> bool:
+    admin = admin_client(settings.kafka, "kefu-pulse-simulate")
+    try:
+        return topic in set(admin.list_topics())
+    finally:
+        admin.close()
+
+
+def routes(settings: Settings, shape: TrafficShape, console: Console) -> dict[str, str]:
+    """The topic of each kind of record the simulator sends; a missing agents topic is warned
+    about once and left out (its records are then not sent)."""
+    names = settings.kafka.topics
+    topics = {"messages": names.messages, "orders": names.orders}
+    if shape.agent_shifts:
+        if _topic_exists(settings, names.agents):
+            topics["agents"] = names.agents
+        else:
+            console.print(
+                f"warning: topic {names.agents} does not exist, so agent status (在线/挂起) is not "
+                "simulated; `kefu-pulse topics create` creates it",
+                markup=False,
+            )
+    return topics
+
+
+class Closing:
+    """What the simulator leaves open when it stops: buyers waiting and agents signed in. Closing
+    answers the one and logs out the other, so the next run starts on a calm floor."""
+
+    def __init__(self) -> None:
+        self.conversations = OpenConversations()
+        self.agents = SignedInAgents()
+
+    def observe(self, record: SimRecord) -> None:
+        self.conversations.observe(record)
+        self.agents.observe(record)
+
+    def close(self, producer: KafkaProducer, topics: dict[str, str], ts: int, console: Console) -> None:
+        answers = self.conversations.answers(ts)
+        logouts = self.agents.logouts(ts)
+        for record in (*answers, *logouts):
+            producer.send(topics[record.kind], key=record.key, value=record.value, timestamp_ms=record.ts)
+        if answers:
+            waiting = f"{len(answers)} buyer{'s' if len(answers) != 1 else ''}"
+            console.print(f"answered the {waiting} still waiting, so no conversation stays open")
+        if logouts:
+            console.print(
+                f"logged out the {len(logouts)} agent{'s' if len(logouts) != 1 else ''} still online"
+            )
 
 
 async def run_simulation(
@@ -65,12 +113,12 @@ async def run_simulation(
     """Produce in real time (event ts = wall clock) until `duration_s` passes or the task is
     cancelled; then answer every buyer still waiting. Returns the events sent."""
     console = console or Console(stderr=True)
-    topics = {"messages": settings.kafka.topics.messages, "orders": settings.kafka.topics.orders}
+    topics = routes(settings, shape, console)
     producer = _producer(settings)
     started = time.time()
     sent = 0
     records = TrafficModel(shape, seed).records(int(started * 1000))
-    conversations = OpenConversations()
+    closing = Closing()
     try:
         with _progress_line(console) as live:
             for record in records:
@@ -80,8 +128,7 @@ async def run_simulation(
                 delay = record.ts / 1000 - now
                 if delay > 0:
                     await asyncio.sleep(delay)
-                _send(producer, topics, record, conversations)
-                sent += 1
+                sent += _send(producer, topics, record, closing)
                 if sent % 50 == 0:
                     elapsed = max(time.time() - started, 1e-9)
                     live.update(
@@ -89,7 +136,7 @@ async def run_simulation(
                         f"· {shape.shops} shops × {shape.agents} agents"
                     )
     finally:
-        _answer_the_waiting(producer, topics["messages"], conversations, int(time.time() * 1000), console)
+        closing.close(producer, topics, int(time.time() * 1000), console)
         producer.flush()
         producer.close()
     return sent
@@ -99,12 +146,17 @@ def _send(
     producer: KafkaProducer,
     topics: dict[str, str],
     record: SimRecord,
-    conversations: OpenConversations,
+    closing: Closing,
     with_timestamp: bool = False,
-) -> None:
+) -> int:
+    """Send `record` if its topic is there (see `routes`); returns the records sent, 0 or 1."""
+    topic = topics.get(record.kind)
+    if topic is None:
+        return 0
     timestamp = record.ts if with_timestamp else None
-    producer.send(topics[record.kind], key=record.key, value=record.value, timestamp_ms=timestamp)
-    conversations.observe(record)
+    producer.send(topic, key=record.key, value=record.value, timestamp_ms=timestamp)
+    closing.observe(record)
+    return 1
 
 
 async def produce_history(
@@ -118,17 +170,16 @@ async def produce_history(
     """Traffic from `start_ms` to `end_ms` (event time), as fast as Kafka takes it; each record
     carries its event time as its Kafka timestamp, as a connector relaying history would."""
     console = console or Console(stderr=True)
-    topics = {"messages": settings.kafka.topics.messages, "orders": settings.kafka.topics.orders}
+    topics = routes(settings, shape, console)
     producer = _producer(settings)
     sent = 0
-    conversations = OpenConversations()
+    closing = Closing()
     try:
         with _progress_line(console) as live:
             for record in TrafficModel(shape, seed).records(start_ms):
                 if record.ts >= end_ms:
                     break
-                _send(producer, topics, record, conversations, with_timestamp=True)
-                sent += 1
+                sent += _send(producer, topics, record, closing, with_timestamp=True)
                 if sent % 5000 == 0:
                     done = (record.ts - start_ms) / max(end_ms - start_ms, 1)
                     live.update(
@@ -137,7 +188,7 @@ async def produce_history(
                     await asyncio.sleep(0)  # let Ctrl-C through
             live.update(f"history: {sent} events")
     finally:
-        _answer_the_waiting(producer, topics["messages"], conversations, end_ms - 1, console)
+        closing.close(producer, topics, end_ms - 1, console)
         producer.flush()
         producer.close()
     return sent

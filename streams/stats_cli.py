@@ -16,6 +16,7 @@ from rich.text import Text
 from streams.floor_model import AgentRow, ShopFloor, WindowValues, floor_json
 
 WIDE_TERMINAL = 120  # below this many columns the table keeps only what a lead looks at first
+FULL_TERMINAL = 200  # from this many on it shows v3's satisfaction and status too
 
 
 class UnknownShop(LookupError):
@@ -30,11 +31,21 @@ def _fmt(value: float | int | None, percent: bool = False) -> str:
     return str(value)
 
 
+# How a lead says an agent's status (metrics.md v3).
+STATUS_WORDS = {"online": "在线", "away": "挂起", "offline": "离线", "unknown": "未知"}
+
+
+def hours_minutes(seconds: float) -> str:
+    """A time in a status as a lead reads it: `7h05m`, `0h00m`."""
+    minutes = int(seconds) // 60
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
 @dataclass(frozen=True, slots=True)
 class Column:
     header: str
     value: Callable[[AgentRow, WindowValues], str | Text]
-    compact: bool  # kept in a narrow terminal
+    from_width: int  # shown in a terminal at least this wide (0: always)
 
 
 # Terminal control characters (C0, DEL, C1): an ESC in an id could still write its own escape
@@ -50,19 +61,24 @@ def plain(text: str) -> Text:
 
 
 COLUMNS = (
-    Column("agent", lambda r, w: plain(r.name or r.agent), True),
-    Column("waiting", lambda r, w: str(r.waiting_buyers), True),
-    Column("oldest s", lambda r, w: _fmt(r.oldest_wait_seconds), True),
-    Column("咨询", lambda r, w: str(w.consultations), False),
-    Column("接待", lambda r, w: str(w.replied_consultations), False),
-    Column("回复率", lambda r, w: _fmt(w.reply_ratio, percent=True), True),
-    Column("首响 s", lambda r, w: _fmt(w.first_response_avg_seconds), True),
-    Column("平均响应 s", lambda r, w: _fmt(w.response_avg_seconds), False),
-    Column("询单", lambda r, w: str(w.inquiries), False),
-    Column("询单转化率", lambda r, w: _fmt(w.consult_pay_ratio, percent=True), True),
-    Column("销售额", lambda r, w: _fmt(w.attributed_sales_yuan), False),
-    Column("退款", lambda r, w: _fmt(w.refunded_sales_yuan), False),
-    Column("协助", lambda r, w: str(w.assisted_paid), False),
+    Column("agent", lambda r, w: plain(r.name or r.agent), 0),
+    Column("waiting", lambda r, w: str(r.waiting_buyers), 0),
+    Column("oldest s", lambda r, w: _fmt(r.oldest_wait_seconds), 0),
+    Column("咨询", lambda r, w: str(w.consultations), WIDE_TERMINAL),
+    Column("接待", lambda r, w: str(w.replied_consultations), WIDE_TERMINAL),
+    Column("回复率", lambda r, w: _fmt(w.reply_ratio, percent=True), 0),
+    Column("首响 s", lambda r, w: _fmt(w.first_response_avg_seconds), 0),
+    Column("平均响应 s", lambda r, w: _fmt(w.response_avg_seconds), WIDE_TERMINAL),
+    Column("询单", lambda r, w: str(w.inquiries), WIDE_TERMINAL),
+    Column("询单转化率", lambda r, w: _fmt(w.consult_pay_ratio, percent=True), 0),
+    Column("销售额", lambda r, w: _fmt(w.attributed_sales_yuan), WIDE_TERMINAL),
+    Column("退款", lambda r, w: _fmt(w.refunded_sales_yuan), WIDE_TERMINAL),
+    Column("协助", lambda r, w: str(w.assisted_paid), WIDE_TERMINAL),
+    Column("满意度", lambda r, w: _fmt(w.satisfaction_ratio, percent=True), FULL_TERMINAL),
+    Column("差评", lambda r, w: str(w.dissatisfied_consultations), FULL_TERMINAL),
+    Column("状态", lambda r, w: STATUS_WORDS.get(r.agent_status, r.agent_status), FULL_TERMINAL),
+    Column("在线", lambda r, w: hours_minutes(w.online_seconds), FULL_TERMINAL),
+    Column("挂起", lambda r, w: hours_minutes(w.away_seconds), FULL_TERMINAL),
 )
 
 
@@ -75,7 +91,7 @@ def headline_target(targets: Sequence[int]) -> int | None:
 
 def _within_column(target: int) -> Column:
     key = str(target)
-    return Column(f"{target}秒回复率", lambda r, w: _fmt(w.replied_within_ratio.get(key), percent=True), True)
+    return Column(f"{target}秒回复率", lambda r, w: _fmt(w.replied_within_ratio.get(key), percent=True), 0)
 
 
 def floor_table(floor: ShopFloor, window: str, width: int) -> Table:
@@ -83,7 +99,7 @@ def floor_table(floor: ShopFloor, window: str, width: int) -> Table:
     every = list(COLUMNS)
     if target is not None:
         every.insert(every.index(COLUMNS[5]) + 1, _within_column(target))
-    columns = [c for c in every if c.compact or width >= WIDE_TERMINAL]
+    columns = [c for c in every if width >= c.from_width]
     title = plain(f"{floor.name or floor.shop} · {window}")
     if not floor.in_service_hours:
         title.append(" · 非服务时间 outside service hours")

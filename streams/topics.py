@@ -1,4 +1,4 @@
-"""The four topics of events.md, and creating them idempotently."""
+"""The topics of events.md (four, and v3's `kefu.agents`), and creating them idempotently."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ def topic_plans(settings: Settings) -> list[TopicPlan]:
         TopicPlan(names.orders, partitions, retention),
         TopicPlan(names.alerts, partitions, {}),
         TopicPlan(names.deadletter, partitions, retention),
+        # v3 agent status: keyed by agent, so any count works; kafka.partitions spreads it over
+        # as many workers as the buyer topics. Its history is kept as long as the reports'.
+        TopicPlan(names.agents, partitions, retention),
     ]
 
 

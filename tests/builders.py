@@ -13,15 +13,19 @@ from agents.core.projection import (
     ASSISTED,
     ASSISTED_SALES_FEN,
     CONSULTATIONS,
+    DISSATISFIED,
     FIRST_RESPONSE_MS,
     INQUIRIES,
     ORDERED,
     ORDERS,
     PAID,
+    RATED,
+    RATING_SCORE,
     REFUNDED_FEN,
     REPLIED,
     REPLIED_WITHIN,
     SALES_FEN,
+    SATISFIED,
     SILENT_ORDERS,
     SILENT_SALES_FEN,
     WAIT_MS,
@@ -31,7 +35,7 @@ from agents.core.projection import (
 from agents.core.windows import WINDOW_DAYS, WINDOWS
 from agents.exposure.floor import team_values, window_values
 from config.settings import Settings, settings_from_yaml
-from streams.events import Event, Message, Order, Transfer
+from streams.events import Event, Message, Order, Rating, Transfer
 from streams.floor_model import AgentRow, ShopFloor, Totals
 
 # 2025-11-25 00:00:00 Asia/Shanghai = 2025-11-24T16:00:00Z
@@ -78,6 +82,12 @@ def transfer(ts: int, src: str, dst: str, buyer: str = "b1", shop: str = "s1") -
     return Transfer(f"t{next(_ids)}", shop, buyer, ts, src, dst)
 
 
+def rating(
+    ts: int, score: int, agent: str = "s1:a", buyer: str = "b1", shop: str = "s1", event_id: str | None = None
+) -> Rating:
+    return Rating(event_id or f"r{next(_ids)}", shop, buyer, ts, agent, score)
+
+
 def order(
     ts: int, order_id: str, status: str, fen: int | None = 10000, buyer: str = "b1", shop: str = "s1"
 ) -> Order:
@@ -108,6 +118,10 @@ class Counts:
     assisted: int
     assisted_sales_fen: int
     replied_within: tuple[int, ...]  # per target slot
+    rated: int = 0
+    satisfied: int = 0
+    dissatisfied: int = 0
+    rating_score: int = 0
 
     @classmethod
     def of(cls, v: list[int]) -> Counts:
@@ -127,7 +141,11 @@ class Counts:
             refunded_fen=v[REFUNDED_FEN],
             assisted=v[ASSISTED],
             assisted_sales_fen=v[ASSISTED_SALES_FEN],
-            replied_within=tuple(v[REPLIED_WITHIN:]),
+            replied_within=tuple(v[REPLIED_WITHIN:RATED]),
+            rated=v[RATED],
+            satisfied=v[SATISFIED],
+            dissatisfied=v[DISSATISFIED],
+            rating_score=v[RATING_SCORE],
         )
 
 
@@ -212,6 +230,7 @@ def agent_row(
         oldest_wait_seconds=oldest_wait_seconds,
         alert=False,
         oldest_waiting_buyer=None,
+        agent_status="unknown",
         windows=windows,
     )
 

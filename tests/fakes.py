@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents.core.projection import WIDTH
+from agents.core.status import ChangePoint
 from agents.core.windows import WINDOWS
 
 
@@ -21,6 +22,16 @@ class FakeStore:
         self.alerts: dict[tuple[str, str, str], int] = {}
         self.epoch = 0
         self.leader_seen: str | None = None  # the heartbeat, as if its TTL never ran out
+        self.status: dict[tuple[str, str], list[ChangePoint]] = {}  # in time order
+
+    async def status_points(self, pairs: Sequence[tuple[str, str]], since_ms: int) -> list[list[ChangePoint]]:
+        """StatusHistory: the points from `since_ms` on, after the newest one before it."""
+        out = []
+        for pair in pairs:
+            points = self.status.get(pair, [])
+            before = [p for p in points if p.ts < since_ms][-1:]
+            out.append([*before, *(p for p in points if p.ts >= since_ms)])
+        return out
 
     async def shops(self, now_ms: int) -> list[str]:
         return sorted({shop for shop, _ in self.vectors})

@@ -4,8 +4,9 @@ It shares no code with `agents/`: its own day function (zoneinfo), its own notio
 crediting by scanning every order against every inquiry, no projections, diffs or batches. The
 property tests compare the core with it over random scenarios.
 
-It follows metrics.md v2: after-sale by payment only, the service clock, replied-within targets,
-the judging moment, assists and refunds.
+It follows metrics.md v3: after-sale by payment only, the service clock, replied-within targets,
+the judging moment, assists and refunds (v2), and ratings (v3: a rating rates the buyer's latest
+consultation with the agent started at or before it, within `rating_days`, the later one wins).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from streams.events import Event, Message, Order, Transfer
+from streams.events import Event, Message, Order, Rating, Transfer
 
 DAY_MS = 86_400_000
 HISTOGRAM_BOUNDS_S = (1, 3, 6, 10, 15, 30, 60, 120, 300)
@@ -40,6 +41,10 @@ FIELDS = (
     "w1",
     "w2",
     "w3",
+    "rt",
+    "st",
+    "dt",
+    "sc",
 )
 
 
@@ -56,6 +61,7 @@ class Rules:
     deduct_refunds: bool = False
     service_hours: str | None = None  # "HH:MM-HH:MM"
     targets: tuple[int, ...] = (15, 180)
+    rating_days: int = 3
 
     def yaml(self) -> str:
         """The same rules as kefu-pulse configuration."""
@@ -65,6 +71,7 @@ class Rules:
         return (
             f"defaults: {{timezone: '{self.zone}', after_sale_days: {self.after_sale_days}, "
             f"service_hours: {hours}, response_targets_seconds: {list(self.targets)}, "
+            f"rating_days: {self.rating_days}, "
             f"attribution: {{window: '{self.window}', rule: {self.rule}, judge: {self.judge}, "
             f"deduct_refunds: {str(self.deduct_refunds).lower()}}}}}\n"
             f"shops: {{s1: {{agents: {{{agents}}}, block: [{block}]}}}}\n"
@@ -109,6 +116,8 @@ class _Consultation:
     day: date
     start: int
     reply: int | None = None
+    score: int | None = None
+    rated_at: int = -1
 
 
 @dataclass
@@ -174,9 +183,14 @@ def reference(events: list[Event], now: int, rules: Rules, arrivals: list[int] |
             kept.append(event)
             result.outcomes.append("applied")
     cohorts: dict[tuple[str, str, date], dict[str, int]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
+    unmatched: set[str] = set()
     for buyer in sorted({(e.shop_id, e.buyer_id) for e in kept}):
         mine = [e for e in kept if (e.shop_id, e.buyer_id) == buyer]
-        _buyer(buyer, mine, rules, window_start, cohorts, result)
+        unmatched |= _buyer(buyer, mine, rules, window_start, cohorts, result)
+    for index, event in enumerate(events):  # a kept rating of no consultation
+        if event.event_id in unmatched and result.outcomes[index] == "applied":
+            result.outcomes[index] = "unmatched"
+            unmatched.discard(event.event_id)
     first_day = local_day(window_start, rules.zone)
     result.cohorts = {k: v for k, v in cohorts.items() if k[2] >= first_day and any(v.values())}
     return result
@@ -189,8 +203,10 @@ def _buyer(
     window_start: int,
     cohorts: dict[tuple[str, str, date], dict[str, int]],
     result: Result,
-) -> None:
+) -> set[str]:
+    """Books the buyer's cohorts; the ids of its ratings that rated nothing."""
     shop, buyer_id = buyer
+    unmatched: set[str] = set()
     consultations: list[_Consultation] = []
     waits: dict[str, int] = {}
 
@@ -202,6 +218,14 @@ def _buyer(
     conversation = [e for e in events if not isinstance(e, Order)]
     assert all(a.ts <= b.ts for a, b in pairwise(conversation)), "out of order"
     for event in conversation:
+        if isinstance(event, Rating):
+            earlier = [c for c in consultations if c.agent == event.agent_id and c.start <= event.ts]
+            latest = max(earlier, key=lambda c: c.start, default=None)
+            if latest is None or event.ts - latest.start > rules.rating_days * DAY_MS:
+                unmatched.add(event.event_id)
+            elif event.ts >= latest.rated_at:
+                latest.score, latest.rated_at = event.score, event.ts
+            continue  # a rating is no conversation: it leaves the waits as they are
         # Waits still open after the limit are dropped as unanswered.
         waits = {agent: start for agent, start in waits.items() if event.ts - start <= rules.wait_limit_ms}
         if isinstance(event, Transfer):
@@ -229,6 +253,11 @@ def _buyer(
     for c in consultations:
         row = cohorts[(shop, c.agent, c.day)]
         row["c"] += 1
+        if c.score is not None:
+            row["rt"] += 1
+            row["st"] += c.score >= 4
+            row["dt"] += c.score <= 2
+            row["sc"] += c.score
         if c.reply is None:
             continue
         row["r"] += 1
@@ -289,6 +318,7 @@ def _buyer(
         row["rf"] += refunded[id(inquiry)]
         row["a"] += id(inquiry) in assisted
         row["ay"] += assisted_sales[id(inquiry)]
+    return unmatched
 
 
 def _orders(events: list[Order]) -> list[_Order]:

@@ -17,7 +17,7 @@ from msgspec import Struct
 
 from agents.core.calendar import BusinessCalendar
 from agents.core.service_clock import ServiceClock
-from streams.events import Message, Order, Transfer
+from streams.events import Message, Order, Rating, Transfer
 
 
 class Consultation(Struct, array_like=True):
@@ -25,6 +25,9 @@ class Consultation(Struct, array_like=True):
     day: int
     start: int
     first_reply: int | None = None
+    # Appended in v3: the buyer's rating (score 1..5) and its time; a later rating replaces it.
+    rating: int | None = None
+    rated_at: int | None = None
 
 
 class OrderState(Struct, array_like=True):
@@ -87,7 +90,10 @@ class BuyerState(Struct, array_like=True, tag=STATE_LAYOUT):
     def copy(self) -> BuyerState:
         return BuyerState(
             last_message_ts=self.last_message_ts,
-            consultations=[Consultation(c.agent, c.day, c.start, c.first_reply) for c in self.consultations],
+            consultations=[
+                Consultation(c.agent, c.day, c.start, c.first_reply, c.rating, c.rated_at)
+                for c in self.consultations
+            ],
             waits=dict(self.waits),
             orders=[
                 OrderState(
@@ -173,6 +179,24 @@ def apply_transfer(
     if wait_start is not None:
         current = state.waits.get(event.to_agent)
         state.waits[event.to_agent] = wait_start if current is None else min(current, wait_start)
+
+
+def apply_rating(state: BuyerState, event: Rating, rating_ms: int) -> bool:
+    """Rate the buyer's most recent consultation with the rated agent that started at or before
+    the rating, if it started at most `rating_ms` before it (events.md v3); False when there is
+    none (unmatched). Of two ratings of one consultation the later one counts, whatever the
+    order they arrive in; of two at the same moment, the one that arrived last."""
+    rated: Consultation | None = None
+    for consultation in state.consultations:
+        if consultation.agent != event.agent_id or consultation.start > event.ts:
+            continue
+        if rated is None or consultation.start > rated.start:
+            rated = consultation
+    if rated is None or event.ts - rated.start > rating_ms:
+        return False
+    if rated.rated_at is None or event.ts >= rated.rated_at:
+        rated.rating, rated.rated_at = event.score, event.ts
+    return True
 
 
 def apply_order(state: BuyerState, event: Order) -> None:

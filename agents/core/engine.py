@@ -10,6 +10,7 @@ from agents.core.buyer import (
     WaitSample,
     apply_message,
     apply_order,
+    apply_rating,
     apply_transfer,
     event_digest,
     prune,
@@ -27,7 +28,7 @@ from agents.core.projection import (
     sample_vectors,
 )
 from agents.core.windows import WINDOW_DAYS
-from streams.events import Event, Message, Order, Transfer
+from streams.events import Event, Message, Order, Rating, Transfer
 
 
 class Outcome(StrEnum):
@@ -35,6 +36,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     LATE = "late"
     FILTERED = "filtered"
+    UNMATCHED = "unmatched"  # a rating of no consultation (v3): counted, never credited
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +69,8 @@ class BuyerDelta:
 
     @property
     def changed(self) -> bool:
-        return Outcome.APPLIED in self.outcomes
+        """The state took an event (an unmatched rating too: its id is kept, for duplicates)."""
+        return Outcome.APPLIED in self.outcomes or Outcome.UNMATCHED in self.outcomes
 
 
 def apply_buyer_events(
@@ -97,6 +100,10 @@ def apply_buyer_events(
             apply_message(state, event, policy.clock, wait_limit_ms, samples)
         elif type(event) is Transfer:
             apply_transfer(state, event, policy.calendar, wait_limit_ms)
+        elif type(event) is Rating:
+            if not apply_rating(state, event, policy.rating_ms):
+                outcomes.append(Outcome.UNMATCHED)
+                continue
         else:
             apply_order(state, event)  # type: ignore[arg-type]
         outcomes.append(Outcome.APPLIED)

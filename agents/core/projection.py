@@ -23,10 +23,14 @@ ORDERS, SILENT_ORDERS, SILENT_SALES_FEN = 9, 10, 11
 REFUNDED_FEN, ASSISTED, ASSISTED_SALES_FEN = 12, 13, 14  # v2
 # Replied within the shop's i-th response target (response_targets_seconds, in its order).
 REPLIED_WITHIN = 15
+# v3 satisfaction: rated consultations, those rated 4-5 and 1-2, and the scores' sum.
+RATED = REPLIED_WITHIN + MAX_RESPONSE_TARGETS
+SATISFIED, DISSATISFIED, RATING_SCORE = RATED + 1, RATED + 2, RATED + 3
 FIELD_NAMES = (
     "c", "r", "fs", "wn", "ws", "i", "o", "p", "y", "n", "sn", "sy",
     "rf", "a", "ay",
     *(f"w{slot}" for slot in range(MAX_RESPONSE_TARGETS)),
+    "rt", "st", "dt", "sc",
 )  # fmt: skip
 WIDTH = len(FIELD_NAMES)
 SHOP_LEVEL = ""
@@ -163,6 +167,12 @@ def project(state: BuyerState, policy: ShopPolicy, cutoff_day: int, cutoff_ms: i
         vector = _EMPTY.copy()
         cohorts[(consultation.agent, consultation.start)] = vector
         vector[CONSULTATIONS] = 1
+        score = consultation.rating
+        if score is not None:  # rated like any other, after-sale or not (metrics.md v3)
+            vector[RATED] = 1
+            vector[SATISFIED] = score >= 4
+            vector[DISSATISFIED] = score <= 2
+            vector[RATING_SCORE] = score
         if consultation.first_reply is None:
             continue
         vector[REPLIED] = 1

@@ -14,9 +14,10 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 
 from agents.core.projection import FIRST_RESPONSE_BUCKETS, WIDTH
+from agents.core.status import STATUSES
 from agents.core.windows import WINDOWS
 from agents.exposure.floor import window_values
-from streams.floor_model import AgentRow, ShopFloor
+from streams.floor_model import AgentRow, ShopFloor, WindowValues
 
 WINDOW_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("consultations", "kefu_consultations", "Consultations (咨询人数) that started in the window."),
@@ -44,6 +45,13 @@ WINDOW_GAUGES: tuple[tuple[str, str, str], ...] = (
         "kefu_assisted_sales_yuan",
         "Amounts of the paid orders assisted (协助销售额), yuan.",
     ),
+    ("rated_consultations", "kefu_rated_consultations", "Consultations rated by their buyer (评价数)."),
+    ("satisfaction_ratio", "kefu_satisfaction_ratio", "Rated 4 or 5 / rated (满意度)."),
+    ("rating_ratio", "kefu_rating_ratio", "Rated / replied consultations (评价率)."),
+    ("dissatisfied_consultations", "kefu_dissatisfied_consultations", "Rated 1 or 2 (差评数)."),
+    ("average_rating_score", "kefu_average_rating_score", "Mean score of the rated (平均评分)."),
+    ("online_seconds", "kefu_online_seconds", "Seconds online or away in the window (在线时长)."),
+    ("away_seconds", "kefu_away_seconds", "Seconds away in the window (挂起时长)."),
 )
 SHOP_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("orders", "kefu_shop_orders", "Orders created in the window (shop level)."),
@@ -59,6 +67,8 @@ SERVICE_OPEN_HELP = "1 inside the shop's service hours, 0 outside: no wait alert
 HISTOGRAM_HELP = "First response per replied consultation."
 UNEXPORTED_HELP = "Shops past processing.max_shops: no floor gauges and no alerts for them."
 OVERFLOW_AGENT = "_other"
+# The enum pattern (prometheus_client's Enum): every status is a series, 1 for the current one.
+STATUS_HELP = "The agent's status now (状态): 1 for it, 0 for the others of online, away, offline, unknown."
 
 
 @dataclass
@@ -83,6 +93,7 @@ class FloorCollector(Collector):
         }
         waiting = GaugeMetricFamily("kefu_waiting_buyers", WAITING_HELP, labels=["shop", "agent"])
         oldest = GaugeMetricFamily("kefu_oldest_wait_seconds", OLDEST_HELP, labels=["shop", "agent"])
+        status = GaugeMetricFamily("kefu_agent_status", STATUS_HELP, labels=["shop", "agent", "status"])
         within = GaugeMetricFamily(
             "kefu_replied_within_ratio", WITHIN_HELP, labels=["shop", "agent", "window", "within"]
         )
@@ -96,6 +107,9 @@ class FloorCollector(Collector):
                 agent = row.agent
                 waiting.add_metric([shop, agent], row.waiting_buyers)
                 oldest.add_metric([shop, agent], row.oldest_wait_seconds)
+                if agent != OVERFLOW_AGENT:  # `_other` is many agents: it has no one status
+                    for name in STATUSES:
+                        status.add_metric([shop, agent, name], 1.0 if name == row.agent_status else 0.0)
                 for window in WINDOWS:
                     values = row.windows[window]
                     for key, family in families.items():
@@ -116,6 +130,7 @@ class FloorCollector(Collector):
         yield within
         yield waiting
         yield oldest
+        yield status
         yield threshold
         yield in_service
         yield self._histogram(snapshot)
@@ -149,6 +164,7 @@ def cap_agents(floor: ShopFloor, max_agents: int, preferred: Collection[str] = (
     rows = floor.agents
     if len(rows) <= max_agents:
         return floor
+    targets = tuple(floor.response_targets_seconds)
     ranked = sorted(rows, key=lambda r: (r.agent not in preferred, r.agent))
     kept, rest = ranked[: max_agents - 1], ranked[max_agents - 1 :]
     sums = {w: [0] * WIDTH for w in WINDOWS}
@@ -164,11 +180,22 @@ def cap_agents(floor: ShopFloor, max_agents: int, preferred: Collection[str] = (
         oldest_wait_seconds=max(r.oldest_wait_seconds for r in rest),
         alert=any(r.alert for r in rest),
         oldest_waiting_buyer=None,
-        windows={w: window_values(sums[w], tuple(floor.response_targets_seconds)) for w in WINDOWS},
+        agent_status="unknown",
+        windows={w: _with_status_time(window_values(sums[w], targets), rest, w) for w in WINDOWS},
         sums=sums,
     )
     order = {row.agent: index for index, row in enumerate(rows)}  # keep the floor's own order
     return msgspec.structs.replace(floor, agents=[*sorted(kept, key=lambda r: order[r.agent]), merged])
+
+
+def _with_status_time(values: WindowValues, rows: Sequence[AgentRow], window: str) -> WindowValues:
+    """Time in a status is no cohort counter: `_other`'s is its agents' times added up."""
+    return msgspec.structs.replace(
+        values,
+        online_seconds=round(sum(r.windows[window].online_seconds for r in rows), 3),
+        away_seconds=round(sum(r.windows[window].away_seconds for r in rows), 3),
+        logins=sum(r.windows[window].logins for r in rows),
+    )
 
 
 def cap_shops(shops: Sequence[str], configured: Collection[str], max_shops: int) -> tuple[list[str], int]:

@@ -9,15 +9,19 @@ from agents.core.projection import (
     ASSISTED,
     ASSISTED_SALES_FEN,
     CONSULTATIONS,
+    DISSATISFIED,
     FIRST_RESPONSE_MS,
     INQUIRIES,
     ORDERED,
     ORDERS,
     PAID,
+    RATED,
+    RATING_SCORE,
     REFUNDED_FEN,
     REPLIED,
     REPLIED_WITHIN,
     SALES_FEN,
+    SATISFIED,
     SHOP_LEVEL,
     SILENT_ORDERS,
     SILENT_SALES_FEN,
@@ -25,8 +29,10 @@ from agents.core.projection import (
     WAITS_ENDED,
     WIDTH,
 )
+from agents.core.status import StatusTime, earliest_start, status_at, status_time, window_spans
 from agents.core.windows import WINDOWS, window_reads
-from agents.store.protocols import FloorStore
+from agents.exposure.status_values import with_status
+from agents.store.protocols import FloorStore, NoStatusHistory, StatusHistory
 from streams.floor_model import AgentRow, ShopFloor, TeamWindowValues, Totals, WindowValues
 
 
@@ -64,6 +70,11 @@ def window_values(v: list[int], targets_seconds: tuple[int, ...]) -> WindowValue
         refunded_sales_yuan=_yuan(v[REFUNDED_FEN]),
         assisted_paid=v[ASSISTED],
         assisted_sales_yuan=_yuan(v[ASSISTED_SALES_FEN]),
+        rated_consultations=v[RATED],
+        rating_ratio=_ratio(v[RATED], v[REPLIED]),
+        satisfaction_ratio=_ratio(v[SATISFIED], v[RATED]),
+        dissatisfied_consultations=v[DISSATISFIED],
+        average_rating_score=round(v[RATING_SCORE] / v[RATED], 3) if v[RATED] else None,
     )
 
 
@@ -88,9 +99,11 @@ def mask_buyer(buyer_id: str) -> str:
 
 
 class FloorReader:
-    def __init__(self, store: FloorStore, policies: PolicyBook) -> None:
+    def __init__(self, store: FloorStore, policies: PolicyBook, status: StatusHistory | None = None) -> None:
         self.store = store
         self.policies = policies
+        # v3 agent status; without it (a v2 reader) every agent is `unknown`, with no online time.
+        self.status: StatusHistory = status if status is not None else NoStatusHistory()
 
     async def shops(self, now_ms: int) -> list[str]:
         known = set(await self.store.shops(now_ms))
@@ -115,17 +128,24 @@ class FloorReader:
         agents = await self.agents(shop, now_ms)
         vectors = await self.vectors(shop, [*agents, SHOP_LEVEL], now_ms)
         waiting = await self.store.waiting([(shop, a) for a in agents], now_ms - policy.wait_limit_ms)
+        spans = window_spans(now_ms, policy.calendar)
+        histories = await self.status.status_points([(shop, a) for a in agents], earliest_start(spans))
+        team_status = {w: StatusTime() for w in WINDOWS}
         threshold = policy.alert_threshold_seconds
         clock = policy.clock
         in_service = clock.is_open(now_ms)
         targets = policy.response_targets_seconds
         rows: list[AgentRow] = []
         totals = {w: [0] * WIDTH for w in WINDOWS}
-        for agent, windows, (count, oldest, buyer) in zip(agents, vectors[:-1], waiting, strict=True):
+        for agent, windows, (count, oldest, buyer), points in zip(
+            agents, vectors[:-1], waiting, histories, strict=True
+        ):
+            status = {w: status_time(points, *spans[w], now_ms) for w in WINDOWS}
             # The longest wait on the service clock is the one that started first: it is monotone.
             oldest_seconds = round(clock.elapsed(oldest, now_ms) / 1000, 3) if oldest is not None else 0.0
             for w in WINDOWS:
                 totals[w] = [a + b for a, b in zip(totals[w], windows[w], strict=True)]
+                team_status[w] += status[w]
             rows.append(
                 AgentRow(
                     agent=agent,
@@ -135,7 +155,8 @@ class FloorReader:
                     oldest_wait_seconds=oldest_seconds,
                     alert=in_service and oldest_seconds > threshold,
                     oldest_waiting_buyer=mask_buyer(buyer) if buyer is not None else None,
-                    windows={w: window_values(windows[w], targets) for w in WINDOWS},
+                    agent_status=status_at(points, now_ms),
+                    windows={w: with_status(window_values(windows[w], targets), status[w]) for w in WINDOWS},
                     sums={w: list(windows[w]) for w in WINDOWS} if with_sums else None,
                 )
             )
@@ -152,6 +173,9 @@ class FloorReader:
             totals=Totals(
                 waiting_buyers=sum(r.waiting_buyers for r in rows),
                 oldest_wait_seconds=max((r.oldest_wait_seconds for r in rows), default=0.0),
-                windows={w: team_values(totals[w], shop_level[w], targets) for w in WINDOWS},
+                windows={
+                    w: with_status(team_values(totals[w], shop_level[w], targets), team_status[w])
+                    for w in WINDOWS
+                },
             ),
         )

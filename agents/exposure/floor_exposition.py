@@ -18,12 +18,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from prometheus_client.utils import floatToGoString
 
 from agents.core.projection import FIRST_RESPONSE_BUCKETS
+from agents.core.status import STATUSES
 from agents.core.windows import WINDOWS
 from agents.exposure.collector import (
     HISTOGRAM_HELP,
     OLDEST_HELP,
+    OVERFLOW_AGENT,
     SERVICE_OPEN_HELP,
     SHOP_GAUGES,
+    STATUS_HELP,
     THRESHOLD_HELP,
     UNEXPORTED_HELP,
     WAITING_HELP,
@@ -59,6 +62,7 @@ def floor_exposition(snapshot: FloorSnapshot) -> str:
     within: list[str] = []
     waiting: list[str] = []
     oldest: list[str] = []
+    status: list[str] = []
     threshold: list[str] = []
     service_open: list[str] = []
     for floor in snapshot.floors:
@@ -75,6 +79,12 @@ def floor_exposition(snapshot: FloorSnapshot) -> str:
             oldest.append(
                 f"kefu_oldest_wait_seconds{agent_labels}{floatToGoString(row.oldest_wait_seconds)}\n"
             )
+            if row.agent != OVERFLOW_AGENT:
+                status.extend(
+                    f'kefu_agent_status{{agent="{agent}",shop="{shop}",status="{name}"}} '
+                    f"{'1.0' if name == row.agent_status else '0.0'}\n"
+                    for name in STATUSES
+                )
             for window in WINDOWS:
                 values = row.windows[window]
                 labels = f'{{agent="{agent}",shop="{shop}",window="{window}"}} '
@@ -101,6 +111,7 @@ def floor_exposition(snapshot: FloorSnapshot) -> str:
         _family("kefu_replied_within_ratio", WITHIN_HELP, "gauge", within),
         _family("kefu_waiting_buyers", WAITING_HELP, "gauge", waiting),
         _family("kefu_oldest_wait_seconds", OLDEST_HELP, "gauge", oldest),
+        _family("kefu_agent_status", STATUS_HELP, "gauge", status),
         _family("kefu_alert_threshold_seconds", THRESHOLD_HELP, "gauge", threshold),
         _family("kefu_service_open", SERVICE_OPEN_HELP, "gauge", service_open),
         _histogram(snapshot),

@@ -16,8 +16,10 @@ from datetime import date
 from agents.core.policy import PolicyBook, ShopPolicy
 from agents.core.projection import DAY_FIELDS, FIRST_RESPONSE_BUCKETS, SHOP_LEVEL, WIDTH
 from agents.core.report_range import DayRange, day_text, oldest_kept_day, parse_granularity, report_range
+from agents.core.status import StatusTime, day_span, status_time
 from agents.exposure.floor import team_values, window_values
-from agents.store.protocols import ReportStore
+from agents.exposure.status_values import total, with_status
+from agents.store.protocols import NoStatusHistory, ReportStore, StatusHistory
 from streams.report_model import (
     PreviousPeriod,
     Report,
@@ -28,6 +30,7 @@ from streams.report_model import (
 )
 
 DayVector = Sequence[int]  # one day bucket, DAY_FIELDS (projection.py)
+DayStatus = Sequence[StatusTime]  # one agent's status figures, one per day of the range
 INDEX_SKEW_MS = 3_600_000  # more than any future tolerance: an agent listed too many shows zeros
 BUCKET_LABELS = (*(str(bound) for bound in FIRST_RESPONSE_BUCKETS), "+Inf")
 
@@ -43,21 +46,32 @@ def _sum(vectors: Sequence[DayVector]) -> list[int]:
 
 
 def _totals(
-    agent_vectors: Sequence[DayVector], shop_vector: DayVector, targets: tuple[int, ...]
+    agent_vectors: Sequence[DayVector],
+    shop_vector: DayVector,
+    targets: tuple[int, ...],
+    status: Sequence[StatusTime] = (),
 ) -> ReportTotals:
     """The team: the agents' sums (ratios from those, never averaged), and the shop's orders."""
     team = _sum(agent_vectors)
     return ReportTotals(
-        metrics=team_values(team[:WIDTH], list(shop_vector[:WIDTH]), targets),
+        metrics=with_status(
+            team_values(team[:WIDTH], list(shop_vector[:WIDTH]), targets), total(list(status))
+        ),
         first_response_buckets=dict(zip(BUCKET_LABELS, team[WIDTH:], strict=True)),
     )
 
 
-def _rows(agents: Sequence[str], vectors: Sequence[DayVector], policy: ShopPolicy) -> list[ReportRow]:
+def _rows(
+    agents: Sequence[str], vectors: Sequence[DayVector], status: Sequence[StatusTime], policy: ShopPolicy
+) -> list[ReportRow]:
     targets, names = policy.response_targets_seconds, policy.agent_names
     return [
-        ReportRow(agent=agent, name=names.get(agent), metrics=window_values(list(vector[:WIDTH]), targets))
-        for agent, vector in zip(agents, vectors, strict=True)
+        ReportRow(
+            agent=agent,
+            name=names.get(agent),
+            metrics=with_status(window_values(list(vector[:WIDTH]), targets), time),
+        )
+        for agent, vector, time in zip(agents, vectors, status, strict=True)
     ]
 
 
@@ -70,19 +84,24 @@ def assemble_report(
     shop_vectors: Sequence[DayVector],
     *,
     agents_by_day: bool = True,
+    status: Sequence[DayStatus] | None = None,
 ) -> Report:
     """The report from each agent's day buckets (`vectors[a][d]`, d over `days`) and the shop
-    level's (`shop_vectors[d]`). Each day always has its team row (the page charts it); its
-    agent rows only with `agents_by_day`."""
+    level's (`shop_vectors[d]`), and each agent's status figures per day (`status[a][d]`; none:
+    no status events). Each day always has its team row (the page charts it); its agent rows
+    only with `agents_by_day`."""
     targets = policy.response_targets_seconds
+    if status is None:
+        status = [[StatusTime()] * len(days.days) for _ in agents]
     per_day = []
     for index, day in enumerate(days.days):
         on_day = [agent_days[index] for agent_days in vectors]
-        rows = _rows(agents, on_day, policy) if agents_by_day else []
-        per_day.append(
-            ReportDay(day=day_text(day), agents=rows, totals=_totals(on_day, shop_vectors[index], targets))
-        )
+        status_on_day = [agent_days[index] for agent_days in status]
+        rows = _rows(agents, on_day, status_on_day, policy) if agents_by_day else []
+        totals = _totals(on_day, shop_vectors[index], targets, status_on_day)
+        per_day.append(ReportDay(day=day_text(day), agents=rows, totals=totals))
     ranges = [_sum(agent_days) for agent_days in vectors]
+    status_ranges = [total(list(agent_days)) for agent_days in status]
     return Report(
         shop=policy.shop_id,
         name=policy.name,
@@ -91,14 +110,23 @@ def assemble_report(
         as_of=as_of,
         timezone=policy.calendar.zone.key,
         response_targets_seconds=list(targets),
-        agents=_rows(agents, ranges, policy),
-        totals=_totals(ranges, _sum(shop_vectors), targets),
+        agents=_rows(agents, ranges, status_ranges, policy),
+        totals=_totals(ranges, _sum(shop_vectors), targets, status_ranges),
         days=per_day,
     )
 
 
-def _counted(days: Sequence[DayVector]) -> bool:
-    return any(any(day) for day in days)
+def _counted(days: Sequence[DayVector], status: DayStatus = ()) -> bool:
+    return any(any(day) for day in days) or any(time != StatusTime() for time in status)
+
+
+async def _status_by_day(
+    history: StatusHistory, pairs: Sequence[tuple[str, str]], policy: ShopPolicy, days: DayRange, now_ms: int
+) -> list[list[StatusTime]]:
+    """Each agent's status figures on each day of `days`, up to now (wall clock)."""
+    spans = [day_span(day, policy.calendar) for day in days.days]
+    points = await history.status_points(pairs, spans[0][0])
+    return [[status_time(agent_points, *span, now_ms) for span in spans] for agent_points in points]
 
 
 class ReportTooLarge(ReportRequestError):
@@ -117,6 +145,7 @@ class ReportParts:
     vectors: Sequence[Sequence[DayVector]]
     shop_vectors: Sequence[DayVector]
     by_day: bool
+    status: Sequence[DayStatus] | None = None  # per agent, per day (v3 agent status)
 
     def assemble(self) -> Report:
         return assemble_report(
@@ -127,6 +156,7 @@ class ReportParts:
             self.vectors,
             self.shop_vectors,
             agents_by_day=self.by_day,
+            status=self.status,
         )
 
 
@@ -138,10 +168,12 @@ class PreviousParts:
     targets: tuple[int, ...]
     vectors: Sequence[Sequence[DayVector]]
     shop_vectors: Sequence[DayVector]
+    status: Sequence[DayStatus] = ()  # per agent, per day (v3 agent status)
 
     def assemble(self) -> PreviousPeriod:
         ranges = [_sum(agent_days) for agent_days in self.vectors]
-        team = _totals(ranges, _sum(self.shop_vectors), self.targets).metrics
+        status = [total(list(agent_days)) for agent_days in self.status]
+        team = _totals(ranges, _sum(self.shop_vectors), self.targets, status).metrics
         return PreviousPeriod(from_=day_text(self.days.first), to=day_text(self.days.last), team=team)
 
 
@@ -162,9 +194,11 @@ def check_size(shop: str, agents: int, days: DayRange, max_cells: int | None) ->
 
 
 class ReportReader:
-    def __init__(self, store: ReportStore, policies: PolicyBook) -> None:
+    def __init__(self, store: ReportStore, policies: PolicyBook, status: StatusHistory | None = None) -> None:
         self.store = store
         self.policies = policies
+        # v3 agent status; without it (a v2 reader) no online time and no logins.
+        self.status: StatusHistory = status if status is not None else NoStatusHistory()
 
     def today(self, shop: str, now_ms: int) -> int:
         return self.policies(shop).calendar.day(now_ms)
@@ -200,9 +234,21 @@ class ReportReader:
         pairs = [(shop, agent) for agent in [*candidates, SHOP_LEVEL]]
         vectors = await self.store.day_vectors(pairs, list(days.days))
         shop_vectors = vectors.pop()
-        kept = [(a, v) for a, v in zip(candidates, vectors, strict=True) if a in named or _counted(v)]
+        status = await _status_by_day(self.status, pairs[:-1], policy, days, now_ms)
+        kept = [
+            (a, v, t)
+            for a, v, t in zip(candidates, vectors, status, strict=True)
+            if a in named or _counted(v, t)
+        ]
         return ReportParts(
-            policy, days, now_ms, [a for a, _ in kept], [v for _, v in kept], shop_vectors, by_day
+            policy,
+            days,
+            now_ms,
+            [a for a, _, _ in kept],
+            [v for _, v, _ in kept],
+            shop_vectors,
+            by_day,
+            [t for _, _, t in kept],
         )
 
     async def request(
@@ -252,4 +298,5 @@ class ReportReader:
         pairs = [(shop, agent) for agent in [*agents, SHOP_LEVEL]]
         vectors = await self.store.day_vectors(pairs, list(span.days))
         shop_vectors = vectors.pop()
-        return PreviousParts(span, policy.response_targets_seconds, vectors, shop_vectors)
+        status = await _status_by_day(self.status, pairs[:-1], policy, span, now_ms)
+        return PreviousParts(span, policy.response_targets_seconds, vectors, shop_vectors, status)

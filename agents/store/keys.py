@@ -66,6 +66,16 @@ def waiting_trend_key(shop: str) -> str:
     return f"{agent_tag(shop, '')}:tw"
 
 
+def status_points_key(shop: str, agent: str) -> str:
+    """The agent's status change points (sorted set by event time), in the agent's slot."""
+    return f"{agent_tag(shop, agent)}:st"
+
+
+def status_ids_key(shop: str, agent: str) -> str:
+    """The event ids of the agent's kept change points (hash: id -> the record that applied it)."""
+    return f"{agent_tag(shop, agent)}:sid"
+
+
 def applied_key(agent_key: str) -> str:
     """The agent's outbox markers (partition -> position applied), in the slot of `agent_key`."""
     return f"{agent_key[: agent_key.index('}') + 1]}:a"

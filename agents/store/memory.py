@@ -1,4 +1,4 @@
-"""The PartitionStore protocol in process: the same offset fence as Redis, no outbox.
+"""The PartitionStore and StatusStore protocols in process: the same offset fence as Redis, no outbox.
 
 A commit here is atomic for the whole partition, agents included, so there is nothing to
 catch up or drain. The agents' counters and waiting sets are plain dictionaries, for tests
@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
-from agents.store.protocols import PartitionCommit, PartitionSnapshot
+from agents.core.status import ChangePoint
+from agents.store.protocols import AgentPairs, AgentStatusWrite, PartitionCommit, PartitionSnapshot
 from agents.store.state_codec import decode_state
 
 
@@ -63,3 +64,59 @@ class MemoryPartitionStore:
                 self.waiting[key].pop(buyer, None)
         for key, added in writes.waits_add.items():
             self.waiting[key].update(added)
+
+
+class MemoryStatusStore:
+    """The StatusStore protocol in process, with the Redis script's rules (apply_status.lua):
+    one point per event id, ties in Kafka order, history before `kept_from_ms` cut to its newest."""
+
+    def __init__(self) -> None:
+        self.offsets: dict[tuple[str, int], int] = {}
+        # (shop, agent) -> event id -> (ts, offset, status, record)
+        self.points: dict[tuple[str, str], dict[str, tuple[int, int, str, str]]] = defaultdict(dict)
+        self.seen: dict[tuple[str, str], int] = {}  # the agent index: (shop, agent) -> last seen
+
+    async def applied_offsets(self, topic_partitions: Sequence[tuple[str, int]]) -> list[int]:
+        return [self.offsets.get(tp, -1) for tp in topic_partitions]
+
+    async def apply_status(self, writes: Sequence[AgentStatusWrite], seen_ms: int) -> list[list[str]]:
+        return [self._apply(write, seen_ms) for write in writes]
+
+    def _apply(self, write: AgentStatusWrite, seen_ms: int) -> list[str]:
+        kept = self.points[(write.shop, write.agent)]
+        self.seen[(write.shop, write.agent)] = seen_ms
+        outcomes = []
+        for change in write.changes:
+            record = f"{change.partition}:{change.offset}"
+            found = kept.get(change.event_id)
+            if found is None:
+                kept[change.event_id] = (change.ts, change.offset, change.status, record)
+            outcomes.append("applied" if found is None or found[3] == record else "duplicate")
+        old = sorted(
+            (ts, offset, event_id) for event_id, (ts, offset, _, _) in kept.items() if ts < write.kept_from_ms
+        )
+        for _, _, event_id in old[:-1]:
+            del kept[event_id]
+        return [
+            "late" if outcome == "applied" and change.event_id not in kept else outcome
+            for change, outcome in zip(write.changes, outcomes, strict=True)
+        ]
+
+    async def raise_offsets(self, topic: str, offsets: Mapping[int, int]) -> None:
+        for partition, offset in offsets.items():
+            self.offsets[(topic, partition)] = max(offset, self.offsets.get((topic, partition), -1))
+
+    async def status_points(self, pairs: AgentPairs, since_ms: int) -> list[list[ChangePoint]]:
+        out = []
+        for pair in pairs:
+            ordered = sorted(
+                (ts, offset, status) for ts, offset, status, _ in self.points.get(pair, {}).values()
+            )
+            before = [p for p in ordered if p[0] < since_ms][-1:]
+            out.append(
+                [
+                    ChangePoint(ts, status)
+                    for ts, _, status in (*before, *(p for p in ordered if p[0] >= since_ms))
+                ]
+            )
+        return out

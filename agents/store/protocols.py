@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agents.core.buyer import BuyerState
+from agents.core.status import ChangePoint
 from agents.core.windows import BucketRead
 from agents.store.writes import WriteSet
 
@@ -60,6 +61,59 @@ class PartitionStore(Protocol):
 
 
 AgentPairs = Sequence[tuple[str, str]]  # (shop, agent)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """One status event to keep, and the record it came in (its Kafka order, its identity)."""
+
+    event_id: str
+    ts: int
+    status: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatusWrite:
+    """One agent's status events of a batch, with what the agent's shop keeps."""
+
+    shop: str
+    agent: str
+    changes: Sequence[StatusChange]
+    kept_from_ms: int  # change points before it are dropped, all but the newest of them
+    ttl_ms: int
+
+
+class StatusHistory(Protocol):
+    """The read behind agent status (v3) on the floor and in reports."""
+
+    async def status_points(self, pairs: AgentPairs, since_ms: int) -> list[list[ChangePoint]]:
+        """For each (shop, agent): its change points from `since_ms` on, after the newest one
+        before it (the status at `since_ms`), in time order."""
+        ...
+
+
+class NoStatusHistory:
+    """No status events anywhere: every agent `unknown`, no online time (a v2 deployment)."""
+
+    async def status_points(self, pairs: AgentPairs, since_ms: int) -> list[list[ChangePoint]]:
+        return [[] for _ in pairs]
+
+
+class StatusStore(StatusHistory, Protocol):
+    """Agent status change points (kefu.agents) and that topic's applied offsets. Applying is
+    idempotent per event, so the offsets need no fence: they are raised after the events are in."""
+
+    async def applied_offsets(self, topic_partitions: Sequence[tuple[str, int]]) -> list[int]: ...
+
+    async def apply_status(self, writes: Sequence[AgentStatusWrite], seen_ms: int) -> list[list[str]]:
+        """Keep each write's changes; per write, one outcome per change (applied, duplicate, late)."""
+        ...
+
+    async def raise_offsets(self, topic: str, offsets: Mapping[int, int]) -> None:
+        """Raise each partition's last applied offset of `topic` to the given one, never lower."""
+        ...
 
 
 class FloorStore(Protocol):

@@ -16,6 +16,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from agents.clock import wall_clock_ms
 from agents.core.projection import DAY_FIELDS, FIELD_NAMES, WIDTH
+from agents.core.status import ChangePoint
 from agents.core.trend import TREND_FIELDS, TREND_POINTS, hour_before_minutes, second_bucket_minutes
 from agents.core.windows import WINDOWS, BucketRead
 from agents.store import keys
@@ -24,6 +25,7 @@ from agents.store.connect import RedisClient
 from agents.store.protocols import AgentPairs
 from agents.store.repartition import Moves, move_buyers
 from agents.store.scripts import Lua, ScriptCall, run_scripts
+from agents.store.status_store import RedisStatusStore
 from agents.store.writes import INDEX_TTL_MS
 
 WINDOW_SUMS = Lua("window_sums.lua")
@@ -47,6 +49,7 @@ class RedisStore:
     def __init__(self, client: RedisClient, offset_ttl_ms: int | None = None) -> None:
         self.client = client
         self.batches = RedisPartitionStore(client, offset_ttl_ms)
+        self.status = RedisStatusStore(client, self.batches.offset_ttl_ms)
 
     async def window_sums(self, pairs: AgentPairs, reads: Sequence[BucketRead]) -> list[dict[str, list[int]]]:
         """For each (shop, agent): window name -> summed cohort vector."""
@@ -82,6 +85,10 @@ class RedisStore:
             else:
                 out.append((int(count), None, None))
         return out
+
+    async def status_points(self, pairs: AgentPairs, since_ms: int) -> list[list[ChangePoint]]:
+        """For each (shop, agent): its status change points from `since_ms` on (status_store.py)."""
+        return await self.status.status_points(pairs, since_ms)
 
     async def histograms(self, pairs: AgentPairs) -> list[dict[str, int]]:
         async with self.client.pipeline(transaction=False) as pipe:

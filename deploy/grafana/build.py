@@ -45,6 +45,9 @@ WITHIN_15 = 'within="15"'
 WITHIN_180 = 'within="180"'
 
 
+STATUS_LEGEND = "{{status}}"
+
+
 def per_agent(metric: str, selector: str = IN_WINDOW) -> Query:
     return Query(f"max by (agent) ({metric}{{{selector}}})", "{{agent}}")
 
@@ -52,6 +55,76 @@ def per_agent(metric: str, selector: str = IN_WINDOW) -> Query:
 def of_agent(metric: str, legend: str) -> Query:
     """The selected agent's value in the selected window, one series across leader changes."""
     return Query(f"max({metric}{{{OF_AGENT_IN_WINDOW}}})", legend)
+
+
+def team_satisfaction() -> Query:
+    """The team's 满意度 from the agents' counts (satisfied / rated), never a mean of their ratios."""
+    rated = f"max by (agent) (kefu_rated_consultations{{{IN_WINDOW}}})"
+    satisfied = f"max by (agent) (kefu_satisfaction_ratio{{{IN_WINDOW}}}) * {rated}"
+    return Query(f"sum({satisfied}) / sum({rated})", "满意度 satisfaction")
+
+
+def agents_by_status() -> Query:
+    """How many agents are in each status now (0 for a status nobody is in)."""
+    return Query(f"sum by (status) (max by (agent, status) (kefu_agent_status{{{IN_SHOP}}}))", STATUS_LEGEND)
+
+
+def team_v3(layout: Layout) -> None:
+    """Satisfaction and who is online (metrics.md v3)."""
+    layout.row()
+    layout.add(
+        stat(
+            "满意度 Satisfaction ($window)",
+            [team_satisfaction()],
+            unit="percentunit",
+            description="Ratings of 4 or 5 among the team's rated consultations that started in the window.",
+        ),
+        width=6,
+        height=4,
+    )
+    layout.add(
+        stat(
+            "差评 Dissatisfied ($window)",
+            [Query(f"sum(max by (agent) (kefu_dissatisfied_consultations{{{IN_WINDOW}}}))")],
+            description="Consultations rated 1 or 2.",
+        ),
+        width=6,
+        height=4,
+    )
+    layout.add(
+        stat(
+            "在线 / 挂起 Online / away now",
+            [agents_by_status()],
+            description="Agents per status from the login feed; unknown: no status event yet.",
+        ),
+        width=12,
+        height=4,
+    )
+    layout.add(
+        timeseries(
+            "在线与挂起 Agents online and away",
+            [
+                Query(
+                    f"sum by (status) (max by (agent, status) (kefu_agent_status{{{IN_SHOP}, {status}}}))",
+                    STATUS_LEGEND,
+                )
+                for status in ('status="online"', 'status="away"')
+            ],
+        ),
+        width=12,
+    )
+    layout.add(
+        timeseries(
+            "在线时长 Online time ($window)",
+            [
+                per_agent("kefu_online_seconds"),
+                Query(f"max by (agent) (kefu_away_seconds{{{IN_WINDOW}}})", "{{agent}} 挂起 away"),
+            ],
+            unit="s",
+            description="Seconds online or away (挂起 included) in the window, and seconds away.",
+        ),
+        width=12,
+    )
 
 
 def team_overview() -> JSON:
@@ -77,6 +150,7 @@ def team_overview() -> JSON:
                 (per_agent("kefu_inquiries"), "询单 Inquiries", "short"),
                 (per_agent("kefu_consult_pay_ratio"), "询单转化率 Consult→pay", "percentunit"),
                 (per_agent("kefu_attributed_sales_yuan"), "客服销售额 Sales", "currencyCNY"),
+                (per_agent("kefu_satisfaction_ratio"), "满意度 Satisfaction", "percentunit"),
                 (per_agent("kefu_waiting_buyers", IN_SHOP), "等待中 Waiting", "short"),
             ],
             "Every agent of the shop in the selected window. A ratio with no denominator is blank, not 0.",
@@ -167,6 +241,7 @@ def team_overview() -> JSON:
         width=6,
         height=4,
     )
+    team_v3(layout)
     return dashboard(
         "kefu-team-overview",
         "团队总览 Team overview",
@@ -181,6 +256,53 @@ def first_response_quantile(q: float) -> Query:
         f"histogram_quantile({q}, sum by (le) "
         f"(rate(kefu_first_response_seconds_bucket{{{OF_AGENT}}}[$__rate_interval])))",
         f"p{round(q * 100)}",
+    )
+
+
+def agent_v3(layout: Layout) -> None:
+    """Status, online time and satisfaction (metrics.md v3)."""
+    status = stat(
+        "状态 Status",
+        [Query(f"max by (status) (kefu_agent_status{{{OF_AGENT}}}) == 1", STATUS_LEGEND)],
+        description="online 在线, away 挂起, offline 离线; unknown: no status event yet.",
+    )
+    status["options"]["textMode"] = "name"
+    layout.add(status, width=6, height=5)
+    layout.add(
+        stat(
+            "在线时长 Online time ($window)",
+            [of_agent("kefu_online_seconds", "在线 online"), of_agent("kefu_away_seconds", "挂起 away")],
+            unit="s",
+            description="Online counts the time away too; away alone is the second figure.",
+        ),
+        width=6,
+        height=5,
+    )
+    layout.add(
+        stat(
+            "满意度 Satisfaction ($window)",
+            [
+                of_agent("kefu_satisfaction_ratio", "满意度 Satisfaction"),
+                of_agent("kefu_rating_ratio", "评价率 Rated"),
+            ],
+            unit="percentunit",
+            description="Satisfaction: rated 4 or 5 / rated. Rating ratio: rated / replied.",
+        ),
+        width=6,
+        height=5,
+    )
+    layout.add(
+        stat(
+            "评价 Ratings ($window)",
+            [
+                of_agent("kefu_rated_consultations", "评价数 Rated"),
+                of_agent("kefu_dissatisfied_consultations", "差评 Dissatisfied"),
+                of_agent("kefu_average_rating_score", "平均评分 Average score"),
+            ],
+            description="Ratings count in the window their consultation started in.",
+        ),
+        width=6,
+        height=5,
     )
 
 
@@ -248,6 +370,7 @@ def agent_detail() -> JSON:
         width=6,
         height=5,
     )
+    agent_v3(layout)
     layout.add(
         timeseries(
             "首次响应分位数 First response quantiles",

@@ -35,6 +35,7 @@ def busy_floor(shop: str, agents: int) -> ShopFloor:
             oldest_wait_seconds=20.0,
             alert=True,
             oldest_waiting_buyer="tb_***1",
+            agent_status="unknown",
             windows={w: window_values(BUSY, TARGETS) for w in WINDOWS},
             sums={w: list(BUSY) for w in WINDOWS},
         )

@@ -113,7 +113,8 @@ class Deployment:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.topics = {k: f"t{self.name}.{k}" for k in ("messages", "orders", "alerts", "deadletter")}
+        kinds = ("messages", "orders", "alerts", "deadletter", "agents")
+        self.topics = {k: f"t{self.name}.{k}" for k in kinds}
         self.config = self.tmp / f"kefu-{self.name}.yaml"
         self.config.write_text(
             "kafka:\n"

@@ -161,6 +161,16 @@ def test_every_dashboard_panel_returns_data(running: tuple[Deployment, int, Prom
                 "amount": "19.90",
                 "ts": now - 1000,
             },
+            # v3: a rating, or the satisfaction panels have no ratio to show (absent, not 0)
+            {
+                "event_id": "r1",
+                "type": "rating",
+                "shop_id": "s1",
+                "buyer_id": "tb_a1",
+                "agent_id": "s1:a",
+                "score": 5,
+                "ts": now - 500,
+            },
         ]
     )  # a clean run: nothing rejected, yet the rejection panels show their zeros, not "No data"
     queries = panel_queries.panel_queries()

@@ -167,7 +167,7 @@ def test_stats_for_an_unknown_shop_lists_the_known_ones(deployment: Deployment) 
     assert_one_sentence(output, "unknown shop 's2'; known shops: s1")
 
 
-@pytest.mark.parametrize("columns", [80, 160])
+@pytest.mark.parametrize("columns", [80, 160, 220])
 def test_stats_fits_the_terminal(deployment: Deployment, columns: int) -> None:
     deployment.create_topics()
     deployment.produce([buyer_message("s1", "b1")])
@@ -182,6 +182,7 @@ def test_stats_fits_the_terminal(deployment: Deployment, columns: int) -> None:
     for header in ("agent", "waiting", "oldest s", "回复率", "首响 s", "询单转化率"):
         assert header in output
     assert ("销售额" in output) is (columns >= 120)
+    assert ("满意度" in output and "状态" in output) is (columns >= 200)  # v3
 
 
 def test_library_warnings_stay_below_our_commands_output(deployment: Deployment) -> None:

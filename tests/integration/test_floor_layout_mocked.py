@@ -33,6 +33,9 @@ TARGETS = [15, 180]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭"
 GIVEN = ["小美", "阿强", "丽娜", "静", "敏", "伟", "芳芳", "晓东", "思远", "可欣", "娜娜娜"]
 GROUPS = ("presale", "aftersale", None)
+# The login feed's statuses (v3), and None: a floor from a server without `agent_status`.
+STATUSES = ("online", "online", "away", "offline", "unknown", "online", None)
+STATUS_WORDS = {"online": "在线", "away": "挂起", "offline": "离线", "unknown": "未知", None: "未知"}
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Agent:
     group: str | None
     waiting: int = 0
     since_ms: int | None = None  # when the oldest waiting buyer started waiting
+    status: str | None = "unknown"  # agent_status; None leaves the field out of the JSON
 
 
 def team(shop: str, n: int, now_ms: int, *, alerts: int = 0) -> list[Agent]:
@@ -51,7 +55,7 @@ def team(shop: str, n: int, now_ms: int, *, alerts: int = 0) -> list[Agent]:
     agents = []
     for i in range(n):
         name = None if i % 9 == 8 else SURNAMES[i % len(SURNAMES)] + GIVEN[i % len(GIVEN)]
-        agent = Agent(f"{shop}:a{i:03d}", i, name, GROUPS[i % 3])
+        agent = Agent(f"{shop}:a{i:03d}", i, name, GROUPS[i % 3], status=STATUSES[i % len(STATUSES)])
         if i % 5 == 2:
             agent.waiting = 1 + i % 3
             agent.since_ms = now_ms - (5 + i % 40) * 1000
@@ -61,11 +65,18 @@ def team(shop: str, n: int, now_ms: int, *, alerts: int = 0) -> list[Agent]:
     return agents
 
 
+def ratings(i: int, replied: int) -> tuple[int, int]:
+    """(rated, satisfied) of agent `i`: every fourth agent has no rating yet (satisfaction absent)."""
+    rated = 0 if i % 4 == 3 else 1 + replied * (1 + i % 3) // 5
+    return rated, rated * (2 + i % 3) // 4
+
+
 def window(i: int) -> WindowValues:
     consultations = 20 + i * 7 % 60
     replied = consultations - i % 3
     paid = replied * (i % 7) // 20
     sales = round(paid * (88.5 + i * 13 % 300), 2)
+    rated, satisfied = ratings(i, replied)
     return WindowValues(
         consultations=consultations,
         replied_consultations=replied,
@@ -84,6 +95,14 @@ def window(i: int) -> WindowValues:
         refunded_sales_yuan=0.0,
         assisted_paid=0,
         assisted_sales_yuan=0.0,
+        rated_consultations=rated,
+        rating_ratio=rated / replied,
+        satisfaction_ratio=satisfied / rated if rated else None,
+        dissatisfied_consultations=(rated - satisfied) // 2,
+        average_rating_score=4.0 + satisfied / rated - (rated - satisfied) / rated if rated else None,
+        online_seconds=3600.0 + i,
+        away_seconds=300.0,
+        logins=1,
     )
 
 
@@ -101,6 +120,7 @@ def floor(shop: str, name: str, agents: list[Agent], as_of: int) -> dict[str, An
             oldest_wait_seconds=round(wait_seconds(a, as_of), 3),
             alert=a.waiting > 0 and wait_seconds(a, as_of) > THRESHOLD,
             oldest_waiting_buyer="tb_***9" if a.waiting else None,
+            agent_status=a.status or "unknown",
             windows={w: window(a.index) for w in ("5m", "1h", "today", "28d")},
         )
         for a in agents
@@ -130,8 +150,11 @@ def floor(shop: str, name: str, agents: list[Agent], as_of: int) -> dict[str, An
         )
     )
     groups = {a.agent: a.group for a in agents}
+    unreported = {a.agent for a in agents if a.status is None}
     for row in body["agents"]:
         row["group"] = groups[row["agent"]]
+        if row["agent"] in unreported:
+            del row["agent_status"]
     return body
 
 
@@ -559,3 +582,87 @@ def test_help_lists_the_parameters() -> None:
         expect(help_).to_be_hidden()
         page.keyboard.press("?")
         expect(help_).to_be_visible()
+
+
+def percent(ratio: float | None, digits: int = 1) -> str:
+    return "—" if ratio is None else f"{ratio * 100:.{digits}f}%"
+
+
+def satisfaction(agents: list[Agent]) -> float | None:
+    """The team's 满意度 from the agents' counts: satisfied / rated, never a mean of ratios."""
+    rated = satisfied = 0
+    for a in agents:
+        today = window(a.index)
+        rated += today.rated_consultations
+        satisfied += round((today.satisfaction_ratio or 0) * today.rated_consultations)
+    return satisfied / rated if rated else None
+
+
+@pytest.mark.parametrize(
+    ("n", "width", "height", "mode"), [(8, 1920, 1080, "big"), (30, 1366, 768, "compact")]
+)
+def test_every_card_shows_the_agents_status_and_big_tiles_their_satisfaction(
+    n: int, width: int, height: int, mode: str
+) -> None:
+    from playwright.sync_api import expect
+
+    now = time.time_ns() // 1_000_000
+    agents = team("s1", n, now)
+    agents[1].status = "dozing"  # a status this page does not know yet reads as unknown
+    worker = MockWorker({"s1": agents})
+    with floor_page(worker, "shop=s1", width, height) as page:
+        expect(page.locator(f"article.tile.{mode}")).to_have_count(n)
+        for a in agents:
+            known = a.status if a.status in STATUS_WORDS else None
+            card = page.locator(f'[data-agent="{a.agent}"]')
+            status = card.locator(".status")
+            expect(status).to_have_attribute("data-status", known or "unknown")
+            expect(status).to_have_text(STATUS_WORDS[known])
+            expect(status.locator(".dot")).to_be_visible()
+            if mode == "big":
+                expected = percent(window(a.index).satisfaction_ratio)
+                expect(card.locator(".satisfaction .value")).to_have_text(expected)
+        # Green, amber and grey: the colour says it at a glance, the word says it to everyone.
+        colours = {
+            status: page.locator(f'.status[data-status="{status}"]').first.evaluate(
+                "e => getComputedStyle(e.querySelector('.dot')).backgroundColor"
+            )
+            for status in ("online", "away", "offline")
+        }
+        assert len(set(colours.values())) == 3, colours
+        if mode == "big":
+            expect(page.locator('[data-agent="s1:a003"] .satisfaction .value')).to_have_text("—")
+        headline = page.locator('.stat[data-stat="satisfaction"]')
+        expect(headline.locator(".label")).to_contain_text("满意度")
+        expect(headline.locator(".value")).to_have_text(percent(window(12).satisfaction_ratio))
+        page.wait_for_timeout(300)
+        visible_cards(page)
+        assert_no_scroll(page)
+        assert page.evaluate(SMALLEST_TEXT) >= 14
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"floor-status-{n}-{width}.png"))
+
+
+def test_a_groups_satisfaction_comes_from_its_rated_counts() -> None:
+    from playwright.sync_api import expect
+
+    now = time.time_ns() // 1_000_000
+    agents = team("s1", 24, now)
+    presale = [a for a in agents if a.group == "presale"]
+    worker = MockWorker({"s1": agents})
+    with floor_page(worker, "shop=s1&group=presale", 1920, 1080) as page:
+        expect(page.locator("article.tile")).to_have_count(len(presale))
+        value = page.locator('.stat[data-stat="satisfaction"] .value')
+        expect(value).to_have_text(percent(satisfaction(presale)))
+
+
+def test_a_team_without_ratings_shows_a_dash_for_satisfaction() -> None:
+    from playwright.sync_api import expect
+
+    now = time.time_ns() // 1_000_000
+    agents = [a for a in team("s1", 16, now) if a.index % 4 == 3]  # nobody rated
+    worker = MockWorker({"s1": agents})
+    with floor_page(worker, "shop=s1&group=presale", 1920, 1080) as page:
+        expect(page.locator("article.tile")).not_to_have_count(0)
+        expect(page.locator('.stat[data-stat="satisfaction"] .value')).to_have_text("—")
+        expect(page.locator(".tile .satisfaction .value").first).to_have_text("—")

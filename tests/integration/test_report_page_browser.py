@@ -52,7 +52,12 @@ def test_the_report_page_stands_alone_draws_its_charts_and_prints(page: object, 
         "svgs => svgs.map(s => ({id: s.id, width: s.getBoundingClientRect().width,"
         " height: s.getBoundingClientRect().height, paths: s.querySelectorAll('path').length}))",
     )
-    assert [box["id"] for box in boxes] == ["chart-agents", "chart-daily", "chart-histogram"]
+    assert [box["id"] for box in boxes] == [
+        "chart-agents",
+        "chart-daily",
+        "chart-satisfaction",
+        "chart-histogram",
+    ]
     for box in boxes:
         assert box["width"] > 300 and box["height"] > 100 and box["paths"] > 20, box
 

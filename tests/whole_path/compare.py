@@ -58,6 +58,15 @@ def values(v: list[int], targets: tuple[int, ...]) -> Values:
         "refunded_sales_yuan": n["rf"] / 100,
         "assisted_paid": n["a"],
         "assisted_sales_yuan": n["ay"] / 100,
+        "rated_consultations": n["rt"],
+        "rating_ratio": _ratio(n["rt"], n["r"]),
+        "satisfaction_ratio": _ratio(n["st"], n["rt"]),
+        "dissatisfied_consultations": n["dt"],
+        "average_rating_score": n["sc"] / n["rt"] if n["rt"] else None,
+        # The simulation sends no login feed (agent status has tests of its own): no time online.
+        "online_seconds": 0.0,
+        "away_seconds": 0.0,
+        "logins": 0,
     }
 
 
@@ -72,8 +81,8 @@ def team_values(agents: list[int], shop: list[int], targets: tuple[int, ...]) ->
 
 
 def tolerance(name: str) -> float:
-    """The floor rounds averages to a millisecond and money to a fen."""
-    if name.endswith(("seconds", "_sum", "last_hour", "hour_before")):
+    """The floor rounds averages to a millisecond (scores to a thousandth) and money to a fen."""
+    if name.endswith(("seconds", "_sum", "last_hour", "hour_before", "score")):
         return 0.0006
     if name.endswith("yuan"):
         return 0.0051

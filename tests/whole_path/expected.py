@@ -24,7 +24,7 @@ from datetime import date
 
 import tests.reference as reference_model
 from agents.core.projection import DAY_FIELDS, FIELD_NAMES
-from streams.events import Event
+from streams.events import Event, Rating
 from tests.reference import FIELDS, HISTOGRAM_BOUNDS_S, Result, Rules, _buyer, local_midnight, reference
 from tests.whole_path.shops import ShopPlan
 
@@ -139,13 +139,30 @@ class ShopModel:
     def apply(self, event: Event, clock_ms: int) -> str:
         """The reference's verdict on `event` applied at `clock_ms`; applied ones are kept."""
         verdict = reference([event], clock_ms, self.rules).outcomes[0]
-        if verdict == "applied" and event.event_id in self.seen:
+        # Alone, a rating rates nothing: whether it matches is for the buyer's history to say.
+        if verdict in ("applied", "unmatched") and event.event_id in self.seen:
             return "duplicate"
-        if verdict == "applied":
+        if verdict in ("applied", "unmatched"):
             self.seen.add(event.event_id)
             self.events.setdefault(event.buyer_id, []).append(event)
             self.dirty.add(event.buyer_id)
+            if isinstance(event, Rating):
+                return "unmatched" if self._unmatched(event) else "applied"
         return verdict
+
+    def _unmatched(self, rating: Rating) -> bool:
+        """Whether the buyer's events so far (in order: a rating matches only earlier ones) leave
+        `rating` without a consultation."""
+        with _stamped_days():
+            unmatched = _buyer(
+                (self.plan.shop, rating.buyer_id),
+                self.events[rating.buyer_id],
+                self.rules,
+                0,
+                _CohortsByStart(),  # type: ignore[arg-type]
+                Result(),
+            )
+        return rating.event_id in unmatched
 
     def refresh(self) -> None:
         for buyer in sorted(self.dirty):

@@ -3,9 +3,10 @@
 Each buyer's conversation arrives in its own order (events.md: one key, one partition), later
 than it happened by a delay of its own; orders arrive on their own topic with other delays, so
 many arrive before the messages that came first. Mixed in: duplicates (redelivered records),
-transfers, auto-replies, waits past the 24 h limit, refunds (partial, whole, more than the
-order, and some more than 28 days after the payment), and late events (older than the `28d`
-window, or than the orders' look-back, when they arrive).
+transfers, auto-replies, ratings (v3: some of no consultation, some at the edge of
+`rating_days`), waits past the 24 h limit, refunds (partial, whole, more than the order, and
+some more than 28 days after the payment), and late events (older than the `28d` window, or
+than the orders' look-back, when they arrive).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import timedelta
 
 import msgspec
 
-from streams.events import Event, Message, Order, Transfer
+from streams.events import Event, Message, Order, Rating, Transfer
 from streams.partitioning import home_partition
 from streams.records import Record
 from tests.reference import DAY_MS, local_day, local_midnight
@@ -56,6 +57,12 @@ LATE_REFUND_DAYS_MS = (
     28 * DAY_MS + 1,
     33 * DAY_MS,
 )
+# Some conversations end with the buyer's rating (v3), this long after its last event: at once,
+# later that day, and at the edges of the default `rating_days` (3 days from the consultation's
+# start, which is earlier still: so these land on both sides of it).
+RATING_SHARE = 0.3
+RATING_GAPS = (0, 1, 10 * MINUTE_MS, 3 * DAY_MS - 20 * MINUTE_MS, 3 * DAY_MS, 3 * DAY_MS + 1)
+SCORES = (5, 5, 5, 4, 4, 3, 2, 1)
 # A buyer who orders and pays the next day, asking another agent in between (催付).
 NEXT_DAY_PAYMENT_MS = (12 * HOUR_MS, 20 * HOUR_MS, 26 * HOUR_MS)
 
@@ -198,6 +205,13 @@ class TrafficGenerator:
             buyer.last_arrival = arrival
             self._push(event, arrival)
         buyer.free_from = ts
+        if rng.random() < RATING_SHARE:
+            ts += rng.choice(RATING_GAPS)  # the buyer's events stay in time order: nothing before it follows
+            rated = agent if rng.random() < 0.9 else rng.choice(plan.everyone)  # else often unmatched
+            rating = Rating(self._id("r"), shop, buyer_id, ts, rated, rng.choice(SCORES))
+            buyer.last_arrival = max(ts + delay, buyer.last_arrival)
+            self._push(rating, buyer.last_arrival)
+            buyer.free_from = ts
         for number in range(rng.choice((0, 0, 1, 1, 2))):
             order_id = f"{buyer_id}-{self._id('T')}-{number}"
             self._order(buyer, order_id, rng.choice(moments), follow_up and rng.random() < 0.3)

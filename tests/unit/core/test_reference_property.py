@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.events import Event, Message, Order, Transfer
+from streams.events import Event, Message, Order, Rating, Transfer
 from tests.builders import Ledger, at
 from tests.builders import settings as parse_settings
 from tests.reference import DAY_MS, FIELDS, Rules, local_day, reference
@@ -42,6 +42,9 @@ ORDER_DELTAS = (
     3 * DAY_MS,
     3 * DAY_MS + 1,
 )
+# A rating's moment after the conversation event before it: at once, and the edges of the
+# `rating_days` reach (the scenarios' rating_days are 1 and 3).
+RATING_GAPS = (0, 1, DAY_MS, DAY_MS + 1, 3 * DAY_MS, 3 * DAY_MS + 1)
 FIRST_MOMENTS = (at(0) - 1, at(0), at(0, 0, 0.001), at(10), at(20), at(23, 59, 50), at(0, day=1) - 1)
 NOWS = (at(12, day=3), at(12, day=27), at(0, day=28))
 
@@ -68,12 +71,16 @@ def conversation(draw: st.DrawFn, buyer: str, serial: list[int]) -> list[Event]:
     current = draw(st.sampled_from(AGENTS))
     for _ in range(draw(st.integers(1, 12))):
         step = draw(
-            st.sampled_from(("buyer", "buyer", "agent", "agent", "auto", "transfer", "dup", "midnight"))
+            st.sampled_from(
+                ("buyer", "buyer", "agent", "agent", "auto", "transfer", "dup", "midnight", "rating")
+            )
         )
         if step == "midnight":
             midnight = ts - (ts - at(0)) % DAY_MS + DAY_MS
             ts = max(ts, midnight + draw(st.sampled_from((-1, 0, 1))))
             step = "buyer"
+        elif step == "rating":
+            ts += draw(st.sampled_from(RATING_GAPS))
         else:
             ts += draw(st.one_of(st.sampled_from(EDGE_GAPS), st.integers(0, 6 * HOUR)))
         serial[0] += 1
@@ -88,6 +95,9 @@ def conversation(draw: st.DrawFn, buyer: str, serial: list[int]) -> list[Event]:
             events.append(draw(st.sampled_from(events)))
         elif step == "transfer":
             events.append(Transfer(event_id, "s1", buyer, ts, agent, other))
+        elif step == "rating":  # of the agent talked to, or of another one (then often unmatched)
+            rated = agent if draw(st.integers(0, 3)) else other
+            events.append(Rating(event_id, "s1", buyer, ts, rated, draw(st.integers(1, 5))))
         else:
             sender = "buyer" if step in ("buyer", "dup") else "agent"
             events.append(Message(event_id, "s1", buyer, ts, agent, sender, step == "auto"))
@@ -142,6 +152,7 @@ def scenarios(draw: st.DrawFn, rule: str, judge: str) -> Scenario:
         after_sale_days=draw(st.sampled_from((7, 1, 0))),
         aftersale_agents=draw(st.sampled_from((frozenset(), frozenset({"s1:c"})))),
         blocked_buyers=draw(st.sampled_from((frozenset(), frozenset({"b3"})))),
+        rating_days=draw(st.sampled_from((3, 1))),
     )
     serial = [0]
     events: list[Event] = []

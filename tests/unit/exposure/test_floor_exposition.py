@@ -12,10 +12,12 @@ import time
 from prometheus_client import CollectorRegistry, generate_latest
 
 from agents.core.projection import FIRST_RESPONSE_BUCKETS, WIDTH
+from agents.core.status import STATUSES, StatusTime
 from agents.core.windows import WINDOWS
-from agents.exposure.collector import FloorCollector, FloorSnapshot
+from agents.exposure.collector import OVERFLOW_AGENT, FloorCollector, FloorSnapshot
 from agents.exposure.floor import team_values, window_values
 from agents.exposure.floor_exposition import FloorText, floor_exposition
+from agents.exposure.status_values import with_status
 from streams.floor_model import AgentRow, ShopFloor, Totals
 
 TARGETS = (15, 30, 60)
@@ -26,6 +28,9 @@ def row(agent: str, rng: random.Random) -> AgentRow:
     def vector() -> list[int]:
         return [rng.choice((0, 0, 1, 7, 1234, 99_999)) for _ in range(WIDTH)]
 
+    def status() -> StatusTime:
+        return StatusTime(rng.choice((0, 1, 299_999, 86_400_000)), rng.choice((0, 1_500)), rng.randrange(3))
+
     return AgentRow(
         agent=agent,
         name=None,
@@ -33,7 +38,8 @@ def row(agent: str, rng: random.Random) -> AgentRow:
         oldest_wait_seconds=rng.choice((0.0, 3.25, 1e7, 16.0)),
         alert=False,
         oldest_waiting_buyer=None,
-        windows={w: window_values(vector(), TARGETS) for w in WINDOWS},
+        agent_status=rng.choice(STATUSES),
+        windows={w: with_status(window_values(vector(), TARGETS), status()) for w in WINDOWS},
     )
 
 
@@ -57,7 +63,7 @@ def floor(shop: str, agents: list[str], rng: random.Random, open_now: bool = Tru
 
 def snapshot(agents: int = 0, seed: int = 7) -> FloorSnapshot:
     rng = random.Random(seed)
-    ids = [*HOSTILE_IDS, *(f"s1:a{i}" for i in range(agents))]
+    ids = [*HOSTILE_IDS, *(f"s1:a{i}" for i in range(agents)), OVERFLOW_AGENT]
     floors = [floor('s1"\\\n', ids, rng), floor("empty", [], rng, open_now=False)]
     histograms = {
         (floors[0].shop, agent): {str(i): rng.randrange(5) for i in range(len(FIRST_RESPONSE_BUCKETS) + 1)}
@@ -78,6 +84,21 @@ def reference(snap: FloorSnapshot) -> bytes:
 def test_the_text_equals_prometheus_clients_byte_for_byte() -> None:
     snap = snapshot(agents=20)
     assert floor_exposition(snap).encode() == reference(snap)
+
+
+def test_every_agent_but_other_has_one_status_series_at_1_and_the_rest_at_0() -> None:
+    snap = snapshot(agents=3)
+    text = floor_exposition(snap)
+    plain = [row for row in snap.floors[0].agents if not any(c in row.agent for c in '"\\\n')]
+    assert len(plain) == 6  # s1:小美, s1:plain, three s1:aN and _other
+    for agent in plain:
+        labels = f'kefu_agent_status{{agent="{agent.agent}",'
+        lines = [line for line in text.splitlines() if line.startswith(labels)]
+        if agent.agent == OVERFLOW_AGENT:
+            assert lines == []
+            continue
+        assert sorted(line.rsplit(" ", 1)[1] for line in lines) == ["0.0", "0.0", "0.0", "1.0"]
+        assert any(f'status="{agent.agent_status}"}} 1.0' in line for line in lines)
 
 
 def test_an_empty_snapshot_still_declares_every_family() -> None:

@@ -1,4 +1,4 @@
-"""Stored buyer states across layouts: v1 states (before refunds) decode in a v2 worker."""
+"""Stored buyer states across layouts: v1 (before refunds) and v2 (before ratings) decode."""
 
 from __future__ import annotations
 
@@ -31,3 +31,12 @@ def test_a_v2_state_keeps_its_refunds_through_the_store() -> None:
     state = BuyerState(orders=[OrderState("T1", 1, 2, None, 500, 9, 120, False)])
     assert decode_state(encode_state(state)) == state
     assert state.copy() == state and state.copy().orders[0] is not state.orders[0]
+
+
+def test_a_v2_consultation_decodes_unrated_and_a_v3_rating_survives_the_store() -> None:
+    old = decode_state(msgspec.msgpack.encode(V1_STATE))
+    assert (old.consultations[0].rating, old.consultations[0].rated_at) == (None, None)
+    state = BuyerState(consultations=[Consultation("s1:a", 739_000, 900, 950, 4, 1_200)])
+    assert decode_state(encode_state(state)) == state
+    copied = state.copy()
+    assert copied == state and copied.consultations[0] is not state.consultations[0]

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.decoding import EventDecoder, Reason, Rejection, amount_to_fen
-from streams.events import Message, Order, Transfer
+from streams.events import Message, Order, Rating, Transfer
 from tests.builders import wire_message
 
 NOW = 1_764_000_000_000
@@ -173,3 +173,27 @@ def test_arbitrary_bytes_never_raise(value: bytes, key: bytes | None) -> None:
 def test_arbitrary_objects_never_raise(event: dict[str, object]) -> None:
     value = json.dumps(event).encode()
     assert isinstance(decoder.decode(value, KEY, NOW), (Message, Transfer, Order, Rejection))
+
+
+def rating(**changes: object) -> bytes:
+    event = {"event_id": "r1", "type": "rating", "shop_id": "s1", "buyer_id": "b1", "agent_id": "s1:a"}
+    event |= {"score": 5, "ts": NOW} | changes
+    return json.dumps({k: v for k, v in event.items() if v is not ...}).encode()
+
+
+def test_a_rating_decodes_and_a_bad_one_is_rejected_with_its_reason() -> None:
+    assert decoder.decode(rating(score=4), KEY, NOW) == Rating("r1", "s1", "b1", NOW, "s1:a", 4)
+    for value, reason in (
+        (rating(score=0), Reason.INVALID_VALUE),
+        (rating(score=6), Reason.INVALID_VALUE),
+        (rating(score="5"), Reason.WRONG_TYPE),
+        (rating(score=4.5), Reason.WRONG_TYPE),
+        (rating(score=...), Reason.MISSING_FIELD),
+        (rating(agent_id=...), Reason.MISSING_FIELD),
+        (rating(agent_id=""), Reason.INVALID_VALUE),
+    ):
+        decoded = decoder.decode(value, KEY, NOW)
+        assert isinstance(decoded, Rejection) and decoded.reason is reason, (value, decoded)
+    assert decoder.decode(rating(), b"s1:b2", NOW) == Rejection(
+        Reason.BAD_KEY, "record key is not shop_id:buyer_id of its value"
+    )

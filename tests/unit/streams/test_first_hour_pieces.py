@@ -13,7 +13,7 @@ from config.settings import Settings
 from streams.check_cli import Check, redis_check, report, topic_checks
 from streams.cli_help import OWN_COMMANDS, command_of, wants_debug
 from streams.preflight import TopicFacts, input_topic_problem
-from streams.stats_cli import WIDE_TERMINAL, floor_table, headline_target, unknown_shop_message
+from streams.stats_cli import FULL_TERMINAL, WIDE_TERMINAL, floor_table, headline_target, unknown_shop_message
 from tests.builders import agent_row, shop_floor
 
 KEFU = Path(sys.executable).with_name("kefu-pulse")
@@ -113,6 +113,8 @@ def test_a_narrow_terminal_keeps_the_columns_a_lead_reads_first() -> None:
     wide = [c.header for c in floor_table(floor, "5m", WIDE_TERMINAL).columns]
     assert narrow == ["agent", "waiting", "oldest s", "回复率", "15秒回复率", "首响 s", "询单转化率"]
     assert len(wide) == 14 and set(narrow) < set(wide)
+    full = [c.header for c in floor_table(floor, "5m", FULL_TERMINAL).columns]
+    assert len(full) == 19 and {"满意度", "状态", "在线"} < set(full) - set(wide)
 
 
 def test_the_table_says_when_the_shop_is_outside_service_hours() -> None:

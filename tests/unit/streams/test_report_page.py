@@ -103,8 +103,8 @@ def test_the_week_page_has_its_title_headings_and_team_numbers(page: str, week: 
     assert f"{team.reply_ratio * 100:.2f}%" in page  # type: ignore[operator]
     assert f"¥{team.attributed_sales_yuan:,.2f}" in page
     assert f">{team.silent_orders}<" in page
-    assert page.count("<svg") == 3
-    for chart in ("chart-agents", "chart-daily", "chart-histogram"):
+    assert page.count("<svg") == 4
+    for chart in ("chart-agents", "chart-daily", "chart-satisfaction", "chart-histogram"):
         assert f'id="{chart}"' in page
 
 
@@ -154,7 +154,7 @@ def test_a_one_day_report_is_a_daily_report_and_draws_its_chinese_labels() -> No
         warnings.simplefilter("error")  # matplotlib's "Glyph ... missing from font" among them
         page = render_report_page(sample_report(days=1, agents=3), None)
     assert "旗舰店（s1） 日报" in page and "（1 天）" in page
-    assert page.count("<svg") == 3
+    assert page.count("<svg") == 4
 
 
 def test_a_range_without_traffic_shows_absent_values_not_zeros() -> None:
@@ -165,10 +165,10 @@ def test_a_range_without_traffic_shows_absent_values_not_zeros() -> None:
         page = render_report_page(
             report, PreviousPeriod(from_=report.from_, to=report.to, team=report.totals.metrics)
         )
-    assert page.count("<svg") == 3
+    assert page.count("<svg") == 4
     team_row = page.split('<tr class="team">')[1].split("</tr>")[0]
     assert re.findall(r'<td class="num">([^<]*)</td>', team_row) == [
-        "0", "0", "—", "—", "—", "—", "0", "0", "—", "¥0.00", "¥0.00", "0",
+        "0", "0", "—", "—", "—", "—", "0", "0", "—", "¥0.00", "¥0.00", "0", "—", "0", "0h00m",
     ]  # fmt: skip
     assert "无可比数据" in page
 

@@ -35,6 +35,8 @@ AFTER_WITHIN += [
     "refunded_sales_yuan",
 ]
 AFTER_WITHIN += ["assisted_paid", "assisted_sales_yuan"]
+AFTER_WITHIN += ["rated_consultations", "rating_ratio", "satisfaction_ratio", "dissatisfied_consultations"]
+AFTER_WITHIN += ["average_rating_score", "online_seconds", "away_seconds", "logins"]
 SHOP_ONLY = ["orders", "silent_orders", "silent_share", "silent_sales_yuan"]
 HEADER = [
     "客服 ID agent",
@@ -57,13 +59,21 @@ HEADER = [
     "退款金额 refunded_sales_yuan",
     "协助付款人数 assisted_paid",
     "协助销售额 assisted_sales_yuan",
+    "评价数 rated_consultations",
+    "评价率 rating_ratio",
+    "满意度 satisfaction_ratio",
+    "差评数 dissatisfied_consultations",
+    "平均评分 average_rating_score",
+    "在线时长 online_seconds",
+    "挂起时长 away_seconds",
+    "登录次数 logins",
     "全店订单数 orders",
     "静默下单数 silent_orders",
     "静默下单占比 silent_share",
     "静默销售额 silent_sales_yuan",
 ]
 RATIOS = {"reply_ratio", "replied_within", "consult_order_ratio", "consult_pay_ratio", "order_pay_ratio"}
-RATIOS |= {"silent_share"}
+RATIOS |= {"silent_share", "rating_ratio", "satisfaction_ratio"}
 MONEY = {"attributed_sales_yuan", "average_order_value_yuan", "refunded_sales_yuan", "assisted_sales_yuan"}
 MONEY |= {"silent_sales_yuan"}
 
@@ -170,6 +180,15 @@ def assert_sheet_rows(rows: list[list[Any]], subjects: list[ReportRow | ReportTo
         assert cells[2:] == [v if v is None else pytest.approx(v, rel=1e-14) for v in values[2:]]
 
 
+def column_width(ws: Any, col: int) -> float:
+    """The width Excel shows: xlsxwriter writes neighbours of one width as one <col min max>
+    record, which openpyxl files under the first column's letter only."""
+    for dimension in ws.column_dimensions.values():
+        if dimension.min is not None and dimension.min <= col <= dimension.max:
+            return float(dimension.width)
+    return float(ws.column_dimensions[get_column_letter(col)].width)
+
+
 def test_xlsx_summary_sheet_has_the_reports_numbers_and_formats(report: Report) -> None:
     book = openpyxl.load_workbook(io.BytesIO(report_xlsx(report, by_day=False)))
     assert book.sheetnames == ["汇总"]
@@ -187,7 +206,7 @@ def test_xlsx_summary_sheet_has_the_reports_numbers_and_formats(report: Report) 
         if field in MONEY:
             assert "¥" in fmt, header
         # Wide enough for the header's longest word, a CJK character counting two.
-        width = ws.column_dimensions[get_column_letter(col)].width
+        width = column_width(ws, col)
         assert width >= max(cell_len(word) for word in header.split(" ")), header
     assert ws.cell(row=2, column=6).number_format == "0.0"  # seconds
     assert ws.cell(row=2, column=3).number_format == "0"  # counts
@@ -232,7 +251,8 @@ def test_the_table_fits_the_terminal_instead_of_cutting_columns(report: Report, 
 def test_narrow_terminals_keep_fewer_columns_and_by_day_adds_a_table_per_day(report: Report) -> None:
     narrow = report_table(report, by_day=False, width=80)[0]
     wide = report_table(report, by_day=False, width=250)[0]
-    assert len(narrow.columns) == 7  # who, 回复率, 首次响应时间, 15秒回复率, 询单人数, 询单转化率, 客服销售额
-    assert len(wide.columns) == 1 + 18  # every metric; the shop's orders are in the caption
+    # who, 回复率, 首次响应时间, 15秒回复率, 询单人数, 询单转化率, 客服销售额, 满意度
+    assert len(narrow.columns) == 8
+    assert len(wide.columns) == 1 + 26  # every metric; the shop's orders are in the caption
     tables = report_table(report, by_day=True, width=160)
     assert [t.title for t in tables[1:]] == ["2026-11-01", "2026-11-02", "2026-11-03"]

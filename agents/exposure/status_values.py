@@ -1,0 +1,23 @@
+"""Agent status figures (core/status.py) into the window values the floor and reports show."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import msgspec
+
+from agents.core.status import StatusTime
+from streams.floor_model import WindowValues
+
+Values = TypeVar("Values", bound=WindowValues)
+
+
+def with_status(values: Values, time: StatusTime) -> Values:
+    """`values` with the window's online and away seconds and logins (a team's: the agents' sums)."""
+    return msgspec.structs.replace(
+        values, online_seconds=time.online_seconds, away_seconds=time.away_seconds, logins=time.logins
+    )
+
+
+def total(times: list[StatusTime]) -> StatusTime:
+    return sum(times, StatusTime())
