@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,9 +80,20 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
                 result[plan.name] = "created" + _retention_text(plan.config)
             except TopicAlreadyExistsError:
                 result[plan.name] = "exists"
+        _wait_until_listed(
+            admin, [name for name, done in result.items() if done.startswith("created")], timeout_s
+        )
         return result
     finally:
         admin.close()
+
+
+def _wait_until_listed(admin: Any, topics: list[str], timeout_s: float) -> None:
+    """Until the broker lists every topic just created: it answers the creation before its
+    metadata has spread, and the demo's simulator, asking at once, found no `kefu.agents`."""
+    deadline = time.monotonic() + timeout_s
+    while topics and not set(topics) <= set(admin.list_topics()) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _lengthen_retention(admin: Any, plan: TopicPlan) -> str:

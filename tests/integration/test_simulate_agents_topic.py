@@ -15,6 +15,7 @@ from rich.console import Console
 from config.settings import Settings, settings_from_yaml
 from streams.events import AgentStatus
 from streams.simulate import produce_history
+from streams.topics import create_topics
 from streams.traffic import TrafficShape
 from tests.integration.harness import Deployment
 
@@ -78,3 +79,18 @@ def test_status_changes_go_to_the_agents_topic_keyed_by_agent(deployment: Deploy
     assert sorted(latest) == [f"shop0:agent{a}" for a in range(3)]
     assert {e.status for e in latest.values()} == {"offline"}  # the shift ended, or stopping logged them out
     assert {json.loads(r.value)["status"] for r in records} >= {"online", "away", "offline"}
+
+
+def test_topics_just_created_are_listed_when_create_topics_returns(deployment: Deployment) -> None:
+    """The demo's first run creates the topics and asks at once whether `kefu.agents` exists: the
+    broker's answer to the creation came before its metadata spread, and the demo said the topic
+    did not exist (seen on a fresh clone)."""
+    settings = settings_of(deployment, f"{deployment.topics['agents']}.fresh")
+    result = create_topics(settings)
+    created = [name for name, done in result.items() if done.startswith("created")]
+    assert settings.kafka.topics.agents in created
+    client = admin(deployment)
+    try:
+        assert set(created) <= set(client.list_topics())
+    finally:
+        client.close()
