@@ -157,6 +157,15 @@ def _empty(axes: Axes, text: str) -> None:
     axes.text(0.5, 0.5, text, transform=axes.transAxes, ha="center", va="center", color=GREY, bbox=box)
 
 
+def _agent_bars_figure(title: str, shown: Sequence[ReportRow], **gaps: float) -> tuple[Figure, list[str]]:
+    """A figure for one horizontal bar per agent in `shown`, tall enough for them and with room on
+    the left for their names; the names, shortened, for the y axis."""
+    names = [_short(row.name or row.agent) for row in shown]
+    label_width = max([_text_inches(name, 9) for name in names] + [0.3])
+    height = 1.05 + 0.3 * max(len(shown), 1)
+    return _figure(title, height, (label_width + 0.2, 0.15, 0.6, 0.3), **gaps), names
+
+
 def agent_sales_chart(rows: Sequence[ReportRow], *, limit: int = MAX_AGENT_BARS) -> str:
     """Attributed sales and consult→pay ratio per agent, ranked by sales, as horizontal bars."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
@@ -167,9 +176,7 @@ def agent_sales_chart(rows: Sequence[ReportRow], *, limit: int = MAX_AGENT_BARS)
     if len(rows) > len(shown):
         title += f"（销售额前 {len(shown)} 名，共 {len(rows)} 人）"
     with _style("chart-agents", "x"):
-        names = [_short(row.name or row.agent) for row in shown]
-        label_width = max([_text_inches(name, 9) for name in names] + [0.3])
-        figure = _figure(title, 1.05 + 0.3 * count, (label_width + 0.2, 0.15, 0.6, 0.3), wspace=0.06)
+        figure, names = _agent_bars_figure(title, shown, wspace=0.06)
         sales_axes, ratio_axes = figure.subplots(1, 2, sharey=True, width_ratios=[3, 2])
         positions = list(range(len(shown)))
         sales = [row.metrics.attributed_sales_yuan for row in shown]
@@ -215,9 +222,7 @@ def satisfaction_chart(rows: Sequence[ReportRow], *, limit: int = MAX_AGENT_BARS
     if len(rated) > len(shown):
         title += f"（前 {len(shown)} 名，共 {len(rated)} 人有评价）"
     with _style("chart-satisfaction", "x"):
-        names = [_short(row.name or row.agent) for row in shown]
-        label_width = max([_text_inches(name, 9) for name in names] + [0.3])
-        figure = _figure(title, 1.05 + 0.3 * count, (label_width + 0.2, 0.15, 0.6, 0.3))
+        figure, names = _agent_bars_figure(title, shown)
         axes = figure.subplots()
         positions = list(range(len(shown)))
         ratios = [row.metrics.satisfaction_ratio or 0.0 for row in shown]
