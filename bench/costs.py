@@ -24,15 +24,15 @@ from agents.core.buyer import BuyerState
 from agents.core.engine import Horizon, apply_buyer_events
 from agents.core.policy import PolicyBook
 from agents.exposure.metrics import WorkerMetrics
-from agents.processing import BatchProcessor
+from agents.processing.batch import BatchProcessor
 from agents.store import keys
 from agents.store.redis_store import RedisStore
 from bench.response_batching import redis_url
 from config.settings import Settings, settings_from_yaml
-from streams.decoding import EventDecoder
-from streams.events import Event, Order, Rating
-from streams.records import Record
-from streams.traffic import RATING_SHARE, TrafficModel, TrafficShape
+from streams.contract.events import Event, Order, Rating
+from streams.simulation.traffic import RATING_SHARE, TrafficModel, TrafficShape
+from streams.wire.decoding import EventDecoder
+from streams.wire.records import Record
 
 # Ratings (v3) in the mix as the demo sends them; agent status is no buyer's event (another path).
 SHAPE = TrafficShape(shops=3, agents=20, rate=20, duplicate_share=0, bad_share=0, rating_share=RATING_SHARE)

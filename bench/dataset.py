@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from kafka import KafkaProducer
 
-from streams.traffic import RATING_SHARE, TrafficModel, TrafficShape
+from streams.simulation.traffic import RATING_SHARE, TrafficModel, TrafficShape
 
 # No agent shifts: status changes go to a topic of their own, which these benchmarks do not feed.
 SHAPE = TrafficShape(

@@ -19,9 +19,9 @@ from typing import Any, cast
 import faust
 
 from config.settings import load_settings
-from streams.app import create_app, input_topic
-from streams.batch_consumer import route_batches
-from streams.records import Record
+from streams.wire.app import create_app, input_topic
+from streams.wire.batch_consumer import route_batches
+from streams.wire.records import Record
 
 
 def main() -> None:

@@ -36,8 +36,8 @@ from kafka import KafkaProducer
 from agents.store import keys
 from bench.dataset import produce_dataset
 from bench.stack import bench_stack_env
-from streams.decoding import EventDecoder
-from streams.traffic import TrafficModel, TrafficShape
+from streams.simulation.traffic import TrafficModel, TrafficShape
+from streams.wire.decoding import EventDecoder
 
 ROOT = Path(__file__).resolve().parents[1]
 KEFU = Path(sys.executable).with_name("kefu-pulse")

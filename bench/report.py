@@ -27,7 +27,7 @@ from agents.store import keys
 from agents.store.redis_store import RedisStore
 from bench.response_batching import redis_url
 from config.settings import settings_from_yaml
-from streams.report_output import encode_report
+from streams.render.output import encode_report
 
 AGENTS, HISTORY_DAYS, REPORT_DAYS = 200, 93, 31
 SHOP = "s1"

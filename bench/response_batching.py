@@ -19,13 +19,13 @@ from prometheus_client import CollectorRegistry
 
 from agents.core.policy import PolicyBook
 from agents.exposure.metrics import WorkerMetrics
-from agents.processing import BatchProcessor
+from agents.processing.batch import BatchProcessor
 from agents.store.redis_store import RedisStore
 from bench.stack import bench_stack_env
 from config.settings import Settings
-from streams.decoding import EventDecoder
-from streams.records import Record
-from streams.traffic import TrafficModel, TrafficShape
+from streams.simulation.traffic import TrafficModel, TrafficShape
+from streams.wire.decoding import EventDecoder
+from streams.wire.records import Record
 
 ROOT = Path(__file__).resolve().parents[1]
 

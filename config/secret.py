@@ -5,7 +5,7 @@ them); the password inside must not. msgspec has no `SecretStr`, so this is the 
 equivalent: only `reveal()` gives the value, and only client constructors call it.
 
 A password inside a Redis URL is a plain string, though, and URLs reach messages: `mask_secrets`
-is where every message that can hold one is cleaned (streams/redaction.py applies it to every
+is where every message that can hold one is cleaned (config/redaction.py applies it to every
 log record).
 """
 

@@ -53,7 +53,7 @@ class TopicNames(_Strict, frozen=True):
 
 
 class KafkaSecuritySettings(_Strict, frozen=True):
-    """How every Kafka client of kefu-pulse connects (streams/kafka_security.py applies it)."""
+    """How every Kafka client of kefu-pulse connects (streams/wire/security.py applies it)."""
 
     protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-256"
@@ -171,7 +171,7 @@ class ShopSettings(_Strict, frozen=True):
 
 
 class ProcessingSettings(_Strict, frozen=True):
-    # A batch is what one fetch returns (streams/batch_consumer.py): at most twice this many
+    # A batch is what one fetch returns (streams/wire/batch_consumer.py): at most twice this many
     # records, fewer when fewer are waiting; nothing waits to fill it.
     batch_size: PositiveInt = 2000
     future_tolerance_seconds: NonNegativeInt = 300

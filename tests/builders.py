@@ -35,8 +35,8 @@ from agents.core.projection import (
 from agents.core.windows import WINDOW_DAYS, WINDOWS
 from agents.exposure.floor import team_values, window_values
 from config.settings import Settings, settings_from_yaml
-from streams.events import Event, Message, Order, Rating, Transfer
-from streams.floor_model import AgentRow, ShopFloor, Totals
+from streams.contract.events import Event, Message, Order, Rating, Transfer
+from streams.contract.floor import AgentRow, ShopFloor, Totals
 
 # 2025-11-25 00:00:00 Asia/Shanghai = 2025-11-24T16:00:00Z
 DAY0 = 1764000000000 - (1764000000000 + 8 * 3600_000) % 86_400_000
@@ -165,7 +165,7 @@ class Ledger:
     waits: dict[tuple[str, str], dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     histogram: dict[tuple[str, str, int], int] = field(default_factory=lambda: defaultdict(int))
     outcomes: list[str] = field(default_factory=list)
-    # As `rebuild` does (agents/processing.py): each shop's retention_days, not the `28d` window.
+    # As `rebuild` does (agents/processing/batch.py): each shop's retention_days, not the `28d` window.
     restore_history: bool = False
 
     def __post_init__(self) -> None:

@@ -6,8 +6,8 @@ import itertools
 
 from kafka.partitioner.default import murmur2
 
-from streams.records import Record
-from streams.traffic import TrafficModel, TrafficShape
+from streams.simulation.traffic import TrafficModel, TrafficShape
+from streams.wire.records import Record
 
 
 def simulated(

@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from streams.events import Event, Message, Order, Rating, Transfer
+from streams.contract.events import Event, Message, Order, Rating, Transfer
 
 DAY_MS = 86_400_000
 HISTOGRAM_BOUNDS_S = (1, 3, 6, 10, 15, 30, 60, 120, 300)

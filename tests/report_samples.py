@@ -9,7 +9,7 @@ from agents.core.projection import DAY_FIELDS
 from agents.core.report_range import DayRange
 from agents.exposure.report import assemble_report
 from config.settings import settings_from_yaml
-from streams.report_model import Report
+from streams.contract.report import Report
 
 SHOP_YAML = """
 shops:

@@ -13,12 +13,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agents.core.policy import PolicyBook
 from agents.exposure.metrics import WorkerMetrics
-from agents.processing import BatchProcessor
+from agents.processing.batch import BatchProcessor
 from agents.store.protocols import PartitionCommit, PartitionSnapshot, PartitionStore
 from config.settings import Settings
-from streams.deadletter import DeadLetter
-from streams.decoding import EventDecoder
-from streams.records import Record
+from streams.wire.deadletter import DeadLetter
+from streams.wire.decoding import EventDecoder
+from streams.wire.records import Record
 
 RETRY_GAP_MS = 10_000  # the clock step between a failed attempt and its retry
 

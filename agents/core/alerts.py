@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from streams.floor_model import ShopFloor
+from streams.contract.floor import ShopFloor
 
 WAITING = "BuyerWaitingTooLong"
 FIRST_RESPONSE = "FirstResponseSlow"

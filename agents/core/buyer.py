@@ -17,7 +17,7 @@ from msgspec import Struct
 
 from agents.core.calendar import BusinessCalendar
 from agents.core.service_clock import ServiceClock
-from streams.events import Message, Order, Rating, Transfer
+from streams.contract.events import Message, Order, Rating, Transfer
 
 
 class Consultation(Struct, array_like=True):

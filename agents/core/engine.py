@@ -28,7 +28,7 @@ from agents.core.projection import (
     sample_vectors,
 )
 from agents.core.windows import WINDOW_DAYS
-from streams.events import Event, Message, Order, Rating, Transfer
+from streams.contract.events import Event, Message, Order, Rating, Transfer
 
 
 class Outcome(StrEnum):

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from streams.report_model import ReportRequestError
+from streams.contract.report import ReportRequestError
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 RANGE_GRANULARITIES = ("day",)  # `--by` / `by=`

@@ -17,7 +17,7 @@ from agents.core.projection import FIRST_RESPONSE_BUCKETS, WIDTH
 from agents.core.status import STATUSES
 from agents.core.windows import WINDOWS
 from agents.exposure.floor import window_values
-from streams.floor_model import AgentRow, ShopFloor, WindowValues
+from streams.contract.floor import AgentRow, ShopFloor, WindowValues
 
 WINDOW_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("consultations", "kefu_consultations", "Consultations (咨询人数) that started in the window."),

@@ -33,7 +33,7 @@ from agents.core.status import StatusTime, earliest_start, status_at, status_tim
 from agents.core.windows import WINDOWS, window_reads
 from agents.exposure.status_values import with_status
 from agents.store.protocols import FloorStore, NoStatusHistory, StatusHistory
-from streams.floor_model import AgentRow, ShopFloor, TeamWindowValues, Totals, WindowValues
+from streams.contract.floor import AgentRow, ShopFloor, TeamWindowValues, Totals, WindowValues
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:

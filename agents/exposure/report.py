@@ -20,7 +20,7 @@ from agents.core.status import StatusTime, day_span, status_time
 from agents.exposure.floor import team_values, window_values
 from agents.exposure.status_values import total, with_status
 from agents.store.protocols import NoStatusHistory, ReportStore, StatusHistory
-from streams.report_model import (
+from streams.contract.report import (
     PreviousPeriod,
     Report,
     ReportDay,

@@ -7,7 +7,7 @@ from typing import TypeVar
 import msgspec
 
 from agents.core.status import StatusTime
-from streams.floor_model import WindowValues
+from streams.contract.floor import WindowValues
 
 Values = TypeVar("Values", bound=WindowValues)
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from agents.core.trend import TREND_FIELDS, TREND_POINTS, average_seconds, direction, ratio
 from agents.exposure.floor import FloorReader
 from agents.store.protocols import TrendStore
-from streams.floor_model import AgentTrend, ShopTrend, TrendPoints
+from streams.contract.floor import AgentTrend, ShopTrend, TrendPoints
 
 CONSULTED, REPLIED, FIRST_MS, INQUIRED, PAID = (TREND_FIELDS.index(n) for n in ("c", "r", "fs", "i", "p"))
 

@@ -30,7 +30,7 @@ from agents.store.protocols import PartitionCommit, PartitionSnapshot
 from agents.store.scripts import Lua, ScriptCall, run_scripts
 from agents.store.state_codec import decode_state
 from config.settings import Settings
-from streams.topics import input_retention_ms
+from streams.wire.topics import input_retention_ms
 
 COMMIT_PARTITION = Lua("commit_partition.lua")
 

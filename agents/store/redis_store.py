@@ -14,7 +14,7 @@ from typing import cast
 import msgspec
 from redis.asyncio.cluster import RedisCluster
 
-from agents.clock import wall_clock_ms
+from agents.core.clock import wall_clock_ms
 from agents.core.projection import DAY_FIELDS, FIELD_NAMES, WIDTH
 from agents.core.status import ChangePoint
 from agents.core.trend import TREND_FIELDS, TREND_POINTS, hour_before_minutes, second_bucket_minutes

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from agents.store import keys
 from agents.store.batches import RedisPartitionStore
 from agents.store.connect import RedisClient
-from streams.partitioning import home_partition
+from streams.wire.partitioning import home_partition
 
 
 def buyer_home(shop: str, buyer: str, partitions: int) -> int:

@@ -7,9 +7,9 @@ from typing import Any, cast
 
 import faust
 
-from agents.runtime import Runtime
 from agents.store.errors import STORE_ERRORS, check_access
 from agents.worker.resume import resume_from_redis
+from agents.worker.runtime import Runtime
 from config.watch import ConfigWatcher
 
 

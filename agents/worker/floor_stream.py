@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from agents.store.errors import STORE_ERRORS
-from streams.floor_model import ShopFloor, floor_json
+from streams.contract.floor import ShopFloor, floor_json
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import faust
 
-from agents.runtime import Runtime
 from agents.store.errors import STORE_ERRORS, describe_problem
-from streams.kafka_security import KafkaAccessError, check_access
-from streams.preflight import input_topic_problem, topic_facts
-from streams.redaction import mask_secrets, settings_secrets
+from agents.worker.runtime import Runtime
+from config.redaction import mask_secrets, settings_secrets
+from streams.wire.preflight import input_topic_problem, topic_facts
+from streams.wire.security import KafkaAccessError, check_access
 
 CACHE_SECONDS = 1.5
 CHECK_TIMEOUT_S = 3.0

@@ -9,8 +9,8 @@ from __future__ import annotations
 import msgspec
 
 from agents.exposure.report import PreviousParts, ReportParts
-from streams.report_model import report_json
-from streams.report_output import encode_report
+from streams.contract.report import report_json
+from streams.render.output import encode_report
 
 
 def report_json_bytes(parts: ReportParts) -> bytes:

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 import faust
 
 from agents.core.alerts import AlertEvent
-from agents.processing import DeadLetterSink
-from agents.runtime import AlertSink
+from agents.processing.batch import DeadLetterSink
+from agents.worker.runtime import AlertSink
 from config.settings import Settings
-from streams.app import output_topic
-from streams.deadletter import DeadLetter
+from streams.wire.app import output_topic
+from streams.wire.deadletter import DeadLetter
 
 
 def dead_letter_sink(app: faust.App, settings: Settings) -> DeadLetterSink:

@@ -22,10 +22,9 @@ from aiohttp.web import Response as AiohttpResponse
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from agents.clock import wall_clock_ms
+from agents.core.clock import wall_clock_ms
 from agents.exposure.page import FLOOR_PAGE
 from agents.exposure.report import ReportParts, UnknownReportShop
-from agents.runtime import Runtime
 from agents.store.errors import STORE_ERRORS
 from agents.worker.floor_stream import FloorStreams, SlowReader, StreamsFull, drop
 from agents.worker.health import Health
@@ -39,8 +38,9 @@ from agents.worker.http_params import (
 )
 from agents.worker.report_pool import Busy, ReportPool
 from agents.worker.report_render import report_json_bytes, report_page_bytes
-from streams.floor_model import floor_json
-from streams.report_model import ReportRequestError
+from agents.worker.runtime import Runtime
+from streams.contract.floor import floor_json
+from streams.contract.report import ReportRequestError
 
 STORE_DOWN = "the store (Redis) is not answering; try again shortly"
 BUSY = "the worker is busy with other reports; try again shortly"

@@ -17,10 +17,10 @@ from agents.core.projection import WIDTH
 from agents.core.windows import WINDOWS
 from agents.exposure.collector import FloorSnapshot, cap_agents
 from agents.exposure.floor import team_values, window_values
-from agents.runtime import Runtime
+from agents.worker.runtime import Runtime
 from config.settings import Settings
-from streams.deadletter import DeadLetter
-from streams.floor_model import AgentRow, ShopFloor, Totals
+from streams.contract.floor import AgentRow, ShopFloor, Totals
+from streams.wire.deadletter import DeadLetter
 
 TARGETS = (15, 180)
 BUSY = [3] * WIDTH  # every numerator and denominator non-zero: every ratio has a value

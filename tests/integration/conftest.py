@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from streams.traffic import SimRecord
+from streams.simulation.traffic import SimRecord
 from tests.integration.differential import REFERENCE_DB, assert_not_empty, dataset, run
 from tests.integration.harness import STACK_PREFIX, Deployment, Stack, stack_up
 

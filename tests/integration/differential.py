@@ -9,7 +9,7 @@ import signal
 import time
 from typing import Any
 
-from streams.traffic import SimRecord, TrafficModel, TrafficShape
+from streams.simulation.traffic import SimRecord, TrafficModel, TrafficShape
 from tests.integration.harness import MID_RUN, Deployment, wait_for
 
 SHOPS = ("shop0", "shop1", "shop2")

@@ -8,11 +8,11 @@ from prometheus_client import CollectorRegistry
 
 from agents.core.policy import PolicyBook
 from agents.exposure.metrics import WorkerMetrics
-from agents.processing import BatchProcessor
+from agents.processing.batch import BatchProcessor
 from agents.store.connect import connect
 from agents.store.redis_store import RedisStore
 from config.settings import Settings
-from streams.decoding import EventDecoder
+from streams.wire.decoding import EventDecoder
 
 
 async def no_dead_letters(_: object) -> None:

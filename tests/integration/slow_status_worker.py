@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 
 from agents.store.status_store import RedisStatusStore
-from streams import cli
+from streams.commands import main as cli
 
 STATUS_APPLIED = "test hook: agent status applied, offsets not raised yet"
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import msgspec
 
-from agents.processing import BatchProcessor, BatchReport
+from agents.processing.batch import BatchProcessor, BatchReport
 from agents.store.batches import RedisPartitionStore
-from streams import cli
-from streams.records import Record
+from streams.commands import main as cli
+from streams.wire.records import Record
 
 OUTBOX_PENDING = "test hook: committed, outbox not applied yet"
 

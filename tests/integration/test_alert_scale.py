@@ -17,10 +17,10 @@ import pytest
 import redis
 
 from agents.core.alerts import WAITING, AlertEvent
-from agents.runtime import Runtime
+from agents.worker.runtime import Runtime
 from config.settings import Settings
-from streams.deadletter import DeadLetter
-from streams.records import Record
+from streams.wire.deadletter import DeadLetter
+from streams.wire.records import Record
 from tests.integration.harness import Stack
 from tests.retry_faults import message
 

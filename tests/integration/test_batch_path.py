@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streams.batch_consumer import BATCH_IN_FLIGHT
-from streams.traffic import SimRecord
+from streams.simulation.traffic import SimRecord
+from streams.wire.batch_consumer import BATCH_IN_FLIGHT
 from tests.integration.differential import numbers
 from tests.integration.harness import Deployment, Stack, wait_for
 from tests.integration.slow_worker import OUTBOX_PENDING
@@ -134,7 +134,7 @@ def test_under_full_load_the_web_endpoints_and_leader_duties_keep_working(deploy
     import itertools
     import re
 
-    from streams.traffic import TrafficModel, TrafficShape
+    from streams.simulation.traffic import TrafficModel, TrafficShape
     from tests.integration.harness import http_get, http_status
 
     start = time.time_ns() // 1_000_000 - 3 * 3_600_000

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from streams.traffic import SimRecord
+from streams.simulation.traffic import SimRecord
 from tests.integration.differential import REFERENCE_DB, run
 from tests.integration.harness import Deployment, Stack
 

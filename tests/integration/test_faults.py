@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from streams.traffic import SimRecord
+from streams.simulation.traffic import SimRecord
 from tests.integration.differential import SHOPS, numbers, run
 from tests.integration.harness import MID_RUN, ROOT, STACK, STACK_PREFIX, Deployment, Stack, wait_for
 
@@ -207,7 +207,7 @@ def test_backpressure_when_redis_stalls(deployment: Deployment) -> None:
     import itertools
     import os
 
-    from streams.traffic import TrafficModel, TrafficShape
+    from streams.simulation.traffic import TrafficModel, TrafficShape
 
     start = time.time_ns() // 1_000_000 - 3 * 3_600_000
     model = TrafficModel(TrafficShape(shops=3, agents=6, rate=500), seed=11)

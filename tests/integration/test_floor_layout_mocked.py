@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 import pytest
 
-from streams.floor_model import AgentRow, ShopFloor, TeamWindowValues, Totals, WindowValues, floor_json
+from streams.contract.floor import AgentRow, ShopFloor, TeamWindowValues, Totals, WindowValues, floor_json
 from tests.integration.browser import chromium_page
 from tests.integration.harness import ARTIFACTS, ROOT
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from kafka.admin import KafkaAdminClient, NewPartitions
 
-from streams.traffic import SimRecord
+from streams.simulation.traffic import SimRecord
 from tests.integration.differential import SHOPS, comparable, dataset
 from tests.integration.harness import Deployment, Stack, wait_for
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.report_model import PreviousPeriod
-from streams.report_page import render_report_page
+from streams.contract.report import PreviousPeriod
+from streams.render.page import render_report_page
 from tests.integration.browser import chromium_page
 from tests.integration.harness import ARTIFACTS
 from tests.report_samples import sample_report

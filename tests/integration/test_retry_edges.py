@@ -19,8 +19,8 @@ from agents.exposure.floor import FloorReader
 from agents.store.connect import connect
 from agents.store.redis_store import RedisStore
 from config.settings import Settings
-from streams.deadletter import DeadLetter
-from streams.records import Record
+from streams.wire.deadletter import DeadLetter
+from streams.wire.records import Record
 from tests.integration.harness import Stack
 from tests.kafka_records import simulated
 from tests.retry_faults import Fault, FaultyCommits, SteppedClock, counted, message, processor

@@ -21,7 +21,7 @@ import redis
 
 from agents.core.policy import PolicyBook
 from agents.core.windows import cohort_buckets
-from agents.processing import BatchProcessor
+from agents.processing.batch import BatchProcessor
 from agents.store import keys, outbox
 from agents.store.batches import COMMIT_PARTITION
 from agents.store.connect import connect
@@ -29,7 +29,7 @@ from agents.store.errors import STORE_ERRORS, StoreBugError
 from agents.store.redis_store import REPLACE_ALERTS, TAKE_LEADERSHIP, RedisStore
 from agents.store.scripts import CHUNK_VALUES, ScriptCall, run_scripts
 from config.settings import Settings
-from streams.records import Record
+from streams.wire.records import Record
 from tests.integration.harness import Stack
 from tests.integration.redis_processor import redis_processor
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from agents.store import keys
-from streams.traffic import SimRecord
+from streams.simulation.traffic import SimRecord
 from tests.integration import cluster, scenario
 from tests.integration.differential import SHOPS, comparable, dataset
 from tests.integration.harness import MID_RUN, STACK_PREFIX, Deployment, Stack, http_get, wait_for

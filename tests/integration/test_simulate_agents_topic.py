@@ -13,10 +13,10 @@ from kafka.admin import NewTopic
 from rich.console import Console
 
 from config.settings import Settings, settings_from_yaml
-from streams.events import AgentStatus
-from streams.simulate import produce_history
-from streams.topics import create_topics
-from streams.traffic import TrafficShape
+from streams.contract.events import AgentStatus
+from streams.simulation.simulate import produce_history
+from streams.simulation.traffic import TrafficShape
+from streams.wire.topics import create_topics
 from tests.integration.harness import Deployment
 
 SHAPE = TrafficShape(shops=1, agents=3, rate=0.5, rating_share=0.35, agent_shifts=True)

@@ -15,7 +15,7 @@ from kafka.partitioner.default import murmur2
 
 from agents.core.policy import PolicyBook
 from agents.exposure.floor import FloorReader
-from agents.processing import BatchProcessor, BatchReport
+from agents.processing.batch import BatchProcessor, BatchReport
 from agents.store import keys
 from agents.store.batches import RedisPartitionStore
 from agents.store.connect import connect
@@ -23,7 +23,7 @@ from agents.store.protocols import PartitionCommit, PartitionStore
 from agents.store.redis_store import RedisStore
 from agents.store.repartition import move_buyers
 from config.settings import Settings
-from streams.records import Record
+from streams.wire.records import Record
 from tests.integration import cluster
 from tests.integration.harness import STACK_PREFIX, Stack
 from tests.integration.redis_processor import redis_processor

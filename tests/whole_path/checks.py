@@ -14,8 +14,8 @@ from agents.core.alerts import FIRST_RESPONSE, WAITING, AlertEvent
 from agents.core.trend import direction
 from agents.exposure.collector import OVERFLOW_AGENT, SHOP_GAUGES, WINDOW_GAUGES
 from agents.exposure.floor import mask_buyer
-from streams.floor_model import ShopFloor, ShopTrend
-from streams.report_model import Report, ReportRow, ReportTotals
+from streams.contract.floor import ShopFloor, ShopTrend
+from streams.contract.report import Report, ReportRow, ReportTotals
 from tests.reference import FIELDS, HISTOGRAM_BOUNDS_S, service_ms
 from tests.whole_path.compare import (
     COUNTS,

@@ -24,7 +24,7 @@ from datetime import date
 
 import tests.reference as reference_model
 from agents.core.projection import DAY_FIELDS, FIELD_NAMES
-from streams.events import Event, Rating
+from streams.contract.events import Event, Rating
 from tests.reference import FIELDS, HISTOGRAM_BOUNDS_S, Result, Rules, _buyer, local_midnight, reference
 from tests.whole_path.shops import ShopPlan
 

@@ -17,13 +17,13 @@ from prometheus_client import CollectorRegistry
 
 from agents.core.alerts import AlertEvent
 from agents.core.report_range import DayRange
-from agents.processing import BatchReport
-from agents.runtime import Runtime
+from agents.processing.batch import BatchReport
+from agents.worker.runtime import Runtime
 from config.settings import Settings
-from streams.deadletter import DeadLetter
-from streams.floor_model import ShopFloor, ShopTrend
-from streams.records import Record
-from streams.report_model import Report
+from streams.contract.floor import ShopFloor, ShopTrend
+from streams.contract.report import Report
+from streams.wire.deadletter import DeadLetter
+from streams.wire.records import Record
 
 Sample = tuple[str, frozenset[tuple[str, str]]]  # (sample name, labels)
 

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 import msgspec
 
 from config.settings import settings_from_yaml
-from streams.floor_model import ShopFloor
-from streams.records import Record
+from streams.contract.floor import ShopFloor
+from streams.wire.records import Record
 from tests.reference import DAY_MS
 from tests.whole_path import checks
 from tests.whole_path.compare import Finding, Findings, Where

@@ -20,9 +20,9 @@ from datetime import timedelta
 
 import msgspec
 
-from streams.events import Event, Message, Order, Rating, Transfer
-from streams.partitioning import home_partition
-from streams.records import Record
+from streams.contract.events import Event, Message, Order, Rating, Transfer
+from streams.wire.partitioning import home_partition
+from streams.wire.records import Record
 from tests.reference import DAY_MS, local_day, local_midnight
 from tests.whole_path.shops import MESSAGES_TOPIC, ORDERS_TOPIC, PARTITIONS, ShopPlan
 

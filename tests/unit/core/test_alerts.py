@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from agents.core.alerts import FIRST_RESPONSE, WAITING, conditions, still_firing, transitions
-from streams.floor_model import ShopFloor
+from streams.contract.floor import ShopFloor
 from tests.builders import agent_row, shop_floor
 
 

@@ -16,7 +16,7 @@ from agents.core.engine import Horizon, apply_buyer_events
 from agents.core.projection import FIRST_RESPONSE_BUCKETS, WIDTH, bucket_index
 from agents.core.windows import ROLLING_SECONDS, cohort_buckets, window_reads
 from agents.exposure.floor import team_values, window_values
-from streams.floor_model import WindowValues
+from streams.contract.floor import WindowValues
 from tests.builders import (
     TARGETS,
     Ledger,

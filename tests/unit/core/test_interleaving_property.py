@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from streams.events import Event, Message, Order
+from streams.contract.events import Event, Message, Order
 from tests.builders import DAY0, Ledger, settings
 
 AGENTS = ["s1:a", "s1:b"]

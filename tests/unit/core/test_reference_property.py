@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.events import Event, Message, Order, Rating, Transfer
+from streams.contract.events import Event, Message, Order, Rating, Transfer
 from tests.builders import Ledger, at
 from tests.builders import settings as parse_settings
 from tests.reference import DAY_MS, FIELDS, Rules, local_day, reference

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agents.core.calendar import calendar_for
-from streams.events import Event, Message, Transfer
+from streams.contract.events import Event, Message, Transfer
 from tests.builders import DAY0, Ledger
 
 AGENTS = ["s1:a", "s1:b", "s1:c"]

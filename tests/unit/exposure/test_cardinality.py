@@ -31,9 +31,9 @@ from agents.core.projection import (
 from agents.core.windows import WINDOWS
 from agents.exposure.collector import OVERFLOW_AGENT, FloorCollector, FloorSnapshot, cap_agents, cap_shops
 from agents.exposure.floor import FloorReader, window_values
-from agents.runtime import Runtime
+from agents.worker.runtime import Runtime
 from config.settings import Settings, settings_from_yaml
-from streams.floor_model import ShopFloor
+from streams.contract.floor import ShopFloor
 from tests.fakes import FakeStore
 
 NOW = 1_764_000_000_000

@@ -18,7 +18,7 @@ from agents.exposure.collector import OVERFLOW_AGENT, FloorCollector, FloorSnaps
 from agents.exposure.floor import team_values, window_values
 from agents.exposure.floor_exposition import FloorText, floor_exposition
 from agents.exposure.status_values import with_status
-from streams.floor_model import AgentRow, ShopFloor, Totals
+from streams.contract.floor import AgentRow, ShopFloor, Totals
 
 TARGETS = (15, 30, 60)
 HOSTILE_IDS = ('s1:"quoted"', "s1:back\\slash", "s1:new\nline", "s1:小美", "s1:plain")

@@ -18,7 +18,7 @@ from redis.exceptions import ClusterDownError, ConnectionError, RedisError, Resp
 
 from agents.core.policy import PolicyBook
 from agents.exposure.metrics import WorkerMetrics
-from agents.processing import BatchProcessor
+from agents.processing.batch import BatchProcessor
 from agents.store.errors import (
     STORE_ERRORS,
     StoreAccessError,
@@ -30,7 +30,7 @@ from agents.store.memory import MemoryPartitionStore
 from agents.store.protocols import PartitionCommit
 from agents.store.scripts import PRELUDE, Lua, ScriptCall, run_scripts
 from config.settings import Settings
-from streams.decoding import EventDecoder
+from streams.wire.decoding import EventDecoder
 from tests.kafka_records import simulated
 
 TRANSIENT_REPLIES = (

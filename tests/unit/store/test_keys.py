@@ -10,7 +10,7 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from agents.store import keys
 from agents.store.batches import offset_ttl_ms
 from config.settings import settings_from_yaml
-from streams.topics import input_retention_days, input_retention_ms, topic_plans
+from streams.wire.topics import input_retention_days, input_retention_ms, topic_plans
 from tests.offset_keys import parse_offset_key
 
 

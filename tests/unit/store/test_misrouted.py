@@ -12,14 +12,14 @@ from prometheus_client import CollectorRegistry
 
 from agents.core.policy import PolicyBook
 from agents.exposure.metrics import WorkerMetrics
-from agents.processing import BatchProcessor
+from agents.processing.batch import BatchProcessor
 from agents.store.memory import MemoryPartitionStore
 from config.settings import Settings
-from streams import partitioning
-from streams.deadletter import DeadLetter
-from streams.decoding import EventDecoder
-from streams.partitioning import Partitioner, home_partition
-from streams.records import Record
+from streams.wire import partitioning
+from streams.wire.deadletter import DeadLetter
+from streams.wire.decoding import EventDecoder
+from streams.wire.partitioning import Partitioner, home_partition
+from streams.wire.records import Record
 from tests.kafka_records import simulated
 
 NOW = 1_764_000_000_000
@@ -61,7 +61,7 @@ def test_a_crc32_style_producer_is_counted_applied_anyway_and_logged_once(
     shifted = [Record(r.topic, (r.partition + 1) % 4, r.offset, r.key, r.value) for r in RECORDS]
     store, reference = MemoryPartitionStore(), MemoryPartitionStore()
     worker = processor(store, 4)
-    with caplog.at_level(logging.WARNING, logger="agents.processing"):
+    with caplog.at_level(logging.WARNING, logger="agents.processing.batch"):
         asyncio.run(worker.process(shifted[:300]))
         asyncio.run(worker.process(shifted[300:]))
     asyncio.run(processor(reference, None).process(shifted))

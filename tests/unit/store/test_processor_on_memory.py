@@ -17,14 +17,14 @@ from redis.exceptions import AuthenticationError
 
 from agents.core.policy import PolicyBook
 from agents.exposure.metrics import WorkerMetrics
-from agents.processing import BatchProcessor
+from agents.processing.batch import BatchProcessor
 from agents.store.errors import StoreAccessError
 from agents.store.memory import MemoryPartitionStore
 from agents.store.protocols import CommitConflict, PartitionCommit, PartitionSnapshot, PartitionStore
 from config.settings import Settings
-from streams.deadletter import DeadLetter
-from streams.decoding import EventDecoder
-from streams.records import Record
+from streams.wire.deadletter import DeadLetter
+from streams.wire.decoding import EventDecoder
+from streams.wire.records import Record
 from tests.kafka_records import simulated
 
 NOW = 1_764_000_000_000

@@ -16,10 +16,10 @@ from aiokafka.errors import IllegalStateError
 from aiokafka.structs import TopicPartition as TP
 from prometheus_client import CollectorRegistry, Counter
 
-from agents import stream_agents
 from agents.worker import duties, resume
+from agents.worker import install as stream_agents
 from config.settings import Settings
-from streams.app import create_app
+from streams.wire.app import create_app
 
 
 def test_the_redis_seek_policy_is_installed_before_the_assignment_handler_yields(

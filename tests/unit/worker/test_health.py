@@ -12,8 +12,8 @@ from redis.exceptions import AuthenticationError
 from agents.worker import health as health_module
 from agents.worker.health import CACHE_SECONDS, Health
 from config.settings import Settings
-from streams.kafka_security import KafkaAccessError
-from streams.preflight import TopicFacts
+from streams.wire.preflight import TopicFacts
+from streams.wire.security import KafkaAccessError
 
 NAMES = Settings().kafka.topics
 

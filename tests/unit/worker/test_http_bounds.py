@@ -174,7 +174,7 @@ def test_streams_past_the_cap_are_refused() -> None:
 
 def stream_handler(runtime: FakeRuntime) -> Any:
     """The stream route's handler, to call with a mocked request (no socket)."""
-    from streams.app import create_app
+    from streams.wire.app import create_app
 
     app = create_app(runtime.settings)
     views_module.install_views(app, runtime)  # type: ignore[arg-type]

@@ -25,8 +25,8 @@ from agents.exposure.trend import TrendReader
 from agents.worker import health as health_module
 from agents.worker.views import install_views
 from config.settings import Settings, settings_from_yaml
-from streams.app import create_app
-from streams.preflight import TopicFacts
+from streams.wire.app import create_app
+from streams.wire.preflight import TopicFacts
 
 # What a Redis client's error says: an internal address no HTTP client should see.
 INTERNAL_ADDRESS = "10.20.30.40"
@@ -97,7 +97,7 @@ class ReadStore:
 
 @dataclass
 class FakeRuntime:
-    """The parts of agents.runtime.Runtime the views use."""
+    """The parts of agents.worker.runtime.Runtime the views use."""
 
     settings: Settings
     store: ReadStore

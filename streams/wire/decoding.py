@@ -1,0 +1,167 @@
+"""Decode one Kafka record into an event, or into a rejection with a bounded reason.
+
+Every reason here is a label value of `kefu_events_rejected_total{reason}`, so the set is
+closed; the human-readable `detail` goes only to the dead-letter record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from enum import StrEnum
+from typing import TypeVar
+
+import msgspec
+
+from config.settings import ProcessingSettings
+from streams.contract.events import Event, Message, Order, Transfer, WireEvent, WireOrder
+
+
+class Reason(StrEnum):
+    NOT_UTF8 = "not_utf8"
+    INVALID_JSON = "invalid_json"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    INVALID_VALUE = "invalid_value"
+    UNKNOWN_TYPE = "unknown_type"
+    UNKNOWN_SENDER = "unknown_sender"
+    UNKNOWN_STATUS = "unknown_status"
+    BAD_AMOUNT = "bad_amount"
+    FUTURE_TS = "future_ts"
+    BAD_KEY = "bad_key"
+    TOO_LARGE = "too_large"
+
+
+class Rejection(msgspec.Struct, frozen=True):
+    reason: Reason
+    detail: str
+
+
+MAX_RECORD_BYTES = ProcessingSettings().max_record_bytes
+T = TypeVar("T")
+
+_AMOUNT_TEXT = re.compile(r"^[0-9]+(\.[0-9]{1,2})?$")
+_AMOUNT_NUMBER = re.compile(r"^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
+_ENUM_FIELD_REASONS = {
+    "`$.type`": Reason.UNKNOWN_TYPE,
+    "`$.sender`": Reason.UNKNOWN_SENDER,
+    "`$.status`": Reason.UNKNOWN_STATUS,
+}
+
+
+def _classify(error: msgspec.ValidationError) -> Reason:
+    """The closed reason for what msgspec refused (one label value of the rejected counter)."""
+    text = str(error)
+    if text.startswith("Object missing required field"):
+        return Reason.MISSING_FIELD
+    if text.startswith("Invalid enum value") or text.startswith("Invalid value"):
+        for suffix, reason in _ENUM_FIELD_REASONS.items():
+            if text.endswith(suffix):
+                return reason
+        return Reason.INVALID_VALUE
+    if "got `" in text or text.startswith("Expected `str` - at `$.type`"):
+        return Reason.WRONG_TYPE
+    return Reason.INVALID_VALUE
+
+
+def amount_to_fen(raw: bytes) -> int | None:
+    """Exact yuan → fen for a JSON string or number; None when it breaks the contract."""
+    if raw.startswith(b'"'):
+        text = raw[1:-1].decode("utf-8", "replace")
+        if not _AMOUNT_TEXT.match(text):
+            return None
+        return _fen_from_plain_decimal(text)
+    text = raw.decode("ascii", "replace")
+    if not _AMOUNT_NUMBER.match(text):
+        return None  # negative, null, a bool or anything else that is not a plain number
+    if "e" in text or "E" in text:
+        from decimal import Decimal, InvalidOperation
+
+        try:
+            cents = Decimal(text) * 100
+        except InvalidOperation:
+            return None
+        if cents != cents.to_integral_value() or cents > 10**15:
+            return None
+        return int(cents)
+    return _fen_from_plain_decimal(text)
+
+
+def _fen_from_plain_decimal(text: str) -> int | None:
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0") if len(fraction) > 2 else fraction
+    if len(fraction) > 2 or len(whole) > 13:
+        return None
+    return int(whole) * 100 + int(fraction.ljust(2, "0") or "0")
+
+
+def decode_value(value: bytes | None, max_record_bytes: int, decode: Callable[[bytes], T]) -> T | Rejection:
+    """`decode(value)`, or what any input record is rejected for before its meaning is judged:
+    no value, too large (not decoded), not UTF-8, invalid JSON, a field msgspec refused."""
+    if value is None:
+        return Rejection(Reason.INVALID_JSON, "record has no value (tombstone)")
+    if len(value) > max_record_bytes:
+        return Rejection(
+            Reason.TOO_LARGE,
+            f"{len(value)} bytes, more than processing.max_record_bytes = {max_record_bytes}",
+        )
+    try:
+        return decode(value)
+    except msgspec.ValidationError as exc:
+        return Rejection(_classify(exc), str(exc))
+    except RecursionError:  # msgspec recurses into unknown fields it skips, too
+        return Rejection(Reason.INVALID_JSON, "JSON nested too deeply")
+    except msgspec.DecodeError as exc:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return Rejection(Reason.NOT_UTF8, "value is not UTF-8")
+        return Rejection(Reason.INVALID_JSON, str(exc))
+
+
+class EventDecoder:
+    """Stateless apart from its msgspec decoder; one instance serves a whole worker."""
+
+    def __init__(self, future_tolerance_ms: int = 300_000, max_record_bytes: int = MAX_RECORD_BYTES) -> None:
+        self._decoder: msgspec.json.Decoder[WireEvent] = msgspec.json.Decoder(WireEvent)
+        self.future_tolerance_ms = future_tolerance_ms
+        self.max_record_bytes = max_record_bytes
+
+    def decode(self, value: bytes | None, key: bytes | None, now_ms: int) -> Event | Rejection:
+        wire = decode_value(value, self.max_record_bytes, self._decoder.decode)
+        if isinstance(wire, Rejection):
+            return wire
+        if wire.ts > now_ms + self.future_tolerance_ms:
+            return Rejection(Reason.FUTURE_TS, f"ts {wire.ts} is more than the tolerance ahead of {now_ms}")
+        if key is not None and key != f"{wire.shop_id}:{wire.buyer_id}".encode():
+            return Rejection(Reason.BAD_KEY, "record key is not shop_id:buyer_id of its value")
+        if key is None:
+            return Rejection(Reason.BAD_KEY, "record has no key; expected shop_id:buyer_id")
+        if type(wire) is WireOrder:
+            return _order_from_wire(wire)
+        return wire  # type: ignore[return-value]
+
+
+def _order_from_wire(wire: WireOrder) -> Order | Rejection:
+    amount_fen: int | None = None
+    raw_amount = bytes(wire.amount)
+    if raw_amount and raw_amount != b"null":
+        amount_fen = amount_to_fen(raw_amount)
+        if amount_fen is None:
+            return Rejection(Reason.BAD_AMOUNT, "amount must be a non-negative decimal with at most 2 places")
+    elif wire.status in ("created", "paid"):
+        return Rejection(
+            Reason.MISSING_FIELD, f"Object missing required field `amount` (status {wire.status})"
+        )
+    return Order(
+        event_id=wire.event_id,
+        shop_id=wire.shop_id,
+        buyer_id=wire.buyer_id,
+        ts=wire.ts,
+        order_id=wire.order_id,
+        status=wire.status,
+        amount_fen=amount_fen,
+    )
+
+
+__all__ = ["EventDecoder", "Message", "Reason", "Rejection", "Transfer"]

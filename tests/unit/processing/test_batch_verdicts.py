@@ -1,0 +1,95 @@
+"""A batch's verdicts are made once and its records counted once, whatever its retries meet
+on the in-memory store. The same scenarios run on real Redis in
+tests/integration/test_retry_edges.py."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from agents.core.engine import Horizon
+from agents.core.policy import PolicyBook
+from agents.store.memory import MemoryPartitionStore
+from config.settings import Settings
+from streams.wire.deadletter import DeadLetter
+from streams.wire.records import Record
+from tests.kafka_records import simulated
+from tests.retry_faults import RETRY_GAP_MS, Fault, FaultyCommits, SteppedClock, counted, message, processor
+
+NOW = 1_764_000_000_000
+TOPICS = ("c.messages", "c.orders")
+MESSAGES = TOPICS[0]
+MALFORMED = Record(MESSAGES, 0, 10_000, b"s1:tb_x", b"{not json")
+RECORDS = [*simulated(1500, NOW, 4, TOPICS), MALFORMED]
+
+
+def run(records: list[Record], now_ms: int, faults: list[Fault]) -> tuple[Any, ...]:
+    """`records` as one batch through process_until_done: report, counters, letters, store."""
+    clock, letters, memory = SteppedClock(now_ms), list[DeadLetter](), MemoryPartitionStore()
+    store = FaultyCommits(memory, clock, faults)
+    worker = processor(store, clock, TOPICS, letters)
+    report = asyncio.run(worker.process_until_done(records))
+    assert not store.faults, "every fault was met"
+    return report, counted(worker), letters, memory, worker.metrics.redis_errors._value.get()
+
+
+def test_a_future_ts_record_stays_rejected_when_the_retry_comes_10_s_later() -> None:
+    """305 s ahead: rejected at the first attempt's clock (tolerance 300 s), acceptable at the
+    retry's. It was dead-lettered, so applying it too would count it twice."""
+    future = message(MESSAGES, 0, 0, "tb_future", NOW + 305_000)
+    present = message(MESSAGES, 0, 1, "tb_now", NOW - 1_000)
+    report, counts, letters, memory, errors = run([future, present], NOW, [Fault.NOT_SENT])
+    assert errors == 1 and report.outcomes == {(MESSAGES, "rejected"): 1, (MESSAGES, "applied"): 1}
+    assert counts == {
+        ("kefu_events_total", "rejected", MESSAGES): 1,
+        ("kefu_events_total", "applied", MESSAGES): 1,
+        ("kefu_events_rejected_total", "future_ts"): 1,
+    }
+    assert {(letter.offset, letter.reason) for letter in letters} == {(0, "future_ts")}
+    assert not [key for key in memory.buyer_states if "tb_future" in key], "the rejected event was applied"
+
+
+def test_an_event_on_the_horizon_keeps_its_verdict_when_the_retry_crosses_midnight() -> None:
+    """The batch's `now` is 5 s before local midnight; the retry's is after it, where the 28d
+    window has moved on a day and the event would be `late`."""
+    policy = PolicyBook(Settings())("s1")
+    midnight = policy.calendar.day_start_ms(policy.calendar.day(NOW) + 1)
+    now = midnight - 5_000
+    oldest_open_ms = Horizon.at(policy, now).cutoff_ms
+    assert Horizon.at(policy, now + RETRY_GAP_MS).cutoff_ms > oldest_open_ms + 60_000
+    event = message(MESSAGES, 0, 0, "tb_old", oldest_open_ms + 60_000)
+    report, counts, _, memory, _ = run([event], now, [Fault.NOT_SENT])
+    assert report.outcomes == {(MESSAGES, "applied"): 1}
+    assert counts == {("kefu_events_total", "applied", MESSAGES): 1}
+    assert [key for key in memory.buyer_states if "tb_old" in key]
+
+
+def reference() -> tuple[Any, ...]:
+    return run(RECORDS, NOW, [])
+
+
+def test_a_commit_whose_reply_is_lost_is_counted_once() -> None:
+    ref_report, ref_counts, ref_letters, ref_store, _ = reference()
+    assert ref_counts[("kefu_events_rejected_total", "invalid_json")] >= 1 and len(ref_counts) > 2
+    report, counts, letters, memory, errors = run(RECORDS, NOW, [Fault.LOST_REPLY])
+    assert errors == 1
+    assert counts == ref_counts
+    assert report.outcomes == ref_report.outcomes and report.rejected == ref_report.rejected
+    assert report.skipped_already_applied == 0
+    assert letters == ref_letters, "the retry skips what landed: no dead letter again"
+    assert (memory.offsets, memory.buyer_states) == (ref_store.offsets, ref_store.buyer_states)
+
+
+def test_a_second_timeout_after_the_landed_commit_was_recognised_still_counts_it_once() -> None:
+    """The retry sees the lost commit landed and has nothing left to commit, and its own (empty)
+    commit times out as well: the third attempt must count the first one's records, once."""
+    _, ref_counts, _, _, _ = reference()
+    _, counts, _, _, errors = run(RECORDS, NOW, [Fault.LOST_REPLY, Fault.LOST_REPLY])
+    assert errors == 2 and counts == ref_counts
+
+
+def test_a_commit_that_never_reached_the_store_is_counted_once() -> None:
+    ref_report, ref_counts, _, ref_store, _ = reference()
+    report, counts, _, memory, errors = run(RECORDS, NOW, [Fault.NOT_SENT, Fault.NOT_SENT])
+    assert errors == 2 and counts == ref_counts and report.outcomes == ref_report.outcomes
+    assert (memory.offsets, memory.buyer_states) == (ref_store.offsets, ref_store.buyer_states)

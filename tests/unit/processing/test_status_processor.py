@@ -1,0 +1,188 @@
+"""The agent status processor (kefu.agents, v3) on the in-memory store: skipping what was
+applied, dead letters with their reason, counting, and a crash before the offsets are raised."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from agents.core.policy import PolicyBook
+from agents.core.status import ChangePoint
+from agents.exposure.metrics import WorkerMetrics
+from agents.processing.status import StatusProcessor
+from agents.store.memory import MemoryStatusStore
+from config.settings import Settings
+from streams.wire.deadletter import DeadLetter
+from streams.wire.records import Record
+from streams.wire.status_decoding import StatusDecoder
+
+TOPIC = "c.agents"
+NOW = 1_764_000_000_000 + 10 * 3_600_000  # 10:00 on 2025-11-25 in Shanghai
+MIN = 60_000
+
+
+def status(event_id: str, ts: int, state: str, agent: str = "s1:a", shop: str = "s1") -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "type": "agent_status",
+        "shop_id": shop,
+        "agent_id": agent,
+        "status": state,
+        "ts": ts,
+    }
+
+
+def record(
+    offset: int, event: dict[str, Any] | bytes, key: bytes | None = None, partition: int = 0
+) -> Record:
+    if isinstance(event, dict):
+        key = key if key is not None else f"{event['shop_id']}:{event['agent_id']}".encode()
+        return Record(TOPIC, partition, offset, key, json.dumps(event).encode())
+    return Record(TOPIC, partition, offset, key, event)
+
+
+class CrashBeforeRaise(Exception):
+    pass
+
+
+class Store(MemoryStatusStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.crash_on_raise = False
+
+    async def raise_offsets(self, topic: str, offsets: Mapping[int, int]) -> None:
+        if self.crash_on_raise:
+            raise CrashBeforeRaise("the worker died after applying, before raising the offsets")
+        await super().raise_offsets(topic, offsets)
+
+
+def processor(
+    store: MemoryStatusStore, letters: list[DeadLetter] | None = None
+) -> tuple[StatusProcessor, CollectorRegistry]:
+    registry = CollectorRegistry()
+    sent = letters if letters is not None else []
+
+    async def dead_letters(batch: Sequence[DeadLetter]) -> None:
+        sent.extend(batch)
+
+    worker = StatusProcessor(
+        store,
+        PolicyBook(Settings()),
+        StatusDecoder(max_record_bytes=1024),
+        dead_letters,
+        WorkerMetrics.create(registry),
+        clock=lambda: NOW,
+    )
+    return worker, registry
+
+
+def points(store: MemoryStatusStore, agent: str = "s1:a") -> list[ChangePoint]:
+    return asyncio.run(store.status_points([("s1", agent)], 0))[0]
+
+
+def events(registry: CollectorRegistry, outcome: str) -> float:
+    return registry.get_sample_value("kefu_events_total", {"topic": TOPIC, "outcome": outcome}) or 0.0
+
+
+def test_events_become_points_and_the_offset_moves_past_them() -> None:
+    store = Store()
+    worker, registry = processor(store)
+    batch = [
+        record(0, status("e1", NOW - 30 * MIN, "online")),
+        record(1, status("e2", NOW - 10 * MIN, "away")),
+    ]
+    asyncio.run(worker.process(batch))
+    assert points(store) == [ChangePoint(NOW - 30 * MIN, "online"), ChangePoint(NOW - 10 * MIN, "away")]
+    assert asyncio.run(store.applied_offsets([(TOPIC, 0)])) == [1]
+    assert events(registry, "applied") == 2
+    assert store.seen == {("s1", "s1:a"): NOW}  # the agent is listed on the floor and in reports
+
+
+def test_a_late_event_is_sorted_in_and_the_status_stays_the_latest() -> None:
+    store = Store()
+    worker, _ = processor(store)
+    asyncio.run(
+        worker.process(
+            [
+                record(0, status("on", NOW - 3 * 60 * MIN, "online")),
+                record(1, status("off", NOW - 60 * MIN, "offline")),
+            ]
+        )
+    )
+    asyncio.run(worker.process([record(2, status("away", NOW - 2 * 60 * MIN, "away"))]))
+    assert [p.status for p in points(store)] == ["online", "away", "offline"]
+
+
+def test_records_already_applied_are_skipped() -> None:
+    store = Store()
+    worker, registry = processor(store)
+    batch = [record(0, status("e1", NOW - MIN, "online"))]
+    asyncio.run(worker.process(batch))
+    report = asyncio.run(worker.process(batch))
+    assert report.skipped_already_applied == 1 and report.counted == 0
+    assert events(registry, "applied") == 1
+
+
+def test_a_duplicate_event_id_in_another_record_is_counted_and_changes_nothing() -> None:
+    store = Store()
+    worker, registry = processor(store)
+    asyncio.run(worker.process([record(0, status("e1", NOW - MIN, "online"))]))
+    asyncio.run(worker.process([record(1, status("e1", NOW - MIN, "offline"))]))
+    assert points(store) == [ChangePoint(NOW - MIN, "online")]
+    assert events(registry, "duplicate") == 1
+
+
+def test_a_crash_before_the_offsets_are_raised_redelivers_and_changes_no_point() -> None:
+    store = Store()
+    worker, _ = processor(store)
+    batch = [
+        record(0, status("e1", NOW - 20 * MIN, "online")),
+        record(1, status("e2", NOW - 5 * MIN, "away")),
+    ]
+    store.crash_on_raise = True
+    with pytest.raises(CrashBeforeRaise):
+        asyncio.run(worker.process(batch))
+    after_crash = points(store)
+    assert asyncio.run(store.applied_offsets([(TOPIC, 0)])) == [-1]  # Kafka redelivers both
+    store.crash_on_raise = False
+    restarted, registry = processor(store)
+    asyncio.run(restarted.process(batch))
+    assert (
+        points(store)
+        == after_crash
+        == [ChangePoint(NOW - 20 * MIN, "online"), ChangePoint(NOW - 5 * MIN, "away")]
+    )
+    assert events(registry, "applied") == 2 and events(registry, "duplicate") == 0
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        (record(0, status("e1", NOW, "busy")), "unknown_status"),
+        (record(0, status("e1", NOW, "online"), key=b"s1:someone-else"), "bad_key"),
+        (record(0, b'{"event_id": "e1"', key=b"s1:s1:a"), "invalid_json"),
+        (
+            record(
+                0, {k: v for k, v in status("e1", NOW, "online").items() if k != "agent_id"}, key=b"s1:s1:a"
+            ),
+            "missing_field",
+        ),
+        (record(0, status("e1", NOW + 10 * MIN, "online")), "future_ts"),
+        (record(0, status("e1" * 600, NOW, "online")), "too_large"),
+        (Record(TOPIC, 0, 0, None, json.dumps(status("e1", NOW, "online")).encode()), "bad_key"),
+    ],
+)
+def test_a_bad_event_is_dead_lettered_with_its_reason_and_passed(item: Record, reason: str) -> None:
+    store, letters = Store(), []
+    worker, registry = processor(store, letters)
+    asyncio.run(worker.process([item, record(1, status("ok", NOW - MIN, "online"))]))
+    assert [(letter.reason, letter.topic, letter.offset) for letter in letters] == [(reason, TOPIC, 0)]
+    assert registry.get_sample_value("kefu_events_rejected_total", {"reason": reason}) == 1
+    assert events(registry, "rejected") == 1 and events(registry, "applied") == 1
+    assert points(store) == [ChangePoint(NOW - MIN, "online")]
+    assert asyncio.run(store.applied_offsets([(TOPIC, 0)])) == [1]

@@ -1,0 +1,115 @@
+"""The leader's duties are fenced by an epoch in Redis: a leader that froze while another took
+over writes nothing and sends nothing when it wakes, and nobody is left leading for long."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from agents.core.alerts import AlertEvent
+from agents.core.projection import SHOP_LEVEL, WIDTH
+from agents.exposure.floor import FloorReader
+from agents.worker.runtime import Runtime
+from config.settings import settings_from_yaml
+from tests.fakes import FakeStore
+
+NOW = 1_764_000_000_000
+SETTINGS = settings_from_yaml("shops:\n  s1:\n    alert_threshold_seconds: 10\n")
+
+
+def leader(store: FakeStore, sent: list[AlertEvent]) -> Runtime:
+    async def sink(events: Sequence[AlertEvent]) -> None:
+        sent.extend(events)
+
+    runtime = Runtime.create(SETTINGS, sink, sink)  # type: ignore[arg-type]
+    asyncio.run(runtime.store.close())  # the real client is never used here
+    runtime.store = store  # type: ignore[assignment]
+    runtime.reader = FloorReader(store, runtime.policies)
+    return runtime
+
+
+def a_buyer_waits(store: FakeStore, since_ms: int) -> None:
+    store.vectors[("s1", "s1:a")] = [1] + [0] * (WIDTH - 1)
+    store.vectors[("s1", SHOP_LEVEL)] = [0] * WIDTH
+    store.waits[("s1", "s1:a")] = (1, since_ms, "tb_1")
+
+
+def test_a_frozen_leader_that_wakes_after_a_takeover_repeats_nothing() -> None:
+    store, sent_a, sent_b = FakeStore(), list[AlertEvent](), list[AlertEvent]()
+    a_buyer_waits(store, NOW - 30_000)
+    a, b = leader(store, sent_a), leader(store, sent_b)
+    asyncio.run(a.lead(NOW))
+    assert [(e.alert, e.state) for e in sent_a] == [("BuyerWaitingTooLong", "firing")]
+    # A freezes; B is elected and leads. The wait ends meanwhile.
+    store.waits[("s1", "s1:a")] = (0, None, None)
+    asyncio.run(b.lead(NOW + 60_000))
+    assert [(e.state, e.alert_id) for e in sent_b] == [("resolved", sent_a[0].alert_id)]
+    # A wakes, still believing it leads, with a floor read before the reply: nothing is sent.
+    store.waits[("s1", "s1:a")] = (1, NOW - 30_000, "tb_1")
+    asyncio.run(a.lead(NOW + 61_000))
+    assert len(sent_a) == 1 and a.deposed and a.collector.snapshot.floors == []
+    assert b.collector.snapshot.floors, "the rightful leader keeps exporting"
+
+
+def test_a_deposed_leader_leads_again_once_nobody_else_does() -> None:
+    store, sent = FakeStore(), list[AlertEvent]()
+    a_buyer_waits(store, NOW - 1_000)
+    a, b = leader(store, sent), leader(store, sent)
+    asyncio.run(a.lead(NOW))
+    asyncio.run(b.lead(NOW + 1_000))
+    asyncio.run(a.lead(NOW + 2_000))
+    assert a.deposed
+    store.leader_seen = None  # B stopped leading: its heartbeat ran out
+    asyncio.run(a.lead(NOW + 8_000))
+    assert not a.deposed and a.epoch == 3 and a.collector.snapshot.floors
+
+
+def test_following_forgets_the_epoch() -> None:
+    store = FakeStore()
+    a_buyer_waits(store, NOW)
+    a = leader(store, [])
+    asyncio.run(a.lead(NOW))
+    assert a.epoch == 1
+    a.follow()
+    assert a.epoch is None and not a.deposed and a.collector.snapshot.floors == []
+    asyncio.run(a.lead(NOW + 1_000))
+    assert a.epoch == 2
+
+
+BIG_SHOP_AGENTS = 1_500  # three times processing.max_agents_per_shop (500)
+
+
+def many_buyers_wait(store: FakeStore, agents: int, since_ms: int) -> list[str]:
+    names = [f"s1:a{i:05d}" for i in range(agents)]
+    store.vectors[("s1", SHOP_LEVEL)] = [0] * WIDTH
+    for index, agent in enumerate(names):
+        store.vectors[("s1", agent)] = [1] + [0] * (WIDTH - 1)
+        store.waits[("s1", agent)] = (1, since_ms, f"tb_{index}")
+    return names
+
+
+def test_every_agent_of_a_shop_past_the_label_cap_gets_its_own_alert_episode() -> None:
+    """The `_other` fold bounds /metrics' labels; `kefu.alerts` carries every agent,
+    one `firing` per episode however many rounds it lasts, and later its `resolved`."""
+    store, sent = FakeStore(), list[AlertEvent]()
+    agents = many_buyers_wait(store, BIG_SHOP_AGENTS, NOW - 30_000)
+    runtime = leader(store, sent)
+    for second in range(3):
+        asyncio.run(runtime.lead(NOW + second * 1_000))
+    firing = [e for e in sent if e.alert == "BuyerWaitingTooLong"]
+    assert sorted(e.agent_id for e in firing) == agents, "one firing per agent, none as _other"
+    assert all(e.state == "firing" for e in firing)
+    assert len({e.alert_id for e in firing}) == BIG_SHOP_AGENTS
+    # /metrics still folds: 499 agents of their own and `_other`.
+    [floor] = runtime.collector.snapshot.floors
+    assert len(floor.agents) == 500 and floor.agents[-1].agent == "_other"
+    exposition = runtime.exposition().decode()
+    assert 'kefu_waiting_buyers{agent="_other",shop="s1"} 1001.0' in exposition
+    assert f'agent="{agents[-1]}"' not in exposition
+
+    for agent in agents:
+        store.waits[("s1", agent)] = (0, None, None)  # every wait answered
+    sent.clear()
+    asyncio.run(runtime.lead(NOW + 3_000))
+    asyncio.run(runtime.lead(NOW + 4_000))
+    assert sorted((e.state, e.alert_id) for e in sent) == sorted(("resolved", e.alert_id) for e in firing)
