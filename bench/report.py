@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
-from agents.core.calendar import MS_PER_HOUR
 from agents.core.policy import PolicyBook
 from agents.core.projection import DAY_HISTOGRAM_FIELDS, FIELD_NAMES
 from agents.core.report_range import DayRange
@@ -26,6 +25,7 @@ from agents.exposure.report import ReportReader
 from agents.store import keys
 from agents.store.redis_store import RedisStore
 from bench.response_batching import redis_url
+from config.calendar import MS_PER_HOUR
 from config.settings import settings_from_yaml
 from streams.render.output import encode_report
 

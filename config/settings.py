@@ -17,6 +17,8 @@ import msgspec
 import yaml
 from msgspec import Meta, Struct
 
+from config.calendar import MS_PER_DAY, MS_PER_HOUR
+from config.errors import KefuError
 from config.secret import Secret, mask_secrets, url_secrets
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("kefu.yaml")
@@ -32,8 +34,10 @@ _GROUP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class ConfigError(ValueError):
+class ConfigError(KefuError, ValueError):
     """Invalid configuration; the message names the key and what is wrong, never a secret."""
+
+    exit_code = 2  # a usage error: the command never ran
 
     def __init__(self, message: str) -> None:
         # Printed to stderr at start-up and logged on reload: masked here, once for every path.
@@ -202,7 +206,7 @@ def parse_attribution_window(text: str) -> int | Literal["same_day", "next_day"]
     if not match:
         raise ValueError(f"expected same_day, next_day or a duration such as 24h or 3d, got {text!r}")
     amount, unit = int(match.group(1)), match.group(2)
-    return amount * (3_600_000 if unit == "h" else 86_400_000)
+    return amount * (MS_PER_HOUR if unit == "h" else MS_PER_DAY)
 
 
 _CLOCK = re.compile(r"^([01][0-9]|2[0-4]):([0-5][0-9])$")

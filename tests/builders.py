@@ -9,32 +9,10 @@ from dataclasses import dataclass, field
 from agents.core.buyer import BuyerState
 from agents.core.engine import Horizon, apply_buyer_events
 from agents.core.policy import PolicyBook, ShopPolicy
-from agents.core.projection import (
-    ASSISTED,
-    ASSISTED_SALES_FEN,
-    CONSULTATIONS,
-    DISSATISFIED,
-    FIRST_RESPONSE_MS,
-    INQUIRIES,
-    ORDERED,
-    ORDERS,
-    PAID,
-    RATED,
-    RATING_SCORE,
-    REFUNDED_FEN,
-    REPLIED,
-    REPLIED_WITHIN,
-    SALES_FEN,
-    SATISFIED,
-    SILENT_ORDERS,
-    SILENT_SALES_FEN,
-    WAIT_MS,
-    WAITS_ENDED,
-    WIDTH,
-)
+from agents.core.projection import WIDTH, Counter, replied_within
+from agents.core.values import team_values, window_values
 from agents.core.windows import WINDOW_DAYS, WINDOWS
-from agents.exposure.floor import team_values, window_values
-from config.settings import Settings, settings_from_yaml
+from config.settings import MAX_RESPONSE_TARGETS, Settings, settings_from_yaml
 from streams.contract.events import Event, Message, Order, Rating, Transfer
 from streams.contract.floor import AgentRow, ShopFloor, Totals
 
@@ -126,26 +104,26 @@ class Counts:
     @classmethod
     def of(cls, v: list[int]) -> Counts:
         return cls(
-            consultations=v[CONSULTATIONS],
-            replied=v[REPLIED],
-            first_response_ms=v[FIRST_RESPONSE_MS],
-            waits_ended=v[WAITS_ENDED],
-            wait_ms=v[WAIT_MS],
-            inquiries=v[INQUIRIES],
-            ordered=v[ORDERED],
-            paid=v[PAID],
-            sales_fen=v[SALES_FEN],
-            orders=v[ORDERS],
-            silent_orders=v[SILENT_ORDERS],
-            silent_sales_fen=v[SILENT_SALES_FEN],
-            refunded_fen=v[REFUNDED_FEN],
-            assisted=v[ASSISTED],
-            assisted_sales_fen=v[ASSISTED_SALES_FEN],
-            replied_within=tuple(v[REPLIED_WITHIN:RATED]),
-            rated=v[RATED],
-            satisfied=v[SATISFIED],
-            dissatisfied=v[DISSATISFIED],
-            rating_score=v[RATING_SCORE],
+            consultations=v[Counter.CONSULTATIONS],
+            replied=v[Counter.REPLIED],
+            first_response_ms=v[Counter.FIRST_RESPONSE_MS],
+            waits_ended=v[Counter.WAITS_ENDED],
+            wait_ms=v[Counter.WAIT_MS],
+            inquiries=v[Counter.INQUIRIES],
+            ordered=v[Counter.ORDERED],
+            paid=v[Counter.PAID],
+            sales_fen=v[Counter.SALES_FEN],
+            orders=v[Counter.ORDERS],
+            silent_orders=v[Counter.SILENT_ORDERS],
+            silent_sales_fen=v[Counter.SILENT_SALES_FEN],
+            refunded_fen=v[Counter.REFUNDED_FEN],
+            assisted=v[Counter.ASSISTED],
+            assisted_sales_fen=v[Counter.ASSISTED_SALES_FEN],
+            replied_within=tuple(v[replied_within(slot)] for slot in range(MAX_RESPONSE_TARGETS)),
+            rated=v[Counter.RATED],
+            satisfied=v[Counter.SATISFIED],
+            dissatisfied=v[Counter.DISSATISFIED],
+            rating_score=v[Counter.RATING_SCORE],
         )
 
 

@@ -35,11 +35,11 @@ from tests.mutate_lua import lua_mutations
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE, STORE = "core", "store"
-# (file, where its mutants stop, suite). The pure core whole; of the floor module, only its
-# value functions (up to the reader class); the store's write planning and its scripts.
+# (file, where its mutants stop, suite). The pure core whole (its value functions included) and
+# the business calendar it reads from config; the store's write planning and its scripts.
 TARGETS: tuple[tuple[Path, str | None, str], ...] = (
     *((path, None, CORE) for path in sorted((ROOT / "agents" / "core").glob("*.py"))),
-    (ROOT / "agents" / "exposure" / "floor.py", "def mask_buyer", CORE),
+    (ROOT / "config" / "calendar.py", None, CORE),
     (ROOT / "agents" / "store" / "writes.py", None, STORE),
     *((path, None, STORE) for path in sorted((ROOT / "agents" / "store" / "lua").glob("*.lua"))),
 )
@@ -158,7 +158,7 @@ NAMED: tuple[tuple[str, str, str, str], ...] = (
         "a wait alerts outside service hours",
     ),
     (
-        "agents/exposure/floor.py",
+        "agents/core/values.py",
         "return numerator / denominator if denominator else None",
         "return numerator / denominator if denominator else 0.0",
         "an empty-denominator ratio is 0 instead of absent",
@@ -230,7 +230,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         )
         for change in ("60 -> 59", "59 -> 60")
     },
-    ("agents/exposure/floor.py", "return round(fen / 100, 2)", "2 -> 3"): (
+    ("agents/core/values.py", "return round(fen / 100, 2)", "2 -> 3"): (
         "whole fen over 100 has two decimals at most: rounding to three changes nothing"
     ),
     (
@@ -264,8 +264,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             ("check(is_integer(s[3]) and s[3] > 0, 'buyer state TTL')", "> -> >="),
         )
     },
-    ("agents/core/calendar.py", "@lru_cache(maxsize=64)", "64 -> 65"): "a cache size: the same calendars",
-    ("agents/core/calendar.py", "@lru_cache(maxsize=64)", "64 -> 63"): "a cache size: the same calendars",
+    ("config/calendar.py", "@lru_cache(maxsize=64)", "64 -> 65"): "a cache size: the same calendars",
+    ("config/calendar.py", "@lru_cache(maxsize=64)", "64 -> 63"): "a cache size: the same calendars",
 }
 
 

@@ -15,8 +15,8 @@ from hashlib import blake2b
 
 from msgspec import Struct
 
-from agents.core.calendar import BusinessCalendar
 from agents.core.service_clock import ServiceClock
+from config.calendar import BusinessCalendar
 from streams.contract.events import Message, Order, Rating, Transfer
 
 

@@ -17,10 +17,9 @@ from agents.core.buyer import (
 )
 from agents.core.policy import ShopPolicy
 from agents.core.projection import (
-    FIRST_RESPONSE_MS,
-    REPLIED,
     WIDTH,
     CohortKey,
+    Counter,
     Projection,
     Vector,
     bucket_index,
@@ -29,6 +28,9 @@ from agents.core.projection import (
 )
 from agents.core.windows import WINDOW_DAYS
 from streams.contract.events import Event, Message, Order, Rating, Transfer
+
+# Plain ints on the hot path, as in projection.py: an IntEnum index costs there.
+_REPLIED, _FIRST_RESPONSE_MS = int(Counter.REPLIED), int(Counter.FIRST_RESPONSE_MS)
 
 
 class Outcome(StrEnum):
@@ -152,10 +154,10 @@ def _cohort_changes(before: Projection, after: Projection) -> dict[CohortKey, Ve
 
 def _histogram_changes(delta: BuyerDelta) -> None:
     """A consultation's first reply never changes once set, and an agent-level cohort key is one
-    consultation, so a REPLIED change of +1 carries exactly one new first response."""
+    consultation, so a `Counter.REPLIED` change of +1 carries exactly one new first response."""
     for (agent, _), change in delta.cohorts.items():
-        if change[REPLIED] == 1:
-            response_ms = change[FIRST_RESPONSE_MS]
+        if change[_REPLIED] == 1:
+            response_ms = change[_FIRST_RESPONSE_MS]
             bucket = (agent, bucket_index(response_ms))
             delta.histogram[bucket] = delta.histogram.get(bucket, 0) + 1
             delta.histogram_sum_ms[agent] = delta.histogram_sum_ms.get(agent, 0) + response_ms

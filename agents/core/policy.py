@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR, BusinessCalendar, calendar_for
 from agents.core.service_clock import ServiceClock
+from config.calendar import MS_PER_DAY, MS_PER_HOUR, BusinessCalendar, calendar_for
 from config.settings import Settings, ShopSettings, parse_attribution_window, parse_service_hours
 
 AttributionRule = Literal["first", "last", "all"]

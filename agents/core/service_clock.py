@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from agents.core.calendar import BusinessCalendar
+from config.calendar import BusinessCalendar
 
 MINUTES_PER_DAY = 24 * 60
 

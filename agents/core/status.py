@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agents.core.calendar import BusinessCalendar
 from agents.core.windows import ROLLING_SECONDS, WINDOW_DAYS, WINDOWS
+from config.calendar import BusinessCalendar
 
 ONLINE = "online"
 AWAY = "away"

@@ -5,9 +5,19 @@ from __future__ import annotations
 
 from typing import Literal
 
+from agents.core.projection import Counter
+
 TREND_POINTS = 60  # one a minute, the last hour
 SECONDS_PER_POINT = 60
-TREND_FIELDS = ("c", "r", "fs", "i", "p")  # consultations, replied, first-response sum, inquiries, paid
+# The counters the trends read, and their fields in the second and minute buckets.
+TREND_COUNTERS = (
+    Counter.CONSULTATIONS,
+    Counter.REPLIED,
+    Counter.FIRST_RESPONSE_MS,
+    Counter.INQUIRIES,
+    Counter.PAID,
+)
+TREND_FIELDS = tuple(counter.field for counter in TREND_COUNTERS)
 # Within this much, an hour is "the same" as the one before: a tenth of a second is noise.
 SAME_WITHIN_SECONDS = 0.5
 SAME_WITHIN_SHARE = 0.05

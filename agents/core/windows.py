@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from agents.core.calendar import MS_PER_DAY, BusinessCalendar
+from config.calendar import MS_PER_DAY, BusinessCalendar
 
 WINDOWS: tuple[str, ...] = ("5m", "1h", "today", "28d")
 ROLLING_SECONDS = {"5m": 300, "1h": 3600}

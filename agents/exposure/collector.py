@@ -15,8 +15,8 @@ from prometheus_client.registry import Collector
 
 from agents.core.projection import FIRST_RESPONSE_BUCKETS, WIDTH
 from agents.core.status import STATUSES
+from agents.core.values import window_values
 from agents.core.windows import WINDOWS
-from agents.exposure.floor import window_values
 from streams.contract.floor import AgentRow, ShopFloor, WindowValues
 
 WINDOW_GAUGES: tuple[tuple[str, str, str], ...] = (
@@ -78,61 +78,86 @@ class FloorSnapshot:
     unexported_shops: int = 0  # shops past processing.max_shops (cap_shops)
 
 
+@dataclass
+class _FloorFamilies:
+    """The gauge families of one collection, filled floor by floor."""
+
+    windows: dict[str, GaugeMetricFamily]  # WINDOW_GAUGES by WindowValues field
+    shops: dict[str, GaugeMetricFamily]  # SHOP_GAUGES by TeamWindowValues field
+    within: GaugeMetricFamily
+    waiting: GaugeMetricFamily
+    oldest: GaugeMetricFamily
+    status: GaugeMetricFamily
+    threshold: GaugeMetricFamily
+    in_service: GaugeMetricFamily
+
+    @classmethod
+    def empty(cls) -> _FloorFamilies:
+        return cls(
+            windows={
+                key: GaugeMetricFamily(name, text, labels=["shop", "agent", "window"])
+                for key, name, text in WINDOW_GAUGES
+            },
+            shops={
+                key: GaugeMetricFamily(name, text, labels=["shop", "window"])
+                for key, name, text in SHOP_GAUGES
+            },
+            within=GaugeMetricFamily(
+                "kefu_replied_within_ratio", WITHIN_HELP, labels=["shop", "agent", "window", "within"]
+            ),
+            waiting=GaugeMetricFamily("kefu_waiting_buyers", WAITING_HELP, labels=["shop", "agent"]),
+            oldest=GaugeMetricFamily("kefu_oldest_wait_seconds", OLDEST_HELP, labels=["shop", "agent"]),
+            status=GaugeMetricFamily("kefu_agent_status", STATUS_HELP, labels=["shop", "agent", "status"]),
+            threshold=GaugeMetricFamily("kefu_alert_threshold_seconds", THRESHOLD_HELP, labels=["shop"]),
+            in_service=GaugeMetricFamily("kefu_service_open", SERVICE_OPEN_HELP, labels=["shop"]),
+        )
+
+    def add_floor(self, floor: ShopFloor) -> None:
+        shop = floor.shop
+        self.threshold.add_metric([shop], floor.alert_threshold_seconds)
+        self.in_service.add_metric([shop], 1.0 if floor.in_service_hours else 0.0)
+        for row in floor.agents:
+            self._add_row(shop, row)
+        for window in WINDOWS:
+            team = floor.totals.windows[window]
+            for key, family in self.shops.items():
+                value = getattr(team, key)
+                if value is not None:
+                    family.add_metric([shop, window], value)
+
+    def _add_row(self, shop: str, row: AgentRow) -> None:
+        agent = row.agent
+        self.waiting.add_metric([shop, agent], row.waiting_buyers)
+        self.oldest.add_metric([shop, agent], row.oldest_wait_seconds)
+        if agent != OVERFLOW_AGENT:  # `_other` is many agents: it has no one status
+            for name in STATUSES:
+                self.status.add_metric([shop, agent, name], 1.0 if name == row.agent_status else 0.0)
+        for window in WINDOWS:
+            values = row.windows[window]
+            for key, family in self.windows.items():
+                value = getattr(values, key)
+                if value is not None:
+                    family.add_metric([shop, agent, window], value)
+            for target, ratio in values.replied_within_ratio.items():
+                if ratio is not None:
+                    self.within.add_metric([shop, agent, window, target], ratio)
+
+    def in_order(self) -> Iterator[GaugeMetricFamily]:
+        yield from self.windows.values()
+        yield from self.shops.values()
+        yield from (self.within, self.waiting, self.oldest, self.status, self.threshold, self.in_service)
+
+
 class FloorCollector(Collector):
     def __init__(self) -> None:
         self.snapshot = FloorSnapshot()
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self.snapshot
-        families = {
-            key: GaugeMetricFamily(name, text, labels=["shop", "agent", "window"])
-            for key, name, text in WINDOW_GAUGES
-        }
-        shop_families = {
-            key: GaugeMetricFamily(name, text, labels=["shop", "window"]) for key, name, text in SHOP_GAUGES
-        }
-        waiting = GaugeMetricFamily("kefu_waiting_buyers", WAITING_HELP, labels=["shop", "agent"])
-        oldest = GaugeMetricFamily("kefu_oldest_wait_seconds", OLDEST_HELP, labels=["shop", "agent"])
-        status = GaugeMetricFamily("kefu_agent_status", STATUS_HELP, labels=["shop", "agent", "status"])
-        within = GaugeMetricFamily(
-            "kefu_replied_within_ratio", WITHIN_HELP, labels=["shop", "agent", "window", "within"]
-        )
-        threshold = GaugeMetricFamily("kefu_alert_threshold_seconds", THRESHOLD_HELP, labels=["shop"])
-        in_service = GaugeMetricFamily("kefu_service_open", SERVICE_OPEN_HELP, labels=["shop"])
+        families = _FloorFamilies.empty()
         for floor in snapshot.floors:
-            shop = floor.shop
-            threshold.add_metric([shop], floor.alert_threshold_seconds)
-            in_service.add_metric([shop], 1.0 if floor.in_service_hours else 0.0)
-            for row in floor.agents:
-                agent = row.agent
-                waiting.add_metric([shop, agent], row.waiting_buyers)
-                oldest.add_metric([shop, agent], row.oldest_wait_seconds)
-                if agent != OVERFLOW_AGENT:  # `_other` is many agents: it has no one status
-                    for name in STATUSES:
-                        status.add_metric([shop, agent, name], 1.0 if name == row.agent_status else 0.0)
-                for window in WINDOWS:
-                    values = row.windows[window]
-                    for key, family in families.items():
-                        value = getattr(values, key)
-                        if value is not None:
-                            family.add_metric([shop, agent, window], value)
-                    for target, ratio in values.replied_within_ratio.items():
-                        if ratio is not None:
-                            within.add_metric([shop, agent, window, target], ratio)
-            for window in WINDOWS:
-                team = floor.totals.windows[window]
-                for key, family in shop_families.items():
-                    value = getattr(team, key)
-                    if value is not None:
-                        family.add_metric([shop, window], value)
-        yield from families.values()
-        yield from shop_families.values()
-        yield within
-        yield waiting
-        yield oldest
-        yield status
-        yield threshold
-        yield in_service
+            families.add_floor(floor)
+        yield from families.in_order()
         yield self._histogram(snapshot)
         yield GaugeMetricFamily("kefu_unexported_shops", UNEXPORTED_HELP, value=snapshot.unexported_shops)
 

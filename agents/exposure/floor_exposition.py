@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from prometheus_client.utils import floatToGoString
 
@@ -34,11 +35,13 @@ from agents.exposure.collector import (
     WITHIN_HELP,
     FloorSnapshot,
 )
+from streams.contract.floor import AgentRow, ShopFloor
 
 # Written ahead only while someone scrapes: Prometheus's default interval is 15 s, 1 min allows
 # for a slow one, and nobody pays for text that no one reads.
 WRITE_AHEAD_SECONDS = 60.0
 _BUCKET_BOUNDS = (*(str(float(bound)) for bound in FIRST_RESPONSE_BUCKETS), "+Inf")
+_GAUGE_NAMES = {key: name for key, name, _ in (*WINDOW_GAUGES, *SHOP_GAUGES)}
 
 
 def _label(value: str) -> str:
@@ -56,73 +59,94 @@ def _family(name: str, text: str, kind: str, lines: Iterable[str]) -> str:
 
 def floor_exposition(snapshot: FloorSnapshot) -> str:
     """The text of every floor family (see FloorCollector.collect for the order)."""
-    gauges: dict[str, list[str]] = {key: [] for key, _, _ in WINDOW_GAUGES}
-    shop_gauges: dict[str, list[str]] = {key: [] for key, _, _ in SHOP_GAUGES}
-    names = {key: name for key, name, _ in (*WINDOW_GAUGES, *SHOP_GAUGES)}
-    within: list[str] = []
-    waiting: list[str] = []
-    oldest: list[str] = []
-    status: list[str] = []
-    threshold: list[str] = []
-    service_open: list[str] = []
+    lines = _FloorLines.empty()
     for floor in snapshot.floors:
+        lines.add_floor(floor)
+    return lines.text(snapshot)
+
+
+@dataclass(slots=True)
+class _FloorLines:
+    """The sample lines of each floor family, filled floor by floor."""
+
+    gauges: dict[str, list[str]]  # WINDOW_GAUGES by WindowValues field
+    shop_gauges: dict[str, list[str]]  # SHOP_GAUGES by TeamWindowValues field
+    within: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    oldest: list[str] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    threshold: list[str] = field(default_factory=list)
+    service_open: list[str] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls) -> _FloorLines:
+        return cls({key: [] for key, _, _ in WINDOW_GAUGES}, {key: [] for key, _, _ in SHOP_GAUGES})
+
+    def add_floor(self, floor: ShopFloor) -> None:
         shop = _label(floor.shop)
         shop_labels = f'{{shop="{shop}"}} '
-        threshold.append(
+        self.threshold.append(
             f"kefu_alert_threshold_seconds{shop_labels}{floatToGoString(floor.alert_threshold_seconds)}\n"
         )
-        service_open.append(f"kefu_service_open{shop_labels}{'1.0' if floor.in_service_hours else '0.0'}\n")
+        self.service_open.append(
+            f"kefu_service_open{shop_labels}{'1.0' if floor.in_service_hours else '0.0'}\n"
+        )
         for row in floor.agents:
-            agent = _label(row.agent)
-            agent_labels = f'{{agent="{agent}",shop="{shop}"}} '
-            waiting.append(f"kefu_waiting_buyers{agent_labels}{floatToGoString(row.waiting_buyers)}\n")
-            oldest.append(
-                f"kefu_oldest_wait_seconds{agent_labels}{floatToGoString(row.oldest_wait_seconds)}\n"
-            )
-            if row.agent != OVERFLOW_AGENT:
-                status.extend(
-                    f'kefu_agent_status{{agent="{agent}",shop="{shop}",status="{name}"}} '
-                    f"{'1.0' if name == row.agent_status else '0.0'}\n"
-                    for name in STATUSES
-                )
-            for window in WINDOWS:
-                values = row.windows[window]
-                labels = f'{{agent="{agent}",shop="{shop}",window="{window}"}} '
-                for key, lines in gauges.items():
-                    value = getattr(values, key)
-                    if value is not None:
-                        lines.append(f"{names[key]}{labels}{floatToGoString(value)}\n")
-                for target, ratio in values.replied_within_ratio.items():
-                    if ratio is not None:
-                        within.append(
-                            f'kefu_replied_within_ratio{{agent="{agent}",shop="{shop}",window="{window}",'
-                            f'within="{_label(target)}"}} {floatToGoString(ratio)}\n'
-                        )
+            self._add_row(shop, row)
         for window in WINDOWS:
             team = floor.totals.windows[window]
             labels = f'{{shop="{shop}",window="{window}"}} '
-            for key, lines in shop_gauges.items():
+            for key, lines in self.shop_gauges.items():
                 value = getattr(team, key)
                 if value is not None:
-                    lines.append(f"{names[key]}{labels}{floatToGoString(value)}\n")
-    parts = [_family(name, text, "gauge", gauges[key]) for key, name, text in WINDOW_GAUGES]
-    parts += [_family(name, text, "gauge", shop_gauges[key]) for key, name, text in SHOP_GAUGES]
-    parts += [
-        _family("kefu_replied_within_ratio", WITHIN_HELP, "gauge", within),
-        _family("kefu_waiting_buyers", WAITING_HELP, "gauge", waiting),
-        _family("kefu_oldest_wait_seconds", OLDEST_HELP, "gauge", oldest),
-        _family("kefu_agent_status", STATUS_HELP, "gauge", status),
-        _family("kefu_alert_threshold_seconds", THRESHOLD_HELP, "gauge", threshold),
-        _family("kefu_service_open", SERVICE_OPEN_HELP, "gauge", service_open),
-        _histogram(snapshot),
-        _family(
-            "kefu_unexported_shops",
-            UNEXPORTED_HELP,
-            "gauge",
-            [f"kefu_unexported_shops {floatToGoString(snapshot.unexported_shops)}\n"],
-        ),
-    ]
-    return "".join(parts)
+                    lines.append(f"{_GAUGE_NAMES[key]}{labels}{floatToGoString(value)}\n")
+
+    def _add_row(self, shop: str, row: AgentRow) -> None:
+        agent = _label(row.agent)
+        agent_labels = f'{{agent="{agent}",shop="{shop}"}} '
+        self.waiting.append(f"kefu_waiting_buyers{agent_labels}{floatToGoString(row.waiting_buyers)}\n")
+        self.oldest.append(
+            f"kefu_oldest_wait_seconds{agent_labels}{floatToGoString(row.oldest_wait_seconds)}\n"
+        )
+        if row.agent != OVERFLOW_AGENT:
+            self.status.extend(
+                f'kefu_agent_status{{agent="{agent}",shop="{shop}",status="{name}"}} '
+                f"{'1.0' if name == row.agent_status else '0.0'}\n"
+                for name in STATUSES
+            )
+        for window in WINDOWS:
+            values = row.windows[window]
+            labels = f'{{agent="{agent}",shop="{shop}",window="{window}"}} '
+            for key, lines in self.gauges.items():
+                value = getattr(values, key)
+                if value is not None:
+                    lines.append(f"{_GAUGE_NAMES[key]}{labels}{floatToGoString(value)}\n")
+            for target, ratio in values.replied_within_ratio.items():
+                if ratio is not None:
+                    self.within.append(
+                        f'kefu_replied_within_ratio{{agent="{agent}",shop="{shop}",window="{window}",'
+                        f'within="{_label(target)}"}} {floatToGoString(ratio)}\n'
+                    )
+
+    def text(self, snapshot: FloorSnapshot) -> str:
+        parts = [_family(name, text, "gauge", self.gauges[key]) for key, name, text in WINDOW_GAUGES]
+        parts += [_family(name, text, "gauge", self.shop_gauges[key]) for key, name, text in SHOP_GAUGES]
+        parts += [
+            _family("kefu_replied_within_ratio", WITHIN_HELP, "gauge", self.within),
+            _family("kefu_waiting_buyers", WAITING_HELP, "gauge", self.waiting),
+            _family("kefu_oldest_wait_seconds", OLDEST_HELP, "gauge", self.oldest),
+            _family("kefu_agent_status", STATUS_HELP, "gauge", self.status),
+            _family("kefu_alert_threshold_seconds", THRESHOLD_HELP, "gauge", self.threshold),
+            _family("kefu_service_open", SERVICE_OPEN_HELP, "gauge", self.service_open),
+            _histogram(snapshot),
+            _family(
+                "kefu_unexported_shops",
+                UNEXPORTED_HELP,
+                "gauge",
+                [f"kefu_unexported_shops {floatToGoString(snapshot.unexported_shops)}\n"],
+            ),
+        ]
+        return "".join(parts)
 
 
 def _histogram(snapshot: FloorSnapshot) -> str:

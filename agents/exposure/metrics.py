@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -28,26 +29,16 @@ class WorkerMetrics(NamedTuple):
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "kefu") -> WorkerMetrics:
+        counter = partial(Counter, registry=registry)
         return cls(
-            events=Counter(
-                f"{prefix}_events",
-                "Input records by topic and outcome.",
-                ["topic", "outcome"],
-                registry=registry,
-            ),
-            rejected=Counter(
-                f"{prefix}_events_rejected",
-                "Rejected input records by reason.",
-                ["reason"],
-                registry=registry,
-            ),
-            filtered=Counter(
+            events=counter(f"{prefix}_events", "Input records by topic and outcome.", ["topic", "outcome"]),
+            rejected=counter(f"{prefix}_events_rejected", "Rejected input records by reason.", ["reason"]),
+            filtered=counter(
                 f"{prefix}_events_filtered",
                 "Events of block-listed buyers (counted as applied; they change no metric).",
                 ["shop"],
-                registry=registry,
             ),
-            batches=Counter(f"{prefix}_batches", "Batches committed to Redis.", registry=registry),
+            batches=counter(f"{prefix}_batches", "Batches committed to Redis."),
             batch_seconds=Histogram(
                 f"{prefix}_batch_seconds",
                 "Time to apply one batch (decode, compute, commit).",
@@ -60,21 +51,13 @@ class WorkerMetrics(NamedTuple):
                 buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
                 registry=registry,
             ),
-            conflicts=Counter(
-                f"{prefix}_commit_conflicts",
-                "Batches recomputed because a partition moved.",
-                registry=registry,
-            ),
+            conflicts=counter(f"{prefix}_commit_conflicts", "Batches recomputed because a partition moved."),
             lag=Gauge(
                 f"{prefix}_consumer_lag",
                 "Records behind the log end, per input partition this worker owns.",
                 ["topic", "partition"],
                 registry=registry,
             ),
-            alerts=Counter(
-                f"{prefix}_alert_events", "Alert events sent.", ["alert", "state"], registry=registry
-            ),
-            redis_errors=Counter(
-                f"{prefix}_redis_errors", "Redis errors met while applying.", registry=registry
-            ),
+            alerts=counter(f"{prefix}_alert_events", "Alert events sent.", ["alert", "state"]),
+            redis_errors=counter(f"{prefix}_redis_errors", "Redis errors met while applying."),
         )

@@ -17,7 +17,7 @@ from agents.core.policy import PolicyBook, ShopPolicy
 from agents.core.projection import DAY_FIELDS, FIRST_RESPONSE_BUCKETS, SHOP_LEVEL, WIDTH
 from agents.core.report_range import DayRange, day_text, oldest_kept_day, parse_granularity, report_range
 from agents.core.status import StatusTime, day_span, status_time
-from agents.exposure.floor import team_values, window_values
+from agents.core.values import team_values, window_values
 from agents.exposure.status_values import total, with_status
 from agents.store.protocols import NoStatusHistory, ReportStore, StatusHistory
 from streams.contract.report import (

@@ -6,12 +6,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agents.core.trend import TREND_FIELDS, TREND_POINTS, average_seconds, direction, ratio
+from agents.core.projection import Counter
+from agents.core.trend import TREND_COUNTERS, TREND_FIELDS, TREND_POINTS, average_seconds, direction, ratio
 from agents.exposure.floor import FloorReader
 from agents.store.protocols import TrendStore
 from streams.contract.floor import AgentTrend, ShopTrend, TrendPoints
 
-CONSULTED, REPLIED, FIRST_MS, INQUIRED, PAID = (TREND_FIELDS.index(n) for n in ("c", "r", "fs", "i", "p"))
+# Where each counter sits in a trend vector (TREND_COUNTERS' order).
+CONSULTED, REPLIED, FIRST_MS, INQUIRED, PAID = (
+    TREND_COUNTERS.index(counter)
+    for counter in (
+        Counter.CONSULTATIONS,
+        Counter.REPLIED,
+        Counter.FIRST_RESPONSE_MS,
+        Counter.INQUIRIES,
+        Counter.PAID,
+    )
+)
 
 
 def _team(vectors: Sequence[Sequence[Sequence[int]]], point: int) -> list[int]:

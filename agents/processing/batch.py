@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from agents.core.calendar import MS_PER_HOUR
+from agents.core.buyer import BuyerState
 from agents.core.clock import Clock, wall_clock_ms
 from agents.core.engine import Horizon, Outcome, apply_buyer_events
 from agents.core.policy import PolicyBook, ShopPolicy
@@ -33,6 +33,7 @@ from agents.store.errors import STORE_ERRORS, raise_if_fatal
 from agents.store.protocols import CommitConflict, PartitionCommit, PartitionSnapshot, PartitionStore
 from agents.store.state_codec import encode_state
 from agents.store.writes import WriteSet, add_buyer_delta
+from config.calendar import MS_PER_HOUR
 from streams.contract.events import Event
 from streams.wire.deadletter import DeadLetter
 from streams.wire.decoding import EventDecoder, Rejection
@@ -144,6 +145,35 @@ async def until_done(
             log.warning("applying %s failed (%s); retrying in %.1fs", what, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_RETRY_DELAY_S)
+
+
+def _fence(batch: Batch, share: _Share, snapshot: PartitionSnapshot) -> tuple[set[int], dict[str, int]]:
+    """The fence: the share's records past its partition's offsets in Redis (fresh), and the
+    offsets they move it to; a record at or below them was applied already, and is skipped."""
+    records, report = batch.records, share.report
+    offsets = dict(snapshot.offsets)
+    fresh: set[int] = set()
+    for i in share.indexes():
+        record = records[i]
+        if record.offset > snapshot.offsets[record.topic]:
+            fresh.add(i)
+            offsets[record.topic] = max(offsets[record.topic], record.offset)
+        else:
+            report.skipped_already_applied += 1
+    return fresh, offsets
+
+
+def _dead_letters(batch: Batch, share: _Share, fresh: set[int], letters: list[DeadLetter]) -> None:
+    """A dead letter in `letters` for each fresh rejected record of the share, counted in its report."""
+    report = share.report
+    for i in share.rejected:
+        item, record = batch.decoded[i], batch.records[i]
+        if i in fresh and isinstance(item, Rejection):
+            letters.append(
+                DeadLetter.of(item, record.topic, record.partition, record.offset, record.key, record.value)
+            )
+            report.count(record.topic, REJECTED)
+            report.rejected[item.reason.value] = report.rejected.get(item.reason.value, 0) + 1
 
 
 class BatchProcessor:
@@ -265,60 +295,60 @@ class BatchProcessor:
         self, batch: Batch, share: _Share, snapshot: PartitionSnapshot, letters: list[DeadLetter]
     ) -> PartitionCommit | None:
         """One partition's share of the batch; None when all its records were applied already."""
-        records, decoded, report = batch.records, batch.decoded, share.report
-        offsets = dict(snapshot.offsets)
-        fresh: set[int] = set()
-        for i in share.indexes():
-            record = records[i]
-            if record.offset > snapshot.offsets[record.topic]:
-                fresh.add(i)
-                offsets[record.topic] = max(offsets[record.topic], record.offset)
-            else:
-                report.skipped_already_applied += 1
+        fresh, offsets = _fence(batch, share, snapshot)
         if not fresh:
             return None
-        for i in share.rejected:
-            item, record = decoded[i], records[i]
-            if i in fresh and isinstance(item, Rejection):
-                letters.append(
-                    DeadLetter.of(
-                        item, record.topic, record.partition, record.offset, record.key, record.value
-                    )
-                )
-                report.count(record.topic, REJECTED)
-                report.rejected[item.reason.value] = report.rejected.get(item.reason.value, 0) + 1
-
+        _dead_letters(batch, share, fresh, letters)
         writes = WriteSet()
         for buyer_key, all_indexes in share.buyers.items():
             indexes = [i for i in all_indexes if i in fresh]
-            if not indexes:
-                continue
-            events: list[Event] = [decoded[i] for i in indexes]  # type: ignore[misc]
-            first = events[0]
-            policy: ShopPolicy = self.policies(first.shop_id)
-            horizon = batch.horizons.get(first.shop_id)
-            if horizon is None:
-                days = policy.retention_days if self.restore_history else WINDOW_DAYS
-                horizon = batch.horizons[first.shop_id] = Horizon.at(policy, batch.now_ms, days)
-            state = snapshot.states[buyer_key]
-            delta = apply_buyer_events(state, events, policy, horizon)
-            for i, outcome in zip(indexes, delta.outcomes, strict=True):
-                if outcome is Outcome.FILTERED:
-                    report.filtered[first.shop_id] = report.filtered.get(first.shop_id, 0) + 1
-                    outcome = Outcome.APPLIED
-                name = MISROUTED if outcome is Outcome.APPLIED and i in batch.misrouted else outcome.value
-                report.count(records[i].topic, name)
-            if delta.changed:
-                writes.buyer_states[buyer_key] = encode_state(state)
-                # An idle buyer is kept as long as any window or after-sale look-back needs it,
-                # counted from its newest event: a rebuild's months-old buyers leave soon.
-                ttl = SLIDING_TTL_MS + policy.after_sale_ms
-                if self.restore_history:
-                    newest = max(state.seen.values(), default=batch.now_ms)
-                    ttl = max(MS_PER_HOUR, min(ttl, newest + ttl - batch.now_ms))
-                writes.buyer_ttl_ms[buyer_key] = ttl
-                add_buyer_delta(writes, policy, first.buyer_id, delta, batch.now_ms)
+            if indexes:
+                self._fold(batch, share.report, buyer_key, snapshot.states[buyer_key], indexes, writes)
         return PartitionCommit(snapshot.partition, snapshot.offsets, offsets, writes)
+
+    def _fold(
+        self,
+        batch: Batch,
+        report: BatchReport,
+        buyer_key: str,
+        state: BuyerState,
+        indexes: list[int],
+        writes: WriteSet,
+    ) -> None:
+        """One buyer's fresh events folded into its state: each one's outcome counted in
+        `report`, and the state and the agents' changes added to `writes`."""
+        records = batch.records
+        events: list[Event] = [batch.decoded[i] for i in indexes]  # type: ignore[misc]
+        first = events[0]
+        policy: ShopPolicy = self.policies(first.shop_id)
+        delta = apply_buyer_events(state, events, policy, self._horizon(batch, first.shop_id, policy))
+        for i, outcome in zip(indexes, delta.outcomes, strict=True):
+            if outcome is Outcome.FILTERED:
+                report.filtered[first.shop_id] = report.filtered.get(first.shop_id, 0) + 1
+                outcome = Outcome.APPLIED
+            name = MISROUTED if outcome is Outcome.APPLIED and i in batch.misrouted else outcome.value
+            report.count(records[i].topic, name)
+        if delta.changed:
+            writes.buyer_states[buyer_key] = encode_state(state)
+            writes.buyer_ttl_ms[buyer_key] = self._buyer_ttl_ms(state, policy, batch.now_ms)
+            add_buyer_delta(writes, policy, first.buyer_id, delta, batch.now_ms)
+
+    def _horizon(self, batch: Batch, shop: str, policy: ShopPolicy) -> Horizon:
+        """The shop's horizon at the batch's `now`, made once per batch."""
+        horizon = batch.horizons.get(shop)
+        if horizon is None:
+            days = policy.retention_days if self.restore_history else WINDOW_DAYS
+            horizon = batch.horizons[shop] = Horizon.at(policy, batch.now_ms, days)
+        return horizon
+
+    def _buyer_ttl_ms(self, state: BuyerState, policy: ShopPolicy, now_ms: int) -> int:
+        """An idle buyer is kept as long as any window or after-sale look-back needs it,
+        counted from its newest event: a rebuild's months-old buyers leave soon."""
+        ttl = SLIDING_TTL_MS + policy.after_sale_ms
+        if self.restore_history:
+            newest = max(state.seen.values(), default=now_ms)
+            ttl = max(MS_PER_HOUR, min(ttl, newest + ttl - now_ms))
+        return ttl
 
     def _find_misrouted(self, batch: Batch, partitioner: Partitioner) -> None:
         for i, record in enumerate(batch.records):

@@ -4,7 +4,7 @@ Flow: decode every record once → skip records at or below their partition's ap
 dead-letter the rejected → keep each agent's events as change points (one script per agent,
 idempotent per event id) → raise the partitions' applied offsets. A crash anywhere before the
 raise re-reads the batch, whose applied events are then no-ops; a crash after it loses nothing.
-Dead letters go out before the raise, so one can repeat, never go missing (as processing.py).
+Dead letters go out before the raise, so one can repeat, never go missing (as batch.py).
 
 The topic is keyed by agent, so it needs no co-partitioning and no buyer state: nothing here
 touches the buyer topics' partitions, fence or outbox, and their hot path is unchanged.
@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from agents.core.calendar import MS_PER_DAY
 from agents.core.clock import Clock, wall_clock_ms
 from agents.core.policy import PolicyBook
 from agents.core.status import kept_from_ms
@@ -26,6 +25,7 @@ from agents.exposure.metrics import WorkerMetrics
 from agents.processing.batch import REJECTED, BatchReport, DeadLetterSink, until_done
 from agents.store.errors import STORE_ERRORS
 from agents.store.protocols import AgentStatusWrite, StatusChange, StatusStore
+from config.calendar import MS_PER_DAY
 from streams.contract.events import AgentStatus
 from streams.wire.deadletter import DeadLetter
 from streams.wire.decoding import Rejection
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class StatusBatch:
-    """A batch with its verdicts, made once and kept across retries (see processing.py: a record
+    """A batch with its verdicts, made once and kept across retries (see batch.py: a record
     dead-lettered as `future_ts` must not be applied by a retry whose clock moved on)."""
 
     records: Sequence[KafkaRecord]
@@ -63,7 +63,7 @@ class StatusProcessor:
         self.clock = clock
 
     async def process_until_done(self, records: Sequence[KafkaRecord]) -> BatchReport:
-        """`process`, retried with backoff through Redis outages (processing.py's rules)."""
+        """`process`, retried with backoff through Redis outages (batch.py's rules)."""
         batch = self.judge(records)
         what = f"{len(records)} agent status records"
         return await until_done(lambda: self.process(batch), STORE_ERRORS, self.metrics, what)

@@ -22,15 +22,15 @@ from typing import cast
 
 import msgspec
 
-from agents.core.calendar import MS_PER_DAY
 from agents.store import keys, outbox
 from agents.store.connect import RedisClient
 from agents.store.outbox import Outbox
 from agents.store.protocols import PartitionCommit, PartitionSnapshot
 from agents.store.scripts import Lua, ScriptCall, run_scripts
 from agents.store.state_codec import decode_state
+from config.calendar import MS_PER_DAY
+from config.retention import input_retention_ms
 from config.settings import Settings
-from streams.wire.topics import input_retention_ms
 
 COMMIT_PARTITION = Lua("commit_partition.lua")
 

@@ -26,6 +26,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
+from config.errors import KefuError
 from config.secret import mask_secrets, url_secrets
 
 # Everything a Redis call can raise that is about Redis, not about our code.
@@ -62,7 +63,7 @@ _TRANSIENT_REPLY_CLASSES = (
 )
 
 
-class StoreFatalError(RuntimeError):
+class StoreFatalError(KefuError, RuntimeError):
     """Retrying will not help: the worker stops and says why."""
 
 

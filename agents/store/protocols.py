@@ -15,9 +15,10 @@ from agents.core.buyer import BuyerState
 from agents.core.status import ChangePoint
 from agents.core.windows import BucketRead
 from agents.store.writes import WriteSet
+from config.errors import KefuError
 
 
-class CommitConflict(Exception):
+class CommitConflict(KefuError):
     """Another worker committed one of the batch's partitions first."""
 
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR
 from agents.core.engine import BuyerDelta
 from agents.core.policy import ShopPolicy
-from agents.core.projection import DAY_HISTOGRAM_FIELDS, FIELD_NAMES, FIRST_RESPONSE_MS, REPLIED, bucket_index
+from agents.core.projection import DAY_HISTOGRAM_FIELDS, FIELD_NAMES, Counter, bucket_index
 from agents.core.windows import FINE_RETENTION_MS, MINUTE_RETENTION_MS, SLIDING_TTL_MS, cohort_buckets
 from agents.store import keys
+from config.calendar import MS_PER_DAY, MS_PER_HOUR
 from config.settings import MAX_RETENTION_DAYS
 
 INDEX_TTL_MS = SLIDING_TTL_MS
 # The shop and agent indexes also say who a report lists: they outlive the longest retention.
 HISTORY_INDEX_TTL_MS = (MAX_RETENTION_DAYS + 1) * MS_PER_DAY
+# Plain ints on the write path, as in projection.py: an IntEnum index costs there.
+_REPLIED, _FIRST_RESPONSE_MS = int(Counter.REPLIED), int(Counter.FIRST_RESPONSE_MS)
 
 
 @dataclass(slots=True)
@@ -45,6 +47,29 @@ def add_buyer_delta(
     delta: BuyerDelta,
     now_ms: int,
 ) -> None:
+    """One buyer's delta, merged into `writes`: its cohorts' counters, the agents' first-response
+    histograms, and its waits."""
+    shop = policy.shop_id
+    _add_cohorts(writes, policy, delta, now_ms)
+    index_expiry = now_ms + INDEX_TTL_MS
+    for (agent, bucket), amount in delta.histogram.items():
+        writes.increment(keys.histogram_key(shop, agent), str(bucket), amount, index_expiry)
+    for agent, amount in delta.histogram_sum_ms.items():
+        writes.increment(keys.histogram_key(shop, agent), "sum", amount, index_expiry)
+    for agent, wait_start in delta.waits.items():
+        key = keys.waiting_key(shop, agent)
+        writes.expire_at_ms[key] = now_ms + policy.wait_limit_ms + MS_PER_HOUR
+        if wait_start is None:
+            writes.waits_add[key].pop(buyer_id, None)
+            writes.waits_remove[key].add(buyer_id)
+        else:
+            writes.waits_remove[key].discard(buyer_id)
+            writes.waits_add[key][buyer_id] = wait_start
+        writes.agents_seen[shop][agent] = now_ms
+
+
+def _add_cohorts(writes: WriteSet, policy: ShopPolicy, delta: BuyerDelta, now_ms: int) -> None:
+    """The delta's cohort vectors, into their day, minute and second buckets."""
     shop = policy.shop_id
     calendar = policy.calendar
     day_expiry: dict[int, int] = {}
@@ -69,25 +94,10 @@ def add_buyer_delta(
                 writes.increment(minute_key, name, amount, minute_end + MINUTE_RETENTION_MS)
                 if second_key is not None:
                     writes.increment(second_key, f"{name}:{second}", amount, minute_end + FINE_RETENTION_MS)
-        # A REPLIED change of ±1 is exactly one consultation's first reply (engine.py's histogram
+        # A `Counter.REPLIED` change of ±1 is exactly one consultation's first reply (engine.py's histogram
         # rule), so the day's distribution of first responses follows it for the report.
-        replied = vector[REPLIED]
+        replied = vector[_REPLIED]
         if replied == 1 or replied == -1:
-            histogram_field = DAY_HISTOGRAM_FIELDS[bucket_index(vector[FIRST_RESPONSE_MS] * replied)]
+            histogram_field = DAY_HISTOGRAM_FIELDS[bucket_index(vector[_FIRST_RESPONSE_MS] * replied)]
             writes.increment(day_key, histogram_field, replied, expiry)
-        writes.agents_seen[shop][agent] = now_ms
-    index_expiry = now_ms + INDEX_TTL_MS
-    for (agent, bucket), amount in delta.histogram.items():
-        writes.increment(keys.histogram_key(shop, agent), str(bucket), amount, index_expiry)
-    for agent, amount in delta.histogram_sum_ms.items():
-        writes.increment(keys.histogram_key(shop, agent), "sum", amount, index_expiry)
-    for agent, wait_start in delta.waits.items():
-        key = keys.waiting_key(shop, agent)
-        writes.expire_at_ms[key] = now_ms + policy.wait_limit_ms + MS_PER_HOUR
-        if wait_start is None:
-            writes.waits_add[key].pop(buyer_id, None)
-            writes.waits_remove[key].add(buyer_id)
-        else:
-            writes.waits_remove[key].discard(buyer_id)
-            writes.waits_add[key][buyer_id] = wait_start
         writes.agents_seen[shop][agent] = now_ms

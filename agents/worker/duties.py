@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any, cast
 
 import faust
@@ -12,10 +13,10 @@ from agents.worker.resume import resume_from_redis
 from agents.worker.runtime import Runtime
 from config.watch import ConfigWatcher
 
+log = logging.getLogger(__name__)
+
 
 def install_duties(app: faust.App, runtime: Runtime, input_topics: set[str]) -> None:
-    log = logging.getLogger(__name__)
-
     async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
         # First, before any await: Faust has already told its recovery service to seek the new
         # partitions, and that runs as soon as this yields. Installed later, the first seek
@@ -31,23 +32,25 @@ def install_duties(app: faust.App, runtime: Runtime, input_topics: set[str]) -> 
     @app.timer(1.0)
     async def publish_floor() -> None:
         """Every worker: its partitions' lag. The leader only: gauges, wait pruning, alerts."""
-        try:
-            await runtime.update_lag(highwaters(app, input_topics))
-        except STORE_ERRORS as exc:
-            log.warning("lag update failed: %s", exc)
+        await _tried_again_next_tick(runtime.update_lag(highwaters(app, input_topics)), "lag update")
         if not app.is_leader():
-            runtime.follow()
+            runtime.leader.follow()
             return
-        try:
-            await runtime.lead()
-        except STORE_ERRORS as exc:
-            log.warning("floor refresh failed: %s", exc)
+        await _tried_again_next_tick(runtime.leader.lead(), "floor refresh")
 
     watcher = ConfigWatcher(runtime.settings, runtime.policies.update)
 
     @app.timer(2.0)
     async def reload_configuration() -> None:
         watcher.poll()
+
+
+async def _tried_again_next_tick(duty: Awaitable[None], what: str) -> None:
+    """A timer's duty that the store failed is only logged: the next tick does it again."""
+    try:
+        await duty
+    except STORE_ERRORS as exc:
+        log.warning("%s failed: %s", what, exc)
 
 
 def highwaters(app: faust.App, topics: set[str]) -> dict[tuple[str, int], int]:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from agents.store.errors import STORE_ERRORS
+from config.errors import KefuError
 from streams.contract.floor import ShopFloor, floor_json
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,11 @@ class EventWriter(Protocol):
     async def write(self, data: bytes) -> None: ...
 
 
-class SlowReader(Exception):
+class SlowReader(KefuError):
     """The client did not take an update within the write timeout."""
 
 
-class StreamsFull(Exception):
+class StreamsFull(KefuError):
     """As many streams are open as the limit allows."""
 
 

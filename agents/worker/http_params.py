@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from multidict import MultiMapping
 
+from config.errors import KefuError
+
 SHOP_ID_MAX = 64  # events.md: shop_id, 1..64 characters
 DAY_TEXT_MAX = len("YYYY-MM-DD")
 # A wall screen shows a few shops side by side; each column holds one event stream open.
@@ -22,7 +24,7 @@ _GROUP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _SECONDS = re.compile(r"^[0-9]{1,5}(\.[0-9]{1,3})?$")
 
 
-class BadRequest(ValueError):
+class BadRequest(KefuError, ValueError):
     """A request the worker will not serve, in one sentence for the 400 body."""
 
 

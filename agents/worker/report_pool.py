@@ -27,13 +27,15 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+from config.errors import KefuError
+
 T = TypeVar("T")
 # A request waits this long for its turn at most: by then its client has likely given up.
 TURN_WAIT_SECONDS = 30.0
 PARENT_CHECK_SECONDS = 1.0
 
 
-class Busy(Exception):
+class Busy(KefuError):
     """No turn for this request now; the client may retry."""
 
 

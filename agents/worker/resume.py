@@ -30,6 +30,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -57,14 +58,28 @@ def resume_from_redis(
     consumer: Any = app.consumer
     if getattr(consumer, "_kefu_resume_installed", False):
         return
-    faust_seek: Callable[[], Awaitable[Mapping[Any, int]]] = consumer.seek_to_committed
     outage_limit_s = float(app.conf.broker_request_timeout) * OUTAGE_SHARE_OF_TIMEOUT
+    resume = _Resume(consumer, consumer.seek_to_committed, store, input_topics, redis_errors, outage_limit_s)
+    consumer.seek_to_committed = resume.seek_to_applied
+    consumer._kefu_resume_installed = True
 
-    async def seek_to_applied() -> Mapping[Any, int]:
-        deadline = time.monotonic() + outage_limit_s  # one for the whole seek, rebalances too
+
+@dataclass
+class _Resume:
+    """What replaces the consumer's `seek_to_committed`: each input partition resumes from Redis."""
+
+    consumer: Any
+    faust_seek: Callable[[], Awaitable[Mapping[Any, int]]]
+    store: RedisStore
+    input_topics: set[str]
+    redis_errors: Counter
+    outage_limit_s: float
+
+    async def seek_to_applied(self) -> Mapping[Any, int]:
+        deadline = time.monotonic() + self.outage_limit_s  # one for the whole seek, rebalances too
         for attempt in range(1, SEEK_ATTEMPTS + 1):
             try:
-                return await seek_through_outages(deadline)
+                return await self._through_outages(deadline)
             except IllegalStateError as exc:
                 log.info("the assignment changed while resuming (attempt %d): %s", attempt, exc)
                 await asyncio.sleep(SEEK_RETRY_SECONDS)
@@ -73,40 +88,42 @@ def resume_from_redis(
         )
         return {}
 
-    async def seek_through_outages(deadline: float) -> Mapping[Any, int]:
+    async def _through_outages(self, deadline: float) -> Mapping[Any, int]:
         delay = FIRST_OUTAGE_DELAY_S
         while True:
             try:
-                return await seek_once(from_redis=True)
+                return await self._once(from_redis=True)
             except STORE_ERRORS as exc:
                 raise_if_fatal(exc)
-                redis_errors.inc()
+                self.redis_errors.inc()
                 if time.monotonic() + delay >= deadline:
                     log.warning(
                         "Redis is still unreachable after %.0f s of resuming (%s): reading these partitions "
                         "from the beginning of retention; records Redis holds are skipped once it answers",
-                        outage_limit_s,
+                        self.outage_limit_s,
                         exc,
                     )
-                    return await seek_once(from_redis=False)
+                    return await self._once(from_redis=False)
                 log.warning("resuming from Redis failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_OUTAGE_DELAY_S)
 
-    async def seek_once(from_redis: bool) -> Mapping[Any, int]:
-        positions = dict(await faust_seek())
-        partitions = sorted((tp for tp in consumer.assignment() if tp.topic in input_topics), key=str)
+    async def _once(self, from_redis: bool) -> Mapping[Any, int]:
+        positions = dict(await self.faust_seek())
+        partitions = sorted(
+            (tp for tp in self.consumer.assignment() if tp.topic in self.input_topics), key=str
+        )
         if not from_redis:
             starts = [FROM_RETENTION_START] * len(partitions)
-            return await seek_all(positions, partitions, starts, "the beginning of retention")
-        applied = await store.applied_offsets([(tp.topic, tp.partition) for tp in partitions])
-        drained = await store.batches.drain({tp.partition for tp in partitions})
+            return await self._seek_all(positions, partitions, starts, "the beginning of retention")
+        applied = await self.store.applied_offsets([(tp.topic, tp.partition) for tp in partitions])
+        drained = await self.store.batches.drain({tp.partition for tp in partitions})
         if drained:
             log.info("applied %d outbox(es) left by the previous owners of these partitions", drained)
-        return await seek_all(positions, partitions, applied, "Redis")
+        return await self._seek_all(positions, partitions, applied, "Redis")
 
-    async def seek_all(
-        positions: dict[Any, int], partitions: list[Any], applied: list[int], source: str
+    async def _seek_all(
+        self, positions: dict[Any, int], partitions: list[Any], applied: list[int], source: str
     ) -> Mapping[Any, int]:
         for tp, offset in zip(partitions, applied, strict=True):
             position = offset + 1
@@ -119,9 +136,6 @@ def resume_from_redis(
                     source,
                     positions.get(tp),
                 )
-            await consumer.seek(tp, position)
+            await self.consumer.seek(tp, position)
             positions[tp] = position
         return positions
-
-    consumer.seek_to_committed = seek_to_applied
-    consumer._kefu_resume_installed = True

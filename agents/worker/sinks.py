@@ -10,7 +10,7 @@ import faust
 
 from agents.core.alerts import AlertEvent
 from agents.processing.batch import DeadLetterSink
-from agents.worker.runtime import AlertSink
+from agents.worker.leader import AlertSink
 from config.settings import Settings
 from streams.wire.app import output_topic
 from streams.wire.deadletter import DeadLetter

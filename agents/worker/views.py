@@ -13,7 +13,8 @@ import asyncio
 import html
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 import faust
 import msgspec
@@ -46,6 +47,7 @@ STORE_DOWN = "the store (Redis) is not answering; try again shortly"
 BUSY = "the worker is busy with other reports; try again shortly"
 EVENT_STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 STREAMS_FULL = "too many floor streams are open on this worker; try again shortly"
+T = TypeVar("T")
 
 
 def unknown_shop(shop: str) -> str:
@@ -53,34 +55,68 @@ def unknown_shop(shop: str) -> str:
     return f"unknown shop {shop!r}: no shop of that id is configured or has traffic within the retention"
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A request this worker does not answer: its status, the one sentence that says why."""
+
+    status: int
+    sentence: str
+    headers: dict[str, str] | None = None
+
+
+async def _attempt(work: Callable[[], Awaitable[T]]) -> T | Refusal:
+    """`work()`'s answer, or the refusal its failure means: a bad parameter is a 400 with its
+    sentence; Redis away, or the report pool full, a 503."""
+    try:
+        return await work()
+    except (BadRequest, ReportRequestError) as exc:  # ours, and the range's own sentences
+        return Refusal(400, str(exc))
+    except STORE_ERRORS:
+        return Refusal(503, STORE_DOWN)
+    except Busy:
+        return Refusal(503, BUSY, {"Retry-After": "5"})
+
+
+def _json_refusal(view: View, refusal: Refusal) -> Response:
+    return view.json({"error": refusal.sentence}, status=refusal.status, headers=refusal.headers)
+
+
+def _html_refusal(view: View, refusal: Refusal) -> Response:
+    return view.html(_html_sentence(refusal.sentence), status=refusal.status, headers=refusal.headers)
+
+
 async def _shop_json(view: View, request: Request, read: Callable[[str], Awaitable[Any]]) -> Response:
     """A shop's JSON from `read`: a bad `shop` is a 400 with its sentence, Redis away a 503."""
-    try:
-        body = await read(shop_param(_query(request)))
-    except BadRequest as exc:
-        return view.json({"error": str(exc)}, status=400)
-    except STORE_ERRORS:
-        return view.json({"error": STORE_DOWN}, status=503)
+    body = await _attempt(lambda: read(shop_param(_query(request))))
+    if isinstance(body, Refusal):
+        return _json_refusal(view, body)
     return view.json(body)
 
 
 def install_views(app: faust.App, runtime: Runtime) -> None:
-    health = Health(runtime, app)
     web = runtime.settings.web
     reports = ReportPool(web.report_processes, web.report_queue)
-    streams = FloorStreams(web.max_streams, web.stream_write_timeout_seconds)
-    scrapes = ThreadPoolExecutor(1, thread_name_prefix="kefu-metrics")
 
     async def stop_render_processes(_: object) -> None:
         reports.close()
 
     app.web.web_app.on_cleanup.append(stop_render_processes)  # type: ignore[attr-defined]  # faust's aiohttp driver
+    _install_metrics(app, runtime)
+    _install_floor(app, runtime, FloorStreams(web.max_streams, web.stream_write_timeout_seconds))
+    _install_reports(app, _Reports(runtime, reports))
+    _install_health(app, Health(runtime, app))
+
+
+def _install_metrics(app: faust.App, runtime: Runtime) -> None:
+    scrapes = ThreadPoolExecutor(1, thread_name_prefix="kefu-metrics")
 
     @app.page("/metrics")
     async def metrics(view: View, request: Request) -> Response:
         body = await asyncio.get_running_loop().run_in_executor(scrapes, runtime.exposition)
         return cast(Response, AiohttpResponse(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST}))
 
+
+def _install_floor(app: faust.App, runtime: Runtime, streams: FloorStreams) -> None:
     @app.page("/api/v1/floor")
     async def floor_api(view: View, request: Request) -> Response:
         async def read(shop: str) -> Any:
@@ -124,52 +160,56 @@ def install_views(app: faust.App, runtime: Runtime) -> None:
             return view.html(_html_sentence(str(exc)), status=400)
         return view.html(FLOOR_PAGE)
 
-    async def report_parts(asked: ReportParams) -> ReportParts:
-        max_cells = runtime.settings.web.max_report_cells
+
+@dataclass
+class _Reports:
+    """A report's body, rendered in its turn in the small pool of render processes."""
+
+    runtime: Runtime
+    pool: ReportPool
+
+    async def json_body(self, asked: ReportParams) -> bytes:
+        async with self.pool.turn():
+            parts = await self._parts(asked)
+            return await self.pool.run(report_json_bytes, parts)
+
+    async def page_body(self, asked: ReportParams) -> bytes:
+        async with self.pool.turn():
+            parts = await self._parts(asked)
+            now_ms, max_cells = wall_clock_ms(), self.runtime.settings.web.max_report_cells
+            previous = await self.runtime.reports.previous_parts(asked.shop, parts.days, now_ms, max_cells)
+            return await self.pool.run(
+                report_page_bytes, parts, previous, parts.policy.alert_threshold_seconds
+            )
+
+    async def _parts(self, asked: ReportParams) -> ReportParts:
+        max_cells = self.runtime.settings.web.max_report_cells
         try:
-            return await runtime.reports.request_parts(
+            return await self.runtime.reports.request_parts(
                 asked.shop, asked.first, asked.last, asked.by, wall_clock_ms(), max_cells
             )
         except UnknownReportShop:
             raise ReportRequestError(unknown_shop(asked.shop)) from None
 
-    async def report_json_body(asked: ReportParams) -> bytes:
-        async with reports.turn():
-            parts = await report_parts(asked)
-            return await reports.run(report_json_bytes, parts)
 
-    async def report_page_body(asked: ReportParams) -> bytes:
-        async with reports.turn():
-            parts = await report_parts(asked)
-            now_ms, max_cells = wall_clock_ms(), runtime.settings.web.max_report_cells
-            previous = await runtime.reports.previous_parts(asked.shop, parts.days, now_ms, max_cells)
-            return await reports.run(report_page_bytes, parts, previous, parts.policy.alert_threshold_seconds)
-
+def _install_reports(app: faust.App, reports: _Reports) -> None:
     @app.page("/api/v1/report")
     async def report_api(view: View, request: Request) -> Response:
-        try:
-            body = await report_json_body(report_params(_query(request)))
-        except (BadRequest, ReportRequestError) as exc:  # ours, and the range's own sentences
-            return view.json({"error": str(exc)}, status=400)
-        except STORE_ERRORS:
-            return view.json({"error": STORE_DOWN}, status=503)
-        except Busy:
-            return view.json({"error": BUSY}, status=503, headers={"Retry-After": "5"})
+        body = await _attempt(lambda: reports.json_body(report_params(_query(request))))
+        if isinstance(body, Refusal):
+            return _json_refusal(view, body)
         return view.bytes(body, content_type="application/json")
 
     @app.page("/report")
     async def report_page(view: View, request: Request) -> Response:
         """The report as the page a manager reads or prints (日报/周报/月报)."""
-        try:
-            body = await report_page_body(report_params(_query(request)))
-        except (BadRequest, ReportRequestError) as exc:
-            return view.html(_html_sentence(str(exc)), status=400)
-        except STORE_ERRORS:
-            return view.html(_html_sentence(STORE_DOWN), status=503)
-        except Busy:
-            return view.html(_html_sentence(BUSY), status=503, headers={"Retry-After": "5"})
+        body = await _attempt(lambda: reports.page_body(report_params(_query(request))))
+        if isinstance(body, Refusal):
+            return _html_refusal(view, body)
         return cast(Response, AiohttpResponse(body=body, content_type="text/html", charset="utf-8"))
 
+
+def _install_health(app: faust.App, health: Health) -> None:
     @app.page("/healthz")
     async def healthz(view: View, request: Request) -> Response:
         problems = await health.problems()

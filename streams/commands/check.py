@@ -9,22 +9,47 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
+import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.cli import AppCommand, option
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from agents.core.policy import PolicyBook
+from agents.core.windows import WINDOW_DAYS
+from agents.worker.runtime import Runtime
+from config.calendar import MS_PER_DAY
+from config.errors import KefuError
 from config.redaction import mask_secrets
 from config.secret import url_secrets
-from config.settings import Settings
+from config.settings import Settings, config_path
+from streams.commands.base import Command, StoreUnavailable, require_redis
 from streams.wire.preflight import StartupError, TopicFacts, input_topic_problem, require_kafka, topic_facts
 from streams.wire.security import admin_client, client_kwargs
 
-MS_PER_DAY = 86_400_000
 SAFE_EVICTION = "noeviction"  # every kefu-pulse key has a TTL, so even volatile-* policies evict state
+
+
+class CheckUnfinished(KefuError):
+    pass
+
+
+def register(app: faust.App, settings: Settings, runtime: Runtime) -> None:
+    @app.command(
+        option("--json", "as_json", is_flag=True, default=False, help="the checks as JSON"), base=Command
+    )
+    async def check(self: AppCommand, as_json: bool) -> None:
+        """Check config, Kafka, topics, Redis, workers and lag, as ✓/✗ lines."""
+        try:
+            checks = await run_checks(settings, config_path(), runtime.policies, runtime.store)
+        except (Exception, asyncio.CancelledError) as exc:  # a broken check fails, never passes
+            raise CheckUnfinished(f"check could not finish: {type(exc).__name__}: {exc}") from exc
+        finally:
+            await runtime.close()
+        raise SystemExit(report(checks, as_json))
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +65,8 @@ class Check:
 
 
 class StoreProbe(Protocol):
+    async def ping(self) -> bool: ...
+
     async def server_info(self) -> dict[str, str]: ...
 
     async def applied_offsets(self, topic_partitions: list[tuple[str, int]]) -> list[int]: ...
@@ -47,11 +74,24 @@ class StoreProbe(Protocol):
     async def leader(self) -> tuple[str, float] | None: ...
 
 
-def configuration_checks(settings: Settings, path: Path, describe_shop: Callable[[str], str]) -> list[Check]:
+def configuration_checks(settings: Settings, path: Path, policies: PolicyBook) -> list[Check]:
     source = str(path) if path.exists() else f"{path} (absent: every default applies)"
     checks = [Check("configuration", True, f"{source}, {len(settings.shops)} shop(s) configured")]
-    checks.extend(Check(f"shop {shop}", True, describe_shop(shop)) for shop in sorted(settings.shops))
+    checks.extend(
+        Check(f"shop {shop}", True, describe_shop(policies, shop)) for shop in sorted(settings.shops)
+    )
     return checks
+
+
+def describe_shop(policies: PolicyBook, shop: str) -> str:
+    policy = policies(shop)
+    rule = f"{policy.attribution_rule}/{policy.attribution_window}"
+    agents = len(policies.settings.shops[shop].agents)
+    return (
+        f"{policy.name or 'no name'}, {policy.calendar.zone.key}, alert after "
+        f"{policy.alert_threshold_seconds:g} s, after-sale {policy.after_sale_ms // MS_PER_DAY} days, "
+        f"attribution {rule}, {agents} agent(s) named"
+    )
 
 
 def _retention_days(settings: Settings, topics: list[str]) -> dict[str, float | None]:
@@ -187,15 +227,8 @@ def _leader_check(leader: tuple[str, float] | None, first_start: bool) -> Check:
     return Check("leader", True, f"{leader[0]}, seen {leader[1]:.1f} s ago")
 
 
-async def run_checks(
-    settings: Settings,
-    path: Path,
-    describe_shop: Callable[[str], str],
-    store: StoreProbe,
-    redis_ping: Callable[[], Awaitable[None]],
-    window_days: int,
-) -> list[Check]:
-    checks = configuration_checks(settings, path, describe_shop)
+async def run_checks(settings: Settings, path: Path, policies: PolicyBook, store: StoreProbe) -> list[Check]:
+    checks = configuration_checks(settings, path, policies)
     try:
         await require_kafka(settings)
     except StartupError as exc:
@@ -208,10 +241,10 @@ async def run_checks(
     facts = await topic_facts(settings, all_topics)
     present = [t for t in all_topics if facts.partitions.get(t) is not None]
     retention = await asyncio.to_thread(_retention_days, settings, present) if present else {}
-    checks.extend(topic_checks(settings, facts, retention, window_days))
+    checks.extend(topic_checks(settings, facts, retention, WINDOW_DAYS))
     try:
-        await redis_ping()
-    except StartupError as exc:
+        await require_redis(settings, store)
+    except StoreUnavailable as exc:
         return [*checks, Check("redis", False, str(exc))]
     checks.append(redis_check(settings.redis.url, await store.server_info()))
     checks.extend(await worker_checks(settings, facts, store))

@@ -22,11 +22,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import faust
 import msgspec
+from faust.cli import AppCommand
 from rich.console import Console
 from rich.markup import escape
 
+from agents.worker.runtime import Runtime
+from config.errors import KefuError
 from config.settings import Settings
+from streams.commands.base import Command
 from streams.simulation.simulate import (
     days_since_last_month,
     history_start_ms,
@@ -37,8 +42,10 @@ from streams.simulation.simulate import (
 from streams.simulation.traffic import RATING_SHARE, TrafficShape
 from streams.wire.topics import create_topics
 
+# In a checkout of the repository; an installed package has no deploy/ (`require_checkout`).
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "deploy" / "local" / "stack"
+WORKER_LOG = ROOT / ".stack" / "demo-worker.log"
 
 
 def _stack(*args: str) -> subprocess.CompletedProcess[str]:
@@ -135,7 +142,29 @@ def _last_month(settings: Settings) -> tuple[str, str]:
     return last.replace(day=1).isoformat(), last.isoformat()
 
 
+def register(app: faust.App, settings: Settings, runtime: Runtime) -> None:
+    @app.command(base=Command)
+    async def demo(self: AppCommand) -> None:
+        """Run a local real stack, a worker and simulated traffic; Ctrl-C stops all."""
+        raise SystemExit(await run_demo(settings))
+
+
+class NeedsCheckout(KefuError):
+    pass
+
+
+def require_checkout() -> None:
+    """The demo runs deploy/local/stack, which only a checkout of the repository has."""
+    if not STACK.is_file():
+        raise NeedsCheckout(
+            f"demo needs a checkout of the repository: it starts Kafka and Redis with "
+            f"deploy/local/stack, which an installed kefu-pulse does not include ({STACK} is missing); "
+            "clone the repository and run `.venv/bin/kefu-pulse demo` from the checkout"
+        )
+
+
 async def run_demo(settings: Settings, traffic: TrafficShape = DEMO_TRAFFIC) -> int:
+    require_checkout()
     console = Console(stderr=True)
     was_running = _stack("env").returncode == 0
     console.print(
@@ -144,65 +173,86 @@ async def run_demo(settings: Settings, traffic: TrafficShape = DEMO_TRAFFIC) -> 
     )
     up = _stack("up")
     if up.returncode != 0:
-        console.print(f"[red]could not start the local stack:[/red]\n{escape(up.stderr)}")
-        console.print(
-            "A half-started stack is repaired by the next start: run `kefu-pulse demo` again. "
-            "If it fails the same way, `deploy/local/stack down` stops what runs, "
-            "`deploy/local/stack status` shows each part, and the logs named above say why."
-        )
+        _explain_stack_failure(console, up.stderr)
         return 1
     worker: subprocess.Popen[bytes] | None = None
     try:
         env = _exports(up.stdout)
-        settings = msgspec.structs.replace(
-            settings,
-            kafka=msgspec.structs.replace(settings.kafka, bootstrap=env["KEFU_KAFKA_BOOTSTRAP"]),
-            redis=msgspec.structs.replace(settings.redis, url=env["KEFU_REDIS_URL"]),
-        )
+        settings = _on_local_stack(settings, env)
+        worker_env = dict(os.environ, **env, KEFU_WEB_PORT=str(settings.web.port))
         created = create_topics(settings)
-        port = settings.web.port
-        worker_env = dict(os.environ, **env, KEFU_WEB_PORT=str(port))
         fresh = created[settings.kafka.topics.messages].startswith("created")
         if fresh and not await _history(settings, traffic, worker_env, console):
             return 1
-        log_path = ROOT / ".stack" / "demo-worker.log"
-        with log_path.open("ab") as log:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "streams", "worker", "-l", "info"],
-                env=worker_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        if not _wait_healthy(port):
-            console.print(f"[red]the worker did not become healthy; see {escape(str(log_path))}[/red]")
+        worker = _start_worker(worker_env)
+        if not _wait_healthy(settings.web.port):
+            console.print(f"[red]the worker did not become healthy; see {escape(str(WORKER_LOG))}[/red]")
             return 1
-        shops = sorted(settings.shops) or ["shop0"]
-        shop = urllib.parse.quote(shops[0], safe="")  # an id from the config: text, never markup
-        console.print(f"floor display (大屏): http://127.0.0.1:{port}/floor?shop={shop}", markup=False)
-        console.print(f"metrics:              http://127.0.0.1:{port}/metrics")
-        console.print(f"floor API:            http://127.0.0.1:{port}/api/v1/floor?shop={shop}", markup=False)
-        console.print(f"report (日报):         http://127.0.0.1:{port}/report?shop={shop}", markup=False)
-        console.print(f"worker log:           {log_path}", markup=False)
-        first, last = _last_month(settings)
-        console.print(
-            'last month\'s payroll: eval "$(deploy/local/stack env)" && .venv/bin/kefu-pulse report '
-            f"--shop {shlex.quote(shops[0])} --from {first} --to {last} --format xlsx --output payroll.xlsx",
-            markup=False,
-        )
-        console.print(
-            "Ctrl-C stops the simulator (it answers the buyers still waiting first, so the next run "
-            "starts calm) and the worker" + ("" if was_running else " and the local stack")
-        )
+        _show_where_to_look(console, settings, was_running)
         await _until_interrupted(run_simulation(settings, traffic, None, seed=int(time.time())))
     finally:
-        if worker is not None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-        if not was_running:
-            _stack("down")
-        console.print("demo stopped")
+        _stop(console, worker, was_running)
     return 0
+
+
+def _explain_stack_failure(console: Console, stderr: str) -> None:
+    console.print(f"[red]could not start the local stack:[/red]\n{escape(stderr)}")
+    console.print(
+        "A half-started stack is repaired by the next start: run `kefu-pulse demo` again. "
+        "If it fails the same way, `deploy/local/stack down` stops what runs, "
+        "`deploy/local/stack status` shows each part, and the logs named above say why."
+    )
+
+
+def _on_local_stack(settings: Settings, env: dict[str, str]) -> Settings:
+    """The settings with the local stack's Kafka and Redis (`deploy/local/stack env`)."""
+    return msgspec.structs.replace(
+        settings,
+        kafka=msgspec.structs.replace(settings.kafka, bootstrap=env["KEFU_KAFKA_BOOTSTRAP"]),
+        redis=msgspec.structs.replace(settings.redis, url=env["KEFU_REDIS_URL"]),
+    )
+
+
+def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with WORKER_LOG.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker", "-l", "info"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _show_where_to_look(console: Console, settings: Settings, was_running: bool) -> None:
+    port = settings.web.port
+    shops = sorted(settings.shops) or ["shop0"]
+    shop = urllib.parse.quote(shops[0], safe="")  # an id from the config: text, never markup
+    console.print(f"floor display (大屏): http://127.0.0.1:{port}/floor?shop={shop}", markup=False)
+    console.print(f"metrics:              http://127.0.0.1:{port}/metrics")
+    console.print(f"floor API:            http://127.0.0.1:{port}/api/v1/floor?shop={shop}", markup=False)
+    console.print(f"report (日报):         http://127.0.0.1:{port}/report?shop={shop}", markup=False)
+    console.print(f"worker log:           {WORKER_LOG}", markup=False)
+    first, last = _last_month(settings)
+    console.print(
+        'last month\'s payroll: eval "$(deploy/local/stack env)" && .venv/bin/kefu-pulse report '
+        f"--shop {shlex.quote(shops[0])} --from {first} --to {last} --format xlsx --output payroll.xlsx",
+        markup=False,
+    )
+    console.print(
+        "Ctrl-C stops the simulator (it answers the buyers still waiting first, so the next run "
+        "starts calm) and the worker" + ("" if was_running else " and the local stack")
+    )
+
+
+def _stop(console: Console, worker: subprocess.Popen[bytes] | None, was_running: bool) -> None:
+    """Stop what the demo started, and nothing else: a stack that was already running stays up."""
+    if worker is not None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    if not was_running:
+        _stack("down")
+    console.print("demo stopped")

@@ -25,7 +25,18 @@ When something looks off:  kefu-pulse check
 """
 
 # A new user's order. Faust's `worker` is ours too: it runs the stream worker.
-OWN_COMMANDS = ("demo", "worker", "check", "stats", "simulate", "replay", "topics", "rebuild", "repartition")
+OWN_COMMANDS = (
+    "demo",
+    "worker",
+    "check",
+    "stats",
+    "report",
+    "simulate",
+    "replay",
+    "topics",
+    "rebuild",
+    "repartition",
+)
 WORKER_HELP = "Run a stream worker (any number share the Kafka partitions)."
 
 # Faust's root options that take a value: their value is not the command's name.

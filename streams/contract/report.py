@@ -1,7 +1,7 @@
 """The date-range report as typed values: the output contract of interfaces.md
 (`kefu-pulse report`, `/api/v1/report`, `/report`).
 
-As `floor_model.py` does for the floor, this types what goes out. The values are built from
+As `contract/floor.py` does for the floor, this types what goes out. The values are built from
 the day buckets (agents/exposure/report.py) and turned into JSON, CSV, XLSX, a table or a page
 only at the edge. `metrics` reuses the floor's window values, so a report's field names are
 the floor's.
@@ -13,12 +13,13 @@ from typing import Any
 
 import msgspec
 
+from config.errors import KefuError
 from streams.contract.floor import TeamWindowValues, WindowValues
 
 TEAM = "团队 team"  # the team row's label in tables and spreadsheets
 
 
-class ReportRequestError(ValueError):
+class ReportRequestError(KefuError, ValueError):
     """A report that cannot be given (a bad date or range, an unknown shop), in one sentence:
     the CLI's message and exit 1, the API's 400 `{"error": ...}`."""
 

@@ -20,6 +20,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from streams.contract.report import ReportDay, ReportRow
+from streams.render.formats import DASH
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -188,7 +189,7 @@ def agent_sales_chart(rows: Sequence[ReportRow], *, limit: int = MAX_AGENT_BARS)
         sales_axes.set_title("客服销售额（元）")
         bars = ratio_axes.barh(positions, [r or 0.0 for r in ratios], color=ORANGE, height=0.65)
         ratio_axes.bar_label(
-            bars, labels=["—" if r is None else f"{r:.2%}" for r in ratios], padding=3, fontsize=8
+            bars, labels=[DASH if r is None else f"{r:.2%}" for r in ratios], padding=3, fontsize=8
         )
         ratio_axes.set_xlim(0, (max([r for r in ratios if r is not None], default=0.0) or 0.01) * 1.35)
         ratio_axes.xaxis.set_major_formatter(PercentFormatter(1.0))
@@ -272,7 +273,7 @@ def daily_response_chart(days: Sequence[ReportDay], *, threshold_seconds: float 
         colours = [VERMILLION if (s or 0.0) > threshold_seconds else BLUE for s in seconds]
         bars = seconds_axes.bar(positions, heights, color=colours, width=0.65)
         if not many:
-            labels = ["—" if s is None else f"{s:.1f}" for s in seconds]
+            labels = [DASH if s is None else f"{s:.1f}" for s in seconds]
             seconds_axes.bar_label(bars, labels=labels, padding=2, fontsize=7.5)
         seconds_axes.set_ylim(0, max([*heights, threshold_seconds]) * 1.25)
         seconds_axes.axhline(threshold_seconds, color=VERMILLION, linestyle="--", linewidth=1)
@@ -331,7 +332,7 @@ def first_response_histogram(buckets: Mapping[str, int], *, threshold_seconds: f
         axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: compact(value)))
         line_at = sum(1 for high in bounds if high <= bound) - 0.5  # between the buckets
         axes.axvline(line_at, color=VERMILLION, linestyle="--", linewidth=1.5)
-        share = "—" if total == 0 else f"{within / total:.2%}"
+        share = DASH if total == 0 else f"{within / total:.2%}"
         note: dict[str, Any] = {"boxstyle": "round,pad=0.4", "facecolor": "white", "edgecolor": VERMILLION}
         # Of the replied consultations: the page's N秒回复率 counts unanswered ones against it too.
         text = f"{bound:g} 秒线\n已回复中 {share} 在 {bound:g} 秒内（{within:,} / {total:,}）"

@@ -7,7 +7,6 @@ paths, no script and no URL, so it can be mailed, archived, opened offline and p
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -25,25 +24,27 @@ from streams.render.charts import (
     ranked,
     satisfaction_chart,
 )
-from streams.render.floor_table import headline_target, hours_minutes
-
-DASH = "—"  # an absent value: never shown as 0
+from streams.render.formats import DASH, PAGE_STYLE, Kind, headline_target, show
 
 
 def percent(value: float | None) -> str:
-    return DASH if value is None else f"{value * 100:.2f}%"
+    return show(value, "percent", PAGE_STYLE)
 
 
 def money(value: float | None) -> str:
-    return DASH if value is None else f"¥{value:,.2f}"
+    return show(value, "money", PAGE_STYLE)
 
 
 def seconds(value: float | None) -> str:
-    return DASH if value is None else f"{value:.1f} 秒"
+    return show(value, "seconds", PAGE_STYLE)
 
 
 def count(value: float | None) -> str:
-    return DASH if value is None else f"{value:,.0f}"
+    return show(value, "count", PAGE_STYLE)
+
+
+def duration(value: float | None) -> str:
+    return show(value, "duration", PAGE_STYLE)
 
 
 @dataclass(frozen=True)
@@ -58,23 +59,17 @@ class Headline:
 
 
 # (label, English, field, kind, whether higher is better: None for volumes, neither good nor bad)
-HEADLINES: tuple[tuple[str, str, str, str, bool | None], ...] = (
+HEADLINES: tuple[tuple[str, str, str, Kind, bool | None], ...] = (
     ("咨询人数", "consultations", "consultations", "count", None),
-    ("回复率", "reply ratio", "reply_ratio", "ratio", True),
+    ("回复率", "reply ratio", "reply_ratio", "percent", True),
     ("首次响应", "first response", "first_response_avg_seconds", "seconds", False),
-    ("{n}秒回复率", "replied within {n} s", "within", "ratio", True),
+    ("{n}秒回复率", "replied within {n} s", "within", "percent", True),
     ("询单人数", "inquiries", "inquiries", "count", None),
-    ("询单转化率", "consult→pay", "consult_pay_ratio", "ratio", True),
+    ("询单转化率", "consult→pay", "consult_pay_ratio", "percent", True),
     ("客服销售额", "attributed sales", "attributed_sales_yuan", "money", True),
-    ("满意度", "satisfaction", "satisfaction_ratio", "ratio", True),
+    ("满意度", "satisfaction", "satisfaction_ratio", "percent", True),
     ("静默下单", "silent orders", "silent_orders", "count", None),
 )
-SHOW: dict[str, Callable[[float | None], str]] = {
-    "count": count,
-    "ratio": percent,
-    "seconds": seconds,
-    "money": money,
-}
 
 
 def _field(values: TeamWindowValues, field: str, threshold_key: str) -> float | None:
@@ -84,9 +79,10 @@ def _field(values: TeamWindowValues, field: str, threshold_key: str) -> float | 
     return value
 
 
-def _change(kind: str, now: float, before: float) -> str:
+def _change(kind: Kind, now: float, before: float) -> str:
+    # A change, signed, in the page's units: a ratio's in percentage points.
     delta = now - before
-    if kind == "ratio":
+    if kind == "percent":
         return f"{delta * 100:+.2f} 个百分点"
     if kind == "seconds":
         return f"{delta:+.1f} 秒"
@@ -97,30 +93,30 @@ def _change(kind: str, now: float, before: float) -> str:
 
 
 def headline(
-    spec: tuple[str, str, str, str, bool | None],
+    spec: tuple[str, str, str, Kind, bool | None],
     team: TeamWindowValues,
     previous: TeamWindowValues | None,
     within_target: int | None,
 ) -> Headline:
     """`within_target`: the replied-within target the headline shows (15 s, else the shop's first)."""
     label, english, field, kind, higher_better = spec
-    key = "—" if within_target is None else str(within_target)
+    key = DASH if within_target is None else str(within_target)
     now = _field(team, field, key)
     before = None if previous is None else _field(previous, field, key)
-    show = SHOW[kind]
     names = (label.format(n=key), english.format(n=key))
+    shown = (show(now, kind, PAGE_STYLE), show(before, kind, PAGE_STYLE))
     if now is None or before is None:
-        return Headline(*names, show(now), show(before), "", "无可比数据", "neutral")
+        return Headline(*names, *shown, "", "无可比数据", "neutral")
     text = _change(kind, now, before)
     if abs(now - before) < 1e-9:
-        return Headline(*names, show(now), show(before), "＝", "持平", "neutral")
+        return Headline(*names, *shown, "＝", "持平", "neutral")
     arrow = "▲" if now > before else "▼"
     if higher_better is None:
         tone, verdict = "neutral", "增加" if now > before else "减少"
     else:
         tone = "better" if (now > before) == higher_better else "worse"
         verdict = "改善" if tone == "better" else "变差"
-    return Headline(*names, show(now), show(before), arrow, f"{text} · {verdict}", tone)
+    return Headline(*names, *shown, arrow, f"{text} · {verdict}", tone)
 
 
 def period_kind(first: date, last: date) -> str:
@@ -148,9 +144,7 @@ def _template() -> Template:
     environment = Environment(
         loader=PackageLoader("streams.render", "templates"), autoescape=select_autoescape(), trim_blocks=True
     )
-    environment.filters.update(
-        percent=percent, money=money, seconds=seconds, count=count, duration=hours_minutes
-    )
+    environment.filters.update(percent=percent, money=money, seconds=seconds, count=count, duration=duration)
     return environment.get_template("report.html")
 
 

@@ -9,8 +9,9 @@ from rich.table import Table
 from rich.text import Text
 
 from streams.contract.report import TEAM, Report, ReportRow, ReportTotals
-from streams.render.columns import ReportColumn, Subject, display, report_columns
-from streams.render.floor_table import WIDE_TERMINAL, plain
+from streams.render.columns import ReportColumn, Subject, report_columns
+from streams.render.floor_table import plain
+from streams.render.formats import WIDE_TERMINAL
 
 
 def _label(subject: Subject) -> str:
@@ -22,7 +23,7 @@ def _label(subject: Subject) -> str:
 def _shop_line(columns: Sequence[ReportColumn], totals: ReportTotals) -> str:
     # The shop's orders belong to no agent: a line under the table rather than four columns
     # that would be empty on every row but one.
-    return " · ".join(f"{c.zh} {display(c.kind, c.value(totals))}" for c in columns if c.team_only)
+    return " · ".join(f"{c.zh} {c.display(c.value(totals))}" for c in columns if c.team_only)
 
 
 def _fold(header: str, lines: int) -> str:
@@ -63,7 +64,7 @@ def _table(
     subjects: list[Subject] = [*agents, totals]
     labels = [_label(s) for s in subjects]
     metrics = [c for c in columns if c.kind != "text" and not c.team_only]
-    cells = [[display(c.kind, c.value(s)) for s in subjects] for c in metrics]
+    cells = [[c.display(c.value(s)) for s in subjects] for c in metrics]
     layout = _layout(metrics, cells, width - max(map(cell_len, [*labels, "客服"])) - 4)
     table = Table(title=title, caption=_shop_line(columns, totals), caption_justify="left")
     table.add_column("客服", no_wrap=True)

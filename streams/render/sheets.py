@@ -12,15 +12,18 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from streams.contract.report import Report
-from streams.render.columns import Cell, Kind, ReportColumn, Subject, display, report_columns
+from streams.render.columns import ReportColumn, Subject, report_columns
+from streams.render.formats import Cell, Kind
 
 DAY_HEADER = "日期 day"
 SUMMARY_SHEET = "汇总"
+# Excel's own number formats: the cell keeps the number, as a payroll formula needs it, and the
+# format only shows it (formats.TABLE_STYLE's decimals, with the yuan sign).
 NUMBER_FORMATS: dict[Kind, str] = {
     "count": "0",
-    "ratio": "0.00%",
+    "percent": "0.00%",
     "seconds": "0.0",
-    "yuan": "¥#,##0.00",
+    "money": "¥#,##0.00",
     "text": "@",
     "score": "0.00",
     "duration": "#,##0",  # seconds, as the header says (online_seconds): sums and pay rules stay simple
@@ -65,7 +68,7 @@ def _width(column: ReportColumn, values: Sequence[Cell]) -> int:
     # Not worksheet.autofit(): it counts a CJK character as narrow as a Latin one and a number
     # by its full repr (0.9534883720930233 for a cell showing 95.35%). The header wraps at its
     # space, so its longest word sets the minimum.
-    shown = [display(column.kind, v) for v in values if v is not None]
+    shown = [column.display(v) for v in values if v is not None]
     return max(_cells(part) for part in [*column.header.split(" "), *shown]) + 3
 
 

@@ -15,13 +15,13 @@ import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 from kafka import KafkaProducer
 from rich.console import Console
 from rich.live import Live
 
+from config.calendar import MS_PER_DAY, calendar_for
 from config.settings import Settings
 from streams.simulation.traffic import (
     OpenConversations,
@@ -189,7 +189,7 @@ async def produce_history(
                 if sent % 5000 == 0:
                     done = (record.ts - start_ms) / max(end_ms - start_ms, 1)
                     live.update(
-                        f"history: {sent} events · {done:.0%} of {(end_ms - start_ms) / 86_400_000:.0f} days"
+                        f"history: {sent} events · {done:.0%} of {(end_ms - start_ms) / MS_PER_DAY:.0f} days"
                     )
                     await asyncio.sleep(0)  # let Ctrl-C through
             live.update(f"history: {sent} events")
@@ -200,17 +200,15 @@ async def produce_history(
     return sent
 
 
-def day_start_ms(day: date, zone: str) -> int:
-    return int(datetime.combine(day, datetime.min.time(), ZoneInfo(zone)).timestamp() * 1000)
-
-
 def local_today(zone: str, now_ms: int) -> date:
-    return datetime.fromtimestamp(now_ms / 1000, ZoneInfo(zone)).date()
+    """Today's business day in `zone`, as a date."""
+    return date.fromordinal(calendar_for(zone).day(now_ms))
 
 
 def history_start_ms(zone: str, days: int, now_ms: int) -> int:
     """The start of the business day `days` days before today's, in `zone`."""
-    return day_start_ms(local_today(zone, now_ms) - timedelta(days=days), zone)
+    calendar = calendar_for(zone)
+    return calendar.day_start_ms(calendar.day(now_ms) - days)
 
 
 def days_since_last_month(zone: str, now_ms: int) -> int:

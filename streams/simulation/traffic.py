@@ -23,6 +23,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from config.calendar import MS_PER_DAY, MS_PER_HOUR
+
 EVENTS_PER_SESSION = 5.2  # measured mean of the model below (past its warm-up), turns a rate into arrivals
 RATING_SHARE = 0.35  # the share of answered buyers who rate, for traffic that asks for ratings (demo)
 
@@ -38,8 +40,7 @@ RERATED_SHARE = 0.04  # buyers who change their rating later (a later rating rep
 # seconds (a demo opens on a staffed floor), works `SHIFT_MS`, with a break (挂起) after a few
 # minutes to an hour of work, and logs in again a day after the last login.
 LOGIN_SPREAD_MS = 10_000
-SHIFT_MS = 9 * 3_600_000
-DAY_MS = 24 * 3_600_000
+SHIFT_MS = 9 * MS_PER_HOUR
 WORK_MEAN_MS, WORK_MIN_MS = 40 * 60_000, 3 * 60_000
 BREAK_MS = (3 * 60_000, 15 * 60_000)
 
@@ -193,7 +194,7 @@ def shift_changes(start_ms: int, rnd: random.Random) -> Iterator[tuple[int, str]
                 break
             yield t, "online"
         yield end, "offline"
-        login += DAY_MS
+        login += MS_PER_DAY
 
 
 # An agent's next status change: (ts, the agent's place in the heap's ties, status, shop, agent,
@@ -294,27 +295,31 @@ class TrafficModel:
             buyer = f"ad_spam_{rnd.getrandbits(24):06x}"
         agents = self.agent_ids(shop_index)
         agent = rnd.choices(agents, weights=self._agent_weights)[0]  # a few agents are busiest
+        answered = self._conversation(shop, buyer, agents, agent, ts)
+        if answered is None:
+            return  # never answered: the buyer waits until the queue drops it
+        agent, ended, first_wait_ms = answered
+        if not buyer.startswith("ad_spam_"):
+            self._maybe_rate(shop, buyer, agent, ended, first_wait_ms)
+        if rnd.random() < 0.25:
+            ordered_at = ended + int(rnd.uniform(10_000, 300_000))
+            self._order(shop, buyer, ordered_at, f"T{next(self._ids)}", rnd.random() < 0.75)
+
+    def _conversation(
+        self, shop: str, buyer: str, agents: list[str], agent: str, ts: int
+    ) -> tuple[str, int, int] | None:
+        """The buyer's rounds of messages, each answered (after an auto-reply now and then, and
+        perhaps a transfer). Returns the last agent, when the conversation ended and the first
+        answer's wait; None when a round is never answered."""
+        rnd = self.random
         t = ts
         first_wait_ms = 0
-        for _round in range(1 + int(rnd.expovariate(1.0))):
+        for round_index in range(1 + int(rnd.expovariate(1.0))):
             for _ in range(1 + int(rnd.expovariate(0.8))):
-                self._push(
-                    self._event("messages", shop, buyer, t, type="message", agent_id=agent, sender="buyer")
-                )
+                self._push(self._message(shop, buyer, t, agent, "buyer"))
                 t += int(rnd.uniform(500, 4000))
-            if _round == 0 and rnd.random() < 0.3:
-                self._push(
-                    self._event(
-                        "messages",
-                        shop,
-                        buyer,
-                        t + 800,
-                        type="message",
-                        agent_id=agent,
-                        sender="agent",
-                        auto_reply=True,
-                    )
-                )
+            if round_index == 0 and rnd.random() < 0.3:
+                self._push(self._message(shop, buyer, t + 800, agent, "agent", auto_reply=True))
             if rnd.random() < 0.05:
                 target = rnd.choice(agents)
                 self._push(
@@ -324,20 +329,18 @@ class TrafficModel:
                 )
                 agent, t = target, t + 2000
             if rnd.random() < self.shape.unanswered_share:
-                return  # never answered: the buyer waits until the queue drops it
+                return None
             # Long-tailed: with the defaults, median 7 s and about one answer in six past 15 s.
             t += int(rnd.lognormvariate(math.log(self.shape.reply_median_s * 1000), self.shape.reply_spread))
             first_wait_ms = first_wait_ms or t - ts
-            self._push(
-                self._event("messages", shop, buyer, t, type="message", agent_id=agent, sender="agent")
-            )
+            self._push(self._message(shop, buyer, t, agent, "agent"))
             t += int(rnd.uniform(5000, 40_000))
-        if not buyer.startswith("ad_spam_"):
-            self._maybe_rate(shop, buyer, agent, t, first_wait_ms)
-        if rnd.random() < 0.25:
-            self._order(
-                shop, buyer, t + int(rnd.uniform(10_000, 300_000)), f"T{next(self._ids)}", rnd.random() < 0.75
-            )
+        return agent, t, first_wait_ms
+
+    def _message(self, shop: str, buyer: str, ts: int, agent: str, sender: str, **extra: object) -> SimRecord:
+        return self._event(
+            "messages", shop, buyer, ts, type="message", agent_id=agent, sender=sender, **extra
+        )
 
     def _maybe_rate(self, shop: str, buyer: str, agent: str, ended: int, first_wait_ms: int) -> None:
         """After an answered conversation, perhaps a rating of its last agent (客服评价), minutes
@@ -349,7 +352,7 @@ class TrafficModel:
         rated_at = ended + int(rnd.uniform(30_000, 1_800_000))
         self._enqueue(self._rating(shop, buyer, agent, rated_at, rnd.choices(SCORES, weights)[0]))
         if rnd.random() < RERATED_SHARE:
-            changed_at = rated_at + int(rnd.uniform(600_000, 86_400_000))
+            changed_at = rated_at + int(rnd.uniform(600_000, MS_PER_DAY))
             self._enqueue(self._rating(shop, buyer, agent, changed_at, rnd.choice(SCORES)))
 
     def _rating(self, shop: str, buyer: str, agent: str, ts: int, score: int) -> SimRecord:

@@ -8,6 +8,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from kafka.errors import CoordinatorLoadInProgressError, CoordinatorNotAvailableError
 
+from config.errors import KefuError
 from config.settings import Settings
 from streams.wire.security import admin_client
 
@@ -16,7 +17,7 @@ from streams.wire.security import admin_client
 COORDINATOR_WAIT_S = 30.0
 
 
-class WorkersRunning(RuntimeError):
+class WorkersRunning(KefuError, RuntimeError):
     pass
 
 

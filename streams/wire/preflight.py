@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aiokafka.client import AIOKafkaClient
 
+from config.errors import DeploymentError
 from config.secret import mask_secrets
 from config.settings import Settings
 from streams.wire.security import KafkaAccessError, KafkaUnreachable, check_access, client_kwargs
@@ -19,7 +20,7 @@ from streams.wire.security import KafkaAccessError, KafkaUnreachable, check_acce
 OPERATIONS_DOC = 'docs/operations.md, "Adding partitions later"'
 
 
-class StartupError(RuntimeError):
+class StartupError(DeploymentError, RuntimeError):
     """One sentence: what is wrong and what to do; printed at start-up, so never a secret."""
 
     def __init__(self, message: str) -> None:

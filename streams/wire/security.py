@@ -18,10 +18,11 @@ from aiokafka.errors import KafkaError
 from kafka.admin import KafkaAdminClient
 
 from config.addresses import host_port
+from config.errors import DeploymentError
 from config.settings import KafkaSecuritySettings, KafkaSettings
 
 
-class KafkaAccessError(RuntimeError):
+class KafkaAccessError(DeploymentError, RuntimeError):
     """Kafka cannot be used with these settings: unreachable, TLS refused, or login refused."""
 
 

@@ -9,24 +9,11 @@ from typing import Any
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from config.calendar import MS_PER_DAY
+from config.errors import KefuError
+from config.retention import input_retention_ms
 from config.settings import Settings
 from streams.wire.security import admin_client
-
-MS_PER_DAY = 86_400_000
-
-
-def input_retention_days(settings: Settings) -> int:
-    """What `rebuild` must re-read to restore every report: the longest `retention_days`, the
-    after-sale look-back before its first day (orders then still classify consultations), and a
-    day for the time zones' offsets."""
-    shops = settings.shops.values()
-    retention = max([settings.defaults.retention_days, *(s.retention_days or 0 for s in shops)])
-    after_sale = max([settings.defaults.after_sale_days, *(s.after_sale_days or 0 for s in shops)])
-    return retention + after_sale + 1
-
-
-def input_retention_ms(settings: Settings) -> int:
-    return input_retention_days(settings) * MS_PER_DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,5 +104,5 @@ def _lengthen_retention(admin: Any, plan: TopicPlan) -> str:
     return f", retention set to {int(wanted) // MS_PER_DAY} days (was {current / MS_PER_DAY:g})"
 
 
-class RetentionNotSet(RuntimeError):
+class RetentionNotSet(KefuError, RuntimeError):
     """The broker refused to show or change an input topic's retention."""

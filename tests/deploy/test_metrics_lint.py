@@ -14,9 +14,9 @@ import pytest
 
 from agents.core.alerts import AlertEvent
 from agents.core.projection import WIDTH
+from agents.core.values import team_values, window_values
 from agents.core.windows import WINDOWS
 from agents.exposure.collector import FloorSnapshot, cap_agents
-from agents.exposure.floor import team_values, window_values
 from agents.worker.runtime import Runtime
 from config.settings import Settings
 from streams.contract.floor import AgentRow, ShopFloor, Totals

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.core.calendar import calendar_for
+from config.calendar import calendar_for
 from tests.integration.harness import chat_message
 
 CAL = calendar_for("Asia/Shanghai")

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.core.calendar import calendar_for
+from config.calendar import calendar_for
 from tests.integration.harness import Deployment, chat_message, http_get, order_event, wait_for
 
 CAL = calendar_for("Asia/Shanghai")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agents.core.calendar import calendar_for
+from config.calendar import calendar_for
 from tests.integration.harness import Deployment, http_get, wait_for
 
 CAL = calendar_for("Asia/Shanghai")

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from datetime import date
 
-from agents.core.calendar import calendar_for
+from config.calendar import calendar_for
 from tests.integration.harness import Deployment, chat_message
 
 AGENTS = 6

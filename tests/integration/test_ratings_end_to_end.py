@@ -19,7 +19,7 @@ import json
 import time
 from typing import Any
 
-from agents.core.calendar import calendar_for
+from config.calendar import calendar_for
 from tests.integration.harness import Deployment, chat_message, http_get, wait_for
 
 CAL = calendar_for("Asia/Shanghai")

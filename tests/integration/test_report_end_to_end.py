@@ -29,8 +29,8 @@ from typing import Any
 
 import pytest
 
-from agents.core.calendar import calendar_for
 from agents.core.report_range import day_text
+from config.calendar import calendar_for
 from tests.integration.harness import Deployment, chat_message, http_get, http_status, order_event, wait_for
 
 CAL = calendar_for("Asia/Shanghai")

@@ -12,13 +12,8 @@ import pytest
 from config.settings import Settings
 from streams.commands.check import Check, redis_check, report, topic_checks
 from streams.commands.help import OWN_COMMANDS, command_of, wants_debug
-from streams.render.floor_table import (
-    FULL_TERMINAL,
-    WIDE_TERMINAL,
-    floor_table,
-    headline_target,
-    unknown_shop_message,
-)
+from streams.commands.stats import unknown_shop_message
+from streams.render.floor_table import FULL_TERMINAL, WIDE_TERMINAL, floor_table, headline_target
 from streams.wire.preflight import TopicFacts, input_topic_problem
 from tests.builders import agent_row, shop_floor
 
@@ -45,6 +40,9 @@ def test_help_introduces_kefu_pulse_and_lists_its_commands_first() -> None:
         if line.startswith("  ") and not line.startswith("   ")
     ]
     assert listed == list(OWN_COMMANDS)
+    # every command interfaces.md names is among ours (`report` once sat under Faust's)
+    every = ["demo", "worker", "check", "stats", "report", "simulate", "replay", "topics", "rebuild"]
+    assert listed == [*every, "repartition"]
     assert "livecheck" in text[faust:] and "livecheck" not in text[ours:faust]
 
 

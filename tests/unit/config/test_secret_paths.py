@@ -31,6 +31,7 @@ from config.redaction import install_log_redaction, settings_secrets
 from config.secret import REDACTED, forget_secrets, mask_secrets
 from config.settings import ConfigError, Settings, load_settings, settings_from_yaml
 from config.watch import ConfigWatcher
+from streams.commands import base
 from streams.commands import main as cli
 from streams.commands.check import Check, redis_check, report
 from streams.wire.preflight import StartupError
@@ -152,7 +153,7 @@ def test_the_health_body(form: Form, monkeypatch: pytest.MonkeyPatch) -> None:
 @forms
 def test_check_lines(form: Form, capsys: pytest.CaptureFixture[str]) -> None:
     info = {"redis_version": "7.4.0", "maxmemory_policy": "noeviction"}
-    refused = StartupError(cli._redis_problem(settings_for(form), library_error(form)))
+    refused = StartupError(base.redis_problem(settings_for(form), library_error(form)))
     checks = [redis_check(form.url, info), Check("redis", False, str(refused)), Check("x", False, form.url)]
     for as_json in (False, True):
         report(checks, as_json)
@@ -161,11 +162,11 @@ def test_check_lines(form: Form, capsys: pytest.CaptureFixture[str]) -> None:
 
 @forms
 def test_cli_start_up_errors(form: Form, capsys: pytest.CaptureFixture[str]) -> None:
-    problem = cli._redis_problem(settings_for(form), library_error(form))
+    problem = base.redis_problem(settings_for(form), library_error(form))
     assert_masked(problem, form)
     assert_masked(str(StartupError(f"Kafka said: {form.url}")), form)
     with pytest.raises(SystemExit):
-        cli._fail(f"check could not finish: RuntimeError: {form.url}")
+        base.fail(f"kefu-pulse: check could not finish: RuntimeError: {form.url}", 1)
     assert_masked(capsys.readouterr().err, form)
 
 

@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agents.core import calendar as calendar_module
 from agents.core.alerts import FIRST_RESPONSE, WAITING, AlertEvent, conditions, transitions
 from agents.core.buyer import BuyerState, Consultation, OrderState, event_digest, prune
-from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR, calendar_for
 from agents.core.engine import Horizon, apply_buyer_events
 from agents.core.projection import FIRST_RESPONSE_BUCKETS, WIDTH, bucket_index
+from agents.core.values import team_values, window_values
 from agents.core.windows import ROLLING_SECONDS, cohort_buckets, window_reads
-from agents.exposure.floor import team_values, window_values
+from config import calendar as calendar_module
+from config.calendar import MS_PER_DAY, MS_PER_HOUR, calendar_for
 from streams.contract.floor import WindowValues
 from tests.builders import (
     TARGETS,

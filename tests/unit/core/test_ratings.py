@@ -7,9 +7,9 @@ as such, never credited. A later rating of the same consultation replaces the ea
 
 from __future__ import annotations
 
-from agents.core.calendar import MS_PER_DAY
 from agents.core.projection import WIDTH
-from agents.exposure.floor import window_values
+from agents.core.values import window_values
+from config.calendar import MS_PER_DAY
 from tests.builders import Counts, Ledger, agent_msg, at, buyer_msg, order, rating, settings
 
 TARGETS = (15, 180)

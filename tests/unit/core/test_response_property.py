@@ -12,7 +12,7 @@ from collections import defaultdict
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.core.calendar import calendar_for
+from config.calendar import calendar_for
 from streams.contract.events import Event, Message, Transfer
 from tests.builders import DAY0, Ledger
 

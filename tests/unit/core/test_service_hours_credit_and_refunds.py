@@ -7,11 +7,11 @@ import asyncio
 import pytest
 
 from agents.core.alerts import FIRST_RESPONSE, WAITING, conditions
-from agents.core.calendar import calendar_for
 from agents.core.policy import PolicyBook
 from agents.core.projection import WIDTH
 from agents.core.service_clock import ServiceClock
 from agents.exposure.floor import FloorReader
+from config.calendar import calendar_for
 from config.settings import ConfigError, settings_from_yaml
 from tests.builders import Counts, Ledger, agent_msg, agent_row, at, buyer_msg, order, settings, shop_floor
 from tests.fakes import FakeStore

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from agents.core.calendar import calendar_for
 from agents.core.status import (
     ChangePoint,
     StatusTime,
@@ -16,6 +15,7 @@ from agents.core.status import (
     window_spans,
     window_times,
 )
+from config.calendar import calendar_for
 
 SHANGHAI = calendar_for("Asia/Shanghai")
 DAY = 739_580  # 2025-11-25, which starts at 1764000000000 in Shanghai

@@ -5,8 +5,8 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.core.calendar import calendar_for
 from agents.core.windows import WINDOWS, window_reads
+from config.calendar import calendar_for
 
 CAL = calendar_for("Asia/Shanghai")
 

@@ -15,22 +15,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from agents.core.policy import PolicyBook
-from agents.core.projection import (
-    CONSULTATIONS,
-    FIRST_RESPONSE_MS,
-    INQUIRIES,
-    ORDERED,
-    PAID,
-    REPLIED,
-    SALES_FEN,
-    SHOP_LEVEL,
-    WAIT_MS,
-    WAITS_ENDED,
-    WIDTH,
-)
+from agents.core.projection import SHOP_LEVEL, WIDTH, Counter
+from agents.core.values import window_values
 from agents.core.windows import WINDOWS
 from agents.exposure.collector import OVERFLOW_AGENT, FloorCollector, FloorSnapshot, cap_agents, cap_shops
-from agents.exposure.floor import FloorReader, window_values
+from agents.exposure.floor import FloorReader
 from agents.worker.runtime import Runtime
 from config.settings import Settings, settings_from_yaml
 from streams.contract.floor import ShopFloor
@@ -41,15 +30,15 @@ NOW = 1_764_000_000_000
 
 def vector(**fields: int) -> list[int]:
     names = {
-        "consultations": CONSULTATIONS,
-        "replied": REPLIED,
-        "first_response_ms": FIRST_RESPONSE_MS,
-        "waits_ended": WAITS_ENDED,
-        "wait_ms": WAIT_MS,
-        "inquiries": INQUIRIES,
-        "ordered": ORDERED,
-        "paid": PAID,
-        "sales_fen": SALES_FEN,
+        "consultations": Counter.CONSULTATIONS,
+        "replied": Counter.REPLIED,
+        "first_response_ms": Counter.FIRST_RESPONSE_MS,
+        "waits_ended": Counter.WAITS_ENDED,
+        "wait_ms": Counter.WAIT_MS,
+        "inquiries": Counter.INQUIRIES,
+        "ordered": Counter.ORDERED,
+        "paid": Counter.PAID,
+        "sales_fen": Counter.SALES_FEN,
     }
     out = [0] * WIDTH
     for name, value in fields.items():

@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from agents.core.projection import FIRST_RESPONSE_BUCKETS, WIDTH
 from agents.core.status import STATUSES, StatusTime
+from agents.core.values import team_values, window_values
 from agents.core.windows import WINDOWS
 from agents.exposure.collector import OVERFLOW_AGENT, FloorCollector, FloorSnapshot
-from agents.exposure.floor import team_values, window_values
 from agents.exposure.floor_exposition import FloorText, floor_exposition
 from agents.exposure.status_values import with_status
 from streams.contract.floor import AgentRow, ShopFloor, Totals

@@ -8,10 +8,10 @@ from datetime import date
 
 import pytest
 
-from agents.core.calendar import calendar_for
 from agents.core.policy import PolicyBook
 from agents.core.report_range import DayRange, RangeError
 from agents.exposure.report import ReportReader, UnknownReportShop
+from config.calendar import calendar_for
 from config.settings import settings_from_yaml
 from tests.report_samples import as_vector
 

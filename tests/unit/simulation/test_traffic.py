@@ -147,3 +147,28 @@ def test_a_progress_line_ends_before_the_next_message_off_a_terminal() -> None:
         "simulate: 9 events sent",
         "answered the 2 buyers still waiting",
     ]
+
+
+@pytest.mark.parametrize(
+    ("zone", "now", "days", "start"),
+    [
+        # New York springs forward at 02:00 on 2026-03-08: that day starts at 05:00 UTC, the next at 04:00.
+        ("America/New_York", "2026-03-09T12:00:00-04:00", 1, "2026-03-08T00:00:00-05:00"),
+        ("America/New_York", "2026-03-09T00:30:00-04:00", 0, "2026-03-09T00:00:00-04:00"),
+        ("Europe/London", "2026-10-26T00:10:00+00:00", 1, "2026-10-25T00:00:00+01:00"),
+        ("Asia/Kathmandu", "2026-01-01T00:00:00+05:45", 31, "2025-12-01T00:00:00+05:45"),
+    ],
+)
+def test_history_starts_at_the_local_midnight_of_the_business_day(
+    zone: str, now: str, days: int, start: str
+) -> None:
+    """The simulator's history starts where the reports' business day starts, across DST days."""
+    from datetime import datetime
+
+    from config.calendar import calendar_for
+    from streams.simulation.simulate import history_start_ms
+
+    now_ms = int(datetime.fromisoformat(now).timestamp() * 1000)
+    started = history_start_ms(zone, days, now_ms)
+    assert started == int(datetime.fromisoformat(start).timestamp() * 1000)
+    assert calendar_for(zone).day(started) == calendar_for(zone).day(now_ms) - days

@@ -12,10 +12,10 @@ from typing import Any
 import msgspec
 import pytest
 
+from config.calendar import MS_PER_DAY
 from streams.commands.demo import DEMO_TRAFFIC
 from streams.contract.events import AgentStatus, Rating
 from streams.simulation.traffic import (
-    DAY_MS,
     LOGIN_SPREAD_MS,
     PATIENCE_MS,
     SHIFT_MS,
@@ -117,7 +117,7 @@ def test_buyers_rate_answered_consultations_after_them_mostly_content() -> None:
             ]
             assert replies, "a rating rates a consultation its agent answered, after the answer"
             start = min(e["ts"] for e in events if e["type"] == "message")
-            assert rating["ts"] - start < 3 * DAY_MS  # within the default rating_days
+            assert rating["ts"] - start < 3 * MS_PER_DAY  # within the default rating_days
         first = ratings[0]
         scores[first["score"]] += 1
         start = min(e["ts"] for e in events if e["type"] == "message" and e["sender"] == "buyer")
@@ -148,7 +148,7 @@ def test_ratings_ride_on_the_messages_topic_keyed_by_buyer() -> None:
 
 def test_agents_log_in_take_breaks_and_log_out_on_the_agents_topic() -> None:
     shape = TrafficShape(shops=2, agents=3, rate=0.5, agent_shifts=True)
-    records = until(shape, 2 * DAY_MS)
+    records = until(shape, 2 * MS_PER_DAY)
     changes: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for record in records:
         if record.kind != "agents":
@@ -167,7 +167,7 @@ def test_agents_log_in_take_breaks_and_log_out_on_the_agents_topic() -> None:
         logins = [t for (_, b), (t, a) in itertools.pairwise(timeline) if (b, a) == ("offline", "online")]
         offline = [ts for ts, status in timeline if status == "offline"]
         assert len(offline) == 2 and offline[0] == timeline[0][0] + SHIFT_MS, agent  # a shift a day
-        assert logins == [timeline[0][0] + DAY_MS], agent
+        assert logins == [timeline[0][0] + MS_PER_DAY], agent
         for (_, before), (_, after) in itertools.pairwise(timeline):
             assert before != after, agent  # one event per change
             assert (before, after) != ("offline", "away"), agent  # breaks are taken signed in

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from agents.core.buyer import BuyerState
-from agents.core.calendar import MS_PER_DAY, MS_PER_HOUR
 from agents.core.engine import Horizon, apply_buyer_events
 from agents.core.policy import resolve_policy
 from agents.store import keys
 from agents.store.outbox import apply_calls, from_writes
 from agents.store.writes import HISTORY_INDEX_TTL_MS, WriteSet, add_buyer_delta
+from config.calendar import MS_PER_DAY, MS_PER_HOUR
 from config.settings import MAX_RETENTION_DAYS, settings_from_yaml
 from tests.builders import agent_msg, at, buyer_msg
 

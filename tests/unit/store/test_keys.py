@@ -9,8 +9,9 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from agents.store import keys
 from agents.store.batches import offset_ttl_ms
+from config.retention import input_retention_ms
 from config.settings import settings_from_yaml
-from streams.wire.topics import input_retention_days, input_retention_ms, topic_plans
+from streams.wire.topics import topic_plans
 from tests.offset_keys import parse_offset_key
 
 
@@ -79,19 +80,6 @@ def test_offsets_outlive_the_input_topics_retention(yaml_text: str) -> None:
     names = settings.kafka.topics
     for topic in (names.messages, names.orders):
         assert int(plans[topic].config["retention.ms"]) < offset_ttl_ms(settings)
-
-
-@pytest.mark.parametrize(
-    ("yaml_text", "days"),
-    [
-        ("{}", 93 + 7 + 1),
-        ("defaults: {retention_days: 28, after_sale_days: 0}", 29),
-        ("shops: {s1: {retention_days: 120}, s2: {after_sale_days: 14}}", 120 + 14 + 1),
-    ],
-)
-def test_input_topics_keep_what_rebuild_needs_for_every_report(yaml_text: str, days: int) -> None:
-    """The longest retention of any shop, the after-sale look-back before it, a day for zones."""
-    assert input_retention_days(settings_from_yaml(yaml_text)) == days
 
 
 def test_ids_without_braces_keep_their_keys() -> None:

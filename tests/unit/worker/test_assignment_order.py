@@ -16,8 +16,7 @@ from aiokafka.errors import IllegalStateError
 from aiokafka.structs import TopicPartition as TP
 from prometheus_client import CollectorRegistry, Counter
 
-from agents.worker import duties, resume
-from agents.worker import install as stream_agents
+from agents.worker import duties, install, resume
 from config.settings import Settings
 from streams.wire.app import create_app
 
@@ -26,7 +25,7 @@ def test_the_redis_seek_policy_is_installed_before_the_assignment_handler_yields
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app = create_app(Settings())
-    stream_agents.install(app, Settings())
+    install.install(app, Settings())
     installed_at_first_await: list[bool] = []
 
     async def first_await(ping: Any) -> None:  # the handler's first await: the access check

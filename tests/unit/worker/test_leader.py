@@ -61,7 +61,7 @@ def test_a_deposed_leader_leads_again_once_nobody_else_does() -> None:
     assert a.deposed
     store.leader_seen = None  # B stopped leading: its heartbeat ran out
     asyncio.run(a.lead(NOW + 8_000))
-    assert not a.deposed and a.epoch == 3 and a.collector.snapshot.floors
+    assert not a.deposed and a.leader.epoch == 3 and a.collector.snapshot.floors
 
 
 def test_following_forgets_the_epoch() -> None:
@@ -69,11 +69,11 @@ def test_following_forgets_the_epoch() -> None:
     a_buyer_waits(store, NOW)
     a = leader(store, [])
     asyncio.run(a.lead(NOW))
-    assert a.epoch == 1
-    a.follow()
-    assert a.epoch is None and not a.deposed and a.collector.snapshot.floors == []
+    assert a.leader.epoch == 1
+    a.leader.follow()
+    assert a.leader.epoch is None and not a.deposed and a.collector.snapshot.floors == []
     asyncio.run(a.lead(NOW + 1_000))
-    assert a.epoch == 2
+    assert a.leader.epoch == 2
 
 
 BIG_SHOP_AGENTS = 1_500  # three times processing.max_agents_per_shop (500)

@@ -1,4 +1,10 @@
-"""Business days: the shop's natural day in its own time zone."""
+"""Business days: the shop's natural day in its own time zone (`defaults.timezone`, a shop's
+`timezone`), and the lengths of an hour and a day in event time.
+
+Here rather than in `agents/core` because every layer counts in them: the core buckets by
+business day, the simulator starts its history at a local midnight, and the input topics' retention
+is a number of days. `agents/core/calendar.py` re-exports them for the core.
+"""
 
 from __future__ import annotations
 
