@@ -3,14 +3,18 @@
 `BuyerWaitingTooLong`: an agent's oldest wait exceeds the shop's threshold, now.
 `FirstResponseSlow`: an agent's `5m` first-response average exceeds it.
 An event is emitted only on a change of state: one `firing`, later one `resolved`.
+The leader compares them once a second and, in between, at each wait's crossing
+(`next_crossings`: when an oldest wait passes the threshold on the service clock).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agents.core.service_clock import ServiceClock
 from streams.contract.floor import ShopFloor
 
 WAITING = "BuyerWaitingTooLong"
@@ -97,3 +101,63 @@ def still_firing(
 ) -> dict[AlertKey, int]:
     """The firing set after `now`: each episode keeps its start, a new one starts at `ts`."""
     return {key: firing_before.get(key, ts) for key, (firing, _, _) in now.items() if firing}
+
+
+def needed_wait_ms(threshold_seconds: float) -> int:
+    """The shortest wait, in whole ms, that fires: `round(ms / 1000, 3) > threshold` (the floor's
+    oldest wait is ms-exact), so one ms past the threshold."""
+    return math.floor(threshold_seconds * 1000) + 1
+
+
+def open_instant_after(clock: ServiceClock, from_ms: int, service_ms: int) -> int | None:
+    """The first instant from `from_ms` on that is inside service hours and has `service_ms` of
+    service time since `from_ms`; None if the shop does not open within a year (never, then)."""
+    if clock.always_open:
+        return from_ms + service_ms
+    needed = max(0, service_ms)
+    first = clock.calendar.day(from_ms)
+    for day in range(first, first + 366):
+        opens, closes = clock.hours_of(day)
+        low = max(from_ms, opens)
+        if closes <= low:
+            continue
+        if low + needed < closes:  # closing itself is outside service hours
+            return low + needed
+        needed -= closes - low
+    return None
+
+
+def next_crossings(
+    floors: Iterable[ShopFloor], clocks: Callable[[str], ServiceClock], firing: Firing
+) -> dict[str, int]:
+    """Each shop's next `BuyerWaitingTooLong` crossing: the earliest instant when one of its agents
+    not firing now has its oldest wait past the threshold, inside service hours. Measured from
+    each floor's `as_of`, on the service clock (a wait grows only while the shop is open)."""
+    out: dict[str, int] = {}
+    for floor in floors:
+        clock = clocks(floor.shop)
+        needed = needed_wait_ms(floor.alert_threshold_seconds)
+        for row in floor.agents:
+            if not row.waiting_buyers or (WAITING, floor.shop, row.agent) in firing:
+                continue
+            waited = round(row.oldest_wait_seconds * 1000)
+            crossing = open_instant_after(clock, floor.as_of, needed - waited)
+            if crossing is not None and crossing < out.get(floor.shop, crossing + 1):
+                out[floor.shop] = crossing
+    return out
+
+
+def wait_over(clock: ServiceClock, oldest_ms: int | None, now_ms: int, threshold_seconds: float) -> bool:
+    """The `BuyerWaitingTooLong` condition for a wait that started at `oldest_ms` (None: no wait)."""
+    if oldest_ms is None or not clock.is_open(now_ms):
+        return False
+    return clock.elapsed(oldest_ms, now_ms) >= needed_wait_ms(threshold_seconds)
+
+
+def in_scope(firing: Firing, shops: Container[str]) -> tuple[dict[AlertKey, int], dict[AlertKey, int]]:
+    """The firing set split in two: the alerts of `shops`, and the others (left as they are)."""
+    inside: dict[AlertKey, int] = {}
+    outside: dict[AlertKey, int] = {}
+    for key, started in firing.items():
+        (inside if key[1] in shops else outside)[key] = started
+    return inside, outside

@@ -3,15 +3,22 @@
 One worker of the group leads (Faust elects it). It is fenced by an epoch in Redis: a leader
 that froze while another took over finds a newer epoch there and stops, instead of exporting
 twice or repeating alert events.
+
+Between rounds, alerts do not wait for the next tick (issue 30): each round plans when the
+next oldest wait of each shop crosses its threshold, and a check at that instant compares that
+shop's alerts alone; a firing wait that ends (a reply) resolves at the next watch (a tenth of a
+second). Checks and the round's comparison take turns (`_alerting`), both through
+`publish_alerts` and the epoch fence.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from agents.core import alerts
@@ -29,6 +36,7 @@ from agents.exposure.collector import (
 from agents.exposure.floor import FloorReader
 from agents.exposure.floor_exposition import FloorText
 from agents.exposure.metrics import WorkerMetrics
+from agents.store.errors import STORE_ERRORS
 from agents.store.redis_store import RedisStore
 from config.settings import Settings
 from streams.contract.floor import ShopFloor
@@ -36,6 +44,8 @@ from streams.contract.floor import ShopFloor
 log = logging.getLogger(__name__)
 
 AlertSink = Callable[[Sequence[AlertEvent]], Awaitable[None]]
+# The watch between rounds reads at most this many firing waits; past it, the round resolves the rest.
+WATCHED_WAITS_MAX = 500
 
 
 class LeaderParts(Protocol):
@@ -67,6 +77,13 @@ class Leader:
     parts: LeaderParts
     epoch: int | None = None  # this worker's leader epoch, while it leads
     deposed: bool = False  # a newer leader took over while this one still thought it led
+    firing: dict[alerts.AlertKey, int] = field(default_factory=dict)  # as last stored, while leading
+    crossings: dict[str, int] = field(default_factory=dict)  # shop -> its next crossing (wall ms)
+    # One comparison at a time: a round's and a check's read-compare-store of the firing set.
+    _alerting: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _checked: dict[str, int] = field(default_factory=dict, repr=False)  # shop -> its last check's time
+    _timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+    _checks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)  # running, kept referenced
 
     async def lead(self, now_ms: int | None = None) -> None:
         """The leader's duties, once a second: export every shop's floor as gauges, say who
@@ -81,22 +98,110 @@ class Leader:
                 return  # the newer leader is at work
             # It stopped saying so (LEADER_TTL_MS) while Faust still names this worker: lead again.
             self.epoch, self.deposed = None, False
-        now_ms = wall_clock_ms() if now_ms is None else now_ms
+        live, now_ms = now_ms is None, wall_clock_ms() if now_ms is None else now_ms
         if self.epoch is None:
             self.epoch = await store.take_leadership()
             log.info("leading, epoch %d", self.epoch)
         snapshot, full_floors = await self.read_snapshot(now_ms)
-        epoch, firing = await store.firing_alerts()
-        if epoch != self.epoch:
-            self._depose(epoch)
+        async with self._alerting:
+            epoch, firing = await store.firing_alerts()
+            if epoch != self.epoch:
+                self._depose(epoch)
+                return
+            self.parts.collector.snapshot = snapshot
+            self.parts.floor_text.published(snapshot)
+            await store.mark_leader(self.identity, now_ms)
+            await store.record_waiting({f.shop: f.totals.waiting_buyers for f in snapshot.floors}, now_ms)
+            await self.prune_expired_waits(full_floors, now_ms)
+            # Every agent alerts on its own: the `_other` fold bounds /metrics' labels only.
+            await self._round_alerts(full_floors, firing, now_ms, live)
+
+    async def _round_alerts(
+        self, full_floors: list[ShopFloor], firing: alerts.Firing, now_ms: int, live: bool
+    ) -> None:
+        """The round's comparison, except for shops a check compared after this round read its
+        floors: theirs is newer (a stale floor would resolve what the check just fired)."""
+        stale = {shop for shop, at in self._checked.items() if at > now_ms}
+        self._checked = {shop: self._checked[shop] for shop in stale}
+        floors = [floor for floor in full_floors if floor.shop not in stale]
+        scope = ({floor.shop for floor in floors} | {key[1] for key in firing}) - stale
+        await self.publish_alerts(floors, firing, now_ms, scope)
+        if live and not self.deposed:
+            kept = {shop: at for shop, at in self.crossings.items() if shop in stale}
+            self.crossings = kept | self._next_crossings(floors)
+            self._arm()
+
+    async def check_crossings(self, shops: Collection[str], now_ms: int | None = None) -> None:
+        """Compare the alerts of `shops` alone, now: a wait crossed the threshold (or ended)
+        between rounds. The same comparison, events and fence as the round's."""
+        async with self._alerting:
+            if self.epoch is None or self.deposed:
+                return
+            live, now_ms = now_ms is None, wall_clock_ms() if now_ms is None else now_ms
+            epoch, firing = await self.parts.store.firing_alerts()
+            if epoch != self.epoch:
+                self._depose(epoch)
+                return
+            floors = [await self.parts.reader.floor(shop, now_ms) for shop in shops]
+            self._checked.update(dict.fromkeys(shops, now_ms))
+            await self.publish_alerts(floors, firing, now_ms, set(shops))
+            if live and not self.deposed:
+                for shop in shops:
+                    self.crossings.pop(shop, None)
+                self.crossings.update(self._next_crossings(floors))
+                self._arm()
+
+    def _next_crossings(self, floors: list[ShopFloor]) -> dict[str, int]:
+        return alerts.next_crossings(floors, lambda shop: self.parts.policies(shop).clock, self.firing)
+
+    def _arm(self) -> None:
+        """One timer, at the earliest planned crossing (replacing the one set before)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.crossings:
+            delay = (min(self.crossings.values()) - wall_clock_ms()) / 1000
+            self._timer = asyncio.get_running_loop().call_later(max(0.0, delay), self._start_check)
+
+    def _start_check(self) -> None:
+        self._timer = None
+        task = asyncio.ensure_future(self._check_due())
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
+
+    async def _check_due(self) -> None:
+        """Check the shops whose crossing has come: never before it on the wall clock (the
+        timer runs on the loop's monotonic clock, which may disagree by a few ms)."""
+        if not self.crossings:
             return
-        self.parts.collector.snapshot = snapshot
-        self.parts.floor_text.published(snapshot)
-        await store.mark_leader(self.identity, now_ms)
-        await store.record_waiting({f.shop: f.totals.waiting_buyers for f in snapshot.floors}, now_ms)
-        await self.prune_expired_waits(full_floors, now_ms)
-        # Every agent alerts on its own: the `_other` fold bounds /metrics' labels only.
-        await self.publish_alerts(full_floors, firing, now_ms)
+        while (early_ms := min(self.crossings.values()) - wall_clock_ms()) > 0:
+            await asyncio.sleep(early_ms / 1000)
+            if not self.crossings:
+                return
+        now_ms = wall_clock_ms()
+        try:
+            await self.check_crossings([shop for shop, at in self.crossings.items() if at <= now_ms])
+        except STORE_ERRORS as exc:  # the next round compares again, and plans again
+            log.warning("alert check failed: %s", exc)
+
+    async def watch_waits(self) -> None:
+        """Between rounds: a firing wait that ended (a reply, closing time) resolves now. Reads
+        only the firing waits, at most WATCHED_WAITS_MAX of them; the round sees the rest."""
+        if self.epoch is None or self.deposed:
+            return
+        watched = sorted({(shop, agent) for alert, shop, agent in self.firing if alert == alerts.WAITING})
+        by_shop: dict[str, list[str]] = {}
+        for shop, agent in watched[:WATCHED_WAITS_MAX]:
+            by_shop.setdefault(shop, []).append(agent)
+        now_ms, ended = wall_clock_ms(), []
+        for shop, agents in by_shop.items():
+            policy = self.parts.policies(shop)
+            waits = await self.parts.store.waiting([(shop, a) for a in agents], now_ms - policy.wait_limit_ms)
+            threshold = policy.alert_threshold_seconds
+            if not all(alerts.wait_over(policy.clock, oldest, now_ms, threshold) for _, oldest, _ in waits):
+                ended.append(shop)
+        if ended:
+            await self.check_crossings(ended)
 
     async def read_snapshot(self, now_ms: int) -> tuple[FloorSnapshot, list[ShopFloor]]:
         """Every exported shop's floor and first-response histograms for /metrics, agents past
@@ -139,23 +244,36 @@ class Leader:
             limit = now_ms - self.parts.policies(floor.shop).wait_limit_ms
             await self.parts.store.prune_waits([(floor.shop, row.agent) for row in floor.agents], limit)
 
-    async def publish_alerts(self, floors: list[ShopFloor], before: alerts.Firing, now_ms: int) -> None:
+    async def publish_alerts(
+        self,
+        floors: list[ShopFloor],
+        before: alerts.Firing,
+        now_ms: int,
+        scope: Collection[str] | None = None,
+    ) -> None:
         """One `firing`, later one `resolved` event per alert episode, both with its `alert_id`,
         for every agent of `floors` (uncapped: alert events carry no label cardinality).
+        With `scope`, only those shops' alerts are compared; the others stay as they are.
 
         The firing set lives in Redis, so a new leader continues where the old one stopped;
         events are sent before the set is stored (a crash in between can repeat one, never
         lose one; the repeat has the same `alert_id`).
         """
+        inside, outside = alerts.in_scope(before, scope) if scope is not None else (dict(before), {})
         now = alerts.conditions(floors)
-        events = alerts.transitions(before, now, now_ms)
-        if not events or self.epoch is None:
+        events = alerts.transitions(inside, now, now_ms)
+        if self.epoch is None:
+            return
+        still_firing = outside | alerts.still_firing(inside, now, now_ms)
+        if not events:
+            self.firing = still_firing
             return
         await self.parts.alert_sink(events)
         for event in events:
             self.parts.metrics.alerts.labels(event.alert, event.state).inc()
-        still_firing = alerts.still_firing(before, now, now_ms)
-        if not await self.parts.store.store_firing_alerts(self.epoch, still_firing):
+        if await self.parts.store.store_firing_alerts(self.epoch, still_firing):
+            self.firing = still_firing
+        else:
             self._depose(None)
 
     def _depose(self, newer: int | None) -> None:
@@ -167,11 +285,20 @@ class Leader:
         )
         self.deposed = True
         self.parts.collector.snapshot = FloorSnapshot()
+        self._stop_alerting()
 
     def follow(self) -> None:
         """Not the leader (any more): export no floor, and take a new epoch if elected again."""
         self.parts.collector.snapshot = FloorSnapshot()
         self.epoch, self.deposed = None, False
+        self._stop_alerting()
+
+    def _stop_alerting(self) -> None:
+        """No more checks between rounds, until this worker leads again (a new round plans them)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.firing, self.crossings, self._checked = {}, {}, {}
 
     @property
     def identity(self) -> str:

@@ -1,8 +1,28 @@
 from __future__ import annotations
 
-from agents.core.alerts import FIRST_RESPONSE, WAITING, conditions, still_firing, transitions
+import msgspec
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agents.core.alerts import (
+    FIRST_RESPONSE,
+    WAITING,
+    conditions,
+    in_scope,
+    next_crossings,
+    open_instant_after,
+    still_firing,
+    transitions,
+    wait_over,
+)
+from agents.core.service_clock import ServiceClock
+from config.calendar import calendar_for
 from streams.contract.floor import ShopFloor
 from tests.builders import agent_row, shop_floor
+
+SHANGHAI = calendar_for("Asia/Shanghai")
+DAY_MS = 86_400_000
+T0 = 1_764_000_000_000  # 2025-11-25, 00:00 in Shanghai: 2025-11-24T16:00Z
 
 
 def floor(wait: float, first: float | None, threshold: float = 15) -> list[ShopFloor]:
@@ -42,3 +62,91 @@ def test_an_episode_keeps_one_alert_id_from_firing_to_resolved() -> None:
 def test_an_agent_that_disappears_resolves() -> None:
     events = transitions({(WAITING, "s1", "gone"): 1}, {}, ts=5)
     assert [(e.agent_id, e.state) for e in events] == [("gone", "resolved")]
+
+
+def waiting_floor(clock: ServiceClock, start_ms: int, as_of: int, threshold: float) -> ShopFloor:
+    """A shop's floor as FloorReader builds it: one agent, one buyer waiting since `start_ms`."""
+    row = msgspec.structs.replace(
+        agent_row("s1:a", round(clock.elapsed(start_ms, as_of) / 1000, 3)), waiting_buyers=1
+    )
+    floor = shop_floor("s1", threshold, [row], in_service_hours=clock.is_open(as_of))
+    return msgspec.structs.replace(floor, as_of=as_of)
+
+
+def fires_at(clock: ServiceClock, start_ms: int, at_ms: int, threshold: float) -> bool:
+    """What the round would find at `at_ms`: the floor read then, compared by `conditions`."""
+    return conditions([waiting_floor(clock, start_ms, at_ms, threshold)])[(WAITING, "s1", "s1:a")][0]
+
+
+def test_the_crossing_is_one_ms_past_the_threshold_after_the_wait_started() -> None:
+    clock = ServiceClock(SHANGHAI)
+    floor = waiting_floor(clock, T0, T0 + 4_000, 15)
+    assert next_crossings([floor], lambda _: clock, {}) == {"s1": T0 + 15_001}
+    assert not fires_at(clock, T0, T0 + 15_000, 15) and fires_at(clock, T0, T0 + 15_001, 15)
+
+
+def test_no_crossing_for_an_agent_already_firing_or_with_nobody_waiting() -> None:
+    clock = ServiceClock(SHANGHAI)
+    floor = waiting_floor(clock, T0, T0 + 4_000, 15)
+    assert next_crossings([floor], lambda _: clock, {(WAITING, "s1", "s1:a"): T0}) == {}
+    idle = msgspec.structs.replace(floor, agents=[agent_row("s1:a")])
+    assert next_crossings([idle], lambda _: clock, {}) == {}
+
+
+def test_a_wait_that_started_before_opening_crosses_the_threshold_after_it() -> None:
+    clock = ServiceClock(SHANGHAI, 8 * 60, 23 * 60)  # 08:00-23:00 in Shanghai
+    opening = T0 + 8 * 3_600_000
+    floor = waiting_floor(clock, opening - 60_000, opening - 30_000, 15)  # written at 07:59
+    assert next_crossings([floor], lambda _: clock, {}) == {"s1": opening + 15_001}
+
+
+def test_a_wait_past_the_threshold_at_closing_fires_again_at_opening() -> None:
+    clock = ServiceClock(SHANGHAI, 8 * 60, 23 * 60)
+    closing = T0 + 23 * 3_600_000
+    floor = waiting_floor(clock, closing - 20_000, closing + 60_000, 15)  # after closing: not firing
+    assert next_crossings([floor], lambda _: clock, {}) == {"s1": T0 + DAY_MS + 8 * 3_600_000}
+
+
+def test_a_shop_that_never_opens_has_no_crossing() -> None:
+    assert open_instant_after(ServiceClock(SHANGHAI, 8 * 60, 8 * 60), T0, 1) is None
+
+
+@given(
+    hours=st.tuples(st.integers(0, 1439), st.integers(1, 1440)).filter(lambda h: h[0] < h[1]),
+    start=st.integers(0, 3 * DAY_MS),
+    seen_after=st.integers(0, 2 * DAY_MS),
+    threshold=st.sampled_from([1, 2.5, 15, 60, 0.001]),
+)
+def test_the_crossing_is_the_first_instant_the_round_would_fire(
+    hours: tuple[int, int], start: int, seen_after: int, threshold: float
+) -> None:
+    """Planned from any floor not firing yet, the crossing is when a floor read then fires, and a
+    floor read one ms before does not: a check there is never early, and never a ms late."""
+    clock = ServiceClock(SHANGHAI, *hours)
+    start_ms, as_of = T0 + start, T0 + start + seen_after
+    floor = waiting_floor(clock, start_ms, as_of, threshold)
+    crossing = next_crossings([floor], lambda _: clock, {})["s1"]
+    assert crossing >= as_of
+    assert fires_at(clock, start_ms, crossing, threshold)
+    assert crossing == as_of or not fires_at(clock, start_ms, crossing - 1, threshold)
+
+
+@given(
+    hours=st.tuples(st.integers(0, 1439), st.integers(1, 1440)).filter(lambda h: h[0] < h[1]),
+    start=st.integers(0, 2 * DAY_MS),
+    waited=st.integers(0, DAY_MS),
+    threshold=st.sampled_from([1, 2.5, 15, 60, 0.001]),
+)
+def test_the_watch_judges_a_wait_as_the_floor_does(
+    hours: tuple[int, int], start: int, waited: int, threshold: float
+) -> None:
+    clock = ServiceClock(SHANGHAI, *hours)
+    start_ms = T0 + start
+    now_ms = start_ms + waited
+    assert wait_over(clock, start_ms, now_ms, threshold) == fires_at(clock, start_ms, now_ms, threshold)
+    assert not wait_over(clock, None, now_ms, threshold)
+
+
+def test_a_check_compares_its_shops_and_leaves_the_others_firing() -> None:
+    firing = {(WAITING, "s1", "s1:a"): 1, (FIRST_RESPONSE, "s2", "s2:a"): 2}
+    assert in_scope(firing, {"s1"}) == ({(WAITING, "s1", "s1:a"): 1}, {(FIRST_RESPONSE, "s2", "s2:a"): 2})

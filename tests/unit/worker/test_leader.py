@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Sequence
 
 from agents.core.alerts import AlertEvent
+from agents.core.clock import wall_clock_ms
 from agents.core.projection import SHOP_LEVEL, WIDTH
 from agents.exposure.floor import FloorReader
 from agents.worker.runtime import Runtime
@@ -113,3 +114,87 @@ def test_every_agent_of_a_shop_past_the_label_cap_gets_its_own_alert_episode() -
     asyncio.run(runtime.lead(NOW + 3_000))
     asyncio.run(runtime.lead(NOW + 4_000))
     assert sorted((e.state, e.alert_id) for e in sent) == sorted(("resolved", e.alert_id) for e in firing)
+
+
+def shop_waits(store: FakeStore, shop: str, since_ms: int) -> None:
+    store.vectors[(shop, f"{shop}:a")] = [1] + [0] * (WIDTH - 1)
+    store.vectors[(shop, SHOP_LEVEL)] = [0] * WIDTH
+    store.waits[(shop, f"{shop}:a")] = (1, since_ms, "tb_1")
+
+
+def test_a_check_between_rounds_compares_its_shop_alone() -> None:
+    """A crossing in s1 fires s1's alert; s2's, firing, is left alone though its floor was not read."""
+    store, sent = FakeStore(), list[AlertEvent]()
+    shop_waits(store, "s1", NOW - 30_000)
+    runtime = leader(store, sent)
+    asyncio.run(runtime.lead(NOW - 25_000))  # s1's wait is 5 s old: nothing fires
+    store.alerts[("BuyerWaitingTooLong", "s2", "s2:a")] = NOW - 60_000  # fired by an earlier round
+    asyncio.run(runtime.leader.check_crossings(["s1"], NOW))
+    assert [(e.shop_id, e.state, e.ts) for e in sent] == [("s1", "firing", NOW)]
+    assert set(store.alerts) == {("BuyerWaitingTooLong", "s1", "s1:a"), ("BuyerWaitingTooLong", "s2", "s2:a")}
+
+
+def test_a_round_that_read_its_floors_before_a_check_leaves_the_checked_shop_to_it() -> None:
+    """The round read s1's floor at NOW, before the wait crossed; a check fired it since. The
+    round's older floor must not resolve it (nor the next round repeat it)."""
+    store, sent = FakeStore(), list[AlertEvent]()
+    a_buyer_waits(store, NOW - 9_500)  # threshold 10 s: crosses at NOW + 501
+    runtime = leader(store, sent)
+    asyncio.run(runtime.lead(NOW - 1_000))
+    asyncio.run(runtime.leader.check_crossings(["s1"], NOW + 600))
+    asyncio.run(runtime.lead(NOW))  # its floor is older than the check's
+    asyncio.run(runtime.lead(NOW + 1_000))
+    assert [(e.state, e.ts) for e in sent] == [("firing", NOW + 600)]
+
+
+def test_a_deposed_leaders_check_sends_nothing() -> None:
+    store, sent_a, sent_b = FakeStore(), list[AlertEvent](), list[AlertEvent]()
+    a_buyer_waits(store, NOW - 9_500)
+    a, b = leader(store, sent_a), leader(store, sent_b)
+    asyncio.run(a.lead(NOW - 1_000))
+    asyncio.run(b.lead(NOW))  # B took over while A froze
+    asyncio.run(a.leader.check_crossings(["s1"], NOW + 600))
+    assert sent_a == [] and a.deposed
+
+
+async def until_sent(sent: list[AlertEvent], count: int) -> None:
+    for _ in range(500):  # a bound for a stuck test, not a timing: the check runs long before
+        if len(sent) >= count:
+            return
+        await asyncio.sleep(0.01)
+
+
+def test_a_live_round_plans_a_check_at_the_crossing_that_fires_there_and_not_before() -> None:
+    store, sent = FakeStore(), list[AlertEvent]()
+    started = wall_clock_ms() - 9_700  # threshold 10 s: crosses in about 0.3 s
+    a_buyer_waits(store, started)
+    runtime = leader(store, sent)
+
+    async def live() -> None:
+        await runtime.lead()  # no round after this one: only the planned check can fire
+        assert sent == [] and runtime.leader.crossings == {"s1": started + 10_001}
+        await until_sent(sent, 1)
+
+    asyncio.run(live())
+    [fired] = sent
+    assert fired.state == "firing" and fired.ts >= started + 10_001
+    assert runtime.leader.crossings == {}, "nothing more to plan while it fires"
+
+
+def test_the_watch_resolves_a_firing_wait_that_a_reply_ended() -> None:
+    store, sent = FakeStore(), list[AlertEvent]()
+    a_buyer_waits(store, wall_clock_ms() - 30_000)
+    runtime = leader(store, sent)
+
+    async def live() -> None:
+        await runtime.lead()
+        await runtime.leader.watch_waits()  # still waiting: nothing to do
+        assert [e.state for e in sent] == ["firing"]
+        store.waits[("s1", "s1:a")] = (0, None, None)  # answered
+        await runtime.leader.watch_waits()
+
+    asyncio.run(live())
+    assert [(e.state, e.alert_id) for e in sent] == [
+        ("firing", sent[0].alert_id),
+        ("resolved", sent[0].alert_id),
+    ]
