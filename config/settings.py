@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Final, Literal, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -19,7 +21,7 @@ from msgspec import Meta, Struct
 
 from config.calendar import MS_PER_DAY, MS_PER_HOUR
 from config.errors import KefuError
-from config.secret import Secret, mask_secrets, url_secrets
+from config.secret import MIN_SECRET_LENGTH, Secret, mask_secrets, remember_secrets, url_secrets
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("kefu.yaml")
 
@@ -32,6 +34,9 @@ _DURATION = re.compile(r"^([1-9][0-9]*)([hd])$")
 # Groups name teams on the floor (`/floor?group=presale`): short and safe in a URL.
 _GROUP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# How the robots' URLs look (their token in the query or the path): masked wherever they appear.
+_ROBOT_URL = re.compile(r"(?i)^https?://\S*(access_token=|/webhook/send\?key=|/open-apis/bot/)")
+_TOKEN_SEGMENT = 16  # a path segment this long is a token (a Feishu hook id is 36), not a word
 
 
 class ConfigError(KefuError, ValueError):
@@ -144,6 +149,55 @@ RetentionDays = Annotated[int, Meta(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS
 RatingDays = Annotated[int, Meta(ge=1, le=MIN_RETENTION_DAYS)]
 
 
+ChannelType = Literal["dingtalk", "wecom", "feishu", "webhook"]
+CHANNEL_TYPES: tuple[str, ...] = ("dingtalk", "wecom", "feishu", "webhook")
+OUTSIDE_SERVICE_HOURS: Final = "outside_service_hours"
+
+
+class ChannelSettings(_Strict, frozen=True):
+    """One group robot as the file names it: where its URL and secret are, never the values."""
+
+    type: ChannelType
+    name: str | None = None  # the `channel` label and what `notify --test` prints; default: type
+    url_env: str | None = None  # exactly one of url_env / url_file
+    url_file: str | None = None
+    secret_env: str | None = None  # optional: 加签 / signature / HMAC secret, at most one of the two
+    secret_file: str | None = None
+    quiet_hours: str | None = None  # "HH:MM-HH:MM" (may wrap midnight) or "outside_service_hours"
+
+
+class NotifySettings(_Strict, frozen=True):
+    channels: list[ChannelSettings] = []
+    digest_at: str | None = "09:00"  # the shop's local time of the daily digest; None: no digest
+    floor_url: str | None = None  # base URL of the floor and report pages; None: no link
+    retry_seconds: PositiveFloat = 180.0  # retries of one message this long, then a dead letter
+
+
+class ShopNotifySettings(_Strict, frozen=True):
+    """A shop's `notify`: each key it sets replaces the default's (`null` too: no digest, no link)."""
+
+    channels: list[ChannelSettings] | msgspec.UnsetType = msgspec.UNSET
+    digest_at: str | msgspec.UnsetType | None = msgspec.UNSET
+    floor_url: str | msgspec.UnsetType | None = msgspec.UNSET
+    retry_seconds: PositiveFloat | msgspec.UnsetType = msgspec.UNSET
+
+    def over(self, defaults: NotifySettings) -> NotifySettings:
+        changed = {
+            f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not msgspec.UNSET
+        }
+        return msgspec.structs.replace(defaults, **changed)
+
+
+class ChannelConfig(Struct, frozen=True, kw_only=True):
+    """A channel ready to send: its URL and secret read (streams/notify/robots.py sends to it)."""
+
+    type: ChannelType
+    name: str
+    url: Secret
+    secret: Secret | None = None
+    quiet_hours: str | None = None
+
+
 class Defaults(_Strict, frozen=True):
     timezone: str = "Asia/Shanghai"
     alert_threshold_seconds: PositiveFloat = 15.0
@@ -153,11 +207,14 @@ class Defaults(_Strict, frozen=True):
     retention_days: RetentionDays = 93
     rating_days: RatingDays = 3
     attribution: AttributionSettings = AttributionSettings()
+    notify: NotifySettings = NotifySettings()
 
 
 class AgentSettings(_Strict, frozen=True):
     name: str | None = None
     group: str | None = None
+    # Whom a robot @-mentions for this agent's alerts: a phone number, or the chat's user id.
+    mention: str | None = None
 
 
 class ShopSettings(_Strict, frozen=True):
@@ -171,6 +228,7 @@ class ShopSettings(_Strict, frozen=True):
     retention_days: RetentionDays | None = None
     rating_days: RatingDays | None = None
     attribution: ShopAttributionSettings | None = None
+    notify: ShopNotifySettings | None = None
     agents: dict[str, AgentSettings] = {}
 
 
@@ -232,6 +290,50 @@ def parse_service_hours(text: str) -> tuple[int, int]:
     return start, end
 
 
+def parse_clock(text: str) -> int:
+    """`HH:MM` (00:00 to 23:59) as minutes of the local day."""
+    match = _CLOCK.match(text.strip())
+    minutes = int(match.group(1)) * 60 + int(match.group(2)) if match else -1
+    if not 0 <= minutes < 24 * 60:
+        raise ValueError(f"expected a local time HH:MM such as 09:00, got {text!r}")
+    return minutes
+
+
+def parse_quiet_hours(text: str) -> tuple[int, int] | Literal["outside_service_hours"]:
+    """`HH:MM-HH:MM` as (start, end) minutes, which may wrap midnight (`23:00-08:00`), or
+    `outside_service_hours`."""
+    if text == OUTSIDE_SERVICE_HOURS:
+        return OUTSIDE_SERVICE_HOURS
+    start, dash, end = text.partition("-")
+    try:
+        if not dash:
+            raise ValueError
+        bounds = parse_clock(start), parse_clock(end)
+    except ValueError:
+        raise ValueError(
+            f"expected HH:MM-HH:MM such as 23:00-08:00, or {OUTSIDE_SERVICE_HOURS}, got {text!r}"
+        ) from None
+    if bounds[0] == bounds[1]:
+        raise ValueError(f"the start must differ from the end, got {text!r}")
+    return bounds
+
+
+def is_quiet(quiet_hours: str | None, service_hours: str | None, minute_of_day: int) -> bool:
+    """Whether a channel keeps quiet at this minute of the shop's local day."""
+    if quiet_hours is None:
+        return False
+    quiet = parse_quiet_hours(quiet_hours)
+    if isinstance(quiet, str):
+        if service_hours is None:
+            return False  # the shop serves all day: never outside
+        opening, closing = parse_service_hours(service_hours)
+        return not opening <= minute_of_day < closing
+    start, end = quiet
+    if start < end:
+        return start <= minute_of_day < end
+    return minute_of_day >= start or minute_of_day < end
+
+
 def _check_semantics(settings: Settings) -> None:
     def check_zone(path: str, name: str | None) -> None:
         if name is None:
@@ -284,6 +386,50 @@ def _check_semantics(settings: Settings) -> None:
                 )
 
 
+def _check_notify(settings: Settings) -> None:
+    _check_notify_section("$.defaults.notify", settings.defaults.notify)
+    for shop_id, shop in settings.shops.items():
+        if shop.notify is not None:
+            _check_notify_section(f"$.shops.{shop_id}.notify", shop.notify)
+        for agent_id, agent in shop.agents.items():
+            if agent.mention is not None and not agent.mention.strip():
+                raise ConfigError(
+                    f"$.shops.{shop_id}.agents.{agent_id}.mention: empty; "
+                    "omit it or give a phone number or user id"
+                )
+
+
+def _check_notify_section(path: str, notify: NotifySettings | ShopNotifySettings) -> None:
+    if isinstance(notify.digest_at, str):
+        try:
+            parse_clock(notify.digest_at)
+        except ValueError as exc:
+            raise ConfigError(f"{path}.digest_at: {exc}") from None
+    if isinstance(notify.floor_url, str) and not notify.floor_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{path}.floor_url: expected an http:// or https:// URL, got {notify.floor_url!r}")
+    channels = notify.channels if isinstance(notify.channels, list) else []
+    for index, channel in enumerate(channels):
+        _check_channel(f"{path}.channels[{index}]", channel)
+
+
+def _check_channel(path: str, channel: ChannelSettings) -> None:
+    if (channel.url_env is None) == (channel.url_file is None):
+        raise ConfigError(f"{path}: set exactly one of url_env and url_file (where the robot's URL is)")
+    if channel.secret_env is not None and channel.secret_file is not None:
+        raise ConfigError(f"{path}: set at most one of secret_env and secret_file")
+    if channel.type == "wecom" and (channel.secret_env or channel.secret_file):
+        raise ConfigError(f"{path}: a wecom robot has no signature secret; its key is in the URL")
+    for key in ("url_env", "secret_env"):
+        name = getattr(channel, key)
+        if name is not None and not _ENV_NAME.match(name):
+            raise ConfigError(f"{path}.{key}: expected an environment variable name, got {name!r}")
+    if channel.quiet_hours is not None:
+        try:
+            parse_quiet_hours(channel.quiet_hours)
+        except ValueError as exc:
+            raise ConfigError(f"{path}.quiet_hours: {exc}") from None
+
+
 def _check_kafka_security(security: KafkaSecuritySettings) -> None:
     path = "$.kafka.security"
     if security.uses_sasl and not security.username:
@@ -312,6 +458,36 @@ def _reject_secrets_in_file(data: dict[object, object], source: str) -> None:
         )
 
 
+def _reject_robot_secrets(data: dict[object, object], source: str) -> None:
+    """A robot's URL holds its token: like a password, it is refused in the file."""
+    for path, channel in _raw_channels(data):
+        for key, where in (("url", "url_env or url_file"), ("secret", "secret_env or secret_file")):
+            if key in channel:
+                raise ConfigError(
+                    f"{source}: {path}.{key}: robot URLs and secrets are not read from the file; "
+                    f"name an environment variable or a secret file with {where}"
+                )
+
+
+def _raw_channels(data: dict[object, object]) -> list[tuple[str, dict[object, object]]]:
+    """Every channel mapping of the raw YAML, with its path."""
+    sections: list[tuple[str, object]] = []
+    defaults = data.get("defaults")
+    if isinstance(defaults, dict):
+        sections.append(("$.defaults.notify", defaults.get("notify")))
+    shops = data.get("shops")
+    if isinstance(shops, dict):
+        sections += [
+            (f"$.shops.{i}.notify", s.get("notify")) for i, s in shops.items() if isinstance(s, dict)
+        ]
+    found = []
+    for path, notify in sections:
+        channels = notify.get("channels") if isinstance(notify, dict) else None
+        if isinstance(channels, list):
+            found += [(f"{path}.channels[{n}]", c) for n, c in enumerate(channels) if isinstance(c, dict)]
+    return found
+
+
 def settings_from_yaml(text: str, source: str = "<config>") -> Settings:
     try:
         data = yaml.safe_load(text)
@@ -323,6 +499,7 @@ def settings_from_yaml(text: str, source: str = "<config>") -> Settings:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: Expected `object`, got `{type(data).__name__}` - at `$`")
     _reject_secrets_in_file(data, source)
+    _reject_robot_secrets(data, source)
     shops_data = data.pop("shops", None) or {}
     if not isinstance(shops_data, dict):
         raise ConfigError(f"{source}: Expected `object`, got `{type(shops_data).__name__}` - at `$.shops`")
@@ -332,6 +509,7 @@ def settings_from_yaml(text: str, source: str = "<config>") -> Settings:
     }
     settings = msgspec.structs.replace(settings, shops=shops)
     _check_semantics(settings)
+    _check_notify(settings)
     return settings
 
 
@@ -402,13 +580,93 @@ def _resolve_kafka_secrets(
         raise ConfigError(f"{path}.ca_file: cannot read {security.ca_file}")
     if not security.uses_sasl:
         return security
-    password = environ.get(security.password_env)
-    if not password:
-        raise ConfigError(
-            f"{path}.password_env: the environment variable {security.password_env} is not set; "
-            f"protocol {security.protocol} needs the password there"
+    password = _environment_secret(
+        f"{path}.password_env",
+        security.password_env,
+        environ,
+        f"protocol {security.protocol} needs the password there",
+    )
+    return msgspec.structs.replace(security, password=password)
+
+
+def _environment_secret(key: str, name: str, environ: Mapping[str, str], needed_for: str) -> Secret:
+    """The secret in environment variable `name`; `key` is the setting that named it."""
+    value = environ.get(name)
+    if not value:
+        raise ConfigError(f"{key}: the environment variable {name} is not set; {needed_for}")
+    return Secret(value)
+
+
+def _file_secret(key: str, path: str) -> Secret:
+    """The secret a file holds (a mounted secret: its one line, without the newline)."""
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{key}: cannot read {path}: {reason}") from None
+    if not value:
+        raise ConfigError(f"{key}: {path} is empty")
+    return Secret(value)
+
+
+def shop_notify(settings: Settings, shop_id: str) -> NotifySettings:
+    """The shop's `notify`: its own keys over `defaults.notify` (an unconfigured shop: the defaults)."""
+    shop = settings.shops.get(shop_id)
+    if shop is None or shop.notify is None:
+        return settings.defaults.notify
+    return shop.notify.over(settings.defaults.notify)
+
+
+def _channels_path(settings: Settings, shop_id: str) -> str:
+    shop = settings.shops.get(shop_id)
+    if shop is not None and shop.notify is not None and shop.notify.channels is not msgspec.UNSET:
+        return f"$.shops.{shop_id}.notify.channels"
+    return "$.defaults.notify.channels"
+
+
+def resolve_channels(
+    settings: Settings, shop_id: str, environ: Mapping[str, str] | None = None
+) -> tuple[ChannelConfig, ...]:
+    """The shop's channels ready to send: each URL and secret read from its environment variable
+    or file, as `Secret`s, and remembered so every later message masks them. A missing variable
+    or an unreadable file is a ConfigError naming the key."""
+    environ = os.environ if environ is None else environ
+    path = _channels_path(settings, shop_id)
+    channels = shop_notify(settings, shop_id).channels
+    types = [channel.type for channel in channels]
+    resolved = []
+    for index, channel in enumerate(channels):
+        url, secret = _channel_values(f"{path}[{index}]", channel, environ)
+        remember_secrets(robot_url_secrets(url.reveal()) + ([secret.reveal()] if secret else []))
+        default_name = channel.type if types.count(channel.type) == 1 else f"{channel.type}-{index + 1}"
+        resolved.append(
+            ChannelConfig(
+                type=channel.type,
+                name=channel.name or default_name,
+                url=url,
+                secret=secret,
+                quiet_hours=channel.quiet_hours,
+            )
         )
-    return msgspec.structs.replace(security, password=Secret(password))
+    return tuple(resolved)
+
+
+def _channel_values(
+    path: str, channel: ChannelSettings, environ: Mapping[str, str]
+) -> tuple[Secret, Secret | None]:
+    if channel.url_env is not None:
+        url = _environment_secret(f"{path}.url_env", channel.url_env, environ, "it holds the robot's URL")
+    else:
+        url = _file_secret(f"{path}.url_file", channel.url_file or "")
+    if not _is_http_url(url.reveal()):
+        where = f"{path}.url_env" if channel.url_env is not None else f"{path}.url_file"
+        raise ConfigError(f"{where}: the robot's URL must be an http:// or https:// URL with a host")
+    if channel.secret_env is not None:
+        needed = "it holds the robot's signature secret"
+        return url, _environment_secret(f"{path}.secret_env", channel.secret_env, environ, needed)
+    if channel.secret_file is not None:
+        return url, _file_secret(f"{path}.secret_file", channel.secret_file)
+    return url, None
 
 
 def config_path(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:
@@ -437,12 +695,59 @@ def environment_secrets(environ: os._Environ[str] | dict[str, str]) -> list[str]
     found = url_secrets(environ.get("KEFU_REDIS_URL", ""))
     if password := environ.get(KafkaSecuritySettings().password_env):
         found.append(password)
+    # Robot URLs carry their token; their variables' names are in the file, their look is known.
+    found += [
+        form for value in environ.values() if _ROBOT_URL.search(value) for form in robot_url_secrets(value)
+    ]
     return found
 
 
-def settings_secrets(settings: Settings) -> list[str]:
+def settings_secrets(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
     """The literal secret values in these settings, in every form they can be printed in."""
     found = url_secrets(settings.redis.url)
     if settings.kafka.security.password is not None:
         found.append(settings.kafka.security.password.reveal())
+    found += _robot_secrets(settings, os.environ if environ is None else environ)
     return sorted(set(found), key=len, reverse=True)
+
+
+def _robot_secrets(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Every robot URL and secret the channels name that can be read now. Unlike
+    `resolve_channels` a missing one is no error here: only `notify` needs them all."""
+    sections = [settings.defaults.notify.channels]
+    sections += [s.notify.channels for s in settings.shops.values() if s.notify and s.notify.channels]
+    found: list[str] = []
+    for channel in (c for section in sections if isinstance(section, list) for c in section):
+        for name, file, is_url in (
+            (channel.url_env, channel.url_file, True),
+            (channel.secret_env, channel.secret_file, False),
+        ):
+            value = environ.get(name, "") if name else _readable(file)
+            found += robot_url_secrets(value) if is_url and value else [value] if value else []
+    return found
+
+
+def _readable(path: str | None) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip() if path else ""
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
+
+
+def robot_url_secrets(url: str) -> list[str]:
+    """A robot URL in every form its token can be printed in: whole, its query values
+    (`access_token`, `key`) and its long path segments (Feishu's hook id, a webhook's token)."""
+    found = [url, *url_secrets(url)]
+    # No urlsplit: a URL it cannot split must be masked all the same.
+    path, _, query = url.partition("#")[0].partition("?")
+    found += [value for _, value in parse_qsl(query) if len(value) >= MIN_SECRET_LENGTH]
+    found += [segment for segment in path.split("/") if len(segment) >= _TOKEN_SEGMENT]
+    return found

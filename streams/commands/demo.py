@@ -1,16 +1,19 @@
 """`kefu-pulse demo`: the main job on a laptop, on a local real stack.
 
 Starts what is missing of Kafka and Redis (deploy/local/stack), creates the topics, runs
-a worker and simulated traffic, prints where to look. Ctrl-C stops what it started and
-nothing else: a stack that was already running stays up.
+a worker, `notify` and simulated traffic, prints where to look. `notify` sends the alerts to
+a stand-in robot (streams/notify/standin.py) that prints each message on the demo's console.
+Ctrl-C stops what it started and nothing else: a stack that was already running stays up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,14 +27,16 @@ from typing import Any
 
 import faust
 import msgspec
+import yaml
 from faust.cli import AppCommand
 from rich.console import Console
 from rich.markup import escape
 
 from agents.worker.runtime import Runtime
 from config.errors import KefuError
-from config.settings import Settings
+from config.settings import Settings, config_path
 from streams.commands.base import Command
+from streams.notify.standin import StandInRobot
 from streams.simulation.simulate import (
     days_since_last_month,
     history_start_ms,
@@ -46,6 +51,11 @@ from streams.wire.topics import create_topics
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "deploy" / "local" / "stack"
 WORKER_LOG = ROOT / ".stack" / "demo-worker.log"
+NOTIFY_LOG = ROOT / ".stack" / "demo-notify.log"
+# The config `notify` runs with: the user's, its channels on the stand-in robot (`_notify_config`).
+NOTIFY_CONFIG = ROOT / ".stack" / "demo-notify.yaml"
+# Where `notify` finds the stand-in robot: the environment, as for any robot (never in the file).
+ROBOT_URL_ENV, ROBOT_SECRET_ENV = "KEFU_DEMO_ROBOT_URL", "KEFU_DEMO_ROBOT_SECRET"
 
 
 def _stack(*args: str) -> subprocess.CompletedProcess[str]:
@@ -175,7 +185,8 @@ async def run_demo(settings: Settings, traffic: TrafficShape = DEMO_TRAFFIC) -> 
     if up.returncode != 0:
         _explain_stack_failure(console, up.stderr)
         return 1
-    worker: subprocess.Popen[bytes] | None = None
+    children: list[subprocess.Popen[bytes]] = []
+    robot = StandInRobot(lambda line: console.print(line, markup=False), secrets.token_hex(16))
     try:
         env = _exports(up.stdout)
         settings = _on_local_stack(settings, env)
@@ -184,14 +195,16 @@ async def run_demo(settings: Settings, traffic: TrafficShape = DEMO_TRAFFIC) -> 
         fresh = created[settings.kafka.topics.messages].startswith("created")
         if fresh and not await _history(settings, traffic, worker_env, console):
             return 1
-        worker = _start_worker(worker_env)
+        children.append(_start_worker(worker_env))
         if not _wait_healthy(settings.web.port):
             console.print(f"[red]the worker did not become healthy; see {escape(str(WORKER_LOG))}[/red]")
             return 1
-        _show_where_to_look(console, settings, was_running)
+        children.append(_start_notify(worker_env, settings, robot.start()))
+        _show_where_to_look(console, settings, was_running, children[-1].pid)
         await _until_interrupted(run_simulation(settings, traffic, None, seed=int(time.time())))
     finally:
-        _stop(console, worker, was_running)
+        _stop(console, children, was_running)
+        robot.stop()
     return 0
 
 
@@ -224,7 +237,50 @@ def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
         )
 
 
-def _show_where_to_look(console: Console, settings: Settings, was_running: bool) -> None:
+def _notify_config(settings: Settings) -> Path:
+    """The user's config with every shop's alerts on the stand-in robot (a webhook channel whose
+    URL and secret `notify` reads from the environment) and links to this demo's floor."""
+    data = yaml.safe_load(config_path().read_text(encoding="utf-8")) or {}
+    defaults = data["defaults"] = data.get("defaults") or {}
+    channel = {
+        "type": "webhook",
+        "name": "stand-in",
+        "url_env": ROBOT_URL_ENV,
+        "secret_env": ROBOT_SECRET_ENV,
+    }
+    floor_url = f"http://127.0.0.1:{settings.web.port}"
+    defaults["notify"] = {**(defaults.get("notify") or {}), "channels": [channel], "floor_url": floor_url}
+    for shop in (data.get("shops") or {}).values():
+        if isinstance(shop, dict) and isinstance(shop.get("notify"), dict):
+            shop["notify"].pop("channels", None)  # a shop's own list would replace the stand-in
+            shop["notify"].pop("floor_url", None)
+    NOTIFY_CONFIG.parent.mkdir(parents=True, exist_ok=True)
+    NOTIFY_CONFIG.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return NOTIFY_CONFIG
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_notify(env: dict[str, str], settings: Settings, robot: StandInRobot) -> subprocess.Popen[bytes]:
+    """`kefu-pulse notify` on the stand-in robot, its /metrics on a free port (a second demo's
+    notify, or a test's, may hold the default one)."""
+    notify_env = dict(env, KEFU_CONFIG=str(_notify_config(settings)))
+    notify_env |= {ROBOT_URL_ENV: robot.url, ROBOT_SECRET_ENV: robot.secret or ""}
+    with NOTIFY_LOG.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams", "notify", "--port", str(_free_port())],
+            env=notify_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _show_where_to_look(console: Console, settings: Settings, was_running: bool, notify_pid: int) -> None:
     port = settings.web.port
     shops = sorted(settings.shops) or ["shop0"]
     shop = urllib.parse.quote(shops[0], safe="")  # an id from the config: text, never markup
@@ -233,6 +289,11 @@ def _show_where_to_look(console: Console, settings: Settings, was_running: bool)
     console.print(f"floor API:            http://127.0.0.1:{port}/api/v1/floor?shop={shop}", markup=False)
     console.print(f"report (日报):         http://127.0.0.1:{port}/report?shop={shop}", markup=False)
     console.print(f"worker log:           {WORKER_LOG}", markup=False)
+    console.print(
+        f"group robots:         notify (pid {notify_pid}) sends each alert to a stand-in robot, "
+        f"printed here as robot ▸ lines; notify log: {NOTIFY_LOG}",
+        markup=False,
+    )
     first, last = _last_month(settings)
     console.print(
         'last month\'s payroll: eval "$(deploy/local/stack env)" && .venv/bin/kefu-pulse report '
@@ -241,18 +302,20 @@ def _show_where_to_look(console: Console, settings: Settings, was_running: bool)
     )
     console.print(
         "Ctrl-C stops the simulator (it answers the buyers still waiting first, so the next run "
-        "starts calm) and the worker" + ("" if was_running else " and the local stack")
+        "starts calm), the worker and notify" + ("" if was_running else " and the local stack")
     )
 
 
-def _stop(console: Console, worker: subprocess.Popen[bytes] | None, was_running: bool) -> None:
-    """Stop what the demo started, and nothing else: a stack that was already running stays up."""
-    if worker is not None:
-        worker.send_signal(signal.SIGTERM)
+def _stop(console: Console, children: list[subprocess.Popen[bytes]], was_running: bool) -> None:
+    """Stop what the demo started, and nothing else: a stack that was already running stays up.
+    The worker first, then notify, so that notify may still send what the worker said last."""
+    for child in children:
+        child.send_signal(signal.SIGTERM)
         try:
-            worker.wait(timeout=15)
+            child.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            worker.kill()
+            child.kill()
+            child.wait()
     if not was_running:
         _stack("down")
     console.print("demo stopped")

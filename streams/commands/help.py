@@ -31,6 +31,7 @@ OWN_COMMANDS = (
     "check",
     "stats",
     "report",
+    "notify",
     "simulate",
     "replay",
     "topics",

@@ -18,14 +18,25 @@ from agents.worker.install import install, install_agent_status
 from config.redaction import install_log_redaction, settings_secrets
 from config.secret import remember_secrets
 from config.settings import Settings, environment_secrets, load_settings
-from streams.commands import check, demo, rebuild, repartition, replay, report, simulate, stats, topics
+from streams.commands import (
+    check,
+    demo,
+    notify,
+    rebuild,
+    repartition,
+    replay,
+    report,
+    simulate,
+    stats,
+    topics,
+)
 from streams.commands.base import explained, require_redis
 from streams.commands.help import command_of, describe, quiet_libraries, wants_debug
 from streams.wire.app import create_app
 from streams.wire.preflight import require_input_topics, require_kafka, topic_facts
 
 # Each module registers its command (`--help` orders them: streams/commands/help.py).
-COMMANDS = (topics, replay, stats, check, simulate, report, rebuild, repartition, demo)
+COMMANDS = (topics, replay, stats, check, simulate, report, rebuild, repartition, demo, notify)
 
 
 def main() -> None:

@@ -1,9 +1,11 @@
 """`kefu-pulse demo` run twice, as a new user does: the second run must open on a live-looking
-floor, not on the buyers the first run's simulator left waiting when it was stopped."""
+floor, not on the buyers the first run's simulator left waiting when it was stopped. Each run
+starts `notify` beside its worker (on the demo's stand-in robot) and stops it on Ctrl-C."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -43,6 +45,33 @@ def _stop(demo: subprocess.Popen[bytes]) -> None:
         raise
 
 
+def _notify_pid(log: Path) -> int:
+    found = re.search(r"notify \(pid (\d+)\)", log.read_text())
+    assert found is not None, log.read_text()
+    return int(found[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+NOTIFY_LOG = ROOT / ".stack" / "demo-notify.log"  # the demo's own, appended to by every run
+
+
+def _notify_log_size() -> int:
+    return NOTIFY_LOG.stat().st_size if NOTIFY_LOG.is_file() else 0
+
+
+def _notify_started_after(offset: int) -> bool:
+    with NOTIFY_LOG.open("rb") as log:
+        log.seek(offset)
+        return b"kefu-pulse notify: group" in log.read()
+
+
 def _floors(port: int) -> list[dict[str, Any]]:
     """The floors of the simulated shops that have had traffic (an unknown shop is a 4xx)."""
     floors = []
@@ -66,15 +95,22 @@ def test_a_second_demo_opens_on_a_calm_floor(deployment: Deployment) -> None:
     deployment.create_topics()
     port = free_port()
     first_log, second_log = deployment.tmp / "demo-1.log", deployment.tmp / "demo-2.log"
+    notify_log_before = _notify_log_size()
     first = _demo(deployment, port, first_log)
     try:
         wait_for(lambda: "floor display" in first_log.read_text(), timeout=90, what="the first demo's floor")
+        notify = _notify_pid(first_log)
+        wait_for(
+            lambda: _notify_started_after(notify_log_before), timeout=60, what="the demo's notify started"
+        )
         wait_for(lambda: _oldest_wait(port) > 0, timeout=30, what="buyers waiting on the first floor")
         time.sleep(5)
+        assert _alive(notify), "the demo's notify ended while the demo ran"
     finally:
         _stop(first)
     said = first_log.read_text()
     assert re.search(r"answered the \d+ buyers? still waiting", said), said
+    assert not _alive(notify), "the demo's notify outlived the demo"
 
     started = time.monotonic()
     second = _demo(deployment, port, second_log)

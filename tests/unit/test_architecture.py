@@ -27,6 +27,8 @@ STREAMS_LAYERS: dict[str, tuple[str, ...]] = {
     "streams.wire": ("config", "streams.contract", "streams.wire"),
     "streams.render": ("config", "streams.contract", "streams.render"),
     "streams.simulation": ("config", "streams.contract", "streams.wire", "streams.simulation"),
+    # robot notices: read alerts off the wire, word them with render, post them over HTTP
+    "streams.notify": ("config", "streams.contract", "streams.wire", "streams.render", "streams.notify"),
 }
 OURS = ("agents", "config", "streams")
 LONGEST_FUNCTION = 50  # lines, from `def` to its last line

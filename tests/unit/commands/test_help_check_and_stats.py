@@ -41,7 +41,18 @@ def test_help_introduces_kefu_pulse_and_lists_its_commands_first() -> None:
     ]
     assert listed == list(OWN_COMMANDS)
     # every command interfaces.md names is among ours (`report` once sat under Faust's)
-    every = ["demo", "worker", "check", "stats", "report", "simulate", "replay", "topics", "rebuild"]
+    every = [
+        "demo",
+        "worker",
+        "check",
+        "stats",
+        "report",
+        "notify",
+        "simulate",
+        "replay",
+        "topics",
+        "rebuild",
+    ]
     assert listed == [*every, "repartition"]
     assert "livecheck" in text[faust:] and "livecheck" not in text[ours:faust]
 

@@ -1,0 +1,1 @@
+"""`kefu-pulse notify`: alerts and the daily digest into the team's group chats (issue 30)."""

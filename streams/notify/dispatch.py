@@ -1,0 +1,218 @@
+"""From alert records to channel outboxes, and back to "this record is done".
+
+A `Ticket` is one record of `kefu.alerts`. It is claimed in the ledger (ledger.py), put on
+each of its shop's channels, and done when every channel has sent, dead-lettered or dropped
+it; then its ledger key is settled and its offset may be committed (service.py).
+A notice that is no alert (the daily digest, `send_notice`) takes the same channels with a
+ticket of no record: its claim is elsewhere (schedule.py), and it has no offset to commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from streams.contract.alerts import AlertEvent
+from streams.notify.clock import Clock
+from streams.notify.folding import ROBOT_PER_MINUTE, Budget, Due
+from streams.notify.ledger import LedgerKey, NotifyLedger
+from streams.notify.metrics import NotifyMetrics
+from streams.notify.outbox import ChannelOutbox, Send, Wording, Written
+from streams.notify.retry import Backoff
+from streams.notify.robots import ChannelConfig, Delivery
+from streams.notify.routes import Routes
+from streams.render.notices import Notice, firing_notice, resolved_notice
+
+log = logging.getLogger("kefu.notify")
+# An alert older than this when read is history (a new consumer group starting from the
+# topic's beginning): counted as `stale`, never sent. A night's quiet hours fit inside.
+STALE_AFTER_MS = 24 * 3600 * 1000
+# The partition and offset of a ticket with no record behind it (a notice of notify's own).
+NO_RECORD = -1
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One record: where it is (for the commit and the dead letter) and what it says."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    raw: bytes
+    event: AlertEvent | None = None
+    channels_left: int = 0
+    claimed: bool = False
+
+    @property
+    def ledger_key(self) -> LedgerKey:
+        assert self.event is not None
+        return (self.event.alert_id, self.event.state)
+
+
+DeadLetterSink = Callable[[Ticket, str, str], Awaitable[None]]
+
+
+@dataclass
+class Dispatcher:
+    routes: Routes
+    ledger: NotifyLedger
+    send: Send
+    clock: Clock
+    metrics: NotifyMetrics
+    dead_letter: DeadLetterSink
+    per_minute: int = ROBOT_PER_MINUTE
+    _outboxes: dict[tuple[str, str], ChannelOutbox[Ticket]] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _busy: list[Ticket] = field(default_factory=list)
+    _done: list[Ticket] = field(default_factory=list)
+
+    async def accept(self, tickets: Sequence[Ticket]) -> None:
+        """Claim each decoded ticket and put it on its channels; the rest are done at once."""
+        now = self.clock.now_ms()
+        wanted: list[Ticket] = []
+        for ticket in tickets:
+            event = ticket.event
+            if event is None:
+                self._done.append(ticket)
+            elif now - event.ts > STALE_AFTER_MS or not self.routes.channels(event.shop_id):
+                self.metrics.tally("none", "stale" if now - event.ts > STALE_AFTER_MS else "no_channel")
+                self._done.append(ticket)
+            else:
+                wanted.append(ticket)
+        await self._claim(wanted)
+
+    async def retry_busy(self) -> None:
+        """Claim again the tickets another process held: it has settled them, or died."""
+        busy, self._busy = self._busy, []
+        await self._claim(busy)
+
+    async def _claim(self, tickets: Sequence[Ticket]) -> None:
+        if not tickets:
+            return
+        results = await self.ledger.claim([ticket.ledger_key for ticket in tickets])
+        for ticket, result in zip(tickets, results, strict=True):
+            if result == "claimed":
+                ticket.claimed = True
+                self._route(ticket)
+            elif result == "busy":
+                self._busy.append(ticket)
+            else:
+                self.metrics.tally("none", "duplicate")
+                self._done.append(ticket)
+
+    def _route(self, ticket: Ticket) -> None:
+        assert ticket.event is not None
+        channels = self.routes.channels(ticket.event.shop_id)
+        ticket.channels_left = len(channels)
+        for channel in channels:
+            self._outbox(ticket.event.shop_id, channel).put(ticket.event, ticket)
+
+    def send_notice(self, shop_id: str, notice: Notice) -> int:
+        """Put a notice that is no alert (the daily digest) on each of the shop's channels, with
+        their quiet hours, budget and retries; a channel that gives up writes a dead letter.
+        Returns how many channels it went to."""
+        channels = self.routes.channels(shop_id)
+        ticket = Ticket(NO_RECORD, NO_RECORD, shop_id.encode(), notice.markdown.encode())
+        for channel in channels:
+            self._outbox(shop_id, channel).put_notice(notice, ticket)
+        return len(channels)
+
+    def _outbox(self, shop_id: str, channel: ChannelConfig) -> ChannelOutbox[Ticket]:
+        key = (shop_id, channel.name)
+        outbox = self._outboxes.get(key)
+        if outbox is None:
+            outbox = ChannelOutbox(
+                channel,
+                self.routes.quiet(shop_id, channel),
+                Wording(self._describe, self.routes.names, self.routes.link(shop_id)),
+                self.send,
+                self.clock,
+                self,
+                Backoff(self.routes.retry_seconds(shop_id)),
+                Budget(self.per_minute),
+            )
+            self._outboxes[key] = outbox
+            self._tasks.append(asyncio.create_task(outbox.run(), name=f"notify {shop_id} {channel.name}"))
+        return outbox
+
+    def _describe(self, event: AlertEvent) -> Notice:
+        names = self.routes.names(event.shop_id, event.agent_id)
+        link = self.routes.link(event.shop_id)
+        if event.state == "firing":
+            return firing_notice(event, names, link)
+        return resolved_notice(event, names, link)
+
+    # The outboxes' Report ------------------------------------------------------------------
+
+    def attempted(self, channel: ChannelConfig, delivery: Delivery) -> None:
+        self.metrics.tally(channel.name, delivery.outcome)
+
+    async def sent(self, channel: ChannelConfig, covers: Sequence[Due[Ticket]], now_ms: int) -> None:
+        for item in covers:
+            self.metrics.latency.observe(max(0, now_ms - item.event.ts) / 1000)
+        self._finish(covers)
+
+    async def dead(
+        self, channel: ChannelConfig, covers: Sequence[Due[Ticket]], reason: str, detail: str
+    ) -> None:
+        self.metrics.tally(channel.name, "dead_letter", len(covers))
+        for item in covers:
+            await self.dead_letter(item.ticket, reason, f"channel {channel.name} ({channel.type}): {detail}")
+        self._finish(covers)
+
+    async def dropped(self, channel: ChannelConfig, covers: Sequence[Due[Ticket]], outcome: str) -> None:
+        self.metrics.tally(channel.name, outcome, len(covers))
+        self._finish(covers)
+
+    async def notice_sent(self, channel: ChannelConfig, written: Written[Ticket]) -> None:
+        log.info("notify: %s sent to channel %s", written.notice.title, channel.name)
+
+    async def notice_dead(
+        self, channel: ChannelConfig, written: Written[Ticket], reason: str, detail: str
+    ) -> None:
+        self.metrics.tally(channel.name, "dead_letter")
+        where = f"{written.notice.title}, channel {channel.name} ({channel.type})"
+        await self.dead_letter(written.ticket, reason, f"{where}: {detail}")
+
+    def _finish(self, covers: Sequence[Due[Ticket]]) -> None:
+        for item in covers:
+            item.ticket.channels_left -= 1
+            if item.ticket.channels_left == 0:
+                self._done.append(item.ticket)
+
+    # Bookkeeping for the consumer loop -----------------------------------------------------
+
+    async def settle_done(self) -> list[Ticket]:
+        """The tickets done since the last call, their ledger keys settled first."""
+        done, self._done = self._done, []
+        claimed = [ticket.ledger_key for ticket in done if ticket.claimed]
+        if claimed:
+            await self.ledger.settle(claimed)
+        return done
+
+    async def keep_claims(self) -> None:
+        """Keep this process's claims alive while their notices wait or retry."""
+        held = {item.ticket.ledger_key for outbox in self._outboxes.values() for item in outbox.held()}
+        if held:
+            await self.ledger.keep(sorted(held))
+
+    def check(self) -> None:
+        """Raise what ended an outbox (a dead letter that could not be written), if anything did."""
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    def busy(self) -> int:
+        """Tickets another process holds the claim of (they wait for it to settle or lapse)."""
+        return len(self._busy)
+
+    def in_flight(self) -> int:
+        return sum(outbox.waiting() for outbox in self._outboxes.values()) + len(self._busy)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()

@@ -1,0 +1,154 @@
+"""The daily digest in the notify service: `Digests` over the dispatcher, on a fake clock with the
+in-memory ledger and claim. It goes at the shop's local 09:00 to each of its channels, once (also
+after a restart), waits out a channel's quiet hours, and a robot that refuses it is a dead letter."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from agents.store.notify_store import MemoryDigestClaim, MemoryNotifyLedger
+from config.secret import Secret
+from config.settings import ChannelConfig, Settings, settings_from_yaml
+from streams.contract.floor import TeamWindowValues
+from streams.contract.report import Report
+from streams.notify.digest import digest_plans
+from streams.notify.dispatch import NO_RECORD, Dispatcher, Ticket
+from streams.notify.metrics import NotifyMetrics
+from streams.notify.robots import Delivery
+from streams.notify.routes import Routes
+from streams.notify.schedule import DigestScheduler
+from streams.notify.service import DeadLetters, Digests
+from streams.render.notices import Notice
+from tests.report_samples import sample_report
+
+SHOPS_YAML = """
+defaults:
+  notify:
+    channels:
+      - {type: webhook, url_env: KEFU_TEST_HOOK_URL}
+shops:
+  cn: {name: 旗舰店, timezone: Asia/Shanghai}
+"""
+SETTINGS = settings_from_yaml(SHOPS_YAML)
+URL = Secret("http://127.0.0.1:1/hook?token=t0ken")
+CHANNELS = (
+    ChannelConfig(type="webhook", name="ops", url=URL),
+    ChannelConfig(type="dingtalk", name="leads", url=URL),
+)
+NINE_IN_SHANGHAI = int(datetime(2026, 3, 7, 1, 0, tzinfo=UTC).timestamp() * 1000)
+MINUTE = 60_000
+TITLE = "【客服日报】旗舰店 · 2026-03-06"
+
+
+class FakeClock:
+    def __init__(self, now_ms: int) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+    async def sleep_until(self, ms: int) -> None:
+        self.now = max(self.now, ms)
+        await asyncio.sleep(0)
+
+
+async def fetch(shop: str, day: int) -> tuple[Report, TeamWindowValues | None]:
+    report = sample_report(days=1, agents=3)
+    report.shop = shop
+    report.from_ = report.to = date.fromordinal(day).isoformat()
+    return report, None
+
+
+@dataclass
+class Rig:
+    """One notify process: its dispatcher, its digests and what its robots received."""
+
+    clock: FakeClock
+    claim: MemoryDigestClaim
+    channels: tuple[ChannelConfig, ...] = CHANNELS
+    answer: Callable[[int], Delivery] = lambda now: Delivery("sent", 200, "HTTP 200")
+    received: list[tuple[str, int, str]] = field(default_factory=list)  # channel, time, title
+    dead: list[tuple[Ticket, str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        routes = Routes(SETTINGS, {"": self.channels})
+        metrics = NotifyMetrics.create(CollectorRegistry())
+        ledger = MemoryNotifyLedger(self.clock.now_ms)
+        self.dispatcher = Dispatcher(routes, ledger, self.send, self.clock, metrics, self.dead_letter)
+        scheduler = DigestScheduler(digest_plans(SETTINGS), self.claim, self.clock.now_ms())
+        self.digests = Digests(scheduler, fetch, self.dispatcher)
+
+    async def send(self, channel: ChannelConfig, notice: Notice, now_ms: int) -> Delivery:
+        delivery = self.answer(now_ms)
+        if delivery.outcome == "sent":
+            self.received.append((channel.name, now_ms, notice.title))
+        return delivery
+
+    async def dead_letter(self, ticket: Ticket, reason: str, detail: str) -> None:
+        self.dead.append((ticket, reason, detail))
+
+    async def run_until(self, end_ms: int) -> None:
+        """The service loop's rounds, ten seconds of fake time apart."""
+        while self.clock.now < end_ms:
+            await self.digests.tick(self.clock.now)
+            for _ in range(10):
+                await asyncio.sleep(0)
+            self.clock.now += 10_000
+        await self.dispatcher.close()
+
+
+def test_the_digest_goes_at_the_shops_nine_to_each_channel_once_also_after_a_restart() -> None:
+    clock = FakeClock(NINE_IN_SHANGHAI - 30 * MINUTE)
+    claim = MemoryDigestClaim(clock.now_ms)
+    first = Rig(clock, claim)
+    asyncio.run(first.run_until(NINE_IN_SHANGHAI + 5 * MINUTE))
+    assert first.received == [("ops", NINE_IN_SHANGHAI, TITLE), ("leads", NINE_IN_SHANGHAI, TITLE)]
+
+    again = Rig(clock, claim)  # a restart within the catch-up window: the claim says it went
+    asyncio.run(again.run_until(NINE_IN_SHANGHAI + 60 * MINUTE))
+    assert again.received == []
+    assert first.dead == again.dead == []
+
+
+def test_a_channel_in_its_quiet_hours_gets_the_digest_when_they_end() -> None:
+    clock = FakeClock(NINE_IN_SHANGHAI - MINUTE)
+    quiet = ChannelConfig(type="webhook", name="ops", url=URL, quiet_hours="08:00-10:00")
+    rig = Rig(clock, MemoryDigestClaim(clock.now_ms), channels=(quiet,))
+    asyncio.run(rig.run_until(NINE_IN_SHANGHAI + 90 * MINUTE))
+    [(channel, at, title)] = rig.received
+    assert (channel, title) == ("ops", TITLE)
+    assert NINE_IN_SHANGHAI + 60 * MINUTE <= at < NINE_IN_SHANGHAI + 61 * MINUTE  # 10:00 in Shanghai
+
+
+def test_a_robot_that_refuses_the_digest_gives_a_dead_letter_from_no_topic() -> None:
+    clock = FakeClock(NINE_IN_SHANGHAI - MINUTE)
+    rig = Rig(clock, MemoryDigestClaim(clock.now_ms), channels=CHANNELS[:1])
+    rig.answer = lambda now: Delivery("refused", 404, "HTTP 404 no such hook")
+    asyncio.run(rig.run_until(NINE_IN_SHANGHAI + 5 * MINUTE))
+    assert [(t.partition, t.key, reason) for t, reason, _ in rig.dead] == [
+        (NO_RECORD, b"cn", "notify: robot refused the message")
+    ]
+    ticket, reason, detail = rig.dead[0]
+    assert detail == f"{TITLE}, channel ops (webhook): HTTP 404 no such hook"
+
+    producer = Producer()
+    asyncio.run(DeadLetters(Settings(), producer)(ticket, reason, detail))
+    [(topic, letter)] = producer.sent
+    assert topic == "kefu.deadletter"
+    assert (letter["topic"], letter["partition"], letter["reason"]) == ("", NO_RECORD, reason)
+    assert letter["raw"].startswith(f"**{TITLE}**")
+
+
+class Producer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def send_and_wait(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self.sent.append((topic, json.loads(value)))

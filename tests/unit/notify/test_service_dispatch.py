@@ -1,0 +1,236 @@
+"""The dispatcher on a fake clock with the in-memory ledger: dedup, folding, retries, quiet hours."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from agents.store.notify_store import MemoryNotifyLedger
+from config.secret import Secret
+from config.settings import ChannelConfig, Settings
+from streams.contract.alerts import AlertEvent
+from streams.notify.dispatch import Dispatcher, Ticket
+from streams.notify.folding import MINUTE_MS
+from streams.notify.metrics import NotifyMetrics
+from streams.notify.robots import Delivery
+from streams.render.notices import Notice
+
+START_MS = 1_772_334_000_000  # 2026-03-01 11:00 in Shanghai
+CHANNEL = ChannelConfig(type="webhook", name="ops", url=Secret("http://127.0.0.1:1/hook?token=t0ken"))
+
+
+class FakeClock:
+    def __init__(self, now_ms: int = START_MS) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+    async def sleep_until(self, ms: int) -> None:
+        self.now = max(self.now, ms)
+        await asyncio.sleep(0)
+
+
+def synchronous(test: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
+    @functools.wraps(test)
+    def run() -> None:
+        asyncio.run(test())
+
+    return run
+
+
+@dataclass
+class Robot:
+    """Records each message with the fake time; `answer` decides what it says."""
+
+    clock: FakeClock
+    answer: Callable[[int], Delivery] = lambda now: Delivery("sent", 200, "HTTP 200")
+    received: list[tuple[int, Notice]] = field(default_factory=list)
+
+    async def send(self, channel: ChannelConfig, notice: Notice, now_ms: int) -> Delivery:
+        delivery = self.answer(now_ms)
+        if delivery.outcome == "sent":
+            self.received.append((now_ms, notice))
+        return delivery
+
+
+@dataclass
+class Rig:
+    clock: FakeClock
+    robot: Robot
+    ledger: MemoryNotifyLedger
+    registry: CollectorRegistry
+    dispatcher: Dispatcher
+    dead: list[tuple[Ticket, str]]
+
+    async def run(self, events: Sequence[AlertEvent]) -> list[Ticket]:
+        tickets = [Ticket(0, n, None, b"{}", event) for n, event in enumerate(events)]
+        await self.dispatcher.accept(tickets)
+        done: list[Ticket] = []
+        for _ in range(200_000):
+            await self.dispatcher.retry_busy()
+            done += await self.dispatcher.settle_done()
+            if len(done) == len(tickets):
+                return done
+            await asyncio.sleep(0)
+            if self.dispatcher.in_flight() == self.dispatcher.busy():  # only others' claims left: time passes
+                self.clock.now += 1000
+        raise AssertionError(f"{len(tickets) - len(done)} tickets never finished")
+
+    def counted(self, outcome: str, channel: str = "ops") -> float:
+        value = self.registry.get_sample_value(
+            "kefu_notifications_total", {"channel": channel, "outcome": outcome}
+        )
+        return value or 0.0
+
+
+def rig(
+    settings: Settings | None = None, ledger: MemoryNotifyLedger | None = None, clock: FakeClock | None = None
+) -> Rig:
+    from streams.notify.routes import Routes
+
+    clock = clock or FakeClock()
+    robot = Robot(clock)
+    ledger = ledger or MemoryNotifyLedger(clock.now_ms)
+    registry = CollectorRegistry()
+    dead: list[tuple[Ticket, str]] = []
+
+    async def dead_letter(ticket: Ticket, reason: str, detail: str) -> None:
+        dead.append((ticket, reason))
+
+    channel = CHANNEL
+    if settings is not None and settings.shops.get("s1") and settings.shops["s1"].notify:
+        channel = ChannelConfig(type="webhook", name="ops", url=CHANNEL.url, quiet_hours="23:00-08:00")
+    routes = Routes(settings or Settings(), {"": (channel,)})
+    dispatcher = Dispatcher(routes, ledger, robot.send, clock, NotifyMetrics.create(registry), dead_letter)
+    return Rig(clock, robot, ledger, registry, dispatcher, dead)
+
+
+def alert(agent: str, state: str = "firing", ts: int = START_MS, episode: int = 1) -> AlertEvent:
+    return AlertEvent(
+        alert="BuyerWaitingTooLong",
+        state=state,  # type: ignore[arg-type]
+        shop_id="s1",
+        agent_id=agent,
+        value=23.0,
+        threshold=15.0,
+        ts=ts,
+        alert_id=f"BuyerWaitingTooLong|s1|{agent}|{episode}",
+    )
+
+
+@synchronous
+async def test_one_message_per_alert_and_state_also_after_a_restart() -> None:
+    first = rig()
+    await first.run([alert("a"), alert("a", "resolved")])
+    await first.dispatcher.close()
+    assert [n.title for _, n in first.robot.received] == [
+        "【客服预警】s1 · a：买家已等待 23 秒（阈值 15 秒）",
+        "【客服预警】s1 · a：已恢复",
+    ]
+    again = rig(ledger=first.ledger, clock=first.clock)  # a new process, the same Redis
+    await again.run([alert("a"), alert("a", "resolved"), alert("a")])
+    await again.dispatcher.close()
+    assert again.robot.received == []
+    assert (
+        again.registry.get_sample_value(
+            "kefu_notifications_total", {"channel": "none", "outcome": "duplicate"}
+        )
+        == 3
+    )
+
+
+@synchronous
+async def test_a_flood_is_at_most_twenty_messages_a_minute_naming_every_agent() -> None:
+    flood = rig()
+    agents = [f"agent{n:04d}" for n in range(5000)]
+    # Alerts arrive over two minutes, in many batches, while earlier messages go out.
+    for start in range(0, 5000, 250):
+        await flood.dispatcher.accept(
+            [Ticket(0, n, None, b"{}", alert(a)) for n, a in enumerate(agents[start : start + 250], start)]
+        )
+        await asyncio.sleep(0)
+        flood.clock.now += 6000
+    done: list[Ticket] = []
+    while len(done) < 5000:
+        done += await flood.dispatcher.settle_done()
+        await asyncio.sleep(0)
+    await flood.dispatcher.close()
+    times = [at for at, _ in flood.robot.received]
+    assert 1 < len(times) < 60
+    assert max(sum(1 for t in times if start <= t < start + MINUTE_MS) for start in times) <= 20
+    text = "\n".join(n.text for _, n in flood.robot.received)
+    assert [a for a in agents if a not in text] == []
+
+
+@synchronous
+async def test_a_robot_back_within_retry_seconds_gets_the_message_once() -> None:
+    down = rig()
+    back_at = START_MS + 100_000
+    down.robot.answer = lambda now: (
+        Delivery("sent", 200, "ok") if now >= back_at else Delivery("retry", None, "refused")
+    )
+    await down.run([alert("a")])
+    await down.dispatcher.close()
+    assert len(down.robot.received) == 1 and down.dead == []
+    assert down.counted("retry") >= 5 and down.counted("sent") == 1
+
+
+@synchronous
+async def test_a_robot_down_past_retry_seconds_gives_a_dead_letter_with_the_reason() -> None:
+    down = rig()
+    down.robot.answer = lambda now: Delivery("retry", 503, "HTTP 503")
+    await down.run([alert("a")])
+    await down.dispatcher.close()
+    assert [reason for _, reason in down.dead] == ["notify: robot unreachable for 180 s"]
+    assert down.clock.now - START_MS >= 180_000
+    assert down.counted("dead_letter") == 1
+
+
+@synchronous
+async def test_a_refused_message_is_a_dead_letter_at_once() -> None:
+    refused = rig()
+    refused.robot.answer = lambda now: Delivery("refused", 200, "errcode 310000: sign not match")
+    await refused.run([alert("a")])
+    await refused.dispatcher.close()
+    assert [reason for _, reason in refused.dead] == ["notify: robot refused the message"]
+    assert refused.counted("retry") == 0
+
+
+@synchronous
+async def test_a_claim_held_by_a_process_that_died_is_taken_over_after_its_ttl() -> None:
+    clock = FakeClock()
+    ledger = MemoryNotifyLedger(clock.now_ms)
+    await ledger.claim([(alert("a").alert_id, "firing")])  # the dead process's claim
+    heir = rig(ledger=ledger, clock=clock)
+    await heir.run([alert("a")])
+    await heir.dispatcher.close()
+    assert len(heir.robot.received) == 1
+    assert clock.now - START_MS >= ledger.pending_ms
+
+
+@synchronous
+async def test_quiet_hours_hold_a_notice_and_drop_a_pair_that_resolved_meanwhile() -> None:
+    settings = _quiet_settings()
+    night = FakeClock(START_MS + 12 * 3600 * 1000)  # 23:00 in Shanghai
+    quiet = rig(settings, clock=night)
+    now = night.now
+    await quiet.run([alert("a", ts=now), alert("a", "resolved", ts=now), alert("b", ts=now)])
+    await quiet.dispatcher.close()
+    assert [n.title for _, n in quiet.robot.received] == [
+        "【客服预警】s1 · b：买家已等待 23 秒（阈值 15 秒）"
+    ]
+    sent_at = quiet.robot.received[0][0]
+    assert sent_at == START_MS + 21 * 3600 * 1000  # 08:00 the next morning
+    assert quiet.counted("dropped_quiet") == 2
+
+
+def _quiet_settings() -> Settings:
+    from config.settings import settings_from_yaml
+
+    return settings_from_yaml("shops:\n  s1:\n    notify: {retry_seconds: 180}\n")
