@@ -3,10 +3,11 @@ files, so a process whose pid file was lost (or never written) is found too.
 
     .venv/bin/python -m tests.survivors      exit 1 and list them, if any
 
-A test process is one that names this checkout's test stack directory (`.stack/test…`) in its
-command line or working directory, or that names this checkout and pytest's temporary
-directories in its command line or environment (workers, Prometheus, Alertmanager and
-browsers the tests start there).
+A test process is one that names one of this checkout's test stack directories (`.stack/test…`
+or `.stack/$KEFU_TEST_STACK…`: the suite's stacks, one per pytest-xdist worker `…-gw0`, `…-gw1`,
+and the stack tests' `test-cycle-…`) in its command line or working directory, or that names
+this checkout and pytest's temporary directories in its command line or environment (workers,
+Prometheus, Alertmanager and browsers the tests start there).
 """
 
 from __future__ import annotations
@@ -43,8 +44,13 @@ def _ancestors(proc: Path, pid: int) -> set[int]:
     return found
 
 
+def stack_prefixes() -> tuple[str, ...]:
+    """The test stacks' prefixes, each matched as the start of a name (`test` finds `test-gw1`)."""
+    return tuple(dict.fromkeys(("test", os.environ.get("KEFU_TEST_STACK", "test"))))
+
+
 def survivors(proc: Path = Path("/proc"), root: Path = ROOT, me: int | None = None) -> list[Survivor]:
-    stacks = f"{root}/.stack/test".encode()
+    stacks = tuple(f"{root}/.stack/{prefix}".encode() for prefix in stack_prefixes())
     spared = _ancestors(proc, os.getpid() if me is None else me)
     found = []
     for entry in proc.iterdir():
@@ -60,7 +66,7 @@ def survivors(proc: Path = Path("/proc"), root: Path = ROOT, me: int | None = No
         environ = _read(entry / "environ")
         ours = str(root).encode() in cmdline or str(root).encode() in environ  # not another checkout's
         in_pytest_tmp = PYTEST_TMP.encode() in cmdline or PYTEST_TMP.encode() in environ
-        if stacks in cmdline or cwd.startswith(stacks) or (ours and in_pytest_tmp):
+        if any(stack in cmdline for stack in stacks) or cwd.startswith(stacks) or (ours and in_pytest_tmp):
             command = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
             found.append(Survivor(int(entry.name), command[:200]))
     return sorted(found, key=lambda s: s.pid)

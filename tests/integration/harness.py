@@ -31,8 +31,12 @@ MID_RUN = {"batch_seconds": 0.1, "batch_records": 100}
 STACK = ROOT / "deploy" / "local" / "stack"
 KEFU = Path(sys.executable).with_name("kefu-pulse")
 ARTIFACTS = ROOT / "test-artifacts"
-# Several suites can run side by side, each on its own stack (`KEFU_TEST_STACK=name`).
-STACK_PREFIX = os.environ.get("KEFU_TEST_STACK", "test")
+# Several suites can run side by side, each on its own stack (`KEFU_TEST_STACK=name`). Under
+# pytest-xdist (./test runs two workers) each worker has its own stack, `name-gw0`, `name-gw1`...:
+# its own Kafka, Redis (so its own dbs), ports, pid files; ./test stops them all at the end.
+STACK_BASE = os.environ.get("KEFU_TEST_STACK", "test")
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1...; unset in a serial run
+STACK_PREFIX = f"{STACK_BASE}-{_XDIST_WORKER}" if _XDIST_WORKER else STACK_BASE
 
 
 @dataclass(frozen=True)
