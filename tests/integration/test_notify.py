@@ -226,3 +226,30 @@ def test_a_missing_secret_is_one_sentence_at_start_up_without_any_secret(
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     assert len(lines) == 1 and "KEFU_TEST_ROBOT_WEBHOOK_SECRET" in lines[0], lines
     assert all(s not in result.stderr for s in [*SECRETS.values(), *robots.tokens.values()])
+
+
+def test_notify_test_prints_each_robots_answer_and_fails_on_a_wrong_secret(
+    deployment: Deployment, robots: RobotServer
+) -> None:
+    robots.clear()
+    env = deployment.env(**robots.environ(), PYTHONPATH=str(ROOT))
+    ok = subprocess.run(
+        [str(KEFU), "notify", "--test", "s1"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert ok.returncode == 0, ok.stderr
+    answers = [line for line in ok.stdout.splitlines() if line.strip()]
+    assert [line.split(":", 1)[0].split(" (")[1] for line in answers] == ["dingtalk)", "webhook)"], answers
+    assert all(": sent" in line for line in answers), answers
+    assert {m.robot for m in robots.messages()} == set(ROBOTS)
+    assert all("旗舰店" in t for robot in ROBOTS for t in texts(robots, robot))
+
+    env["KEFU_TEST_ROBOT_DINGTALK_SECRET"] = "SECwrong0000000000000000000000000000000000"
+    wrong = subprocess.run(
+        [str(KEFU), "notify", "--test", "s1"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert wrong.returncode == 1
+    dingtalk = next(line for line in wrong.stdout.splitlines() if "(dingtalk)" in line)
+    assert ": refused" in dingtalk, wrong.stdout
+    assert "did not accept" in wrong.stderr
+    printed = wrong.stdout + wrong.stderr
+    assert all(s not in printed for s in [*SECRETS.values(), *robots.tokens.values(), "SECwrong"])
