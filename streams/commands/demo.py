@@ -186,7 +186,7 @@ async def run_demo(settings: Settings, traffic: TrafficShape = DEMO_TRAFFIC) -> 
         _explain_stack_failure(console, up.stderr)
         return 1
     children: list[subprocess.Popen[bytes]] = []
-    robot = StandInRobot(lambda line: console.print(line, markup=False), secrets.token_hex(16))
+    robot = StandInRobot(lambda line: _robot_line(console, line), secrets.token_hex(16))
     try:
         env = _exports(up.stdout)
         settings = _on_local_stack(settings, env)
@@ -206,6 +206,12 @@ async def run_demo(settings: Settings, traffic: TrafficShape = DEMO_TRAFFIC) -> 
         _stop(console, children, was_running)
         robot.stop()
     return 0
+
+
+def _robot_line(console: Console, line: str) -> None:
+    """A robot's message on a line of its own: in a terminal the simulator's progress line is
+    still open (it redraws itself with a carriage return), and ids are text, not highlights."""
+    console.print(("\n" if console.is_terminal else "") + line, markup=False, highlight=False)
 
 
 def _explain_stack_failure(console: Console, stderr: str) -> None:
