@@ -80,13 +80,13 @@ def rank(unit: str) -> tuple[int, bool]:
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if config.getvalue("dist") != "loadgroup":
         return None
-    from xdist.scheduler import LoadScopeScheduling
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
-    class LongestFirst(LoadScopeScheduling):  # type: ignore[misc]
+    class LongestFirst(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return work_unit(nodeid)
 
-        def _assign_work_unit(self, node: Any) -> None:  # the queue's first unit goes next
+        def _assign_work_unit(self, node: Any) -> None:  # the best-ranked unit left goes next
             self.workqueue.move_to_end(min(self.workqueue, key=rank), last=False)
             super()._assign_work_unit(node)
 
