@@ -1,7 +1,8 @@
 """`kefu-pulse notify`: alert notices to the shops' group robots; `--test SHOP` tries each one.
 
 The composition root of streams/notify: the robots' URLs and secrets read (one sentence when
-one is missing), Redis's ledger, Kafka's consumer and producer, and /metrics on `--port`.
+one is missing), Redis's ledger, Kafka's consumer and producer, and on `--port` both /metrics
+and Alertmanager's webhook `POST /alertmanager` (streams/notify/alertmanager.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from config.errors import KefuError
 from config.secret import mask_secrets
 from config.settings import ChannelConfig, Settings, resolve_channels, shop_notify
 from streams.commands.base import Command, require_redis
+from streams.notify.alertmanager import AlertmanagerIntake
 from streams.notify.clock import SystemClock
 from streams.notify.digest import ReportSource, digest_plans, report_fetcher
 from streams.notify.dispatch import Dispatcher
@@ -109,7 +111,8 @@ async def run_notify(settings: Settings, port: int, reports: ReportSource) -> No
     client = connect(settings.redis.url)
     await require_redis(settings, _Pingable(client))
     registry = CollectorRegistry()
-    runner = await serve_metrics(registry, settings.web.host, port)
+    intake = AlertmanagerIntake()
+    runner = await serve_metrics(registry, settings.web.host, port, intake)
     links = kafka_links(settings)
     clock = SystemClock()
     try:
@@ -122,6 +125,7 @@ async def run_notify(settings: Settings, port: int, reports: ReportSource) -> No
             metrics = NotifyMetrics.create(registry)
             dead = DeadLetters(settings, links.producer)
             dispatcher = Dispatcher(routes, ledger, send, clock, metrics, dead)
+            intake.attach(dispatcher)
             scheduler = DigestScheduler(digest_plans(settings), RedisDigestClaim(client), clock.now_ms())
             digests = Digests(scheduler, report_fetcher(reports, clock.now_ms), dispatcher)
             service = NotifyService(settings, dispatcher, links, digests)
@@ -158,12 +162,16 @@ async def until_stopped(service: NotifyService) -> None:
     await service.run(stop)
 
 
-async def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> web.AppRunner:
+async def serve_metrics(
+    registry: CollectorRegistry, host: str, port: int, intake: AlertmanagerIntake | None = None
+) -> web.AppRunner:
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)
+    if intake is not None:
+        app.router.add_post("/alertmanager", intake.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:

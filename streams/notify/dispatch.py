@@ -14,7 +14,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from streams.contract.alerts import AlertEvent
+import msgspec
+
+from streams.contract.alerts import FIRST_RESPONSE, WAITING, AlertEvent
+from streams.notify.alertmanager import RuleAlert
 from streams.notify.clock import Clock
 from streams.notify.folding import ROBOT_PER_MINUTE, Budget, Due
 from streams.notify.ledger import LedgerKey, NotifyLedger
@@ -23,7 +26,7 @@ from streams.notify.outbox import ChannelOutbox, Send, Wording, Written
 from streams.notify.retry import Backoff
 from streams.notify.robots import ChannelConfig, Delivery
 from streams.notify.routes import Routes
-from streams.render.notices import Notice, firing_notice, resolved_notice
+from streams.render.notices import Notice, firing_notice, resolved_notice, rule_notice
 
 log = logging.getLogger("kefu.notify")
 # An alert older than this when read is history (a new consumer group starting from the
@@ -83,6 +86,15 @@ class Dispatcher:
                 wanted.append(ticket)
         await self._claim(wanted)
 
+    async def accept_events(self, events: Sequence[AlertEvent]) -> None:
+        """Alert events with no record behind them (Alertmanager's webhook): claimed, routed and
+        settled like records; a dead letter carries the event as its `raw`."""
+        tickets = [
+            Ticket(NO_RECORD, NO_RECORD, event.shop_id.encode(), msgspec.json.encode(event), event)
+            for event in events
+        ]
+        await self.accept(tickets)
+
     async def retry_busy(self) -> None:
         """Claim again the tickets another process held: it has settled them, or died."""
         busy, self._busy = self._busy, []
@@ -140,6 +152,8 @@ class Dispatcher:
     def _describe(self, event: AlertEvent) -> Notice:
         names = self.routes.names(event.shop_id, event.agent_id)
         link = self.routes.link(event.shop_id)
+        if isinstance(event, RuleAlert) and not _has_numbers(event):
+            return rule_notice(event, event.summary, names, link)
         if event.state == "firing":
             return firing_notice(event, names, link)
         return resolved_notice(event, names, link)
@@ -216,3 +230,8 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+
+
+def _has_numbers(event: RuleAlert) -> bool:
+    """A rule alert our own words fit: a wait or first-response alert that carries its seconds."""
+    return event.alert in (WAITING, FIRST_RESPONSE) and event.value > 0 and event.threshold > 0

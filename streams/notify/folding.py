@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
-from streams.contract.alerts import AlertEvent
+from streams.contract.alerts import FIRST_RESPONSE, WAITING, AlertEvent
 from streams.render.notices import HEAD, Names, Notice, summary_notice
 
 MINUTE_MS = 60_000
@@ -109,19 +109,49 @@ def summarize(due: Sequence[Due[T]], names_of: NamesOf, link: str | None) -> Not
     that paged everyone would be the flood folding is there to prevent."""
     shop = due[0].event.shop_id
     firing: dict[str, float] = {}
+    other: dict[str, list[str]] = {}  # firing alerts that are no buyer's wait, by alert name
     resolved: list[str] = []
-    thresholds = [item.event.threshold for item in due]
+    thresholds = [item.event.threshold for item in due if item.event.alert == WAITING]
     for item in due:
         names = names_of(shop, item.event.agent_id)
-        if item.event.state == "firing":
+        if item.event.state != "firing":
+            resolved += [names.agent] if names.agent not in resolved else []
+        elif item.event.alert == WAITING:
             firing[names.agent] = max(firing.get(names.agent, 0.0), item.event.value)
-        elif names.agent not in resolved:
-            resolved.append(names.agent)
+        elif names.agent not in other.setdefault(item.event.alert, []):
+            other[item.event.alert].append(names.agent)
     shop_name = names_of(shop, "").shop
-    if not firing:
+    if not firing and not other:
         return _resolved_only(shop, shop_name, resolved, link)
-    notice = summary_notice(shop, shop_name, list(firing.items()), min(thresholds), link)
+    if firing:
+        notice = summary_notice(shop, shop_name, list(firing.items()), min(thresholds), link)
+    else:
+        notice = _others_only(shop, shop_name, sum(len(agents) for agents in other.values()), link)
+    notice = _with_lines(
+        notice,
+        [f"{_kind(alert)}：{'、'.join(a or shop_name for a in agents)}" for alert, agents in other.items()],
+    )
     return _with_resolved(notice, [name for name in resolved if name not in firing])
+
+
+def _kind(alert: str) -> str:
+    return "首次响应过慢 FirstResponseSlow" if alert == FIRST_RESPONSE else alert
+
+
+def _others_only(shop: str, shop_name: str, count: int, link: str | None) -> Notice:
+    title = f"{HEAD}{shop_name} · {count} 条告警"
+    english = f"{count} alerts firing"
+    tail = [f"[打开现场大屏 / open the floor]({link})"] if link else []
+    markdown = "\n\n".join([f"**{title}**", f"> {english}", *tail])
+    text = "\n".join([title, english, *([f"现场大屏 / floor: {link}"] if link else [])])
+    return Notice(shop=shop, title=title, markdown=markdown, text=text, link=link)
+
+
+def _with_lines(notice: Notice, lines: list[str]) -> Notice:
+    if not lines:
+        return notice
+    joined = "\n".join(lines)
+    return replace(notice, markdown=f"{notice.markdown}\n\n{joined}", text=f"{notice.text}\n{joined}")
 
 
 def _resolved_only(shop: str, shop_name: str, names: list[str], link: str | None) -> Notice:

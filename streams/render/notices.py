@@ -17,6 +17,7 @@ from streams.contract.alerts import FIRST_RESPONSE, AlertEvent
 
 HEAD = "【客服预警】"
 TEST_HEAD = "【客服预警 · 测试】"
+RULE_HEAD = "【kefu-pulse 告警】"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,18 @@ def resolved_notice(
     else:
         what, english = "已恢复", "resolved"
     return _notice(event.shop_id, f"{HEAD}{names.shop} · {names.agent}：{what}", english, names, link)
+
+
+def rule_notice(event: AlertEvent, summary: str, names: Names, link: str | None = None) -> Notice:
+    """A Prometheus rule's alert through Alertmanager, in its annotation `summary`:
+    `【kefu-pulse 告警】旗舰店 · KefuConsumerLagHigh：…`; a part with no name (worker health
+    has no shop) is left out."""
+    where = " · ".join(part for part in (names.shop, names.agent, event.alert) if part)
+    if event.state == "firing":
+        what, english = summary or "告警触发", f"{event.alert} firing"
+    else:
+        what, english = (f"已恢复（{summary}）" if summary else "已恢复"), f"{event.alert} resolved"
+    return _notice(event.shop_id, f"{RULE_HEAD}{where}：{what}", english, names, link)
 
 
 def summary_notice(

@@ -9,10 +9,21 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.deploy.tools import DEPLOY, RULES, assert_succeeded, free_port, load_yaml, run_tool, wait_until
+from streams.commands.notify import DEFAULT_PORT as NOTIFY_PORT
+from tests.deploy.tools import (
+    DEPLOY,
+    RULES,
+    assert_succeeded,
+    free_port,
+    load_yaml,
+    load_yaml_documents,
+    run_tool,
+    wait_until,
+)
 
 CONFIG = DEPLOY / "alertmanager" / "alertmanager.yml"
 
@@ -60,6 +71,35 @@ def test_inhibition_names_alerts_the_rules_define() -> None:
     assert rule["target_matchers"] == ['alertname="FirstResponseSlow"']
     assert {"BuyerWaitingTooLong", "FirstResponseSlow"} <= alerts
     assert set(rule["equal"]) == {"shop", "agent"}
+
+
+def test_webhooks_reach_notify_in_compose_and_kubernetes_and_wecom_uses_wechat_configs() -> None:
+    receivers = load_yaml(CONFIG)["receivers"]
+    hooks = [hook for receiver in receivers for hook in receiver.get("webhook_configs", [])]
+    assert {receiver["name"] for receiver in receivers if "webhook_configs" in receiver} == {
+        "kefu-floor",
+        "shop0-floor",
+        "shop1-floor",
+        "kefu-ops",
+    }
+    assert all(hook["send_resolved"] is True for hook in hooks)
+    (url,) = {urlsplit(hook["url"]) for hook in hooks}
+    assert (url.hostname, url.port, url.path) == ("notify", NOTIFY_PORT, "/alertmanager")
+    (wechat,) = [config for receiver in receivers for config in receiver.get("wechat_configs", [])]
+    assert {"corp_id", "agent_id", "to_party", "api_secret"} <= set(wechat)
+    assert all(str(wechat[key]).startswith("<") for key in ("corp_id", "agent_id", "to_party", "api_secret"))
+
+    compose = load_yaml(DEPLOY / "compose.yaml")["services"]
+    assert compose["notify"]["command"] == ["kefu-pulse", "notify", "--port", str(url.port)]
+    assert str(url.port) in compose["notify"]["expose"]
+    manifests = {
+        (d["kind"], d["metadata"]["name"]): d for d in load_yaml_documents(DEPLOY / "k8s" / "notify.yaml")
+    }
+    (service_port,) = manifests[("Service", url.hostname)]["spec"]["ports"]
+    (container,) = manifests[("Deployment", "kefu-pulse-notify")]["spec"]["template"]["spec"]["containers"]
+    assert service_port["port"] == url.port
+    assert container["args"] == ["kefu-pulse", "notify", "--port", str(url.port)]
+    assert [p["containerPort"] for p in container["ports"]] == [url.port]
 
 
 class Alertmanager:

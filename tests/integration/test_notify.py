@@ -11,7 +11,9 @@ import json
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +59,10 @@ class Notify:
     def __init__(self, deployment: Deployment, robots: RobotServer) -> None:
         self.deployment, self.robots = deployment, robots
         self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+        self.port = 0  # the last started process's /metrics and /alertmanager
 
     def start(self) -> None:
-        port = free_port()
+        port = self.port = free_port()
         log = self.deployment.tmp / f"notify-{len(self.procs)}-{port}.log"
         proc = subprocess.Popen(
             [str(KEFU), "notify", "--port", str(port)],
@@ -212,6 +215,51 @@ def test_a_robot_back_within_retry_seconds_gets_it_and_one_down_longer_gives_a_d
     assert all(token not in json.dumps(letter) for token in robots.tokens.values())
     assert not any("long" in t for t in texts(robots, "dingtalk"))
     assert any("long" in t for t in texts(robots, "webhook"))  # the other channel had it
+
+
+def alertmanager_payload(status: str, starts_at: str) -> bytes:
+    """Alertmanager 0.25's webhook body for one rule alert of shop s1's agent a."""
+    alert = {
+        "status": status,
+        "labels": {"alertname": "FirstResponseSlow", "shop": "s1", "agent": "a", "severity": "warning"},
+        "annotations": {"summary": "首次响应过慢 First response slow: a @ s1"},
+        "startsAt": starts_at,
+        "endsAt": starts_at if status == "resolved" else "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph",
+        "fingerprint": f"it{starts_at}",
+    }
+    body = {"version": "4", "receiver": "kefu-floor", "status": status, "alerts": [alert]}
+    return json.dumps(
+        {**body, "groupLabels": {}, "commonLabels": {}, "externalURL": "http://am:9093"}
+    ).encode()
+
+
+def post_alertmanager(notify: Notify, body: bytes) -> int:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{notify.port}/alertmanager",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return int(response.status)
+
+
+def test_alertmanagers_webhook_reaches_the_same_robots_once_per_episode_and_state(
+    robots: RobotServer, notify: Notify
+) -> None:
+    notify.start()
+    starts_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    firing = alertmanager_payload("firing", starts_at)
+    assert post_alertmanager(notify, firing) == 200
+    wait_for(lambda: len(robots.messages("dingtalk")) == 1, 20, "the rule alert on the DingTalk robot")
+    (first,) = texts(robots, "dingtalk")
+    assert "【kefu-pulse 告警】旗舰店 · 小美 · FirstResponseSlow：首次响应过慢" in first
+    assert post_alertmanager(notify, firing) == 200  # Alertmanager's repeat_interval
+    settle(robots)
+    assert len(robots.messages("dingtalk")) == 1
+    assert post_alertmanager(notify, alertmanager_payload("resolved", starts_at)) == 200
+    wait_for(lambda: len(robots.messages("dingtalk")) == 2, 20, "the resolved notice")
+    assert "FirstResponseSlow：已恢复" in texts(robots, "dingtalk")[1]
 
 
 def test_a_missing_secret_is_one_sentence_at_start_up_without_any_secret(

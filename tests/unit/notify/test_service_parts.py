@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 
 from streams.contract.alerts import AlertEvent
@@ -66,6 +67,24 @@ def test_a_burst_beyond_the_budget_is_one_summary_naming_every_agent() -> None:
     assert "5000 位客服有买家等待超过 15 秒" in text
     assert all(f"客服{n} " in text for n in range(5000))
     assert "1 位客服已恢复：客服x" in text
+
+
+def test_a_burst_names_slow_first_responses_and_rule_alerts_apart_from_the_waits() -> None:
+    slow = [msgspec.structs.replace(event(f"f{n}"), alert="FirstResponseSlow") for n in range(30)]
+    rule = msgspec.structs.replace(event(""), alert="KafkaConsumerLag", value=0.0, threshold=0.0)
+    due = [Due(e, n) for n, e in enumerate([*slow, rule, event("w", value=40.0)])]
+    messages, _ = plan(due, 20, describe, names_of, None, max_bytes=10**6)
+    text = messages[0].notice.text
+    assert "1 位客服有买家等待超过 15 秒：客服w 40 秒" in text  # the slow ones are no buyer's wait
+    assert "首次响应过慢 FirstResponseSlow：" + "、".join(f"客服f{n}" for n in range(30)) in text
+    assert "KafkaConsumerLag：客服" in text
+
+
+def test_a_burst_without_waits_counts_its_alerts() -> None:
+    slow = [msgspec.structs.replace(event(f"f{n}"), alert="FirstResponseSlow") for n in range(30)]
+    messages, _ = plan([Due(e, n) for n, e in enumerate(slow)], 20, describe, names_of, None, max_bytes=10**6)
+    text = messages[0].notice.text
+    assert "30 条告警" in text and "等待超过" not in text
 
 
 def test_a_summary_too_long_for_the_robot_is_cut_and_what_the_minute_cannot_take_waits() -> None:

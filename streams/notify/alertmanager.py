@@ -1,0 +1,167 @@
+"""Alertmanager's webhook (payload version 4) into alert events for the dispatcher.
+
+Prometheus rule alerts reach the same group robots as the worker's `kefu.alerts` events:
+Alertmanager posts to `notify`'s `POST /alertmanager`, each alert of the payload becomes a
+`RuleAlert`, and the dispatcher claims, folds, holds and retries it like any record.
+
+- `alert_id` is `am|{fingerprint}|{startsAt}`: Alertmanager repeats a firing alert every
+  `repeat_interval` with the same fingerprint and start, so the ledger drops the repeats;
+  the next episode starts at another time and is news again.
+- An alert without a `shop` label (worker health) goes to shop "": the `defaults` channels.
+- Our rules put no number in labels or annotations; `value` and `threshold` are read from
+  them when present (a label or annotation of that name), else 0, and the notice words the
+  annotation `summary` instead (notices.rule_notice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+import msgspec
+from aiohttp import web
+from msgspec import Struct, field
+
+from config.errors import KefuError
+from streams.contract.alerts import AlertEvent
+
+MAX_BODY_BYTES = 1024 * 1024  # Alertmanager's payloads are a few KiB; a MiB is a mistake
+NO_SHOP = ""  # routes.py: the defaults' channels
+
+
+class BadPayload(KefuError, ValueError):
+    """A body that is not Alertmanager's webhook payload; the message says why, in one sentence."""
+
+
+class RuleAlert(AlertEvent, frozen=True, kw_only=True):
+    """An alert of a Prometheus rule, as Alertmanager sent it: the event and its summary."""
+
+    summary: str = ""
+
+
+class _Alert(Struct, frozen=True):
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    starts_at: str = field(name="startsAt")
+    annotations: dict[str, str] = {}
+    ends_at: str = field(default="", name="endsAt")
+    fingerprint: str = ""
+
+
+class _Payload(Struct, frozen=True):
+    alerts: list[_Alert]
+    version: str = "4"
+
+
+_decoder = msgspec.json.Decoder(_Payload)
+# RFC 3339 as Go writes it: up to nine digits of fraction, `Z` or an offset.
+_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+def decode_webhook(body: bytes) -> list[RuleAlert]:
+    """Every alert of one webhook body as a `RuleAlert`, or `BadPayload` with the reason."""
+    try:
+        payload = _decoder.decode(body)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
+        raise BadPayload(f"not an Alertmanager webhook payload: {exc}") from None
+    if payload.version != "4":
+        raise BadPayload(f"Alertmanager webhook payload version {payload.version!r}; notify reads version 4")
+    return [rule_alert(alert) for alert in payload.alerts]
+
+
+def rule_alert(alert: _Alert) -> RuleAlert:
+    name = alert.labels.get("alertname", "")
+    if not name:
+        raise BadPayload("an alert of the payload has no `alertname` label")
+    starts = epoch_ms(alert.starts_at, "startsAt")
+    ts = starts
+    if alert.status == "resolved" and alert.ends_at:
+        ts = max(starts, epoch_ms(alert.ends_at, "endsAt"))
+    fingerprint = alert.fingerprint or labels_fingerprint(alert.labels)
+    return RuleAlert(
+        alert=name,
+        state=alert.status,
+        shop_id=alert.labels.get("shop", NO_SHOP),
+        agent_id=alert.labels.get("agent", ""),
+        value=number(alert, "value"),
+        threshold=number(alert, "threshold"),
+        ts=ts,
+        alert_id=f"am|{fingerprint}|{alert.starts_at}",
+        summary=alert.annotations.get("summary") or alert.annotations.get("description", ""),
+    )
+
+
+def epoch_ms(text: str, what: str) -> int:
+    """Go's RFC 3339 time (nanoseconds and all) in ms since the epoch; never before 0."""
+    match = _TIME.match(text)
+    if match is None:
+        raise BadPayload(f"{what} {text[:40]!r} is not an RFC 3339 time")
+    whole, fraction, zone = match.groups()
+    try:
+        moment = datetime.fromisoformat(f"{whole}{'+00:00' if zone == 'Z' else zone}")
+    except ValueError:
+        raise BadPayload(f"{what} {text[:40]!r} is not an RFC 3339 time") from None
+    millis = int((fraction or "0")[:3].ljust(3, "0"))
+    return max(0, int(moment.astimezone(UTC).timestamp()) * 1000 + millis)
+
+
+def number(alert: _Alert, name: str) -> float:
+    """The label or annotation `name` as seconds, else 0 (our rules carry none today)."""
+    text = alert.labels.get(name) or alert.annotations.get(name) or ""
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
+def labels_fingerprint(labels: dict[str, str]) -> str:
+    """A stable id of the label set, for a payload without `fingerprint` (hand-written ones)."""
+    canonical = "\x00".join(f"{key}\x00{value}" for key, value in sorted(labels.items()))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class EventSink(Protocol):
+    """dispatch.Dispatcher: claims each event in the ledger and puts it on its channels."""
+
+    async def accept_events(self, events: Sequence[AlertEvent]) -> None: ...
+
+
+class AlertmanagerIntake:
+    """`POST /alertmanager`: 200 once every alert is claimed or known (Alertmanager retries
+    on anything else), 400 for a body that is no payload, 413 above `MAX_BODY_BYTES`, 503
+    until the dispatcher is attached."""
+
+    def __init__(self) -> None:
+        self._sink: EventSink | None = None
+
+    def attach(self, sink: EventSink) -> None:
+        self._sink = sink
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if self._sink is None:
+            return web.Response(status=503, text="notify is starting; try again\n")
+        body = await bounded_body(request)
+        if body is None:
+            return web.Response(status=413, text=f"the payload is over {MAX_BODY_BYTES} bytes\n")
+        try:
+            events = decode_webhook(body)
+        except BadPayload as exc:
+            return web.Response(status=400, text=f"{exc}\n")
+        await self._sink.accept_events(events)
+        return web.Response(text=f"accepted {len(events)} alert(s)\n")
+
+
+async def bounded_body(request: web.Request) -> bytes | None:
+    """The body, or None when it is over `MAX_BODY_BYTES` (read no further than that)."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        return None
+    body = await request.content.read(MAX_BODY_BYTES + 1)
+    while len(body) <= MAX_BODY_BYTES:
+        more = await request.content.read(MAX_BODY_BYTES + 1 - len(body))
+        if not more:
+            return body
+        body += more
+    return None
