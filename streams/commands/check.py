@@ -27,6 +27,7 @@ from config.redaction import mask_secrets
 from config.secret import url_secrets
 from config.settings import Settings, config_path
 from streams.commands.base import Command, StoreUnavailable, require_redis
+from streams.wire.consumer_group import describe_group
 from streams.wire.preflight import StartupError, TopicFacts, input_topic_problem, require_kafka, topic_facts
 from streams.wire.security import admin_client, client_kwargs
 
@@ -162,7 +163,7 @@ def redis_check(url: str, info: dict[str, str]) -> Check:
 def _group(settings: Settings) -> tuple[int, str]:
     admin = admin_client(settings.kafka, "kefu-pulse-check")
     try:
-        group = admin.describe_groups([settings.kafka.group]).get(settings.kafka.group, {})
+        group = describe_group(admin, settings.kafka.group).get(settings.kafka.group, {})
     finally:
         admin.close()
     return len(group.get("members") or []), str(group.get("state") or "Empty")

@@ -27,7 +27,7 @@ def input_partitions_of_stopped_group(settings: Settings, *, agents: bool = Fals
     topics = [settings.kafka.topics.messages, settings.kafka.topics.orders]
     admin = admin_client(settings.kafka, "kefu-pulse-maintenance", timeout_s=30.0)
     try:
-        groups = _describe_group(admin, settings.kafka.group)
+        groups = describe_group(admin, settings.kafka.group)
         if agents and settings.kafka.topics.agents in admin.list_topics():
             topics.append(settings.kafka.topics.agents)
         described = admin.describe_topics(topics)
@@ -41,7 +41,9 @@ def input_partitions_of_stopped_group(settings: Settings, *, agents: bool = Fals
     return sorted(TopicPartition(t["name"], p["partition_index"]) for t in described for p in t["partitions"])
 
 
-def _describe_group(admin: Any, group: str) -> dict[str, Any]:
+def describe_group(admin: Any, group: str) -> dict[str, Any]:
+    """The group as the broker describes it, waiting out a coordinator that a broker which
+    has just started has not elected yet (kafka-python raises instead of waiting)."""
     deadline = time.monotonic() + COORDINATOR_WAIT_S
     while True:
         try:
