@@ -102,6 +102,9 @@ class ChannelOutbox(Generic[T]):
         self._due: list[Due[T]] = []
         self._written: list[Written[T]] = []
         self._sending: tuple[Due[T], ...] = ()
+        # Planned messages not tried yet: held, so their claims are kept alive while an earlier
+        # one retries (an expired claim would let another process send them too).
+        self._planned: list[Message[T]] = []
         self._wake = asyncio.Event()
 
     def put(self, event: AlertEvent, ticket: T) -> None:
@@ -113,11 +116,13 @@ class ChannelOutbox(Generic[T]):
         self._wake.set()
 
     def waiting(self) -> int:
-        return len(self._due) + len(self._sending) + len(self._written)
+        planned = sum(len(message.covers) for message in self._planned)
+        return len(self._due) + len(self._sending) + planned + len(self._written)
 
     def held(self) -> list[Due[T]]:
-        """Everything this channel has not finished: due, and the message being tried."""
-        return [*self._due, *self._sending]
+        """Everything this channel has not finished: due, planned, and the message being tried."""
+        planned = [item for message in self._planned for item in message.covers]
+        return [*self._due, *planned, *self._sending]
 
     async def run(self) -> None:
         while True:
@@ -154,8 +159,9 @@ class ChannelOutbox(Generic[T]):
         remaining = self.budget.remaining(now_ms)
         messages, later = plan(kept, remaining, wording.describe, wording.names_of, wording.link, size)
         self._due = later + self._due
-        for message in messages:
-            await self._deliver(message)
+        self._planned = list(messages)
+        while self._planned:
+            await self._deliver(self._planned.pop(0))
 
     async def _send_written(self, written: Written[T]) -> None:
         ending = await self._attempts(written.notice)

@@ -234,3 +234,19 @@ def _quiet_settings() -> Settings:
     from config.settings import settings_from_yaml
 
     return settings_from_yaml("shops:\n  s1:\n    notify: {retry_seconds: 180}\n")
+
+
+@synchronous
+async def test_messages_planned_behind_a_retrying_one_keep_their_claims() -> None:
+    """Three alerts, three messages; the robot fails the first for 90 s. The two planned behind
+    it keep their claims past the pending TTL, so no other process can take and send them."""
+    r = rig()
+    r.robot.answer = lambda now: (
+        Delivery("retry", 503, "HTTP 503") if now < START_MS + 90_000 else Delivery("sent", 200, "HTTP 200")
+    )
+    tickets = [Ticket(0, n, None, b"{}", alert(f"a{n}")) for n in range(3)]
+    await r.dispatcher.accept(tickets)
+    while r.clock.now <= START_MS + 30_000:  # past the pending TTL; the backoff moves the clock
+        await asyncio.sleep(0)
+        await r.dispatcher.keep_claims()  # as the service does, at least every 10 s
+    assert await r.ledger.claim([t.ledger_key for t in tickets]) == ["busy"] * 3
