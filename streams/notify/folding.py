@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from streams.contract.alerts import FIRST_RESPONSE, WAITING, AlertEvent
-from streams.render.notices import HEAD, Names, Notice, summary_notice
+from streams.render.notices import HEAD, Names, Notice, assemble, summary_notice
 
 MINUTE_MS = 60_000
 ROBOT_PER_MINUTE = 20  # DingTalk, WeCom and Feishu group robots all stop at about 20 a minute
@@ -139,12 +139,7 @@ def _kind(alert: str) -> str:
 
 
 def _others_only(shop: str, shop_name: str, count: int, link: str | None) -> Notice:
-    title = f"{HEAD}{shop_name} · {count} 条告警"
-    english = f"{count} alerts firing"
-    tail = [f"[打开现场大屏 / open the floor]({link})"] if link else []
-    markdown = "\n\n".join([f"**{title}**", f"> {english}", *tail])
-    text = "\n".join([title, english, *([f"现场大屏 / floor: {link}"] if link else [])])
-    return Notice(shop=shop, title=title, markdown=markdown, text=text, link=link)
+    return assemble(shop, f"{HEAD}{shop_name} · {count} 条告警", None, f"{count} alerts firing", (), link)
 
 
 def _with_lines(notice: Notice, lines: list[str]) -> Notice:
@@ -156,12 +151,7 @@ def _with_lines(notice: Notice, lines: list[str]) -> Notice:
 
 def _resolved_only(shop: str, shop_name: str, names: list[str], link: str | None) -> Notice:
     title = f"{HEAD}{shop_name} · {len(names)} 位客服已恢复"
-    listing = "、".join(names)
-    english = f"{len(names)} agents resolved"
-    tail = [f"[打开现场大屏 / open the floor]({link})"] if link else []
-    markdown = "\n\n".join([f"**{title}**", listing, f"> {english}", *tail])
-    text = "\n".join([title, listing, english, *([f"现场大屏 / floor: {link}"] if link else [])])
-    return Notice(shop=shop, title=title, markdown=markdown, text=text, link=link)
+    return assemble(shop, title, "、".join(names), f"{len(names)} agents resolved", (), link)
 
 
 def _with_resolved(notice: Notice, names: list[str]) -> Notice:

@@ -148,14 +148,16 @@ class NotifyService:
                     await self.dispatcher.dead_letter(ticket, "notify: not an alert event", problem)
                 tickets.append(ticket)
         await self.dispatcher.accept(tickets)
-        await self.dispatcher.retry_busy()
         self.dispatcher.check()
         now = self.dispatcher.clock.now_ms()
         if self.digests is not None:
             await self.digests.tick(now)
         if now - self._kept_at >= KEEP_EVERY_MS:
+            # Both at the claims' own pace: asking every round for the records another process
+            # holds would cost Redis a command per held record five times a second.
             self._kept_at = now
             await self.dispatcher.keep_claims()
+            await self.dispatcher.retry_busy()
         await self.commit_done()
 
     async def commit_done(self, only: set[TopicPartition] | None = None) -> None:

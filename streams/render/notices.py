@@ -116,7 +116,7 @@ def summary_notice(
     headline = f"{len(ordered)} 位客服有买家等待超过 {limit} 秒"
     listing = "、".join(f"{name} {whole_seconds(seconds)} 秒" for name, seconds in ordered)
     english = f"{len(ordered)} agents have a buyer waiting over {limit} s"
-    return _assemble(
+    return assemble(
         shop, f"{HEAD}{shop_name} · {headline}", f"{headline}：{listing}", english, mentions, link
     )
 
@@ -124,7 +124,7 @@ def summary_notice(
 def test_notice(shop: str, shop_name: str, link: str | None = None) -> Notice:
     title = f"{TEST_HEAD}{shop_name}：测试消息，收到即表示本群机器人配置正确"
     english = "test message from kefu-pulse: this group's robot is configured correctly"
-    return _assemble(shop, title, None, english, (), link)
+    return assemble(shop, title, None, english, (), link)
 
 
 # The name starts with `test`: pytest would collect it from every test module that imports it.
@@ -133,10 +133,10 @@ test_notice.__test__ = False  # type: ignore[attr-defined]
 
 def _notice(shop: str, title: str, english: str, names: Names, link: str | None) -> Notice:
     mentions = (names.mention,) if names.mention else ()
-    return _assemble(shop, title, None, english, mentions, link)
+    return assemble(shop, title, None, english, mentions, link)
 
 
-def _assemble(
+def assemble(
     shop: str, title: str, detail: str | None, english: str, mentions: tuple[str, ...], link: str | None
 ) -> Notice:
     """Title first (bold in markdown), the detail, the English line, the link."""
