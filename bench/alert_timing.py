@@ -30,6 +30,7 @@ from typing import Any
 import redis
 from kafka import KafkaConsumer, KafkaProducer
 
+from bench.stack import stack_env
 from streams.simulation.traffic import TrafficModel, TrafficShape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,18 +42,6 @@ BASELINE = "baseline-worker"  # argv[1] of the worker subprocess whose planning 
 
 def log(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
-def stack_env(prefix: str) -> dict[str, str]:
-    out = subprocess.run(
-        [str(ROOT / "deploy/local/stack"), "up", "--prefix", prefix],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return dict(
-        line.removeprefix("export ").split("=", 1) for line in out.splitlines() if line.startswith("export ")
-    )
 
 
 class Run:

@@ -8,10 +8,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def bench_stack_env() -> dict[str, str]:
-    """Start what is missing of it; its `export NAME=value` lines as a dict."""
+def stack_env(prefix: str = "bench") -> dict[str, str]:
+    """Start what is missing of the stack `prefix`; its `export NAME=value` lines as a dict."""
     out = subprocess.run(
-        [str(ROOT / "deploy/local/stack"), "up", "--prefix", "bench"],
+        [str(ROOT / "deploy/local/stack"), "up", "--prefix", prefix],
         check=True,
         capture_output=True,
         text=True,
@@ -19,3 +19,7 @@ def bench_stack_env() -> dict[str, str]:
     return dict(
         line.removeprefix("export ").split("=", 1) for line in out.splitlines() if line.startswith("export ")
     )
+
+
+def bench_stack_env() -> dict[str, str]:
+    return stack_env("bench")
