@@ -71,9 +71,10 @@ _BARE_USERINFO = re.compile(
 )
 # Text cut with ` ... ` (PyYAML's excerpts do that) can start inside a password.
 _CUT_USERINFO = re.compile(rf"(?P<head>\.\.\. )[^{_END}@]+(?P<tail>@)")
-# `password=…`: the query form redis-py reads (`redis://host/0?password=…`), or any key=value.
+# `password=…`: the query form redis-py reads (`redis://host/0?password=…`), or any key=value;
+# `token=…`: the worker's kiosk links (`/floor?shop=X&token=…`) and robot URLs' `access_token=`.
 _PASSWORD_PARAMETER = re.compile(
-    rf"(?i)(?P<head>(?<![a-z0-9])(?:\w*_)?(?:password|passwd|pwd)=)[^&#;,{_END}]+"
+    rf"(?i)(?P<head>(?<![a-z0-9])(?:\w*_)?(?:password|passwd|pwd|token)=)[^&#;,{_END}]+"
 )
 # `password: …` opening a line: a YAML line quoted in a configuration error.
 _PASSWORD_KEY = re.compile(r"(?im)^(?P<head>[ \t-]*[\w-]*(?:password|passwd|pwd)[ \t]*:[ \t]+)\S.*$")

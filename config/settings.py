@@ -111,6 +111,13 @@ class WebSettings(_Strict, frozen=True):
     max_streams: PositiveInt = 64
     # A stream client that takes longer than this to accept one update is disconnected.
     stream_write_timeout_seconds: PositiveFloat = 10.0
+    # Who may read what (config/access.py; docs/operations.md "Access"); env KEFU_ACCESS_FILE.
+    # None: no tokens, and the worker may then bind a loopback address only.
+    access_file: str | None = None
+    # Bearer credentials of /metrics (Prometheus) and of notify's POST /alertmanager. Read from
+    # KEFU_METRICS_TOKEN and KEFU_NOTIFY_TOKEN only, never from the file (like every password).
+    metrics_token: Secret | None = None
+    notify_token: Secret | None = None
 
 
 class AttributionSettings(_Strict, frozen=True):
@@ -144,6 +151,9 @@ ResponseTargets = Annotated[list[PositiveInt], Meta(max_length=MAX_RESPONSE_TARG
 # (payroll looks back a month, reviews a quarter; a longer history belongs in an archive).
 MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 28, 366
 RetentionDays = Annotated[int, Meta(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)]
+# A pay dispute looks back a month; one day at least, so yesterday's list is there.
+DetailsDays = Annotated[int, Meta(ge=1, le=MAX_RETENTION_DAYS)]
+DEFAULT_DETAILS_DAYS = 31
 # A rating rates a consultation at most this many days after it started (v3). A buyer's state
 # keeps consultations for the `28d` window, so a rating can reach back no further.
 RatingDays = Annotated[int, Meta(ge=1, le=MIN_RETENTION_DAYS)]
@@ -205,6 +215,9 @@ class Defaults(_Strict, frozen=True):
     service_hours: str | None = None  # "HH:MM-HH:MM", the shop's local time; None: all day
     response_targets_seconds: ResponseTargets = msgspec.field(default_factory=lambda: [15, 180])
     retention_days: RetentionDays = 93
+    # The drill-down lists (明细) behind the report's numbers are kept this many business days;
+    # None: DEFAULT_DETAILS_DAYS, or retention_days if shorter (a list never outlives its number).
+    details_days: DetailsDays | None = None
     rating_days: RatingDays = 3
     attribution: AttributionSettings = AttributionSettings()
     notify: NotifySettings = NotifySettings()
@@ -226,6 +239,7 @@ class ShopSettings(_Strict, frozen=True):
     service_hours: str | None = None
     response_targets_seconds: ResponseTargets | None = None
     retention_days: RetentionDays | None = None
+    details_days: DetailsDays | None = None
     rating_days: RatingDays | None = None
     attribution: ShopAttributionSettings | None = None
     notify: ShopNotifySettings | None = None
@@ -386,6 +400,21 @@ def _check_semantics(settings: Settings) -> None:
                 )
 
 
+def _check_details_days(settings: Settings) -> None:
+    """A drill-down list never outlives the numbers it explains."""
+    defaults = settings.defaults
+    given = [("$.defaults", defaults.details_days, defaults.retention_days)]
+    for shop_id, shop in settings.shops.items():
+        given.append(
+            (f"$.shops.{shop_id}", shop.details_days, shop.retention_days or defaults.retention_days)
+        )
+    for path, details_days, retention_days in given:
+        if details_days is not None and details_days > retention_days:
+            raise ConfigError(
+                f"{path}.details_days: at most retention_days ({retention_days}), got {details_days}"
+            )
+
+
 def _check_notify(settings: Settings) -> None:
     _check_notify_section("$.defaults.notify", settings.defaults.notify)
     for shop_id, shop in settings.shops.items():
@@ -509,6 +538,7 @@ def settings_from_yaml(text: str, source: str = "<config>") -> Settings:
     }
     settings = msgspec.structs.replace(settings, shops=shops)
     _check_semantics(settings)
+    _check_details_days(settings)
     _check_notify(settings)
     return settings
 
@@ -567,8 +597,28 @@ def _apply_environment(settings: Settings, environ: os._Environ[str] | dict[str,
         if not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ConfigError(f"KEFU_WEB_PORT: expected a port number, got {port!r}")
         web = msgspec.structs.replace(web, port=int(port))
+    web = _web_access(web, environ)
     kafka = msgspec.structs.replace(kafka, security=_resolve_kafka_secrets(kafka.security, environ))
     return msgspec.structs.replace(settings, kafka=kafka, redis=redis_settings, web=web)
+
+
+def _web_access(web: WebSettings, environ: Mapping[str, str]) -> WebSettings:
+    """KEFU_ACCESS_FILE over `web.access_file`; the metrics and notify tokens from theirs."""
+    if access_file := environ.get("KEFU_ACCESS_FILE"):
+        web = msgspec.structs.replace(web, access_file=access_file)
+    tokens = (
+        ("metrics_token", "KEFU_METRICS_TOKEN", environ.get("KEFU_METRICS_TOKEN", "")),
+        ("notify_token", "KEFU_NOTIFY_TOKEN", environ.get("KEFU_NOTIFY_TOKEN", "")),
+    )
+    for field, name, text in tokens:
+        if getattr(web, field) is not None:  # only a test builds one with it set
+            continue
+        if value := text.strip():
+            if len(value) < MIN_SECRET_LENGTH:
+                raise ConfigError(f"{name}: a token of at least {MIN_SECRET_LENGTH} characters is expected")
+            remember_secrets([value])
+            web = msgspec.structs.replace(web, **{field: Secret(value)})
+    return web
 
 
 def _resolve_kafka_secrets(

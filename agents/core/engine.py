@@ -15,6 +15,7 @@ from agents.core.buyer import (
     event_digest,
     prune,
 )
+from agents.core.details import RowChanges, row_changes
 from agents.core.policy import ShopPolicy
 from agents.core.projection import (
     WIDTH,
@@ -68,6 +69,8 @@ class BuyerDelta:
     histogram_sum_ms: dict[str, int] = field(default_factory=dict)
     # agent -> new open-wait start, or None when the wait left that agent's queue.
     waits: dict[str, int | None] = field(default_factory=dict)
+    # The drill-down rows the cohorts' changes rewrite (agents/core/details.py).
+    rows: RowChanges = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -110,18 +113,40 @@ def apply_buyer_events(
             apply_order(state, event)  # type: ignore[arg-type]
         outcomes.append(Outcome.APPLIED)
     delta = BuyerDelta(outcomes)
-    if not delta.changed:
-        return delta
+    if delta.changed:
+        orders_changed = any(
+            type(event) is Order and outcome is Outcome.APPLIED
+            for event, outcome in zip(events, outcomes, strict=True)
+        )
+        _outside_changes(delta, events[0].buyer_id, state, before, samples, policy, horizon, orders_changed)
+    return delta
+
+
+def _outside_changes(
+    delta: BuyerDelta,
+    buyer_id: str,
+    state: BuyerState,
+    before: Projection,
+    samples: list[WaitSample],
+    policy: ShopPolicy,
+    horizon: Horizon,
+    orders_changed: bool,
+) -> None:
+    """What the folded events change outside the state, into `delta`; the state pruned."""
     after = project(state, policy, horizon.cutoff_day, horizon.cutoff_ms)
+    delta.cohorts = _cohort_changes(before, after)
+    # Rows from the state as projected, before pruning drops what they may still show; the
+    # consultations' changes only, not the wait samples added below (wait starts).
+    delta.rows = row_changes(
+        buyer_id, state, before, after, delta.cohorts, policy, horizon.cutoff_ms, orders_changed
+    )
     # After projecting: what pruning drops changes no cohort from the cutoff on, and `after`
     # names the old inquiries that still hold a credit.
     prune(state, horizon.cutoff_day, horizon.order_horizon_ms, after.credited_past_cutoff)
-    delta.cohorts = _cohort_changes(before, after)
     _histogram_changes(delta)
     _wait_changes(delta, before, after)
     for key, vector in sample_vectors(samples).items():
         _add(delta.cohorts, key, vector)
-    return delta
 
 
 def _add(target: dict[CohortKey, Vector], key: CohortKey, vector: Vector) -> None:

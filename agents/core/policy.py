@@ -9,7 +9,13 @@ from typing import Literal
 
 from agents.core.service_clock import ServiceClock
 from config.calendar import MS_PER_DAY, MS_PER_HOUR, BusinessCalendar, calendar_for
-from config.settings import Settings, ShopSettings, parse_attribution_window, parse_service_hours
+from config.settings import (
+    DEFAULT_DETAILS_DAYS,
+    Settings,
+    ShopSettings,
+    parse_attribution_window,
+    parse_service_hours,
+)
 
 AttributionRule = Literal["first", "last", "all"]
 AttributionWindow = int | Literal["same_day", "next_day"]
@@ -33,6 +39,7 @@ class ShopPolicy:
     judge: JudgingMoment
     deduct_refunds: bool
     retention_days: int  # day buckets are kept this many business days (reports)
+    details_days: int  # the drill-down lists are kept this many (at most retention_days)
     # A wait still open this long leaves the live queue unanswered (processing.wait_limit_hours).
     wait_limit_ms: int = 24 * MS_PER_HOUR
     # A rating rates a consultation that started at most this long before it (events.md v3).
@@ -74,6 +81,10 @@ def resolve_policy(settings: Settings, shop_id: str) -> ShopPolicy:
         judge=attribution.judge,
         deduct_refunds=attribution.deduct_refunds,
         retention_days=shop.retention_days or defaults.retention_days,
+        details_days=min(
+            shop.details_days or defaults.details_days or DEFAULT_DETAILS_DAYS,
+            shop.retention_days or defaults.retention_days,
+        ),
         block=_compile_block(shop.block),
         aftersale_agents=frozenset(a for a, s in shop.agents.items() if s.group == "aftersale"),
         wait_limit_ms=int(settings.processing.wait_limit_hours * MS_PER_HOUR),

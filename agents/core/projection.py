@@ -141,7 +141,7 @@ def _vector(cohorts: dict[CohortKey, Vector], key: CohortKey) -> Vector:
     return vector
 
 
-def _is_after_sale(consultation: Consultation, orders: list[OrderState], policy: ShopPolicy) -> bool:
+def is_after_sale(consultation: Consultation, orders: list[OrderState], policy: ShopPolicy) -> bool:
     """An aftersale agent, or a payment within `after_sale_days` before the start (metrics.md v2:
     an order created but not yet paid leaves the buyer pre-sale)."""
     if consultation.agent in policy.aftersale_agents:
@@ -229,7 +229,7 @@ def project(state: BuyerState, policy: ShopPolicy, cutoff_day: int, cutoff_ms: i
     targets = policy.response_targets_ms
     for consultation in state.consultations:
         if consultation.day < cutoff_day:
-            if consultation.first_reply is not None and not _is_after_sale(consultation, orders, policy):
+            if consultation.first_reply is not None and not is_after_sale(consultation, orders, policy):
                 inquiries.append(consultation)  # books nothing, but may hold an order's credit
             continue
         vector = _EMPTY.copy()
@@ -249,7 +249,7 @@ def project(state: BuyerState, policy: ShopPolicy, cutoff_day: int, cutoff_ms: i
         for slot, target_ms in enumerate(targets):
             if response_ms <= target_ms:
                 vector[_REPLIED_WITHIN_0 + slot] = 1
-        if not _is_after_sale(consultation, orders, policy):
+        if not is_after_sale(consultation, orders, policy):
             vector[_INQUIRIES] = 1
             inquiries.append(consultation)
     credited_past_cutoff: set[CohortKey] = set()

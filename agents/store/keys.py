@@ -53,6 +53,12 @@ def bucket_key(shop: str, agent: str, kind: str, ident: int) -> str:
     return f"{agent_tag(shop, agent)}:{kind}:{ident}"
 
 
+def details_key(shop: str, agent: str, day: int) -> str:
+    """One agent's drill-down rows of one business day (agents/core/details.py): a hash of
+    buyer -> row; the shop-level agent ('') holds the day's silent orders, order id -> row."""
+    return f"{agent_tag(shop, agent)}:x:{day}"
+
+
 def histogram_key(shop: str, agent: str) -> str:
     return f"{agent_tag(shop, agent)}:h"
 

@@ -1,8 +1,10 @@
-"""The PartitionStore and StatusStore protocols in process: the same offset fence as Redis, no outbox.
+"""The PartitionStore, DetailsStore and StatusStore protocols in process: the same offset fence
+as Redis, no outbox.
 
 A commit here is atomic for the whole partition, agents included, so there is nothing to
-catch up or drain. The agents' counters and waiting sets are plain dictionaries, for tests
-to read. States are stored encoded, as in Redis, so a loaded state is always a fresh copy.
+catch up or drain. The agents' counters, waiting sets and drill-down rows are plain
+dictionaries, for tests to read (no expiry: tests read what was written). States are stored
+encoded, as in Redis, so a loaded state is always a fresh copy.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class MemoryPartitionStore:
         self.buyer_states: dict[str, bytes] = {}
         self.counters: dict[str, dict[str, int]] = defaultdict(dict)  # key -> field -> total
         self.waiting: dict[str, dict[str, int]] = defaultdict(dict)  # key -> buyer -> wait start
+        self.rows: dict[str, dict[str, bytes]] = {}  # details key -> field -> row (details.py)
 
     async def load(
         self, buyers: Mapping[int, Sequence[str]], topics: Sequence[str]
@@ -64,6 +67,18 @@ class MemoryPartitionStore:
                 self.waiting[key].pop(buyer, None)
         for key, added in writes.waits_add.items():
             self.waiting[key].update(added)
+        for key, changes in writes.details.items():
+            rows = self.rows.setdefault(key, {})
+            for name, row in changes.items():
+                if row is None:
+                    rows.pop(name, None)
+                else:
+                    rows[name] = row
+            if not rows:  # as Redis: a hash whose last field is deleted is gone
+                del self.rows[key]
+
+    async def details(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        return [dict(self.rows.get(key, {})) for key in keys]
 
 
 class MemoryStatusStore:

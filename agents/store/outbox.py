@@ -47,11 +47,22 @@ class Waiting(msgspec.Struct, array_like=True, frozen=True):
     added: dict[str, int]  # buyer -> wait start
 
 
+class Details(msgspec.Struct, array_like=True, frozen=True):
+    """One details hash's rows (agents/core/details.py): fields set, then fields deleted."""
+
+    key: str
+    expire_at_ms: int
+    rows: dict[str, bytes]
+    deleted: list[str]
+
+
 class AgentShare(msgspec.Struct, array_like=True, frozen=True):
-    """What one commit changes in one agent's slot."""
+    """What one commit changes in one agent's slot. Fields are appended with a default, so an
+    outbox written by an older worker still decodes (an entry may outlive an upgrade)."""
 
     counters: list[Counters]
     waiting: list[Waiting]
+    details: list[Details] = []
 
 
 class IndexTouch(msgspec.Struct, array_like=True, frozen=True):
@@ -91,7 +102,7 @@ def _agent_of(key: str) -> str:
 
 def from_writes(partition: int, at: int, writes: WriteSet) -> Outbox | None:
     """The outbox entry of one partition's commit at position `at`; None if no agent changed."""
-    agents: dict[str, tuple[list[Counters], list[Waiting]]] = defaultdict(lambda: ([], []))
+    agents: dict[str, tuple[list[Counters], list[Waiting], list[Details]]] = defaultdict(lambda: ([], [], []))
     for key, fields in writes.increments.items():
         nonzero = {name: amount for name, amount in fields.items() if amount}
         if nonzero:
@@ -101,6 +112,11 @@ def from_writes(partition: int, at: int, writes: WriteSet) -> Outbox | None:
         added = dict(writes.waits_add.get(key, {}))
         if removed or added:
             agents[_agent_of(key)][1].append(Waiting(key, writes.expire_at_ms[key], removed, added))
+    for key, changes in writes.details.items():
+        rows = {name: row for name, row in changes.items() if row is not None}
+        deleted = sorted(name for name, row in changes.items() if row is None)
+        if rows or deleted:
+            agents[_agent_of(key)][2].append(Details(key, writes.expire_at_ms[key], rows, deleted))
     indexes = [
         IndexTouch(keys.agents_index_key(shop), dict(seen)) for shop, seen in writes.agents_seen.items()
     ]
@@ -109,7 +125,7 @@ def from_writes(partition: int, at: int, writes: WriteSet) -> Outbox | None:
         indexes.append(IndexTouch(keys.SHOPS_INDEX_KEY, last_seen))
     if not agents and not indexes:
         return None
-    shares = {agent: AgentShare(counters, waiting) for agent, (counters, waiting) in agents.items()}
+    shares = {agent: AgentShare(*parts) for agent, parts in agents.items()}
     return Outbox(partition, at, shares, indexes)
 
 
@@ -139,6 +155,12 @@ def _agent_call(agent: str, shares: list[tuple[int, int, AgentShare]], marker_tt
     def ref(key: str) -> int:
         return index.setdefault(key, len(index) + 2)  # Lua is 1-based, KEYS[1] is the marker
 
+    blobs: list[bytes] = []  # the rows travel as ARGV[2..]: Redis's cmsgpack reads no msgpack bin
+
+    def blob(row: bytes) -> int:
+        blobs.append(row)
+        return len(blobs) + 1
+
     encoded = []
     for partition, at, share in shares:
         counters = [
@@ -153,9 +175,13 @@ def _agent_call(agent: str, shares: list[tuple[int, int, AgentShare]], marker_tt
             ]
             for w in share.waiting
         ]
-        encoded.append([partition, at, counters, waiting])
+        details = [
+            [ref(d.key), d.expire_at_ms, [x for f, row in d.rows.items() for x in (f, blob(row))], d.deleted]
+            for d in share.details
+        ]
+        encoded.append([partition, at, counters, waiting, details])
     return ScriptCall(
         APPLY_AGENT,
         [keys.applied_key(agent), *index],
-        [_encoder.encode(encoded), max(marker_ttl_ms, MIN_MARKER_TTL_MS)],
+        [_encoder.encode(encoded), *blobs, max(marker_ttl_ms, MIN_MARKER_TTL_MS)],
     )

@@ -148,6 +148,14 @@ class ReportStore(Protocol):
     async def agents_since(self, shop: str, since_ms: int) -> list[str]: ...
 
 
+class DetailsStore(Protocol):
+    """The drill-down rows (agents/core/details.py), for the lists behind the report's numbers."""
+
+    async def details(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        """Each hash of `keys` (keys.details_key) whole, field -> row, in order; {} when absent."""
+        ...
+
+
 class TrendStore(Protocol):
     """The reads behind the floor's trends: the last two hours of an agent's fine buckets, and
     the leader's minute samples of waiting buyers."""

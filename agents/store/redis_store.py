@@ -43,6 +43,9 @@ _day_numbers = msgspec.msgpack.Decoder(list[int])
 # is one stretch of Python without an await, and 200 agents' window reads in one pipeline held
 # the event loop, and every `/metrics` scrape waiting on it, for 37 ms.
 READ_PIPELINE_CALLS = 50
+# The drill-down lists' HGETALLs, this many keys per pipeline: a month of one agent is one
+# round trip, and a shop's month (200 agents) is 31 of them, each parsed between awaits.
+DETAILS_PIPELINE_KEYS = 200
 
 
 class RedisStore:
@@ -66,6 +69,18 @@ class RedisStore:
             {name: [int(v) for v in flat[i * WIDTH : (i + 1) * WIDTH]] for i, name in enumerate(WINDOWS)}
             for flat in results
         ]
+
+    async def details(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        """Each details hash of `keys` whole (field -> row), in order; {} when absent. Single-key
+        HGETALLs, pipelined: on a cluster redis-py sends one pipeline per node."""
+        out: list[dict[str, bytes]] = []
+        for first in range(0, len(keys), DETAILS_PIPELINE_KEYS):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in keys[first : first + DETAILS_PIPELINE_KEYS]:
+                    pipe.hgetall(key)
+                results = cast(list[dict[bytes, bytes]], await pipe.execute())
+            out.extend({field.decode(): row for field, row in hash_.items()} for hash_ in results)
+        return out
 
     async def waiting(
         self, pairs: AgentPairs, oldest_allowed_ms: int

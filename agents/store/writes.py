@@ -32,6 +32,9 @@ class WriteSet:
     waits_add: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     waits_remove: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     agents_seen: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    # The drill-down rows (agents/core/details.py): details key -> field -> row, None to delete.
+    # Their keys' expiries are in `expire_at_ms` too.
+    details: dict[str, dict[str, bytes | None]] = field(default_factory=lambda: defaultdict(dict))
 
     def increment(self, key: str, name: str, amount: int, expire_at_ms: int) -> None:
         fields = self.increments[key]
@@ -48,9 +51,11 @@ def add_buyer_delta(
     now_ms: int,
 ) -> None:
     """One buyer's delta, merged into `writes`: its cohorts' counters, the agents' first-response
-    histograms, and its waits."""
+    histograms, its waits and its drill-down rows."""
     shop = policy.shop_id
     _add_cohorts(writes, policy, delta, now_ms)
+    if delta.rows:
+        _add_rows(writes, policy, delta, now_ms)
     index_expiry = now_ms + INDEX_TTL_MS
     for (agent, bucket), amount in delta.histogram.items():
         writes.increment(keys.histogram_key(shop, agent), str(bucket), amount, index_expiry)
@@ -101,3 +106,22 @@ def _add_cohorts(writes: WriteSet, policy: ShopPolicy, delta: BuyerDelta, now_ms
             histogram_field = DAY_HISTOGRAM_FIELDS[bucket_index(vector[_FIRST_RESPONSE_MS] * replied)]
             writes.increment(day_key, histogram_field, replied, expiry)
         writes.agents_seen[shop][agent] = now_ms
+
+
+def _add_rows(writes: WriteSet, policy: ShopPolicy, delta: BuyerDelta, now_ms: int) -> None:
+    """The delta's rows, into their days' details hashes, kept `details_days` business days like
+    the day buckets' retention. A row of a day the lists no longer keep (a rebuild replays
+    `retention_days`) is not written: its key would expire at once."""
+    shop = policy.shop_id
+    calendar = policy.calendar
+    day_expiry: dict[int, int] = {}
+    for row_key, row in delta.rows.items():
+        day = row_key.day
+        expiry = day_expiry.get(day)
+        if expiry is None:
+            expiry = day_expiry[day] = calendar.day_start_ms(day + policy.details_days) + MS_PER_HOUR
+        if expiry <= now_ms:
+            continue
+        key = keys.details_key(shop, row_key.agent, day)
+        writes.details[key][row_key.field] = row
+        writes.expire_at_ms[key] = expiry

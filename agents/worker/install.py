@@ -7,25 +7,26 @@ import logging
 import faust
 
 from agents.processing.batch import MISROUTED, OUTCOMES
+from agents.worker.access import NOBODY, Access, binding_line
 from agents.worker.duties import install_duties
 from agents.worker.runtime import Runtime
 from agents.worker.sinks import alert_sink, dead_letter_sink
 from agents.worker.views import install_views
-from config.settings import Settings
+from config.settings import Settings, WebSettings
 from streams.wire.app import agents_topic, input_topic
 from streams.wire.batch_consumer import route_batches
 
 log = logging.getLogger(__name__)
 
 
-def install(app: faust.App, settings: Settings) -> Runtime:
+def install(app: faust.App, settings: Settings, access: Access = NOBODY) -> Runtime:
     runtime = Runtime.create(settings, dead_letter_sink(app, settings), alert_sink(app, settings))
     # No agent on the input topics: each fetch goes to the runtime whole (streams/wire/batch_consumer.py).
     route_batches(app, input_topic(app, settings), runtime.apply_until_done)
     # Resumed from Redis and measured for lag; `install_agent_status` adds kefu.agents.
     runtime.consumed_topics.update((settings.kafka.topics.messages, settings.kafka.topics.orders))
     install_duties(app, runtime, runtime.consumed_topics)
-    install_views(app, runtime)
+    install_views(app, runtime, access)
     return runtime
 
 
@@ -48,3 +49,14 @@ def install_agent_status(app: faust.App, runtime: Runtime, topic_exists: bool) -
     route_batches(app, agents_topic(app, runtime.settings), runtime.apply_status_until_done)
     runtime.consumed_topics.add(name)
     runtime.metrics.start_at_zero({runtime.metrics.events: [(name, o) for o in OUTCOMES if o != MISROUTED]})
+
+
+def install_binding_notice(app: faust.App, web: WebSettings) -> None:
+    """Without an access file, the worker says once at start-up that it serves this machine only."""
+    line = binding_line(web)
+    if line is None:
+        return
+
+    @app.task
+    async def say_binding_is_local() -> None:
+        log.warning("%s", line)

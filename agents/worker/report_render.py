@@ -20,5 +20,10 @@ def report_json_bytes(parts: ReportParts) -> bytes:
 def report_page_bytes(parts: ReportParts, previous: PreviousParts | None, threshold_seconds: float) -> bytes:
     before = previous.assemble() if previous is not None else None
     return encode_report(
-        parts.assemble(), "html", by_day=True, previous=before, threshold_seconds=threshold_seconds
+        parts.assemble(),
+        "html",
+        by_day=True,
+        previous=before,
+        threshold_seconds=threshold_seconds,
+        detail_links=True,
     )

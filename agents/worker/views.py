@@ -10,11 +10,10 @@ of its own, from text written once per floor snapshot, so a scrape never waits b
 from __future__ import annotations
 
 import asyncio
-import html
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import faust
 import msgspec
@@ -26,7 +25,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from agents.core.clock import wall_clock_ms
 from agents.exposure.page import FLOOR_PAGE
 from agents.exposure.report import ReportParts, UnknownReportShop
-from agents.store.errors import STORE_ERRORS
+from agents.worker.access import NOBODY, Access, access_middleware, grant_of
+from agents.worker.details_views import install_details_views
 from agents.worker.floor_stream import FloorStreams, SlowReader, StreamsFull, drop
 from agents.worker.health import Health
 from agents.worker.http_params import (
@@ -37,74 +37,45 @@ from agents.worker.http_params import (
     report_params,
     shop_param,
 )
-from agents.worker.report_pool import Busy, ReportPool
+from agents.worker.refusals import Refusal, attempt, html_refusal, html_sentence, json_refusal, unknown_shop
+from agents.worker.report_pool import ReportPool
 from agents.worker.report_render import report_json_bytes, report_page_bytes
 from agents.worker.runtime import Runtime
+from config.secret import REDACTED, Secret, mask_secrets
+from config.settings import Settings
 from streams.contract.floor import floor_json
 from streams.contract.report import ReportRequestError
 
-STORE_DOWN = "the store (Redis) is not answering; try again shortly"
-BUSY = "the worker is busy with other reports; try again shortly"
 EVENT_STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 STREAMS_FULL = "too many floor streams are open on this worker; try again shortly"
-T = TypeVar("T")
-
-
-def unknown_shop(shop: str) -> str:
-    """The 400 for a report of a shop nobody knows: it names no other shop (the CLI lists them)."""
-    return f"unknown shop {shop!r}: no shop of that id is configured or has traffic within the retention"
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A request this worker does not answer: its status, the one sentence that says why."""
-
-    status: int
-    sentence: str
-    headers: dict[str, str] | None = None
-
-
-async def _attempt(work: Callable[[], Awaitable[T]]) -> T | Refusal:
-    """`work()`'s answer, or the refusal its failure means: a bad parameter is a 400 with its
-    sentence; Redis away, or the report pool full, a 503."""
-    try:
-        return await work()
-    except (BadRequest, ReportRequestError) as exc:  # ours, and the range's own sentences
-        return Refusal(400, str(exc))
-    except STORE_ERRORS:
-        return Refusal(503, STORE_DOWN)
-    except Busy:
-        return Refusal(503, BUSY, {"Retry-After": "5"})
-
-
-def _json_refusal(view: View, refusal: Refusal) -> Response:
-    return view.json({"error": refusal.sentence}, status=refusal.status, headers=refusal.headers)
-
-
-def _html_refusal(view: View, refusal: Refusal) -> Response:
-    return view.html(_html_sentence(refusal.sentence), status=refusal.status, headers=refusal.headers)
 
 
 async def _shop_json(view: View, request: Request, read: Callable[[str], Awaitable[Any]]) -> Response:
     """A shop's JSON from `read`: a bad `shop` is a 400 with its sentence, Redis away a 503."""
-    body = await _attempt(lambda: read(shop_param(_query(request))))
+    body = await attempt(lambda: read(shop_param(_query(request))))
     if isinstance(body, Refusal):
-        return _json_refusal(view, body)
+        return json_refusal(view, body)
     return view.json(body)
 
 
-def install_views(app: faust.App, runtime: Runtime) -> None:
+def install_views(app: faust.App, runtime: Runtime, access: Access = NOBODY) -> None:
+    """The pages, behind `access` (the worker's, from `load_access`; other commands serve none)."""
     web = runtime.settings.web
     reports = ReportPool(web.report_processes, web.report_queue)
 
     async def stop_render_processes(_: object) -> None:
         reports.close()
 
-    app.web.web_app.on_cleanup.append(stop_render_processes)  # type: ignore[attr-defined]  # faust's aiohttp driver
+    web_app = app.web.web_app  # type: ignore[attr-defined]  # faust's aiohttp driver
+    web_app.on_cleanup.append(stop_render_processes)
+    # Every route below is checked by this one middleware against agents/worker/access.py's table.
+    web_app.middlewares.append(access_middleware(access))
     _install_metrics(app, runtime)
     _install_floor(app, runtime, FloorStreams(web.max_streams, web.stream_write_timeout_seconds))
     _install_reports(app, _Reports(runtime, reports))
+    install_details_views(app, runtime)
     _install_health(app, Health(runtime, app))
+    _install_config(app, runtime.settings)
 
 
 def _install_metrics(app: faust.App, runtime: Runtime) -> None:
@@ -157,7 +128,7 @@ def _install_floor(app: faust.App, runtime: Runtime, streams: FloorStreams) -> N
         try:
             check_floor_page(_query(request))
         except BadRequest as exc:
-            return view.html(_html_sentence(str(exc)), status=400)
+            return view.html(html_sentence(str(exc)), status=400)
         return view.html(FLOOR_PAGE)
 
 
@@ -195,17 +166,17 @@ class _Reports:
 def _install_reports(app: faust.App, reports: _Reports) -> None:
     @app.page("/api/v1/report")
     async def report_api(view: View, request: Request) -> Response:
-        body = await _attempt(lambda: reports.json_body(report_params(_query(request))))
+        body = await attempt(lambda: reports.json_body(report_params(_query(request))))
         if isinstance(body, Refusal):
-            return _json_refusal(view, body)
+            return json_refusal(view, body)
         return view.bytes(body, content_type="application/json")
 
     @app.page("/report")
     async def report_page(view: View, request: Request) -> Response:
         """The report as the page a manager reads or prints (日报/周报/月报)."""
-        body = await _attempt(lambda: reports.page_body(report_params(_query(request))))
+        body = await attempt(lambda: reports.page_body(report_params(_query(request))))
         if isinstance(body, Refusal):
-            return _html_refusal(view, body)
+            return html_refusal(view, body)
         return cast(Response, AiohttpResponse(body=body, content_type="text/html", charset="utf-8"))
 
 
@@ -218,9 +189,23 @@ def _install_health(app: faust.App, health: Health) -> None:
         return view.json({"status": "ok"})
 
 
+def _install_config(app: faust.App, settings: Settings) -> None:
+    @app.page("/api/v1/config")
+    async def config_status(view: View, request: Request) -> Response:
+        """The effective settings (admin only), every secret masked, only the shops one may see."""
+        grant = grant_of(request)
+        shown = msgspec.structs.replace(
+            settings, shops={k: v for k, v in settings.shops.items() if grant.may_see(k)}
+        )
+        text = msgspec.json.encode(shown, enc_hook=_masked_secret).decode()
+        return view.bytes(mask_secrets(text).encode(), content_type="application/json")
+
+
+def _masked_secret(value: object) -> object:
+    if isinstance(value, Secret):
+        return REDACTED
+    raise NotImplementedError(f"cannot show {type(value).__name__}")
+
+
 def _query(request: Request) -> Query:
     return cast(BaseRequest, request).query  # faust types it as a plain mapping
-
-
-def _html_sentence(sentence: str) -> str:
-    return f"<!doctype html><meta charset=utf-8><p>{html.escape(sentence)}</p>"

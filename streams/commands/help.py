@@ -31,6 +31,7 @@ OWN_COMMANDS = (
     "check",
     "stats",
     "report",
+    "details",
     "notify",
     "simulate",
     "replay",

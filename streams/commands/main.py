@@ -14,13 +14,15 @@ from faust.cli.faust import cli as faust_cli
 
 from agents.store.connect import connect
 from agents.store.redis_store import RedisStore
-from agents.worker.install import install, install_agent_status
+from agents.worker.access import NOBODY, load_access, require_safe_binding
+from agents.worker.install import install, install_agent_status, install_binding_notice
 from config.redaction import install_log_redaction, settings_secrets
 from config.secret import remember_secrets
 from config.settings import Settings, environment_secrets, load_settings
 from streams.commands import (
     check,
     demo,
+    details,
     notify,
     rebuild,
     repartition,
@@ -36,7 +38,7 @@ from streams.wire.app import create_app
 from streams.wire.preflight import require_input_topics, require_kafka, topic_facts
 
 # Each module registers its command (`--help` orders them: streams/commands/help.py).
-COMMANDS = (topics, replay, stats, check, simulate, report, rebuild, repartition, demo, notify)
+COMMANDS = (topics, replay, stats, check, simulate, report, details, rebuild, repartition, demo, notify)
 
 
 def main() -> None:
@@ -51,12 +53,17 @@ def main() -> None:
         install_log_redaction(settings_secrets(settings))
         if command != "worker" and not debug:
             quiet_libraries()
+        access = NOBODY  # only the worker serves the pages, and only its machine has the file
+        if command == "worker":  # no tokens, no address other machines can reach
+            require_safe_binding(settings.web)
+            access = load_access(settings.web, os.environ)
         app = create_app(settings)
-        runtime = install(app, settings)
+        runtime = install(app, settings, access)
         for module in COMMANDS:
             module.register(app, settings, runtime)
         describe(faust_cli)
         if command == "worker":
+            install_binding_notice(app, settings.web)
             install_agent_status(app, runtime, _start(settings, debug))
     app.main()
 

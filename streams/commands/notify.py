@@ -22,9 +22,9 @@ from agents.store.notify_store import RedisDigestClaim, RedisNotifyLedger
 from agents.worker.runtime import Runtime
 from config.errors import KefuError
 from config.secret import mask_secrets
-from config.settings import ChannelConfig, Settings, resolve_channels, shop_notify
+from config.settings import ChannelConfig, Settings, WebSettings, resolve_channels, shop_notify
 from streams.commands.base import Command, require_redis
-from streams.notify.alertmanager import AlertmanagerIntake
+from streams.notify.alertmanager import AlertmanagerIntake, bearer_guard, require_notify_binding
 from streams.notify.clock import SystemClock
 from streams.notify.digest import ReportSource, digest_plans, report_fetcher
 from streams.notify.dispatch import Dispatcher
@@ -106,13 +106,14 @@ async def send_tests(settings: Settings, shop: str) -> None:
 
 
 async def run_notify(settings: Settings, port: int, reports: ReportSource) -> None:
+    require_notify_binding(settings.web)
     routes = Routes(settings, all_channels(settings))
     await require_kafka(settings)
     client = connect(settings.redis.url)
     await require_redis(settings, _Pingable(client))
     registry = CollectorRegistry()
     intake = AlertmanagerIntake()
-    runner = await serve_metrics(registry, settings.web.host, port, intake)
+    runner = await serve_metrics(registry, settings.web.host, port, intake, settings.web)
     links = kafka_links(settings)
     clock = SystemClock()
     try:
@@ -163,13 +164,24 @@ async def until_stopped(service: NotifyService) -> None:
 
 
 async def serve_metrics(
-    registry: CollectorRegistry, host: str, port: int, intake: AlertmanagerIntake | None = None
+    registry: CollectorRegistry,
+    host: str,
+    port: int,
+    intake: AlertmanagerIntake | None = None,
+    tokens: WebSettings | None = None,
 ) -> web.AppRunner:
+    """/metrics, /healthz and (with `intake`) POST /alertmanager; with `tokens`, each behind its
+    Bearer token (streams/notify/alertmanager.py, `bearer_guard`)."""
+
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    app = web.Application()
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")  # for probes, which carry no token
+
+    app = web.Application(middlewares=[bearer_guard(tokens)] if tokens is not None else [])
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
     if intake is not None:
         app.router.add_post("/alertmanager", intake.handle)
     runner = web.AppRunner(app, access_log=None)

@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 import msgspec
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from msgspec import Struct, field
 
+from config.access import is_loopback, secret_matches
 from config.errors import KefuError
+from config.secret import Secret
+from config.settings import ConfigError, WebSettings
 from streams.contract.alerts import AlertEvent
 
 MAX_BODY_BYTES = 1024 * 1024  # Alertmanager's payloads are a few KiB; a MiB is a mistake
@@ -165,3 +169,48 @@ async def bounded_body(request: web.Request) -> bytes | None:
             return body
         body += more
     return None
+
+
+# ---- Who may post and scrape (issue 29) ----------------------------------------------------------
+ALERTMANAGER_PATH, METRICS_PATH, HEALTH_PATH = "/alertmanager", "/metrics", "/healthz"
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def require_notify_binding(web_settings: WebSettings) -> None:
+    """Start-up: without its token (KEFU_NOTIFY_TOKEN), notify listens on a loopback address only."""
+    if web_settings.notify_token is None and not is_loopback(web_settings.host):
+        raise ConfigError(
+            f"$.web.host: notify would listen on {web_settings.host}, reachable from other machines, "
+            "without a token for POST /alertmanager; set KEFU_NOTIFY_TOKEN, or bind 127.0.0.1"
+        )
+
+
+def bearer_guard(web_settings: WebSettings) -> Middleware:
+    """`POST /alertmanager` takes the notify token and `/metrics` the metrics token, each as
+    `Authorization: Bearer` (Alertmanager's and Prometheus's `credentials_file`). Without a
+    notify token notify is local (loopback only) and both are open unless their token is set;
+    `/healthz` is always open. Any other address is 404 (aiohttp's own)."""
+    local = web_settings.notify_token is None
+    needed: dict[str, Secret | None] = {
+        ALERTMANAGER_PATH: web_settings.notify_token,
+        METRICS_PATH: web_settings.metrics_token,
+    }
+
+    @web.middleware
+    async def guard(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if request.path in needed and not _authorized(request, needed[request.path], local):
+            return web.Response(
+                status=401,
+                text=f"{request.path} needs its token as Authorization: Bearer <token>\n",
+                headers={"WWW-Authenticate": 'Bearer realm="kefu-pulse notify"'},
+            )
+        return await handler(request)
+
+    return guard
+
+
+def _authorized(request: web.Request, token: Secret | None, local: bool) -> bool:
+    if token is None:
+        return local
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and secret_matches(credential.strip(), token)

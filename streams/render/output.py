@@ -44,8 +44,10 @@ def encode_report(
     previous: PreviousPeriod | None = None,
     threshold_seconds: float = 15.0,
     width: int = 160,
+    detail_links: bool = False,
 ) -> bytes:
-    """The whole output in memory first: writing starts only once everything rendered."""
+    """The whole output in memory first: writing starts only once everything rendered.
+    `detail_links`: the page links its numbers to their lists (only a served page has them)."""
     if fmt == "json":
         return msgspec.json.format(msgspec.json.encode(report_json(report, by_day=by_day)), indent=2) + b"\n"
     if fmt == "csv":
@@ -59,7 +61,10 @@ def encode_report(
     if fmt == "html":
         from streams.render.page import render_report_page
 
-        return render_report_page(report, previous, threshold_seconds=threshold_seconds).encode()
+        page = render_report_page(
+            report, previous, threshold_seconds=threshold_seconds, detail_links=detail_links
+        )
+        return page.encode()
     return table_text(report, by_day=by_day, width=width, color=False).encode()
 
 

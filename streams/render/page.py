@@ -7,9 +7,10 @@ paths, no script and no URL, so it can be mailed, archived, opened offline and p
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, partial
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, PackageLoader, Template, select_autoescape
@@ -56,6 +57,7 @@ class Headline:
     arrow: str  # ▲ ▼ ＝, or "" when there is nothing to compare
     change: str  # the change in words: the page never relies on colour alone
     tone: str  # better, worse, neutral: the colour
+    link: str = ""  # the list behind the number (/details?...), "" when it has none or no server
 
 
 # (label, English, field, kind, whether higher is better: None for volumes, neither good nor bad)
@@ -70,6 +72,43 @@ HEADLINES: tuple[tuple[str, str, str, Kind, bool | None], ...] = (
     ("满意度", "satisfaction", "satisfaction_ratio", "percent", True),
     ("静默下单", "silent orders", "silent_orders", "count", None),
 )
+
+
+# The list (明细) behind each number of the page: the field, the kind of its list. A ratio links
+# to the list of what it misses (a reply ratio to the unreplied), a count to its own rows.
+LISTS: dict[str, str] = {
+    "consultations": "unreplied",
+    "reply_ratio": "unreplied",
+    "within": "slow",
+    "inquiries": "lost",
+    "consult_pay_ratio": "lost",
+    "ordered_inquiries": "ordered_unpaid",
+    "paid_inquiries": "paid",
+    "attributed_sales_yuan": "paid",
+    "refunded_sales_yuan": "refunded",
+    "assisted_paid": "assisted",
+    "dissatisfied_consultations": "dissatisfied",
+    "silent_orders": "silent_orders",
+}
+
+
+def list_link(report: Report, field: str, agent: str | None = None, over: str | None = None) -> str:
+    """The address of the list behind `field` (an agent's, or the team's), relative to the
+    worker that served the page: the report's own shop and days, nothing else."""
+    kind = LISTS.get(field)
+    if kind is None:
+        return ""
+    query = [("shop", report.shop)]
+    if agent is not None:
+        query.append(("agent", agent))
+    query += [("kind", kind), ("from", report.from_), ("to", report.to)]
+    if kind == "slow" and over is not None:
+        query.append(("over", over))
+    return "/details?" + urlencode(query)
+
+
+def _no_link(field: str, agent: str | None = None, over: str | None = None) -> str:
+    return ""
 
 
 def _field(values: TeamWindowValues, field: str, threshold_key: str) -> float | None:
@@ -149,15 +188,23 @@ def _template() -> Template:
 
 
 def render_report_page(
-    report: Report, previous: PreviousPeriod | None, *, threshold_seconds: float = 15.0
+    report: Report,
+    previous: PreviousPeriod | None,
+    *,
+    threshold_seconds: float = 15.0,
+    detail_links: bool = False,
 ) -> str:
     """The report as one HTML page; `previous` is the team over the period it compares with
     (the month before a 月报, else as many days just before), None when it is not available
-    (then nothing is compared)."""
+    (then nothing is compared). With `detail_links` (the page a worker serves) every number
+    that a list explains links to it; a file written by `report --format html` has no server
+    behind it, so it has no links."""
     first, last = date.fromisoformat(report.from_), date.fromisoformat(report.to)
     length = (last - first).days + 1
     team = report.totals.metrics
     before = previous.team if previous is not None else None
+    within_target = headline_target(report.response_targets_seconds)
+    link = partial(list_link, report) if detail_links else _no_link
     charts = [
         agent_sales_chart(report.agents),
         daily_response_chart(report.days, threshold_seconds=threshold_seconds),
@@ -173,9 +220,14 @@ def render_report_page(
         has_previous=previous is not None,
         generated=local_time(report.as_of, report.timezone),
         headlines=[
-            headline(spec, team, before, headline_target(report.response_targets_seconds))
+            replace(
+                headline(spec, team, before, within_target),
+                link=link(spec[2], None, None if within_target is None else str(within_target)),
+            )
             for spec in HEADLINES
         ],
+        link=link,
+        has_links=detail_links,
         targets=[str(target) for target in report.response_targets_seconds],
         rows=ranked(report.agents),
         team=team,

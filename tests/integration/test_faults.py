@@ -24,16 +24,24 @@ def total(last: dict[tuple[str, int], int]) -> int:
     return sum(offset + 1 for offset in last.values())
 
 
+def detail_rows(deployment: Deployment) -> dict[Any, Any]:
+    """Every drill-down hash (agents/core/details.py) whole, by key."""
+    return {key: deployment.redis.hgetall(key) for key in deployment.redis.scan_iter(match="kp:*:x:*")}
+
+
 def test_state_lost_then_rebuild_from_retention(
     stack: Stack, records: list[SimRecord], reference: dict[str, Any], tmp_path: Path
 ) -> None:
     deployment = Deployment(stack, tmp_path, redis_db=14)
     try:
         assert run(deployment, records) == reference
+        live_rows = detail_rows(deployment)
+        assert sum(len(rows) for rows in live_rows.values()) > 100
         deployment.stop_workers()
         deployment.redis.flushdb()  # Redis state lost
         rebuilt = deployment.rebuild()
         assert numbers(deployment) == reference, rebuilt.stderr
+        assert detail_rows(deployment) == live_rows  # `rebuild` restores the lists too
     finally:
         deployment.close()
 

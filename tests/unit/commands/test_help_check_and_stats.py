@@ -47,6 +47,7 @@ def test_help_introduces_kefu_pulse_and_lists_its_commands_first() -> None:
         "check",
         "stats",
         "report",
+        "details",
         "notify",
         "simulate",
         "replay",

@@ -7,6 +7,7 @@ yields an aiohttp test client; nothing listens outside the test and nothing need
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from agents.exposure.floor import FloorReader
 from agents.exposure.report import ReportReader
 from agents.exposure.trend import TrendReader
 from agents.worker import health as health_module
+from agents.worker.access import load_access
 from agents.worker.views import install_views
 from config.settings import Settings, settings_from_yaml
 from streams.wire.app import create_app
@@ -134,7 +136,8 @@ def settings(config: str = CONFIG, **web: object) -> Settings:
 @asynccontextmanager
 async def served(runtime: FakeRuntime) -> AsyncIterator[TestClient[Any, Any]]:
     app = create_app(runtime.settings)
-    install_views(app, runtime)  # type: ignore[arg-type]
+    # As the worker's start-up does: the access file named in the test's `web:` settings.
+    install_views(app, runtime, load_access(runtime.settings.web, os.environ))  # type: ignore[arg-type]
     async with TestClient(TestServer(web_app(app))) as client:
         yield client
 

@@ -1,0 +1,140 @@
+"""The lists over HTTP in process (a real Faust app, a fake store): 400 sentences, 503, masking
+by the request's grant, the whole list as CSV, the page's links."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from agents.core.policy import PolicyBook
+from agents.worker.access import GRANT_KEY, Grant
+from agents.worker.details_views import install_details_views
+from config.settings import settings_from_yaml
+from streams.wire.app import create_app
+from tests.details_samples import FakeDetails, consultation
+from tests.unit.worker.web import REDIS_DOWN
+
+CONFIG = "shops:\n  s1:\n    agents: {'s1:A': {name: 小美}}\n"
+LIST = "/api/v1/details?shop=s1&kind=unreplied&from={day}&to={day}"
+
+
+@dataclass
+class Runtime:
+    store: FakeDetails
+
+    def __post_init__(self) -> None:
+        self.policies = PolicyBook(settings_from_yaml(CONFIG))
+
+
+def filled(count: int) -> tuple[FakeDetails, str]:
+    from agents.core.clock import wall_clock_ms
+
+    policy = PolicyBook(settings_from_yaml(CONFIG))("s1")
+    yesterday = policy.calendar.day(wall_clock_ms()) - 1
+    store = FakeDetails()
+    start = policy.calendar.day_start_ms(yesterday)
+    for index in range(count):
+        store.put("s1", "s1:A", yesterday, f"tb_buyer{index:03d}", consultation(start + index * 1000))
+    from agents.core.report_range import day_text
+
+    return store, day_text(yesterday)
+
+
+@asynccontextmanager
+async def served(store: FakeDetails, grant: Grant | None = None) -> AsyncIterator[TestClient[Any, Any]]:
+    app = create_app(settings_from_yaml(CONFIG))
+    install_details_views(app, Runtime(store))  # type: ignore[arg-type]
+    web_app = app.web.web_app  # type: ignore[attr-defined]
+    if grant is not None:
+
+        @web.middleware
+        async def as_grant(request: web.Request, handler: Callable[[web.Request], Awaitable[Any]]) -> Any:
+            request[GRANT_KEY] = grant
+            return await handler(request)
+
+        web_app.middlewares.append(as_grant)
+    async with TestClient(TestServer(web_app)) as client:
+        yield client
+
+
+def get(store: FakeDetails, path: str, grant: Grant | None = None) -> tuple[int, str, str]:
+    async def run() -> tuple[int, str, str]:
+        async with served(store, grant) as client:
+            response = await client.get(path)
+            return response.status, response.headers.get("Content-Type", ""), await response.text()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("query", "sentence"),
+    [
+        ("kind=unreplied", "missing query parameter: shop"),
+        ("shop=s1", "missing query parameter: kind"),
+        ("shop=s1&kind=late", "kind 'late' is not a list: choose one of"),
+        ("shop=s1&kind=unreplied&limit=0", "the query parameter limit is a page size: 1 to 1000 rows"),
+        ("shop=s1&kind=unreplied&limit=abc", "the query parameter limit is a page size"),
+        ("shop=s1&kind=slow&over=fast", "the query parameter over is not a number of seconds"),
+        ("shop=s1&kind=unreplied&cursor=%00", "the query parameter cursor is not one this list gave"),
+        ("shop=s1&kind=unreplied&cursor=AAAA", "the cursor is not one this list gave"),
+        ("shop=s1&kind=unreplied&from=2020-01-01", "from 2020-01-01 is outside the retention"),
+        ("shop=s1&kind=unreplied&agent=", "the query parameter agent is empty"),
+        ("shop=s1&kind=unreplied&kind=slow", "give the query parameter kind once, not 2 times"),
+        ("shop=nobody&kind=unreplied", "unknown shop 'nobody'"),
+    ],
+)
+def test_a_bad_parameter_is_a_400_with_its_sentence(query: str, sentence: str) -> None:
+    store, _ = filled(1)
+    status, content_type, body = get(store, f"/api/v1/details?{query}")
+    assert status == 400 and content_type.startswith("application/json")
+    assert sentence in body
+    status, content_type, body = get(store, f"/details?{query}")
+    assert status == 400 and content_type.startswith("text/html")
+    assert sentence.replace("'", "&#x27;") in body
+
+
+def test_redis_away_is_a_503() -> None:
+    store, day = filled(1)
+
+    async def down(keys: object) -> list[dict[str, bytes]]:
+        raise REDIS_DOWN
+
+    store.details = down  # type: ignore[method-assign]
+    status, _, body = get(store, LIST.format(day=day))
+    assert status == 503 and "10.20.30.40" not in body
+
+
+def test_buyers_are_masked_unless_the_grant_reveals_them() -> None:
+    store, day = filled(3)
+    _, _, manager = get(store, LIST.format(day=day), Grant("manager", frozenset({"s1"})))
+    assert "tb_buyer" not in manager and "tb***02" in manager
+    _, _, admin = get(store, LIST.format(day=day), Grant("admin", None))
+    assert "tb_buyer002" in admin
+
+
+def test_the_csv_is_the_whole_list_not_one_page() -> None:
+    store, day = filled(250)
+    status, content_type, body = get(
+        store, LIST.format(day=day).replace("details?", "details.csv?") + "&limit=10"
+    )
+    assert status == 200 and content_type.startswith("text/csv")
+    lines = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+    assert lines[0][0] == "买家 buyer" and len(lines) == 251
+    assert len({line[0] for line in lines[1:]}) == 250  # revealed locally: every buyer once
+
+
+def test_the_page_shows_a_page_and_links_the_next_one_and_the_csv() -> None:
+    store, day = filled(12)
+    status, _, page = get(store, LIST.format(day=day).replace("/api/v1/details", "/details") + "&limit=5")
+    assert status == 200 and page.count("<tr>") == 6  # the header and five rows
+    assert 'id="next" href="/details?shop=s1&amp;kind=unreplied' in page and "cursor=" in page
+    assert f'href="/api/v1/details.csv?shop=s1&amp;kind=unreplied&amp;from={day}&amp;to={day}"' in page
