@@ -30,14 +30,12 @@ from typing import Literal, cast
 
 import yaml
 
-from config.secret import Secret, remember_secrets
+from config.secret import MIN_TOKEN_LENGTH, Secret, remember_secrets
 from config.settings import ConfigError
 
 Role = Literal["floor", "manager", "admin"]
 ROLES: tuple[Role, ...] = ("floor", "manager", "admin")
 ALL_SHOPS = "*"
-# Long enough that guessing is hopeless (`openssl rand -hex 24` gives 48).
-MIN_TOKEN_LENGTH = 16
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENTRY_KEYS = {"name", "role", "shops", "token", "token_env"}
 _TOKEN_TEXT = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no space: fits a header and a URL

@@ -59,6 +59,8 @@ class Secret:
 
 # A "secret" shorter than this would blank out ordinary words; such a password is a problem anyway.
 MIN_SECRET_LENGTH = 4
+# A bearer token guards payroll figures on its own: long enough that guessing it is hopeless.
+MIN_TOKEN_LENGTH = 16
 _END = r"\s'\"<>`"  # what ends a URL inside a sentence, a repr or a YAML line
 # `//user:password@`, with a scheme in front or not. Everything from the userinfo's first `:` to
 # the token's LAST `@` is the password: redis-py splits there too, so a password may hold `@`,

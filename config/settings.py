@@ -21,7 +21,14 @@ from msgspec import Meta, Struct
 
 from config.calendar import MS_PER_DAY, MS_PER_HOUR
 from config.errors import KefuError
-from config.secret import MIN_SECRET_LENGTH, Secret, mask_secrets, remember_secrets, url_secrets
+from config.secret import (
+    MIN_SECRET_LENGTH,
+    MIN_TOKEN_LENGTH,
+    Secret,
+    mask_secrets,
+    remember_secrets,
+    url_secrets,
+)
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("kefu.yaml")
 
@@ -614,8 +621,8 @@ def _web_access(web: WebSettings, environ: Mapping[str, str]) -> WebSettings:
         if getattr(web, field) is not None:  # only a test builds one with it set
             continue
         if value := text.strip():
-            if len(value) < MIN_SECRET_LENGTH:
-                raise ConfigError(f"{name}: a token of at least {MIN_SECRET_LENGTH} characters is expected")
+            if len(value) < MIN_TOKEN_LENGTH:
+                raise ConfigError(f"{name}: a token of at least {MIN_TOKEN_LENGTH} characters is expected")
             remember_secrets([value])
             web = msgspec.structs.replace(web, **{field: Secret(value)})
     return web

@@ -152,6 +152,11 @@ def _last_month(settings: Settings) -> tuple[str, str]:
     return last.replace(day=1).isoformat(), last.isoformat()
 
 
+def _yesterday(settings: Settings) -> str:
+    today = local_today(settings.defaults.timezone, int(time.time() * 1000))
+    return (today - timedelta(days=1)).isoformat()
+
+
 def register(app: faust.App, settings: Settings, runtime: Runtime) -> None:
     @app.command(base=Command)
     async def demo(self: AppCommand) -> None:
@@ -293,7 +298,11 @@ def _show_where_to_look(console: Console, settings: Settings, was_running: bool,
     console.print(f"floor display (大屏): http://127.0.0.1:{port}/floor?shop={shop}", markup=False)
     console.print(f"metrics:              http://127.0.0.1:{port}/metrics")
     console.print(f"floor API:            http://127.0.0.1:{port}/api/v1/floor?shop={shop}", markup=False)
-    console.print(f"report (日报):         http://127.0.0.1:{port}/report?shop={shop}", markup=False)
+    console.print(
+        f"report (日报):         http://127.0.0.1:{port}/report?shop={shop} "
+        "(each number links to its list, 明细)",
+        markup=False,
+    )
     console.print(f"worker log:           {WORKER_LOG}", markup=False)
     console.print(
         f"group robots:         notify (pid {notify_pid}) sends each alert to a stand-in robot, "
@@ -304,6 +313,12 @@ def _show_where_to_look(console: Console, settings: Settings, was_running: bool,
     console.print(
         'last month\'s payroll: eval "$(deploy/local/stack env)" && .venv/bin/kefu-pulse report '
         f"--shop {shlex.quote(shops[0])} --from {first} --to {last} --format xlsx --output payroll.xlsx",
+        markup=False,
+    )
+    yesterday = _yesterday(settings)
+    console.print(
+        'a pay dispute:        eval "$(deploy/local/stack env)" && .venv/bin/kefu-pulse details '
+        f"--shop {shlex.quote(shops[0])} --kind lost --from {yesterday} --to {yesterday} --format csv",
         markup=False,
     )
     console.print(

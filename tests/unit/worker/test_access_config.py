@@ -116,6 +116,15 @@ def test_the_environment_gives_the_access_file_and_the_tokens() -> None:
         settings_from_yaml("web: {metrics_token: in-the-file-0123456789}\n")  # never from the file
 
 
+@pytest.mark.parametrize("name", ["KEFU_METRICS_TOKEN", "KEFU_NOTIFY_TOKEN"])
+def test_a_short_metrics_or_notify_token_is_refused_without_being_shown(name: str) -> None:
+    """They guard /metrics and the alert intake on their own, as long as an access file's."""
+    with pytest.raises(ConfigError) as caught:
+        _apply_environment(settings_from_yaml(""), {name: "fifteen-chars-x"})
+    assert name in str(caught.value) and "16" in str(caught.value)
+    assert "fifteen-chars-x" not in str(caught.value)
+
+
 def test_notify_without_its_token_binds_loopback_only() -> None:
     with pytest.raises(ConfigError) as caught:
         require_notify_binding(WebSettings(host="0.0.0.0"))
