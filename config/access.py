@@ -30,7 +30,7 @@ from typing import Literal, cast
 
 import yaml
 
-from config.secret import MIN_TOKEN_LENGTH, Secret, remember_secrets
+from config.secret import MIN_TOKEN_LENGTH, Secret, is_example_token, remember_secrets
 from config.settings import ConfigError
 
 Role = Literal["floor", "manager", "admin"]
@@ -156,6 +156,8 @@ def _token(raw: dict[object, object], environ: Mapping[str, str], fail: Refuse) 
         remember_secrets([value])
         raise fail(field, f"a token is at least {MIN_TOKEN_LENGTH} printable ASCII characters without spaces")
     remember_secrets([value])  # from now on every log line and message masks it
+    if is_example_token(value):
+        raise fail(field, "an example token (change-me): give each entry a token of your own")
     return Secret(value)
 
 

@@ -61,6 +61,14 @@ class Secret:
 MIN_SECRET_LENGTH = 4
 # A bearer token guards payroll figures on its own: long enough that guessing it is hopeless.
 MIN_TOKEN_LENGTH = 16
+# The shipped examples' tokens say so: anyone who read the repository knows them.
+EXAMPLE_TOKEN_MARK = "change-me"
+
+
+def is_example_token(token: str) -> bool:
+    return EXAMPLE_TOKEN_MARK in token.lower()
+
+
 _END = r"\s'\"<>`"  # what ends a URL inside a sentence, a repr or a YAML line
 # `//user:password@`, with a scheme in front or not. Everything from the userinfo's first `:` to
 # the token's LAST `@` is the password: redis-py splits there too, so a password may hold `@`,

@@ -25,6 +25,7 @@ from config.secret import (
     MIN_SECRET_LENGTH,
     MIN_TOKEN_LENGTH,
     Secret,
+    is_example_token,
     mask_secrets,
     remember_secrets,
     url_secrets,
@@ -621,8 +622,10 @@ def _web_access(web: WebSettings, environ: Mapping[str, str]) -> WebSettings:
         if getattr(web, field) is not None:  # only a test builds one with it set
             continue
         if value := text.strip():
-            if len(value) < MIN_TOKEN_LENGTH:
-                raise ConfigError(f"{name}: a token of at least {MIN_TOKEN_LENGTH} characters is expected")
+            if len(value) < MIN_TOKEN_LENGTH or is_example_token(value):
+                raise ConfigError(
+                    f"{name}: a token of your own of at least {MIN_TOKEN_LENGTH} characters is expected"
+                )
             remember_secrets([value])
             web = msgspec.structs.replace(web, **{field: Secret(value)})
     return web

@@ -241,22 +241,21 @@ def row_changes(
     changed: Iterable[CohortKey],
     policy: ShopPolicy,
     cutoff_ms: int,
-    orders_changed: bool,
 ) -> RowChanges:
     """The rows to write (or delete) after a buyer's events: `state` and `after` are after them,
-    `before` the projection before, `changed` the cohorts whose vectors moved, `orders_changed`
-    whether an order event was among them.
+    `before` the projection before, `changed` the cohorts whose vectors moved.
 
-    A row is its consultation, its vector and the orders credited to it. Without an order event
-    only the changed cohorts' rows can change (a credit that moves, moves counts). An order event
-    can change an order's amount or times without a count, so then every consultation the state
-    projects is rewritten, and every order's silent row set or cleared."""
+    A row is its consultation, its vector and the orders credited to it. Without orders only the
+    changed cohorts' rows can change. With orders, a row can change without a count: an order's
+    amount or times move, or a reply moves an unpaid order's credit away from a consultation that
+    keeps another (its `ordered` stays 1). So then every consultation the state projects is
+    rewritten, and every order's silent row set or cleared."""
     calendar = policy.calendar
     changed = list(changed)
     rows: RowChanges = {}
     consultations = {(c.agent, c.start): c for c in state.consultations}
     refs, silent = _credited_orders(state, policy) if state.orders else ({}, set())
-    for key in after.cohorts if orders_changed else changed:
+    for key in after.cohorts if state.orders else changed:
         agent, start = key
         if agent == SHOP_LEVEL:
             continue
@@ -270,7 +269,7 @@ def row_changes(
     for key in before.cohorts.keys() - after.cohorts.keys():
         if key[0] != SHOP_LEVEL:
             rows[RowKey(key[0], calendar.day(key[1]), buyer_id)] = None
-    if orders_changed or any(agent == SHOP_LEVEL for agent, _ in changed):
+    if state.orders or any(agent == SHOP_LEVEL for agent, _ in changed):
         _silent_rows(rows, buyer_id, state, before, silent, policy, cutoff_ms)
     return rows
 

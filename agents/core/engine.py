@@ -114,11 +114,7 @@ def apply_buyer_events(
         outcomes.append(Outcome.APPLIED)
     delta = BuyerDelta(outcomes)
     if delta.changed:
-        orders_changed = any(
-            type(event) is Order and outcome is Outcome.APPLIED
-            for event, outcome in zip(events, outcomes, strict=True)
-        )
-        _outside_changes(delta, events[0].buyer_id, state, before, samples, policy, horizon, orders_changed)
+        _outside_changes(delta, events[0].buyer_id, state, before, samples, policy, horizon)
     return delta
 
 
@@ -130,16 +126,13 @@ def _outside_changes(
     samples: list[WaitSample],
     policy: ShopPolicy,
     horizon: Horizon,
-    orders_changed: bool,
 ) -> None:
     """What the folded events change outside the state, into `delta`; the state pruned."""
     after = project(state, policy, horizon.cutoff_day, horizon.cutoff_ms)
     delta.cohorts = _cohort_changes(before, after)
     # Rows from the state as projected, before pruning drops what they may still show; the
     # consultations' changes only, not the wait samples added below (wait starts).
-    delta.rows = row_changes(
-        buyer_id, state, before, after, delta.cohorts, policy, horizon.cutoff_ms, orders_changed
-    )
+    delta.rows = row_changes(buyer_id, state, before, after, delta.cohorts, policy, horizon.cutoff_ms)
     # After projecting: what pruning drops changes no cohort from the cutoff on, and `after`
     # names the old inquiries that still hold a credit.
     prune(state, horizon.cutoff_day, horizon.order_horizon_ms, after.credited_past_cutoff)

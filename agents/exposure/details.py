@@ -1,7 +1,7 @@
 """The drill-down lists (明细) read from the stored rows (agents/core/details.py).
 
 A list is the rows of one kind for a shop (or one agent) over business days: each agent's day
-hash read whole in one call (31 hashes for one agent's month), decoded, filtered with the same
+hash read whole (newest days first, as many as the page needs), decoded, filtered with the same
 `matches` whose counts the report shows, sorted newest first by the consultation's start (ties
 by agent, then buyer) and paged. The cursor is where the last page ended: the last row's start
 and agent and how many rows of that start and agent were given already, so it never carries a
@@ -10,6 +10,7 @@ buyer id, masked or not.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import math
@@ -149,6 +150,16 @@ class _Stored:
         return (-self.start, self.agent, self.buyer, self.field)
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    details: Details  # the list's header, its rows still empty
+    policy: ShopPolicy
+    agents: list[str]
+    days: DayRange
+    kind: DetailKind
+    slow_over_ms: int
+
+
 class _Clock:
     def __init__(self, zone: str) -> None:
         self.zone = ZoneInfo(zone)
@@ -170,24 +181,47 @@ class DetailsReader:
         self.reports = ReportReader(store, policies)
 
     async def page(self, query: DetailsQuery, now_ms: int) -> Details:
-        """One page of the list; its `next_cursor` asks for the next."""
+        """One page of the list; its `next_cursor` asks for the next.
+
+        Days are read newest first, one, then two, four… at a time, until the page is full: a
+        day's rows all start after an older day's, so the page needs no older day, and the
+        first page of a big team's month reads a day or two of it, not the month."""
         check_limit(query.limit)
         position = decode_cursor(query.cursor) if query.cursor is not None else None
-        details, rows = await self._read(query, now_ms)
-        start = 0 if position is None else _after(rows, position)
+        plan = await self._plan(query, now_ms)
+        days = plan.days
+        day = days.last if position is None else min(days.last, plan.policy.calendar.day(position.start))
+        rows: list[_Stored] = []
+        start, span = 0, 1
+        while day >= days.first:
+            chunk = list(range(day, max(days.first, day - span + 1) - 1, -1))
+            rows += sorted(await self._select(plan, chunk), key=_Stored.sort_key)
+            start = 0 if position is None else _after(rows, position)
+            if len(rows) - start > query.limit:
+                break
+            day, span = day - len(chunk), span * 2
         shown = rows[start : start + query.limit]
         more = start + query.limit < len(rows)
         cursor = encode_cursor(_position(rows, start + len(shown) - 1)) if more and shown else None
         return msgspec.structs.replace(
-            details, rows=self._rows(shown, query, details.timezone), next_cursor=cursor
+            plan.details, rows=self._rows(shown, query, plan.details.timezone), next_cursor=cursor
         )
 
     async def everything(self, query: DetailsQuery, now_ms: int) -> Details:
         """Every row of the list at once (the CSV download, the command line)."""
-        details, rows = await self._read(query, now_ms)
-        return msgspec.structs.replace(details, rows=self._rows(rows, query, details.timezone))
+        plan = await self._plan(query, now_ms)
+        rows = sorted(await self._select(plan, plan.days.days), key=_Stored.sort_key)
+        return msgspec.structs.replace(plan.details, rows=self._rows(rows, query, plan.details.timezone))
 
-    async def _read(self, query: DetailsQuery, now_ms: int) -> tuple[Details, list[_Stored]]:
+    async def _select(self, plan: _Plan, days: Sequence[int]) -> list[_Stored]:
+        """The rows of the plan's kind in `days`' hashes of its agents."""
+        keys = [details_key(plan.details.shop, agent, day) for agent in plan.agents for day in days]
+        hashes = await self.store.details(keys)
+        # Decoding a team's month is CPU work: on a thread, so scrapes and batches take turns with it.
+        return await asyncio.to_thread(_select, plan.kind, plan.agents, len(days), hashes, plan.slow_over_ms)
+
+    async def _plan(self, query: DetailsQuery, now_ms: int) -> _Plan:
+        """The checked request: the list's header, the agents and days to read."""
         kind = parse_kind(query.kind)
         over = check_over(query.over_seconds, kind)
         if kind.shop_level and query.agent is not None:
@@ -199,11 +233,7 @@ class DetailsReader:
             query.shop, policy.calendar.day_start_ms(oldest_kept_day(today, policy.retention_days))
         )
         agents = await self._agents(query, policy, days, kind)
-        keys = [details_key(query.shop, agent, day) for agent in agents for day in days.days]
-        hashes = await self.store.details(keys)
         slow_over = policy.alert_threshold_seconds if over is None else over
-        stored = _select(kind, agents, len(days), hashes, round(slow_over * 1000))
-        stored.sort(key=_Stored.sort_key)
         details = Details(
             shop=query.shop,
             agent=query.agent,
@@ -216,7 +246,7 @@ class DetailsReader:
             rows=[],
             next_cursor=None,
         )
-        return details, stored
+        return _Plan(details, policy, agents, days, kind, round(slow_over * 1000))
 
     async def _agents(
         self, query: DetailsQuery, policy: ShopPolicy, days: DayRange, kind: DetailKind

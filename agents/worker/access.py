@@ -56,10 +56,15 @@ GRANT_KEY = web.RequestKey("kefu.grant", Grant)
 LOCAL_GRANT = Grant("admin", None)
 
 
+# What a request the middleware never granted gets: no shop, buyers masked. The middleware grants
+# every request a view serves (LOCAL_GRANT without an access file), so this only fails closed.
+NO_GRANT = Grant("floor", frozenset())
+
+
 def grant_of(request: Request) -> Grant:
-    """The grant the access middleware checked for this request; LOCAL_GRANT without tokens."""
+    """The grant the access middleware checked for this request (LOCAL_GRANT without tokens)."""
     grant = request.get(GRANT_KEY)  # type: ignore[attr-defined]
-    return grant if isinstance(grant, Grant) else LOCAL_GRANT
+    return grant if isinstance(grant, Grant) else NO_GRANT
 
 
 # ---- The route table ---------------------------------------------------------------------------

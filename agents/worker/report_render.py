@@ -17,7 +17,9 @@ def report_json_bytes(parts: ReportParts) -> bytes:
     return msgspec.json.encode(report_json(parts.assemble(), by_day=parts.by_day))
 
 
-def report_page_bytes(parts: ReportParts, previous: PreviousParts | None, threshold_seconds: float) -> bytes:
+def report_page_bytes(
+    parts: ReportParts, previous: PreviousParts | None, threshold_seconds: float, lists_from: str | None
+) -> bytes:
     before = previous.assemble() if previous is not None else None
     return encode_report(
         parts.assemble(),
@@ -25,5 +27,5 @@ def report_page_bytes(parts: ReportParts, previous: PreviousParts | None, thresh
         by_day=True,
         previous=before,
         threshold_seconds=threshold_seconds,
-        detail_links=True,
+        lists_from=lists_from,
     )

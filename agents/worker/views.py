@@ -23,6 +23,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from agents.core.clock import wall_clock_ms
+from agents.core.report_range import day_text, oldest_kept_day
 from agents.exposure.page import FLOOR_PAGE
 from agents.exposure.report import ReportParts, UnknownReportShop
 from agents.worker.access import NOBODY, Access, access_middleware, grant_of
@@ -149,8 +150,10 @@ class _Reports:
             parts = await self._parts(asked)
             now_ms, max_cells = wall_clock_ms(), self.runtime.settings.web.max_report_cells
             previous = await self.runtime.reports.previous_parts(asked.shop, parts.days, now_ms, max_cells)
+            policy = parts.policy
+            lists_from = day_text(oldest_kept_day(policy.calendar.day(now_ms), policy.details_days))
             return await self.pool.run(
-                report_page_bytes, parts, previous, parts.policy.alert_threshold_seconds
+                report_page_bytes, parts, previous, policy.alert_threshold_seconds, lists_from
             )
 
     async def _parts(self, asked: ReportParams) -> ReportParts:

@@ -10,6 +10,7 @@ import asyncio
 import os
 import sys
 
+import msgspec
 from faust.cli.faust import cli as faust_cli
 
 from agents.store.connect import connect
@@ -18,7 +19,7 @@ from agents.worker.access import NOBODY, load_access, require_safe_binding
 from agents.worker.install import install, install_agent_status, install_binding_notice
 from config.redaction import install_log_redaction, settings_secrets
 from config.secret import remember_secrets
-from config.settings import Settings, environment_secrets, load_settings
+from config.settings import Settings, WebSettings, environment_secrets, load_settings
 from streams.commands import (
     check,
     demo,
@@ -55,6 +56,8 @@ def main() -> None:
             quiet_libraries()
         access = NOBODY  # only the worker serves the pages, and only its machine has the file
         if command == "worker":  # no tokens, no address other machines can reach
+            # Faust's `-b/--web-bind` overrides web.host when it serves: judge the address it binds.
+            settings = msgspec.structs.replace(settings, web=bound_web(settings.web, argv))
             require_safe_binding(settings.web)
             access = load_access(settings.web, os.environ)
         app = create_app(settings)
@@ -66,6 +69,19 @@ def main() -> None:
             install_binding_notice(app, settings.web)
             install_agent_status(app, runtime, _start(settings, debug))
     app.main()
+
+
+def bound_web(web: WebSettings, argv: list[str]) -> WebSettings:
+    """`web` with the address `worker -b/--web-bind ADDRESS` makes Faust bind instead of web.host."""
+    bind: str | None = None
+    for i, arg in enumerate(argv):
+        if arg in ("-b", "--web-bind") and i + 1 < len(argv):
+            bind = argv[i + 1]
+        elif arg.startswith("--web-bind="):
+            bind = arg.split("=", 1)[1]
+        elif arg.startswith("-b") and not arg.startswith("--") and len(arg) > 2:
+            bind = arg[2:]
+    return web if not bind else msgspec.structs.replace(web, host=bind)
 
 
 def _start(settings: Settings, debug: bool) -> bool:

@@ -44,10 +44,11 @@ def encode_report(
     previous: PreviousPeriod | None = None,
     threshold_seconds: float = 15.0,
     width: int = 160,
-    detail_links: bool = False,
+    lists_from: str | None = None,
 ) -> bytes:
     """The whole output in memory first: writing starts only once everything rendered.
-    `detail_links`: the page links its numbers to their lists (only a served page has them)."""
+    `lists_from`: the oldest day the lists keep, for a page that links its numbers to them
+    (only a served page has them; render_report_page)."""
     if fmt == "json":
         return msgspec.json.format(msgspec.json.encode(report_json(report, by_day=by_day)), indent=2) + b"\n"
     if fmt == "csv":
@@ -62,7 +63,7 @@ def encode_report(
         from streams.render.page import render_report_page
 
         page = render_report_page(
-            report, previous, threshold_seconds=threshold_seconds, detail_links=detail_links
+            report, previous, threshold_seconds=threshold_seconds, lists_from=lists_from
         )
         return page.encode()
     return table_text(report, by_day=by_day, width=width, color=False).encode()

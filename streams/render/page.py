@@ -77,10 +77,8 @@ HEADLINES: tuple[tuple[str, str, str, Kind, bool | None], ...] = (
 # The list (明细) behind each number of the page: the field, the kind of its list. A ratio links
 # to the list of what it misses (a reply ratio to the unreplied), a count to its own rows.
 LISTS: dict[str, str] = {
-    "consultations": "unreplied",
     "reply_ratio": "unreplied",
     "within": "slow",
-    "inquiries": "lost",
     "consult_pay_ratio": "lost",
     "ordered_inquiries": "ordered_unpaid",
     "paid_inquiries": "paid",
@@ -192,19 +190,21 @@ def render_report_page(
     previous: PreviousPeriod | None,
     *,
     threshold_seconds: float = 15.0,
-    detail_links: bool = False,
+    lists_from: str | None = None,
 ) -> str:
     """The report as one HTML page; `previous` is the team over the period it compares with
     (the month before a 月报, else as many days just before), None when it is not available
-    (then nothing is compared). With `detail_links` (the page a worker serves) every number
-    that a list explains links to it; a file written by `report --format html` has no server
-    behind it, so it has no links."""
+    (then nothing is compared). `lists_from` is the oldest day the lists keep (the page a worker
+    serves): when the report starts on or after it, every number that a list explains links to
+    it, and otherwise the page says why not; a file written by `report --format html` has no
+    server behind it, so it has no links."""
     first, last = date.fromisoformat(report.from_), date.fromisoformat(report.to)
     length = (last - first).days + 1
     team = report.totals.metrics
     before = previous.team if previous is not None else None
     within_target = headline_target(report.response_targets_seconds)
-    link = partial(list_link, report) if detail_links else _no_link
+    linked = lists_from is not None and report.from_ >= lists_from  # ISO days order as text
+    link = partial(list_link, report) if linked else _no_link
     charts = [
         agent_sales_chart(report.agents),
         daily_response_chart(report.days, threshold_seconds=threshold_seconds),
@@ -227,7 +227,8 @@ def render_report_page(
             for spec in HEADLINES
         ],
         link=link,
-        has_links=detail_links,
+        has_links=linked,
+        lists_from=lists_from,
         targets=[str(target) for target in report.response_targets_seconds],
         rows=ranked(report.agents),
         team=team,

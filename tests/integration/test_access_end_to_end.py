@@ -154,14 +154,20 @@ def tokens_in(text: str) -> list[str]:
 # ---- Binding ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("config", "options"),
+    [("web: {host: 0.0.0.0}\n", []), ("", ["-b", "0.0.0.0"]), ("", ["--web-bind=0.0.0.0"])],
+    ids=["web.host", "-b", "--web-bind"],
+)
 def test_a_reachable_address_without_an_access_file_is_refused_in_one_sentence(
-    deployment: Deployment,
+    deployment: Deployment, config: str, options: list[str]
 ) -> None:
-    deployment.config.write_text(deployment.config.read_text() + "web: {host: 0.0.0.0}\n")
+    """Faust's own bind option too: it would override web.host when the server starts."""
+    deployment.config.write_text(deployment.config.read_text() + config)
     env = deployment.env(KEFU_WEB_PORT=str(free_port()))
     env.pop("KEFU_ACCESS_FILE", None)
     result = subprocess.run(
-        [str(KEFU), "worker", "-l", "info"],
+        [str(KEFU), "worker", "-l", "info", *options],
         env=env,
         capture_output=True,
         text=True,

@@ -151,3 +151,18 @@ def test_an_assist_is_flagged_and_its_order_marked_assisted() -> None:
     assert assisting.has(Flag.ASSISTED) and not assisting.has(Flag.PAID)
     assert assisting.assisted_sales_fen == 2500 and assisting.sales_fen == 0
     assert assisting.orders == [OrderRef("T1", at(11), at(11), 2500, 0, assisted=True)]
+
+
+def test_a_reply_that_moves_an_unpaid_orders_credit_rewrites_the_row_that_loses_it() -> None:
+    """`rule: last`: b's later inquiry takes T2 from a, whose `ordered` stays 1 (it keeps T1), so
+    no count of a's moves: its row must still drop T2 (found by review: both rows listed it)."""
+    rows = Rows("defaults: {attribution: {rule: last}}").apply(
+        buyer_msg(at(10)),
+        agent_msg(at(10, 0, 5)),
+        order(at(10, 30), "T1", "created", 1000),
+        order(at(12), "T2", "created", 2000),
+        buyer_msg(at(11), agent="s1:b"),
+        agent_msg(at(11, 1), agent="s1:b"),
+    )
+    assert [o.order_id for o in rows.row("s1:a").orders] == ["T1"]
+    assert [o.order_id for o in rows.row("s1:b").orders] == ["T2"]

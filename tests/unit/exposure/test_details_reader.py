@@ -6,6 +6,7 @@ import asyncio
 import base64
 import dataclasses
 import itertools
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -235,8 +236,35 @@ def test_details_days_is_the_lists_horizon_not_the_reports() -> None:
         )
 
 
-def test_one_agents_month_is_one_read_of_its_day_hashes() -> None:
+def test_a_page_reads_the_newest_days_until_it_is_full() -> None:
+    """A month with a handful of rows: read newest first, 1, 2, 4, 8 then the 16 days left,
+    each day once; the whole list (the CSV) in one read."""
     store = one_of_each()
     query = DetailsQuery("s1", "unreplied", "2026-10-21", "2026-11-20", agent="s1:A")
     asyncio.run(reader(store).page(query, NOW))
+    assert store.calls == [1, 2, 4, 8, 16]
+    store.calls.clear()
+    asyncio.run(reader(store).everything(query, NOW))
     assert store.calls == [31]
+
+
+def test_a_big_teams_first_page_reads_only_the_days_it_shows() -> None:
+    """The page is full from the newest day: no older hash is read (a team's month cost
+    seconds of the worker's loop when every page read and decoded all of it)."""
+    store = FakeDetails()
+    for agent in ("s1:A", "s1:B"):
+        for day in range(TODAY - 30, TODAY):
+            for index in range(60):
+                store.put("s1", agent, day, f"{agent}-{day}-{index}", consultation(at(day, 100 + index)))
+    query = DetailsQuery("s1", "unreplied", "2026-10-21", "2026-11-19", limit=100)
+    page = asyncio.run(reader(store).page(query, NOW))
+    assert len(page.rows) == 100 and page.next_cursor is not None
+    assert store.calls == [2]  # one day of both agents: 120 rows
+    seen: list[tuple[str, int]] = []
+    while True:  # and paged to the end, across the days read in chunks: each row once, in order
+        seen += [(row.agent, row.start_ms) for row in page.rows]
+        if page.next_cursor is None:
+            break
+        page = asyncio.run(reader(store).page(replace(query, cursor=page.next_cursor), NOW))
+    assert len(seen) == len(set(seen)) == 2 * 30 * 60
+    assert [start for _, start in seen] == sorted((start for _, start in seen), reverse=True)

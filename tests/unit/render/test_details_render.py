@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
@@ -14,7 +15,7 @@ import pytest
 from streams.contract.details import ConsultationRow, Details, OrderLine, SilentOrderRow
 from streams.render.details_page import render_details_page
 from streams.render.details_sheets import details_csv, details_table, details_xlsx
-from streams.render.page import render_report_page
+from streams.render.page import LISTS, render_report_page
 from tests.report_samples import sample_report
 
 CONSULTATION_HEADERS = [
@@ -136,7 +137,8 @@ def test_the_list_page_links_its_next_page_and_the_whole_csv() -> None:
 
 @pytest.fixture(scope="module")
 def linked_page() -> str:
-    return render_report_page(sample_report(days=7, agents=3), None, detail_links=True)
+    report = sample_report(days=7, agents=3)
+    return render_report_page(report, None, lists_from=report.from_)  # the lists reach its first day
 
 
 def _links(page: str) -> list[dict[str, str]]:
@@ -162,6 +164,21 @@ def test_every_explained_number_on_the_report_links_to_its_list(linked_page: str
             assert (agent, "slow", str(target)) in kinds_by_agent
     assert (None, "silent_orders", None) in kinds_by_agent
     assert not any(q.get("agent") and q["kind"] == "silent_orders" for q in links)
+
+
+def test_a_report_older_than_the_lists_has_no_links_and_says_why() -> None:
+    """A 月报 once the lists (details_days) no longer reach its first day: a link would open a
+    refusal, or a list shorter than its number."""
+    report = sample_report(days=7, agents=3)
+    day_after = (date.fromisoformat(report.from_) + timedelta(days=1)).isoformat()
+    page = render_report_page(report, None, lists_from=day_after)
+    assert 'class="list"' not in page and "/details?" not in page
+    assert f"kept from {day_after} on" in page
+
+
+def test_only_numbers_a_list_counts_or_adds_up_link_to_it(linked_page: str) -> None:
+    """Consultations and inquiries have no list of their own: their rates link to what they miss."""
+    assert "consultations" not in LISTS and "inquiries" not in LISTS
 
 
 def test_a_report_written_to_a_file_has_no_links() -> None:

@@ -25,6 +25,10 @@ BAD_FILES = {
     "an unknown role": (f"tokens: [{{name: a, role: boss, shops: '*', token: {TOKEN}}}]", "tokens[0].role"),
     "no shops": (f"tokens: [{{name: a, role: floor, token: {TOKEN}}}]", "tokens[0].shops"),
     "a short token": ("tokens: [{name: a, role: floor, shops: '*', token: short-secret}]", "tokens[0].token"),
+    "the example's token": (
+        "tokens: [{name: a, role: admin, shops: '*', token: example-admin-change-me-0003}]",
+        "tokens[0].token: an example token",
+    ),
     "both token kinds": (
         f"tokens: [{{name: a, role: floor, shops: '*', token: {TOKEN}, token_env: X}}]",
         "tokens[0].token",
@@ -114,6 +118,14 @@ def test_the_environment_gives_the_access_file_and_the_tokens() -> None:
     assert _apply_environment(settings, {}).web.access_file == "/from/the/file.yaml"
     with pytest.raises(ConfigError):
         settings_from_yaml("web: {metrics_token: in-the-file-0123456789}\n")  # never from the file
+
+
+@pytest.mark.parametrize("name", ["KEFU_METRICS_TOKEN", "KEFU_NOTIFY_TOKEN"])
+def test_an_example_metrics_or_notify_token_is_refused(name: str) -> None:
+    """compose's and Kubernetes' examples ship them: anyone who read the repository has them."""
+    with pytest.raises(ConfigError) as caught:
+        _apply_environment(settings_from_yaml(""), {name: "example-metrics-change-me-0004"})
+    assert name in str(caught.value) and "of your own" in str(caught.value)
 
 
 @pytest.mark.parametrize("name", ["KEFU_METRICS_TOKEN", "KEFU_NOTIFY_TOKEN"])

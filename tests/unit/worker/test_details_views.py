@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from agents.core.policy import PolicyBook
-from agents.worker.access import GRANT_KEY, Grant
+from agents.worker.access import GRANT_KEY, LOCAL_GRANT, Grant
 from agents.worker.details_views import install_details_views
 from config.settings import settings_from_yaml
 from streams.wire.app import create_app
@@ -50,7 +50,11 @@ def filled(count: int) -> tuple[FakeDetails, str]:
 
 
 @asynccontextmanager
-async def served(store: FakeDetails, grant: Grant | None = None) -> AsyncIterator[TestClient[Any, Any]]:
+async def served(
+    store: FakeDetails, grant: Grant | None = LOCAL_GRANT
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """The list views behind a stand-in of the access middleware that grants `grant` (by
+    default what it grants without an access file; None: it grants nothing)."""
     app = create_app(settings_from_yaml(CONFIG))
     install_details_views(app, Runtime(store))  # type: ignore[arg-type]
     web_app = app.web.web_app  # type: ignore[attr-defined]
@@ -66,7 +70,7 @@ async def served(store: FakeDetails, grant: Grant | None = None) -> AsyncIterato
         yield client
 
 
-def get(store: FakeDetails, path: str, grant: Grant | None = None) -> tuple[int, str, str]:
+def get(store: FakeDetails, path: str, grant: Grant | None = LOCAL_GRANT) -> tuple[int, str, str]:
     async def run() -> tuple[int, str, str]:
         async with served(store, grant) as client:
             response = await client.get(path)
@@ -138,3 +142,10 @@ def test_the_page_shows_a_page_and_links_the_next_one_and_the_csv() -> None:
     assert status == 200 and page.count("<tr>") == 6  # the header and five rows
     assert 'id="next" href="/details?shop=s1&amp;kind=unreplied' in page and "cursor=" in page
     assert f'href="/api/v1/details.csv?shop=s1&amp;kind=unreplied&amp;from={day}&amp;to={day}"' in page
+
+
+def test_a_request_no_middleware_granted_sees_buyers_masked() -> None:
+    """`grant_of` fails closed: without a grant a view reveals nothing."""
+    store, day = filled(3)
+    status, _, body = get(store, LIST.format(day=day), None)
+    assert status == 200 and "tb***" in body and "tb_buyer" not in body
