@@ -202,7 +202,11 @@ def test_wrong_redis_password_fails_fast_and_says_why(secure_deployment: Deploym
 
 def test_web_server_binds_where_configured(deployment: Deployment) -> None:
     # The default is covered above (loopback only); this shows the check can tell the difference.
-    deployment.config.write_text(deployment.config.read_text() + "web: {host: 0.0.0.0}\n")
+    # Any address but loopback takes an access file (test_access_end_to_end.py).
+    access = deployment.tmp / "access.yaml"
+    access.write_text("tokens: [{name: ops, role: admin, shops: '*', token: " + "t" * 32 + "}]\n")
+    web = f"web: {{host: 0.0.0.0, access_file: {access}}}\n"
+    deployment.config.write_text(deployment.config.read_text() + web)
     deployment.create_topics()
     _, port = deployment.start_worker()
     assert listening_addresses(port) == {"00000000"}
