@@ -105,7 +105,8 @@ def deliver(listed: Details, fmt: str, target: Path | None) -> None:
     if fmt == "table" and target is None:
         from streams.render.details_sheets import details_table
 
-        Console().print(details_table(listed))
+        # A pipe or a file has no width: as wide as the written table, not rich's 80 columns.
+        Console(width=None if sys.stdout.isatty() else 200).print(details_table(listed))
         return
     data = encode_details(listed, fmt)
     if target is None:
