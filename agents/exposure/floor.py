@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from agents.core.policy import PolicyBook, ShopPolicy
 from agents.core.projection import SHOP_LEVEL, WIDTH, Vector
@@ -11,7 +12,8 @@ from agents.core.status import ChangePoint, StatusTime, earliest_start, status_a
 from agents.core.values import team_values, window_values
 from agents.core.windows import WINDOWS, window_reads
 from agents.exposure.status_values import with_status
-from agents.store.protocols import FloorStore, NoStatusHistory, StatusHistory
+from agents.store.floor_reads import AgentReads, floor_plan
+from agents.store.protocols import AgentPairs, FloorStore, NoStatusHistory, StatusHistory
 from streams.contract.floor import AgentRow, ShopFloor, Totals
 
 Waiting = tuple[int, int | None, str | None]  # (waiting buyers, oldest wait start ms, that buyer's id)
@@ -57,6 +59,38 @@ class FloorReader:
         pairs = [(shop, a) for a in agents]
         vectors = await self.vectors(shop, [*agents, SHOP_LEVEL], now_ms)
         waiting = await self.store.waiting(pairs, now_ms - policy.wait_limit_ms)
+        return await self._floor(shop, agents, vectors, waiting, now_ms, with_sums)
+
+    async def leader_floor(
+        self, shop: str, now_ms: int, cache: ClosedDaysCache
+    ) -> tuple[ShopFloor, dict[str, dict[str, int]] | None]:
+        """The leader's read of one shop: its floor `with_sums`, and each agent's first-response
+        histogram. Through `floor_reads` (one call per agent) when the store has it, with the
+        closed days of unchanged agents from `cache`; else `floor`, and None for histograms."""
+        if not isinstance(self.store, AgentReadsStore):
+            return await self.floor(shop, now_ms, with_sums=True), None
+        policy = self.policies(shop)
+        agents = await self.agents(shop, now_ms)
+        today = policy.calendar.day(now_ms)
+        plan = floor_plan(window_reads(now_ms, policy.calendar), today, now_ms - policy.wait_limit_ms)
+        pairs = [(shop, a) for a in [*agents, SHOP_LEVEL]]
+        reads = await self.store.floor_reads(pairs, plan, [cache.token(pair, today) for pair in pairs])
+        vectors = [cache.windows(pair, today, read) for pair, read in zip(pairs, reads, strict=True)]
+        floor = await self._floor(shop, agents, vectors, [r.waiting for r in reads[:-1]], now_ms, True)
+        return floor, {agent: read.histogram for agent, read in zip(agents, reads, strict=False)}
+
+    async def _floor(
+        self,
+        shop: str,
+        agents: list[str],
+        vectors: list[dict[str, Vector]],
+        waiting: list[Waiting],
+        now_ms: int,
+        with_sums: bool,
+    ) -> ShopFloor:
+        """`vectors`: each agent's window sums, then the shop level's; `waiting`: each agent's."""
+        policy = self.policies(shop)
+        pairs = [(shop, a) for a in agents]
         spans = window_spans(now_ms, policy.calendar)
         histories = await self.status.status_points(pairs, earliest_start(spans))
         team = _Team.empty()
@@ -76,6 +110,51 @@ class FloorReader:
             agents=rows,
             totals=team.totals(rows, vectors[-1], policy.response_targets_seconds),
         )
+
+
+@runtime_checkable
+class AgentReadsStore(Protocol):
+    """A store that reads all of a leader round's share of an agent at once (RedisStore)."""
+
+    async def floor_reads(
+        self, pairs: AgentPairs, plan: bytes, tokens: Sequence[str]
+    ) -> list[AgentReads]: ...
+
+
+@dataclass
+class ClosedDaysCache:
+    """The leader's, per agent: the 28d window's days before today, summed, under the token of
+    the agent's outbox markers when they were read (floor_reads.lua). Days before today change
+    only through an outbox share, which changes the token; the key has today, so a new business
+    day reads them again. Holds the agents of the last round only (`end_round`)."""
+
+    entries: dict[tuple[str, str], tuple[str, int, list[int]]] = field(default_factory=dict)
+    _seen: dict[tuple[str, str], tuple[str, int, list[int]]] = field(default_factory=dict)
+
+    def token(self, pair: tuple[str, str], today: int) -> str:
+        entry = self.entries.get(pair)
+        return entry[0] if entry is not None and entry[1] == today else ""
+
+    def windows(self, pair: tuple[str, str], today: int, read: AgentReads) -> dict[str, Vector]:
+        """The agent's window sums: `read`'s, its 28d with the closed days read or kept."""
+        if read.closed is not None:
+            closed = read.closed
+        else:
+            entry = self.entries.get(pair)
+            if entry is None or entry[0] != read.token or entry[1] != today:
+                raise RuntimeError(f"floor_reads skipped the closed days of {pair} without a cached sum")
+            closed = entry[2]
+        self._seen[pair] = (read.token, today, closed)
+        sums = dict(read.sums)
+        sums["28d"] = [a + b for a, b in zip(sums["28d"], closed, strict=True)]
+        return sums
+
+    def end_round(self) -> None:
+        """Keep what this round read: agents gone from the floor leave the cache."""
+        self.entries, self._seen = self._seen, {}
+
+    def clear(self) -> None:
+        self.entries, self._seen = {}, {}
 
 
 @dataclass(slots=True)

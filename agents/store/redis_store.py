@@ -22,6 +22,7 @@ from agents.core.windows import WINDOWS, BucketRead
 from agents.store import keys
 from agents.store.batches import RedisPartitionStore
 from agents.store.connect import RedisClient
+from agents.store.floor_reads import AgentReads, agent_reads
 from agents.store.protocols import AgentPairs
 from agents.store.repartition import Moves, move_buyers
 from agents.store.scripts import Lua, ScriptCall, run_scripts
@@ -29,6 +30,7 @@ from agents.store.status_store import RedisStatusStore
 from agents.store.writes import INDEX_TTL_MS
 
 WINDOW_SUMS = Lua("window_sums.lua")
+FLOOR_READS = Lua("floor_reads.lua")
 DAY_VECTORS = Lua("day_vectors.lua")
 TREND_SUMS = Lua("trend_sums.lua")
 WAITING_RING = 2 * TREND_POINTS  # minute % this: bounded, and an hour of samples always there
@@ -46,6 +48,11 @@ READ_PIPELINE_CALLS = 50
 # The drill-down lists' HGETALLs, this many keys per pipeline: a month of one agent is one
 # round trip, and a shop's month (200 agents) is 31 of them, each parsed between awaits.
 DETAILS_PIPELINE_KEYS = 200
+
+
+# floor_reads.lua sends a few arguments and gets one packed string per agent, so a pipeline of
+# this many stays a few milliseconds of Python between awaits.
+FLOOR_PIPELINE_CALLS = 500
 
 
 class RedisStore:
@@ -69,6 +76,16 @@ class RedisStore:
             {name: [int(v) for v in flat[i * WIDTH : (i + 1) * WIDTH]] for i, name in enumerate(WINDOWS)}
             for flat in results
         ]
+
+    async def floor_reads(self, pairs: AgentPairs, plan: bytes, tokens: Sequence[str]) -> list[AgentReads]:
+        """For each (shop, agent), what one leader round reads of it (floor_reads.lua): its
+        markers' token, its closed days' sum (None when `tokens` held that token: unchanged),
+        its window sums, waits and first-response histogram. `plan` is `floor_plan(...)`."""
+        calls = [
+            ScriptCall(FLOOR_READS, [keys.applied_key(keys.agent_tag(shop, agent))], [plan, token])
+            for (shop, agent), token in zip(pairs, tokens, strict=True)
+        ]
+        return [agent_reads(packed) for packed in await run_scripts(self.client, calls, FLOOR_PIPELINE_CALLS)]
 
     async def details(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
         """Each details hash of `keys` whole (field -> row), in order; {} when absent. Single-key

@@ -33,7 +33,7 @@ from agents.exposure.collector import (
     cap_shops,
     merge_histograms,
 )
-from agents.exposure.floor import FloorReader
+from agents.exposure.floor import ClosedDaysCache, FloorReader
 from agents.exposure.floor_exposition import FloorText
 from agents.exposure.metrics import WorkerMetrics
 from agents.store.errors import STORE_ERRORS
@@ -84,6 +84,8 @@ class Leader:
     _checked: dict[str, int] = field(default_factory=dict, repr=False)  # shop -> its last check's time
     _timer: asyncio.TimerHandle | None = field(default=None, repr=False)
     _checks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)  # running, kept referenced
+    # Every agent's closed days, kept while leading (floor.py): dropped when leadership ends.
+    _closed_days: ClosedDaysCache = field(default_factory=ClosedDaysCache, repr=False)
 
     async def lead(self, now_ms: int | None = None) -> None:
         """The leader's duties, once a second: export every shop's floor as gauges, say who
@@ -213,31 +215,20 @@ class Leader:
         full_floors: list[ShopFloor] = []
         histograms: dict[tuple[str, str], dict[str, int]] = {}
         for shop in shops:
-            full = await reader.floor(shop, now_ms, with_sums=True)
+            full, agent_histograms = await reader.leader_floor(shop, now_ms, self._closed_days)
+            if agent_histograms is None:  # a store without floor_reads
+                pairs = [(shop, row.agent) for row in full.agents]
+                counts = await self.parts.store.histograms(pairs)
+                agent_histograms = {agent: c for (_, agent), c in zip(pairs, counts, strict=True)}
             full_floors.append(full)
             shop_settings = configured.get(shop)
             floor = cap_agents(
                 full, processing.max_agents_per_shop, shop_settings.agents if shop_settings else ()
             )
             floors.append(floor)
-            histograms.update(await self._histograms(full, {row.agent for row in floor.agents}))
+            histograms.update(_histograms(full, agent_histograms, {row.agent for row in floor.agents}))
+        self._closed_days.end_round()
         return FloorSnapshot(floors, histograms, unexported), full_floors
-
-    async def _histograms(self, full: ShopFloor, exported: set[str]) -> dict[tuple[str, str], dict[str, int]]:
-        """One shop's first-response histograms: one per exported agent, the rest merged as `_other`."""
-        shop, agents = full.shop, [row.agent for row in full.agents]
-        histograms: dict[tuple[str, str], dict[str, int]] = {}
-        overflow = []
-        for agent, counts in zip(
-            agents, await self.parts.store.histograms([(shop, a) for a in agents]), strict=True
-        ):
-            if counts and agent in exported:
-                histograms[(shop, agent)] = counts
-            elif counts:
-                overflow.append(counts)
-        if overflow:
-            histograms[(shop, OVERFLOW_AGENT)] = merge_histograms(overflow)
-        return histograms
 
     async def prune_expired_waits(self, floors: list[ShopFloor], now_ms: int) -> None:
         for floor in floors:
@@ -299,8 +290,27 @@ class Leader:
             self._timer.cancel()
             self._timer = None
         self.firing, self.crossings, self._checked = {}, {}, {}
+        self._closed_days.clear()
 
     @property
     def identity(self) -> str:
         """How `kefu-pulse check` names this worker when it leads."""
         return f"{socket.gethostname()}:{self.parts.settings.web.port} (pid {os.getpid()})"
+
+
+def _histograms(
+    full: ShopFloor, counts_of: dict[str, dict[str, int]], exported: set[str]
+) -> dict[tuple[str, str], dict[str, int]]:
+    """One shop's first-response histograms: one per exported agent, the rest merged as `_other`."""
+    shop = full.shop
+    histograms: dict[tuple[str, str], dict[str, int]] = {}
+    overflow = []
+    for row in full.agents:
+        counts = counts_of.get(row.agent)
+        if counts and row.agent in exported:
+            histograms[(shop, row.agent)] = counts
+        elif counts:
+            overflow.append(counts)
+    if overflow:
+        histograms[(shop, OVERFLOW_AGENT)] = merge_histograms(overflow)
+    return histograms

@@ -14,7 +14,7 @@ import redis
 from kafka.partitioner.default import murmur2
 
 from agents.core.policy import PolicyBook
-from agents.exposure.floor import FloorReader
+from agents.exposure.floor import ClosedDaysCache, FloorReader
 from agents.processing.batch import BatchProcessor, BatchReport
 from agents.store import keys
 from agents.store.batches import RedisPartitionStore
@@ -309,3 +309,28 @@ def test_the_redis_partition_store_keeps_the_contract(
             await store.client.aclose()
 
     asyncio.run(check())
+
+
+def test_the_leaders_one_call_read_equals_the_floor_read_on_both_backends(url: str) -> None:
+    """floor_reads.lua names the agent's bucket keys from the tag of the one key it is given: on a
+    cluster they must be in that key's slot. Cold (every day read) and warm (the closed days
+    kept), the leader's floor equals the plain floor read with every window's sums."""
+    asyncio.run(process_all(url))
+
+    async def compare() -> int:
+        store = RedisStore(connect(url))
+        reader = FloorReader(store, PolicyBook(Settings()))
+        cache, compared = ClosedDaysCache(), 0
+        try:
+            for _ in ("cold", "warm"):
+                for shop in await reader.shops(NOW):
+                    led, _histograms = await reader.leader_floor(shop, NOW, cache)
+                    assert led == await reader.floor(shop, NOW, with_sums=True), shop
+                    compared += len(led.agents)
+                cache.end_round()
+            assert cache.entries, "the warm round had nothing cached: it compared nothing new"
+        finally:
+            await store.client.aclose()
+        return compared
+
+    assert asyncio.run(compare()) > 20

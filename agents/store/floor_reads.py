@@ -1,0 +1,65 @@
+"""What one leader round reads of an agent (floor_reads.lua), as plain values: no Redis here,
+so the floor reads them through a protocol (agents/exposure/floor.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgspec
+
+from agents.core.projection import FIELD_NAMES, WIDTH
+from agents.core.windows import WINDOWS, BucketRead
+
+_packed_reads = msgspec.msgpack.Decoder(
+    tuple[str, list[int] | dict[str, int], list[int], int, str | bool, str | bool, list[str]]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReads:
+    """One agent's share of a leader round's reads (floor_reads.lua)."""
+
+    token: str  # its outbox markers: unchanged token, unchanged buckets
+    closed: list[int] | None  # the 28d window's days before today, summed; None: skipped
+    sums: dict[str, list[int]]  # window -> summed vector, `28d` without the closed days
+    waiting: tuple[int, int | None, str | None]  # (buyers, oldest wait start ms, that buyer)
+    histogram: dict[str, int]
+
+
+def floor_plan(reads: Sequence[BucketRead], today: int, oldest_allowed_ms: int) -> bytes:
+    """The arguments floor_reads.lua shares across the agents of a shop, packed once: the reads
+    as runs {kind, first, last, mask, lo, hi, closed} of consecutive buckets read alike (an
+    hour of minutes is one run), so each agent's call carries a few hundred bytes."""
+    closed_mask = 1 << WINDOWS.index("28d")
+    runs: list[list[int | str]] = []
+    for r in sorted(reads, key=lambda r: (r.kind, r.ident)):
+        closed = int(r.kind == "d" and r.ident < today and r.mask == closed_mask)
+        last = runs[-1] if runs else None
+        if (
+            last is not None
+            and last[0] == r.kind
+            and last[2] == r.ident - 1
+            and last[3:] == [r.mask, r.lo, r.hi, closed]
+        ):
+            last[2] = r.ident
+        else:
+            runs.append([r.kind, r.ident, r.ident, r.mask, r.lo, r.hi, closed])
+    return msgspec.msgpack.encode([len(WINDOWS), WIDTH, list(FIELD_NAMES), str(oldest_allowed_ms), runs])
+
+
+def agent_reads(packed: bytes) -> AgentReads:
+    token, closed, flat, count, score, member, histogram = _packed_reads.decode(packed)
+    sums = {name: flat[i * WIDTH : (i + 1) * WIDTH] for i, name in enumerate(WINDOWS)}
+    waiting = (
+        (count, int(score), member)
+        if isinstance(score, str) and isinstance(member, str)
+        else (count, None, None)
+    )
+    return AgentReads(
+        token,
+        closed if isinstance(closed, list) and closed else None,
+        sums,
+        waiting,
+        {histogram[i]: int(histogram[i + 1]) for i in range(0, len(histogram), 2)},
+    )

@@ -1,0 +1,129 @@
+"""The leader's round keeps the closed days of unchanged agents (floor.py ClosedDaysCache): its
+floors must equal a fresh full read at every step of simulated time, across a minute and a
+business day boundary, a late event into an old cohort, and an agent going idle.
+
+Writes go through the worker's own outbox path (outbox.from_writes, apply_agent.lua), so the
+markers move exactly as they do in production. Redis db 13 (flushed first)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from agents.core.clock import wall_clock_ms
+from agents.core.policy import PolicyBook
+from agents.core.projection import FIELD_NAMES
+from agents.exposure.floor import ClosedDaysCache, FloorReader
+from agents.store import keys, outbox
+from agents.store.connect import connect
+from agents.store.redis_store import RedisStore
+from agents.store.scripts import run_scripts
+from agents.store.writes import WriteSet
+from config.calendar import MS_PER_DAY, MS_PER_HOUR
+from config.settings import settings_from_yaml
+from tests.integration.harness import Stack
+
+SHOP = "s1"
+AGENTS = ("s1:a", "s1:b", "s1:c")
+DB = 13
+SETTINGS = settings_from_yaml("shops:\n  s1:\n    alert_threshold_seconds: 10\n")
+
+
+class World:
+    """The worker's side: cohorts and waits applied through the outbox, one position a commit."""
+
+    def __init__(self, store: RedisStore, policies: PolicyBook) -> None:
+        self.store, self.policies, self.position = store, policies, 0
+
+    async def cohort(self, agent: str, start_ms: int, now_ms: int, **fields: int) -> None:
+        """A cohort of `agent` that started at `start_ms`, written at `now_ms` as writes.py does."""
+        policy = self.policies(SHOP)
+        writes = WriteSet()
+        day = policy.calendar.day(start_ms)
+        expiry = policy.calendar.day_start_ms(day + policy.retention_days) + MS_PER_HOUR
+        minute, second = start_ms // 60_000, start_ms // 1000 % 60
+        for name, amount in fields.items():
+            assert name in FIELD_NAMES
+            writes.increment(keys.bucket_key(SHOP, agent, "d", day), name, amount, expiry)
+            if start_ms >= now_ms - 3_900_000:
+                writes.increment(keys.bucket_key(SHOP, agent, "m", minute), name, amount, now_ms + 7_500_000)
+                key = keys.bucket_key(SHOP, agent, "s", minute)
+                writes.increment(key, f"{name}:{second}", amount, now_ms + 3_900_000)
+        writes.agents_seen[SHOP][agent] = now_ms
+        await self._apply(writes)
+
+    async def wait(self, agent: str, buyer: str, start_ms: int | None, now_ms: int) -> None:
+        writes = WriteSet()
+        key = keys.waiting_key(SHOP, agent)
+        writes.expire_at_ms[key] = now_ms + MS_PER_DAY
+        if start_ms is None:
+            writes.waits_remove[key].add(buyer)
+        else:
+            writes.waits_add[key][buyer] = start_ms
+        writes.agents_seen[SHOP][agent] = now_ms
+        await self._apply(writes)
+
+    async def _apply(self, writes: WriteSet) -> None:
+        self.position += 1
+        entry = outbox.from_writes(0, self.position, writes)
+        assert entry is not None
+        await run_scripts(self.store.client, outbox.apply_calls([entry]))
+
+
+async def rounds(stack: Stack, ignore_changes: bool = False) -> list[str]:
+    """Each step's differences between the cached round and a fresh full read ([] when equal)."""
+    client = connect(stack.redis_url.rsplit("/", 1)[0] + f"/{DB}")
+    await client.flushdb()
+    store, policies = RedisStore(client), PolicyBook(SETTINGS)
+    reader, world, cache = FloorReader(store, policies, store), World(store, policies), ClosedDaysCache()
+    calendar = policies(SHOP).calendar  # near the wall clock: Redis expires the keys by it
+    day_start = calendar.day_start_ms(calendar.day(wall_clock_ms()))
+    now = day_start + MS_PER_DAY - 90_500  # 1.5 minutes before the business day ends
+    for days_ago in range(1, 30, 3):
+        for agent in AGENTS:
+            await world.cohort(agent, now - days_ago * MS_PER_DAY, now, c=days_ago, r=1, fs=1_000)
+    await world.cohort("s1:a", now - 200_000, now, c=1, r=1, fs=4_000)
+    await world.cohort("s1:b", now - 3_590_000, now, c=2, i=1)  # leaves the 1h window in 10 s
+    await world.wait("s1:c", "tb_1", now - 5_000, now)
+    differences: list[str] = []
+    steps = {
+        0: "first round",
+        1: "a second later",
+        12: "s1:b's cohort left the 1h window",
+        30: "a late event into an old cohort",
+        31: "the round after it",
+        61: "a minute boundary",
+        95: "the next business day",
+        96: "a second into it",
+        400: "s1:a idle past 5m",
+    }
+    for second, what in steps.items():
+        at = now + second * 1000
+        if second == 30:
+            token = cache.entries[(SHOP, "s1:a")][0]
+            await world.cohort("s1:a", now - 10 * MS_PER_DAY, at, c=5, r=5, y=990)
+            await world.wait("s1:c", "tb_1", None, at)
+            if ignore_changes:  # s1:a's markers as before the event: a touch the cache would miss
+                partition, _, position = token.partition("=")
+                await client.hset(keys.applied_key(keys.agent_tag(SHOP, "s1:a")), partition, position)
+        cached, histograms = await reader.leader_floor(SHOP, at, cache)
+        cache.end_round()
+        fresh = await reader.floor(SHOP, at, with_sums=True)
+        fresh_histograms = await store.histograms([(SHOP, row.agent) for row in fresh.agents])
+        if cached != fresh:
+            differences.append(f"{what}: floors differ")
+        expected = {row.agent: counts for row, counts in zip(fresh.agents, fresh_histograms, strict=True)}
+        if histograms != expected:
+            differences.append(f"{what}: histograms differ")
+    await client.flushdb()
+    await client.aclose()
+    return differences
+
+
+def test_a_cached_round_equals_a_fresh_read_at_every_step(stack: Stack) -> None:
+    assert asyncio.run(rounds(stack)) == []
+
+
+def test_the_comparison_sees_a_cache_that_misses_a_change(stack: Stack) -> None:
+    """The same steps, with s1:a's markers put back after the late event (as if nothing had
+    touched it): the kept closed days are stale, and the comparison says so."""
+    assert "a late event into an old cohort: floors differ" in asyncio.run(rounds(stack, ignore_changes=True))
