@@ -4,6 +4,8 @@ Workers must be stopped (it refuses while the consumer group has members): it de
 kefu-pulse keys, then reads the input topics (the buyer topics, and `kefu.agents` when it
 exists) from the beginning up to their current end through the worker's own processors.
 Started again, workers resume where it stopped, because they resume from the offsets in Redis.
+`--jobs N` replays the partitions in N processes side by side (streams/commands/rebuild_jobs.py);
+the reading itself is streams/commands/rebuild_replay.py.
 The topics need the reports' retention (`topics create` sets it): what Kafka has deleted cannot
 be restored.
 """
@@ -11,24 +13,13 @@ be restored.
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 
+import click
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.cli import AppCommand
+from faust.cli import AppCommand, option
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+from rich.progress import Progress, TaskID
 
 from agents.core.clock import wall_clock_ms
 from agents.core.report_range import day_text, restored_from_day
@@ -36,36 +27,50 @@ from agents.worker.runtime import Runtime
 from config.calendar import calendar_for
 from config.settings import Settings
 from streams.commands.base import Command, via_redis
+from streams.commands.rebuild_jobs import (
+    JOB_OPTION,
+    JOB_OPTION_HELP,
+    parse_job_partitions,
+    recompute_in_jobs,
+    replay_job,
+)
+from streams.commands.rebuild_replay import Apply, Rebuilt, progress_columns, replay
 from streams.wire.consumer_group import input_partitions_of_stopped_group
 from streams.wire.preflight import require_kafka
-from streams.wire.records import KafkaRecord, Record
-from streams.wire.security import client_kwargs
 
-Apply = Callable[[Sequence[KafkaRecord]], Awaitable[None]]
+__all__ = ["Rebuilt", "recompute", "restored_history"]
+
+JOBS_HELP = (
+    "processes that replay the input partitions side by side, split by partition number (at most "
+    "one per partition); 1 replays them all in this process. Redis is shared by all of them: "
+    "more jobs than free cores, or a Redis already at its limit, gain nothing"
+)
 
 
 def register(app: faust.App, settings: Settings, runtime: Runtime) -> None:
-    @app.command(base=Command, refusal_prefix="kefu-pulse rebuild: ")
-    async def rebuild(self: AppCommand) -> None:
+    @app.command(
+        option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help=JOBS_HELP),
+        option(JOB_OPTION, "job_partitions", default=None, hidden=True, help=JOB_OPTION_HELP),
+        base=Command,
+        refusal_prefix="kefu-pulse rebuild: ",
+    )
+    async def rebuild(self: AppCommand, jobs: int, job_partitions: str | None) -> None:
         """Recompute every window from Kafka's retention (workers stopped)."""
         try:
             await require_kafka(settings)
             runtime.processor.restore_history = True
+            apply = via_redis(settings, runtime.apply_any_until_done)
+            if job_partitions is not None:  # one of a `--jobs` run's processes
+                await replay_job(settings, parse_job_partitions(job_partitions), apply)
+                return
             delete_state = via_redis(settings, runtime.store.delete_state)
-            rebuilt = await recompute(
-                settings, delete_state, via_redis(settings, runtime.apply_any_until_done)
-            )
+            if jobs == 1:
+                rebuilt = await recompute(settings, delete_state, apply)
+            else:
+                rebuilt = await recompute_in_jobs(settings, delete_state, jobs)
             print(restored_history(settings, rebuilt), file=sys.stderr)
         finally:
             await runtime.close()
-
-
-@dataclass(frozen=True, slots=True)
-class Rebuilt:
-    applied: int
-    # Per input partition that held records: its first record's Kafka timestamp, and whether
-    # Kafka's retention had deleted older ones (then that first day may be partial).
-    firsts: list[tuple[int, bool]]
 
 
 async def recompute(
@@ -79,74 +84,26 @@ async def recompute(
     partitions = input_partitions_of_stopped_group(settings, agents=True)
     deleted = await delete_state()
     console.print(f"rebuild: deleted {deleted} keys; re-reading the input topics from the beginning")
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        max_poll_records=5000,
-        **client_kwargs(settings.kafka.security),
-    )
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        starts = await consumer.beginning_offsets(partitions)
-        started = time.monotonic()
-        total = sum(ends[tp] - starts[tp] for tp in partitions)
-        applied, firsts = await _reapply(consumer, ends, total, apply, console)
-    finally:
-        await consumer.stop()
-    elapsed = time.monotonic() - started
-    rate = applied / elapsed if elapsed > 0 else 0.0
-    console.print(f"rebuild: applied {applied} records in {elapsed:.1f}s ({rate:,.0f} events/s)")
-    return Rebuilt(applied, [(first, starts[tp] > 0) for tp, first in firsts.items()])
+    with Progress(*progress_columns(), console=console) as progress:
+        rebuilt, elapsed = await replay(settings, partitions, apply, BarTally(progress))
+    rate = rebuilt.applied / elapsed if elapsed > 0 else 0.0
+    console.print(f"rebuild: applied {rebuilt.applied} records in {elapsed:.1f}s ({rate:,.0f} events/s)")
+    return rebuilt
 
 
-async def _reapply(
-    consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int], total: int, apply: Apply, console: Console
-) -> tuple[int, dict[TopicPartition, int]]:
-    """Every record before `ends` through `apply`, with a progress bar. Returns how many, and
-    each partition's first record's timestamp."""
-    applied = 0
-    firsts: dict[TopicPartition, int] = {}
-    columns = (TextColumn("rebuild"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("rebuild", total=total)
-        while applied < total:
-            batch = await _next_batch(consumer, ends, firsts)
-            if batch:
-                await apply(batch)
-                applied += len(batch)
-                progress.advance(task, len(batch))
-            elif await _caught_up(consumer, ends):
-                break
-    return applied, firsts
+class BarTally:
+    """The progress bar of a rebuild in one process."""
 
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
 
-async def _next_batch(
-    consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int], firsts: dict[TopicPartition, int]
-) -> list[Record]:
-    """One fetch, cut at `ends`; notes the first timestamp of each partition it reads first."""
-    batch: list[Record] = []
-    for tp, records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).items():
-        if records and tp not in firsts:
-            firsts[tp] = min(r.timestamp for r in records)
-        batch.extend(
-            Record(tp.topic, tp.partition, r.offset, r.key, r.value) for r in records if r.offset < ends[tp]
-        )
-    return batch
+    def begin(self, total: int) -> None:
+        self.task = self.progress.add_task("rebuild", total=total)
 
-
-class RateColumn(ProgressColumn):
-    """Events per second, as rich measures the task's recent speed."""
-
-    def render(self, task: Task) -> Text:
-        return Text(f"{task.speed:,.0f} events/s" if task.speed else "", style="progress.data.speed")
-
-
-async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-    return all([await consumer.position(tp) >= end for tp, end in ends.items()])
+    def advance(self, records: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, records)
 
 
 def restored_history(settings: Settings, rebuilt: Rebuilt) -> str:
