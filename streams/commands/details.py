@@ -21,8 +21,7 @@ from agents.worker.runtime import Runtime
 from config.settings import Settings
 from streams.commands.base import Command, talking_to_redis
 from streams.contract.details import Details, DetailsRequestError, details_json
-from streams.contract.report import ReportRequestError
-from streams.render.output import write_atomically
+from streams.render.output import deliver_bytes
 
 DETAILS_FORMATS = ("table", "json", "csv", "xlsx")
 
@@ -109,12 +108,4 @@ def deliver(listed: Details, fmt: str, target: Path | None) -> None:
         Console(width=None if sys.stdout.isatty() else 200).print(details_table(listed))
         return
     data = encode_details(listed, fmt)
-    if target is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    try:
-        write_atomically(target, data)
-    except OSError as exc:
-        raise ReportRequestError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    print(f"details: wrote {target} ({len(listed.rows):,} rows, {len(data):,} bytes)", file=sys.stderr)
+    deliver_bytes(data, target, f"details: wrote {{target}} ({len(listed.rows):,} rows, {len(data):,} bytes)")

@@ -17,7 +17,7 @@ from agents.worker.runtime import Runtime
 from config.settings import Settings
 from streams.commands.base import Command, talking_to_redis
 from streams.contract.report import PreviousPeriod, Report, ReportRequestError
-from streams.render.output import BINARY_FORMATS, check_format, encode_report, write_atomically
+from streams.render.output import BINARY_FORMATS, check_format, deliver_bytes, encode_report
 
 
 def register(app: faust.App, settings: Settings, runtime: Runtime) -> None:
@@ -84,12 +84,4 @@ def deliver(
     data = encode_report(
         report, fmt, by_day=by_day, previous=previous, threshold_seconds=threshold_seconds, width=width
     )
-    if target is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    try:
-        write_atomically(target, data)
-    except OSError as exc:
-        raise ReportRequestError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    print(f"report: wrote {target} ({len(data):,} bytes)", file=sys.stderr)
+    deliver_bytes(data, target, f"report: wrote {{target}} ({len(data):,} bytes)")

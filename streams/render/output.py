@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -67,6 +68,20 @@ def encode_report(
         )
         return page.encode()
     return table_text(report, by_day=by_day, width=width, color=False).encode()
+
+
+def deliver_bytes(data: bytes, target: Path | None, wrote: str) -> None:
+    """`data` to stdout, or written whole to `target` and `wrote` (`<command>: wrote …`, with
+    `{target}` in it) said on stderr; a target that cannot be written is one sentence."""
+    if target is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        write_atomically(target, data)
+    except OSError as exc:
+        raise ReportRequestError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    print(wrote.format(target=target), file=sys.stderr)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -35,7 +35,9 @@ import json, os, sys, time
 numbers, tmp = sys.argv[1], sys.argv[2]
 if not os.path.exists(os.path.join(tmp, "deleted")):
     sys.exit("kefu-pulse rebuild: started before the state was deleted")
-open(os.path.join(tmp, f"pid-{numbers}"), "w").write(str(os.getpid()))
+# Written beside, then renamed: a reader polling for it never sees it empty.
+open(os.path.join(tmp, f".pid-{numbers}"), "w").write(str(os.getpid()))
+os.rename(os.path.join(tmp, f".pid-{numbers}"), os.path.join(tmp, f"pid-{numbers}"))
 told = os.path.join(tmp, f"do-{numbers}")
 behaviour = open(told).read() if os.path.exists(told) else ""
 say = lambda report: print("rebuild-job " + json.dumps(report), flush=True)
