@@ -23,6 +23,11 @@ CLUSTER_SUFFIX = "+cluster"
 
 # Fail over quickly instead of hanging a batch; a broken connection is noticed within 15 s.
 _CONNECTION = {"socket_timeout": 10, "socket_connect_timeout": 5, "health_check_interval": 15}
+# redis-py 6+ caps a server's pool at 100 connections and *raises* past it: a burst of commands
+# (notify claiming a flood of alerts, a leader round over 1,000 shops) then failed under load.
+# A blocking pool of the same size makes the 101st command wait its turn, up to this long.
+POOL_CONNECTIONS = 100
+POOL_WAIT_SECONDS = 20
 
 
 def is_cluster_url(url: str) -> bool:
@@ -48,7 +53,10 @@ def connect(url: str, **options: Any) -> RedisClient:
     """A plain client for a server URL, a cluster client for a `+cluster` URL."""
     settings = _CONNECTION | options
     if not is_cluster_url(url):
-        return aioredis.Redis.from_url(url, **settings)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_CONNECTIONS, timeout=POOL_WAIT_SECONDS, **settings
+        )
+        return aioredis.Redis.from_pool(pool)  # the client owns it: closing the client closes it
     first, nodes = cluster_nodes(url)
     # from_url makes the first node a startup node; the others join it. Each gets the URL's
     # credentials and TLS options (RedisCluster rebuilds startup nodes with them).
