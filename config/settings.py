@@ -267,6 +267,9 @@ class ProcessingSettings(_Strict, frozen=True):
     # Shop ids come from event data too: the leader exports (and alerts on) the configured
     # shops and then at most this many in all; the rest only show in kefu_unexported_shops.
     max_shops: PositiveInt = 200
+    # Owned partitions' buyer states kept in the worker between batches (agents/store/state_cache.py),
+    # about 1.4 KB each; 0 reads every state from Redis.
+    state_cache_buyers: NonNegativeInt = 50_000
 
 
 class Settings(_Strict, frozen=True):

@@ -26,6 +26,7 @@ from agents.store.floor_reads import AgentReads, agent_reads
 from agents.store.protocols import AgentPairs
 from agents.store.repartition import Moves, move_buyers
 from agents.store.scripts import Lua, ScriptCall, run_scripts
+from agents.store.state_cache import CachedPartitionStore
 from agents.store.status_store import RedisStatusStore
 from agents.store.writes import INDEX_TTL_MS
 
@@ -56,10 +57,13 @@ FLOOR_PIPELINE_CALLS = 500
 
 
 class RedisStore:
-    def __init__(self, client: RedisClient, offset_ttl_ms: int | None = None) -> None:
+    def __init__(
+        self, client: RedisClient, offset_ttl_ms: int | None = None, state_cache_buyers: int = 0
+    ) -> None:
         self.client = client
-        self.batches = RedisPartitionStore(client, offset_ttl_ms)
-        self.status = RedisStatusStore(client, self.batches.offset_ttl_ms)
+        partitions = RedisPartitionStore(client, offset_ttl_ms)
+        self.batches = CachedPartitionStore(partitions, state_cache_buyers)
+        self.status = RedisStatusStore(client, partitions.offset_ttl_ms)
 
     async def window_sums(self, pairs: AgentPairs, reads: Sequence[BucketRead]) -> list[dict[str, list[int]]]:
         """For each (shop, agent): window name -> summed cohort vector."""

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from agents.core import alerts
 from agents.core.policy import PolicyBook
+from agents.exposure.cache_metrics import StateCacheCollector
 from agents.exposure.collector import FloorCollector
 from agents.exposure.floor import FloorReader
 from agents.exposure.floor_exposition import FloorText
@@ -60,7 +61,9 @@ class Runtime:
         registry = CollectorRegistry()
         metrics = _worker_metrics(registry, settings)
         collector = FloorCollector()  # not in `registry`: `exposition` writes its text faster
-        store = RedisStore(connect(settings.redis.url), offset_ttl_ms(settings))
+        cache_limit = settings.processing.state_cache_buyers
+        store = RedisStore(connect(settings.redis.url), offset_ttl_ms(settings), cache_limit)
+        registry.register(StateCacheCollector(store.batches.stats, cache_limit))
         policies = PolicyBook(settings)
         processor, status = _processors(settings, store, policies, dead_letters, metrics)
         reader = FloorReader(store, policies, store)

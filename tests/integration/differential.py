@@ -9,8 +9,10 @@ import signal
 import time
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from streams.simulation.traffic import SimRecord, TrafficModel, TrafficShape
-from tests.integration.harness import MID_RUN, Deployment, wait_for
+from tests.integration.harness import MID_RUN, Deployment, http_get, wait_for
 
 SHOPS = ("shop0", "shop1", "shop2")
 REFERENCE_DB = 10  # where the session's reference run keeps its state (conftest.py)
@@ -80,21 +82,34 @@ def run(
     deployment.create_topics()
     last = deployment.produce((r.kind, r.key, r.value) for r in records)
     total = sum(offset + 1 for offset in last.values())
+    ports = []
     for _ in range(workers):
         # Killed mid-run: slowed down, so that the kill lands while records still flow.
-        deployment.start_worker(**(MID_RUN if kill_at is not None else {}))
+        ports.append(deployment.start_worker(**(MID_RUN if kill_at is not None else {}))[1])
     if kill_at is not None:
 
         def applied() -> int:
             return sum(o + 1 for tp, o in deployment.applied_offsets().items() if tp in last)
 
         wait_for(lambda: applied() >= total * kill_at, timeout=120, what="half the records applied")
+        # The kill lands on a warm buyer-state cache (agents/store/state_cache.py): states the
+        # restarted worker must read from Redis, not trust from a process that is gone.
+        assert cache_hits(ports[0]) > 0, "the worker's state cache was cold at the kill"
         deployment.stop_workers(signal.SIGKILL)
         at_kill = applied()
         assert at_kill < total, "the worker finished before the kill: the test would prove nothing"
         deployment.start_worker()
     deployment.wait_applied(last, timeout=240)
     return {shop: comparable(deployment.stats(shop)) for shop in SHOPS}
+
+
+def cache_hits(port: int) -> float:
+    """kefu_state_cache_lookups_total{result="hit"} on the worker's /metrics."""
+    for family in text_string_to_metric_families(http_get(port, "/metrics")):
+        for sample in family.samples:
+            if sample.name == "kefu_state_cache_lookups_total" and sample.labels == {"result": "hit"}:
+                return sample.value
+    raise AssertionError("the worker exports no kefu_state_cache_lookups_total")
 
 
 def assert_not_empty(numbers: dict[str, Any]) -> None:
