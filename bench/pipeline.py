@@ -42,6 +42,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from agents.store import keys
 from bench.dataset import produce_dataset
+from bench.paced_load import KCAT, PacedLoad
 from bench.stack import stack_env
 from streams.simulation.traffic import TrafficModel, TrafficShape
 from streams.wire.decoding import EventDecoder
@@ -73,6 +74,7 @@ class Visibility:
     samples: list[float] = field(default_factory=list)
     sent: int = 0
     load_seconds: float = 0.0
+    producer: str = "kafka-python"  # kcat when installed (bench/paced_load.py)
 
     @property
     def achieved(self) -> float:
@@ -300,10 +302,14 @@ class Run:
         sent_at: list[float] = []
         visible_at: list[float] = []
         phase = Visibility(offered=rate)
-        threads = [
-            threading.Thread(target=self._load, args=(producer, phase, stop)),
-            threading.Thread(target=self._watch, args=(port, shop, sent_at, visible_at, stop)),
-        ]
+        if KCAT is not None:
+            load = PacedLoad(self.bootstrap, self.topics, rate, seconds)
+            load.prepare()
+            phase.producer = "kcat"
+            loader = threading.Thread(target=self._paced, args=(load, phase, stop))
+        else:
+            loader = threading.Thread(target=self._load, args=(producer, phase, stop))
+        threads = [loader, threading.Thread(target=self._watch, args=(port, shop, sent_at, visible_at, stop))]
         for thread in threads:
             thread.start()
         for n in range(int(seconds / 0.5)):
@@ -319,6 +325,11 @@ class Run:
         phase.probes = len(sent_at)
         phase.samples = [seen - sent for sent, seen in zip(sent_at, visible_at, strict=False)]
         return phase
+
+    @staticmethod
+    def _paced(load: PacedLoad, phase: Visibility, stop: threading.Event) -> None:
+        load.run(stop)
+        phase.sent, phase.load_seconds = load.sent, load.load_seconds
 
     def _load(self, producer: KafkaProducer, phase: Visibility, stop: threading.Event) -> None:
         """Simulated traffic at `phase.offered` until `stop`; notes what it really sent."""
@@ -507,13 +518,14 @@ def one_worker(run: Run, args: argparse.Namespace) -> tuple[float, Figures]:
         "latency_achieved_events_per_s": round(base.achieved),
         **high.figures("_at_20k"),
         "achieved_events_per_s_at_20k": round(high.achieved),
+        "latency_producer": high.producer,
         "redis_bytes_per_buyer": round(used / max(buyer_keys, 1)),
         "worker_peak_rss_mb": round(peak_rss, 1),
     }
 
 
 def report_phase(phase: Visibility) -> None:
-    log(f"offered {phase.offered} events/s, the producer achieved {phase.achieved:.0f}")
+    log(f"offered {phase.offered} events/s, the producer ({phase.producer}) achieved {phase.achieved:.0f}")
     if len(phase.samples) < phase.probes:
         log(f"only {len(phase.samples)} of {phase.probes} probes became visible within 30 s of the end")
 
