@@ -9,8 +9,10 @@ from prometheus_client import CollectorRegistry
 from agents.core.policy import PolicyBook
 from agents.exposure.metrics import WorkerMetrics
 from agents.processing.batch import BatchProcessor
+from agents.store.batches import RedisPartitionStore
 from agents.store.connect import connect
 from agents.store.redis_store import RedisStore
+from agents.store.state_cache import CachedPartitionStore
 from config.settings import Settings
 from streams.wire.decoding import EventDecoder
 
@@ -20,10 +22,10 @@ async def no_dead_letters(_: object) -> None:
 
 
 def redis_processor(url: str, now_ms: int, topics: Sequence[str]) -> BatchProcessor:
-    """A worker's processor with its own client (and so its own memory of applied outboxes),
-    at a fixed clock."""
+    """A worker's processor with its own client (and so its own memory of applied outboxes and
+    its own buyer-state cache, sized as the worker's), at a fixed clock."""
     return BatchProcessor(
-        RedisStore(connect(url)).batches,
+        RedisStore(connect(url), state_cache_buyers=Settings().processing.state_cache_buyers).batches,
         PolicyBook(Settings()),
         EventDecoder(),
         no_dead_letters,
@@ -31,3 +33,10 @@ def redis_processor(url: str, now_ms: int, topics: Sequence[str]) -> BatchProces
         clock=lambda: now_ms,
         input_topics=topics,
     )
+
+
+def redis_partitions(worker: BatchProcessor) -> RedisPartitionStore:
+    """The Redis store behind the worker's state cache: its client, its outbox apply."""
+    store = worker.store
+    assert isinstance(store, CachedPartitionStore) and isinstance(store.inner, RedisPartitionStore)
+    return store.inner

@@ -31,7 +31,7 @@ from agents.store.scripts import CHUNK_VALUES, ScriptCall, run_scripts
 from config.settings import Settings
 from streams.wire.records import Record
 from tests.integration.harness import Stack
-from tests.integration.redis_processor import redis_processor
+from tests.integration.redis_processor import redis_partitions, redis_processor
 
 DB = 13
 TOPICS = ("c.messages", "c.orders")
@@ -83,7 +83,7 @@ def run(url: str, work: Callable[[BatchProcessor], Awaitable[Any]]) -> Any:
         try:
             return await work(worker)
         finally:
-            await worker.store.client.aclose()  # type: ignore[attr-defined]
+            await redis_partitions(worker).client.aclose()
 
     return asyncio.run(scenario())
 
@@ -173,7 +173,7 @@ def test_five_thousand_shops_in_one_catch_up(url: str) -> None:
         async def die(*_: object) -> None:
             raise ConnectionError("the worker was SIGKILLed between commit and apply")
 
-        worker.store._apply = die  # type: ignore[attr-defined]
+        redis_partitions(worker)._apply = die  # type: ignore[method-assign]
         with pytest.raises(ConnectionError):
             await worker.process(records)
 

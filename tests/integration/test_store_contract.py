@@ -26,7 +26,7 @@ from config.settings import Settings
 from streams.wire.records import Record
 from tests.integration import cluster
 from tests.integration.harness import STACK_PREFIX, Stack
-from tests.integration.redis_processor import redis_processor
+from tests.integration.redis_processor import redis_partitions, redis_processor
 from tests.kafka_records import simulated
 from tests.partition_store_contract import CLAUSES
 
@@ -66,7 +66,7 @@ async def process_all(url: str, size: int = 1000) -> None:
     worker = processor(url)
     for batch in batches(RECORDS, size):
         await worker.process(batch)
-    await worker.store.client.aclose()
+    await redis_partitions(worker).client.aclose()
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,7 @@ def test_a_worker_dying_between_commit_and_apply_is_healed_by_the_next_owner(
         async def die(*_: object) -> None:
             raise ConnectionError("worker A was SIGKILLed")
 
-        a.store._apply = die  # type: ignore[method-assign]
+        redis_partitions(a)._apply = die  # type: ignore[method-assign]
         with pytest.raises(ConnectionError):
             await a.process(parts[2])  # committed; its outboxes not applied
         assert await numbers(url) != reference
@@ -142,8 +142,8 @@ def test_a_worker_dying_between_commit_and_apply_is_healed_by_the_next_owner(
             rest = parts[2:]  # the batch is redelivered: B skips it by the offsets
         for batch in rest:
             await b.process(batch)
-        await a.store.client.aclose()
-        await b.store.client.aclose()
+        await redis_partitions(a).client.aclose()
+        await redis_partitions(b).client.aclose()
 
     asyncio.run(scenario())
     assert asyncio.run(numbers(url)) == reference
@@ -170,8 +170,8 @@ def test_two_workers_racing_for_the_same_records_apply_them_once(url: str, refer
             return report
 
         reports = await asyncio.gather(run_a(), b.process(RECORDS))
-        await a.store.client.aclose()
-        await b.store.client.aclose()
+        await redis_partitions(a).client.aclose()
+        await redis_partitions(b).client.aclose()
         return reports
 
     report_a, report_b = asyncio.run(scenario())
@@ -277,7 +277,7 @@ def test_adding_partitions_then_moving_the_buyers_keeps_the_numbers(
         worker = processor(url)
         for batch in batches(part, 1000):
             await worker.process(batch)
-        await worker.store.client.aclose()
+        await redis_partitions(worker).client.aclose()
 
     async def scenario() -> int:
         await run_workers(records[:switch_at])
