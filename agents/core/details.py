@@ -16,27 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import IntFlag, StrEnum
+from enum import StrEnum
 
 import msgspec
-from msgspec import Struct
 
 from agents.core.buyer import BuyerState, Consultation, OrderState
+from agents.core.detail_rows import ConsultationDetail, Flag, OrderRef, SilentOrderDetail  # re-exported
 from agents.core.policy import ShopPolicy
 from agents.core.projection import SHOP_LEVEL, CohortKey, Counter, Projection, Vector, credit, is_after_sale
-
-
-class Flag(IntFlag):
-    """A consultation's counts, one bit each (from its cohort vector)."""
-
-    REPLIED = 1
-    INQUIRY = 2
-    ORDERED = 4
-    PAID = 8
-    ASSISTED = 16
-    RATED = 32
-    DISSATISFIED = 64
-
 
 # Plain ints: rows are built on the write path, where an IntEnum index or an IntFlag `|` costs
 # ten times a plain int's (projection.py says why).
@@ -54,45 +41,6 @@ _FLAG_COUNTERS = tuple(
 )
 _FIRST_RESPONSE_MS, _SALES_FEN = int(Counter.FIRST_RESPONSE_MS), int(Counter.SALES_FEN)
 _REFUNDED_FEN, _ASSISTED_SALES_FEN = int(Counter.REFUNDED_FEN), int(Counter.ASSISTED_SALES_FEN)
-
-
-class OrderRef(Struct, array_like=True, frozen=True):
-    """An order credited to (or assisted by) a consultation, as the row shows it."""
-
-    order_id: str
-    created: int | None
-    paid: int | None
-    amount_fen: int
-    refund_fen: int
-    assisted: bool = False  # credited to another agent; this consultation assisted it
-
-
-class ConsultationDetail(Struct, array_like=True, frozen=True):
-    """One consultation's row, without the keys it is stored under (shop, agent, day, buyer).
-
-    Appending fields with defaults keeps old rows readable; never reorder or remove one."""
-
-    start: int
-    first_reply: int | None
-    response_ms: int | None  # the wait it was judged on (service hours only, metrics.md v2)
-    flags: int
-    rating: int | None
-    sales_fen: int  # credited payments, less refunds if the shop deducts them
-    refund_fen: int
-    assisted_sales_fen: int
-    orders: list[OrderRef]
-
-    def has(self, flag: Flag) -> bool:
-        return bool(self.flags & flag)
-
-
-class SilentOrderDetail(Struct, array_like=True, frozen=True):
-    """An order credited to nobody (静默下单), stored under the shop-level agent by order id."""
-
-    buyer: str
-    created: int
-    paid: int | None
-    amount_fen: int
 
 
 class DetailKind(StrEnum):

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Info, generate_latest
 
 from agents.core import alerts
+from agents.core.compiled import core_status
 from agents.core.policy import PolicyBook
 from agents.exposure.cache_metrics import StateCacheCollector
 from agents.exposure.collector import FloorCollector
@@ -132,6 +133,12 @@ class Runtime:
 def _worker_metrics(registry: CollectorRegistry, settings: Settings) -> WorkerMetrics:
     """The process's counters, every known label set exported at 0 from the start."""
     metrics = WorkerMetrics.create(registry)
+    core = core_status()
+    Info(
+        "kefu_core",
+        "Which core this worker runs: compiled (mypyc) or pure Python, and why.",
+        registry=registry,
+    ).info({"kind": "compiled" if core.compiled else "pure", "reason": core.reason})
     topics = settings.kafka.topics
     metrics.start_at_zero(
         {

@@ -13,6 +13,7 @@ import sys
 import msgspec
 from faust.cli.faust import cli as faust_cli
 
+from agents.core.compiled import log_core_at_start
 from agents.store.connect import connect
 from agents.store.redis_store import RedisStore
 from agents.worker.access import NOBODY, load_access, require_safe_binding
@@ -67,6 +68,7 @@ def main() -> None:
         describe(faust_cli)
         if command == "worker":
             install_binding_notice(app, settings.web)
+            app.task(log_core_at_start)  # which core runs: compiled (mypyc) or pure Python, and why
             install_agent_status(app, runtime, _start(settings, debug))
     app.main()
 

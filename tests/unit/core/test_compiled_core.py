@@ -1,0 +1,179 @@
+"""The compiled core (agents/core/compiled.py) against the pure one, and the rule that decides.
+
+The differential test runs tests/unit/core/compiled_scenarios.py in two processes, one on the
+compiled build and one with KEFU_PURE_PYTHON=1, and compares every line. Without a build it
+skips, except under CI=true (as every skip, tests/conftest.py): there it must run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents.core import compiled
+from agents.core.compiled import COMPILED_MODULES, GROUP_LIBRARY, MANIFEST, check_build, extension_path
+
+ROOT = Path(__file__).resolve().parents[3]
+RECORDS, SEEDS = 20_000, (1, 2)
+
+
+def _python(module_args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != compiled.PURE_ENV}
+    return subprocess.run(
+        [sys.executable, *module_args],
+        cwd=ROOT,
+        env={**environment, **env},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+
+
+def _scenario_lines(seed: int, **env: str) -> list[str]:
+    args = ["-m", "tests.unit.core.compiled_scenarios", str(RECORDS), str(seed)]
+    return _python(args, **env).stdout.splitlines()
+
+
+def _first_difference(left: list[str], right: list[str]) -> str:
+    """Where the two outputs part, with the text around it: what a failure has to show."""
+    for number, (a, b) in enumerate(zip(left, right, strict=False)):
+        if a != b:
+            at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+            window = slice(max(at - 80, 0), at + 80)
+            return f"line {number}, column {at}:\n compiled: {a[window]}\n pure:     {b[window]}"
+    return f"{len(left)} lines against {len(right)}"
+
+
+def test_the_build_is_in_use_under_ci() -> None:
+    """`./test` builds the compiled core first: there the suite must run it, not the fallback."""
+    problem = check_build(compiled.build_dir())
+    if problem is not None and os.environ.get("CI") != "true":
+        pytest.skip(f"no usable compiled build ({problem}); `./install` builds it")
+    assert problem is None
+    assert compiled.core_status().compiled or os.environ.get(compiled.PURE_ENV)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_compiled_and_pure_cores_give_identical_results(seed: int) -> None:
+    problem = check_build(compiled.build_dir())
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI runs the compiled build, but it is unusable: {problem}")
+        pytest.skip(f"no usable compiled build ({problem}); `./install` builds it")
+    fast = _scenario_lines(seed)
+    pure = _scenario_lines(seed, **{compiled.PURE_ENV: "1"})
+    assert (fast[0], pure[0]) == ("core True", "core False"), "each side must run the core it names"
+    assert len(fast) > 1000, "the scenarios produced almost nothing to compare"
+    assert fast[1:] == pure[1:], _first_difference(fast[1:], pure[1:])
+
+
+# ---- the staleness rule: a build is used only when made from the sources on disk now -------------
+
+
+def _fake_build(directory: Path) -> dict[str, object]:
+    """A build directory with the manifest of the sources on disk now and empty extension files:
+    enough for `check_build`, which never loads them."""
+    sources = [str(compiled.module_path(name).relative_to(ROOT)) for name in COMPILED_MODULES]
+    manifest = {
+        "modules": list(COMPILED_MODULES),
+        "sources": sources,
+        "digest": compiled.sources_digest(sources),
+        "mypy": "test",
+        "interpreter": compiled.interpreter_tag(),
+    }
+    for name in (*COMPILED_MODULES, GROUP_LIBRARY):
+        path = extension_path(name, directory)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    _write_manifest(directory, manifest)
+    return manifest
+
+
+def _write_manifest(directory: Path, manifest: dict[str, object]) -> None:
+    (directory / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_a_build_of_the_current_sources_is_used(tmp_path: Path) -> None:
+    _fake_build(tmp_path)
+    assert check_build(tmp_path) is None
+
+
+def test_a_build_of_other_sources_is_stale(tmp_path: Path) -> None:
+    manifest = _fake_build(tmp_path)
+    _write_manifest(tmp_path, {**manifest, "digest": "0" * 64})  # what a source edit after the build gives
+    assert "stale" in (check_build(tmp_path) or "")
+
+
+def test_a_source_edit_changes_the_digest(tmp_path: Path) -> None:
+    source = tmp_path / "agents" / "core" / "engine.py"
+    source.parent.mkdir(parents=True)
+    shutil.copy(compiled.module_path("agents.core.engine"), source)
+    before = compiled.sources_digest(["agents/core/engine.py"], tmp_path)
+    source.write_text(source.read_text(encoding="utf-8") + "\n# one more line\n", encoding="utf-8")
+    assert compiled.sources_digest(["agents/core/engine.py"], tmp_path) != before
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("no manifest", "no compiled build"),
+        ("other modules", "other modules"),
+        ("other interpreter", "another Python"),
+        ("missing extension", "lacks agents.core.engine"),
+    ],
+)
+def test_an_incomplete_or_foreign_build_is_refused(tmp_path: Path, change: str, reason: str) -> None:
+    manifest = _fake_build(tmp_path)
+    if change == "no manifest":
+        (tmp_path / MANIFEST).unlink()
+    elif change == "other modules":
+        _write_manifest(tmp_path, {**manifest, "modules": ["agents.core.engine"]})
+    elif change == "other interpreter":
+        _write_manifest(tmp_path, {**manifest, "interpreter": "cpython-399 .so"})
+    else:
+        extension_path("agents.core.engine", tmp_path).unlink()
+    assert reason in (check_build(tmp_path) or "")
+
+
+def _loaded_core(**env: str) -> subprocess.CompletedProcess[str]:
+    code = (
+        "import agents.core.engine as e\n"
+        "from agents.core.compiled import core_status\n"
+        "print(core_status().compiled, e.__file__.endswith('.py'))\n"
+    )
+    return _python(["-c", code], **env)
+
+
+def test_a_stale_build_runs_the_pure_modules_and_says_why_once(tmp_path: Path) -> None:
+    manifest = _fake_build(tmp_path)
+    _write_manifest(tmp_path, {**manifest, "digest": "0" * 64})
+    run = _loaded_core(**{compiled.DIR_ENV: str(tmp_path)})
+    assert run.stdout.split() == ["False", "True"]
+    warnings = [line for line in run.stderr.splitlines() if "pure-Python core" in line]
+    assert len(warnings) == 1 and "stale" in warnings[0], run.stderr
+
+
+def test_the_environment_forces_the_pure_core_silently(tmp_path: Path) -> None:
+    _fake_build(tmp_path)  # usable by the rule: only the variable keeps it out
+    run = _loaded_core(**{compiled.DIR_ENV: str(tmp_path), compiled.PURE_ENV: "1"})
+    assert run.stdout.split() == ["False", "True"]
+    assert "pure-Python core" not in run.stderr
+
+
+def test_the_worker_exports_which_core_it_runs() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from agents.worker.runtime import _worker_metrics
+    from config.settings import Settings
+
+    registry = CollectorRegistry()
+    _worker_metrics(registry, Settings())
+    kind = "compiled" if compiled.core_status().compiled else "pure"
+    assert f'kefu_core_info{{kind="{kind}",'.encode() in generate_latest(registry)
