@@ -6,15 +6,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+import msgspec
+
 from agents.core.policy import PolicyBook, ShopPolicy
 from agents.core.projection import SHOP_LEVEL, WIDTH, Vector
 from agents.core.status import ChangePoint, StatusTime, earliest_start, status_at, status_time, window_spans
 from agents.core.values import team_values, window_values
-from agents.core.windows import WINDOWS, window_reads
+from agents.core.windows import SLIDING_TTL_MS, WINDOWS, window_reads
 from agents.exposure.status_values import with_status
-from agents.store.floor_reads import AgentReads, floor_plan
+from agents.store.floor_reads import AgentReads, IndexChanges, floor_plan
 from agents.store.protocols import AgentPairs, FloorStore, NoStatusHistory, StatusHistory
-from streams.contract.floor import AgentRow, ShopFloor, Totals
+from streams.contract.floor import AgentRow, ShopFloor, TeamWindowValues, Totals, WindowValues
 
 Waiting = tuple[int, int | None, str | None]  # (waiting buyers, oldest wait start ms, that buyer's id)
 
@@ -61,23 +63,70 @@ class FloorReader:
         waiting = await self.store.waiting(pairs, now_ms - policy.wait_limit_ms)
         return await self._floor(shop, agents, vectors, waiting, now_ms, with_sums)
 
-    async def leader_floor(
-        self, shop: str, now_ms: int, cache: ClosedDaysCache
-    ) -> tuple[ShopFloor, dict[str, dict[str, int]] | None]:
-        """The leader's read of one shop: its floor `with_sums`, and each agent's first-response
-        histogram. Through `floor_reads` (one call per agent) when the store has it, with the
-        closed days of unchanged agents from `cache`; else `floor`, and None for histograms."""
+    async def leader_floors(
+        self, shops: Sequence[str], now_ms: int, cache: FloorCache
+    ) -> list[tuple[ShopFloor, dict[str, dict[str, int]] | None]]:
+        """The leader's read of `shops`: each floor `with_sums`, and its agents' first-response
+        histograms. With a store that has floor_reads, only what changed since the last round
+        is read, in one pipeline for all shops (FloorCache); else `floor` per shop, and None
+        for histograms."""
         if not isinstance(self.store, AgentReadsStore):
-            return await self.floor(shop, now_ms, with_sums=True), None
-        policy = self.policies(shop)
-        agents = await self.agents(shop, now_ms)
-        today = policy.calendar.day(now_ms)
-        plan = floor_plan(window_reads(now_ms, policy.calendar), today, now_ms - policy.wait_limit_ms)
-        pairs = [(shop, a) for a in [*agents, SHOP_LEVEL]]
-        reads = await self.store.floor_reads(pairs, plan, [cache.token(pair, today) for pair in pairs])
-        vectors = [cache.windows(pair, today, read) for pair, read in zip(pairs, reads, strict=True)]
-        floor = await self._floor(shop, agents, vectors, [r.waiting for r in reads[:-1]], now_ms, True)
-        return floor, {agent: read.histogram for agent, read in zip(agents, reads, strict=False)}
+            return [(await self.floor(shop, now_ms, with_sums=True), None) for shop in shops]
+        states = [cache.shop(shop, self.policies(shop), now_ms) for shop in shops]
+        changes = await self.store.floor_changes(shops, [state.version for state in states])
+        plans: dict[tuple[int, int], bytes] = {}
+        pairs: list[tuple[str, str]] = []
+        calls: list[tuple[_ShopState, str, bool, bytes, str]] = []
+        floors_agents = []
+        for shop, state, change in zip(shops, states, changes, strict=True):
+            touched = state.look(change)
+            agents = self._indexed_agents(shop, state.index, now_ms)
+            floors_agents.append(agents)
+            for agent in [*agents, SHOP_LEVEL]:
+                if state.stale(agent, touched, now_ms):
+                    pairs.append((shop, agent))
+                    plan = self._leader_plan(state.policy, now_ms, plans)
+                    calls.append((state, agent, agent in touched, plan, state.token(agent)))
+        if pairs:
+            reads = await self.store.floor_reads(pairs, [c[3] for c in calls], [c[4] for c in calls])
+            for (state, agent, was_touched, _, _), read in zip(calls, reads, strict=True):
+                state.update(agent, read, was_touched)
+        cache.end_round(shops)
+        return [
+            (
+                state.floor(shop, agents, now_ms),
+                {agent: state.agents[agent].histogram for agent in agents},
+            )
+            for shop, state, agents in zip(shops, states, floors_agents, strict=True)
+        ]
+
+    def _indexed_agents(self, shop: str, index: dict[str, int], now_ms: int) -> list[str]:
+        """As `agents`, from the index as kept: seen within its TTL, and the configured ones."""
+        found = {agent for agent, seen in index.items() if seen >= now_ms - SLIDING_TTL_MS}
+        found.discard(SHOP_LEVEL)
+        configured = self.policies.settings.shops.get(shop)
+        if configured:
+            found |= set(configured.agents)
+        return sorted(found)
+
+    def _leader_plan(self, policy: ShopPolicy, now_ms: int, plans: dict[tuple[int, int], bytes]) -> bytes:
+        """floor_reads.lua's plan for a shop at `now_ms`: shops alike share one (same round)."""
+        key = (id(policy.calendar), policy.wait_limit_ms)
+        plan = plans.get(key)
+        if plan is None:
+            calendar = policy.calendar
+            since = None
+            if not isinstance(self.status, NoStatusHistory):
+                since = earliest_start(window_spans(now_ms, calendar))
+            plan = plans[key] = floor_plan(
+                window_reads(now_ms, calendar),
+                calendar.day(now_ms),
+                now_ms - policy.wait_limit_ms,
+                now_ms,
+                since,
+                prune=True,
+            )
+        return plan
 
     async def _floor(
         self,
@@ -114,47 +163,204 @@ class FloorReader:
 
 @runtime_checkable
 class AgentReadsStore(Protocol):
-    """A store that reads all of a leader round's share of an agent at once (RedisStore)."""
+    """A store that reads all of a leader round's share of an agent at once, and the changes
+    of a shop's agents index (RedisStore)."""
 
     async def floor_reads(
-        self, pairs: AgentPairs, plan: bytes, tokens: Sequence[str]
+        self, pairs: AgentPairs, plan: bytes | Sequence[bytes], tokens: Sequence[str]
     ) -> list[AgentReads]: ...
+
+    async def floor_changes(self, shops: Sequence[str], known: Sequence[int]) -> list[IndexChanges]: ...
+
+
+@dataclass(slots=True)
+class _AgentState:
+    """What the leader keeps of one agent between rounds: its reads, until when they hold with
+    no write, and the values and row made of them."""
+
+    token: str  # its outbox markers when read
+    closed_token: str  # what its closed days were read under (floor_reads.lua)
+    closed: Vector  # the 28d window's days before today, summed
+    windows: dict[str, Vector]  # window -> summed cohort vector, whole
+    waiting: Waiting
+    histogram: dict[str, int]
+    points: list[ChangePoint]
+    valid_until_ms: int  # read again from then on, even with no write
+    suspect: bool  # touched, yet its markers had not moved: read once more (the touch came first)
+    values: dict[str, WindowValues]  # window_values of `windows`, no status time yet
+    row: AgentRow | None = None  # the last row made (reused while nothing in it moves)
+    status: dict[str, StatusTime] | None = None  # the last row's status time (no points: fixed)
 
 
 @dataclass
-class ClosedDaysCache:
-    """The leader's, per agent: the 28d window's days before today, summed, under the token of
-    the agent's outbox markers when they were read (floor_reads.lua). Days before today change
-    only through an outbox share, which changes the token; the key has today, so a new business
-    day reads them again. Holds the agents of the last round only (`end_round`)."""
+class _ShopState:
+    """One shop's share of the FloorCache: its agents index as last seen, and its agents."""
 
-    entries: dict[tuple[str, str], tuple[str, int, list[int]]] = field(default_factory=dict)
-    _seen: dict[tuple[str, str], tuple[str, int, list[int]]] = field(default_factory=dict)
+    policy: ShopPolicy
+    today: int
+    day_end_ms: int
+    version: int = -1  # the index's change log counter at the last look (-1: never looked)
+    index: dict[str, int] = field(default_factory=dict)  # agent -> last seen
+    agents: dict[str, _AgentState] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)  # this round's agents, in floor order
+    changed: bool = True  # an agent was read or came or went since the team was summed
+    team: tuple[dict[str, TeamWindowValues], dict[str, StatusTime]] | None = None
 
-    def token(self, pair: tuple[str, str], today: int) -> str:
-        entry = self.entries.get(pair)
-        return entry[0] if entry is not None and entry[1] == today else ""
+    def look(self, changes: IndexChanges) -> set[str]:
+        """The index's changes since the last look; the agents touched (all, on a whole read)."""
+        if changes.whole:
+            self.index = {agent: seen for agent, seen in changes.members.items() if seen is not None}
+            touched = set(self.agents) | set(changes.members)
+        else:
+            for agent, seen in changes.members.items():
+                if seen is None:
+                    self.index.pop(agent, None)
+                else:
+                    self.index[agent] = seen
+            touched = set(changes.members)
+        self.version = changes.version
+        return touched
 
-    def windows(self, pair: tuple[str, str], today: int, read: AgentReads) -> dict[str, Vector]:
-        """The agent's window sums: `read`'s, its 28d with the closed days read or kept."""
+    def stale(self, agent: str, touched: set[str], now_ms: int) -> bool:
+        state = self.agents.get(agent)
+        return state is None or agent in touched or state.suspect or now_ms >= state.valid_until_ms
+
+    def token(self, agent: str) -> str:
+        state = self.agents.get(agent)
+        return state.closed_token if state is not None else ""
+
+    def update(self, agent: str, read: AgentReads, touched: bool) -> None:
+        old = self.agents.get(agent)
         if read.closed is not None:
             closed = read.closed
+        elif old is not None and old.closed_token == read.closed_token:
+            closed = old.closed
         else:
-            entry = self.entries.get(pair)
-            if entry is None or entry[0] != read.token or entry[1] != today:
-                raise RuntimeError(f"floor_reads skipped the closed days of {pair} without a cached sum")
-            closed = entry[2]
-        self._seen[pair] = (read.token, today, closed)
-        sums = dict(read.sums)
-        sums["28d"] = [a + b for a, b in zip(sums["28d"], closed, strict=True)]
-        return sums
+            raise RuntimeError(f"floor_reads skipped the closed days of {agent!r} without a kept sum")
+        windows = dict(read.sums)
+        windows["28d"] = [a + b for a, b in zip(windows["28d"], closed, strict=True)]
+        valid_until = self.day_end_ms
+        if read.valid_until_s is not None:
+            valid_until = min(valid_until, read.valid_until_s * 1000)
+        oldest = read.waiting[1]
+        if oldest is not None:  # it stops counting once past the wait limit
+            valid_until = min(valid_until, oldest + self.policy.wait_limit_ms + 1)
+        targets = self.policy.response_targets_seconds
+        if old is not None and old.windows == windows:
+            values = old.values
+        else:
+            values = {w: window_values(windows[w], targets) for w in WINDOWS}
+        self.agents[agent] = _AgentState(
+            token=read.token,
+            closed_token=read.closed_token,
+            closed=closed,
+            windows=windows,
+            waiting=read.waiting,
+            histogram=read.histogram,
+            points=read.points,
+            valid_until_ms=valid_until,
+            suspect=touched and old is not None and old.token == read.token,
+            values=values,
+        )
+        self.changed = True
 
-    def end_round(self) -> None:
-        """Keep what this round read: agents gone from the floor leave the cache."""
-        self.entries, self._seen = self._seen, {}
+    def floor(self, shop: str, agents: list[str], now_ms: int) -> ShopFloor:
+        """The shop's floor at `now_ms` from what is kept: equal to FloorReader.floor(with_sums)."""
+        policy = self.policy
+        if agents != self.order:
+            self.order, self.changed = agents, True
+        spans = window_spans(now_ms, policy.calendar)
+        rows = [self._row(agent, spans, now_ms) for agent in agents]
+        team_windows, team_status = self._team(agents)
+        rows.sort(key=lambda r: (-r.oldest_wait_seconds, r.agent))
+        return ShopFloor(
+            shop=shop,
+            name=policy.name,
+            as_of=now_ms,
+            alert_threshold_seconds=policy.alert_threshold_seconds,
+            in_service_hours=policy.clock.is_open(now_ms),
+            response_targets_seconds=list(policy.response_targets_seconds),
+            agents=rows,
+            totals=Totals(
+                waiting_buyers=sum(r.waiting_buyers for r in rows),
+                oldest_wait_seconds=max((r.oldest_wait_seconds for r in rows), default=0.0),
+                windows={w: with_status(team_windows[w], team_status[w]) for w in WINDOWS},
+            ),
+        )
+
+    def _row(self, agent: str, spans: dict[str, tuple[int, int]], now_ms: int) -> AgentRow:
+        state = self.agents[agent]
+        row = state.row
+        if row is None or state.points:
+            status = {w: status_time(state.points, *spans[w], now_ms) for w in WINDOWS}
+            row = _row_of(
+                self.policy, agent, state.values, state.windows, state.waiting, state.points, status, now_ms
+            )
+            state.row, state.status = row, status
+            return row
+        oldest = state.waiting[1]
+        if oldest is None:
+            return row  # no wait and no status: nothing in it moves with time
+        seconds, alert = _oldest_wait(self.policy, oldest, now_ms)
+        if seconds != row.oldest_wait_seconds or alert != row.alert:
+            row = state.row = msgspec.structs.replace(row, oldest_wait_seconds=seconds, alert=alert)
+        return row
+
+    def _team(self, agents: list[str]) -> tuple[dict[str, TeamWindowValues], dict[str, StatusTime]]:
+        """The team's cohort values and status time: summed again when an agent changed, or
+        when an agent's status time moves with the clock."""
+        moving = any(self.agents[agent].points for agent in agents)
+        if self.team is not None and not self.changed and not moving:
+            return self.team
+        vectors = {w: [0] * WIDTH for w in WINDOWS}
+        status = {w: StatusTime() for w in WINDOWS}
+        for agent in agents:
+            state = self.agents[agent]
+            kept = state.status  # set by _row, which made every agent's row of this round first
+            if kept is None:
+                raise RuntimeError(f"no row made for {agent!r} before the team's sums")
+            for w in WINDOWS:
+                vectors[w] = [a + b for a, b in zip(vectors[w], state.windows[w], strict=True)]
+                status[w] += kept[w]
+        shop_level = self.agents[SHOP_LEVEL].windows
+        targets = self.policy.response_targets_seconds
+        values = {w: team_values(vectors[w], shop_level[w], targets) for w in WINDOWS}
+        self.team, self.changed = (values, status), False
+        return self.team
+
+
+@dataclass
+class FloorCache:
+    """The leader's, across rounds (FloorReader.leader_floors): per shop, its agents index and
+    each agent's reads, values and row. An agent is read again when its index entry is touched
+    (every write of the worker touches it, after the write: touch_index.lua's change log), when
+    its reads stop holding with time (a cohort leaves a rolling window, a wait passes the wait
+    limit, the business day ends), or the round after a touch that found its markers unmoved.
+    A shop's settings changing, or its business day, start it afresh. Holds the shops of the
+    last round only, and is dropped when leadership ends."""
+
+    shops: dict[str, _ShopState] = field(default_factory=dict)
+
+    def shop(self, shop: str, policy: ShopPolicy, now_ms: int) -> _ShopState:
+        today = policy.calendar.day(now_ms)
+        state = self.shops.get(shop)
+        # Equal, not the same: PolicyBook keeps 256 unconfigured shops' policies, makes the rest anew.
+        if state is None or state.today != today or (state.policy is not policy and state.policy != policy):
+            state = self.shops[shop] = _ShopState(policy, today, policy.calendar.day_start_ms(today + 1))
+        return state
+
+    def end_round(self, shops: Sequence[str]) -> None:
+        """Keep this round's shops: shops gone from the floor leave the cache."""
+        self.shops = {shop: self.shops[shop] for shop in shops if shop in self.shops}
 
     def clear(self) -> None:
-        self.entries, self._seen = {}, {}
+        self.shops = {}
+
+
+def _oldest_wait(policy: ShopPolicy, oldest: int, now_ms: int) -> tuple[float, bool]:
+    # The longest wait on the service clock is the one that started first: it is monotone.
+    seconds = round(policy.clock.elapsed(oldest, now_ms) / 1000, 3)
+    return seconds, policy.clock.is_open(now_ms) and seconds > policy.alert_threshold_seconds
 
 
 @dataclass(slots=True)
@@ -194,20 +400,32 @@ def _agent_row(
     now_ms: int,
     with_sums: bool,
 ) -> AgentRow:
-    count, oldest, buyer = waiting
-    clock = policy.clock
-    # The longest wait on the service clock is the one that started first: it is monotone.
-    oldest_seconds = round(clock.elapsed(oldest, now_ms) / 1000, 3) if oldest is not None else 0.0
     targets = policy.response_targets_seconds
+    values = {w: window_values(windows[w], targets) for w in WINDOWS}
+    return _row_of(policy, agent, values, windows if with_sums else None, waiting, points, status, now_ms)
+
+
+def _row_of(
+    policy: ShopPolicy,
+    agent: str,
+    values: dict[str, WindowValues],
+    sums: dict[str, Vector] | None,
+    waiting: Waiting,
+    points: Sequence[ChangePoint],
+    status: dict[str, StatusTime],
+    now_ms: int,
+) -> AgentRow:
+    count, oldest, buyer = waiting
+    oldest_seconds, alert = _oldest_wait(policy, oldest, now_ms) if oldest is not None else (0.0, False)
     return AgentRow(
         agent=agent,
         name=policy.agent_names.get(agent),
         group=policy.agent_groups.get(agent),
         waiting_buyers=count,
         oldest_wait_seconds=oldest_seconds,
-        alert=clock.is_open(now_ms) and oldest_seconds > policy.alert_threshold_seconds,
+        alert=alert,
         oldest_waiting_buyer=mask_buyer(buyer) if buyer is not None else None,
         agent_status=status_at(points, now_ms),
-        windows={w: with_status(window_values(windows[w], targets), status[w]) for w in WINDOWS},
-        sums={w: list(windows[w]) for w in WINDOWS} if with_sums else None,
+        windows={w: with_status(values[w], status[w]) for w in WINDOWS},
+        sums={w: list(sums[w]) for w in WINDOWS} if sums is not None else None,
     )

@@ -57,11 +57,23 @@ def _family(name: str, text: str, kind: str, lines: Iterable[str]) -> str:
     return _header(name, text, kind) + "".join(lines)
 
 
-def floor_exposition(snapshot: FloorSnapshot) -> str:
-    """The text of every floor family (see FloorCollector.collect for the order)."""
+# (shop, agent) -> the row's `windows` as last written, and their lines: the gauges' by family
+# key, then the `within` ones. The leader keeps an unchanged agent's `windows` object across
+# rounds (floor.py FloorCache), so its lines are written once, not every second.
+WindowLines = dict[tuple[str, str], tuple[object, dict[str, list[str]], list[str]]]
+
+
+def floor_exposition(snapshot: FloorSnapshot, kept: WindowLines | None = None) -> str:
+    """The text of every floor family (see FloorCollector.collect for the order). With `kept`,
+    rows whose `windows` are the very object written before reuse its lines; `kept` then holds
+    this snapshot's rows only."""
     lines = _FloorLines.empty()
+    lines.kept_before = kept if kept is not None else {}
     for floor in snapshot.floors:
         lines.add_floor(floor)
+    if kept is not None:
+        kept.clear()
+        kept.update(lines.kept_now)
     return lines.text(snapshot)
 
 
@@ -77,6 +89,8 @@ class _FloorLines:
     status: list[str] = field(default_factory=list)
     threshold: list[str] = field(default_factory=list)
     service_open: list[str] = field(default_factory=list)
+    kept_before: WindowLines = field(default_factory=dict)
+    kept_now: WindowLines = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> _FloorLines:
@@ -114,19 +128,14 @@ class _FloorLines:
                 f"{'1.0' if name == row.agent_status else '0.0'}\n"
                 for name in STATUSES
             )
-        for window in WINDOWS:
-            values = row.windows[window]
-            labels = f'{{agent="{agent}",shop="{shop}",window="{window}"}} '
-            for key, lines in self.gauges.items():
-                value = getattr(values, key)
-                if value is not None:
-                    lines.append(f"{_GAUGE_NAMES[key]}{labels}{floatToGoString(value)}\n")
-            for target, ratio in values.replied_within_ratio.items():
-                if ratio is not None:
-                    self.within.append(
-                        f'kefu_replied_within_ratio{{agent="{agent}",shop="{shop}",window="{window}",'
-                        f'within="{_label(target)}"}} {floatToGoString(ratio)}\n'
-                    )
+        key = (shop, agent)
+        kept = self.kept_before.get(key)
+        if kept is None or kept[0] is not row.windows:
+            kept = (row.windows, *_window_lines(shop, agent, row))
+        self.kept_now[key] = kept
+        for name, lines in kept[1].items():
+            self.gauges[name].extend(lines)
+        self.within.extend(kept[2])
 
     def text(self, snapshot: FloorSnapshot) -> str:
         parts = [_family(name, text, "gauge", self.gauges[key]) for key, name, text in WINDOW_GAUGES]
@@ -147,6 +156,26 @@ class _FloorLines:
             ),
         ]
         return "".join(parts)
+
+
+def _window_lines(shop: str, agent: str, row: AgentRow) -> tuple[dict[str, list[str]], list[str]]:
+    """One row's window gauge lines (labels escaped already), by family key; and its `within` ones."""
+    gauges: dict[str, list[str]] = {key: [] for key, _, _ in WINDOW_GAUGES}
+    within: list[str] = []
+    for window in WINDOWS:
+        values = row.windows[window]
+        labels = f'{{agent="{agent}",shop="{shop}",window="{window}"}} '
+        for key, lines in gauges.items():
+            value = getattr(values, key)
+            if value is not None:
+                lines.append(f"{_GAUGE_NAMES[key]}{labels}{floatToGoString(value)}\n")
+        for target, ratio in values.replied_within_ratio.items():
+            if ratio is not None:
+                within.append(
+                    f'kefu_replied_within_ratio{{agent="{agent}",shop="{shop}",window="{window}",'
+                    f'within="{_label(target)}"}} {floatToGoString(ratio)}\n'
+                )
+    return gauges, within
 
 
 def _histogram(snapshot: FloorSnapshot) -> str:
@@ -177,6 +206,7 @@ class FloorText:
         self._lock = threading.Lock()  # the writer and the scrape threads write each snapshot once
         self._snapshot: FloorSnapshot | None = None
         self._text = b""
+        self._kept: WindowLines = {}  # the last snapshot's rows' window lines
         self._last_scrape = -WRITE_AHEAD_SECONDS
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="kefu-floor-text")
 
@@ -194,6 +224,6 @@ class FloorText:
     def _write(self, snapshot: FloorSnapshot) -> bytes:
         with self._lock:
             if snapshot is not self._snapshot:
-                self._text = floor_exposition(snapshot).encode()
+                self._text = floor_exposition(snapshot, self._kept).encode()
                 self._snapshot = snapshot
             return self._text

@@ -4,16 +4,29 @@ so the floor reads them through a protocol (agents/exposure/floor.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 
 from agents.core.projection import FIELD_NAMES, WIDTH
-from agents.core.windows import WINDOWS, BucketRead
+from agents.core.status import ChangePoint
+from agents.core.windows import ROLLING_SECONDS, WINDOWS, BucketRead
 
 _packed_reads = msgspec.msgpack.Decoder(
-    tuple[str, list[int] | dict[str, int], list[int], int, str | bool, str | bool, list[str]]
+    tuple[
+        str,
+        list[int] | dict[str, int],
+        list[int],
+        int,
+        str | bool,
+        str | bool,
+        list[str],
+        int | bool,
+        list[str],
+        str,
+    ]
 )
+_ROLLING = [ROLLING_SECONDS.get(window, 0) for window in WINDOWS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +38,35 @@ class AgentReads:
     sums: dict[str, list[int]]  # window -> summed vector, `28d` without the closed days
     waiting: tuple[int, int | None, str | None]  # (buyers, oldest wait start ms, that buyer)
     histogram: dict[str, int]
+    # The first second at which the rolling windows' sums change with no write (None: never).
+    valid_until_s: int | None = None
+    points: list[ChangePoint] = field(default_factory=list)  # status change points, as status_points
+    # What the closed days were read under (floor_reads.lua): give it back to skip them.
+    closed_token: str = ""
 
 
-def floor_plan(reads: Sequence[BucketRead], today: int, oldest_allowed_ms: int) -> bytes:
+@dataclass(frozen=True, slots=True)
+class IndexChanges:
+    """A shop's agents index as changed since the leader last looked (floor_changes.lua)."""
+
+    version: int  # the change log's counter now
+    whole: bool  # `members` is the whole index (first look, or the log restarted)
+    members: dict[str, int | None]  # agent -> its index score (last seen), None: it left the index
+
+
+def floor_plan(
+    reads: Sequence[BucketRead],
+    today: int,
+    oldest_allowed_ms: int,
+    now_ms: int = 0,
+    status_since_ms: int | None = None,
+    prune: bool = False,
+) -> bytes:
     """The arguments floor_reads.lua shares across the agents of a shop, packed once: the reads
     as runs {kind, first, last, mask, lo, hi, closed} of consecutive buckets read alike (an
-    hour of minutes is one run), so each agent's call carries a few hundred bytes."""
+    hour of minutes is one run), so each agent's call carries a few hundred bytes. With
+    `status_since_ms`, the status points from then on come too; with `prune`, the waits
+    older than `oldest_allowed_ms` leave the live queue (the leader's duty)."""
     closed_mask = 1 << WINDOWS.index("28d")
     runs: list[list[int | str]] = []
     for r in sorted(reads, key=lambda r: (r.kind, r.ident)):
@@ -45,11 +81,26 @@ def floor_plan(reads: Sequence[BucketRead], today: int, oldest_allowed_ms: int) 
             last[2] = r.ident
         else:
             runs.append([r.kind, r.ident, r.ident, r.mask, r.lo, r.hi, closed])
-    return msgspec.msgpack.encode([len(WINDOWS), WIDTH, list(FIELD_NAMES), str(oldest_allowed_ms), runs])
+    since = "" if status_since_ms is None else str(status_since_ms)
+    return msgspec.msgpack.encode(
+        [
+            len(WINDOWS),
+            WIDTH,
+            list(FIELD_NAMES),
+            str(oldest_allowed_ms),
+            runs,
+            now_ms // 1000,
+            _ROLLING,
+            since,
+            int(prune),
+        ]
+    )
 
 
 def agent_reads(packed: bytes) -> AgentReads:
-    token, closed, flat, count, score, member, histogram = _packed_reads.decode(packed)
+    token, closed, flat, count, score, member, histogram, valid_until, points, closed_token = (
+        _packed_reads.decode(packed)
+    )
     sums = {name: flat[i * WIDTH : (i + 1) * WIDTH] for i, name in enumerate(WINDOWS)}
     waiting = (
         (count, int(score), member)
@@ -62,4 +113,12 @@ def agent_reads(packed: bytes) -> AgentReads:
         sums,
         waiting,
         {histogram[i]: int(histogram[i + 1]) for i in range(0, len(histogram), 2)},
+        valid_until if not isinstance(valid_until, bool) else None,
+        [_point(points[i], points[i + 1]) for i in range(0, len(points), 2)],
+        closed_token,
     )
+
+
+def _point(member: str, score: str) -> ChangePoint:
+    """As status_store.parse_member: `<offset>|<status>|<event id>` at its event time."""
+    return ChangePoint(int(float(score)), member.split("|", 2)[1])

@@ -22,7 +22,7 @@ from agents.core.windows import WINDOWS, BucketRead
 from agents.store import keys
 from agents.store.batches import RedisPartitionStore
 from agents.store.connect import RedisClient
-from agents.store.floor_reads import AgentReads, agent_reads
+from agents.store.floor_reads import AgentReads, IndexChanges, agent_reads
 from agents.store.protocols import AgentPairs
 from agents.store.repartition import Moves, move_buyers
 from agents.store.scripts import Lua, ScriptCall, run_scripts
@@ -32,6 +32,7 @@ from agents.store.writes import INDEX_TTL_MS
 
 WINDOW_SUMS = Lua("window_sums.lua")
 FLOOR_READS = Lua("floor_reads.lua")
+FLOOR_CHANGES = Lua("floor_changes.lua")
 DAY_VECTORS = Lua("day_vectors.lua")
 TREND_SUMS = Lua("trend_sums.lua")
 WAITING_RING = 2 * TREND_POINTS  # minute % this: bounded, and an hour of samples always there
@@ -40,6 +41,7 @@ REPLACE_ALERTS = Lua("replace_alerts.lua")
 TAKE_LEADERSHIP = Lua("take_leadership.lua")
 EPOCH_FIELD = b"epoch"  # alert fields always hold \x1f, so they never clash with it
 _day_numbers = msgspec.msgpack.Decoder(list[int])
+_index_changes = msgspec.msgpack.Decoder(tuple[int, int, list[str | bool]])
 
 
 # The floor, trend and report reads go to Redis this many agents at a time: packing a pipeline
@@ -81,15 +83,36 @@ class RedisStore:
             for flat in results
         ]
 
-    async def floor_reads(self, pairs: AgentPairs, plan: bytes, tokens: Sequence[str]) -> list[AgentReads]:
+    async def floor_reads(
+        self, pairs: AgentPairs, plan: bytes | Sequence[bytes], tokens: Sequence[str]
+    ) -> list[AgentReads]:
         """For each (shop, agent), what one leader round reads of it (floor_reads.lua): its
         markers' token, its closed days' sum (None when `tokens` held that token: unchanged),
-        its window sums, waits and first-response histogram. `plan` is `floor_plan(...)`."""
+        its window sums, waits, first-response histogram and status points. `plan` is
+        `floor_plan(...)`, one for all or one per pair."""
+        plans = [plan] * len(pairs) if isinstance(plan, bytes) else plan
         calls = [
-            ScriptCall(FLOOR_READS, [keys.applied_key(keys.agent_tag(shop, agent))], [plan, token])
-            for (shop, agent), token in zip(pairs, tokens, strict=True)
+            ScriptCall(FLOOR_READS, [keys.applied_key(keys.agent_tag(shop, agent))], [each, token])
+            for (shop, agent), each, token in zip(pairs, plans, tokens, strict=True)
         ]
         return [agent_reads(packed) for packed in await run_scripts(self.client, calls, FLOOR_PIPELINE_CALLS)]
+
+    async def floor_changes(self, shops: Sequence[str], known: Sequence[int]) -> list[IndexChanges]:
+        """For each shop, its agents index's changes since the log's counter `known` (-1: the
+        whole index): (counter now, whole, {agent: index score, or None when it left})."""
+        calls = [
+            ScriptCall(FLOOR_CHANGES, [keys.agents_index_key(shop)], [version])
+            for shop, version in zip(shops, known, strict=True)
+        ]
+        out = []
+        for packed in await run_scripts(self.client, calls, FLOOR_PIPELINE_CALLS):
+            version, whole, flat = _index_changes.decode(packed)
+            members = {
+                str(agent): int(float(score)) if isinstance(score, str) else None
+                for agent, score in zip(flat[0::2], flat[1::2], strict=True)
+            }
+            out.append(IndexChanges(version, bool(whole), members))
+        return out
 
     async def details(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
         """Each details hash of `keys` whole (field -> row), in order; {} when absent. Single-key

@@ -33,7 +33,7 @@ from agents.exposure.collector import (
     cap_shops,
     merge_histograms,
 )
-from agents.exposure.floor import ClosedDaysCache, FloorReader
+from agents.exposure.floor import AgentReadsStore, FloorCache, FloorReader
 from agents.exposure.floor_exposition import FloorText
 from agents.exposure.metrics import WorkerMetrics
 from agents.store.errors import STORE_ERRORS
@@ -84,8 +84,10 @@ class Leader:
     _checked: dict[str, int] = field(default_factory=dict, repr=False)  # shop -> its last check's time
     _timer: asyncio.TimerHandle | None = field(default=None, repr=False)
     _checks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)  # running, kept referenced
-    # Every agent's closed days, kept while leading (floor.py): dropped when leadership ends.
-    _closed_days: ClosedDaysCache = field(default_factory=ClosedDaysCache, repr=False)
+    # Every shop's agents as last read, kept while leading (floor.py): dropped when leadership ends.
+    _floors: FloorCache = field(default_factory=FloorCache, repr=False)
+    # shop -> (minute, waiting buyers) as last sampled: a sample that would not change is not sent.
+    _sampled: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
 
     async def lead(self, now_ms: int | None = None) -> None:
         """The leader's duties, once a second: export every shop's floor as gauges, say who
@@ -113,8 +115,9 @@ class Leader:
             self.parts.collector.snapshot = snapshot
             self.parts.floor_text.published(snapshot)
             await store.mark_leader(self.identity, now_ms)
-            await store.record_waiting({f.shop: f.totals.waiting_buyers for f in snapshot.floors}, now_ms)
-            await self.prune_expired_waits(full_floors, now_ms)
+            await self._record_waiting(snapshot.floors, now_ms)
+            if not isinstance(self.parts.reader.store, AgentReadsStore):  # else floor_reads.lua prunes
+                await self.prune_expired_waits(full_floors, now_ms)
             # Every agent alerts on its own: the `_other` fold bounds /metrics' labels only.
             await self._round_alerts(full_floors, firing, now_ms, live)
 
@@ -214,8 +217,8 @@ class Leader:
         floors: list[ShopFloor] = []
         full_floors: list[ShopFloor] = []
         histograms: dict[tuple[str, str], dict[str, int]] = {}
-        for shop in shops:
-            full, agent_histograms = await reader.leader_floor(shop, now_ms, self._closed_days)
+        for full, agent_histograms in await reader.leader_floors(shops, now_ms, self._floors):
+            shop = full.shop
             if agent_histograms is None:  # a store without floor_reads
                 pairs = [(shop, row.agent) for row in full.agents]
                 counts = await self.parts.store.histograms(pairs)
@@ -227,8 +230,18 @@ class Leader:
             )
             floors.append(floor)
             histograms.update(_histograms(full, agent_histograms, {row.agent for row in floor.agents}))
-        self._closed_days.end_round()
         return FloorSnapshot(floors, histograms, unexported), full_floors
+
+    async def _record_waiting(self, floors: list[ShopFloor], now_ms: int) -> None:
+        """This minute's sample of each shop's waiting buyers, where it changed since the last one."""
+        minute = now_ms // 60_000
+        samples = {f.shop: (minute, f.totals.waiting_buyers) for f in floors}
+        changed = {
+            shop: count for shop, (_, count) in samples.items() if self._sampled.get(shop) != (minute, count)
+        }
+        if changed:
+            await self.parts.store.record_waiting(changed, now_ms)
+        self._sampled = samples
 
     async def prune_expired_waits(self, floors: list[ShopFloor], now_ms: int) -> None:
         for floor in floors:
@@ -290,7 +303,8 @@ class Leader:
             self._timer.cancel()
             self._timer = None
         self.firing, self.crossings, self._checked = {}, {}, {}
-        self._closed_days.clear()
+        self._floors.clear()
+        self._sampled = {}
 
     @property
     def identity(self) -> str:

@@ -1,4 +1,4 @@
-"""The leader's round keeps the closed days of unchanged agents (floor.py ClosedDaysCache): its
+"""The leader's round keeps the closed days of unchanged agents (floor.py FloorCache): its
 floors must equal a fresh full read at every step of simulated time, across a minute and a
 business day boundary, a late event into an old cohort, and an agent going idle.
 
@@ -8,11 +8,12 @@ markers move exactly as they do in production. Redis db 13 (flushed first)."""
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 from agents.core.clock import wall_clock_ms
 from agents.core.policy import PolicyBook
 from agents.core.projection import FIELD_NAMES
-from agents.exposure.floor import ClosedDaysCache, FloorReader
+from agents.exposure.floor import FloorCache, FloorReader
 from agents.store import keys, outbox
 from agents.store.connect import connect
 from agents.store.redis_store import RedisStore
@@ -74,7 +75,7 @@ async def rounds(stack: Stack, ignore_changes: bool = False) -> list[str]:
     client = connect(stack.redis_url.rsplit("/", 1)[0] + f"/{DB}")
     await client.flushdb()
     store, policies = RedisStore(client), PolicyBook(SETTINGS)
-    reader, world, cache = FloorReader(store, policies, store), World(store, policies), ClosedDaysCache()
+    reader, world, cache = FloorReader(store, policies, store), World(store, policies), FloorCache()
     calendar = policies(SHOP).calendar  # near the wall clock: Redis expires the keys by it
     day_start = calendar.day_start_ms(calendar.day(wall_clock_ms()))
     now = day_start + MS_PER_DAY - 90_500  # 1.5 minutes before the business day ends
@@ -99,14 +100,18 @@ async def rounds(stack: Stack, ignore_changes: bool = False) -> list[str]:
     for second, what in steps.items():
         at = now + second * 1000
         if second == 30:
-            token = cache.entries[(SHOP, "s1:a")][0]
+            token = cache.shops[SHOP].agents["s1:a"].token
+            day_log = f"{keys.agent_tag(SHOP, 's1:a')}:dv"
+            logged = cast(dict[bytes, bytes], await client.hgetall(day_log))
             await world.cohort("s1:a", now - 10 * MS_PER_DAY, at, c=5, r=5, y=990)
             await world.wait("s1:c", "tb_1", None, at)
-            if ignore_changes:  # s1:a's markers as before the event: a touch the cache would miss
+            if ignore_changes:  # s1:a's markers and day log as before the event: a write the cache would miss
                 partition, _, position = token.partition("=")
                 await client.hset(keys.applied_key(keys.agent_tag(SHOP, "s1:a")), partition, position)
-        cached, histograms = await reader.leader_floor(SHOP, at, cache)
-        cache.end_round()
+                await client.delete(day_log)
+                for field, value in logged.items():
+                    await client.hset(day_log, field, value)
+        [(cached, histograms)] = await reader.leader_floors([SHOP], at, cache)
         fresh = await reader.floor(SHOP, at, with_sums=True)
         fresh_histograms = await store.histograms([(SHOP, row.agent) for row in fresh.agents])
         if cached != fresh:
@@ -124,6 +129,6 @@ def test_a_cached_round_equals_a_fresh_read_at_every_step(stack: Stack) -> None:
 
 
 def test_the_comparison_sees_a_cache_that_misses_a_change(stack: Stack) -> None:
-    """The same steps, with s1:a's markers put back after the late event (as if nothing had
-    touched it): the kept closed days are stale, and the comparison says so."""
+    """The same steps, with s1:a's markers and day log put back after the late event (as if
+    nothing had touched its old days): the kept closed days are stale, and the comparison says so."""
     assert "a late event into an old cohort: floors differ" in asyncio.run(rounds(stack, ignore_changes=True))

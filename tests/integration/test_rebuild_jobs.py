@@ -17,7 +17,10 @@ What a snapshot leaves out, because it differs between two plain `rebuild`s too:
 - the value of `kp:{P}:outbox` (its presence is kept): the deltas of partition N's last commit,
   which depend on where batches were cut, applied already;
 - the values of `kp:{A}:a` (its fields, the partitions, are kept): the position of the last
-  outbox entry of N that touched the agent, again a batch boundary.
+  outbox entry of N that touched the agent, again a batch boundary;
+- the leader's change signals count writes, so they count batches: the values of the day log
+  `kp:{A}:dv` (its fields, the days written, are kept), the scores of an agents index's change
+  log `kp:agents:{shop}:chg` (its members are kept), and its counter `…:ver` (its presence).
 No `kp:leader` or `kp:alerts` exists: no worker runs here.
 """
 
@@ -36,9 +39,9 @@ from tests.integration.differential import purchases
 from tests.integration.harness import Deployment
 
 SUMMARY = re.compile(r"^rebuild: applied (\d+) records in [\d.]+s \([\d,]+ events/s\) with (\d+) jobs$")
-WALL_CLOCK_SCORES = re.compile(rb"^kp:(agents:\{.*\}|shops)$")
-BATCH_BOUNDARY_VALUE = re.compile(rb"^kp:\{[^}]*\}:outbox$")
-BATCH_BOUNDARY_FIELD_VALUES = re.compile(rb"^kp:\{[^}]*\}:a$")
+WALL_CLOCK_SCORES = re.compile(rb"^kp:(agents:\{.*\}(:chg)?|shops)$")
+BATCH_BOUNDARY_VALUE = re.compile(rb"^kp:(\{[^}]*\}:outbox|agents:\{.*\}:ver)$")
+BATCH_BOUNDARY_FIELD_VALUES = re.compile(rb"^kp:\{[^}]*\}:(a|dv)$")
 BUYER = re.compile(rb"^kp:\{p[^}]*\}:b:")
 
 

@@ -14,7 +14,7 @@ import redis
 from kafka.partitioner.default import murmur2
 
 from agents.core.policy import PolicyBook
-from agents.exposure.floor import ClosedDaysCache, FloorReader
+from agents.exposure.floor import FloorCache, FloorReader
 from agents.processing.batch import BatchProcessor, BatchReport
 from agents.store import keys
 from agents.store.batches import RedisPartitionStore
@@ -320,15 +320,14 @@ def test_the_leaders_one_call_read_equals_the_floor_read_on_both_backends(url: s
     async def compare() -> int:
         store = RedisStore(connect(url))
         reader = FloorReader(store, PolicyBook(Settings()))
-        cache, compared = ClosedDaysCache(), 0
+        cache, compared = FloorCache(), 0
         try:
             for _ in ("cold", "warm"):
-                for shop in await reader.shops(NOW):
-                    led, _histograms = await reader.leader_floor(shop, NOW, cache)
-                    assert led == await reader.floor(shop, NOW, with_sums=True), shop
+                shops = await reader.shops(NOW)
+                for led, _histograms in await reader.leader_floors(shops, NOW, cache):
+                    assert led == await reader.floor(led.shop, NOW, with_sums=True), led.shop
                     compared += len(led.agents)
-                cache.end_round()
-            assert cache.entries, "the warm round had nothing cached: it compared nothing new"
+            assert all(state.version > 0 for state in cache.shops.values()), "no change log was read"
         finally:
             await store.client.aclose()
         return compared

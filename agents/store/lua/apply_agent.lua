@@ -9,6 +9,11 @@
 -- ARGV[2..n-1]: the rows, binary (cmsgpack reads no msgpack bin); ARGV[n], the last: the
 -- markers' TTL (ms). Returns the number of shares applied (the rest were seen).
 --
+-- Every share that writes a day bucket also notes, in the agent's day log (`<tag>:dv`, a hash),
+-- a number of the agent's own that only grows ('#', since the log's birth '@') against each day
+-- it wrote: the leader keeps
+-- the days before today while their numbers stand still (floor_reads.lua).
+--
 -- Everything is checked before the first write: a share written in part and then failed
 -- would be counted again by every retry, its marker never set.
 local shares = cmsgpack.unpack(ARGV[1])
@@ -66,13 +71,27 @@ for s, share in ipairs(shares) do
 end
 
 local applied = 0
+local day_log = string.sub(KEYS[1], 1, -3) .. ':dv'
+local day_logged = false
 for _, share in ipairs(shares) do
   local seen = tonumber(redis.call('HGET', KEYS[1], share[1]) or '0')
   if share[2] > seen then
+    local day_number = nil
     for _, h in ipairs(share[3]) do
       local key = KEYS[h[1]]
       for i = 3, #h, 2 do redis.call('HINCRBY', key, h[i], h[i + 1]) end
       redis.call('PEXPIREAT', key, h[2])
+      local day_at = string.find(key, '}:d:', 1, true)  -- a day bucket: `<tag>:d:<day>`
+      if day_at then
+        local day = string.sub(key, day_at + 4)
+        if not day_number then
+          day_number = redis.call('HINCRBY', day_log, '#', 1)
+          -- A log that expired starts again at 1: its birth (this share) tells the two apart.
+          if day_number == 1 then redis.call('HSET', day_log, '@', share[1] .. ':' .. share[2]) end
+        end
+        redis.call('HSET', day_log, day, day_number)
+        day_logged = true
+      end
     end
     for _, w in ipairs(share[4]) do
       local key = KEYS[w[1]]
@@ -95,4 +114,5 @@ for _, share in ipairs(shares) do
   end
 end
 redis.call('PEXPIRE', KEYS[1], marker_ttl)
+if day_logged then redis.call('PEXPIRE', day_log, marker_ttl) end
 return applied

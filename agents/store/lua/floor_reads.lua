@@ -1,21 +1,28 @@
 -- Everything the leader's round reads of one agent, in one call and one packed reply: its window
--- sums (as window_sums.lua), its waits (count, oldest) and its first-response histogram.
+-- sums (as window_sums.lua), its waits (count, oldest), its first-response histogram, its status
+-- change points, and until when all of that stays as read while nothing is written.
 -- KEYS[1]: the agent's outbox markers (`kp:{A}:a`). The other keys are the agent's own, named
 -- here from the same tag (`kp:{A}` + suffix), so all are in the slot KEYS[1] names: sending 90
 -- key names per agent per second cost the leader more than Redis's reads of them.
 -- ARGV[1]: the plan, msgpack {windows, width, {field names}, oldest_allowed_ms,
---   {{kind, first, last, mask, lo, hi, closed}, ...}}, the same for every agent of a shop: each
---   run reads buckets `kind` first..last alike. `closed` reads are business days before today:
---   they add into a vector of their own, not the windows.
--- ARGV[2]: the markers' token the caller holds the closed days' sum for ('' for none).
--- The token is every marker (partition and position): apply_agent.lua sets one in the same
--- script as every counter, wait or histogram it writes, and positions only grow, so an agent
--- whose token is unchanged has the same buckets. Then the closed reads are skipped.
+--   {{kind, first, last, mask, lo, hi, closed}, ...}, now_s, {rolling seconds per window},
+--   status_since_ms ('' for none), prune (1: drop waits older than oldest_allowed_ms)}, the same
+--   for every agent of a shop: each run reads buckets `kind` first..last alike. `closed` reads
+--   are business days before today: they add into a vector of their own, not the windows.
+-- ARGV[2]: the closed days' token the caller holds their sum for ('' for none). With a day log
+-- (apply_agent.lua notes each day a share writes, with a number that only grows), it is the
+-- highest number among the closed days: unchanged, their buckets are unchanged. Without one it
+-- is every marker (partition and position): apply_agent.lua sets one in the same script as
+-- every counter it writes, and positions only grow. Either way the closed reads are skipped.
 -- Returns msgpack {token, closed (width numbers, or {} when skipped), sums (windows * width),
 -- waiting buyers, oldest wait's score (string, or false), its member (or false),
--- {histogram field, count, ...}}.
+-- {histogram field, count, ...}, valid_until_s (or false), {status member, score, ...},
+-- closed days' token}.
+-- valid_until_s: the first second at which a rolling window's sums differ from these without a
+-- write (a cohort second leaves a window, or a future one enters it).
 local plan = cmsgpack.unpack(ARGV[1])
 local windows, width, names, oldest_allowed, reads = plan[1], plan[2], plan[3], plan[4], plan[5]
+local now_s, rolling, status_since, prune = plan[6], plan[7], plan[8], plan[9]
 local tag = string.sub(KEYS[1], 1, -3)
 
 local markers = redis.call('HGETALL', KEYS[1])
@@ -23,7 +30,29 @@ local pairs_ = {}
 for j = 1, #markers, 2 do pairs_[#pairs_ + 1] = markers[j] .. '=' .. markers[j + 1] end
 table.sort(pairs_)
 local token = table.concat(pairs_, ',')
-local skip_closed = token ~= '' and token == ARGV[2]
+-- The closed days' token: the highest day-log number among them (apply_agent.lua), so writes to
+-- today alone keep them; without a day log (older writers), every marker.
+local closed_token = token
+local day_log = tag .. ':dv'
+local logged = redis.call('HMGET', day_log, '#', '@')
+if logged[1] then
+  local highest = 0
+  for _, run in ipairs(reads) do
+    if run[7] == 1 then
+      for ident = run[2], run[3] do
+        local n = tonumber(redis.call('HGET', day_log, string.format('%d', ident)) or '0')
+        if n > highest then highest = n end
+      end
+    end
+  end
+  closed_token = 'd' .. highest .. '@' .. tostring(logged[2])
+end
+local skip_closed = token ~= '' and closed_token == ARGV[2]
+
+local valid_until = false
+local function until_(second)
+  if valid_until == false or second < valid_until then valid_until = second end
+end
 
 local index = {}
 for i = 1, width do index[names[i]] = i end
@@ -33,36 +62,56 @@ for i = 1, width do closed[i] = 0 end
 for _, run in ipairs(reads) do
   local kind, mask, lo, hi, is_closed = run[1], run[4], run[5], run[6], run[7] == 1
   for ident = run[2], (is_closed and skip_closed) and run[2] - 1 or run[3] do
-    local flat = redis.call('HGETALL', tag .. ':' .. kind .. ':' .. string.format('%d', ident))
+    local flat = redis.call('HGETALL', bucket_key(tag, kind, ident))
+    local earliest = false
     for j = 1, #flat, 2 do
-      local field = flat[j]
-      local slot
-      if lo < 0 then
-        slot = index[field]
-      else
-        local name, sec = string.match(field, SECOND_FIELD)
-        sec = tonumber(sec)
-        if name and sec >= lo and sec <= hi then slot = index[name] end
-      end
+      local slot, sec = bucket_slot(flat[j], index, lo, hi)
       if slot then
         local value = tonumber(flat[j + 1])
         if is_closed then
           closed[slot] = closed[slot] + value
         else
-          for w = 0, windows - 1 do
-            if bit.band(mask, bit.lshift(1, w)) ~= 0 then
-              sums[w * width + slot] = sums[w * width + slot] + value
-            end
-          end
+          add_to_windows(sums, mask, windows, width, slot, value)
+          if value ~= 0 and (earliest == false or (sec or 0) < earliest) then earliest = sec or 0 end
+        end
+      end
+    end
+    if earliest ~= false and kind ~= 'd' then
+      for w = 0, windows - 1 do
+        if rolling[w + 1] > 0 and bit.band(mask, bit.lshift(1, w)) ~= 0 then
+          until_(ident * 60 + earliest + rolling[w + 1])
         end
       end
     end
   end
 end
 if skip_closed then closed = {} end
+-- Cohorts stamped after now (a writer's clock ahead): they enter the windows when now reaches them.
+local now_minute = math.floor(now_s / 60)
+for minute = now_minute, now_minute + 1 do
+  local flat = redis.call('HGETALL', bucket_key(tag, 's', minute))
+  for j = 1, #flat, 2 do
+    local _, sec = string.match(flat[j], SECOND_FIELD)
+    local at = minute * 60 + tonumber(sec)
+    if at > now_s then until_(at) end
+  end
+end
 
 local waiting = tag .. ':w'
+if prune == 1 then redis.call('ZREMRANGEBYSCORE', waiting, '-inf', '(' .. oldest_allowed) end
 local count = redis.call('ZCOUNT', waiting, oldest_allowed, '+inf')
 local oldest = redis.call('ZRANGEBYSCORE', waiting, oldest_allowed, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
 local histogram = redis.call('HGETALL', tag .. ':h')
-return cmsgpack.pack({token, closed, sums, count, oldest[2] or false, oldest[1] or false, histogram})
+local points = {}
+if status_since ~= '' then
+  -- As status_store.status_points: the newest point before `since`, then every one from it on.
+  local key = tag .. ':st'
+  local before = redis.call('ZREVRANGEBYSCORE', key, '(' .. status_since, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  local after = redis.call('ZRANGEBYSCORE', key, status_since, '+inf', 'WITHSCORES')
+  for _, m in ipairs(before) do points[#points + 1] = m end
+  for _, m in ipairs(after) do points[#points + 1] = m end
+end
+return cmsgpack.pack({
+  token, closed, sums, count, oldest[2] or false, oldest[1] or false, histogram, valid_until, points,
+  closed_token
+})

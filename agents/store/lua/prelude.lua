@@ -43,3 +43,36 @@ local function call_chunked(command, key, flag, list, first, last, width)
     end
   end
 end
+
+-- The cohort buckets (window_sums.lua, floor_reads.lua): `<agent tag>:<kind>:<ident>`.
+local function bucket_key(tag, kind, ident)
+  return tag .. ':' .. kind .. ':' .. string.format('%d', ident)
+end
+
+-- Where a bucket field adds in a window vector (`index`: field name -> 1..width), or nil; and,
+-- for a second bucket's field, its second. Seconds outside lo..hi do not count (lo < 0: the
+-- bucket holds whole fields, no seconds).
+local function bucket_slot(field, index, lo, hi)
+  if lo < 0 then return index[field], nil end
+  local name, sec = string.match(field, SECOND_FIELD)
+  sec = tonumber(sec)
+  if name and sec >= lo and sec <= hi then return index[name], sec end
+  return nil, nil
+end
+
+-- Add `value` at `slot` of every window in `mask` (bit w = window w), windows * width flat.
+local function add_to_windows(sums, mask, windows, width, slot, value)
+  for w = 0, windows - 1 do
+    if bit.band(mask, bit.lshift(1, w)) ~= 0 then
+      sums[w * width + slot] = sums[w * width + slot] + value
+    end
+  end
+end
+
+-- A shop's agents index's change log (touch_index.lua writes it, floor_changes.lua reads it),
+-- in the index's slot by its tag: a counter bumped at every touch, and each member's last
+-- touch's count.
+local function change_keys(index_key)
+  check(string.find(index_key, '{', 1, true) ~= nil, index_key .. ' has no hash tag for its change log')
+  return index_key .. ':chg', index_key .. ':ver'
+end

@@ -16,23 +16,8 @@ for k = 1, #KEYS do
   local hi = tonumber(ARGV[base + 3 * (k - 1) + 3])
   local flat = redis.call('HGETALL', KEYS[k])
   for j = 1, #flat, 2 do
-    local field = flat[j]
-    local slot
-    if lo < 0 then
-      slot = index[field]
-    else
-      local name, sec = string.match(field, SECOND_FIELD)
-      sec = tonumber(sec)
-      if name and sec >= lo and sec <= hi then slot = index[name] end
-    end
-    if slot then
-      local value = tonumber(flat[j + 1])
-      for w = 0, windows - 1 do
-        if bit.band(mask, bit.lshift(1, w)) ~= 0 then
-          sums[w * width + slot] = sums[w * width + slot] + value
-        end
-      end
-    end
+    local slot = bucket_slot(flat[j], index, lo, hi)
+    if slot then add_to_windows(sums, mask, windows, width, slot, tonumber(flat[j + 1])) end
   end
 end
 return sums

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import time
 
+import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 
 from agents.core.projection import FIRST_RESPONSE_BUCKETS, WIDTH
@@ -16,7 +17,7 @@ from agents.core.status import STATUSES, StatusTime
 from agents.core.values import team_values, window_values
 from agents.core.windows import WINDOWS
 from agents.exposure.collector import OVERFLOW_AGENT, FloorCollector, FloorSnapshot
-from agents.exposure.floor_exposition import FloorText, floor_exposition
+from agents.exposure.floor_exposition import FloorText, WindowLines, floor_exposition
 from agents.exposure.status_values import with_status
 from streams.contract.floor import AgentRow, ShopFloor, Totals
 
@@ -134,3 +135,20 @@ def test_two_hundred_agents_render_faster_than_through_prometheus_client() -> No
     fast_ms, slow_ms = 1000 * (middle - started), 1000 * (ended - middle)
     print(f"floor text at 200 agents: {fast_ms:.1f} ms, reference {slow_ms:.1f} ms")
     assert fast == slow
+
+
+def test_rows_kept_from_the_last_snapshot_write_the_same_text_as_new_ones() -> None:
+    """The leader keeps an unchanged agent's `windows` across rounds and its lines with them;
+    a row with new windows (same agent) must not get the old lines."""
+    first, second = snapshot(agents=20, seed=7), snapshot(agents=20, seed=8)
+    kept: WindowLines = {}
+    floor_exposition(first, kept)
+    rows = [
+        msgspec.structs.replace(old, waiting_buyers=old.waiting_buyers + 1) if i % 2 else new
+        for i, (old, new) in enumerate(zip(first.floors[0].agents, second.floors[0].agents, strict=True))
+    ]
+    mixed = FloorSnapshot(
+        [msgspec.structs.replace(second.floors[0], agents=rows), second.floors[1]], second.histograms, 3
+    )
+    assert floor_exposition(mixed, kept).encode() == reference(mixed)
+    assert floor_exposition(mixed, kept) == floor_exposition(mixed)  # kept twice over

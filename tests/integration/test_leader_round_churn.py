@@ -1,0 +1,178 @@
+"""The leader's round reads only what changed (floor.py FloorCache): under random writes between
+rounds, its floors and histograms must equal a fresh full read at every step of simulated time.
+
+The steps cross minute, hour and business-day boundaries; between them the worker's writes
+(outbox.from_writes and apply_calls, so markers, day logs and the agents index move as in
+production) add cohorts now, in the last hour and into old days (late events), start and end
+waits, and change agents' status (the login feed). One agent goes idle; the shop's settings
+change once. With one invalidation turned off, the comparison must see the stale cache.
+
+Redis db 13 (flushed first), as test_leader_round_cache.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from agents.core.clock import wall_clock_ms
+from agents.core.policy import PolicyBook, ShopPolicy
+from agents.exposure import floor as floor_module
+from agents.exposure.floor import FloorCache, FloorReader
+from agents.store.connect import connect
+from agents.store.protocols import AgentStatusWrite, StatusChange
+from agents.store.redis_store import RedisStore
+from config.calendar import MS_PER_DAY
+from config.settings import settings_from_yaml
+from tests.integration.harness import Stack
+from tests.integration.test_leader_round_cache import SHOP, World
+
+DB = 13
+AGENTS = ("s1:a", "s1:b", "s1:c", "s1:d")
+IDLE = "s1:d"  # no writes after IDLE_FROM seconds
+IDLE_FROM = 40
+SETTINGS = settings_from_yaml("shops:\n  s1:\n    alert_threshold_seconds: 10\n")
+CHANGED_SETTINGS = settings_from_yaml(
+    "shops:\n  s1:\n    alert_threshold_seconds: 25\n    response_targets_seconds: [15, 45]\n"
+)
+SETTINGS_CHANGE_AT = 150
+# Seconds after the start: every second across a minute and the business day's end, then jumps
+# across hours and over the rolling windows' edges.
+STEPS = [
+    *range(0, 140),
+    145,
+    150,
+    151,
+    200,
+    299,
+    300,
+    301,
+    359,
+    360,
+    420,
+    700,
+    1_900,
+    3_700,
+    3_701,
+    3_760,
+    4_000,
+]
+
+
+class Login:
+    """The login feed's side: status changes applied as the status consumer applies them."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store, self.offset = store, 0
+
+    async def change(self, agent: str, status: str, at_ms: int, now_ms: int) -> None:
+        self.offset += 1
+        change = StatusChange(f"e{self.offset}", at_ms, status, 0, self.offset)
+        write = AgentStatusWrite(SHOP, agent, [change], now_ms - 40 * MS_PER_DAY, 40 * MS_PER_DAY)
+        await self.store.status.apply_status([write], now_ms)
+
+
+async def churn(world: World, login: Login, rnd: random.Random, second: int, at: int) -> None:
+    """A few random writes as of `at`, as the worker and the login feed make them."""
+    for _ in range(rnd.randint(0, 3)):
+        agent = rnd.choice([a for a in AGENTS if a != IDLE or second < IDLE_FROM])
+        kind = rnd.random()
+        if kind < 0.35:
+            await world.cohort(
+                agent, at - rnd.randint(0, 2_000), at, c=1, r=rnd.randint(0, 1), fs=rnd.randint(1, 9_000)
+            )
+        elif kind < 0.5:  # a cohort of the last hour, late
+            await world.cohort(agent, at - rnd.randint(60_000, 3_500_000), at, c=1, i=1)
+        elif kind < 0.6:  # a late event into an old business day
+            await world.cohort(
+                agent, at - rnd.randint(2, 20) * MS_PER_DAY, at, c=1, r=1, y=rnd.randint(1, 999)
+            )
+        elif kind < 0.85:
+            buyer = f"tb_{rnd.randint(1, 6)}"
+            start = None if rnd.random() < 0.4 else at - rnd.randint(0, 30_000)
+            await world.wait(agent, buyer, start, at)
+        else:
+            await login.change(
+                agent, rnd.choice(("online", "away", "offline")), at - rnd.randint(0, 5_000), at
+            )
+
+
+async def rounds(stack: Stack, seed: int = 28) -> list[str]:
+    """Each step's differences between the cached round and a fresh full read ([] when equal)."""
+    client = connect(stack.redis_url.rsplit("/", 1)[0] + f"/{DB}")
+    await client.flushdb()
+    store, policies = RedisStore(client), PolicyBook(SETTINGS)
+    reader, world, login = FloorReader(store, policies, store), World(store, policies), Login(store)
+    cache, rnd = FloorCache(), random.Random(seed)
+    calendar = policies(SHOP).calendar  # near the wall clock: Redis expires the keys by it
+    now = calendar.day_start_ms(calendar.day(wall_clock_ms())) + MS_PER_DAY - 90_500
+    for days_ago in range(1, 30, 4):
+        for agent in AGENTS:
+            await world.cohort(agent, now - days_ago * MS_PER_DAY, now, c=days_ago, r=1, fs=1_000)
+    for agent in AGENTS:
+        await world.cohort(agent, now - rnd.randint(0, 3_500_000), now, c=1, r=1, fs=2_000)
+    await login.change("s1:a", "online", now - 4_000_000, now)
+    differences: list[str] = []
+    for second in STEPS:
+        at = now + second * 1000
+        if second == SETTINGS_CHANGE_AT:
+            reader.policies = world.policies = PolicyBook(CHANGED_SETTINGS)
+        if second > 0:
+            await churn(world, login, rnd, second, at - 500)
+        [(cached, histograms)] = await reader.leader_floors([SHOP], at, cache)
+        fresh = await reader.floor(SHOP, at, with_sums=True)
+        fresh_histograms = await store.histograms([(SHOP, row.agent) for row in fresh.agents])
+        if cached != fresh:
+            differences.append(f"second {second}: floors differ")
+        expected = {row.agent: counts for row, counts in zip(fresh.agents, fresh_histograms, strict=True)}
+        if histograms != expected:
+            differences.append(f"second {second}: histograms differ")
+    await client.flushdb()
+    await client.aclose()
+    return differences
+
+
+@pytest.mark.parametrize("seed", [28, 29, 30])
+def test_a_cached_round_equals_a_fresh_read_under_churn(stack: Stack, seed: int) -> None:
+    assert asyncio.run(rounds(stack, seed=seed)) == []
+
+
+def _shop_ignoring_settings(
+    self: FloorCache, shop: str, policy: ShopPolicy, now_ms: int
+) -> floor_module._ShopState:
+    """FloorCache.shop without its settings check: a new business day still starts afresh."""
+    today = policy.calendar.day(now_ms)
+    state = self.shops.get(shop)
+    if state is None or state.today != today:
+        state = self.shops[shop] = floor_module._ShopState(
+            policy, today, policy.calendar.day_start_ms(today + 1)
+        )
+    return state
+
+
+def _break(monkeypatch: pytest.MonkeyPatch, what: str) -> None:
+    """Turn one invalidation off: `touch` (the index's change log), `time` (reads that stop
+    holding as time passes), `settings` (a shop whose settings changed)."""
+    state = floor_module._ShopState
+    if what == "touch":
+        look = state.look
+        monkeypatch.setattr(state, "look", lambda self, changes: look(self, changes) and set())
+    elif what == "time":
+        monkeypatch.setattr(
+            state, "stale", lambda self, agent, touched, now_ms: agent not in self.agents or agent in touched
+        )
+    else:
+        monkeypatch.setattr(FloorCache, "shop", _shop_ignoring_settings)
+
+
+@pytest.mark.parametrize("what", ["touch", "time", "settings"])
+def test_the_comparison_sees_a_cache_that_misses_a_change(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    """The same steps with one invalidation off: the kept reads go stale, and the comparison says so."""
+    _break(monkeypatch, what)
+    differences = asyncio.run(rounds(stack))
+    assert differences, f"with {what} off the cache still matched: the test cannot see that miss"
+    print(what, differences[:4])
