@@ -40,6 +40,7 @@ import redis
 from aiokafka import AIOKafkaConsumer
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from agents.core.compiled import core_status
 from agents.store import keys
 from bench.dataset import produce_dataset
 from bench.paced_load import KCAT, PacedLoad
@@ -577,7 +578,9 @@ def main() -> None:
         "faust_batch_ceiling_events_per_s": round(batch_noop),
         "batch_ceiling_ratio": round(batch_noop / limit, 3),
     }
-    print(json.dumps(figures | worker | later | {"cpus": os.cpu_count()}), flush=True)
+    # The workers run as subprocesses of the same venv and build: the core this process runs.
+    core = {"core": core_status().describe()}
+    print(json.dumps(figures | worker | later | core | {"cpus": os.cpu_count()}), flush=True)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,22 @@ these names; import them from there.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntFlag
 
 from msgspec import Struct
+
+
+@dataclass(frozen=True, slots=True)
+class RowKey:
+    """Where a row is stored: the agent ('' for the shop), the business day, the hash field.
+
+    Here, not compiled, for the same reason as the structs: a frozen dataclass that mypyc
+    compiled does not unpickle (tests/unit/core/test_compiled_core.py tries it)."""
+
+    agent: str
+    day: int
+    field: str
 
 
 class Flag(IntFlag):

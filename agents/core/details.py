@@ -15,13 +15,18 @@ silent orders, order id -> `SilentOrderDetail`. Pure: no Redis here.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
 
 import msgspec
 
 from agents.core.buyer import BuyerState, Consultation, OrderState
-from agents.core.detail_rows import ConsultationDetail, Flag, OrderRef, SilentOrderDetail  # re-exported
+from agents.core.detail_rows import (  # re-exported
+    ConsultationDetail,
+    Flag,
+    OrderRef,
+    RowKey,
+    SilentOrderDetail,
+)
 from agents.core.policy import ShopPolicy
 from agents.core.projection import SHOP_LEVEL, CohortKey, Counter, Projection, Vector, credit, is_after_sale
 
@@ -108,15 +113,6 @@ def explained_count(kind: DetailKind, vector: Vector, slow_target_slot: int | No
 
 
 # ---- building rows from a buyer's state -------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RowKey:
-    """Where a row is stored: the agent ('' for the shop), the business day, the hash field."""
-
-    agent: str
-    day: int
-    field: str
 
 
 RowChanges = dict[RowKey, bytes | None]  # None: delete the field

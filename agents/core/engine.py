@@ -16,6 +16,7 @@ from agents.core.buyer import (
     prune,
 )
 from agents.core.details import RowChanges, row_changes
+from agents.core.horizon import Horizon  # re-exported
 from agents.core.policy import ShopPolicy
 from agents.core.projection import (
     WIDTH,
@@ -27,7 +28,6 @@ from agents.core.projection import (
     project,
     sample_vectors,
 )
-from agents.core.windows import WINDOW_DAYS
 from streams.contract.events import Event, Message, Order, Rating, Transfer
 
 # Plain ints on the hot path, as in projection.py: an IntEnum index costs there.
@@ -40,23 +40,6 @@ class Outcome(StrEnum):
     LATE = "late"
     FILTERED = "filtered"
     UNMATCHED = "unmatched"  # a rating of no consultation (v3): counted, never credited
-
-
-@dataclass(frozen=True, slots=True)
-class Horizon:
-    """The oldest moments any window still needs, for one shop at one `now`."""
-
-    today: int
-    cutoff_day: int  # first business day still open to change: the `28d` window's, by default
-    cutoff_ms: int  # its start
-    order_horizon_ms: int  # orders this old can still make a consultation after-sale
-
-    @classmethod
-    def at(cls, policy: ShopPolicy, now_ms: int, days: int = WINDOW_DAYS) -> Horizon:
-        today = policy.calendar.day(now_ms)
-        cutoff_day = today - (days - 1)
-        cutoff_ms = policy.calendar.day_start_ms(cutoff_day)
-        return cls(today, cutoff_day, cutoff_ms, cutoff_ms - policy.after_sale_ms)
 
 
 @dataclass(slots=True)

@@ -73,7 +73,7 @@ class FloorReader:
         if not isinstance(self.store, AgentReadsStore):
             return [(await self.floor(shop, now_ms, with_sums=True), None) for shop in shops]
         states = [cache.shop(shop, self.policies(shop), now_ms) for shop in shops]
-        changes = await self.store.floor_changes(shops, [state.version for state in states])
+        changes = await self.store.floor_changes(shops, [(state.version, state.birth) for state in states])
         plans: dict[tuple[int, int], bytes] = {}
         pairs: list[tuple[str, str]] = []
         calls: list[tuple[_ShopState, str, bool, bytes, str]] = []
@@ -170,7 +170,9 @@ class AgentReadsStore(Protocol):
         self, pairs: AgentPairs, plan: bytes | Sequence[bytes], tokens: Sequence[str]
     ) -> list[AgentReads]: ...
 
-    async def floor_changes(self, shops: Sequence[str], known: Sequence[int]) -> list[IndexChanges]: ...
+    async def floor_changes(
+        self, shops: Sequence[str], known: Sequence[tuple[int, str]]
+    ) -> list[IndexChanges]: ...
 
 
 @dataclass(slots=True)
@@ -200,6 +202,7 @@ class _ShopState:
     today: int
     day_end_ms: int
     version: int = -1  # the index's change log counter at the last look (-1: never looked)
+    birth: str = ""  # and the log's birth then (floor_changes.lua reads a log born since whole)
     index: dict[str, int] = field(default_factory=dict)  # agent -> last seen
     agents: dict[str, _AgentState] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)  # this round's agents, in floor order
@@ -218,7 +221,7 @@ class _ShopState:
                 else:
                     self.index[agent] = seen
             touched = set(changes.members)
-        self.version = changes.version
+        self.version, self.birth = changes.version, changes.birth
         return touched
 
     def stale(self, agent: str, touched: set[str], now_ms: int) -> bool:
@@ -259,7 +262,11 @@ class _ShopState:
             histogram=read.histogram,
             points=read.points,
             valid_until_ms=valid_until,
-            suspect=touched and old is not None and old.token == read.token,
+            # A touch that found nothing new: the write it indexes may land after it (a cluster
+            # runs the index's slot and the agent's apart; a NOSCRIPT re-run comes a round trip
+            # later), so the agent is read once more next round. A first read too: it has no
+            # earlier token to tell.
+            suspect=touched and (old is None or old.token == read.token),
             values=values,
         )
         self.changed = True

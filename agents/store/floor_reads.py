@@ -52,6 +52,7 @@ class IndexChanges:
     version: int  # the change log's counter now
     whole: bool  # `members` is the whole index (first look, or the log restarted)
     members: dict[str, int | None]  # agent -> its index score (last seen), None: it left the index
+    birth: str = ""  # when the log was born: a log born again since the last look is read whole
 
 
 def floor_plan(

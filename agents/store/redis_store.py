@@ -41,7 +41,7 @@ REPLACE_ALERTS = Lua("replace_alerts.lua")
 TAKE_LEADERSHIP = Lua("take_leadership.lua")
 EPOCH_FIELD = b"epoch"  # alert fields always hold \x1f, so they never clash with it
 _day_numbers = msgspec.msgpack.Decoder(list[int])
-_index_changes = msgspec.msgpack.Decoder(tuple[int, int, list[str | bool]])
+_index_changes = msgspec.msgpack.Decoder(tuple[int, int, list[str | bool], str])
 
 
 # The floor, trend and report reads go to Redis this many agents at a time: packing a pipeline
@@ -97,21 +97,24 @@ class RedisStore:
         ]
         return [agent_reads(packed) for packed in await run_scripts(self.client, calls, FLOOR_PIPELINE_CALLS)]
 
-    async def floor_changes(self, shops: Sequence[str], known: Sequence[int]) -> list[IndexChanges]:
-        """For each shop, its agents index's changes since the log's counter `known` (-1: the
-        whole index): (counter now, whole, {agent: index score, or None when it left})."""
+    async def floor_changes(
+        self, shops: Sequence[str], known: Sequence[tuple[int, str]]
+    ) -> list[IndexChanges]:
+        """For each shop, its agents index's changes since the log's (counter, birth) `known`
+        (counter -1: the whole index): counter and birth now, whole, {agent: index score, or
+        None when it left}."""
         calls = [
-            ScriptCall(FLOOR_CHANGES, [keys.agents_index_key(shop)], [version])
-            for shop, version in zip(shops, known, strict=True)
+            ScriptCall(FLOOR_CHANGES, [keys.agents_index_key(shop)], [version, birth])
+            for shop, (version, birth) in zip(shops, known, strict=True)
         ]
         out = []
         for packed in await run_scripts(self.client, calls, FLOOR_PIPELINE_CALLS):
-            version, whole, flat = _index_changes.decode(packed)
+            version, whole, flat, birth = _index_changes.decode(packed)
             members = {
                 str(agent): int(float(score)) if isinstance(score, str) else None
                 for agent, score in zip(flat[0::2], flat[1::2], strict=True)
             }
-            out.append(IndexChanges(version, bool(whole), members))
+            out.append(IndexChanges(version, bool(whole), members, birth))
         return out
 
     async def details(self, keys: Sequence[str]) -> list[dict[str, bytes]]:

@@ -15,7 +15,7 @@ local log_key, version_key
 if logged then
   log_key, version_key = change_keys(KEYS[1])
   check_type(log_key, 'zset')
-  check_type(version_key, 'string')
+  check_type(version_key, 'hash')
 end
 local newest = nil
 for i = 2, #ARGV, 2 do
@@ -27,7 +27,13 @@ if newest == nil then return 0 end
 call_chunked('ZADD', KEYS[1], 'GT', ARGV, 2, #ARGV, 2)
 local cutoff = '(' .. (newest - tonumber(ARGV[1]))
 if logged then
-  local version = redis.call('INCR', version_key)
+  local version = redis.call('HINCRBY', version_key, 'n', 1)
+  -- A log that expired or was deleted starts again at 1: its birth tells the leader so, even
+  -- once the new count has passed the one it knew.
+  if version == 1 then
+    local now = redis.call('TIME')
+    redis.call('HSET', version_key, 'b', now[1] .. '.' .. now[2])
+  end
   local touched = {}
   for i = 2, #ARGV, 2 do
     touched[#touched + 1] = version

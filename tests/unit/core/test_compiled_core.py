@@ -177,3 +177,19 @@ def test_the_worker_exports_which_core_it_runs() -> None:
     _worker_metrics(registry, Settings())
     kind = "compiled" if compiled.core_status().compiled else "pure"
     assert f'kefu_core_info{{kind="{kind}",'.encode() in generate_latest(registry)
+
+
+def test_what_travels_between_processes_unpickles_whichever_core_runs() -> None:
+    """A frozen dataclass compiled by mypyc does not unpickle (its fields cannot be set): such
+    classes live in modules that are never compiled, whichever core this process runs."""
+    import pickle
+
+    from agents.core.details import RowKey
+    from agents.core.engine import Horizon
+    from agents.core.policy import PolicyBook
+    from config.settings import Settings
+
+    values = [Horizon(1, 2, 3, 4), RowKey("s1:a", 20_000, "b1")]
+    assert [pickle.loads(pickle.dumps(value)) for value in values] == values
+    policy = PolicyBook(Settings())("s1")  # the report processes get it (report_pool.py)
+    assert pickle.loads(pickle.dumps(policy)).retention_days == policy.retention_days

@@ -1,0 +1,99 @@
+"""The leader's kept reads (floor.py FloorCache) against writes that reach Redis out of the
+order the worker sends them, and against a change log that is born again.
+
+- On a Redis Cluster, the outbox's index touch (the shop's slot) and the agent's write (the
+  agent's slot) run on two nodes at once; on one Redis, a NOSCRIPT re-run sends the agent's
+  script a round trip after the touch. A round can therefore see a touch whose write has not
+  landed yet, for an agent it has never read too.
+- The change log's counter starts again at 1 when its keys are deleted (FLUSHALL, a rebuild
+  under a running leader, a Redis that lost its data). Once new touches pass the count the
+  leader knew, only the log's birth says that it restarted.
+
+Each round is compared with a fresh full read. Redis db 13 (flushed first), as the other
+leader-round tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from agents.core.clock import wall_clock_ms
+from agents.core.policy import PolicyBook
+from agents.exposure.floor import FloorCache, FloorReader
+from agents.store import keys, outbox
+from agents.store.connect import connect
+from agents.store.redis_store import RedisStore
+from agents.store.scripts import run_scripts
+from agents.store.writes import WriteSet
+from config.calendar import MS_PER_DAY
+from tests.integration.harness import Stack
+from tests.integration.test_leader_round_cache import SETTINGS, SHOP, World
+
+DB = 13
+
+
+async def _setup(stack: Stack) -> tuple[RedisStore, FloorReader, World, FloorCache, int]:
+    client = connect(stack.redis_url.rsplit("/", 1)[0] + f"/{DB}")
+    await client.flushdb()
+    store, policies = RedisStore(client), PolicyBook(SETTINGS)
+    calendar = policies(SHOP).calendar  # near the wall clock: Redis expires the keys by it
+    now = calendar.day_start_ms(calendar.day(wall_clock_ms())) + MS_PER_DAY // 2
+    return store, FloorReader(store, policies, store), World(store, policies), FloorCache(), now
+
+
+async def _difference(reader: FloorReader, cache: FloorCache, at: int) -> bool:
+    [(cached, _)] = await reader.leader_floors([SHOP], at, cache)
+    return cached != await reader.floor(SHOP, at, with_sums=True)
+
+
+async def touch_before_write(stack: Stack) -> list[int]:
+    """A new agent's first wait: its index touch runs, a round reads, then its write lands.
+    The seconds at which the kept floor differed from a fresh read, from the second after."""
+    store, reader, world, cache, now = await _setup(stack)
+    await world.wait("s1:a", "tb_1", now - 3_000, now)
+    await _difference(reader, cache, now)
+    writes = WriteSet()
+    key = keys.waiting_key(SHOP, "s1:b")
+    writes.expire_at_ms[key] = now + MS_PER_DAY
+    writes.waits_add[key]["tb_2"] = now
+    writes.agents_seen[SHOP]["s1:b"] = now
+    entry = outbox.from_writes(0, 99, writes)
+    assert entry is not None
+    agent_call, index_calls = outbox.apply_calls([entry])[0], outbox.apply_calls([entry])[1:]
+    await run_scripts(store.client, index_calls)  # the touch lands first
+    await _difference(reader, cache, now + 1_000)  # a round in between: s1:b read, still empty
+    await run_scripts(store.client, [agent_call])
+    stale = [s for s in (2, 3, 10, 20) if await _difference(reader, cache, now + s * 1000)]
+    await store.client.flushdb()
+    await store.client.aclose()
+    return stale
+
+
+def test_a_touch_that_lands_before_its_write_is_read_again(stack: Stack) -> None:
+    # Before the fix, the new agent's empty first read held until the day's end.
+    assert asyncio.run(touch_before_write(stack)) == []
+
+
+async def log_born_again(stack: Stack) -> list[int]:
+    """Rounds, then the index and its change log deleted (an agent's wait with them), then more
+    touches than the leader had counted. The seconds at which the kept floor differed."""
+    store, reader, world, cache, now = await _setup(stack)
+    for n in range(6):
+        await world.wait("s1:a", f"tb_{n}", now - 3_000, now)
+    for second in (0, 1):  # the second round settles the first one's suspects (first reads)
+        await _difference(reader, cache, now + second * 1000)
+    index = keys.agents_index_key(SHOP)
+    await store.client.delete(index, f"{index}:chg", f"{index}:ver", keys.waiting_key(SHOP, "s1:a"))
+    # a's wait is gone and a is touched again, at count 1 of the new log; then b, past the count
+    # the leader knew (6): a log read from 6 on would miss a.
+    await world.cohort("s1:a", now - 1_000, now + 1_500, c=1)
+    for _ in range(10):
+        await world.cohort("s1:b", now - 1_000, now + 1_500, c=1)
+    stale = [s for s in (2, 3, 10) if await _difference(reader, cache, now + s * 1000)]
+    await store.client.flushdb()
+    await store.client.aclose()
+    return stale
+
+
+def test_a_change_log_born_again_is_read_whole(stack: Stack) -> None:
+    assert asyncio.run(log_born_again(stack)) == []
