@@ -114,6 +114,9 @@ class _Resume:
             (tp for tp in self.consumer.assignment() if tp.topic in self.input_topics), key=str
         )
         if not from_redis:
+            # Redis could not say what these partitions hold, and drain (which drops what this
+            # worker kept of them) cannot run: the buyer-state cache is emptied instead.
+            self.store.batches.forget()
             starts = [FROM_RETENTION_START] * len(partitions)
             return await self._seek_all(positions, partitions, starts, "the beginning of retention")
         applied = await self.store.applied_offsets([(tp.topic, tp.partition) for tp in partitions])

@@ -47,6 +47,7 @@ class Store:
         self.failures = failures
         self.batches = self
         self.calls = 0
+        self.forgotten = False  # the buyer-state cache emptied (CachedPartitionStore.forget)
 
     async def applied_offsets(self, partitions: list[tuple[str, int]]) -> list[int]:
         self.calls += 1
@@ -56,6 +57,9 @@ class Store:
 
     async def drain(self, partitions: set[int]) -> int:
         return 0
+
+    def forget(self) -> None:
+        self.forgotten = True
 
 
 class Clock:
@@ -101,6 +105,7 @@ def test_an_outage_during_the_seek_is_waited_out_and_resumes_from_redis(clock: C
     assert consumer.seeks == [(TP("in", 0), 10), (TP("in", 1), 42)]
     assert store.calls == 5 and redis_errors._value.get() == 4
     assert clock.slept == [0.1, 0.2, 0.4, 0.8]  # backoff, as the batch loop's
+    assert not store.forgotten  # drain dropped the cached states of these partitions
 
 
 def test_a_refused_login_during_the_seek_stops_the_worker(clock: Clock) -> None:
@@ -121,3 +126,4 @@ def test_an_outage_outlasting_fausts_seek_timeout_reads_from_the_beginning_not_f
     asyncio.run(consumer.seek_to_committed())
     assert consumer.seeks == [(TP("in", 0), 0), (TP("in", 1), 0)]
     assert sum(clock.slept) < 20.0 and redis_errors._value.get() == store.calls > 3
+    assert store.forgotten  # no drain ran: nothing kept of these partitions is trusted
