@@ -48,6 +48,7 @@ def test_every_key_has_a_ttl_and_the_agent_is_indexed(url: str) -> None:
     asyncio.run(_run(url, apply))
     client = redis.Redis.from_url(url)
     found = sorted(key.decode() for key in client.keys("*"))
-    assert len(found) == 5, found  # points, ids, offset, the agent index, the shop index
+    # points, ids, offset, the agent index with its change log (counter and log), the shop index
+    assert len(found) == 7, found
     assert all(client.pttl(key) > 0 for key in found)
     assert client.zscore(f"kp:agents:{{{len(PAIR[0])}.{PAIR[0]}}}", PAIR[1]) == T0
