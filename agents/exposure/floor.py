@@ -148,17 +148,8 @@ class FloorReader:
             status = {w: status_time(points, *spans[w], now_ms) for w in WINDOWS}
             team.add(windows, status)
             rows.append(_agent_row(policy, agent, windows, waits, points, status, now_ms, with_sums))
-        rows.sort(key=lambda r: (-r.oldest_wait_seconds, r.agent))
-        return ShopFloor(
-            shop=shop,
-            name=policy.name,
-            as_of=now_ms,
-            alert_threshold_seconds=policy.alert_threshold_seconds,
-            in_service_hours=policy.clock.is_open(now_ms),
-            response_targets_seconds=list(policy.response_targets_seconds),
-            agents=rows,
-            totals=team.totals(rows, vectors[-1], policy.response_targets_seconds),
-        )
+        team_windows = team.windows(vectors[-1], policy.response_targets_seconds)
+        return shop_floor(shop, policy, rows, team_windows, now_ms)
 
 
 @runtime_checkable
@@ -279,21 +270,8 @@ class _ShopState:
         spans = window_spans(now_ms, policy.calendar)
         rows = [self._row(agent, spans, now_ms) for agent in agents]
         team_windows, team_status = self._team(agents)
-        rows.sort(key=lambda r: (-r.oldest_wait_seconds, r.agent))
-        return ShopFloor(
-            shop=shop,
-            name=policy.name,
-            as_of=now_ms,
-            alert_threshold_seconds=policy.alert_threshold_seconds,
-            in_service_hours=policy.clock.is_open(now_ms),
-            response_targets_seconds=list(policy.response_targets_seconds),
-            agents=rows,
-            totals=Totals(
-                waiting_buyers=sum(r.waiting_buyers for r in rows),
-                oldest_wait_seconds=max((r.oldest_wait_seconds for r in rows), default=0.0),
-                windows={w: with_status(team_windows[w], team_status[w]) for w in WINDOWS},
-            ),
-        )
+        windows = {w: with_status(team_windows[w], team_status[w]) for w in WINDOWS}
+        return shop_floor(shop, policy, rows, windows, now_ms)
 
     def _row(self, agent: str, spans: dict[str, tuple[int, int]], now_ms: int) -> AgentRow:
         state = self.agents[agent]
@@ -386,15 +364,31 @@ class _Team:
             self.vectors[w] = [a + b for a, b in zip(self.vectors[w], windows[w], strict=True)]
             self.status[w] += status[w]
 
-    def totals(self, rows: list[AgentRow], shop_level: dict[str, Vector], targets: tuple[int, ...]) -> Totals:
-        return Totals(
+    def windows(self, shop_level: dict[str, Vector], targets: tuple[int, ...]) -> dict[str, TeamWindowValues]:
+        vectors, status = self.vectors, self.status
+        return {w: with_status(team_values(vectors[w], shop_level[w], targets), status[w]) for w in WINDOWS}
+
+
+def shop_floor(
+    shop: str, policy: ShopPolicy, rows: list[AgentRow], team: dict[str, TeamWindowValues], now_ms: int
+) -> ShopFloor:
+    """A shop's floor from its agents' rows (sorted here, longest wait first) and the team's
+    windows: one shape for the fresh read and the leader's kept one, which must be equal."""
+    rows.sort(key=lambda r: (-r.oldest_wait_seconds, r.agent))
+    return ShopFloor(
+        shop=shop,
+        name=policy.name,
+        as_of=now_ms,
+        alert_threshold_seconds=policy.alert_threshold_seconds,
+        in_service_hours=policy.clock.is_open(now_ms),
+        response_targets_seconds=list(policy.response_targets_seconds),
+        agents=rows,
+        totals=Totals(
             waiting_buyers=sum(r.waiting_buyers for r in rows),
             oldest_wait_seconds=max((r.oldest_wait_seconds for r in rows), default=0.0),
-            windows={
-                w: with_status(team_values(self.vectors[w], shop_level[w], targets), self.status[w])
-                for w in WINDOWS
-            },
-        )
+            windows=team,
+        ),
+    )
 
 
 def _agent_row(
