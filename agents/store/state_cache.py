@@ -20,6 +20,12 @@ store no longer holds, because of three rules:
 
 Newly assigned partitions (`drain`) start empty, and the cache is bounded: past `max_buyers`
 states, the least recently committed go first. `max_buyers = 0` turns it off.
+
+A state is kept as the bytes its commit wrote, byte for byte what the store holds, and decoded
+(a few µs) when a batch takes it. Kept as objects, 50,000 states were about a million objects
+for the garbage collector to walk: a full collection every few seconds, 170–380 ms each, all of
+it a pause of the worker's event loop, and the largest part of its p99 visibility. Bytes are
+not tracked by the collector at all.
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from agents.core.buyer import BuyerState
 from agents.store.protocols import PartitionCommit, PartitionSnapshot, PartitionStore
+from agents.store.state_codec import decode_state
 
 # Monotonic seconds; tests step their own.
 Monotonic = Callable[[], float]
@@ -52,8 +58,9 @@ class _Generation:
     """One partition's cached states, valid at exactly `offsets`."""
 
     offsets: dict[str, int]
-    # buyer key -> (state, monotonic second it expires at); least recently committed first.
-    states: OrderedDict[str, tuple[BuyerState, float]] = field(default_factory=OrderedDict)
+    # buyer key -> (the state as committed, monotonic second it expires at); least recently
+    # committed first.
+    states: OrderedDict[str, tuple[bytes, float]] = field(default_factory=OrderedDict)
 
     def matches(self, offsets: Mapping[str, int]) -> bool:
         return all(self.offsets.get(topic, -1) == offset for topic, offset in offsets.items())
@@ -68,8 +75,8 @@ class CachedPartitionStore:
         self.monotonic = monotonic
         self.stats = CacheStats()
         self._generations: dict[int, _Generation] = {}  # partition -> its cached states
-        # Taken out by the last load, until its commit: the generation and the loaded snapshot.
-        self._taken: dict[int, tuple[_Generation | None, PartitionSnapshot]] = {}
+        # Taken out by the last load, until its commit: each partition's generation.
+        self._taken: dict[int, _Generation | None] = {}
 
     async def load(
         self, buyers: Mapping[int, Sequence[str]], topics: Sequence[str]
@@ -104,9 +111,9 @@ class CachedPartitionStore:
                 self.stats.misses += len(wanted[partition])
                 for key in buyers[partition]:
                     if key not in snapshot.states:
-                        snapshot.states[key] = generation.states[key][0]
+                        snapshot.states[key] = decode_state(generation.states[key][0])
                         self.stats.hits += 1
-            self._taken[partition] = (generation, snapshot)
+            self._taken[partition] = generation
         self._count()
         return snapshots
 
@@ -123,7 +130,7 @@ class CachedPartitionStore:
         except BaseException:
             self._taken = {p: t for p, t in self._taken.items() if p not in committed}
             raise
-        for partition, (generation, snapshot) in list(self._taken.items()):
+        for partition, generation in list(self._taken.items()):
             commit = committed.get(partition)
             if partition in moved:
                 continue
@@ -131,7 +138,7 @@ class CachedPartitionStore:
                 if generation is not None:  # nothing was folded: it is as it was
                     self._generations[partition] = generation
             else:
-                self._generations[partition] = _committed(generation, snapshot, commit, sent_at)
+                self._generations[partition] = _committed(generation, commit, sent_at)
         self._taken = {}
         self._evict()
         self._count()
@@ -180,15 +187,13 @@ def _holds(generation: _Generation | None, key: str, now: float) -> bool:
     return True
 
 
-def _committed(
-    generation: _Generation | None, snapshot: PartitionSnapshot, commit: PartitionCommit, sent_at: float
-) -> _Generation:
+def _committed(generation: _Generation | None, commit: PartitionCommit, sent_at: float) -> _Generation:
     """The partition's generation after its commit landed: at the commit's offsets, with the
-    states it wrote (folded in place in `snapshot`), which expire with their keys."""
+    states it wrote, which expire with their keys."""
     after = generation if generation is not None else _Generation(dict(commit.offsets))
     after.offsets = dict(commit.offsets)
     ttls = commit.writes.buyer_ttl_ms
-    for key in commit.writes.buyer_states:
+    for key, blob in commit.writes.buyer_states.items():
         after.states.pop(key, None)  # to the end: the most recently committed
-        after.states[key] = (snapshot.states[key], sent_at + ttls[key] / 1000)
+        after.states[key] = (blob, sent_at + ttls[key] / 1000)
     return after
