@@ -42,6 +42,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from agents.core.compiled import core_status
 from agents.store import keys
+from agents.store.native import native_status
 from bench.dataset import produce_dataset
 from bench.paced_load import KCAT, PacedLoad
 from bench.stack import stack_env
@@ -579,7 +580,9 @@ def main() -> None:
         "batch_ceiling_ratio": round(batch_noop / limit, 3),
     }
     # The workers run as subprocesses of the same venv and build: the core this process runs.
-    core = {"core": core_status().describe()}
+    native, why = native_status()
+    encoder = ("native (Rust): " if native else "Python: ") + why
+    core = {"core": core_status().describe(), "outbox_encoder": encoder}
     print(json.dumps(figures | worker | later | core | {"cpus": os.cpu_count()}), flush=True)
 
 

@@ -24,7 +24,7 @@ import msgspec
 
 from agents.store import keys, outbox
 from agents.store.connect import RedisClient
-from agents.store.outbox import Outbox
+from agents.store.outbox import Entry, Outbox
 from agents.store.protocols import PartitionCommit, PartitionSnapshot
 from agents.store.scripts import Lua, ScriptCall, run_scripts
 from agents.store.state_codec import decode_state
@@ -104,14 +104,14 @@ class RedisPartitionStore:
             for partition in wanted:
                 pipe.get(keys.outbox_key(partition))
             blobs = await pipe.execute()
-        pending = [outbox.decode(blob) for blob in blobs if blob is not None]
+        pending = [outbox.read_entry(blob) for blob in blobs if blob is not None]
         await self._apply(pending)
         return len(pending)
 
     async def commit(self, commits: Sequence[PartitionCommit]) -> set[int]:
         """Commit each partition's share and apply the outboxes; the partitions that moved on
         (their shares were not written: recompute them)."""
-        entries = [outbox.from_writes(c.partition, outbox.position(c.offsets), c.writes) for c in commits]
+        entries = [outbox.commit_entry(c.partition, outbox.position(c.offsets), c.writes) for c in commits]
         results = await run_scripts(
             self.client,
             [_commit_call(c, e, self.offset_ttl_ms) for c, e in zip(commits, entries, strict=True)],
@@ -123,13 +123,13 @@ class RedisPartitionStore:
             self._applied[commit.partition] = outbox.position(commit.offsets)
         return conflicted
 
-    async def _apply(self, outboxes: Sequence[Outbox]) -> None:
-        await run_scripts(self.client, outbox.apply_calls(outboxes, self.offset_ttl_ms))
-        for entry in outboxes:
+    async def _apply(self, entries: Sequence[Entry]) -> None:
+        await run_scripts(self.client, outbox.entry_calls(entries, self.offset_ttl_ms))
+        for entry in entries:
             self._applied[entry.partition] = entry.position
 
 
-def _commit_call(commit: PartitionCommit, entry: Outbox | None, offset_ttl_ms: int) -> ScriptCall:
+def _commit_call(commit: PartitionCommit, entry: Entry | Outbox | None, offset_ttl_ms: int) -> ScriptCall:
     """KEYS and ARGV of commit_partition.lua for one partition's share."""
     topics = sorted(commit.expected)
     fence = [keys.offset_key(t, commit.partition) for t in topics]
@@ -148,7 +148,7 @@ def _commit_call(commit: PartitionCommit, entry: Outbox | None, offset_ttl_ms: i
         [keys.outbox_key(commit.partition), *fence, *buyers],
         [
             _encoder.encode(header),
-            b"" if entry is None else outbox.encode(entry),
+            b"" if entry is None else outbox.blob_of(entry),
             *commit.writes.buyer_states.values(),
         ],
     )

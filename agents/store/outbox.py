@@ -11,17 +11,23 @@ with every commit of a partition. An agent keeps, per partition, the last positi
 applied (its marker) and skips older or equal ones, so applying an entry twice — a retry, a
 worker that took the partition over, two workers racing — changes nothing.
 
-Pure encoding here; no Redis I/O.
+Pure encoding here; no Redis I/O. The functions on Outbox objects (from_writes, encode, decode,
+apply_calls) are the reference; the write path calls `commit_entry` and `entry_calls`, which run
+the Rust build of the same functions (native/, agents/store/native.py) when it is active, with
+the same bytes, and these functions otherwise.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import msgspec
 
 from agents.store import keys
+from agents.store.native import native_module
 from agents.store.scripts import Lua, ScriptCall
 from agents.store.writes import HISTORY_INDEX_TTL_MS, INDEX_TTL_MS, WriteSet
 
@@ -107,7 +113,7 @@ def from_writes(partition: int, at: int, writes: WriteSet) -> Outbox | None:
         nonzero = {name: amount for name, amount in fields.items() if amount}
         if nonzero:
             agents[_agent_of(key)][0].append(Counters(key, writes.expire_at_ms[key], nonzero))
-    for key in writes.waits_add.keys() | writes.waits_remove.keys():
+    for key in sorted(writes.waits_add.keys() | writes.waits_remove.keys()):  # one order, as native/
         removed = sorted(writes.waits_remove.get(key, ()))
         added = dict(writes.waits_add.get(key, {}))
         if removed or added:
@@ -117,16 +123,20 @@ def from_writes(partition: int, at: int, writes: WriteSet) -> Outbox | None:
         deleted = sorted(name for name, row in changes.items() if row is None)
         if rows or deleted:
             agents[_agent_of(key)][2].append(Details(key, writes.expire_at_ms[key], rows, deleted))
-    indexes = [
-        IndexTouch(keys.agents_index_key(shop), dict(seen)) for shop, seen in writes.agents_seen.items()
-    ]
-    if writes.agents_seen:
-        last_seen = {shop: max(seen.values()) for shop, seen in writes.agents_seen.items()}
-        indexes.append(IndexTouch(keys.SHOPS_INDEX_KEY, last_seen))
+    indexes = [IndexTouch(key, members) for key, members in _index_touches(writes)]
     if not agents and not indexes:
         return None
     shares = {agent: AgentShare(*parts) for agent, parts in agents.items()}
     return Outbox(partition, at, shares, indexes)
+
+
+def _index_touches(writes: WriteSet) -> list[tuple[str, dict[str, int]]]:
+    """Each shop's agents index with the agents seen, then `kp:shops` with each shop's last seen."""
+    touches = [(keys.agents_index_key(shop), dict(seen)) for shop, seen in writes.agents_seen.items()]
+    if writes.agents_seen:
+        last_seen = {shop: max(seen.values()) for shop, seen in writes.agents_seen.items()}
+        touches.append((keys.SHOPS_INDEX_KEY, last_seen))
+    return touches
 
 
 def apply_calls(outboxes: Sequence[Outbox], marker_ttl_ms: int = MIN_MARKER_TTL_MS) -> list[ScriptCall]:
@@ -185,3 +195,77 @@ def _agent_call(agent: str, shares: list[tuple[int, int, AgentShare]], marker_tt
         [keys.applied_key(agent), *index],
         [_encoder.encode(encoded), *blobs, max(marker_ttl_ms, MIN_MARKER_TTL_MS)],
     )
+
+
+class Entry(Protocol):
+    """A committed outbox entry on the write path: the Rust `NativeEntry` or a `ReferenceEntry`."""
+
+    @property
+    def partition(self) -> int: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def blob(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceEntry:
+    """An entry of the Python reference: the Outbox and its encoding."""
+
+    outbox: Outbox
+    blob: bytes
+
+    @property
+    def partition(self) -> int:
+        return self.outbox.partition
+
+    @property
+    def position(self) -> int:
+        return self.outbox.position
+
+
+def commit_entry(partition: int, at: int, writes: WriteSet) -> Entry | None:
+    """`from_writes` and its encoding, natively when the build is active; None if no agent changed."""
+    native = native_module()
+    if native is None:
+        entry = from_writes(partition, at, writes)
+        return None if entry is None else ReferenceEntry(entry, encode(entry))
+    found: Entry | None = native.from_writes(
+        partition,
+        at,
+        writes.increments,
+        writes.expire_at_ms,
+        writes.waits_add,
+        writes.waits_remove,
+        writes.details,
+        _index_touches(writes),
+    )
+    return found
+
+
+def read_entry(blob: bytes) -> Entry:
+    """An entry read back from Redis (the drain path, rare: by the reference, which also reads the
+    entries of older workers, e.g. an AgentShare without `details`)."""
+    return ReferenceEntry(decode(blob), blob)
+
+
+def entry_calls(entries: Sequence[Entry], marker_ttl_ms: int = MIN_MARKER_TTL_MS) -> list[ScriptCall]:
+    """`apply_calls` for write-path entries: natively when they all are native entries."""
+    native = native_module()
+    if native is None or not all(isinstance(e, native.NativeEntry) for e in entries):
+        return apply_calls([_outbox_of(e) for e in entries], marker_ttl_ms)
+    agent_calls, index_calls = native.apply_calls(
+        entries, max(marker_ttl_ms, MIN_MARKER_TTL_MS), HISTORY_INDEX_TTL_MS
+    )
+    return [ScriptCall(APPLY_AGENT, k, a) for k, a in agent_calls] + [
+        ScriptCall(TOUCH_INDEX, k, a) for k, a in index_calls
+    ]
+
+
+def _outbox_of(entry: Entry) -> Outbox:
+    return entry.outbox if isinstance(entry, ReferenceEntry) else decode(entry.blob)
+
+
+def blob_of(entry: Entry | Outbox) -> bytes:
+    """An entry's encoding; an Outbox (the reference's, as tests pass) is encoded here."""
+    return encode(entry) if isinstance(entry, Outbox) else entry.blob

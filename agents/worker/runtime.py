@@ -24,6 +24,7 @@ from agents.processing.batch import OUTCOMES, BatchProcessor, DeadLetterSink
 from agents.processing.status import StatusProcessor
 from agents.store.batches import offset_ttl_ms
 from agents.store.connect import connect
+from agents.store.native import native_status
 from agents.store.redis_store import RedisStore
 from agents.worker.leader import AlertSink, Leader
 from config.settings import Settings
@@ -139,6 +140,12 @@ def _worker_metrics(registry: CollectorRegistry, settings: Settings) -> WorkerMe
         "Which core this worker runs: compiled (mypyc) or pure Python, and why.",
         registry=registry,
     ).info({"kind": "compiled" if core.compiled else "pure", "reason": core.reason})
+    native, why = native_status()
+    Info(
+        "kefu_outbox_encoder",
+        "Which outbox encoder this worker runs: native (Rust, native/) or the Python reference, and why.",
+        registry=registry,
+    ).info({"kind": "native" if native else "reference", "reason": why})
     topics = settings.kafka.topics
     metrics.start_at_zero(
         {

@@ -15,6 +15,7 @@ from faust.cli.faust import cli as faust_cli
 
 from agents.core.compiled import log_core_at_start
 from agents.store.connect import connect
+from agents.store.native import log_native_at_start
 from agents.store.redis_store import RedisStore
 from agents.worker.access import NOBODY, load_access, require_safe_binding
 from agents.worker.install import install, install_agent_status, install_binding_notice
@@ -69,6 +70,7 @@ def main() -> None:
         if command == "worker":
             install_binding_notice(app, settings.web)
             app.task(log_core_at_start)  # which core runs: compiled (mypyc) or pure Python, and why
+            app.task(log_native_at_start)  # and which outbox encoder: native (Rust) or the reference
             install_agent_status(app, runtime, _start(settings, debug))
     app.main()
 

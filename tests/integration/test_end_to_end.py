@@ -50,3 +50,5 @@ def test_scenario_through_replay_worker_and_stats(deployment: Deployment) -> Non
     assert 'kefu_events_rejected_total{reason="unknown_sender"} 1.0' in metrics
     messages = deployment.topics["messages"]
     assert f'kefu_events_total{{outcome="duplicate",topic="{messages}"}} 1.0' in metrics
+    # ./test builds the native outbox encoder and requires it: the worker runs it, and says so.
+    assert 'kefu_outbox_encoder_info{kind="native"' in metrics
