@@ -17,6 +17,7 @@ from agents.core.compiled import log_core_at_start
 from agents.store.connect import connect
 from agents.store.native import log_native_at_start
 from agents.store.redis_store import RedisStore
+from agents.worker import heap
 from agents.worker.access import NOBODY, load_access, require_safe_binding
 from agents.worker.install import install, install_agent_status, install_binding_notice
 from config.redaction import install_log_redaction, settings_secrets
@@ -62,8 +63,10 @@ def main() -> None:
             settings = msgspec.structs.replace(settings, web=bound_web(settings.web, argv))
             require_safe_binding(settings.web)
             access = load_access(settings.web, os.environ)
+        heap.configure()  # before the worker's objects exist (agents/worker/heap.py)
         app = create_app(settings)
         runtime = install(app, settings, access)
+        runtime.settle_heap = command in ("worker", "rebuild")
         for module in COMMANDS:
             module.register(app, settings, runtime)
         describe(faust_cli)
