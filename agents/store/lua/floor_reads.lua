@@ -36,13 +36,18 @@ local closed_token = token
 local day_log = tag .. ':dv'
 local logged = redis.call('HMGET', day_log, '#', '@')
 if logged[1] then
-  local highest = 0
+  -- One HMGET for the closed days (27 HGETs were a quarter of a touched agent's calls).
+  local days = {}
   for _, run in ipairs(reads) do
     if run[7] == 1 then
-      for ident = run[2], run[3] do
-        local n = tonumber(redis.call('HGET', day_log, string.format('%d', ident)) or '0')
-        if n > highest then highest = n end
-      end
+      for ident = run[2], run[3] do days[#days + 1] = string.format('%d', ident) end
+    end
+  end
+  local highest = 0
+  if #days > 0 then
+    for _, n in ipairs(redis.call('HMGET', day_log, unpack(days))) do
+      n = tonumber(n or '0')
+      if n > highest then highest = n end
     end
   end
   closed_token = 'd' .. highest .. '@' .. tostring(logged[2])
