@@ -28,7 +28,7 @@ from agents.store.batches import COMMIT_PARTITION
 from agents.store.connect import connect
 from agents.store.errors import STORE_ERRORS, StoreBugError
 from agents.store.redis_store import REPLACE_ALERTS, TAKE_LEADERSHIP, RedisStore
-from agents.store.scripts import CHUNK_VALUES, ScriptCall, run_scripts
+from agents.store.scripts import CHUNK_VALUES, PRELUDE, ScriptCall, run_scripts
 from config.settings import Settings
 from streams.wire.records import Record
 from tests.integration.harness import Stack
@@ -179,7 +179,7 @@ def test_five_thousand_shops_in_one_catch_up(url: str) -> None:
         async def die(*_: object) -> None:
             raise ConnectionError("the worker was SIGKILLed between commit and apply")
 
-        redis_partitions(worker)._apply = die  # type: ignore[method-assign]
+        redis_partitions(worker)._apply = die  # type: ignore[method-assign, assignment]
         with pytest.raises(ConnectionError):
             await worker.process(records)
 
@@ -257,6 +257,19 @@ def test_items_around_a_chunk_edge_are_neither_lost_nor_split(url: str, n: int) 
     assert sorted(added_back) == expected and sorted(index) == expected
     assert left == [list(members)[-1].encode()]
     assert alerts == (1, firing)
+
+
+@pytest.mark.parametrize("n", (CHUNK_VALUES - 1, CHUNK_VALUES, CHUNK_VALUES + 1, 2 * CHUNK_VALUES + 1))
+def test_hmget_chunked_reads_every_field_in_order_across_chunks(url: str, n: int) -> None:
+    """The prelude's reader (floor_reads.lua's closed-day log): absent fields read as false (nil)."""
+    client = redis.Redis.from_url(url)
+    present = {f"f{i}": i for i in range(0, n, 2)}
+    client.hset("log", mapping=present)  # type: ignore[arg-type]
+    fields = [f"f{i}" for i in range(n)]
+    values = client.eval(PRELUDE + "return hmget_chunked(KEYS[1], ARGV)", 1, "log", *fields)
+    client.close()
+    assert len(values) == n
+    assert values == [str(present[f]).encode() if f in present else None for f in fields]
 
 
 def bad_calls() -> dict[str, tuple[ScriptCall, dict[bytes, Any]]]:

@@ -44,11 +44,9 @@ if logged[1] then
     end
   end
   local highest = 0
-  if #days > 0 then
-    for _, n in ipairs(redis.call('HMGET', day_log, unpack(days))) do
-      n = tonumber(n or '0')
-      if n > highest then highest = n end
-    end
+  for _, n in ipairs(hmget_chunked(day_log, days)) do
+    n = tonumber(n or '0')
+    if n > highest then highest = n end
   end
   closed_token = 'd' .. highest .. '@' .. tostring(logged[2])
 end

@@ -44,6 +44,17 @@ local function call_chunked(command, key, flag, list, first, last, width)
   end
 end
 
+-- HMGET of `fields`, CHUNK at a time: their values in order (false where a field is absent).
+local function hmget_chunked(key, fields)
+  local values = {}
+  for i = 1, #fields, CHUNK do
+    for _, value in ipairs(redis.call('HMGET', key, unpack(fields, i, math.min(i + CHUNK - 1, #fields)))) do
+      values[#values + 1] = value
+    end
+  end
+  return values
+end
+
 -- The cohort buckets (window_sums.lua, floor_reads.lua): `<agent tag>:<kind>:<ident>`.
 local function bucket_key(tag, kind, ident)
   return tag .. ':' .. kind .. ':' .. string.format('%d', ident)
