@@ -35,6 +35,7 @@ from agents.store.native import (  # noqa: E402
     build_dir,
     build_sources,
     check_build,
+    load_module,
     module_file,
     source_dir,
     wanted_digest,
@@ -134,6 +135,11 @@ def main() -> int:
     directory, sources = build_dir(), source_dir()
     if args.require:
         problem = check_build(directory, sources)
+        if problem is None:
+            try:  # as the worker will: a build that does not import is no build
+                load_module(directory)
+            except ImportError as exc:
+                problem = f"the native build does not load: {exc}"
         if problem is not None:
             print(f"the native outbox encoder is unusable: {problem}", file=sys.stderr)
         return 0 if problem is None else 1

@@ -89,7 +89,8 @@ def check_build(directory: Path, sources: Path) -> str | None:
     return None
 
 
-def _load(directory: Path) -> ModuleType:
+def load_module(directory: Path) -> ModuleType:
+    """The extension in `directory`, imported (ImportError when it does not load)."""
     spec = importlib.util.spec_from_file_location(MODULE, module_file(directory))
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {module_file(directory)}")
@@ -113,7 +114,7 @@ def _decide() -> tuple[NativeStatus, ModuleType | None]:
     module = None
     if problem is None:
         try:
-            module = _load(directory)
+            module = load_module(directory)
         except ImportError as exc:
             problem = f"the native build does not load: {exc}"
     if module is None:

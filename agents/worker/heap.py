@@ -8,8 +8,10 @@ collection every ~3 s, 170–380 ms each, found 0–80 objects of garbage, and w
 p99 visibility at 5,000 events/s.
 
 - What exists once the worker runs lives as long as the process: `settle` moves it out of the
-  collector's walk (`gc.freeze`). It is still freed by reference counting; only a reference
-  cycle among those objects would outlive its use, and start-up makes none that it drops.
+  collector's walk (`gc.freeze`). It is still freed by reference counting, but a reference
+  cycle among those objects that dies later is kept to the end: aiokafka's first partition
+  assignment (Assignment <-> TopicPartitionState), replaced at the first rebalance, a few KB.
+  Bounded by what lived at the first batch; everything made after it is collected as before.
 - Full collections come after `FULL_COLLECTION_EVERY` collections of the middle generation
   instead of CPython's 10 (and still only once the objects that survived since the last one
   are a quarter of the old ones, CPython's own rule). Cyclic garbage waits longer; it is rare

@@ -8,6 +8,9 @@ ARGV of `apply_calls(...)`, byte for byte.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -253,3 +256,18 @@ def test_a_build_for_another_python_or_without_its_module_is_refused(tmp_path: P
     (directory / native.MANIFEST).write_text(json.dumps({"interpreter": "cpython-399"}))
     assert "another Python" in str(native.check_build(directory, sources))
     assert "no native build" in str(native.check_build(tmp_path / "none", sources))
+
+
+def test_require_refuses_a_build_that_does_not_load(tmp_path: Path) -> None:
+    """A build whose manifest matches but whose module does not import is no build: `./test`'s
+    `--require` must stop there, not let every native test skip."""
+    directory, sources = tmp_path / "build", tmp_path / "native"
+    write_build(directory, sources)  # an empty extension file, with a matching manifest
+    assert native.check_build(directory, sources) is None
+    env = dict(os.environ, **{native.DIR_ENV: str(directory), native.SOURCES_ENV: str(sources)})
+    tool = Path(__file__).resolve().parents[3] / "tools" / "build_native.py"
+    required = subprocess.run(
+        [sys.executable, str(tool), "--require"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert required.returncode == 1
+    assert "does not load" in required.stderr
