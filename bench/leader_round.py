@@ -18,6 +18,7 @@ agent per event, touch 10,000 x (1 - e^-0.5) = 3,935 distinct agents a second if
 evenly, and fewer when traffic gathers on busy agents, so it is the upper end; 10% churn is
 reported beside it. `lead_round_ms_at_*` is the churned round at that share. The first round
 (every agent read) is `cold_round_ms`. One idle and one churned 10k round run under cProfile.
+The process uses the garbage collector as a worker does (agents/worker/heap.py).
 
 Run: `.venv/bin/python -m bench.leader_round` (`--agents 10000 --shops 1000` are the default).
 """
@@ -48,6 +49,7 @@ from agents.store import keys, outbox
 from agents.store.redis_store import RedisStore
 from agents.store.scripts import run_scripts
 from agents.store.writes import INDEX_TTL_MS, WriteSet
+from agents.worker import heap
 from agents.worker.runtime import Runtime
 from bench.report import day_fields
 from bench.stack import stack_env
@@ -239,6 +241,7 @@ async def measure(client: aioredis.Redis, shops: int, per_shop: int, profile: bo
     started = time.perf_counter()
     await write_state(client, runtime, shops, per_shop, now_ms)
     written_s = time.perf_counter() - started
+    heap.settle()  # as a worker's first batch does, before its first round (agents/worker/heap.py)
     leader = runtime.leader
     started = time.perf_counter()
     await leader.lead(now_ms)  # the first round: the leader's epoch, and every agent read
@@ -287,6 +290,7 @@ async def main() -> None:
     parser.add_argument("--agents", type=int, default=10_000)
     parser.add_argument("--shops", type=int, default=1_000)
     args = parser.parse_args()
+    heap.configure()  # the worker's collector thresholds (streams/commands/main.py)
     url = (
         stack_env(os.environ.get("KEFU_BENCH_STACK", "bench"))["KEFU_REDIS_URL"].rsplit("/", 1)[0] + f"/{DB}"
     )
