@@ -272,6 +272,55 @@ def test_hmget_chunked_reads_every_field_in_order_across_chunks(url: str, n: int
     assert values == [str(present[f]).encode() if f in present else None for f in fields]
 
 
+def test_one_call_of_an_agents_shares_writes_what_a_call_per_share_writes(url: str) -> None:
+    """apply_agent.lua sums an agent's applied shares per key and field and writes each once:
+    the same counters, expiries (the last share's), markers and skipped shares as one call per
+    share, a field summed to 0 kept, and the day log's birth and growing number."""
+    agent = keys.agent_tag(SHOP, AGENT)
+    day, minute = day_bucket(SHOP, AGENT), keys.bucket_key(SHOP, AGENT, "m", TS // 60_000)
+    later = NOW + 3_600_000
+
+    def entry(partition: int, position: int, amounts: dict[str, int]) -> outbox.Outbox:
+        counters = [
+            outbox.Counters(day, later, amounts),
+            outbox.Counters(minute, later + partition, {"c": 1}),
+        ]
+        return outbox.Outbox(partition, position, {agent: outbox.AgentShare(counters, [])}, [])
+
+    entries = [  # (0, 5) was applied already: skipped by both
+        entry(0, 5, {"c": 100}),
+        entry(0, 7, {"c": 8, "r": 1}),
+        entry(1, 3, {"c": 2, "r": -1}),
+        entry(2, 9, {"c": 4}),
+    ]
+    client = redis.Redis.from_url(url)
+
+    async def apply(store: RedisStore, calls: list[list[outbox.Outbox]]) -> None:
+        for entries_of_call in calls:
+            await run_scripts(store.client, outbox.apply_calls(entries_of_call))
+
+    def state_after(
+        calls: list[list[outbox.Outbox]],
+    ) -> tuple[dict[bytes, Any], list[int], dict[Any, Any]]:
+        client.flushdb()
+        client.hset(keys.applied_key(agent), "0", "5")
+        run_on_store(url, lambda store: apply(store, calls))
+        day_log = client.hgetall(f"{agent}:dv")
+        written = {k: v for k, v in contents(client).items() if not k.endswith(b":dv")}
+        return written, [client.pexpiretime(day), client.pexpiretime(minute)], day_log
+
+    merged, merged_expiries, merged_log = state_after([entries])
+    apart, apart_expiries, apart_log = state_after([[e] for e in entries])
+    client.close()
+    assert merged == apart
+    assert merged[day.encode()] == {b"c": b"14", b"r": b"0"}
+    assert merged_expiries == apart_expiries == [later, later + 2]
+    assert merged_log[b"@"] == apart_log[b"@"] == b"0:7"
+    day_field = day.rsplit(":", 1)[1].encode()
+    assert merged_log[day_field] == merged_log[b"#"] == b"1"  # one call, one number
+    assert apart_log[day_field] == apart_log[b"#"] == b"3"  # three applied shares, three
+
+
 def bad_calls() -> dict[str, tuple[ScriptCall, dict[bytes, Any]]]:
     """Per script, a call whose input is wrong late in its arguments (after valid items an
     unchecked script would already have written), and the state it starts from."""

@@ -9,10 +9,10 @@
 -- ARGV[2..n-1]: the rows, binary (cmsgpack reads no msgpack bin); ARGV[n], the last: the
 -- markers' TTL (ms). Returns the number of shares applied (the rest were seen).
 --
--- Every share that writes a day bucket also notes, in the agent's day log (`<tag>:dv`, a hash),
--- a number of the agent's own that only grows ('#', since the log's birth '@') against each day
--- it wrote: the leader keeps
--- the days before today while their numbers stand still (floor_reads.lua).
+-- A call that writes day buckets also notes, in the agent's day log (`<tag>:dv`, a hash), a
+-- number of the agent's own that only grows ('#', since the log's birth '@') against each day
+-- it wrote: the leader keeps the days before today while their numbers stand still
+-- (floor_reads.lua).
 --
 -- Everything is checked before the first write: a share written in part and then failed
 -- would be counted again by every retry, its marker never set.
@@ -22,9 +22,15 @@ check_integer_arg(marker_ttl, 'marker TTL')
 check(type(shares) == 'table', 'shares are not a list')
 check_type(KEYS[1], 'hash')
 
+-- A key's type is asked once per call and wanted type: an agent's shares (one per partition of
+-- a batch) name the same few buckets again and again.
+local checked = {}
 local function check_key_index(index, wanted, where)
   check(is_integer(index) and index >= 2 and KEYS[index] ~= nil, where .. ': no key ' .. tostring(index))
-  check_type(KEYS[index], wanted)
+  if checked[index] ~= wanted then
+    check_type(KEYS[index], wanted)
+    checked[index] = wanted
+  end
 end
 
 local function check_counters(h, where)
@@ -72,26 +78,34 @@ end
 
 local applied = 0
 local day_log = string.sub(KEYS[1], 1, -3) .. ':dv'
-local day_logged = false
+-- The counters of every share applied, summed per key and field and written once after the
+-- loop: each share adds to the same few buckets, and a call from Lua costs Redis more than the
+-- command it runs. Keys keep the shares' order; a key's expiry is the last share's, as one
+-- PEXPIREAT per share left it; a field is written even when its sum is 0, as before.
+local sums, order, expiry = {}, {}, {}
+local day_share = nil  -- the first applied share that writes a day bucket: the day log's birth
 for _, share in ipairs(shares) do
   local seen = tonumber(redis.call('HGET', KEYS[1], share[1]) or '0')
   if share[2] > seen then
-    local day_number = nil
     for _, h in ipairs(share[3]) do
-      local key = KEYS[h[1]]
-      for i = 3, #h, 2 do redis.call('HINCRBY', key, h[i], h[i + 1]) end
-      redis.call('PEXPIREAT', key, h[2])
-      local day_at = string.find(key, '}:d:', 1, true)  -- a day bucket: `<tag>:d:<day>`
-      if day_at then
-        local day = string.sub(key, day_at + 4)
-        if not day_number then
-          day_number = redis.call('HINCRBY', day_log, '#', 1)
-          -- A log that expired starts again at 1: its birth (this share) tells the two apart.
-          if day_number == 1 then redis.call('HSET', day_log, '@', share[1] .. ':' .. share[2]) end
-        end
-        redis.call('HSET', day_log, day, day_number)
-        day_logged = true
+      local index = h[1]
+      local fields = sums[index]
+      if not fields then
+        fields = {names = {}, amounts = {}}
+        sums[index] = fields
+        order[#order + 1] = index
       end
+      for i = 3, #h, 2 do
+        local name, amount = h[i], fields.amounts[h[i]]
+        if amount == nil then
+          fields.names[#fields.names + 1] = name
+          fields.amounts[name] = h[i + 1]
+        else
+          fields.amounts[name] = amount + h[i + 1]
+        end
+      end
+      expiry[index] = h[2]
+      if not day_share and string.find(KEYS[index], '}:d:', 1, true) then day_share = share end
     end
     for _, w in ipairs(share[4]) do
       local key = KEYS[w[1]]
@@ -113,6 +127,24 @@ for _, share in ipairs(shares) do
     applied = applied + 1
   end
 end
+local days = {}  -- day, number, day, number, ...: the day buckets written, for the day log
+for _, index in ipairs(order) do
+  local key, fields = KEYS[index], sums[index]
+  for _, name in ipairs(fields.names) do redis.call('HINCRBY', key, name, fields.amounts[name]) end
+  redis.call('PEXPIREAT', key, expiry[index])
+  local day_at = string.find(key, '}:d:', 1, true)  -- a day bucket: `<tag>:d:<day>`
+  if day_at then
+    days[#days + 1] = string.sub(key, day_at + 4)
+    days[#days + 1] = 0  -- the number, set below
+  end
+end
 redis.call('PEXPIRE', KEYS[1], marker_ttl)
-if day_logged then redis.call('PEXPIRE', day_log, marker_ttl) end
+if #days > 0 then
+  local day_number = redis.call('HINCRBY', day_log, '#', 1)
+  -- A log that expired starts again at 1: its birth (a share of this call) tells the two apart.
+  if day_number == 1 then redis.call('HSET', day_log, '@', day_share[1] .. ':' .. day_share[2]) end
+  for i = 2, #days, 2 do days[i] = day_number end
+  call_chunked('HSET', day_log, nil, days, 1, #days, 2)
+  redis.call('PEXPIRE', day_log, marker_ttl)
+end
 return applied
