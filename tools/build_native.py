@@ -12,8 +12,6 @@ so in one line and the Python reference (agents/store/outbox.py) runs.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
 import shutil
@@ -30,7 +28,6 @@ os.environ["KEFU_PURE_PYTHON"] = "1"  # this process only checks builds; it load
 
 from agents.core.compiled import interpreter_tag  # noqa: E402 (the path and the environment first)
 from agents.store.native import (  # noqa: E402
-    MANIFEST,
     MODULE,
     build_dir,
     build_sources,
@@ -40,6 +37,7 @@ from agents.store.native import (  # noqa: E402
     source_dir,
     wanted_digest,
 )
+from tools.build_steps import options, swap_in, up_to_date  # noqa: E402
 
 # The sparse index (the only way to crates.io here: its git index is on a host not reached) is
 # stable from cargo 1.68. Debian bookworm's cargo (1.65) has it behind a flag, which the build
@@ -54,14 +52,6 @@ def wanted_manifest(sources: Path) -> dict[str, object]:
         "digest": wanted_digest(sources),
         "interpreter": interpreter_tag(),
     }
-
-
-def up_to_date(directory: Path, sources: Path, wanted: dict[str, object]) -> bool:
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return manifest == wanted and check_build(directory, sources) is None
 
 
 def find_cargo() -> Path | None:
@@ -119,19 +109,11 @@ def build(directory: Path, sources: Path, wanted: dict[str, object], cargo: Path
         with zipfile.ZipFile(wheel) as archive:
             [member] = [n for n in archive.namelist() if Path(n).name == module_file(output).name]
             module_file(output).write_bytes(archive.read(member))
-        (output / MANIFEST).write_text(json.dumps(wanted, indent=1) + "\n", encoding="utf-8")
-        if directory.exists():
-            shutil.rmtree(directory)
-        output.rename(directory)
+        swap_in(output, directory, wanted)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
-    parser.add_argument("--require", action="store_true", help="fail unless the build is usable")
-    args = parser.parse_args()
+    args = options(__doc__)
     directory, sources = build_dir(), source_dir()
     if args.require:
         problem = check_build(directory, sources)
@@ -144,7 +126,7 @@ def main() -> int:
             print(f"the native outbox encoder is unusable: {problem}", file=sys.stderr)
         return 0 if problem is None else 1
     wanted = wanted_manifest(sources)
-    if not args.force and up_to_date(directory, sources, wanted):
+    if not args.force and up_to_date(directory, wanted, lambda: check_build(directory, sources)):
         return 0
     cargo, maturin = find_cargo(), find_maturin()
     if cargo is None or maturin is None:

@@ -12,10 +12,8 @@ Python's headers, or when mypyc fails, it says so in one line and the pure-Pytho
 
 from __future__ import annotations
 
-import argparse
 import ast
 import importlib.metadata
-import json
 import os
 import shutil
 import sys
@@ -33,13 +31,13 @@ os.environ["KEFU_PURE_PYTHON"] = "1"  # this process only reads the module list;
 from agents.core.compiled import (  # noqa: E402 (the path and the environment first)
     COMPILED_MODULES,
     GROUP_LIBRARY,
-    MANIFEST,
     build_dir,
     check_build,
     interpreter_tag,
     module_path,
     sources_digest,
 )
+from tools.build_steps import options, swap_in, up_to_date  # noqa: E402 (the path first)
 
 OURS = ("agents", "config", "streams")
 
@@ -81,14 +79,6 @@ def wanted_manifest() -> dict[str, object]:
         "mypy": importlib.metadata.version("mypy"),
         "interpreter": interpreter_tag(),
     }
-
-
-def up_to_date(directory: Path, wanted: dict[str, object]) -> bool:
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return manifest == wanted and check_build(directory) is None
 
 
 def missing_toolchain() -> str | None:
@@ -149,19 +139,11 @@ def build(directory: Path, wanted: dict[str, object]) -> None:
         os.chdir(ROOT)  # mypyc names the modules by their paths from here
         with quiet(directory.parent / "compile.log"):
             compile_into(output, Path(work))
-        (output / MANIFEST).write_text(json.dumps(wanted, indent=1) + "\n", encoding="utf-8")
-        if directory.exists():
-            shutil.rmtree(directory)
-        output.rename(directory)
+        swap_in(output, directory, wanted)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
-    parser.add_argument("--require", action="store_true", help="fail unless the build is usable")
-    args = parser.parse_args()
+    args = options(__doc__)
     directory = build_dir()
     if args.require:
         problem = check_build(directory)
@@ -169,7 +151,7 @@ def main() -> int:
             print(f"the compiled core is unusable: {problem}", file=sys.stderr)
         return 0 if problem is None else 1
     wanted = wanted_manifest()
-    if not args.force and up_to_date(directory, wanted):
+    if not args.force and up_to_date(directory, wanted, lambda: check_build(directory)):
         return 0
     problem = missing_toolchain()
     if problem is not None:

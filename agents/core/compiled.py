@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import cast
 
 # By measurement (/work/notes/prof/worker_prof.py, bench/costs.py): the pure per-event path.
 # Left out on purpose: the modules that define msgspec structs or enums mypyc cannot keep
@@ -108,15 +109,26 @@ class CompiledFinder:
         return importlib.util.spec_from_file_location(fullname, file)
 
 
-def check_build(directory: Path) -> str | None:
-    """None when the build in `directory` is complete and made from the sources on disk now;
-    otherwise why it cannot be used."""
+def read_manifest(directory: Path, what: str, hint: str) -> dict[str, object] | str:
+    """The manifest of the `what` build (compiled, native) in `directory`, or the sentence that
+    says why there is none (`hint`: how one is made)."""
     try:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return f"no compiled build in {directory} (./install builds it)"
+        return f"no {what} build in {directory} ({hint})"
     except (OSError, ValueError) as exc:
-        return f"unreadable build manifest in {directory}: {exc}"
+        return f"unreadable {what} build manifest in {directory}: {exc}"
+    if not isinstance(manifest, dict):
+        return f"unreadable {what} build manifest in {directory}: not a mapping"
+    return manifest
+
+
+def check_build(directory: Path) -> str | None:
+    """None when the build in `directory` is complete and made from the sources on disk now;
+    otherwise why it cannot be used."""
+    manifest = read_manifest(directory, "compiled", "./install builds it")
+    if isinstance(manifest, str):
+        return manifest
     if manifest.get("modules") != list(COMPILED_MODULES):
         return "the build compiled other modules than agents/core/compiled.py lists (./install rebuilds it)"
     if manifest.get("interpreter") != interpreter_tag():
@@ -125,7 +137,7 @@ def check_build(directory: Path) -> str | None:
     if missing:
         return f"the build lacks {', '.join(missing)} (./install rebuilds it)"
     try:
-        current = sources_digest(manifest.get("sources", []))
+        current = sources_digest(cast(list[str], manifest.get("sources", [])))
     except OSError as exc:
         return f"a source of the build is unreadable: {exc}"
     if current != manifest.get("digest"):

@@ -13,17 +13,23 @@ why. Both give the same bytes (tests/unit/store/test_native_outbox.py).
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from agents.core.compiled import PURE_ENV, ROOT, extension_path, interpreter_tag, sources_digest
+from agents.core.compiled import MANIFEST as MANIFEST  # the same file name as the compiled core's
+from agents.core.compiled import (
+    PURE_ENV,
+    ROOT,
+    extension_path,
+    interpreter_tag,
+    read_manifest,
+    sources_digest,
+)
 
 MODULE = "kefu_native"
-MANIFEST = "manifest.json"
 DIR_ENV = "KEFU_NATIVE_DIR"
 SOURCES_ENV = "KEFU_NATIVE_SOURCES"
 SKIPPED = ("target",)  # cargo's output, not a source
@@ -68,12 +74,9 @@ def module_file(directory: Path) -> Path:
 def check_build(directory: Path, sources: Path) -> str | None:
     """None when the build in `directory` exists, suits this interpreter and was made from the
     files in `sources` as they are now; otherwise why it cannot be used."""
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return f"no native build in {directory} (./install builds it where cargo is present)"
-    except (OSError, ValueError) as exc:
-        return f"unreadable native build manifest in {directory}: {exc}"
+    manifest = read_manifest(directory, "native", "./install builds it where cargo is present")
+    if isinstance(manifest, str):
+        return manifest
     if manifest.get("interpreter") != interpreter_tag():
         return f"the native build is for another Python ({manifest.get('interpreter')})"
     if not module_file(directory).is_file():
