@@ -82,6 +82,7 @@ async def write_agent(
         pipe.hset(key, mapping=dict(fields))  # type: ignore[arg-type]
         pipe.pexpireat(key, policy.calendar.day_start_ms(day + policy.retention_days) + MS_PER_HOUR)
     now_minute = now_ms // 60_000
+    written: list[int] = []
     for minute in rnd.sample(range(now_minute - 64, now_minute + 1), ACTIVE_MINUTES):
         minute_fields: dict[str, int] = {}
         second_fields: dict[str, int] = {}
@@ -103,6 +104,7 @@ async def write_agent(
         pipe.pexpireat(minute_key, minute_end + MINUTE_RETENTION_MS)
         pipe.hset(second_key, mapping=second_fields)  # type: ignore[arg-type]
         pipe.pexpireat(second_key, minute_end + FINE_RETENTION_MS)
+        written.append(minute)
     if agent == SHOP_LEVEL:
         return
     waits = {f"tb_{agent}_{i}": now_ms - rnd.randint(0, 20_000) for i in range(rnd.randint(0, 3))}
@@ -112,8 +114,17 @@ async def write_agent(
     histogram = {str(b): rnd.randint(0, 50) for b in range(len(DAY_HISTOGRAM_FIELDS))} | {"sum": 10_000_000}
     pipe.hset(keys.histogram_key(shop, agent), mapping=histogram)  # type: ignore[arg-type]
     pipe.pexpire(keys.histogram_key(shop, agent), INDEX_TTL_MS)
-    markers = keys.applied_key(keys.agent_tag(shop, agent))
-    pipe.hset(markers, mapping={str(p): rnd.randint(1, 10**9) for p in range(3)})
+    tag = keys.agent_tag(shop, agent)
+    pipe.hset(keys.applied_key(tag), mapping={str(p): rnd.randint(1, 10**9) for p in range(3)})
+    # The day and minute logs apply_agent.lua keeps beside the buckets: a number per day and
+    # minute written, one per call (here: a call a day, the last one writing the minutes too).
+    days = range(today - WINDOW_DAYS + 1, today + 1)
+    day_log = {"#": WINDOW_DAYS, "m#": WINDOW_DAYS, "@": "0:1"}
+    pipe.hset(f"{tag}:dv", mapping=day_log | {str(day): n for n, day in enumerate(days, 1)})  # type: ignore[arg-type]
+    pipe.pexpire(f"{tag}:dv", INDEX_TTL_MS)
+    if written:
+        pipe.zadd(f"{tag}:mv", dict.fromkeys(map(str, written), WINDOW_DAYS))
+        pipe.pexpire(f"{tag}:mv", INDEX_TTL_MS)
 
 
 async def write_state(

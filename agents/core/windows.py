@@ -76,6 +76,17 @@ def window_reads(now_ms: int, calendar: BusinessCalendar) -> list[BucketRead]:
     return [BucketRead(kind, ident, mask, lo, hi) for (kind, ident, lo, hi), mask in merged.items()]  # type: ignore[arg-type]
 
 
+def whole_minutes(now_ms: int) -> dict[str, tuple[int, int]]:
+    """Per rolling window, the first and last of the whole minutes `window_reads` sums for it
+    at `now_ms` (consecutive); a window with none is left out."""
+    ranges: dict[str, tuple[int, int]] = {}
+    for name, seconds in ROLLING_SECONDS.items():
+        minutes = [read.ident for read in _rolling_reads(now_ms, seconds, 1) if read.kind == "m"]
+        if minutes:
+            ranges[name] = (minutes[0], minutes[-1])
+    return ranges
+
+
 def cohort_buckets(
     start_ms: int, calendar: BusinessCalendar, now_ms: int
 ) -> tuple[int, int | None, int | None]:

@@ -12,9 +12,9 @@ from agents.core.policy import PolicyBook, ShopPolicy
 from agents.core.projection import SHOP_LEVEL, WIDTH, Vector
 from agents.core.status import ChangePoint, StatusTime, earliest_start, status_at, status_time, window_spans
 from agents.core.values import team_values, window_values
-from agents.core.windows import SLIDING_TTL_MS, WINDOWS, window_reads
+from agents.core.windows import ROLLING_SECONDS, SLIDING_TTL_MS, WINDOWS, whole_minutes, window_reads
 from agents.exposure.status_values import with_status
-from agents.store.floor_reads import AgentReads, IndexChanges, floor_plan
+from agents.store.floor_reads import NO_MINUTES_HELD, AgentReads, IndexChanges, MinutesHeld, floor_plan
 from agents.store.protocols import AgentPairs, FloorStore, NoStatusHistory, StatusHistory
 from streams.contract.floor import AgentRow, ShopFloor, TeamWindowValues, Totals, WindowValues
 
@@ -75,8 +75,9 @@ class FloorReader:
         states = [cache.shop(shop, self.policies(shop), now_ms) for shop in shops]
         changes = await self.store.floor_changes(shops, [(state.version, state.birth) for state in states])
         plans: dict[tuple[int, int], bytes] = {}
+        ranges = whole_minutes(now_ms)
         pairs: list[tuple[str, str]] = []
-        calls: list[tuple[_ShopState, str, bool, bytes, str]] = []
+        calls: list[tuple[_ShopState, str, bool, bytes, str, MinutesHeld]] = []
         floors_agents = []
         for shop, state, change in zip(shops, states, changes, strict=True):
             touched = state.look(change)
@@ -86,11 +87,15 @@ class FloorReader:
                 if state.stale(agent, touched, now_ms):
                     pairs.append((shop, agent))
                     plan = self._leader_plan(state.policy, now_ms, plans)
-                    calls.append((state, agent, agent in touched, plan, state.token(agent)))
+                    calls.append(
+                        (state, agent, agent in touched, plan, state.token(agent), state.held(agent))
+                    )
         if pairs:
-            reads = await self.store.floor_reads(pairs, [c[3] for c in calls], [c[4] for c in calls])
-            for (state, agent, was_touched, _, _), read in zip(calls, reads, strict=True):
-                state.update(agent, read, was_touched)
+            reads = await self.store.floor_reads(
+                pairs, [c[3] for c in calls], [c[4] for c in calls], [c[5] for c in calls]
+            )
+            for (state, agent, was_touched, *_), read in zip(calls, reads, strict=True):
+                state.update(agent, read, was_touched, ranges)
         cache.end_round(shops)
         return [
             (
@@ -158,7 +163,11 @@ class AgentReadsStore(Protocol):
     of a shop's agents index (RedisStore)."""
 
     async def floor_reads(
-        self, pairs: AgentPairs, plan: bytes | Sequence[bytes], tokens: Sequence[str]
+        self,
+        pairs: AgentPairs,
+        plan: bytes | Sequence[bytes],
+        tokens: Sequence[str],
+        held_minutes: Sequence[MinutesHeld] | None = None,
     ) -> list[AgentReads]: ...
 
     async def floor_changes(
@@ -181,8 +190,77 @@ class _AgentState:
     valid_until_ms: int  # read again from then on, even with no write
     suspect: bool  # touched, yet its markers had not moved: read once more (the touch came first)
     values: dict[str, WindowValues]  # window_values of `windows`, no status time yet
+    minutes: _KeptMinutes  # the rolling windows' whole minutes, as read
     row: AgentRow | None = None  # the last row made (reused while nothing in it moves)
     status: dict[str, StatusTime] | None = None  # the last row's status time (no points: fixed)
+
+
+@dataclass(slots=True)
+class _KeptMinutes:
+    """An agent's whole minutes of the rolling windows, kept across rounds so that a round reads
+    only the minutes written since (floor_reads.lua's minute log), and their sums per window."""
+
+    held: MinutesHeld  # what to give floor_reads.lua next round
+    ranges: dict[str, tuple[int, int]]  # window -> first and last whole minute summed
+    vectors: dict[int, tuple[int, ...]]  # minute -> (slot, value, ...), minutes with a counter only
+    sums: dict[str, Vector]  # window -> its whole minutes summed
+
+    @classmethod
+    def read(
+        cls, old: _KeptMinutes | None, read: AgentReads, ranges: dict[str, tuple[int, int]]
+    ) -> _KeptMinutes:
+        if old is None or read.whole_minutes:
+            vectors = {minute: pairs for minute, pairs in read.minutes.items() if pairs}
+            return cls._summed(read.minute_token, ranges, vectors)
+        vectors = dict(old.vectors)
+        for minute, pairs in read.minutes.items():
+            if pairs:
+                vectors[minute] = pairs
+            else:
+                vectors.pop(minute, None)
+        if ranges != old.ranges:  # the windows moved on: once a minute
+            return cls._summed(read.minute_token, ranges, vectors)
+        sums = {window: list(vector) for window, vector in old.sums.items()}
+        for minute, pairs in read.minutes.items():
+            before = old.vectors.get(minute, ())
+            if pairs == before:
+                continue
+            for window, (first, last) in ranges.items():
+                if first <= minute <= last:
+                    _add_pairs(sums[window], before, -1)
+                    _add_pairs(sums[window], pairs, 1)
+        return cls(MinutesHeld(read.minute_token, old.held.first, old.held.last), ranges, vectors, sums)
+
+    @classmethod
+    def _summed(
+        cls, token: str, ranges: dict[str, tuple[int, int]], vectors: dict[int, tuple[int, ...]]
+    ) -> _KeptMinutes:
+        if not ranges:
+            return cls(MinutesHeld(token), ranges, {}, {})
+        first = min(first for first, _ in ranges.values())
+        last = max(last for _, last in ranges.values())
+        kept = {minute: pairs for minute, pairs in vectors.items() if first <= minute <= last}
+        sums = {window: [0] * WIDTH for window in ranges}
+        for minute, pairs in kept.items():
+            for window, (low, high) in ranges.items():
+                if low <= minute <= high:
+                    _add_pairs(sums[window], pairs, 1)
+        return cls(MinutesHeld(token, first, last), ranges, kept, sums)
+
+    def valid_until_s(self) -> int | None:
+        """The first second a cohort of these minutes leaves its window (as floor_reads.lua
+        gives for the buckets it sums)."""
+        seconds = [
+            earliest * 60 + ROLLING_SECONDS[window]
+            for window, (first, last) in self.ranges.items()
+            if (earliest := min((m for m in self.vectors if first <= m <= last), default=None)) is not None
+        ]
+        return min(seconds, default=None)
+
+
+def _add_pairs(vector: Vector, pairs: tuple[int, ...], sign: int) -> None:
+    for index in range(0, len(pairs), 2):
+        vector[pairs[index]] += sign * pairs[index + 1]
 
 
 @dataclass
@@ -223,8 +301,13 @@ class _ShopState:
         state = self.agents.get(agent)
         return state.closed_token if state is not None else ""
 
-    def update(self, agent: str, read: AgentReads, touched: bool) -> None:
+    def held(self, agent: str) -> MinutesHeld:
+        state = self.agents.get(agent)
+        return state.minutes.held if state is not None else NO_MINUTES_HELD
+
+    def update(self, agent: str, read: AgentReads, touched: bool, ranges: dict[str, tuple[int, int]]) -> None:
         old = self.agents.get(agent)
+        minutes = _KeptMinutes.read(old.minutes if old is not None else None, read, ranges)
         if read.closed is not None:
             closed = read.closed
         elif old is not None and old.closed_token == read.closed_token:
@@ -233,9 +316,12 @@ class _ShopState:
             raise RuntimeError(f"floor_reads skipped the closed days of {agent!r} without a kept sum")
         windows = dict(read.sums)
         windows["28d"] = [a + b for a, b in zip(windows["28d"], closed, strict=True)]
+        for window, sums in minutes.sums.items():
+            windows[window] = [a + b for a, b in zip(windows[window], sums, strict=True)]
         valid_until = self.day_end_ms
-        if read.valid_until_s is not None:
-            valid_until = min(valid_until, read.valid_until_s * 1000)
+        for valid_until_s in (read.valid_until_s, minutes.valid_until_s()):
+            if valid_until_s is not None:
+                valid_until = min(valid_until, valid_until_s * 1000)
         oldest = read.waiting[1]
         if oldest is not None:  # it stops counting once past the wait limit
             valid_until = min(valid_until, oldest + self.policy.wait_limit_ms + 1)
@@ -259,6 +345,7 @@ class _ShopState:
             # earlier token to tell.
             suspect=touched and (old is None or old.token == read.token),
             values=values,
+            minutes=minutes,
         )
         self.changed = True
 

@@ -24,6 +24,9 @@ _packed_reads = msgspec.msgpack.Decoder(
         int | bool,
         list[str],
         str,
+        list[list[int]],
+        str,
+        int,
     ]
 )
 _ROLLING = [ROLLING_SECONDS.get(window, 0) for window in WINDOWS]
@@ -43,6 +46,29 @@ class AgentReads:
     points: list[ChangePoint] = field(default_factory=list)  # status change points, as status_points
     # What the closed days were read under (floor_reads.lua): give it back to skip them.
     closed_token: str = ""
+    # The whole minutes of the rolling windows read, each as (slot, value, ...) of its non-zero
+    # counters; they are not in `sums` (the caller keeps them: FloorCache).
+    minutes: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    minute_token: str = ""  # what the minutes were read under: give it back to read only changes
+    whole_minutes: bool = True  # `minutes` are all of them, not only the changed ones
+
+
+@dataclass(frozen=True, slots=True)
+class MinutesHeld:
+    """What the leader holds of an agent's whole minutes: the minute token they were read under,
+    and the first and last minute held (floor_reads.lua reads the rest, and what changed)."""
+
+    token: str = ""
+    first: int | None = None
+    last: int | None = None
+
+    def span_args(self) -> tuple[str, str]:
+        if self.first is None or self.last is None:
+            return "", ""
+        return str(self.first), str(self.last)
+
+
+NO_MINUTES_HELD = MinutesHeld()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +125,21 @@ def floor_plan(
 
 
 def agent_reads(packed: bytes) -> AgentReads:
-    token, closed, flat, count, score, member, histogram, valid_until, points, closed_token = (
-        _packed_reads.decode(packed)
-    )
+    (
+        token,
+        closed,
+        flat,
+        count,
+        score,
+        member,
+        histogram,
+        valid_until,
+        points,
+        closed_token,
+        minute_rows,
+        minute_token,
+        whole_minutes,
+    ) = _packed_reads.decode(packed)
     sums = {name: flat[i * WIDTH : (i + 1) * WIDTH] for i, name in enumerate(WINDOWS)}
     waiting = (
         (count, int(score), member)
@@ -117,7 +155,17 @@ def agent_reads(packed: bytes) -> AgentReads:
         valid_until if not isinstance(valid_until, bool) else None,
         [_point(points[i], points[i + 1]) for i in range(0, len(points), 2)],
         closed_token,
+        {row[0]: _minute(row) for row in minute_rows},
+        minute_token,
+        bool(whole_minutes),
     )
+
+
+def _minute(row: list[int]) -> tuple[int, ...]:
+    """`{minute, slot, value, ...}` with Lua's slots from 1: (slot, value, ...) from 0."""
+    pairs = row[1:]
+    pairs[0::2] = [slot - 1 for slot in pairs[0::2]]
+    return tuple(pairs)
 
 
 def _point(member: str, score: str) -> ChangePoint:

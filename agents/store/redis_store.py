@@ -22,7 +22,7 @@ from agents.core.windows import WINDOWS, BucketRead
 from agents.store import keys
 from agents.store.batches import RedisPartitionStore
 from agents.store.connect import RedisClient
-from agents.store.floor_reads import AgentReads, IndexChanges, agent_reads
+from agents.store.floor_reads import NO_MINUTES_HELD, AgentReads, IndexChanges, MinutesHeld, agent_reads
 from agents.store.protocols import AgentPairs
 from agents.store.repartition import Moves, move_buyers
 from agents.store.scripts import Lua, ScriptCall, run_scripts
@@ -84,16 +84,26 @@ class RedisStore:
         ]
 
     async def floor_reads(
-        self, pairs: AgentPairs, plan: bytes | Sequence[bytes], tokens: Sequence[str]
+        self,
+        pairs: AgentPairs,
+        plan: bytes | Sequence[bytes],
+        tokens: Sequence[str],
+        held_minutes: Sequence[MinutesHeld] | None = None,
     ) -> list[AgentReads]:
         """For each (shop, agent), what one leader round reads of it (floor_reads.lua): its
         markers' token, its closed days' sum (None when `tokens` held that token: unchanged),
-        its window sums, waits, first-response histogram and status points. `plan` is
-        `floor_plan(...)`, one for all or one per pair."""
+        its window sums but the whole minutes', those minutes (only the ones written since, with
+        `held_minutes` whose token still holds), waits, first-response histogram and status
+        points. `plan` is `floor_plan(...)`, one for all or one per pair."""
         plans = [plan] * len(pairs) if isinstance(plan, bytes) else plan
+        held = held_minutes if held_minutes is not None else [NO_MINUTES_HELD] * len(pairs)
         calls = [
-            ScriptCall(FLOOR_READS, [keys.applied_key(keys.agent_tag(shop, agent))], [each, token])
-            for (shop, agent), each, token in zip(pairs, plans, tokens, strict=True)
+            ScriptCall(
+                FLOOR_READS,
+                [keys.applied_key(keys.agent_tag(shop, agent))],
+                [each, token, minutes.token, *minutes.span_args()],
+            )
+            for (shop, agent), each, token, minutes in zip(pairs, plans, tokens, held, strict=True)
         ]
         return [agent_reads(packed) for packed in await run_scripts(self.client, calls, FLOOR_PIPELINE_CALLS)]
 

@@ -13,6 +13,7 @@ Redis db 13 (flushed first), as test_leader_round_cache.py.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 
 import pytest
@@ -22,6 +23,7 @@ from agents.core.policy import PolicyBook, ShopPolicy
 from agents.exposure import floor as floor_module
 from agents.exposure.floor import FloorCache, FloorReader
 from agents.store.connect import connect
+from agents.store.floor_reads import AgentReads
 from agents.store.protocols import AgentStatusWrite, StatusChange
 from agents.store.redis_store import RedisStore
 from config.calendar import MS_PER_DAY
@@ -154,9 +156,26 @@ def _shop_ignoring_settings(
 
 def _break(monkeypatch: pytest.MonkeyPatch, what: str) -> None:
     """Turn one invalidation off: `touch` (the index's change log), `time` (reads that stop
-    holding as time passes), `settings` (a shop whose settings changed)."""
+    holding as time passes), `settings` (a shop whose settings changed), `minutes` (a whole
+    minute written since the last read, which the minute log names)."""
     state = floor_module._ShopState
-    if what == "touch":
+    if what == "minutes":
+        read = floor_module._KeptMinutes.__dict__["read"].__func__
+
+        def unchanged(
+            cls: type[floor_module._KeptMinutes],
+            old: floor_module._KeptMinutes | None,
+            reads: AgentReads,
+            ranges: dict[str, tuple[int, int]],
+        ) -> floor_module._KeptMinutes:
+            if old is not None and not reads.whole_minutes and old.held.first is not None:
+                first, last = old.held.first, old.held.last or 0
+                kept = {m: v for m, v in reads.minutes.items() if not first <= m <= last}
+                reads = dataclasses.replace(reads, minutes=kept)
+            return read(cls, old, reads, ranges)
+
+        monkeypatch.setattr(floor_module._KeptMinutes, "read", classmethod(unchanged))
+    elif what == "touch":
         look = state.look
         monkeypatch.setattr(state, "look", lambda self, changes: look(self, changes) and set())
     elif what == "time":
@@ -167,7 +186,7 @@ def _break(monkeypatch: pytest.MonkeyPatch, what: str) -> None:
         monkeypatch.setattr(FloorCache, "shop", _shop_ignoring_settings)
 
 
-@pytest.mark.parametrize("what", ["touch", "time", "settings"])
+@pytest.mark.parametrize("what", ["touch", "time", "settings", "minutes"])
 def test_the_comparison_sees_a_cache_that_misses_a_change(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, what: str
 ) -> None:

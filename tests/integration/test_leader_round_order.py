@@ -8,6 +8,9 @@ order the worker sends them, and against a change log that is born again.
 - The change log's counter starts again at 1 when its keys are deleted (FLUSHALL, a rebuild
   under a running leader, a Redis that lost its data). Once new touches pass the count the
   leader knew, only the log's birth says that it restarted.
+- The minute log (apply_agent.lua) names the whole minutes written since the leader's last read.
+  A writer older than the log bumps the day log's number without naming its minute, and the log
+  lets its oldest minutes go: either way the leader must read every minute again.
 
 Each round is compared with a fresh full read. Redis db 13 (flushed first), as the other
 leader-round tests.
@@ -97,3 +100,58 @@ async def log_born_again(stack: Stack) -> list[int]:
 
 def test_a_change_log_born_again_is_read_whole(stack: Stack) -> None:
     assert asyncio.run(log_born_again(stack)) == []
+
+
+async def minute_log_edges(stack: Stack) -> list[str]:
+    """An agent's whole minutes read by the leader while the minute log changes under it: what
+    each read of floor_reads.lua returned (whole or changed minutes) where it was not what the
+    log calls for, and the rounds whose kept floor differed from a fresh read."""
+    store, reader, world, cache, now = await _setup(stack)
+    client, agent = store.client, "s1:a"
+    tag = keys.agent_tag(SHOP, agent)
+    old_minute = (now - 20 * 60_000) // 60_000
+    await world.cohort(agent, old_minute * 60_000 + 5_000, now, c=1, r=1, fs=3_000)
+    problems: list[str] = []
+    at = now
+
+    async def round_reads(expected: str, minutes: set[int] | None = None) -> None:
+        nonlocal at
+        at += 1_000
+        held = (
+            cache.shops[SHOP].held(agent)
+            if SHOP in cache.shops and agent in cache.shops[SHOP].agents
+            else None
+        )
+        if held is not None:
+            [read] = await store.floor_reads(
+                [(SHOP, agent)], reader._leader_plan(reader.policies(SHOP), at, {}), [""], [held]
+            )
+            got = "whole" if read.whole_minutes else "changes"
+            if got != expected or (minutes is not None and set(read.minutes) != minutes):
+                problems.append(f"{expected}: read {got} {sorted(read.minutes)}")
+        if await _difference(reader, cache, at):
+            problems.append(f"{expected}: the kept floor differs")
+
+    await round_reads("first")  # the first read: every minute
+    await round_reads("changes", set())  # touched then (a first read is read again): nothing since
+    await world.cohort(agent, old_minute * 60_000 + 9_000, at + 500, c=1)  # a late event, 20 min back
+    await round_reads("changes", {old_minute})
+    # A writer older than the minute log: the day log's number moves, the minute is not named.
+    await client.hincrby(f"{tag}:dv", "#", 1)
+    await client.hincrby(keys.bucket_key(SHOP, agent, "m", old_minute), "c", 1)
+    await world.cohort(agent, at - 500, at + 500, c=1)  # a touch, so that the round reads it
+    await round_reads("whole")
+    await round_reads("changes", set())
+    # The log let minutes go that were written after the leader's read.
+    number = int(await client.hget(f"{tag}:dv", "#") or 0)
+    await client.hset(f"{tag}:dv", "m<", number + 1)
+    await client.hincrby(keys.bucket_key(SHOP, agent, "m", old_minute), "c", 1)
+    await world.cohort(agent, at - 500, at + 500, c=1)
+    await round_reads("whole")
+    await client.flushdb()
+    await client.aclose()
+    return problems
+
+
+def test_the_minute_log_names_what_changed_and_sends_the_leader_back_to_a_whole_read(stack: Stack) -> None:
+    assert asyncio.run(minute_log_edges(stack)) == []

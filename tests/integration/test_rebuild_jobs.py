@@ -19,8 +19,9 @@ What a snapshot leaves out, because it differs between two plain `rebuild`s too:
 - the values of `kp:{A}:a` (its fields, the partitions, are kept): the position of the last
   outbox entry of N that touched the agent, again a batch boundary;
 - the leader's change signals count writes, so they count batches: the values of the day log
-  `kp:{A}:dv` (its fields, the days written, are kept), the scores of an agents index's change
-  log `kp:agents:{shop}:chg` (its members are kept), and its counter and birth `…:ver` (its fields).
+  `kp:{A}:dv` (its fields, the days written, are kept), the scores of the minute log `kp:{A}:mv`
+  and of an agents index's change log `kp:agents:{shop}:chg` (their members are kept), and the
+  change log's counter and birth `…:ver` (its fields).
 No `kp:leader` or `kp:alerts` exists: no worker runs here.
 """
 
@@ -40,6 +41,7 @@ from tests.integration.harness import Deployment
 
 SUMMARY = re.compile(r"^rebuild: applied (\d+) records in [\d.]+s \([\d,]+ events/s\) with (\d+) jobs$")
 WALL_CLOCK_SCORES = re.compile(rb"^kp:(agents:\{.*\}(:chg)?|shops)$")
+BATCH_BOUNDARY_SCORES = re.compile(rb"^kp:\{[^}]*\}:mv$")
 BATCH_BOUNDARY_VALUE = re.compile(rb"^kp:\{[^}]*\}:outbox$")
 BATCH_BOUNDARY_FIELD_VALUES = re.compile(rb"^kp:(\{[^}]*\}:(a|dv)|agents:\{.*\}:ver)$")
 BUYER = re.compile(rb"^kp:\{p[^}]*\}:b:")
@@ -65,7 +67,8 @@ def snapshot(client: redis.Redis) -> dict[bytes, Any]:
             state[key] = sorted(fields) if BATCH_BOUNDARY_FIELD_VALUES.match(key) else fields
         elif kind == "zset":
             members = cast(list[tuple[bytes, float]], client.zrange(key, 0, -1, withscores=True))
-            state[key] = sorted(m for m, _ in members) if WALL_CLOCK_SCORES.match(key) else members
+            scores_differ = WALL_CLOCK_SCORES.match(key) or BATCH_BOUNDARY_SCORES.match(key)
+            state[key] = sorted(m for m, _ in members) if scores_differ else members
         else:
             raise AssertionError(f"{key!r} is a {kind}: the snapshot does not know that type yet")
     return state

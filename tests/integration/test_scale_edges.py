@@ -275,7 +275,8 @@ def test_hmget_chunked_reads_every_field_in_order_across_chunks(url: str, n: int
 def test_one_call_of_an_agents_shares_writes_what_a_call_per_share_writes(url: str) -> None:
     """apply_agent.lua sums an agent's applied shares per key and field and writes each once:
     the same counters, expiries (the last share's), markers and skipped shares as one call per
-    share, a field summed to 0 kept, and the day log's birth and growing number."""
+    share, a field summed to 0 kept, and the day log's birth and growing number, which the
+    minute log scores the minute with (and 'm#' counts alike: every call kept the minute log)."""
     agent = keys.agent_tag(SHOP, AGENT)
     day, minute = day_bucket(SHOP, AGENT), keys.bucket_key(SHOP, AGENT, "m", TS // 60_000)
     later = NOW + 3_600_000
@@ -301,16 +302,17 @@ def test_one_call_of_an_agents_shares_writes_what_a_call_per_share_writes(url: s
 
     def state_after(
         calls: list[list[outbox.Outbox]],
-    ) -> tuple[dict[bytes, Any], list[int], dict[Any, Any]]:
+    ) -> tuple[dict[bytes, Any], list[int], dict[Any, Any], list[tuple[bytes, float]]]:
         client.flushdb()
         client.hset(keys.applied_key(agent), "0", "5")
         run_on_store(url, lambda store: apply(store, calls))
         day_log = client.hgetall(f"{agent}:dv")
-        written = {k: v for k, v in contents(client).items() if not k.endswith(b":dv")}
-        return written, [client.pexpiretime(day), client.pexpiretime(minute)], day_log
+        minute_log = cast(list[tuple[bytes, float]], client.zrange(f"{agent}:mv", 0, -1, withscores=True))
+        written = {k: v for k, v in contents(client).items() if not k.endswith((b":dv", b":mv"))}
+        return written, [client.pexpiretime(day), client.pexpiretime(minute)], day_log, minute_log
 
-    merged, merged_expiries, merged_log = state_after([entries])
-    apart, apart_expiries, apart_log = state_after([[e] for e in entries])
+    merged, merged_expiries, merged_log, merged_minutes = state_after([entries])
+    apart, apart_expiries, apart_log, apart_minutes = state_after([[e] for e in entries])
     client.close()
     assert merged == apart
     assert merged[day.encode()] == {b"c": b"14", b"r": b"0"}
@@ -319,6 +321,9 @@ def test_one_call_of_an_agents_shares_writes_what_a_call_per_share_writes(url: s
     day_field = day.rsplit(":", 1)[1].encode()
     assert merged_log[day_field] == merged_log[b"#"] == b"1"  # one call, one number
     assert apart_log[day_field] == apart_log[b"#"] == b"3"  # three applied shares, three
+    assert merged_log[b"m#"] == b"1" and apart_log[b"m#"] == b"3"
+    minute_field = minute.rsplit(":", 1)[1].encode()
+    assert merged_minutes == [(minute_field, 1.0)] and apart_minutes == [(minute_field, 3.0)]
 
 
 def bad_calls() -> dict[str, tuple[ScriptCall, dict[bytes, Any]]]:

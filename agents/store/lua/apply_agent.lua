@@ -9,10 +9,14 @@
 -- ARGV[2..n-1]: the rows, binary (cmsgpack reads no msgpack bin); ARGV[n], the last: the
 -- markers' TTL (ms). Returns the number of shares applied (the rest were seen).
 --
--- A call that writes day buckets also notes, in the agent's day log (`<tag>:dv`, a hash), a
--- number of the agent's own that only grows ('#', since the log's birth '@') against each day
--- it wrote: the leader keeps the days before today while their numbers stand still
--- (floor_reads.lua).
+-- A call that writes day or minute buckets also notes, in the agent's day log (`<tag>:dv`, a
+-- hash), a number of the agent's own that only grows ('#', since the log's birth '@') against
+-- each day it wrote, and in its minute log (`<tag>:mv`, a sorted set: minute scored by that
+-- number) each minute it wrote: the leader keeps the days before today, and the whole minutes
+-- of the rolling windows, while their numbers stand still (floor_reads.lua).
+-- 'm#' counts the calls that kept the minute log: a writer older than the log bumps '#' alone,
+-- and the leader, seeing '#' - 'm#' move, reads every minute again. The log keeps its
+-- MINUTE_LOG_SIZE most recent minutes; 'm<' is the highest number it let go.
 --
 -- Everything is checked before the first write: a share written in part and then failed
 -- would be counted again by every retry, its marker never set.
@@ -78,12 +82,14 @@ end
 
 local applied = 0
 local day_log = string.sub(KEYS[1], 1, -3) .. ':dv'
+local minute_log = string.sub(KEYS[1], 1, -3) .. ':mv'
+local MINUTE_LOG_SIZE = 128  -- a listpack at Redis's default: about 1.5 KB an agent at most
 -- The counters of every share applied, summed per key and field and written once after the
 -- loop: each share adds to the same few buckets, and a call from Lua costs Redis more than the
 -- command it runs. Keys keep the shares' order; a key's expiry is the last share's, as one
 -- PEXPIREAT per share left it; a field is written even when its sum is 0, as before.
 local sums, order, expiry = {}, {}, {}
-local day_share = nil  -- the first applied share that writes a day bucket: the day log's birth
+local day_share = nil  -- the first applied share that writes a day or minute bucket: the log's birth
 for _, share in ipairs(shares) do
   local seen = tonumber(redis.call('HGET', KEYS[1], share[1]) or '0')
   if share[2] > seen then
@@ -105,7 +111,9 @@ for _, share in ipairs(shares) do
         end
       end
       expiry[index] = h[2]
-      if not day_share and string.find(KEYS[index], '}:d:', 1, true) then day_share = share end
+      if not day_share and (string.find(KEYS[index], '}:d:', 1, true) or string.find(KEYS[index], '}:m:', 1, true)) then
+        day_share = share
+      end
     end
     for _, w in ipairs(share[4]) do
       local key = KEYS[w[1]]
@@ -128,6 +136,7 @@ for _, share in ipairs(shares) do
   end
 end
 local days = {}  -- day, number, day, number, ...: the day buckets written, for the day log
+local minutes = {}  -- number, minute, number, minute, ...: the minute buckets, for the minute log
 for _, index in ipairs(order) do
   local key, fields = KEYS[index], sums[index]
   for _, name in ipairs(fields.names) do redis.call('HINCRBY', key, name, fields.amounts[name]) end
@@ -136,15 +145,35 @@ for _, index in ipairs(order) do
   if day_at then
     days[#days + 1] = string.sub(key, day_at + 4)
     days[#days + 1] = 0  -- the number, set below
+  else
+    local minute_at = string.find(key, '}:m:', 1, true)  -- a minute bucket: `<tag>:m:<minute>`
+    if minute_at then
+      minutes[#minutes + 1] = 0  -- the number, set below
+      minutes[#minutes + 1] = string.sub(key, minute_at + 4)
+    end
   end
 end
 redis.call('PEXPIRE', KEYS[1], marker_ttl)
-if #days > 0 then
+if #days > 0 or #minutes > 0 then
   local day_number = redis.call('HINCRBY', day_log, '#', 1)
+  redis.call('HINCRBY', day_log, 'm#', 1)
   -- A log that expired starts again at 1: its birth (a share of this call) tells the two apart.
-  if day_number == 1 then redis.call('HSET', day_log, '@', day_share[1] .. ':' .. day_share[2]) end
+  if day_number == 1 then
+    redis.call('HSET', day_log, '@', day_share[1] .. ':' .. day_share[2])
+    redis.call('DEL', minute_log)  -- its numbers belong to the log that expired
+  end
   for i = 2, #days, 2 do days[i] = day_number end
   call_chunked('HSET', day_log, nil, days, 1, #days, 2)
   redis.call('PEXPIRE', day_log, marker_ttl)
+  if #minutes > 0 then
+    for i = 1, #minutes, 2 do minutes[i] = day_number end
+    call_chunked('ZADD', minute_log, nil, minutes, 1, #minutes, 2)
+    local over = redis.call('ZCARD', minute_log) - MINUTE_LOG_SIZE
+    if over > 0 then
+      local gone = redis.call('ZPOPMIN', minute_log, over)
+      redis.call('HSET', day_log, 'm<', gone[#gone])  -- the highest number let go
+    end
+    redis.call('PEXPIRE', minute_log, marker_ttl)
+  end
 end
 return applied

@@ -14,12 +14,21 @@
 -- highest number among the closed days: unchanged, their buckets are unchanged. Without one it
 -- is every marker (partition and position): apply_agent.lua sets one in the same script as
 -- every counter it writes, and positions only grow. Either way the closed reads are skipped.
--- Returns msgpack {token, closed (width numbers, or {} when skipped), sums (windows * width),
--- waiting buyers, oldest wait's score (string, or false), its member (or false),
--- {histogram field, count, ...}, valid_until_s (or false), {status member, score, ...},
--- closed days' token}.
+-- ARGV[3]: the minute token the caller holds the whole minutes of for ('' for none), and
+-- ARGV[4], ARGV[5]: the first and last minute it holds ('' for none). The whole minutes of the
+-- rolling windows (the plan's `m` runs) are not summed here: each minute read comes back as its
+-- own vector, and the caller keeps them and sums the windows (agents/exposure/floor.py). With a
+-- minute log (apply_agent.lua: each minute written, scored by its day-log number) whose token
+-- is still the caller's, only the minutes written since and those outside what it holds are
+-- read; else all of them ("whole").
+-- Returns msgpack {token, closed (width numbers, or {} when skipped), sums (windows * width,
+-- without the `m` runs), waiting buyers, oldest wait's score (string, or false), its member (or
+-- false), {histogram field, count, ...}, valid_until_s (or false), {status member, score, ...},
+-- closed days' token, {{minute, slot, value, ...}, ...} (a minute read, its non-zero counters;
+-- a minute alone: none), minute token ('' without a minute log), whole (1, or 0)}.
 -- valid_until_s: the first second at which a rolling window's sums differ from these without a
--- write (a cohort second leaves a window, or a future one enters it).
+-- write (a cohort second leaves a window, or a future one enters it), but for the `m` runs: the
+-- caller knows those from the minutes it keeps.
 local plan = cmsgpack.unpack(ARGV[1])
 local windows, width, names, oldest_allowed, reads = plan[1], plan[2], plan[3], plan[4], plan[5]
 local now_s, rolling, status_since, prune = plan[6], plan[7], plan[8], plan[9]
@@ -34,7 +43,7 @@ local token = table.concat(pairs_, ',')
 -- today alone keep them; without a day log (older writers), every marker.
 local closed_token = token
 local day_log = tag .. ':dv'
-local logged = redis.call('HMGET', day_log, '#', '@')
+local logged = redis.call('HMGET', day_log, '#', '@', 'm#', 'm<')
 if logged[1] then
   -- One HMGET for the closed days (27 HGETs were a quarter of a touched agent's calls).
   local days = {}
@@ -52,6 +61,29 @@ if logged[1] then
 end
 local skip_closed = token ~= '' and closed_token == ARGV[2]
 
+-- The minute log's token: its number now, and what must stand still for the numbers to compare:
+-- the calls that did not keep the log ('#' - 'm#', older writers) and the log's birth.
+local minute_token, since = '', false
+if logged[1] and logged[3] then
+  local shape = (tonumber(logged[1]) - tonumber(logged[3])) .. '@' .. tostring(logged[2])
+  minute_token = logged[1] .. ':' .. shape
+  local held_token = ARGV[3] or ''
+  local colon = string.find(held_token, ':', 1, true)
+  local held = colon and tonumber(string.sub(held_token, 1, colon - 1))
+  local held_shape = colon and string.sub(held_token, colon + 1)
+  if held and held_shape == shape and ARGV[4] ~= '' and held >= tonumber(logged[4] or '0') then
+    since = held
+  end
+end
+local held_first, held_last = tonumber(ARGV[4] or ''), tonumber(ARGV[5] or '')
+local written = {}  -- minutes written since the held token
+if since then
+  for _, minute in ipairs(redis.call('ZRANGEBYSCORE', tag .. ':mv', '(' .. since, '+inf')) do
+    written[tonumber(minute)] = true
+  end
+end
+local minute_rows = {}
+
 local valid_until = false
 local function until_(second)
   if valid_until == false or second < valid_until then valid_until = second end
@@ -62,27 +94,47 @@ for i = 1, width do index[names[i]] = i end
 local sums, closed = {}, {}
 for i = 1, windows * width do sums[i] = 0 end
 for i = 1, width do closed[i] = 0 end
+-- A whole minute of the rolling windows, as its own vector: slot, value, ... of the non-zero.
+local function read_minute(ident)
+  local row = {ident}
+  local flat = redis.call('HGETALL', bucket_key(tag, 'm', ident))
+  for j = 1, #flat, 2 do
+    local slot, value = index[flat[j]], tonumber(flat[j + 1])
+    if slot and value ~= 0 then
+      row[#row + 1] = slot
+      row[#row + 1] = value
+    end
+  end
+  minute_rows[#minute_rows + 1] = row
+end
+
 for _, run in ipairs(reads) do
   local kind, mask, lo, hi, is_closed = run[1], run[4], run[5], run[6], run[7] == 1
-  for ident = run[2], (is_closed and skip_closed) and run[2] - 1 or run[3] do
-    local flat = redis.call('HGETALL', bucket_key(tag, kind, ident))
-    local earliest = false
-    for j = 1, #flat, 2 do
-      local slot, sec = bucket_slot(flat[j], index, lo, hi)
-      if slot then
-        local value = tonumber(flat[j + 1])
-        if is_closed then
-          closed[slot] = closed[slot] + value
-        else
-          add_to_windows(sums, mask, windows, width, slot, value)
-          if value ~= 0 and (earliest == false or (sec or 0) < earliest) then earliest = sec or 0 end
+  if kind == 'm' then
+    for ident = run[2], run[3] do
+      if not since or written[ident] or ident < held_first or ident > held_last then read_minute(ident) end
+    end
+  else
+    for ident = run[2], (is_closed and skip_closed) and run[2] - 1 or run[3] do
+      local flat = redis.call('HGETALL', bucket_key(tag, kind, ident))
+      local earliest = false
+      for j = 1, #flat, 2 do
+        local slot, sec = bucket_slot(flat[j], index, lo, hi)
+        if slot then
+          local value = tonumber(flat[j + 1])
+          if is_closed then
+            closed[slot] = closed[slot] + value
+          else
+            add_to_windows(sums, mask, windows, width, slot, value)
+            if value ~= 0 and (earliest == false or (sec or 0) < earliest) then earliest = sec or 0 end
+          end
         end
       end
-    end
-    if earliest ~= false and kind ~= 'd' then
-      for w = 0, windows - 1 do
-        if rolling[w + 1] > 0 and bit.band(mask, bit.lshift(1, w)) ~= 0 then
-          until_(ident * 60 + earliest + rolling[w + 1])
+      if earliest ~= false and kind ~= 'd' then
+        for w = 0, windows - 1 do
+          if rolling[w + 1] > 0 and bit.band(mask, bit.lshift(1, w)) ~= 0 then
+            until_(ident * 60 + earliest + rolling[w + 1])
+          end
         end
       end
     end
@@ -116,5 +168,5 @@ if status_since ~= '' then
 end
 return cmsgpack.pack({
   token, closed, sums, count, oldest[2] or false, oldest[1] or false, histogram, valid_until, points,
-  closed_token
+  closed_token, minute_rows, minute_token, since and 0 or 1
 })
