@@ -207,7 +207,7 @@ def cap_agents(floor: ShopFloor, max_agents: int, preferred: Collection[str] = (
         oldest_waiting_buyer=None,
         agent_status="unknown",
         windows={w: _with_status_time(window_values(sums[w], targets), rest, w) for w in WINDOWS},
-        sums=sums,
+        sums={w: tuple(vector) for w, vector in sums.items()},
     )
     order = {row.agent: index for index, row in enumerate(rows)}  # keep the floor's own order
     return msgspec.structs.replace(floor, agents=[*sorted(kept, key=lambda r: order[r.agent]), merged])

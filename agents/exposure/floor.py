@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -19,6 +19,10 @@ from agents.store.protocols import AgentPairs, FloorStore, NoStatusHistory, Stat
 from streams.contract.floor import AgentRow, ShopFloor, TeamWindowValues, Totals, WindowValues
 
 Waiting = tuple[int, int | None, str | None]  # (waiting buyers, oldest wait start ms, that buyer's id)
+# A summed vector the leader keeps between rounds: a tuple of ints, which the garbage collector
+# stops walking after its first look (a list it walks at every collection, item by item: at
+# 10,000 agents, most of a full collection's time).
+Sums = tuple[int, ...]
 
 
 def mask_buyer(buyer_id: str) -> str:
@@ -182,8 +186,8 @@ class _AgentState:
 
     token: str  # its outbox markers when read
     closed_token: str  # what its closed days were read under (floor_reads.lua)
-    closed: Vector  # the 28d window's days before today, summed
-    windows: dict[str, Vector]  # window -> summed cohort vector, whole
+    closed: Sums  # the 28d window's days before today, summed
+    windows: dict[str, Sums]  # window -> summed cohort vector, whole
     waiting: Waiting
     histogram: dict[str, int]
     points: list[ChangePoint]
@@ -203,7 +207,7 @@ class _KeptMinutes:
     held: MinutesHeld  # what to give floor_reads.lua next round
     ranges: dict[str, tuple[int, int]]  # window -> first and last whole minute summed
     vectors: dict[int, tuple[int, ...]]  # minute -> (slot, value, ...), minutes with a counter only
-    sums: dict[str, Vector]  # window -> its whole minutes summed
+    sums: dict[str, Sums]  # window -> its whole minutes summed
 
     @classmethod
     def read(
@@ -229,7 +233,8 @@ class _KeptMinutes:
                 if first <= minute <= last:
                     _add_pairs(sums[window], before, -1)
                     _add_pairs(sums[window], pairs, 1)
-        return cls(MinutesHeld(read.minute_token, old.held.first, old.held.last), ranges, vectors, sums)
+        held = MinutesHeld(read.minute_token, old.held.first, old.held.last)
+        return cls(held, ranges, vectors, {window: tuple(vector) for window, vector in sums.items()})
 
     @classmethod
     def _summed(
@@ -245,7 +250,7 @@ class _KeptMinutes:
             for window, (low, high) in ranges.items():
                 if low <= minute <= high:
                     _add_pairs(sums[window], pairs, 1)
-        return cls(MinutesHeld(token, first, last), ranges, kept, sums)
+        return cls(MinutesHeld(token, first, last), ranges, kept, {w: tuple(v) for w, v in sums.items()})
 
     def valid_until_s(self) -> int | None:
         """The first second a cohort of these minutes leaves its window (as floor_reads.lua
@@ -309,15 +314,15 @@ class _ShopState:
         old = self.agents.get(agent)
         minutes = _KeptMinutes.read(old.minutes if old is not None else None, read, ranges)
         if read.closed is not None:
-            closed = read.closed
+            closed = tuple(read.closed)
         elif old is not None and old.closed_token == read.closed_token:
             closed = old.closed
         else:
             raise RuntimeError(f"floor_reads skipped the closed days of {agent!r} without a kept sum")
-        windows = dict(read.sums)
-        windows["28d"] = [a + b for a, b in zip(windows["28d"], closed, strict=True)]
+        windows = {window: tuple(vector) for window, vector in read.sums.items()}
+        windows["28d"] = tuple([a + b for a, b in zip(windows["28d"], closed, strict=True)])
         for window, sums in minutes.sums.items():
-            windows[window] = [a + b for a, b in zip(windows[window], sums, strict=True)]
+            windows[window] = tuple([a + b for a, b in zip(windows[window], sums, strict=True)])
         valid_until = self.day_end_ms
         for valid_until_s in (read.valid_until_s, minutes.valid_until_s()):
             if valid_until_s is not None:
@@ -384,16 +389,21 @@ class _ShopState:
         moving = any(self.agents[agent].points for agent in agents)
         if self.team is not None and not self.changed and not moving:
             return self.team
-        vectors = {w: [0] * WIDTH for w in WINDOWS}
         status = {w: StatusTime() for w in WINDOWS}
-        for agent in agents:
-            state = self.agents[agent]
+        states = [self.agents[agent] for agent in agents]
+        for agent, state in zip(agents, states, strict=True):
             kept = state.status  # set by _row, which made every agent's row of this round first
             if kept is None:
                 raise RuntimeError(f"no row made for {agent!r} before the team's sums")
             for w in WINDOWS:
-                vectors[w] = [a + b for a, b in zip(vectors[w], state.windows[w], strict=True)]
                 status[w] += kept[w]
+        # Column by column: one pass over the agents' vectors of a window, not one list per agent.
+        vectors = {
+            w: [sum(column) for column in zip(*(state.windows[w] for state in states), strict=True)]
+            if states
+            else [0] * WIDTH
+            for w in WINDOWS
+        }
         shop_level = self.agents[SHOP_LEVEL].windows
         targets = self.policy.response_targets_seconds
         values = {w: team_values(vectors[w], shop_level[w], targets) for w in WINDOWS}
@@ -481,7 +491,7 @@ def shop_floor(
 def _agent_row(
     policy: ShopPolicy,
     agent: str,
-    windows: dict[str, Vector],
+    windows: Mapping[str, Sequence[int]],
     waiting: Waiting,
     points: Sequence[ChangePoint],
     status: dict[str, StatusTime],
@@ -497,7 +507,7 @@ def _row_of(
     policy: ShopPolicy,
     agent: str,
     values: dict[str, WindowValues],
-    sums: dict[str, Vector] | None,
+    sums: Mapping[str, Sequence[int]] | None,
     waiting: Waiting,
     points: Sequence[ChangePoint],
     status: dict[str, StatusTime],
@@ -515,5 +525,5 @@ def _row_of(
         oldest_waiting_buyer=mask_buyer(buyer) if buyer is not None else None,
         agent_status=status_at(points, now_ms),
         windows={w: with_status(values[w], status[w]) for w in WINDOWS},
-        sums={w: list(sums[w]) for w in WINDOWS} if sums is not None else None,
+        sums={w: tuple(sums[w]) for w in WINDOWS} if sums is not None else None,
     )

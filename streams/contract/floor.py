@@ -11,8 +11,13 @@ from typing import Any
 
 import msgspec
 
+# The floor's structs are plain data: nothing in them refers back to what holds them, so they
+# make no reference cycle and reference counting frees them. `gc=False` leaves them out of the
+# garbage collector's walk: the leader keeps the floor of every agent (10,000 agents: ~100,000
+# of these), and each full collection walked every field of each one.
 
-class WindowValues(msgspec.Struct, kw_only=True):
+
+class WindowValues(msgspec.Struct, kw_only=True, gc=False):
     """One window's metrics, named as in metrics.md without the `kefu_` prefix.
 
     A ratio or an average with an empty denominator is None: absent, never 0.
@@ -49,7 +54,7 @@ class WindowValues(msgspec.Struct, kw_only=True):
     logins: int = 0
 
 
-class TeamWindowValues(WindowValues, kw_only=True):
+class TeamWindowValues(WindowValues, kw_only=True, gc=False):
     """The agents' values added up, plus what only the shop has: its orders and silent orders."""
 
     orders: int
@@ -58,7 +63,7 @@ class TeamWindowValues(WindowValues, kw_only=True):
     silent_sales_yuan: float
 
 
-class AgentRow(msgspec.Struct, kw_only=True, omit_defaults=True):
+class AgentRow(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     agent: str
     name: str | None
     waiting_buyers: int
@@ -71,16 +76,16 @@ class AgentRow(msgspec.Struct, kw_only=True, omit_defaults=True):
     group: str | None = None  # the agent's team in the configuration (`/floor?group=`)
     # The raw summed vectors per window, for the leader only: ratios cannot be merged, sums
     # can (the `_other` series). Left out of the JSON, as its default.
-    sums: dict[str, list[int]] | None = None
+    sums: dict[str, tuple[int, ...]] | None = None
 
 
-class Totals(msgspec.Struct, kw_only=True):
+class Totals(msgspec.Struct, kw_only=True, gc=False):
     waiting_buyers: int
     oldest_wait_seconds: float
     windows: dict[str, TeamWindowValues]
 
 
-class ShopFloor(msgspec.Struct, kw_only=True):
+class ShopFloor(msgspec.Struct, kw_only=True, gc=False):
     shop: str
     name: str | None
     as_of: int

@@ -37,7 +37,7 @@ def busy_floor(shop: str, agents: int) -> ShopFloor:
             oldest_waiting_buyer="tb_***1",
             agent_status="unknown",
             windows={w: window_values(BUSY, TARGETS) for w in WINDOWS},
-            sums={w: list(BUSY) for w in WINDOWS},
+            sums={w: tuple(BUSY) for w in WINDOWS},
         )
         for i in range(agents)
     ]
