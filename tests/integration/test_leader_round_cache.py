@@ -37,8 +37,13 @@ class World:
 
     async def cohort(self, agent: str, start_ms: int, now_ms: int, **fields: int) -> None:
         """A cohort of `agent` that started at `start_ms`, written at `now_ms` as writes.py does."""
-        policy = self.policies(SHOP)
         writes = WriteSet()
+        self.count(writes, agent, start_ms, now_ms, **fields)
+        await self._apply(writes)
+
+    def count(self, writes: WriteSet, agent: str, start_ms: int, now_ms: int, **fields: int) -> None:
+        """The cohort's counters into `writes` (cohort applies them)."""
+        policy = self.policies(SHOP)
         day = policy.calendar.day(start_ms)
         expiry = policy.calendar.day_start_ms(day + policy.retention_days) + MS_PER_HOUR
         minute, second = start_ms // 60_000, start_ms // 1000 % 60
@@ -50,7 +55,6 @@ class World:
                 key = keys.bucket_key(SHOP, agent, "s", minute)
                 writes.increment(key, f"{name}:{second}", amount, now_ms + 3_900_000)
         writes.agents_seen[SHOP][agent] = now_ms
-        await self._apply(writes)
 
     async def wait(self, agent: str, buyer: str, start_ms: int | None, now_ms: int) -> None:
         writes = WriteSet()

@@ -10,7 +10,9 @@ order the worker sends them, and against a change log that is born again.
   leader knew, only the log's birth says that it restarted.
 - The minute log (apply_agent.lua) names the whole minutes written since the leader's last read.
   A writer older than the log bumps the day log's number without naming its minute, and the log
-  lets its oldest minutes go: either way the leader must read every minute again.
+  lets its oldest minutes go: either way the leader must read every minute again. So must it when
+  the state is rebuilt under it: the same outbox replayed in bigger batches gives a log with the
+  same first share and smaller numbers (found by an independent review).
 
 Each round is compared with a fresh full read. Redis db 13 (flushed first), as the other
 leader-round tests.
@@ -155,3 +157,32 @@ async def minute_log_edges(stack: Stack) -> list[str]:
 
 def test_the_minute_log_names_what_changed_and_sends_the_leader_back_to_a_whole_read(stack: Stack) -> None:
     assert asyncio.run(minute_log_edges(stack)) == []
+
+
+async def rebuilt_under_the_leader(stack: Stack) -> list[int]:
+    """Three live writes and two rounds; the state deleted and the same outbox entries replayed
+    in one call (a rebuild); then a live write into a whole minute of both rolling windows. The
+    seconds at which the kept floor differed from a fresh read."""
+    store, reader, world, cache, now = await _setup(stack)
+    entries = []
+    for n in range(3):
+        writes = WriteSet()
+        world.count(writes, "s1:a", now - 10 * 60_000 + n * 1_000, now, c=1)
+        entry = outbox.from_writes(0, n + 1, writes)
+        assert entry is not None
+        entries.append(entry)
+        await run_scripts(store.client, outbox.apply_calls([entry]))
+    for second in (0, 1):
+        await _difference(reader, cache, now + second * 1000)
+    await store.client.flushdb()
+    await run_scripts(store.client, outbox.apply_calls(entries))
+    world.position = 3
+    await world.cohort("s1:a", now - 4 * 60_000, now + 1_500, c=7)
+    stale = [s for s in (2, 3, 10) if await _difference(reader, cache, now + s * 1000)]
+    await store.client.flushdb()
+    await store.client.aclose()
+    return stale
+
+
+def test_a_state_rebuilt_under_the_leader_is_read_whole(stack: Stack) -> None:
+    assert asyncio.run(rebuilt_under_the_leader(stack)) == []

@@ -317,7 +317,8 @@ def test_one_call_of_an_agents_shares_writes_what_a_call_per_share_writes(url: s
     assert merged == apart
     assert merged[day.encode()] == {b"c": b"14", b"r": b"0"}
     assert merged_expiries == apart_expiries == [later, later + 2]
-    assert merged_log[b"@"] == apart_log[b"@"] == b"0:7"
+    # The first applied share, and the time (a rebuild's log is not the one it replaced).
+    assert merged_log[b"@"].startswith(b"0:7:") and apart_log[b"@"].startswith(b"0:7:")
     day_field = day.rsplit(":", 1)[1].encode()
     assert merged_log[day_field] == merged_log[b"#"] == b"1"  # one call, one number
     assert apart_log[day_field] == apart_log[b"#"] == b"3"  # three applied shares, three

@@ -157,9 +157,12 @@ redis.call('PEXPIRE', KEYS[1], marker_ttl)
 if #days > 0 or #minutes > 0 then
   local day_number = redis.call('HINCRBY', day_log, '#', 1)
   redis.call('HINCRBY', day_log, 'm#', 1)
-  -- A log that expired starts again at 1: its birth (a share of this call) tells the two apart.
+  -- A log that expired starts again at 1: its birth tells the two apart. The first share of this
+  -- call, and the time: a rebuild replays the same first share into a log with smaller numbers,
+  -- which a leader that held the old ones must not compare with them (touch_index.lua alike).
   if day_number == 1 then
-    redis.call('HSET', day_log, '@', day_share[1] .. ':' .. day_share[2])
+    local now = redis.call('TIME')
+    redis.call('HSET', day_log, '@', day_share[1] .. ':' .. day_share[2] .. ':' .. now[1] .. '.' .. now[2])
     redis.call('DEL', minute_log)  -- its numbers belong to the log that expired
   end
   for i = 2, #days, 2 do days[i] = day_number end

@@ -25,7 +25,7 @@
 -- without the `m` runs), waiting buyers, oldest wait's score (string, or false), its member (or
 -- false), {histogram field, count, ...}, valid_until_s (or false), {status member, score, ...},
 -- closed days' token, {{minute, slot, value, ...}, ...} (a minute read, its non-zero counters;
--- a minute alone: none), minute token ('' without a minute log), whole (1, or 0)}.
+-- a minute alone: none left), minute token ('' without a minute log), whole (1, or 0)}.
 -- valid_until_s: the first second at which a rolling window's sums differ from these without a
 -- write (a cohort second leaves a window, or a future one enters it), but for the `m` runs: the
 -- caller knows those from the minutes it keeps.
@@ -71,7 +71,8 @@ if logged[1] and logged[3] then
   local colon = string.find(held_token, ':', 1, true)
   local held = colon and tonumber(string.sub(held_token, 1, colon - 1))
   local held_shape = colon and string.sub(held_token, colon + 1)
-  if held and held_shape == shape and ARGV[4] ~= '' and held >= tonumber(logged[4] or '0') then
+  local number, let_go = tonumber(logged[1]), tonumber(logged[4] or '0')
+  if held and held_shape == shape and ARGV[4] ~= '' and held >= let_go and held <= number then
     since = held
   end
 end
@@ -95,6 +96,8 @@ local sums, closed = {}, {}
 for i = 1, windows * width do sums[i] = 0 end
 for i = 1, width do closed[i] = 0 end
 -- A whole minute of the rolling windows, as its own vector: slot, value, ... of the non-zero.
+-- A minute without counters is left out (the caller has none for it), unless it was written
+-- since the held token: then the caller's counters for it must go.
 local function read_minute(ident)
   local row = {ident}
   local flat = redis.call('HGETALL', bucket_key(tag, 'm', ident))
@@ -105,7 +108,7 @@ local function read_minute(ident)
       row[#row + 1] = value
     end
   end
-  minute_rows[#minute_rows + 1] = row
+  if #row > 1 or written[ident] then minute_rows[#minute_rows + 1] = row end
 end
 
 for _, run in ipairs(reads) do
