@@ -327,6 +327,34 @@ def test_one_call_of_an_agents_shares_writes_what_a_call_per_share_writes(url: s
     assert merged_minutes == [(minute_field, 1.0)] and apart_minutes == [(minute_field, 3.0)]
 
 
+def test_the_day_log_lets_go_of_days_no_window_reads(url: str) -> None:
+    """apply_agent.lua's day log got a field per day written and kept it for as long as the agent
+    wrote: it now keeps the days within 40 of the newest one a call writes."""
+    agent = keys.agent_tag(SHOP, AGENT)
+    today = int(day_bucket(SHOP, AGENT).rsplit(":", 1)[1])
+    later = NOW + 3_600_000
+
+    def entry(position: int, day: int) -> outbox.Outbox:
+        counters = [outbox.Counters(keys.bucket_key(SHOP, AGENT, "d", day), later, {"c": 1})]
+        return outbox.Outbox(0, position, {agent: outbox.AgentShare(counters, [])}, [])
+
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    old_days = [today - 300 + n for n in range(30)]  # a late event a call, into days long gone
+    calls = [[entry(n + 1, day)] for n, day in enumerate(old_days)]
+    calls += [[entry(len(calls) + n + 1, today - n % 3)] for n in range(34)]  # then recent days
+
+    async def apply(store: RedisStore) -> None:
+        for entries in calls:
+            await run_scripts(store.client, outbox.apply_calls(entries))
+
+    run_on_store(url, apply)
+    day_log = {k.decode(): v for k, v in client.hgetall(f"{agent}:dv").items()}
+    client.close()
+    assert day_log["#"] == str(len(calls)).encode()
+    assert sorted(int(d) for d in day_log if d.isdigit()) == [today - 2, today - 1, today]
+
+
 def bad_calls() -> dict[str, tuple[ScriptCall, dict[bytes, Any]]]:
     """Per script, a call whose input is wrong late in its arguments (after valid items an
     unchecked script would already have written), and the state it starts from."""

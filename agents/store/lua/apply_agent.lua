@@ -84,6 +84,9 @@ local applied = 0
 local day_log = string.sub(KEYS[1], 1, -3) .. ':dv'
 local minute_log = string.sub(KEYS[1], 1, -3) .. ':mv'
 local MINUTE_LOG_SIZE = 128  -- a listpack at Redis's default: about 1.5 KB an agent at most
+-- The day log keeps the days within this many of the newest one a call writes: the leader reads
+-- the numbers of the 28d window's closed days only. Looked over every DAY_LOG_PRUNE_EVERY calls.
+local DAY_LOG_DAYS, DAY_LOG_PRUNE_EVERY = 40, 32
 -- The counters of every share applied, summed per key and field and written once after the
 -- loop: each share adds to the same few buckets, and a call from Lua costs Redis more than the
 -- command it runs. Keys keep the shares' order; a key's expiry is the last share's, as one
@@ -165,8 +168,22 @@ if #days > 0 or #minutes > 0 then
     redis.call('HSET', day_log, '@', day_share[1] .. ':' .. day_share[2] .. ':' .. now[1] .. '.' .. now[2])
     redis.call('DEL', minute_log)  -- its numbers belong to the log that expired
   end
-  for i = 2, #days, 2 do days[i] = day_number end
+  local newest = false
+  for i = 2, #days, 2 do
+    days[i] = day_number
+    local day = tonumber(days[i - 1])
+    if newest == false or day > newest then newest = day end
+  end
   call_chunked('HSET', day_log, nil, days, 1, #days, 2)
+  if newest and day_number % DAY_LOG_PRUNE_EVERY == 0 then
+    -- A day let go lowers no number the leader compares: numbers only grow, a token never repeats.
+    local gone = {}
+    for _, name in ipairs(redis.call('HKEYS', day_log)) do
+      local day = tonumber(name)  -- nil for '#', '@', 'm#', 'm<'
+      if day and day < newest - DAY_LOG_DAYS then gone[#gone + 1] = name end
+    end
+    call_chunked('HDEL', day_log, nil, gone, 1, #gone, 1)
+  end
   redis.call('PEXPIRE', day_log, marker_ttl)
   if #minutes > 0 then
     for i = 1, #minutes, 2 do minutes[i] = day_number end
