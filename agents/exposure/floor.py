@@ -204,7 +204,7 @@ class _KeptMinutes:
     """An agent's whole minutes of the rolling windows, kept across rounds so that a round reads
     only the minutes written since (floor_reads.lua's minute log), and their sums per window."""
 
-    held: MinutesHeld  # what to give floor_reads.lua next round
+    token: str  # the minute token they were read under
     ranges: dict[str, tuple[int, int]]  # window -> first and last whole minute summed
     vectors: dict[int, tuple[int, ...]]  # minute -> (slot, value, ...), minutes with a counter only
     sums: dict[str, Sums]  # window -> its whole minutes summed
@@ -233,24 +233,34 @@ class _KeptMinutes:
                 if first <= minute <= last:
                     _add_pairs(sums[window], before, -1)
                     _add_pairs(sums[window], pairs, 1)
-        held = MinutesHeld(read.minute_token, old.held.first, old.held.last)
-        return cls(held, ranges, vectors, {window: tuple(vector) for window, vector in sums.items()})
+        return cls(
+            read.minute_token, ranges, vectors, {window: tuple(vector) for window, vector in sums.items()}
+        )
 
     @classmethod
     def _summed(
         cls, token: str, ranges: dict[str, tuple[int, int]], vectors: dict[int, tuple[int, ...]]
     ) -> _KeptMinutes:
-        if not ranges:
-            return cls(MinutesHeld(token), ranges, {}, {})
-        first = min(first for first, _ in ranges.values())
-        last = max(last for _, last in ranges.values())
-        kept = {minute: pairs for minute, pairs in vectors.items() if first <= minute <= last}
+        kept = cls(token, ranges, {}, {})
+        first, last = kept.held.first, kept.held.last
+        if first is None or last is None:
+            return kept
+        kept.vectors = {minute: pairs for minute, pairs in vectors.items() if first <= minute <= last}
         sums = {window: [0] * WIDTH for window in ranges}
-        for minute, pairs in kept.items():
+        for minute, pairs in kept.vectors.items():
             for window, (low, high) in ranges.items():
                 if low <= minute <= high:
                     _add_pairs(sums[window], pairs, 1)
-        return cls(MinutesHeld(token, first, last), ranges, kept, {w: tuple(v) for w, v in sums.items()})
+        kept.sums = {window: tuple(vector) for window, vector in sums.items()}
+        return kept
+
+    @property
+    def held(self) -> MinutesHeld:
+        """What to give floor_reads.lua next round: the token, and the minutes the windows span."""
+        if not self.ranges:
+            return MinutesHeld(self.token)
+        first = min(first for first, _ in self.ranges.values())
+        return MinutesHeld(self.token, first, max(last for _, last in self.ranges.values()))
 
     def valid_until_s(self) -> int | None:
         """The first second a cohort of these minutes leaves its window (as floor_reads.lua

@@ -67,11 +67,15 @@ class World:
         writes.agents_seen[SHOP][agent] = now_ms
         await self._apply(writes)
 
-    async def _apply(self, writes: WriteSet) -> None:
+    def entry(self, writes: WriteSet) -> outbox.Outbox:
+        """`writes` as the worker's next outbox entry (partition 0)."""
         self.position += 1
         entry = outbox.from_writes(0, self.position, writes)
         assert entry is not None
-        await run_scripts(self.store.client, outbox.apply_calls([entry]))
+        return entry
+
+    async def _apply(self, writes: WriteSet) -> None:
+        await run_scripts(self.store.client, outbox.apply_calls([self.entry(writes)]))
 
 
 async def rounds(stack: Stack, ignore_changes: bool = False) -> list[str]:

@@ -51,6 +51,17 @@ async def _difference(reader: FloorReader, cache: FloorCache, at: int) -> bool:
     return cached != await reader.floor(SHOP, at, with_sums=True)
 
 
+async def _stale_seconds(
+    store: RedisStore, reader: FloorReader, cache: FloorCache, now: int, seconds: tuple[int, ...] = (2, 3, 10)
+) -> list[int]:
+    """The `seconds` after `now` at which the kept floor differed; then the db is flushed and the
+    client closed (the end of each scenario)."""
+    stale = [s for s in seconds if await _difference(reader, cache, now + s * 1000)]
+    await store.client.flushdb()
+    await store.client.aclose()
+    return stale
+
+
 async def touch_before_write(stack: Stack) -> list[int]:
     """A new agent's first wait: its index touch runs, a round reads, then its write lands.
     The seconds at which the kept floor differed from a fresh read, from the second after."""
@@ -68,10 +79,7 @@ async def touch_before_write(stack: Stack) -> list[int]:
     await run_scripts(store.client, index_calls)  # the touch lands first
     await _difference(reader, cache, now + 1_000)  # a round in between: s1:b read, still empty
     await run_scripts(store.client, [agent_call])
-    stale = [s for s in (2, 3, 10, 20) if await _difference(reader, cache, now + s * 1000)]
-    await store.client.flushdb()
-    await store.client.aclose()
-    return stale
+    return await _stale_seconds(store, reader, cache, now, (2, 3, 10, 20))
 
 
 def test_a_touch_that_lands_before_its_write_is_read_again(stack: Stack) -> None:
@@ -94,10 +102,7 @@ async def log_born_again(stack: Stack) -> list[int]:
     await world.cohort("s1:a", now - 1_000, now + 1_500, c=1)
     for _ in range(10):
         await world.cohort("s1:b", now - 1_000, now + 1_500, c=1)
-    stale = [s for s in (2, 3, 10) if await _difference(reader, cache, now + s * 1000)]
-    await store.client.flushdb()
-    await store.client.aclose()
-    return stale
+    return await _stale_seconds(store, reader, cache, now)
 
 
 def test_a_change_log_born_again_is_read_whole(stack: Stack) -> None:
@@ -168,20 +173,14 @@ async def rebuilt_under_the_leader(stack: Stack) -> list[int]:
     for n in range(3):
         writes = WriteSet()
         world.count(writes, "s1:a", now - 10 * 60_000 + n * 1_000, now, c=1)
-        entry = outbox.from_writes(0, n + 1, writes)
-        assert entry is not None
-        entries.append(entry)
-        await run_scripts(store.client, outbox.apply_calls([entry]))
+        entries.append(world.entry(writes))
+        await run_scripts(store.client, outbox.apply_calls(entries[-1:]))
     for second in (0, 1):
         await _difference(reader, cache, now + second * 1000)
     await store.client.flushdb()
     await run_scripts(store.client, outbox.apply_calls(entries))
-    world.position = 3
     await world.cohort("s1:a", now - 4 * 60_000, now + 1_500, c=7)
-    stale = [s for s in (2, 3, 10) if await _difference(reader, cache, now + s * 1000)]
-    await store.client.flushdb()
-    await store.client.aclose()
-    return stale
+    return await _stale_seconds(store, reader, cache, now)
 
 
 def test_a_state_rebuilt_under_the_leader_is_read_whole(stack: Stack) -> None:
