@@ -1,14 +1,16 @@
 """The compiled core (agents/core/compiled.py) against the pure one, and the rule that decides.
 
-The differential test runs tests/unit/core/compiled_scenarios.py in two processes, one on the
-compiled build and one with KEFU_PURE_PYTHON=1, and compares every line. Without a build it
-skips, except under CI=true (as every skip, tests/conftest.py): there it must run.
+The differential tests run tests/unit/core/compiled_scenarios.py, and `print_values` below (the
+leader's window values), in two processes, one on the compiled build and one with
+KEFU_PURE_PYTHON=1, and compare every line. Without a build they skip, except under CI=true (as
+every skip, tests/conftest.py): there they must run.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import pytest
 
 from agents.core import compiled
 from agents.core.compiled import COMPILED_MODULES, GROUP_LIBRARY, MANIFEST, check_build, extension_path
+from config.settings import MAX_RESPONSE_TARGETS
 
 ROOT = Path(__file__).resolve().parents[3]
 RECORDS, SEEDS = 20_000, (1, 2)
@@ -60,17 +63,73 @@ def test_the_build_is_in_use_under_ci() -> None:
     assert compiled.core_status().compiled or os.environ.get(compiled.PURE_ENV)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_compiled_and_pure_cores_give_identical_results(seed: int) -> None:
+def _require_a_usable_build() -> None:
     problem = check_build(compiled.build_dir())
     if problem is not None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI runs the compiled build, but it is unusable: {problem}")
         pytest.skip(f"no usable compiled build ({problem}); `./install` builds it")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_compiled_and_pure_cores_give_identical_results(seed: int) -> None:
+    _require_a_usable_build()
     fast = _scenario_lines(seed)
     pure = _scenario_lines(seed, **{compiled.PURE_ENV: "1"})
     assert (fast[0], pure[0]) == ("core True", "core False"), "each side must run the core it names"
     assert len(fast) > 1000, "the scenarios produced almost nothing to compare"
+    assert fast[1:] == pure[1:], _first_difference(fast[1:], pure[1:])
+
+
+# ---- the leader's window values (agents/core/values.py), compiled against pure ---------------------
+
+VALUE_CASES = 4_000
+# Magnitudes a summed counter takes: none, a few, an agent's day, a shop's ms or fen over a week.
+# All below 2**53, where mypyc's int / int is CPython's (values.py says why that is enough).
+MAGNITUDES = (0, 0, 9, 999, 99_999, 10**7, 10**12)
+
+
+def _counter_vector(rng: random.Random) -> list[int]:
+    from agents.core.projection import WIDTH
+
+    return [rng.randint(0, rng.choice(MAGNITUDES)) for _ in range(WIDTH)]
+
+
+def _targets(rng: random.Random) -> tuple[int, ...]:
+    return tuple(rng.sample((5, 10, 15, 30, 60, 120, 300), rng.randint(0, MAX_RESPONSE_TARGETS)))
+
+
+def print_values(seed: int) -> None:
+    """Window and team values of generated vectors (zeros often, so absent ratios too), one line
+    each, after a line saying which core ran and where values.py came from."""
+    import msgspec
+
+    from agents.core import values
+
+    where = "source" if str(values.__file__).endswith(".py") else "extension"
+    print(f"core {compiled.core_status().compiled} values {where}")
+    rng = random.Random(seed)
+    zeros = [0] * len(_counter_vector(rng))
+    for case in range(VALUE_CASES):
+        vector, shop = (zeros, zeros) if case == 0 else (_counter_vector(rng), _counter_vector(rng))
+        targets = (15, 30, 60) if case % 2 else _targets(rng)
+        print(repr(msgspec.structs.asdict(values.window_values(vector, targets))))
+        print(repr(msgspec.structs.asdict(values.team_values(vector, shop, targets))))
+
+
+def _value_lines(seed: int, **env: str) -> list[str]:
+    code = f"from tests.unit.core.test_compiled_core import print_values; print_values({seed})"
+    return _python(["-c", code], **env).stdout.splitlines()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_compiled_and_pure_window_values_are_identical(seed: int) -> None:
+    _require_a_usable_build()
+    fast = _value_lines(seed)
+    pure = _value_lines(seed, **{compiled.PURE_ENV: "1"})
+    assert (fast[0], pure[0]) == ("core True values extension", "core False values source")
+    absent = sum("'reply_ratio': None" in line for line in fast[1:])
+    assert len(fast) == 1 + 2 * VALUE_CASES and 0 < absent < VALUE_CASES, "absent and real ratios both"
     assert fast[1:] == pure[1:], _first_difference(fast[1:], pure[1:])
 
 
