@@ -96,8 +96,11 @@ def floor_plan(
     older than `oldest_allowed_ms` leave the live queue (the leader's duty)."""
     closed_mask = 1 << WINDOWS.index("28d")
     runs: list[list[int | str]] = []
+    closed_days: list[str] = []  # their day-log fields, named here once for every agent
     for r in sorted(reads, key=lambda r: (r.kind, r.ident)):
         closed = int(r.kind == "d" and r.ident < today and r.mask == closed_mask)
+        if closed:
+            closed_days.append(str(r.ident))
         last = runs[-1] if runs else None
         if (
             last is not None
@@ -120,6 +123,7 @@ def floor_plan(
             _ROLLING,
             since,
             int(prune),
+            closed_days,
         ]
     )
 

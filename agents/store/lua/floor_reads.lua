@@ -6,9 +6,10 @@
 -- key names per agent per second cost the leader more than Redis's reads of them.
 -- ARGV[1]: the plan, msgpack {windows, width, {field names}, oldest_allowed_ms,
 --   {{kind, first, last, mask, lo, hi, closed}, ...}, now_s, {rolling seconds per window},
---   status_since_ms ('' for none), prune (1: drop waits older than oldest_allowed_ms)}, the same
---   for every agent of a shop: each run reads buckets `kind` first..last alike. `closed` reads
---   are business days before today: they add into a vector of their own, not the windows.
+--   status_since_ms ('' for none), prune (1: drop waits older than oldest_allowed_ms), {the
+--   closed runs' days as field names}}, the same for every agent of a shop: each run reads
+--   buckets `kind` first..last alike. `closed` reads are business days before today: they add
+--   into a vector of their own, not the windows.
 -- ARGV[2]: the closed days' token the caller holds their sum for ('' for none). With a day log
 -- (apply_agent.lua notes each day a share writes, with a number that only grows), it is the
 -- highest number among the closed days: unchanged, their buckets are unchanged. Without one it
@@ -31,7 +32,7 @@
 -- caller knows those from the minutes it keeps.
 local plan = cmsgpack.unpack(ARGV[1])
 local windows, width, names, oldest_allowed, reads = plan[1], plan[2], plan[3], plan[4], plan[5]
-local now_s, rolling, status_since, prune = plan[6], plan[7], plan[8], plan[9]
+local now_s, rolling, status_since, prune, closed_days = plan[6], plan[7], plan[8], plan[9], plan[10]
 local tag = string.sub(KEYS[1], 1, -3)
 
 local markers = redis.call('HGETALL', KEYS[1])
@@ -45,15 +46,10 @@ local closed_token = token
 local day_log = tag .. ':dv'
 local logged = redis.call('HMGET', day_log, '#', '@', 'm#', 'm<')
 if logged[1] then
-  -- One HMGET for the closed days (27 HGETs were a quarter of a touched agent's calls).
-  local days = {}
-  for _, run in ipairs(reads) do
-    if run[7] == 1 then
-      for ident = run[2], run[3] do days[#days + 1] = string.format('%d', ident) end
-    end
-  end
+  -- One HMGET for the closed days (27 HGETs were a quarter of a touched agent's calls), named
+  -- by the plan: formatting 27 numbers here cost a touched agent ~7 us.
   local highest = 0
-  for _, n in ipairs(hmget_chunked(day_log, days)) do
+  for _, n in ipairs(hmget_chunked(day_log, closed_days)) do
     n = tonumber(n or '0')
     if n > highest then highest = n end
   end
@@ -117,28 +113,33 @@ for _, run in ipairs(reads) do
     for ident = run[2], run[3] do
       if not since or written[ident] or ident < held_first or ident > held_last then read_minute(ident) end
     end
-  else
+  elseif lo < 0 then  -- whole fields: days, which no rolling window reads
+    local into, offsets = sums, window_offsets(mask, windows, width)
+    if is_closed then into, offsets = closed, {0} end
     for ident = run[2], (is_closed and skip_closed) and run[2] - 1 or run[3] do
+      add_values(hmget_chunked(bucket_key(tag, kind, ident), names), into, offsets)
+    end
+  else  -- second buckets: seconds lo..hi count, and the earliest cohort sets when they leave
+    local offsets, leaving = window_offsets(mask, windows, width), {}
+    for w = 0, windows - 1 do
+      if rolling[w + 1] > 0 and bit.band(mask, bit.lshift(1, w)) ~= 0 then leaving[#leaving + 1] = rolling[w + 1] end
+    end
+    for ident = run[2], run[3] do
       local flat = redis.call('HGETALL', bucket_key(tag, kind, ident))
       local earliest = false
       for j = 1, #flat, 2 do
         local slot, sec = bucket_slot(flat[j], index, lo, hi)
         if slot then
           local value = tonumber(flat[j + 1])
-          if is_closed then
-            closed[slot] = closed[slot] + value
-          else
-            add_to_windows(sums, mask, windows, width, slot, value)
-            if value ~= 0 and (earliest == false or (sec or 0) < earliest) then earliest = sec or 0 end
+          for k = 1, #offsets do
+            local at = offsets[k] + slot
+            sums[at] = sums[at] + value
           end
+          if value ~= 0 and (earliest == false or sec < earliest) then earliest = sec end
         end
       end
-      if earliest ~= false and kind ~= 'd' then
-        for w = 0, windows - 1 do
-          if rolling[w + 1] > 0 and bit.band(mask, bit.lshift(1, w)) ~= 0 then
-            until_(ident * 60 + earliest + rolling[w + 1])
-          end
-        end
+      if earliest ~= false then
+        for _, seconds in ipairs(leaving) do until_(ident * 60 + earliest + seconds) end
       end
     end
   end

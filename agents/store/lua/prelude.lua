@@ -80,6 +80,33 @@ local function add_to_windows(sums, mask, windows, width, slot, value)
   end
 end
 
+-- Where window w's vector starts in a windows * width flat vector (0-based), for each window in
+-- `mask`: computed once per bucket run, not once per field.
+local function window_offsets(mask, windows, width)
+  local offsets = {}
+  for w = 0, windows - 1 do
+    if bit.band(mask, bit.lshift(1, w)) ~= 0 then offsets[#offsets + 1] = w * width end
+  end
+  return offsets
+end
+
+-- Add a whole-field bucket's values, read by HMGET of the field names in slot order (false:
+-- absent), into `into` at each of `offsets`. HMGET rather than HGETALL: Redis makes a Lua string
+-- of every reply item, and a day bucket's names and its fields no window reads cost twice the
+-- values (~20 us a touched agent).
+local function add_values(values, into, offsets)
+  for slot = 1, #values do
+    local value = values[slot]
+    if value then
+      value = tonumber(value)
+      for k = 1, #offsets do
+        local at = offsets[k] + slot
+        into[at] = into[at] + value
+      end
+    end
+  end
+end
+
 -- A shop's agents index's change log (touch_index.lua writes it, floor_changes.lua reads it),
 -- in the index's slot by its tag: a counter bumped at every touch, and each member's last
 -- touch's count.
