@@ -77,12 +77,17 @@ def conditions(floors: Iterable[ShopFloor]) -> dict[AlertKey, tuple[bool, float,
 def transitions(
     firing_before: Firing, now: Mapping[AlertKey, tuple[bool, float, float]], ts: int
 ) -> list[AlertEvent]:
-    """Events for alerts that started or stopped firing; an agent that vanished resolves."""
+    """Events for alerts that started or stopped firing; an agent that vanished resolves.
+    In key order: those still shown first, then the vanished ones."""
+    # Only the keys that change are sorted: the leader compares every agent twice a round, and
+    # sorting 20,000 keys at 10,000 agents cost more than the comparison.
+    changed = [key for key, (firing, _, _) in now.items() if firing != (key in firing_before)]
     events: list[AlertEvent] = []
-    for key, (firing, value, threshold) in sorted(now.items()):
-        if firing and key not in firing_before:
+    for key in sorted(changed):
+        firing, value, threshold = now[key]
+        if firing:
             events.append(_event(key, "firing", value, threshold, ts, started=ts))
-        elif not firing and key in firing_before:
+        else:
             events.append(_event(key, "resolved", value, threshold, ts, started=firing_before[key]))
     for key in sorted(firing_before.keys() - now.keys()):
         events.append(_event(key, "resolved", 0.0, 0.0, ts, started=firing_before[key]))

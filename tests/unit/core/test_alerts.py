@@ -150,3 +150,40 @@ def test_the_watch_judges_a_wait_as_the_floor_does(
 def test_a_check_compares_its_shops_and_leaves_the_others_firing() -> None:
     firing = {(WAITING, "s1", "s1:a"): 1, (FIRST_RESPONSE, "s2", "s2:a"): 2}
     assert in_scope(firing, {"s1"}) == ({(WAITING, "s1", "s1:a"): 1}, {(FIRST_RESPONSE, "s2", "s2:a"): 2})
+
+
+def _transitions_by_sorting_everything(
+    before: dict[tuple[str, str, str], int],
+    now: dict[tuple[str, str, str], tuple[bool, float, float]],
+    ts: int,
+) -> list[tuple[str, str, str, str, float, str]]:
+    """The events as first written: every key sorted, each compared (the reference)."""
+    events = []
+    for key, (firing, value, _) in sorted(now.items()):
+        if firing and key not in before:
+            events.append((*key, "firing", value, f"{key[0]}/{key[1]}/{key[2]}/{ts}"))
+        elif not firing and key in before:
+            events.append((*key, "resolved", value, f"{key[0]}/{key[1]}/{key[2]}/{before[key]}"))
+    for key in sorted(before.keys() - now.keys()):
+        events.append((*key, "resolved", 0.0, f"{key[0]}/{key[1]}/{key[2]}/{before[key]}"))
+    return events
+
+
+_keys = st.tuples(
+    st.sampled_from([WAITING, FIRST_RESPONSE]),
+    st.sampled_from(["s1", "s2", "s10"]),
+    st.text("ab:", max_size=3),
+)
+
+
+@given(
+    st.dictionaries(_keys, st.integers(0, 10**6)),
+    st.dictionaries(_keys, st.tuples(st.booleans(), st.floats(0, 100), st.just(15.0))),
+)
+def test_the_events_are_those_of_comparing_every_key_in_key_order(
+    before: dict[tuple[str, str, str], int], now: dict[tuple[str, str, str], tuple[bool, float, float]]
+) -> None:
+    got = [
+        (e.alert, e.shop_id, e.agent_id, e.state, e.value, e.alert_id) for e in transitions(before, now, 7)
+    ]
+    assert got == _transitions_by_sorting_everything(before, now, 7)
