@@ -59,9 +59,14 @@ class StatusTime:
         return self.away_ms / 1000
 
 
+NO_STATUS_TIME = StatusTime()  # frozen: one shared by every window without status points
+
+
 def status_time(points: Sequence[ChangePoint], start_ms: int, end_ms: int, now_ms: int) -> StatusTime:
     """The figures of window `[start_ms, end_ms)` up to `now_ms`; `points` in time order (ties in
     the order they were produced). Points after now do not count yet."""
+    if not points:  # most agents of a v2 feed: the leader asks four times per row it makes
+        return NO_STATUS_TIME
     end = min(end_ms, now_ms)
     online = away = logins = 0
     previous = UNKNOWN

@@ -13,7 +13,7 @@ from agents.core.projection import SHOP_LEVEL, WIDTH, Vector
 from agents.core.status import ChangePoint, StatusTime, earliest_start, status_at, status_time, window_spans
 from agents.core.values import team_values, window_values
 from agents.core.windows import ROLLING_SECONDS, SLIDING_TTL_MS, WINDOWS, whole_minutes, window_reads
-from agents.exposure.status_values import with_status
+from agents.exposure.status_values import total, with_status
 from agents.store.floor_reads import NO_MINUTES_HELD, AgentReads, IndexChanges, MinutesHeld, floor_plan
 from agents.store.protocols import AgentPairs, FloorStore, NoStatusHistory, StatusHistory
 from streams.contract.floor import AgentRow, ShopFloor, TeamWindowValues, Totals, WindowValues
@@ -399,14 +399,13 @@ class _ShopState:
         moving = any(self.agents[agent].points for agent in agents)
         if self.team is not None and not self.changed and not moving:
             return self.team
-        status = {w: StatusTime() for w in WINDOWS}
         states = [self.agents[agent] for agent in agents]
+        kept: list[dict[str, StatusTime]] = []
         for agent, state in zip(agents, states, strict=True):
-            kept = state.status  # set by _row, which made every agent's row of this round first
-            if kept is None:
+            if state.status is None:  # set by _row, which made every agent's row of this round first
                 raise RuntimeError(f"no row made for {agent!r} before the team's sums")
-            for w in WINDOWS:
-                status[w] += kept[w]
+            kept.append(state.status)
+        status = {w: total([times[w] for times in kept]) for w in WINDOWS}
         # Column by column: one pass over the agents' vectors of a window, not one list per agent.
         vectors = {
             w: [sum(column) for column in zip(*(state.windows[w] for state in states), strict=True)]

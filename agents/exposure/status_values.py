@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 import msgspec
@@ -19,5 +20,10 @@ def with_status(values: Values, time: StatusTime) -> Values:
     )
 
 
-def total(times: list[StatusTime]) -> StatusTime:
-    return sum(times, StatusTime())
+def total(times: Sequence[StatusTime]) -> StatusTime:
+    """The figures summed: one StatusTime made, not one per addition (a shop's team each round)."""
+    return StatusTime(
+        sum(time.online_ms for time in times),
+        sum(time.away_ms for time in times),
+        sum(time.logins for time in times),
+    )
