@@ -68,7 +68,8 @@ class Lua:
 
 @dataclass(frozen=True, slots=True)
 class ScriptCall:
-    """One script run. Every key it touches is in `keys`, all of one hash slot."""
+    """One script run. Every key it touches is in `keys` or named from their hash tags, all of
+    one hash slot on a cluster (floor_reads.lua reads several agents' on one server)."""
 
     script: Lua
     keys: Sequence[str]

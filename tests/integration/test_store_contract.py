@@ -14,13 +14,16 @@ import redis
 from kafka.partitioner.default import murmur2
 
 from agents.core.policy import PolicyBook
+from agents.core.projection import SHOP_LEVEL
+from agents.core.windows import whole_minutes, window_reads
 from agents.exposure.floor import FloorCache, FloorReader
 from agents.processing.batch import BatchProcessor, BatchReport
 from agents.store import keys
 from agents.store.batches import RedisPartitionStore
 from agents.store.connect import connect
+from agents.store.floor_reads import NO_MINUTES_HELD, MinutesHeld, floor_plan
 from agents.store.protocols import PartitionCommit, PartitionStore
-from agents.store.redis_store import RedisStore
+from agents.store.redis_store import FLOOR_READS_PER_CALL, RedisStore
 from agents.store.repartition import move_buyers
 from config.settings import Settings
 from streams.wire.records import Record
@@ -333,3 +336,48 @@ def test_the_leaders_one_call_read_equals_the_floor_read_on_both_backends(url: s
         return compared
 
     assert asyncio.run(compare()) > 20
+
+
+def test_the_leaders_reads_of_many_agents_a_call_equal_one_agent_a_call(url: str) -> None:
+    """On one server floor_reads.lua reads FLOOR_READS_PER_CALL agents a call, one plan each
+    call: what each agent gets must be what it gets alone, whole and then from held tokens,
+    with more pairs of one plan than a call takes, then two plans alternating."""
+    asyncio.run(process_all(url))
+
+    async def compare() -> int:
+        store = RedisStore(connect(url))
+        reader = FloorReader(store, PolicyBook(Settings()))
+        try:
+            shops = await reader.shops(NOW)
+            pairs = [
+                (shop, agent) for shop in shops for agent in [*await reader.agents(shop, NOW), SHOP_LEVEL]
+            ]
+            pairs *= 3  # the same agent in several calls, and in one call more than once
+            calendar = PolicyBook(Settings())(shops[0]).calendar
+            plans = [
+                floor_plan(window_reads(NOW, calendar), calendar.day(NOW), NOW - limit_ms, NOW)
+                for limit_ms in (60_000, 3_600_000)
+            ]
+            # A run longer than a call, then runs of five: a call ends at its size or a new plan.
+            each = [plans[0] if i < 40 else plans[(i // 5) % 2] for i in range(len(pairs))]
+            tokens, held = [""] * len(pairs), [NO_MINUTES_HELD] * len(pairs)
+            for _ in ("whole", "from held tokens"):
+                together = await store.floor_reads(pairs, each, tokens, held)
+                alone = [
+                    (await store.floor_reads([pair], plan, [token], [minutes]))[0]
+                    for pair, plan, token, minutes in zip(pairs, each, tokens, held, strict=True)
+                ]
+                assert together == alone
+                # Every other agent holds its tokens (closed days skipped, minutes since), the
+                # rest hold none (read whole): an agent given another's arguments reads otherwise.
+                first, last = min(whole_minutes(NOW).values())[0], max(whole_minutes(NOW).values())[1]
+                tokens = [read.closed_token if i % 2 else "" for i, read in enumerate(together)]
+                held = [
+                    MinutesHeld(read.minute_token, first, last) if i % 2 else NO_MINUTES_HELD
+                    for i, read in enumerate(together)
+                ]
+        finally:
+            await store.client.aclose()
+        return len(pairs)
+
+    assert asyncio.run(compare()) > FLOOR_READS_PER_CALL
