@@ -172,7 +172,7 @@ class AgentReadsStore(Protocol):
         plan: bytes | Sequence[bytes],
         tokens: Sequence[str],
         held_minutes: Sequence[MinutesHeld] | None = None,
-    ) -> list[AgentReads]: ...
+    ) -> Sequence[AgentReads]: ...
 
     async def floor_changes(
         self, shops: Sequence[str], known: Sequence[tuple[int, str]]
