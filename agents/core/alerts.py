@@ -81,7 +81,7 @@ def transitions(
     In key order: those still shown first, then the vanished ones."""
     # Only the keys that change are sorted: the leader compares every agent twice a round, and
     # sorting 20,000 keys at 10,000 agents cost more than the comparison.
-    changed = [key for key, (firing, _, _) in now.items() if firing != (key in firing_before)]
+    changed = [key for key, (firing, _, _) in now.items() if bool(firing) != (key in firing_before)]
     events: list[AlertEvent] = []
     for key in sorted(changed):
         firing, value, threshold = now[key]

@@ -355,14 +355,14 @@ def test_the_leaders_reads_of_many_agents_a_call_equal_one_agent_a_call(url: str
             pairs *= 3  # the same agent in several calls, and in one call more than once
             calendar = PolicyBook(Settings())(shops[0]).calendar
             plans = [
-                floor_plan(window_reads(NOW, calendar), calendar.day(NOW), NOW - limit_ms, NOW)
-                for limit_ms in (60_000, 3_600_000)
+                floor_plan(window_reads(NOW, calendar), calendar.day(NOW), NOW - limit_ms, NOW, since, prune)
+                for limit_ms, since, prune in ((60_000, None, False), (3_600_000, NOW - 86_400_000, True))
             ]
             # A run longer than a call, then runs of five: a call ends at its size or a new plan.
             each = [plans[0] if i < 40 else plans[(i // 5) % 2] for i in range(len(pairs))]
             tokens, held = [""] * len(pairs), [NO_MINUTES_HELD] * len(pairs)
             for _ in ("whole", "from held tokens"):
-                together = await store.floor_reads(pairs, each, tokens, held)
+                together = list(await store.floor_reads(pairs, each, tokens, held))
                 alone = [
                     (await store.floor_reads([pair], plan, [token], [minutes]))[0]
                     for pair, plan, token, minutes in zip(pairs, each, tokens, held, strict=True)
