@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -172,7 +172,7 @@ class AgentReadsStore(Protocol):
         plan: bytes | Sequence[bytes],
         tokens: Sequence[str],
         held_minutes: Sequence[MinutesHeld] | None = None,
-    ) -> Sequence[AgentReads]: ...
+    ) -> Iterator[AgentReads]: ...
 
     async def floor_changes(
         self, shops: Sequence[str], known: Sequence[tuple[int, str]]

@@ -3,9 +3,8 @@ so the floor reads them through a protocol (agents/exposure/floor.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import overload
 
 import msgspec
 
@@ -164,31 +163,6 @@ def agent_reads(packed: bytes) -> AgentReads:
         minute_token,
         bool(whole_minutes),
     )
-
-
-class PackedReads(Sequence[AgentReads]):
-    """floor_reads.lua's replies, each decoded when it is asked for. The leader decodes, keeps
-    what it needs and drops one read at a time: decoded all at once, a churned round's ~4,000
-    reads (~10 containers each) stood in the heap together, and the collector walked them at
-    every collection until the round was over."""
-
-    def __init__(self, packed: Sequence[bytes]) -> None:
-        self._packed = packed
-
-    def __len__(self) -> int:
-        return len(self._packed)
-
-    @overload
-    def __getitem__(self, index: int) -> AgentReads: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[AgentReads]: ...
-    def __getitem__(self, index: int | slice) -> AgentReads | list[AgentReads]:
-        if isinstance(index, slice):
-            return [agent_reads(packed) for packed in self._packed[index]]
-        return agent_reads(self._packed[index])
-
-    def __iter__(self) -> Iterator[AgentReads]:
-        return map(agent_reads, self._packed)
 
 
 def _minute(row: list[int]) -> tuple[int, ...]:

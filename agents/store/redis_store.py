@@ -9,7 +9,7 @@ reads several agents a call (FLOOR_READS_PER_CALL), on a cluster one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import cast
 
 import msgspec
@@ -23,7 +23,7 @@ from agents.core.windows import WINDOWS, BucketRead
 from agents.store import keys
 from agents.store.batches import RedisPartitionStore
 from agents.store.connect import RedisClient
-from agents.store.floor_reads import NO_MINUTES_HELD, IndexChanges, MinutesHeld, PackedReads
+from agents.store.floor_reads import NO_MINUTES_HELD, AgentReads, IndexChanges, MinutesHeld, agent_reads
 from agents.store.protocols import AgentPairs
 from agents.store.repartition import Moves, move_buyers
 from agents.store.scripts import Lua, ScriptCall, run_scripts
@@ -95,7 +95,7 @@ class RedisStore:
         plan: bytes | Sequence[bytes],
         tokens: Sequence[str],
         held_minutes: Sequence[MinutesHeld] | None = None,
-    ) -> PackedReads:
+    ) -> Iterator[AgentReads]:
         """For each (shop, agent), what one leader round reads of it (floor_reads.lua): its
         markers' token, its closed days' sum (None when `tokens` held that token: unchanged),
         its window sums but the whole minutes', those minutes (only the ones written since, with
@@ -119,7 +119,10 @@ class RedisStore:
             calls.append(ScriptCall(FLOOR_READS, markers, args))
             start = end
         replies = await run_scripts(self.client, calls, FLOOR_PIPELINE_CALLS)
-        return PackedReads([packed for reply in replies for packed in reply])
+        # Decoded one at a time as the caller folds them in: decoded all at once, a churned
+        # round's ~4,000 reads (~10 containers each) stood in the heap together, and the
+        # collector walked them at every collection until the round was over.
+        return map(agent_reads, [packed for reply in replies for packed in reply])
 
     async def floor_changes(
         self, shops: Sequence[str], known: Sequence[tuple[int, str]]

@@ -364,7 +364,7 @@ def test_the_leaders_reads_of_many_agents_a_call_equal_one_agent_a_call(url: str
             for _ in ("whole", "from held tokens"):
                 together = list(await store.floor_reads(pairs, each, tokens, held))
                 alone = [
-                    (await store.floor_reads([pair], plan, [token], [minutes]))[0]
+                    next(await store.floor_reads([pair], plan, [token], [minutes]))
                     for pair, plan, token, minutes in zip(pairs, each, tokens, held, strict=True)
                 ]
                 assert together == alone
