@@ -98,7 +98,8 @@ def test_a_second_demo_opens_on_a_calm_floor(deployment: Deployment) -> None:
     notify_log_before = _notify_log_size()
     first = _demo(deployment, port, first_log)
     try:
-        wait_for(lambda: "floor display" in first_log.read_text(), timeout=90, what="the first demo's floor")
+        # The robots' line comes after the floor's, in a print of its own: wait for it, not the floor's.
+        wait_for(lambda: "notify (pid" in first_log.read_text(), timeout=90, what="its notify line")
         notify = _notify_pid(first_log)
         wait_for(
             lambda: _notify_started_after(notify_log_before), timeout=60, what="the demo's notify started"
