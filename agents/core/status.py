@@ -17,16 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import msgspec
+
+from agents.core.status_spans import span_figures
+from agents.core.statuses import AWAY, LOGGED_IN, UNKNOWN
 from agents.core.windows import ROLLING_SECONDS, WINDOW_DAYS, WINDOWS
 from config.calendar import BusinessCalendar
-
-ONLINE = "online"
-AWAY = "away"
-OFFLINE = "offline"
-UNKNOWN = "unknown"
-# Every value `kefu_agent_status{status}` and the floor's `agent_status` can take.
-STATUSES: tuple[str, ...] = (ONLINE, AWAY, OFFLINE, UNKNOWN)
-LOGGED_IN = frozenset({ONLINE, AWAY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +33,10 @@ class ChangePoint:
     status: str
 
 
-@dataclass(frozen=True, slots=True)
-class StatusTime:
-    """A window's status figures; they add up over agents and over days."""
+class StatusTime(msgspec.Struct, frozen=True, gc=False):
+    """A window's status figures; they add up over agents and over days. A frozen Struct: made
+    four times per row of an agent with status points, each second (a frozen dataclass's
+    `__init__` cost 0.8 us)."""
 
     online_ms: int = 0  # online or away
     away_ms: int = 0
@@ -86,6 +83,15 @@ def status_time(points: Sequence[ChangePoint], start_ms: int, end_ms: int, now_m
     return StatusTime(online, away, logins)
 
 
+def status_times(
+    points: Sequence[ChangePoint], spans: Sequence[tuple[int, int]], now_ms: int
+) -> list[StatusTime]:
+    """`status_time` of each span, in one pass over the points (status_spans.py)."""
+    if not points:
+        return [NO_STATUS_TIME] * len(spans)
+    return [StatusTime(*figures) for figures in span_figures(points, spans, now_ms)]
+
+
 def status_at(points: Sequence[ChangePoint], now_ms: int) -> str:
     """The status now: the latest point at or before now (`unknown` before any)."""
     current = UNKNOWN
@@ -123,7 +129,8 @@ def earliest_start(spans: dict[str, tuple[int, int]]) -> int:
 def window_times(
     points: Sequence[ChangePoint], now_ms: int, calendar: BusinessCalendar
 ) -> dict[str, StatusTime]:
-    return {name: status_time(points, *span, now_ms) for name, span in window_spans(now_ms, calendar).items()}
+    spans = window_spans(now_ms, calendar)
+    return dict(zip(spans, status_times(points, list(spans.values()), now_ms), strict=True))
 
 
 def kept_from_ms(now_ms: int, calendar: BusinessCalendar, retention_days: int) -> int:

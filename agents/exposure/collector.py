@@ -14,7 +14,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 
 from agents.core.projection import FIRST_RESPONSE_BUCKETS, WIDTH
-from agents.core.status import STATUSES
+from agents.core.statuses import STATUSES
 from agents.core.values import window_values
 from agents.core.windows import WINDOWS
 from streams.contract.floor import AgentRow, ShopFloor, WindowValues

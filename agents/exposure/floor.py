@@ -10,7 +10,7 @@ import msgspec
 
 from agents.core.policy import PolicyBook, ShopPolicy
 from agents.core.projection import SHOP_LEVEL, WIDTH, Vector
-from agents.core.status import ChangePoint, StatusTime, earliest_start, status_at, status_time, window_spans
+from agents.core.status import ChangePoint, StatusTime, earliest_start, status_at, status_times, window_spans
 from agents.core.values import team_values, window_values
 from agents.core.windows import ROLLING_SECONDS, SLIDING_TTL_MS, WINDOWS, whole_minutes, window_reads
 from agents.exposure.status_values import total, with_status
@@ -151,10 +151,11 @@ class FloorReader:
         pairs = [(shop, a) for a in agents]
         spans = window_spans(now_ms, policy.calendar)
         histories = await self.status.status_points(pairs, earliest_start(spans))
+        window_list = [spans[w] for w in WINDOWS]
         team = _Team.empty()
         rows: list[AgentRow] = []
         for agent, windows, waits, points in zip(agents, vectors[:-1], waiting, histories, strict=True):
-            status = {w: status_time(points, *spans[w], now_ms) for w in WINDOWS}
+            status = dict(zip(WINDOWS, status_times(points, window_list, now_ms), strict=True))
             team.add(windows, status)
             rows.append(_agent_row(policy, agent, windows, waits, points, status, now_ms, with_sums))
         team_windows = team.windows(vectors[-1], policy.response_targets_seconds)
@@ -370,21 +371,31 @@ class _ShopState:
         if agents != self.order:
             self.order, self.changed = agents, True
         spans = window_spans(now_ms, policy.calendar)
-        rows = [self._row(agent, spans, now_ms) for agent in agents]
+        window_list = [spans[w] for w in WINDOWS]
+        rows = [self._row(agent, window_list, now_ms) for agent in agents]
         team_windows, team_status = self._team(agents)
         windows = {w: with_status(team_windows[w], team_status[w]) for w in WINDOWS}
         return shop_floor(shop, policy, rows, windows, now_ms)
 
-    def _row(self, agent: str, spans: dict[str, tuple[int, int]], now_ms: int) -> AgentRow:
+    def _row(self, agent: str, spans: list[tuple[int, int]], now_ms: int) -> AgentRow:
+        """The agent's row at `now_ms` (`spans`: its windows' in WINDOWS order): made once per read,
+        then only what moves with the clock is replaced, the status time and the oldest wait."""
         state = self.agents[agent]
         row = state.row
-        if row is None or state.points:
-            status = {w: status_time(state.points, *spans[w], now_ms) for w in WINDOWS}
+        if row is None:
+            status = dict(zip(WINDOWS, status_times(state.points, spans, now_ms), strict=True))
             row = _row_of(
                 self.policy, agent, state.values, state.windows, state.waiting, state.points, status, now_ms
             )
             state.row, state.status = row, status
             return row
+        if state.points:  # an online agent's online time grows each second; the rest stays
+            status = dict(zip(WINDOWS, status_times(state.points, spans, now_ms), strict=True))
+            now_status = status_at(state.points, now_ms)
+            if status != state.status or now_status != row.agent_status:
+                windows = {w: with_status(state.values[w], status[w]) for w in WINDOWS}
+                row = state.row = msgspec.structs.replace(row, windows=windows, agent_status=now_status)
+                state.status = status
         oldest = state.waiting[1]
         if oldest is None:
             return row  # no wait and no status: nothing in it moves with time
@@ -394,8 +405,8 @@ class _ShopState:
         return row
 
     def _team(self, agents: list[str]) -> tuple[dict[str, TeamWindowValues], dict[str, StatusTime]]:
-        """The team's cohort values and status time: summed again when an agent changed, or
-        when an agent's status time moves with the clock."""
+        """The team's cohort values and status time: both summed again when an agent changed,
+        the status time alone when only the clock moved it."""
         moving = any(self.agents[agent].points for agent in agents)
         if self.team is not None and not self.changed and not moving:
             return self.team
@@ -406,6 +417,9 @@ class _ShopState:
                 raise RuntimeError(f"no row made for {agent!r} before the team's sums")
             kept.append(state.status)
         status = {w: total([times[w] for times in kept]) for w in WINDOWS}
+        if self.team is not None and not self.changed:
+            self.team = (self.team[0], status)
+            return self.team
         # Column by column: one pass over the agents' vectors of a window, not one list per agent.
         vectors = {
             w: [sum(column) for column in zip(*(state.windows[w] for state in states), strict=True)]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from prometheus_client.utils import floatToGoString
 
 from agents.core.projection import FIRST_RESPONSE_BUCKETS
-from agents.core.status import STATUSES
+from agents.core.statuses import STATUSES
 from agents.core.windows import WINDOWS
 from agents.exposure.collector import (
     HISTOGRAM_HELP,

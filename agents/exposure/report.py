@@ -16,7 +16,7 @@ from datetime import date
 from agents.core.policy import PolicyBook, ShopPolicy
 from agents.core.projection import DAY_FIELDS, FIRST_RESPONSE_BUCKETS, SHOP_LEVEL, WIDTH
 from agents.core.report_range import DayRange, day_text, oldest_kept_day, parse_granularity, report_range
-from agents.core.status import StatusTime, day_span, status_time
+from agents.core.status import StatusTime, day_span, status_times
 from agents.core.values import team_values, window_values
 from agents.exposure.status_values import total, with_status
 from agents.store.protocols import NoStatusHistory, ReportStore, StatusHistory
@@ -126,7 +126,7 @@ async def _status_by_day(
     """Each agent's status figures on each day of `days`, up to now (wall clock)."""
     spans = [day_span(day, policy.calendar) for day in days.days]
     points = await history.status_points(pairs, spans[0][0])
-    return [[status_time(agent_points, *span, now_ms) for span in spans] for agent_points in points]
+    return [status_times(agent_points, spans, now_ms) for agent_points in points]
 
 
 class ReportTooLarge(ReportRequestError):

@@ -141,6 +141,43 @@ def test_a_cached_round_equals_a_fresh_read_under_churn(stack: Stack, seed: int)
     assert asyncio.run(rounds(stack, seed=seed)) == []
 
 
+async def quiet_rounds(stack: Stack) -> list[tuple[float, float]]:
+    """Rounds a second apart over a shop where nothing is written: the agents' status time alone
+    moves with the clock (one online, one away, one offline). Each round's cached floor must equal
+    a fresh read; returns the team's and an online agent's 1h online seconds per round."""
+    client = connect(stack.redis_url.rsplit("/", 1)[0] + f"/{DB}")
+    await client.flushdb()
+    store, policies = RedisStore(client), PolicyBook(SETTINGS)
+    reader, world, login = FloorReader(store, policies, store), World(store, policies), Login(store)
+    cache = FloorCache()
+    calendar = policies(SHOP).calendar
+    now = calendar.day_start_ms(calendar.day(wall_clock_ms())) + 10 * 3_600_000
+    for agent in AGENTS[:3]:  # one cohort on an old day: nothing leaves a window in the rounds
+        await world.cohort(agent, now - 3 * MS_PER_DAY, now, c=1, r=1, fs=1_000)
+    for agent, status in zip(AGENTS[:3], ("online", "away", "offline"), strict=True):
+        await login.change(agent, status, now - 200_000, now)
+    figures = []
+    for second in range(12):
+        at = now + second * 1000
+        [(cached, _)] = await reader.leader_floors([SHOP], at, cache)
+        fresh = await reader.floor(SHOP, at, with_sums=True)
+        assert cached == fresh, f"second {second}: the kept floor differs from a fresh read"
+        online = next(row for row in cached.agents if row.agent == AGENTS[0])
+        figures.append((cached.totals.windows["1h"].online_seconds, online.windows["1h"].online_seconds))
+    await client.flushdb()
+    await client.aclose()
+    return figures
+
+
+def test_status_time_moves_with_the_clock_alone_in_a_quiet_shop(stack: Stack) -> None:
+    """No writes, so no agent is read again: the rows and the team keep their cohort values and
+    move only their online and away seconds (floor.py `_row`, `_team`)."""
+    figures = asyncio.run(quiet_rounds(stack))
+    team, agent = [team for team, _ in figures], [agent for _, agent in figures]
+    assert agent == [200.0 + second for second in range(12)]  # online since 200 s before the first round
+    assert team == [400.0 + 2 * second for second in range(12)]  # and the away agent: logged in too
+
+
 def _shop_ignoring_settings(
     self: FloorCache, shop: str, policy: ShopPolicy, now_ms: int
 ) -> floor_module._ShopState:

@@ -133,6 +133,52 @@ def test_compiled_and_pure_window_values_are_identical(seed: int) -> None:
     assert fast[1:] == pure[1:], _first_difference(fast[1:], pure[1:])
 
 
+# ---- the leader's status time (agents/core/status_spans.py), compiled against pure -----------------
+
+STATUS_CASES = 3_000
+
+
+def print_status_figures(seed: int) -> None:
+    """Status figures of generated histories over generated spans, one line each, after a line
+    saying where status_spans.py came from."""
+    from agents.core import status_spans
+    from agents.core.status import ChangePoint
+    from agents.core.statuses import STATUSES
+
+    where = "source" if str(status_spans.__file__).endswith(".py") else "extension"
+    print(f"status_spans {where}")
+    rng = random.Random(seed)
+    for _ in range(STATUS_CASES):
+        # Steps of one grid (a ms, a second, a minute) from one base: ties, overlaps, edges.
+        base, step = rng.randint(0, 10**12), rng.choice((1, 1000, 60_000))
+        stamps = sorted(base + rng.randint(0, 100) * step for _ in range(rng.randint(0, 9)))
+        history = [ChangePoint(ts, rng.choice(STATUSES)) for ts in stamps]
+        spans = []
+        for _ in range(rng.randint(0, 5)):
+            start = rng.randint(-20, 120)
+            spans.append((base + start * step, base + rng.randint(start, 140) * step))
+        now = rng.choice([*stamps, base + rng.randint(0, 120) * step])
+        print(status_spans.span_figures(history, spans, now))
+
+
+def _status_lines(seed: int, **env: str) -> list[str]:
+    code = (
+        f"from tests.unit.core.test_compiled_core import print_status_figures; print_status_figures({seed})"
+    )
+    return _python(["-c", code], **env).stdout.splitlines()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_compiled_and_pure_status_figures_are_identical(seed: int) -> None:
+    _require_a_usable_build()
+    fast = _status_lines(seed)
+    pure = _status_lines(seed, **{compiled.PURE_ENV: "1"})
+    assert (fast[0], pure[0]) == ("status_spans extension", "status_spans source")
+    counted = sum(line.replace("(0, 0, 0)", "").strip("[], ") != "" for line in fast[1:])
+    assert len(fast) == 1 + STATUS_CASES and counted > STATUS_CASES // 4, "histories that count, and some"
+    assert fast[1:] == pure[1:], _first_difference(fast[1:], pure[1:])
+
+
 # ---- the staleness rule: a build is used only when made from the sources on disk now -------------
 
 

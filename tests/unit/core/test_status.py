@@ -4,6 +4,8 @@ status per window, logins, the status now, and `unknown` before any event."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agents.core.status import (
     ChangePoint,
@@ -12,9 +14,11 @@ from agents.core.status import (
     kept_from_ms,
     status_at,
     status_time,
+    status_times,
     window_spans,
     window_times,
 )
+from agents.core.statuses import STATUSES
 from config.calendar import calendar_for
 
 SHANGHAI = calendar_for("Asia/Shanghai")
@@ -132,3 +136,21 @@ def test_window_spans_are_those_of_the_cohort_windows() -> None:
 
 def test_history_is_kept_for_retention_days_business_days_today_included() -> None:
     assert kept_from_ms(MIDNIGHT + 10 * H, SHANGHAI, 93) == MIDNIGHT - 92 * 24 * H
+
+
+# Times on a coarse grid around MIDNIGHT, so that ties, edges and empty spans come often.
+_times = st.integers(-6, 6).map(lambda step: MIDNIGHT + step * 10 * MIN)
+_history = st.lists(st.tuples(_times, st.sampled_from(STATUSES)), max_size=8).map(
+    lambda pairs: points(*sorted(pairs, key=lambda pair: pair[0]))
+)
+_spans = st.lists(st.tuples(_times, _times).map(lambda span: (min(span), max(span))), max_size=5)
+
+
+@settings(max_examples=400, deadline=None)
+@given(history=_history, spans=_spans, now=_times)
+def test_all_spans_in_one_pass_equal_each_span_alone(
+    history: list[ChangePoint], spans: list[tuple[int, int]], now: int
+) -> None:
+    """The leader's one pass (status_times, compiled) against the reference, span by span:
+    points before, inside, across and after each span, ties, and points ahead of now."""
+    assert status_times(history, spans, now) == [status_time(history, *span, now) for span in spans]

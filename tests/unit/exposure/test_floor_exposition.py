@@ -13,7 +13,8 @@ import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 
 from agents.core.projection import FIRST_RESPONSE_BUCKETS, WIDTH
-from agents.core.status import STATUSES, StatusTime
+from agents.core.status import StatusTime
+from agents.core.statuses import STATUSES
 from agents.core.values import team_values, window_values
 from agents.core.windows import WINDOWS
 from agents.exposure.collector import OVERFLOW_AGENT, FloorCollector, FloorSnapshot
