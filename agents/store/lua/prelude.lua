@@ -71,17 +71,10 @@ local function bucket_slot(field, index, lo, hi)
   return nil, nil
 end
 
--- Add `value` at `slot` of every window in `mask` (bit w = window w), windows * width flat.
-local function add_to_windows(sums, mask, windows, width, slot, value)
-  for w = 0, windows - 1 do
-    if bit.band(mask, bit.lshift(1, w)) ~= 0 then
-      sums[w * width + slot] = sums[w * width + slot] + value
-    end
-  end
-end
-
 -- Where window w's vector starts in a windows * width flat vector (0-based), for each window in
--- `mask`: computed once per bucket run, not once per field.
+-- `mask` (bit w = window w): computed once per bucket or run, not once per field. Every reader
+-- then adds a value at `offsets[k] + slot` for each k, in a loop of its own: a Lua function
+-- call per value cost floor_reads.lua ~25 ns a value, ~18 us an agent read whole.
 local function window_offsets(mask, windows, width)
   local offsets = {}
   for w = 0, windows - 1 do

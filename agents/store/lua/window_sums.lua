@@ -11,13 +11,19 @@ local base = 2 + width
 local sums = {}
 for i = 1, windows * width do sums[i] = 0 end
 for k = 1, #KEYS do
-  local mask = tonumber(ARGV[base + 3 * (k - 1) + 1])
+  local offsets = window_offsets(tonumber(ARGV[base + 3 * (k - 1) + 1]), windows, width)
   local lo = tonumber(ARGV[base + 3 * (k - 1) + 2])
   local hi = tonumber(ARGV[base + 3 * (k - 1) + 3])
   local flat = redis.call('HGETALL', KEYS[k])
   for j = 1, #flat, 2 do
     local slot = bucket_slot(flat[j], index, lo, hi)
-    if slot then add_to_windows(sums, mask, windows, width, slot, tonumber(flat[j + 1])) end
+    if slot then
+      local value = tonumber(flat[j + 1])
+      for o = 1, #offsets do
+        local at = offsets[o] + slot
+        sums[at] = sums[at] + value
+      end
+    end
   end
 end
 return sums
