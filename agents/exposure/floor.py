@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -266,11 +267,12 @@ class _KeptMinutes:
     def valid_until_s(self) -> int | None:
         """The first second a cohort of these minutes leaves its window (as floor_reads.lua
         gives for the buckets it sums)."""
-        seconds = [
-            earliest * 60 + ROLLING_SECONDS[window]
-            for window, (first, last) in self.ranges.items()
-            if (earliest := min((m for m in self.vectors if first <= m <= last), default=None)) is not None
-        ]
+        minutes = sorted(self.vectors)  # up to an hour of them: searched, not scanned per window
+        seconds = []
+        for window, (first, last) in self.ranges.items():
+            at = bisect_left(minutes, first)
+            if at < len(minutes) and minutes[at] <= last:
+                seconds.append(minutes[at] * 60 + ROLLING_SECONDS[window])
         return min(seconds, default=None)
 
 
@@ -342,10 +344,16 @@ class _ShopState:
         if oldest is not None:  # it stops counting once past the wait limit
             valid_until = min(valid_until, oldest + self.policy.wait_limit_ms + 1)
         targets = self.policy.response_targets_seconds
-        if old is not None and old.windows == windows:
-            values = old.values
-        else:
+        if old is None:
             values = {w: window_values(windows[w], targets) for w in WINDOWS}
+        elif old.windows == windows:
+            values = old.values
+        else:  # a cohort leaving the 5m window changes that window alone
+            kept = old.windows
+            values = {
+                w: old.values[w] if kept[w] == windows[w] else window_values(windows[w], targets)
+                for w in WINDOWS
+            }
         self.agents[agent] = _AgentState(
             token=read.token,
             closed_token=read.closed_token,

@@ -178,6 +178,34 @@ def test_status_time_moves_with_the_clock_alone_in_a_quiet_shop(stack: Stack) ->
     assert team == [400.0 + 2 * second for second in range(12)]  # and the away agent: logged in too
 
 
+async def leaving_rounds(stack: Stack) -> list[str]:
+    """Rounds a second apart, with no writes, while cohorts leave the rolling windows: the kept
+    floor must let each go on its second (the earliest kept minute of each window says when)."""
+    client = connect(stack.redis_url.rsplit("/", 1)[0] + f"/{DB}")
+    await client.flushdb()
+    store, policies = RedisStore(client), PolicyBook(SETTINGS)
+    reader, world, cache = FloorReader(store, policies, store), World(store, policies), FloorCache()
+    now = wall_clock_ms() // 60_000 * 60_000 + 30_000  # near the wall clock: Redis expires by it
+    # The clock at 30 s past a minute. Leaving the hour at +10 s (in its edge minute: the
+    # script's seconds) and +70 s (a whole minute until +30 s), the 5m window at +100 s (a whole
+    # minute until +90 s), and one that stays: no two kept minutes leave on the same second.
+    for ago_s in (3_590, 3_530, 200, 100):
+        await world.cohort(AGENTS[0], now - ago_s * 1000, now, c=1, r=1, fs=ago_s)
+    differences = []
+    for second in range(0, 110):
+        at = now + second * 1000
+        [(cached, _)] = await reader.leader_floors([SHOP], at, cache)
+        if cached != await reader.floor(SHOP, at, with_sums=True):
+            differences.append(f"second {second}: floors differ")
+    await client.flushdb()
+    await client.aclose()
+    return differences
+
+
+def test_kept_minutes_leave_their_windows_on_the_second_in_a_quiet_shop(stack: Stack) -> None:
+    assert asyncio.run(leaving_rounds(stack)) == []
+
+
 def _shop_ignoring_settings(
     self: FloorCache, shop: str, policy: ShopPolicy, now_ms: int
 ) -> floor_module._ShopState:
