@@ -69,7 +69,8 @@ class Lua:
 @dataclass(frozen=True, slots=True)
 class ScriptCall:
     """One script run. Every key it touches is in `keys` or named from their hash tags, all of
-    one hash slot on a cluster (floor_reads.lua reads several agents' on one server)."""
+    one hash slot on a cluster (on one server, floor_reads.lua reads several agents' keys a
+    call, and floor_changes.lua several shops')."""
 
     script: Lua
     keys: Sequence[str]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 from kafka.partitioner.default import murmur2
+from msgspec.msgpack import encode
 
 from agents.core.policy import PolicyBook
 from agents.core.projection import SHOP_LEVEL
@@ -21,10 +22,14 @@ from agents.processing.batch import BatchProcessor, BatchReport
 from agents.store import keys
 from agents.store.batches import RedisPartitionStore
 from agents.store.connect import connect
+from agents.store.errors import StoreBugError
 from agents.store.floor_reads import NO_MINUTES_HELD, MinutesHeld, floor_plan
+from agents.store.outbox import TOUCH_INDEX
 from agents.store.protocols import PartitionCommit, PartitionStore
-from agents.store.redis_store import FLOOR_READS_PER_CALL, RedisStore
+from agents.store.redis_store import FLOOR_CHANGES, FLOOR_CHANGES_PER_CALL, FLOOR_READS_PER_CALL, RedisStore
 from agents.store.repartition import move_buyers
+from agents.store.scripts import ScriptCall, run_scripts
+from agents.store.writes import INDEX_TTL_MS
 from config.settings import Settings
 from streams.wire.records import Record
 from tests.integration import cluster
@@ -381,3 +386,94 @@ def test_the_leaders_reads_of_many_agents_a_call_equal_one_agent_a_call(url: str
         return len(pairs)
 
     assert asyncio.run(compare()) > FLOOR_READS_PER_CALL
+
+
+def test_the_leaders_look_at_many_shops_change_logs_a_call_equals_one_shop_a_call(url: str) -> None:
+    """On one server floor_changes.lua looks at FLOOR_CHANGES_PER_CALL shops a call: each shop
+    must get what it gets alone, with logs never looked at, touched since, born again, unchanged,
+    and touched by members that have left the index mixed in one call, in more shops than a call
+    takes. Shops differ in size, so a shop given its neighbour's arguments or reply reads otherwise."""
+    looked_at = ("touched", "born again", "unchanged", "members left")
+    kinds = [
+        "never looked" if i % (FLOOR_CHANGES_PER_CALL + 5) == 7 else looked_at[i % len(looked_at)]
+        for i in range(2 * FLOOR_CHANGES_PER_CALL + 3)
+    ]
+    shops = [f"chg-{i}" for i in range(len(kinds))]
+
+    async def compare() -> list[str]:
+        store = RedisStore(connect(url))
+
+        async def touch(shop: str, agents: list[str], score: int) -> None:
+            flat = [x for agent in agents for x in (score, agent)]
+            await run_scripts(
+                store.client, [ScriptCall(TOUCH_INDEX, [keys.agents_index_key(shop)], [INDEX_TTL_MS, *flat])]
+            )
+
+        try:
+            for i, shop in enumerate(shops):
+                for round_ in range(1 + i % 3):  # logs at different counters
+                    await touch(shop, [f"a{j}" for j in range(1 + i % 7)], NOW - 1000 + round_)
+            first = await store.floor_changes(shops, [(-1, "")] * len(shops))
+            known = [(look.version, look.birth) for look in first]
+            for i, shop in enumerate(shops):
+                kind, index = kinds[i], keys.agents_index_key(shop)
+                if kind == "never looked":
+                    known[i] = (-1, "")
+                elif kind == "touched":
+                    await touch(shop, ["a0", f"new{i}"], NOW)
+                elif kind == "born again":  # expired, then counted past the old counter again
+                    await store.client.delete(f"{index}:chg", f"{index}:ver")
+                    for round_ in range(known[i][0] + 1):
+                        await touch(shop, [f"again{round_}"], NOW)
+                elif kind == "members left":
+                    await touch(shop, ["a0", f"gone{i}"], NOW)
+                    await store.client.zrem(index, f"gone{i}")
+            together = await store.floor_changes(shops, known)
+            alone = [
+                (await store.floor_changes([shop], [k]))[0] for shop, k in zip(shops, known, strict=True)
+            ]
+            assert together == alone
+            # Each kind of look gives what it should, so the comparison above compares those.
+            seen = []
+            for i, look in enumerate(alone):
+                kind = kinds[i]
+                if kind in ("never looked", "born again"):
+                    assert look.whole and look.members, (kind, look)
+                elif kind == "unchanged":
+                    assert not look.whole and look.members == {} and look.version == known[i][0], look
+                elif kind == "touched":
+                    assert not look.whole and look.members == {"a0": NOW, f"new{i}": NOW}, look
+                else:
+                    assert not look.whole and look.members == {"a0": NOW, f"gone{i}": None}, look
+                seen.append(kind)
+        finally:
+            await store.client.aclose()
+        return seen
+
+    seen = asyncio.run(compare())
+    assert set(seen) == set(kinds) and len(seen) > 2 * FLOOR_CHANGES_PER_CALL
+    # Runs of shops looked at before longer than a call (a shop never looked at has a call of its own).
+    assert kinds[8 : 9 + FLOOR_CHANGES_PER_CALL].count("never looked") == 0
+
+
+def test_a_bad_index_key_fails_the_leaders_look_naming_it(single_url: str) -> None:
+    """A call of many shops still checks each shop's index key (change_keys in prelude.lua): one
+    without a hash tag among good ones fails the call, naming that key."""
+
+    async def look() -> None:
+        client = connect(single_url)
+        good = [keys.agents_index_key(f"chg-{i}") for i in range(3)]
+        try:
+            await run_scripts(
+                client,
+                [
+                    ScriptCall(
+                        FLOOR_CHANGES, [good[0], "kp:agents:untagged", *good[1:]], [encode([(-1, "")] * 4)]
+                    )
+                ],
+            )
+        finally:
+            await client.aclose()
+
+    with pytest.raises(StoreBugError, match="kp:agents:untagged has no hash tag"):
+        asyncio.run(look())

@@ -1,22 +1,44 @@
--- The leader's look at one index's change log (touch_index.lua writes it): the members touched
--- since it last looked, each with its index score (false: it left the index).
--- KEYS[1]: the index. ARGV[1]: the log's counter at the last look (-1: never looked); ARGV[2]:
--- the log's birth then. A log born since (expired, deleted, Redis lost it) is read whole.
--- Returns msgpack {counter, whole (1: every member of the index follows), {member, score or
--- false, ...}, birth}.
-local log_key, version_key = change_keys(KEYS[1])
-local known = tonumber(ARGV[1])
-local state = redis.call('HMGET', version_key, 'n', 'b')
-local version = tonumber(state[1] or '0')
-local birth = state[2] or ''
-local out = {}
-if known < 0 or birth ~= ARGV[2] or version < known then
-  local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-  return cmsgpack.pack({version, 1, all, birth})
+-- The leader's look at a few shops' agents indexes' change logs (touch_index.lua writes them):
+-- for each, the members touched since it last looked, each with its index score (false: it left
+-- the index). On a cluster a call looks at one index (one slot); on one server, at several: a
+-- round at 1,000 shops sent, and parsed the reply of, a call per shop.
+-- KEYS[i]: shop i's index. ARGV[1]: msgpack {{counter, birth}, ...}, one per index in KEYS'
+-- order: its log's counter at the last look (-1: never looked), and the log's birth then. One
+-- packed argument, not two per index: encoding 2,000 arguments cost the leader ~2 ms a round.
+-- A log born since (expired, deleted, Redis lost it) is read whole.
+-- Returns msgpack {{counter, whole (1: every member of the index follows), {member, score or
+-- false, ...}, birth}, ...}, one per index in KEYS' order.
+local known = cmsgpack.unpack(ARGV[1])
+check(type(known) == 'table' and #known == #KEYS, 'floor_changes needs a {counter, birth} per index')
+
+local function look(index_key, i)
+  local log_key, version_key = change_keys(index_key)
+  local last = known[i]
+  check(type(last) == 'table' and is_integer(last[1]) and type(last[2]) == 'string',
+    index_key .. "'s last look is not {counter, birth}")
+  local counter, last_birth = last[1], last[2]
+  local state = redis.call('HMGET', version_key, 'n', 'b')
+  local version = tonumber(state[1] or '0')
+  local birth = state[2] or ''
+  if counter < 0 or birth ~= last_birth or version < counter then
+    return {version, 1, redis.call('ZRANGE', index_key, 0, -1, 'WITHSCORES'), birth}
+  end
+  local out = {}
+  -- The log scores each member with the counter of its touch, never past it: a counter that has
+  -- not moved since the last look leaves nothing to read.
+  if version == counter then return {version, 0, out, birth} end
+  local touched = redis.call('ZRANGEBYSCORE', log_key, '(' .. counter, '+inf')
+  for first = 1, #touched, CHUNK do  -- ZMSCORE of CHUNK members at a time (prelude.lua)
+    local upto = math.min(first + CHUNK - 1, #touched)
+    local scores = redis.call('ZMSCORE', index_key, unpack(touched, first, upto))
+    for j = first, upto do
+      out[#out + 1] = touched[j]
+      out[#out + 1] = scores[j - first + 1]
+    end
+  end
+  return {version, 0, out, birth}
 end
-local touched = redis.call('ZRANGEBYSCORE', log_key, '(' .. known, '+inf')
-for _, member in ipairs(touched) do
-  out[#out + 1] = member
-  out[#out + 1] = redis.call('ZSCORE', KEYS[1], member) or false
-end
-return cmsgpack.pack({version, 0, out, birth})
+
+local replies = {}
+for i, key in ipairs(KEYS) do replies[i] = look(key, i) end
+return cmsgpack.pack(replies)
