@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.core.projection import WIDTH
@@ -71,7 +71,14 @@ class FakeStore:
     async def firing_alerts(self) -> tuple[int, dict[tuple[str, str, str], int]]:
         return self.epoch, dict(self.alerts)
 
-    async def store_firing_alerts(self, epoch: int, firing: dict[tuple[str, str, str], int]) -> bool:
+    async def store_firing_alerts(
+        self,
+        epoch: int,
+        firing: dict[tuple[str, str, str], int],
+        before: Mapping[tuple[str, str, str], int] | None = None,
+    ) -> bool:
+        # With `before`, RedisStore writes the difference, and falls back to a whole replace when
+        # the hash is not `before`: the set stored is `firing` either way.
         if epoch != self.epoch:
             return False
         self.alerts = dict(firing)

@@ -10,7 +10,7 @@ logs (FLOOR_CHANGES_PER_CALL); on a cluster, one a call.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import cast
 
 import msgspec
@@ -40,8 +40,10 @@ TREND_SUMS = Lua("trend_sums.lua")
 WAITING_RING = 2 * TREND_POINTS  # minute % this: bounded, and an hour of samples always there
 LEADER_TTL_MS = 5_000
 REPLACE_ALERTS = Lua("replace_alerts.lua")
+CHANGE_ALERTS = Lua("change_alerts.lua")
 TAKE_LEADERSHIP = Lua("take_leadership.lua")
 EPOCH_FIELD = b"epoch"  # alert fields always hold \x1f, so they never clash with it
+_ALERTS_HELD_OTHERWISE = 2  # change_alerts.lua: the hash is not the set the caller read
 _day_numbers = msgspec.msgpack.Decoder(list[int])
 _index_changes = msgspec.msgpack.Decoder(list[tuple[int, int, list[str | bool], str]])
 
@@ -287,19 +289,47 @@ class RedisStore:
         """The current leader epoch (0: none yet), and each firing alert's episode start."""
         raw = cast(dict[bytes, bytes], await self.client.hgetall(keys.ALERTS_KEY))
         epoch = int(raw.pop(EPOCH_FIELD, b"0"))
-        firing = {
-            cast(tuple[str, str, str], tuple(field.decode().split("\x1f", 2))): int(start)
-            for field, start in raw.items()
-        }
-        return epoch, firing
+        # One cast of the whole: a cast per field subscripts `tuple[...]` each time, half the
+        # parse of 10,000 alerts (~4 ms a round).
+        firing = {tuple(field.decode().split("\x1f", 2)): int(start) for field, start in raw.items()}
+        return epoch, cast(dict[tuple[str, str, str], int], firing)
 
-    async def store_firing_alerts(self, epoch: int, firing: dict[tuple[str, str, str], int]) -> bool:
-        """Replace the firing set in one step (a script: one slot, atomic on a cluster too), if
-        `epoch` still leads; False when a newer leader has taken over (nothing written)."""
+    async def store_firing_alerts(
+        self,
+        epoch: int,
+        firing: dict[tuple[str, str, str], int],
+        before: Mapping[tuple[str, str, str], int] | None = None,
+    ) -> bool:
+        """Store `firing` as the whole firing set in one step (a script: one slot, atomic on a
+        cluster too), if `epoch` still leads; False when a newer leader has taken over (nothing
+        written). `before`: the set firing_alerts() read under this epoch, so only the difference
+        is written (a round changes a few of 10,000 alerts); without it, the set is replaced."""
+        if before is not None:
+            changed = await self.change_firing_alerts(epoch, before, firing)
+            if changed is not None:
+                return changed
         fields = [x for key in sorted(firing) for x in ("\x1f".join(key), firing[key])]
         call = ScriptCall(REPLACE_ALERTS, [keys.ALERTS_KEY], [epoch, INDEX_TTL_MS, *fields])
         [written] = await run_scripts(self.client, [call])
         return bool(int(written))
+
+    async def change_firing_alerts(
+        self,
+        epoch: int,
+        before: Mapping[tuple[str, str, str], int],
+        after: Mapping[tuple[str, str, str], int],
+    ) -> bool | None:
+        """Turn the firing set `before` into `after` by their difference (removed fields, and added
+        ones or new episode starts), with the TTL refreshed, in one script, if `epoch` still leads:
+        True written, False fenced off; None, nothing written, when the hash does not hold as many
+        alerts as `before` (it is not the set read: the difference would not give `after`)."""
+        removed = ["\x1f".join(key) for key in before.keys() - after.keys()]
+        changed = [
+            x for key, start in after.items() if before.get(key) != start for x in ("\x1f".join(key), start)
+        ]
+        args = [epoch, INDEX_TTL_MS, len(before), len(removed), *removed, *changed]
+        [written] = await run_scripts(self.client, [ScriptCall(CHANGE_ALERTS, [keys.ALERTS_KEY], args)])
+        return None if int(written) == _ALERTS_HELD_OTHERWISE else bool(int(written))
 
     async def applied_offsets(self, topic_partitions: Sequence[tuple[str, int]]) -> list[int]:
         if not topic_partitions:

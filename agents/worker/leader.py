@@ -261,7 +261,8 @@ class Leader:
 
         The firing set lives in Redis, so a new leader continues where the old one stopped;
         events are sent before the set is stored (a crash in between can repeat one, never
-        lose one; the repeat has the same `alert_id`).
+        lose one; the repeat has the same `alert_id`). `before` is the set read from there under
+        this epoch and the `_alerting` lock, so only the difference is written.
         """
         inside, outside = alerts.in_scope(before, scope) if scope is not None else (dict(before), {})
         now = alerts.conditions(floors)
@@ -275,7 +276,7 @@ class Leader:
         await self.parts.alert_sink(events)
         for event in events:
             self.parts.metrics.alerts.labels(event.alert, event.state).inc()
-        if await self.parts.store.store_firing_alerts(self.epoch, still_firing):
+        if await self.parts.store.store_firing_alerts(self.epoch, still_firing, before):
             self.firing = still_firing
         else:
             self._depose(None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -27,7 +28,7 @@ from agents.store import keys, outbox
 from agents.store.batches import COMMIT_PARTITION
 from agents.store.connect import connect
 from agents.store.errors import STORE_ERRORS, StoreBugError
-from agents.store.redis_store import REPLACE_ALERTS, TAKE_LEADERSHIP, RedisStore
+from agents.store.redis_store import CHANGE_ALERTS, REPLACE_ALERTS, TAKE_LEADERSHIP, RedisStore
 from agents.store.scripts import CHUNK_VALUES, PRELUDE, ScriptCall, run_scripts
 from config.settings import Settings
 from streams.wire.records import Record
@@ -209,6 +210,130 @@ def test_ten_thousand_firing_alerts_keep_the_epoch_and_every_episode_start(url: 
     assert after == (1, following)
 
 
+def test_ten_thousand_firing_alerts_change_by_their_difference(url: str) -> None:
+    """The round's store: 5,000 fields removed and 10,000 added (many chunks each way), from the
+    set as read, give exactly the next set."""
+    firing = {("no_reply", f"s{i}", f"s{i}:a"): NOW + i for i in range(MANY_ALERTS)}
+    following = {("no_reply", f"s{i}", f"s{i}:a"): NOW + i for i in range(0, MANY_ALERTS, 2)}
+    following |= {("slow_first_response", f"s{i}", f"s{i}:a"): NOW - i for i in range(MANY_ALERTS)}
+
+    async def lead(store: RedisStore) -> list[Any]:
+        epoch = await store.take_leadership()
+        await store.store_firing_alerts(epoch, firing)
+        _, read = await store.firing_alerts()
+        return [await store.change_firing_alerts(epoch, read, following), await store.firing_alerts()]
+
+    changed, after = run_on_store(url, lead)
+    assert changed is True
+    assert after == (1, following)
+
+
+Alerts = dict[tuple[str, str, str], int]
+
+
+def alert_sets(seed: int) -> list[tuple[str, Alerts, Alerts]]:
+    """(case, before, after): the edges, then random sets of one pool, each change past a chunk
+    (CHUNK_VALUES values: 500 HSET items, 1,000 HDEL fields) somewhere."""
+    rng = random.Random(seed)
+    pool = [(alert, f"s{i % 37}", f"s{i % 37}:a{i}") for i in range(3_000) for alert in ("no_reply", "slow")]
+
+    def some(n: int) -> Alerts:
+        return {key: NOW - rng.randrange(1_000_000) for key in rng.sample(pool, n)}
+
+    big = some(2_500)
+    restarted = {key: start + 1 if rng.random() < 0.5 else start for key, start in big.items()}
+    cases = [
+        ("empty to empty", {}, {}),
+        ("all new", {}, big),
+        ("all removed", big, {}),
+        ("only starts changed", big, restarted),
+        ("one field each way", {pool[0]: 1}, {pool[1]: 2}),
+        ("the same set", big, dict(big)),
+    ]
+    for n in range(4):
+        before = some(rng.randrange(1, 3_000))
+        kept = dict(rng.sample(sorted(before.items()), rng.randrange(len(before) + 1)))
+        changed = {key: start - 7 for key, start in kept.items() if rng.random() < 0.1}
+        cases.append((f"random {n}", before, kept | changed | some(rng.randrange(1_500))))
+    return cases
+
+
+def test_firing_alerts_stored_by_their_difference_equal_a_whole_replace(url: str) -> None:
+    """From each `before` as stored, the difference leaves the very hash a whole replace of `after`
+    writes (raw bytes, epoch field included), with the TTL set."""
+
+    async def both_ways(before: Alerts, after: Alerts) -> tuple[bool | None, Any, int, Any]:
+        store = RedisStore(connect(url))
+        epoch = await store.take_leadership()
+        assert await store.store_firing_alerts(epoch, before)
+        current, read = await store.firing_alerts()
+        assert (current, read) == (epoch, before)
+        await store.client.pexpire(keys.ALERTS_KEY, 1_000)  # the change must refresh it
+        changed = await store.change_firing_alerts(epoch, read, after)
+        by_difference = await store.client.hgetall(keys.ALERTS_KEY)
+        ttl = await store.client.pttl(keys.ALERTS_KEY)
+        assert await store.store_firing_alerts(epoch, after)
+        by_replace = await store.client.hgetall(keys.ALERTS_KEY)
+        await store.client.delete(keys.ALERTS_KEY)
+        await store.client.aclose()
+        return changed, by_difference, ttl, by_replace
+
+    for case, before, after in alert_sets(seed=28):
+        changed, by_difference, ttl, by_replace = asyncio.run(both_ways(before, after))
+        fields = {"\x1f".join(key).encode(): str(start).encode() for key, start in after.items()}
+        expected = {b"epoch": b"1"} | fields
+        assert changed is True, case
+        assert by_difference == by_replace == expected, case
+        assert ttl > 1_000, case
+
+
+def test_a_stale_leaders_difference_is_refused_and_writes_nothing(url: str) -> None:
+    new_set = {("no_reply", "s1", "a"): 7, ("slow", "s1", "b"): 8}
+
+    async def race() -> tuple[bool | None, bool, Any, Any]:
+        old, new = RedisStore(connect(url)), RedisStore(connect(url))
+        stale = await old.take_leadership()
+        current = await new.take_leadership()
+        assert await new.store_firing_alerts(current, new_set)
+        held = await new.client.hgetall(keys.ALERTS_KEY)
+        # The stale leader even knows the set as it is now: the fence alone refuses it.
+        refused = await old.change_firing_alerts(stale, new_set, {("slow", "s2", "c"): 9})
+        stored = await old.store_firing_alerts(stale, {}, new_set)
+        after = await new.client.hgetall(keys.ALERTS_KEY)
+        await old.client.aclose()
+        await new.client.aclose()
+        return refused, stored, held, after
+
+    refused, stored, held, after = asyncio.run(race())
+    assert refused is False and stored is False
+    assert after == held and after[b"epoch"] == b"2"
+
+
+def test_a_difference_from_a_set_the_hash_does_not_hold_writes_nothing_and_stores_whole(url: str) -> None:
+    """A `before` with a field the hash lacks: its difference would leave that field's absence
+    unnoticed. The script refuses it unwritten, and store_firing_alerts replaces the set."""
+    held = {("no_reply", "s1", "a"): 7}
+    after = {("no_reply", "s1", "b"): 9}
+
+    wrong = held | {("slow", "s1", "c"): 8}
+
+    async def attempt() -> tuple[bool | None, Any, Any, bool, Alerts]:
+        store = RedisStore(connect(url))
+        epoch = await store.take_leadership()
+        await store.store_firing_alerts(epoch, held)
+        untouched = await store.client.hgetall(keys.ALERTS_KEY)
+        refused = await store.change_firing_alerts(epoch, wrong, after)
+        unchanged = await store.client.hgetall(keys.ALERTS_KEY)
+        stored = await store.store_firing_alerts(epoch, after, wrong)
+        _, firing = await store.firing_alerts()
+        await store.client.aclose()
+        return refused, untouched, unchanged, stored, firing
+
+    refused, untouched, unchanged, stored, firing = asyncio.run(attempt())
+    assert refused is None and unchanged == untouched
+    assert stored is True and firing == after
+
+
 # Item counts around a chunk's edge (2 values an item for ZADD and HSET, 1 for ZREM).
 AROUND_A_CHUNK = (CHUNK_VALUES // 2 - 1, CHUNK_VALUES // 2, CHUNK_VALUES // 2 + 1, CHUNK_VALUES + 1)
 
@@ -384,6 +509,14 @@ def bad_calls() -> dict[str, tuple[ScriptCall, dict[bytes, Any]]]:
         ),
         "replace_alerts.lua": (
             ScriptCall(REPLACE_ALERTS, [keys.ALERTS_KEY], [1, 60_000, *many_fields, "no_reply\x1fs9\x1fa"]),
+            {keys.ALERTS_KEY.encode(): alerts},
+        ),
+        "change_alerts.lua": (  # the held field removed, many set, and the last start no number
+            ScriptCall(
+                CHANGE_ALERTS,
+                [keys.ALERTS_KEY],
+                [1, 60_000, 1, 1, "no_reply\x1fs1\x1fs1:a", *many_fields, "no_reply\x1fs9\x1fa", "soon"],
+            ),
             {keys.ALERTS_KEY.encode(): alerts},
         ),
         "commit_partition.lua": (
