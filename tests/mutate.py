@@ -140,7 +140,7 @@ NAMED: tuple[tuple[str, str, str, str], ...] = (
         "the credited agent's own other inquiries count as assists",
     ),
     (
-        "agents/core/buyer.py",
+        "agents/core/buyer_state.py",
         "return min(self.refunded_fen, self.amount_fen)",
         "return self.refunded_fen",
         "partial refunds are not capped at the order's amount",
