@@ -265,7 +265,7 @@ class Leader:
         this epoch and the `_alerting` lock, so only the difference is written.
         """
         inside, outside = alerts.in_scope(before, scope) if scope is not None else (dict(before), {})
-        now = alerts.conditions(floors)
+        now = alerts.compared_conditions(floors, inside)
         events = alerts.transitions(inside, now, now_ms)
         if self.epoch is None:
             return

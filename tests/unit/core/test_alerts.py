@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from agents.core.alerts import (
     FIRST_RESPONSE,
     WAITING,
+    compared_conditions,
     conditions,
     in_scope,
     next_crossings,
@@ -187,3 +188,39 @@ def test_the_events_are_those_of_comparing_every_key_in_key_order(
         (e.alert, e.shop_id, e.agent_id, e.state, e.value, e.alert_id) for e in transitions(before, now, 7)
     ]
     assert got == _transitions_by_sorting_everything(before, now, 7)
+
+
+_agents = st.sampled_from(["s1:a", "s1:b", "s2:a", "s2:c"])
+_rows = st.builds(
+    agent_row,
+    _agents,
+    st.sampled_from([0.0, 14.999, 15.0, 15.001, 40.0]),
+    st.sampled_from([None, 0.0, 15.0, 15.5, 90.0]),
+)
+_floors = st.lists(
+    st.builds(
+        lambda shop, rows, open_now: shop_floor(
+            shop, 15.0, list({row.agent: row for row in rows}.values()), in_service_hours=open_now
+        ),
+        st.sampled_from(["s1", "s2"]),
+        st.lists(_rows, max_size=4),
+        st.booleans(),
+    ),
+    max_size=2,
+    unique_by=lambda floor: floor.shop,
+)
+_firing = st.dictionaries(
+    st.tuples(st.sampled_from([WAITING, FIRST_RESPONSE]), st.sampled_from(["s1", "s2"]), _agents),
+    st.integers(0, 10),
+)
+
+
+@given(_floors, _firing)
+def test_the_leaders_narrowed_conditions_give_the_events_and_set_of_every_row(
+    floors: list[ShopFloor], before: dict[tuple[str, str, str], int]
+) -> None:
+    """compared_conditions leaves out the rows that neither fire nor fired: the events, their
+    values and the firing set after must be those of judging every row (`conditions`)."""
+    every, narrowed = conditions(floors), compared_conditions(floors, before)
+    assert transitions(before, narrowed, 9) == transitions(before, every, 9)
+    assert still_firing(before, narrowed, 9) == still_firing(before, every, 9)
