@@ -262,12 +262,15 @@ class Leader:
         The firing set lives in Redis, so a new leader continues where the old one stopped;
         events are sent before the set is stored (a crash in between can repeat one, never
         lose one; the repeat has the same `alert_id`). `before` is the set read from there under
-        this epoch and the `_alerting` lock, so only the difference is written.
+        this epoch and the `_alerting` lock, so only the difference is written, and under that
+        epoch: leadership can change while the events are sent (follow(), then lead() takes a
+        newer epoch), and another leader's set may be stored by then.
         """
+        epoch = self.epoch  # the one `before` was read under
         inside, outside = alerts.in_scope(before, scope) if scope is not None else (dict(before), {})
         now = alerts.compared_conditions(floors, inside)
         events = alerts.transitions(inside, now, now_ms)
-        if self.epoch is None:
+        if epoch is None:
             return
         still_firing = outside | alerts.still_firing(inside, now, now_ms)
         if not events:
@@ -276,7 +279,10 @@ class Leader:
         await self.parts.alert_sink(events)
         for event in events:
             self.parts.metrics.alerts.labels(event.alert, event.state).inc()
-        if await self.parts.store.store_firing_alerts(self.epoch, still_firing, before):
+        stored = await self.parts.store.store_firing_alerts(epoch, still_firing, before)
+        if self.epoch != epoch:
+            return  # leadership changed meanwhile: the new epoch's round reads and compares afresh
+        if stored:
             self.firing = still_firing
         else:
             self._depose(None)

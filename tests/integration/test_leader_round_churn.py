@@ -154,18 +154,23 @@ async def quiet_rounds(stack: Stack) -> list[tuple[float, float]]:
     now = calendar.day_start_ms(calendar.day(wall_clock_ms())) + 10 * 3_600_000
     for agent in AGENTS[:3]:  # one cohort on an old day: nothing leaves a window in the rounds
         await world.cohort(agent, now - 3 * MS_PER_DAY, now, c=1, r=1, fs=1_000)
-    for agent, status in zip(AGENTS[:3], ("online", "away", "offline"), strict=True):
+    for agent, status in zip(AGENTS, ("online", "away", "offline", "offline"), strict=True):
         await login.change(agent, status, now - 200_000, now)
-    figures = []
+    # Online from 3 s into the rounds: on that very ms its figures are still zero, and only its
+    # status now moves.
+    await login.change(AGENTS[3], "online", now + 3_000, now)
+    figures, later = [], []
     for second in range(12):
         at = now + second * 1000
         [(cached, _)] = await reader.leader_floors([SHOP], at, cache)
         fresh = await reader.floor(SHOP, at, with_sums=True)
         assert cached == fresh, f"second {second}: the kept floor differs from a fresh read"
-        online = next(row for row in cached.agents if row.agent == AGENTS[0])
+        online, late = (next(row for row in cached.agents if row.agent == agent) for agent in AGENTS[::3])
         figures.append((cached.totals.windows["1h"].online_seconds, online.windows["1h"].online_seconds))
+        later.append(late.agent_status)
     await client.flushdb()
     await client.aclose()
+    assert later == ["offline"] * 3 + ["online"] * 9
     return figures
 
 
@@ -175,7 +180,8 @@ def test_status_time_moves_with_the_clock_alone_in_a_quiet_shop(stack: Stack) ->
     figures = asyncio.run(quiet_rounds(stack))
     team, agent = [team for team, _ in figures], [agent for _, agent in figures]
     assert agent == [200.0 + second for second in range(12)]  # online since 200 s before the first round
-    assert team == [400.0 + 2 * second for second in range(12)]  # and the away agent: logged in too
+    # The away agent is logged in too, and the late one from 3 s on.
+    assert team == [400.0 + 2 * second + max(0, second - 3) for second in range(12)]
 
 
 async def leaving_rounds(stack: Stack) -> list[str]:

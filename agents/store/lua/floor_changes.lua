@@ -24,8 +24,8 @@ local function look(index_key, i)
     return {version, 1, redis.call('ZRANGE', index_key, 0, -1, 'WITHSCORES'), birth}
   end
   local out = {}
-  -- The log scores each member with the counter of its touch, never past it: a counter that has
-  -- not moved since the last look leaves nothing to read.
+  -- Every touch bumps the counter, and a counter born again has a new birth (read whole above):
+  -- a counter that has not moved since the last look under the same birth leaves nothing new.
   if version == counter then return {version, 0, out, birth} end
   local touched = redis.call('ZRANGEBYSCORE', log_key, '(' .. counter, '+inf')
   for first = 1, #touched, CHUNK do  -- ZMSCORE of CHUNK members at a time (prelude.lua)

@@ -77,6 +77,43 @@ def test_following_forgets_the_epoch() -> None:
     assert a.leader.epoch == 2
 
 
+def test_a_set_read_under_an_old_epoch_is_not_stored_under_a_newer_one() -> None:
+    """A check sends its events (Kafka, slow in a rebalance) while this worker stops leading,
+    another stores its set, and this worker is elected again: the check's set, read under the
+    first epoch, must not land on the other leader's under the third (its difference would be
+    applied to a set it was not computed from), and the new leadership goes on."""
+    store, sent = FakeStore(), list[AlertEvent]()
+    x, y = (("BuyerWaitingTooLong", "s1", f"s1:{agent}") for agent in "xy")
+    z = ("BuyerWaitingTooLong", "s2", "s2:z")  # outside the check's scope
+    released, sending = asyncio.Event(), asyncio.Event()
+
+    async def slow_sink(events: Sequence[AlertEvent]) -> None:
+        sent.extend(events)
+        sending.set()
+        await released.wait()
+
+    runtime = leader(store, sent)
+    runtime.alert_sink = slow_sink  # type: ignore[assignment]
+    first = runtime.leader
+
+    async def race() -> None:
+        first.epoch = await store.take_leadership()
+        store.alerts = {x: 1, z: 3}
+        _, before = await store.firing_alerts()
+        check = asyncio.create_task(first.publish_alerts([], before, NOW, {"s1"}))  # x vanished
+        await sending.wait()
+        first.follow()
+        assert await store.store_firing_alerts(await store.take_leadership(), {y: 2, z: 3})
+        first.epoch = await store.take_leadership()
+        released.set()
+        await check
+
+    asyncio.run(race())
+    assert [(e.agent_id, e.state) for e in sent] == [("s1:x", "resolved")]
+    assert store.alerts == {y: 2, z: 3}, "the other leader's set was overwritten"
+    assert not first.deposed and first.epoch == 3
+
+
 BIG_SHOP_AGENTS = 1_500  # three times processing.max_agents_per_shop (500)
 
 
