@@ -33,6 +33,7 @@ def row(agent: str, rng: random.Random) -> AgentRow:
     def status() -> StatusTime:
         return StatusTime(rng.choice((0, 1, 299_999, 86_400_000)), rng.choice((0, 1_500)), rng.randrange(3))
 
+    sums = {w: tuple(vector()) for w in WINDOWS}  # as the leader's rows carry them
     return AgentRow(
         agent=agent,
         name=None,
@@ -41,7 +42,8 @@ def row(agent: str, rng: random.Random) -> AgentRow:
         alert=False,
         oldest_waiting_buyer=None,
         agent_status=rng.choice(STATUSES),
-        windows={w: with_status(window_values(vector(), TARGETS), status()) for w in WINDOWS},
+        windows={w: with_status(window_values(sums[w], TARGETS), status()) for w in WINDOWS},
+        sums=sums,
     )
 
 
@@ -153,3 +155,41 @@ def test_rows_kept_from_the_last_snapshot_write_the_same_text_as_new_ones() -> N
     )
     assert floor_exposition(mixed, kept).encode() == reference(mixed)
     assert floor_exposition(mixed, kept) == floor_exposition(mixed)  # kept twice over
+
+
+def test_a_row_whose_status_time_one_window_or_targets_moved_gets_new_lines_for_them() -> None:
+    """A window's lines but its status time's are kept while its summed vector and the shop's
+    targets are equal (the leader's row of an online agent is new every second): each row that
+    moved must write what a new one writes."""
+    first = snapshot(agents=30, seed=7)
+    kept: WindowLines = {}
+    floor_exposition(first, kept)
+    rng, rows = random.Random(9), []
+    for i, old in enumerate(first.floors[0].agents):
+        if i % 3 == 0:  # only the clock moved: new status time, the same sums
+            windows = {
+                w: with_status(v, StatusTime(rng.randrange(10**8), 1_500, 1)) for w, v in old.windows.items()
+            }
+            rows.append(msgspec.structs.replace(old, windows=windows))
+        elif i % 3 == 1 and old.sums is not None:  # a cohort left the 5m window alone
+            five = tuple(rng.choice((0, 3, 4_321)) for _ in range(WIDTH))
+            windows = old.windows | {"5m": with_status(window_values(five, TARGETS), StatusTime())}
+            rows.append(msgspec.structs.replace(old, windows=windows, sums=old.sums | {"5m": five}))
+        else:
+            rows.append(old)
+    moved = FloorSnapshot([msgspec.structs.replace(first.floors[0], agents=rows), first.floors[1]], {}, 0)
+    assert floor_exposition(moved, kept).encode() == reference(moved)
+    # The shop's targets change and no sum does: every `within` line and ratio is new.
+    other = (10, 45)
+    retargeted = [
+        msgspec.structs.replace(
+            row, windows={w: with_status(window_values(row.sums[w], other), StatusTime()) for w in WINDOWS}
+        )
+        for row in rows
+        if row.sums is not None
+    ]
+    floor_two = msgspec.structs.replace(
+        first.floors[0], agents=retargeted, response_targets_seconds=list(other)
+    )
+    again = FloorSnapshot([floor_two], {}, 0)
+    assert floor_exposition(again, kept).encode() == reference(again)
