@@ -162,10 +162,11 @@ def test_sigkill_after_applying_before_raising_the_offsets_changes_no_number(dep
     _, port = deployment.start_worker()
     deployment.wait_applied(last)
     wait_for(lambda: floor_status(port) == EXPECTED, timeout=30, what=f"the floor's agent status {EXPECTED}")
-    assert {k: deployment.redis.zcard(k) for k in deployment.redis.scan_iter("kp:*:st")} == {
-        k: n for k, n in points_at_kill.items()
-    }
-    assert sum(points_at_kill.values()) == 7  # 8 events, one duplicate
+    points = {k: deployment.redis.zcard(k) for k in deployment.redis.scan_iter("kp:*:st")}
+    # The killed batch may hold one agent's partition only (the first fetch after an assignment
+    # need not bring every partition): what it applied is applied again, and changes nothing.
+    assert {k: points[k] for k in points_at_kill} == points_at_kill
+    assert sum(points.values()) == 7  # 8 events, one duplicate
 
 
 def test_without_the_topic_a_worker_runs_v2_and_says_so_once(deployment: Deployment) -> None:

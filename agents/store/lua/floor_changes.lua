@@ -28,13 +28,10 @@ local function look(index_key, i)
   -- a counter that has not moved since the last look under the same birth leaves nothing new.
   if version == counter then return {version, 0, out, birth} end
   local touched = redis.call('ZRANGEBYSCORE', log_key, '(' .. counter, '+inf')
-  for first = 1, #touched, CHUNK do  -- ZMSCORE of CHUNK members at a time (prelude.lua)
-    local upto = math.min(first + CHUNK - 1, #touched)
-    local scores = redis.call('ZMSCORE', index_key, unpack(touched, first, upto))
-    for j = first, upto do
-      out[#out + 1] = touched[j]
-      out[#out + 1] = scores[j - first + 1]
-    end
+  local scores = read_chunked('ZMSCORE', index_key, touched)
+  for j = 1, #touched do
+    out[#out + 1] = touched[j]
+    out[#out + 1] = scores[j]
   end
   return {version, 0, out, birth}
 end

@@ -44,15 +44,20 @@ local function call_chunked(command, key, flag, list, first, last, width)
   end
 end
 
--- HMGET of `fields`, CHUNK at a time: their values in order (false where a field is absent).
-local function hmget_chunked(key, fields)
+-- A read of one key over `list` (HMGET's fields, ZMSCORE's members), CHUNK at a time: the
+-- replies in order (false where absent). An empty list reads nothing.
+local function read_chunked(command, key, list)
   local values = {}
-  for i = 1, #fields, CHUNK do
-    for _, value in ipairs(redis.call('HMGET', key, unpack(fields, i, math.min(i + CHUNK - 1, #fields)))) do
+  for i = 1, #list, CHUNK do
+    for _, value in ipairs(redis.call(command, key, unpack(list, i, math.min(i + CHUNK - 1, #list)))) do
       values[#values + 1] = value
     end
   end
   return values
+end
+
+local function hmget_chunked(key, fields)
+  return read_chunked('HMGET', key, fields)
 end
 
 -- The cohort buckets (window_sums.lua, floor_reads.lua): `<agent tag>:<kind>:<ident>`.
