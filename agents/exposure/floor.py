@@ -156,7 +156,7 @@ class FloorReader:
         team = _Team.empty()
         rows: list[AgentRow] = []
         for agent, windows, waits, points in zip(agents, vectors[:-1], waiting, histories, strict=True):
-            status = dict(zip(WINDOWS, status_times(points, window_list, now_ms), strict=True))
+            status = _window_status(points, window_list, now_ms)
             team.add(windows, status)
             rows.append(_agent_row(policy, agent, windows, waits, points, status, now_ms, with_sums))
         team_windows = team.windows(vectors[-1], policy.response_targets_seconds)
@@ -391,14 +391,14 @@ class _ShopState:
         state = self.agents[agent]
         row = state.row
         if row is None:
-            status = dict(zip(WINDOWS, status_times(state.points, spans, now_ms), strict=True))
+            status = _window_status(state.points, spans, now_ms)
             row = _row_of(
                 self.policy, agent, state.values, state.windows, state.waiting, state.points, status, now_ms
             )
             state.row, state.status = row, status
             return row
         if state.points:  # an online agent's online time grows each second; the rest stays
-            status = dict(zip(WINDOWS, status_times(state.points, spans, now_ms), strict=True))
+            status = _window_status(state.points, spans, now_ms)
             now_status = status_at(state.points, now_ms)
             if status != state.status or now_status != row.agent_status:
                 windows = {w: with_status(state.values[w], status[w]) for w in WINDOWS}
@@ -468,6 +468,13 @@ class FloorCache:
 
     def clear(self) -> None:
         self.shops = {}
+
+
+def _window_status(
+    points: Sequence[ChangePoint], spans: list[tuple[int, int]], now_ms: int
+) -> dict[str, StatusTime]:
+    """Each window's status time; `spans` in WINDOWS order."""
+    return dict(zip(WINDOWS, status_times(points, spans, now_ms), strict=True))
 
 
 def _oldest_wait(policy: ShopPolicy, oldest: int, now_ms: int) -> tuple[float, bool]:

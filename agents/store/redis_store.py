@@ -10,7 +10,7 @@ logs (FLOOR_CHANGES_PER_CALL); on a cluster, one a call.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import cast
 
 import msgspec
@@ -113,19 +113,14 @@ class RedisStore:
         held = held_minutes if held_minutes is not None else [NO_MINUTES_HELD] * len(pairs)
         if not len(plans) == len(tokens) == len(held) == len(pairs):
             raise ValueError("floor_reads needs a plan, a token and held minutes per pair")
-        per_call = 1 if isinstance(self.client, RedisCluster) else FLOOR_READS_PER_CALL
         calls = []
-        start = 0
-        while start < len(pairs):  # consecutive pairs of one plan (a shop's, or alike shops')
-            end = start + 1
-            while end < len(pairs) and end - start < per_call and plans[end] == plans[start]:
-                end += 1
+        # Consecutive pairs of one plan (a shop's, or alike shops').
+        for start, end in self._runs(len(pairs), FLOOR_READS_PER_CALL, lambda i, j: plans[i] == plans[j]):
             args: list[bytes | str] = [plans[start]]
             for token, minutes in zip(tokens[start:end], held[start:end], strict=True):
                 args += [token, minutes.token, *minutes.span_args()]
             markers = [keys.applied_key(keys.agent_tag(shop, agent)) for shop, agent in pairs[start:end]]
             calls.append(ScriptCall(FLOOR_READS, markers, args))
-            start = end
         replies = await run_scripts(self.client, calls, FLOOR_PIPELINE_CALLS)
         # Decoded one at a time as the caller folds them in: decoded all at once, a churned
         # round's ~4,000 reads (~10 containers each) stood in the heap together, and the
@@ -140,17 +135,13 @@ class RedisStore:
         None when it left}."""
         if len(shops) != len(known):
             raise ValueError("floor_changes needs a known (counter, birth) per shop")
-        per_call = 1 if isinstance(self.client, RedisCluster) else FLOOR_CHANGES_PER_CALL
         calls = []
-        start = 0
-        while start < len(shops):  # a run of shops looked at before, or one never looked at
-            end = start + 1
-            looked_at = known[start][0] >= 0
-            while looked_at and end < len(shops) and end - start < per_call and known[end][0] >= 0:
-                end += 1
+        # Shops looked at before, or one never looked at (it reads its whole index).
+        for start, end in self._runs(
+            len(shops), FLOOR_CHANGES_PER_CALL, lambda i, j: min(known[i][0], known[j][0]) >= 0
+        ):
             index_keys = [keys.agents_index_key(shop) for shop in shops[start:end]]
             calls.append(ScriptCall(FLOOR_CHANGES, index_keys, [msgspec.msgpack.encode(known[start:end])]))
-            start = end
         out = []
         for packed in await run_scripts(self.client, calls, FLOOR_PIPELINE_CALLS):
             for version, whole, flat, birth in _index_changes.decode(packed):
@@ -160,6 +151,21 @@ class RedisStore:
                 }
                 out.append(IndexChanges(version, bool(whole), members, birth))
         return out
+
+    def _runs(
+        self, count: int, per_call: int, together: Callable[[int, int], bool]
+    ) -> Iterator[tuple[int, int]]:
+        """`[start, end)` runs of 0..count, each one script call: at most `per_call` items whose
+        `together(start, i)` holds, on one server; one item a call on a cluster (a script's keys
+        must share a slot)."""
+        per_call = 1 if isinstance(self.client, RedisCluster) else per_call
+        start = 0
+        while start < count:
+            end = start + 1
+            while end < count and end - start < per_call and together(start, end):
+                end += 1
+            yield start, end
+            start = end
 
     async def details(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
         """Each details hash of `keys` whole (field -> row), in order; {} when absent. Single-key
