@@ -15,7 +15,6 @@ lost; the retry then loads exactly the offsets that commit wrote, and counts its
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,7 +28,8 @@ from agents.core.policy import PolicyBook, ShopPolicy
 from agents.core.windows import SLIDING_TTL_MS, WINDOW_DAYS
 from agents.exposure.metrics import WorkerMetrics
 from agents.store import keys
-from agents.store.errors import STORE_ERRORS, raise_if_fatal
+from agents.store.errors import STORE_ERRORS, RetryHook
+from agents.store.errors import until_done as store_until_done
 from agents.store.protocols import CommitConflict, PartitionCommit, PartitionSnapshot, PartitionStore
 from agents.store.state_codec import encode_state
 from agents.store.writes import WriteSet, add_buyer_delta
@@ -121,7 +121,6 @@ OUTCOMES = (
 )
 # A batch is retried through these: an outage, or other workers committing first too often.
 RETRIED_ERRORS: tuple[type[BaseException], ...] = (*STORE_ERRORS, CommitConflict)
-MAX_RETRY_DELAY_S = 5.0
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -133,18 +132,19 @@ async def until_done(
     metrics: WorkerMetrics,
     what: str,
 ) -> T:
-    """`attempt()` until it returns, with backoff through `retried` errors (an outage), counted
-    and logged; a fatal store error (a login, ACL or TLS problem) raises at once."""
-    delay = 0.1
-    while True:
-        try:
-            return await attempt()
-        except retried as exc:
-            raise_if_fatal(exc)
-            metrics.redis_errors.inc()
-            log.warning("applying %s failed (%s); retrying in %.1fs", what, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_RETRY_DELAY_S)
+    """`attempt()` until it returns, through `retried` errors (an outage), each counted and
+    logged; a fatal store error (a login, ACL or TLS problem) raises at once."""
+    return await store_until_done(attempt, retried, retry_counted(metrics, f"applying {what}"))
+
+
+def retry_counted(metrics: WorkerMetrics, what: str) -> RetryHook:
+    """A failed try of `what`: counted in kefu_redis_errors_total, and logged with its next delay."""
+
+    def on_retry(exc: BaseException, delay: float) -> None:
+        metrics.redis_errors.inc()
+        log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
+
+    return on_retry
 
 
 def _fence(batch: Batch, share: _Share, snapshot: PartitionSnapshot) -> tuple[set[int], dict[str, int]]:

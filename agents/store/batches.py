@@ -23,6 +23,7 @@ from typing import cast
 import msgspec
 
 from agents.store import keys, outbox
+from agents.store.apply_behind import ApplyBehind
 from agents.store.connect import RedisClient
 from agents.store.outbox import Entry, Outbox
 from agents.store.protocols import PartitionCommit, PartitionSnapshot
@@ -51,9 +52,13 @@ _encoder = msgspec.msgpack.Encoder()
 class RedisPartitionStore:
     """The PartitionStore protocol on Redis (one server or a cluster)."""
 
-    def __init__(self, client: RedisClient, offset_ttl_ms: int | None = None) -> None:
+    def __init__(
+        self, client: RedisClient, offset_ttl_ms: int | None = None, behind: ApplyBehind | None = None
+    ) -> None:
         self.client = client
         self.offset_ttl_ms = offset_ttl_ms if offset_ttl_ms is not None else offset_ttl_ms_default()
+        # Given, commits return before their outboxes are applied (agents/store/apply_behind.py).
+        self.behind = behind
         # partition -> position whose outbox this worker knows applied. Only saves reads:
         # forgetting it costs one GET and a no-op re-apply.
         self._applied: dict[int, int] = {}
@@ -95,6 +100,7 @@ class RedisPartitionStore:
         Called for newly assigned partitions too: their last owner may have died after a
         commit, and if no record arrives there any more nothing else would apply it.
         """
+        await self.settle()
         wanted = sorted(set(partitions))
         for partition in wanted:
             self._applied.pop(partition, None)
@@ -111,6 +117,7 @@ class RedisPartitionStore:
     async def commit(self, commits: Sequence[PartitionCommit]) -> set[int]:
         """Commit each partition's share and apply the outboxes; the partitions that moved on
         (their shares were not written: recompute them)."""
+        await self.settle()
         entries = [outbox.commit_entry(c.partition, outbox.position(c.offsets), c.writes) for c in commits]
         results = await run_scripts(
             self.client,
@@ -118,10 +125,27 @@ class RedisPartitionStore:
         )
         conflicted = {c.partition for c, r in zip(commits, results, strict=True) if int(r[0]) != 0}
         committed = [(c, e) for c, e in zip(commits, entries, strict=True) if c.partition not in conflicted]
-        await self._apply([e for _, e in committed if e is not None])
+        pending = [e for _, e in committed if e is not None]
+        if self.behind is not None and pending:
+            self.behind.start(lambda: self._apply(pending))
+        else:
+            await self._apply(pending)
+        # Behind, these are applied by the apply in flight, which every later commit and drain
+        # waits for; a load's catch-up need not apply them again.
         for commit, _ in committed:
             self._applied[commit.partition] = outbox.position(commit.offsets)
         return conflicted
+
+    async def settle(self) -> None:
+        """Wait until the last commit's outboxes are applied (at once when applied in line)."""
+        if self.behind is None:
+            return
+        try:
+            await self.behind.settle()
+        except Exception:
+            # Fatal, so the worker stops; whatever runs on reads every outbox again, applied or not.
+            self._applied.clear()
+            raise
 
     async def _apply(self, entries: Sequence[Entry]) -> None:
         await run_scripts(self.client, outbox.entry_calls(entries, self.offset_ttl_ms))

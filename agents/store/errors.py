@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from redis.exceptions import (
     AskError,
@@ -140,6 +141,29 @@ def raise_if_fatal(error: BaseException) -> None:
         raise StoreAccessError(problem) from None
     if is_bug(error):
         raise StoreBugError(bug_problem(str(error))) from error
+
+
+# Told of each failed try: the error, and the seconds until the next try.
+RetryHook = Callable[[BaseException, float], None]
+MAX_RETRY_DELAY_S = 5.0
+T = TypeVar("T")
+
+
+async def until_done(
+    attempt: Callable[[], Awaitable[T]], retried: tuple[type[BaseException], ...], on_retry: RetryHook
+) -> T:
+    """`attempt()` until it returns, backing off through `retried` errors (an outage), each
+    told to `on_retry`; a fatal store error (a login, ACL or TLS problem, a rejected script)
+    raises at once."""
+    delay = 0.1
+    while True:
+        try:
+            return await attempt()
+        except retried as exc:
+            raise_if_fatal(exc)
+            on_retry(exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY_S)
 
 
 async def check_access(ping: Callable[[], Awaitable[object]], timeout_s: float = 10.0) -> None:

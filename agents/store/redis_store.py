@@ -22,6 +22,7 @@ from agents.core.status import ChangePoint
 from agents.core.trend import TREND_FIELDS, TREND_POINTS, hour_before_minutes, second_bucket_minutes
 from agents.core.windows import WINDOWS, BucketRead
 from agents.store import keys
+from agents.store.apply_behind import ApplyBehind
 from agents.store.batches import RedisPartitionStore
 from agents.store.connect import RedisClient
 from agents.store.floor_reads import NO_MINUTES_HELD, AgentReads, IndexChanges, MinutesHeld, agent_reads
@@ -70,14 +71,21 @@ FLOOR_READS_PER_CALL = 32
 # churned at 10 agents a shop, ~3 ms at 400. A first look reads the whole index, ~0.2 ms a shop
 # of 400: it gets a call of its own. On a cluster, one shop a call (its keys are of one slot).
 FLOOR_CHANGES_PER_CALL = 32
+# A store closed with an apply in flight lets it finish this long; the next owner applies the rest.
+CLOSE_APPLY_TIMEOUT_S = 5.0
 
 
 class RedisStore:
     def __init__(
-        self, client: RedisClient, offset_ttl_ms: int | None = None, state_cache_buyers: int = 0
+        self,
+        client: RedisClient,
+        offset_ttl_ms: int | None = None,
+        state_cache_buyers: int = 0,
+        behind: ApplyBehind | None = None,
     ) -> None:
         self.client = client
-        partitions = RedisPartitionStore(client, offset_ttl_ms)
+        self.behind = behind
+        partitions = self.partitions = RedisPartitionStore(client, offset_ttl_ms, behind)
         self.batches = CachedPartitionStore(partitions, state_cache_buyers)
         self.status = RedisStatusStore(client, partitions.offset_ttl_ms)
 
@@ -367,7 +375,13 @@ class RedisStore:
     async def ping(self) -> bool:
         return bool(await self.client.ping())
 
+    async def settle(self) -> None:
+        """Wait until every committed batch's outboxes are applied (the worker applies behind)."""
+        await self.partitions.settle()
+
     async def close(self) -> None:
+        if self.behind is not None:
+            await self.behind.close(CLOSE_APPLY_TIMEOUT_S)
         await self.client.aclose()
 
     async def delete_state(self) -> int:

@@ -19,8 +19,13 @@ from streams.wire.batch_consumer import route_batches
 log = logging.getLogger(__name__)
 
 
-def install(app: faust.App, settings: Settings, access: Access = NOBODY) -> Runtime:
-    runtime = Runtime.create(settings, dead_letter_sink(app, settings), alert_sink(app, settings))
+def install(
+    app: faust.App, settings: Settings, access: Access = NOBODY, apply_behind: bool = False
+) -> Runtime:
+    """`apply_behind`: for the processes that apply batch after batch (the worker, `rebuild`)."""
+    runtime = Runtime.create(
+        settings, dead_letter_sink(app, settings), alert_sink(app, settings), apply_behind
+    )
     # No agent on the input topics: each fetch goes to the runtime whole (streams/wire/batch_consumer.py).
     route_batches(app, input_topic(app, settings), runtime.apply_until_done)
     # Resumed from Redis and measured for lag; `install_agent_status` adds kefu.agents.

@@ -20,8 +20,9 @@ from agents.exposure.floor_exposition import FloorText
 from agents.exposure.metrics import WorkerMetrics
 from agents.exposure.report import ReportReader
 from agents.exposure.trend import TrendReader
-from agents.processing.batch import OUTCOMES, BatchProcessor, DeadLetterSink
+from agents.processing.batch import OUTCOMES, BatchProcessor, DeadLetterSink, retry_counted
 from agents.processing.status import StatusProcessor
+from agents.store.apply_behind import ApplyBehind
 from agents.store.batches import offset_ttl_ms
 from agents.store.connect import connect
 from agents.store.native import native_status
@@ -64,12 +65,25 @@ class Runtime:
         self.leader = Leader(self)
 
     @classmethod
-    def create(cls, settings: Settings, dead_letters: DeadLetterSink, alert_sink: AlertSink) -> Runtime:
+    def create(
+        cls,
+        settings: Settings,
+        dead_letters: DeadLetterSink,
+        alert_sink: AlertSink,
+        apply_behind: bool = False,
+    ) -> Runtime:
+        """`apply_behind`: a batch's outboxes are applied while the next batch is computed
+        (agents/store/apply_behind.py), so a batch's numbers show after its handler returns."""
         registry = CollectorRegistry()
         metrics = _worker_metrics(registry, settings)
         collector = FloorCollector()  # not in `registry`: `exposition` writes its text faster
         cache_limit = settings.processing.state_cache_buyers
-        store = RedisStore(connect(settings.redis.url), offset_ttl_ms(settings), cache_limit)
+        behind = (
+            ApplyBehind(retry_counted(metrics, "applying a committed batch's outboxes"))
+            if apply_behind
+            else None
+        )
+        store = RedisStore(connect(settings.redis.url), offset_ttl_ms(settings), cache_limit, behind)
         registry.register(StateCacheCollector(store.batches.stats, cache_limit))
         policies = PolicyBook(settings)
         processor, status = _processors(settings, store, policies, dead_letters, metrics)

@@ -65,7 +65,9 @@ def main() -> None:
             access = load_access(settings.web, os.environ)
         heap.configure()  # before the worker's objects exist (agents/worker/heap.py)
         app = create_app(settings)
-        runtime = install(app, settings, access)
+        # The processes that apply batch after batch apply each one's outboxes while they fetch
+        # and fold the next (agents/store/apply_behind.py).
+        runtime = install(app, settings, access, apply_behind=command in ("worker", "rebuild"))
         runtime.settle_heap = command in ("worker", "rebuild")
         for module in COMMANDS:
             module.register(app, settings, runtime)

@@ -34,7 +34,7 @@ from streams.commands.rebuild_jobs import (
     recompute_in_jobs,
     replay_job,
 )
-from streams.commands.rebuild_replay import Apply, Rebuilt, progress_columns, replay
+from streams.commands.rebuild_replay import Apply, Rebuilt, Settle, progress_columns, replay
 from streams.wire.consumer_group import input_partitions_of_stopped_group
 from streams.wire.preflight import require_kafka
 
@@ -60,12 +60,13 @@ def register(app: faust.App, settings: Settings, runtime: Runtime) -> None:
             await require_kafka(settings)
             runtime.processor.restore_history = True
             apply = via_redis(settings, runtime.apply_any_until_done)
+            settle = via_redis(settings, runtime.store.settle)
             if job_partitions is not None:  # one of a `--jobs` run's processes
-                await replay_job(settings, parse_job_partitions(job_partitions), apply)
+                await replay_job(settings, parse_job_partitions(job_partitions), apply, settle)
                 return
             delete_state = via_redis(settings, runtime.store.delete_state)
             if jobs == 1:
-                rebuilt = await recompute(settings, delete_state, apply)
+                rebuilt = await recompute(settings, delete_state, apply, settle)
             else:
                 rebuilt = await recompute_in_jobs(settings, delete_state, jobs)
             print(restored_history(settings, rebuilt), file=sys.stderr)
@@ -77,6 +78,7 @@ async def recompute(
     settings: Settings,
     delete_state: Callable[[], Awaitable[int]],
     apply: Apply,
+    settle: Settle,
     console: Console | None = None,
 ) -> Rebuilt:
     """Delete the state, then `apply` every retained input record in batches."""
@@ -85,7 +87,7 @@ async def recompute(
     deleted = await delete_state()
     console.print(f"rebuild: deleted {deleted} keys; re-reading the input topics from the beginning")
     with Progress(*progress_columns(), console=console) as progress:
-        rebuilt, elapsed = await replay(settings, partitions, apply, BarTally(progress))
+        rebuilt, elapsed = await replay(settings, partitions, apply, settle, BarTally(progress))
     rate = rebuilt.applied / elapsed if elapsed > 0 else 0.0
     console.print(f"rebuild: applied {rebuilt.applied} records in {elapsed:.1f}s ({rate:,.0f} events/s)")
     return rebuilt

@@ -28,7 +28,7 @@ from rich.progress import Progress, TaskID
 from config.errors import DeploymentError, KefuError
 from config.settings import Settings
 from streams.commands.base import SAID_BY
-from streams.commands.rebuild_replay import Apply, Rebuilt, progress_columns, replay
+from streams.commands.rebuild_replay import Apply, Rebuilt, Settle, progress_columns, replay
 from streams.wire.consumer_group import input_partitions_of_stopped_group
 
 JOB_OPTION = "--job-partitions"
@@ -76,12 +76,12 @@ def _say(report: dict[str, object]) -> None:
     print(_LINE + json.dumps(report), flush=True)
 
 
-async def replay_job(settings: Settings, numbers: set[int], apply: Apply) -> None:
+async def replay_job(settings: Settings, numbers: set[int], apply: Apply, settle: Settle) -> None:
     """One job: partition `numbers` of every input topic, replayed; its result on stdout."""
     partitions = [
         tp for tp in input_partitions_of_stopped_group(settings, agents=True) if tp.partition in numbers
     ]
-    rebuilt, _ = await replay(settings, partitions, apply, JobLines())
+    rebuilt, _ = await replay(settings, partitions, apply, settle, JobLines())
     _say({"applied": rebuilt.applied, "firsts": rebuilt.firsts})
 
 

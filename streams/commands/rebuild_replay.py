@@ -21,6 +21,8 @@ from streams.wire.records import KafkaRecord, Record
 from streams.wire.security import client_kwargs
 
 Apply = Callable[[Sequence[KafkaRecord]], Awaitable[None]]
+# Waits until everything `apply` was given is in Redis (the worker's store applies behind).
+Settle = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +54,10 @@ def progress_columns() -> tuple[ProgressColumn, ...]:
 
 
 async def replay(
-    settings: Settings, partitions: Sequence[TopicPartition], apply: Apply, tally: Tally
+    settings: Settings, partitions: Sequence[TopicPartition], apply: Apply, settle: Settle, tally: Tally
 ) -> tuple[Rebuilt, float]:
-    """Every record of `partitions` before their current end through `apply`; what was applied,
-    and the seconds it took from the first fetch."""
+    """Every record of `partitions` before their current end through `apply`, and settled; what
+    was applied, and the seconds it took from the first fetch."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka.bootstrap,
         group_id=None,
@@ -73,6 +75,7 @@ async def replay(
         total = sum(ends[tp] - starts[tp] for tp in partitions)
         tally.begin(total)
         applied, firsts = await _reapply(consumer, ends, total, apply, tally)
+        await settle()
     finally:
         await consumer.stop()
     rebuilt = Rebuilt(applied, [(first, starts[tp] > 0) for tp, first in firsts.items()])

@@ -1,12 +1,12 @@
 """The store's exactly-once contract, run alike against one Redis server and the three-master
 Redis Cluster: the worker's own BatchProcessor, no Kafka, and the crashes and races that
-workers sharing partitions meet."""
+workers sharing partitions meet, with outboxes applied in line and behind."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -19,12 +19,14 @@ from agents.core.projection import SHOP_LEVEL
 from agents.core.windows import whole_minutes, window_reads
 from agents.exposure.floor import FloorCache, FloorReader
 from agents.processing.batch import BatchProcessor, BatchReport
+from agents.store import batches as batches_module
 from agents.store import keys
-from agents.store.batches import RedisPartitionStore
+from agents.store.apply_behind import ApplyBehind
+from agents.store.batches import COMMIT_PARTITION, RedisPartitionStore
 from agents.store.connect import connect
 from agents.store.errors import StoreBugError
 from agents.store.floor_reads import NO_MINUTES_HELD, MinutesHeld, floor_plan
-from agents.store.outbox import TOUCH_INDEX
+from agents.store.outbox import TOUCH_INDEX, Entry
 from agents.store.protocols import PartitionCommit, PartitionStore
 from agents.store.redis_store import FLOOR_CHANGES, FLOOR_CHANGES_PER_CALL, FLOOR_READS_PER_CALL, RedisStore
 from agents.store.repartition import move_buyers
@@ -477,3 +479,176 @@ def test_a_bad_index_key_fails_the_leaders_look_naming_it(single_url: str) -> No
 
     with pytest.raises(StoreBugError, match="kp:agents:untagged has no hash tag"):
         asyncio.run(look())
+
+
+# Outboxes applied behind (agents/store/apply_behind.py), as the worker applies them: the same
+# numbers as in line, through a kill, an outage and a fatal error while an apply is in flight.
+
+
+def behind_processor(url: str, retries: list[BaseException] | None = None) -> BatchProcessor:
+    seen = retries if retries is not None else []
+    return redis_processor(url, NOW, TOPICS, ApplyBehind(lambda exc, _: seen.append(exc)))
+
+
+def partitions_of(worker: BatchProcessor) -> RedisPartitionStore:
+    partitions = redis_partitions(worker)
+    assert partitions.behind is not None
+    return partitions
+
+
+def failing_first(partitions: RedisPartitionStore, failures: Sequence[BaseException]) -> list[int]:
+    """The store's apply raises `failures`, one a call, then applies; returns the calls made."""
+    apply, left, calls = partitions._apply, list(failures), []
+
+    async def flaky(entries: Sequence[Entry]) -> None:
+        calls.append(len(entries))
+        if left:
+            raise left.pop(0)
+        await apply(entries)
+
+    partitions._apply = flaky  # type: ignore[method-assign]
+    return calls
+
+
+def test_applied_behind_the_numbers_equal_those_applied_in_line(url: str, reference: dict[str, Any]) -> None:
+    async def scenario() -> None:
+        worker = behind_processor(url)
+        partitions = partitions_of(worker)
+        for batch in batches(RECORDS, 333):
+            await worker.process(batch)
+            assert partitions.behind is not None and partitions.behind.in_flight, "applied in line"
+        await partitions.settle()
+        await partitions.client.aclose()
+
+    asyncio.run(scenario())
+    assert asyncio.run(numbers(url)) == reference
+
+
+def test_a_commit_waits_for_the_apply_in_flight(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next commit replaces a partition's outbox: it must not be sent before the last one
+    is applied, however slow that apply is."""
+    events: list[str] = []
+    run_scripts = batches_module.run_scripts
+
+    async def noting_commits(client: Any, calls: Sequence[ScriptCall], *args: Any) -> list[Any]:
+        if any(call.script is COMMIT_PARTITION for call in calls):
+            events.append("commit sent")
+        return await run_scripts(client, calls, *args)
+
+    monkeypatch.setattr(batches_module, "run_scripts", noting_commits)
+
+    async def scenario() -> None:
+        worker = behind_processor(url)
+        partitions = partitions_of(worker)
+        apply = partitions._apply
+
+        async def slow_apply(entries: Sequence[Entry]) -> None:
+            events.append("apply starts")
+            await asyncio.sleep(0.3)
+            await apply(entries)
+            events.append("apply done")
+
+        partitions._apply = slow_apply  # type: ignore[method-assign]
+        first, second = batches(RECORDS, 1000)[:2]
+        await worker.process(first)
+        events.append("first batch returned")
+        await worker.process(second)
+        events.append("second batch returned")
+        await partitions.settle()
+        await partitions.client.aclose()
+
+    asyncio.run(scenario())
+    assert events == [
+        "commit sent",
+        "first batch returned",
+        "apply starts",
+        "apply done",
+        "commit sent",
+        "second batch returned",
+        "apply starts",
+        "apply done",
+    ]
+
+
+@pytest.mark.parametrize("takeover", ["next batch", "assignment"])
+def test_a_worker_killed_with_an_apply_in_flight_is_healed_by_the_next_owner(
+    url: str, reference: dict[str, Any], takeover: str
+) -> None:
+    """Worker A's batch is committed and its handler has returned (Kafka may commit past it);
+    A dies before its apply ran. B applies the outboxes: as the partitions are assigned to it,
+    or before its own next commit on them when the batch is redelivered."""
+
+    async def scenario() -> None:
+        parts = batches(RECORDS, 1000)
+        a, b = behind_processor(url), behind_processor(url)
+        for batch in parts[:3]:
+            await a.process(batch)
+        partitions = partitions_of(a)
+        assert partitions.behind is not None and partitions.behind.in_flight
+        await partitions.behind.close(timeout_s=0)  # killed: the apply never ran
+        await partitions.client.aclose()
+        assert await numbers(url) != reference
+        if takeover == "assignment":
+            assert await b.store.drain(range(PARTITIONS)) > 0
+            rest = parts[3:]
+        else:
+            rest = parts[2:]  # redelivered: B skips it by the offsets, and applies its outboxes
+        for batch in rest:
+            await b.process(batch)
+        await partitions_of(b).settle()
+        await partitions_of(b).client.aclose()
+
+    asyncio.run(scenario())
+    assert asyncio.run(numbers(url)) == reference
+
+
+def test_an_apply_that_meets_an_outage_retries_by_itself(url: str, reference: dict[str, Any]) -> None:
+    """The last batch before a quiet spell: no next batch comes to retry its apply, so the apply
+    retries itself, each failure told (the worker counts it in kefu_redis_errors_total)."""
+
+    async def scenario() -> tuple[list[BaseException], list[int]]:
+        retries: list[BaseException] = []
+        worker = behind_processor(url, retries)
+        partitions = partitions_of(worker)
+        parts = batches(RECORDS, 1000)
+        for batch in parts[:-1]:
+            await worker.process(batch)
+        await partitions.settle()
+        outage = [ConnectionError("Redis restarting"), TimeoutError("no answer")]
+        calls = failing_first(partitions, outage)
+        await worker.process(parts[-1])
+        await partitions.settle()  # no further batch: the same apply, tried three times
+        await partitions.client.aclose()
+        return retries, calls
+
+    retries, calls = asyncio.run(scenario())
+    assert [type(e) for e in retries] == [ConnectionError, TimeoutError]
+    assert len(calls) == 3 and len(set(calls)) == 1
+    assert asyncio.run(numbers(url)) == reference
+
+
+def test_a_fatal_error_in_the_apply_stops_the_next_commit_and_loses_nothing(
+    url: str, reference: dict[str, Any]
+) -> None:
+    """A script Redis rejects is never retried: the next batch raises it before its commit (the
+    worker stops there). What it had not applied stays in Redis; any later run applies it."""
+
+    async def scenario() -> None:
+        retries: list[BaseException] = []
+        worker = behind_processor(url, retries)
+        partitions = partitions_of(worker)
+        parts = batches(RECORDS, 1000)
+        await worker.process(parts[0])
+        await partitions.settle()
+        failing_first(partitions, [StoreBugError("apply_agent.lua rejected a share")])
+        await worker.process(parts[1])
+        with pytest.raises(StoreBugError):
+            await worker.process(parts[2])
+        assert not retries
+        for batch in parts[2:]:
+            await worker.process(batch)
+        await partitions.settle()
+        await partitions.client.aclose()
+
+    asyncio.run(scenario())
+    assert asyncio.run(numbers(url)) == reference
