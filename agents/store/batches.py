@@ -100,7 +100,8 @@ class RedisPartitionStore:
         Called for newly assigned partitions too: their last owner may have died after a
         commit, and if no record arrives there any more nothing else would apply it.
         """
-        await self.settle()
+        # No settle here: the apply in flight may be of these outboxes, and markers make both
+        # land once in any order. Waiting here could block a rebalance's seek through an outage.
         wanted = sorted(set(partitions))
         for partition in wanted:
             self._applied.pop(partition, None)

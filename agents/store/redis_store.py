@@ -71,8 +71,6 @@ FLOOR_READS_PER_CALL = 32
 # churned at 10 agents a shop, ~3 ms at 400. A first look reads the whole index, ~0.2 ms a shop
 # of 400: it gets a call of its own. On a cluster, one shop a call (its keys are of one slot).
 FLOOR_CHANGES_PER_CALL = 32
-# A store closed with an apply in flight lets it finish this long; the next owner applies the rest.
-CLOSE_APPLY_TIMEOUT_S = 5.0
 
 
 class RedisStore:
@@ -381,7 +379,7 @@ class RedisStore:
 
     async def close(self) -> None:
         if self.behind is not None:
-            await self.behind.close(CLOSE_APPLY_TIMEOUT_S)
+            self.behind.close()
         await self.client.aclose()
 
     async def delete_state(self) -> int:

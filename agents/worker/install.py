@@ -27,7 +27,7 @@ def install(
         settings, dead_letter_sink(app, settings), alert_sink(app, settings), apply_behind
     )
     # No agent on the input topics: each fetch goes to the runtime whole (streams/wire/batch_consumer.py).
-    route_batches(app, input_topic(app, settings), runtime.apply_until_done)
+    route_batches(app, input_topic(app, settings), runtime.apply_until_done, runtime.finish_applying)
     # Resumed from Redis and measured for lag; `install_agent_status` adds kefu.agents.
     runtime.consumed_topics.update((settings.kafka.topics.messages, settings.kafka.topics.orders))
     install_duties(app, runtime, runtime.consumed_topics)

@@ -37,6 +37,9 @@ from streams.wire.status_decoding import StatusDecoder
 
 __all__ = ["AlertSink", "Runtime"]
 
+# On revocation and shutdown, after the batch in flight: the longest wait for its apply behind.
+FINISH_APPLY_TIMEOUT_S = 5.0
+
 
 @dataclass
 class Runtime:
@@ -113,6 +116,12 @@ class Runtime:
         """The batch handler: see BatchProcessor.process_until_done."""
         self._settle_heap()
         await self.processor.process_until_done(records)
+
+    async def finish_applying(self) -> None:
+        """Revocation and shutdown: the last batch's outboxes, applied behind, get a few seconds
+        to land (agents/store/apply_behind.py)."""
+        if self.store.behind is not None:
+            await self.store.behind.finish(FINISH_APPLY_TIMEOUT_S)
 
     async def apply_any_until_done(self, records: Sequence[KafkaRecord]) -> None:
         """Records of any input topic (`rebuild` reads them all at once): each to its processor."""

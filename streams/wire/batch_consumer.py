@@ -49,6 +49,9 @@ class BatchRoute:
     handler: BatchHandler
     applied: dict[TP, int] = field(default_factory=dict)  # tp -> next offset to read (committable)
     handlers: dict[str, BatchHandler] = field(default_factory=dict)  # topic -> its own handler
+    # What a handler leaves running after it returns (the worker's apply behind), given its time
+    # on revocation and shutdown.
+    finish: Callable[[], Awaitable[None]] | None = None
 
     def add(self, topics: frozenset[str], handler: BatchHandler) -> None:
         """Route `topics` to `handler` instead, under the same delivery guarantees."""
@@ -152,6 +155,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
         if not self._batch_idle.is_set():
             self.log.info(BATCH_IN_FLIGHT)
             await self._batch_idle.wait()
+        route = self.route
+        if route is not None and route.finish is not None:
+            await route.finish()
         await self.commit_applied()
         await super().wait_empty()
 
@@ -178,9 +184,12 @@ def use_batch_transport(app: Any) -> None:
     app.transport = BatchTransport(app.conf.broker_consumer, app)
 
 
-def route_batches(app: Any, topic: Any, handler: BatchHandler) -> None:
+def route_batches(
+    app: Any, topic: Any, handler: BatchHandler, finish: Callable[[], Awaitable[None]] | None = None
+) -> None:
     """Subscribe `topic` without an agent and send its fetches to `handler` in whole batches.
-    Called again with other topics, it routes those to their own handler."""
+    Called again with other topics, it routes those to their own handler. `finish`, if given,
+    is awaited on revocation and shutdown after the batch in flight."""
     if not isinstance(app.transport, BatchTransport):
         raise TypeError("route_batches needs the app built with use_batch_transport(app)")
     app.topics.add(topic)
@@ -189,3 +198,5 @@ def route_batches(app: Any, topic: Any, handler: BatchHandler) -> None:
         app.transport.batch_route = BatchRoute(topics, handler)
     else:
         app.transport.batch_route.add(topics, handler)
+    if finish is not None:
+        app.transport.batch_route.finish = finish

@@ -81,26 +81,55 @@ def test_an_outage_is_retried_and_told_and_a_fatal_error_is_raised_by_settle_onc
     assert told == ["gone 0.1"] and tries == 2
 
 
-def test_close_lets_the_apply_finish_within_its_time_then_cancels_it(
+def test_finish_waits_within_its_time_and_close_cancels_what_is_left(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async def scenario() -> tuple[list[str], bool]:
-        finished: list[str] = []
+    """A revocation gives the apply its time and leaves it running; a closing command cancels it."""
 
-        async def quick() -> None:
-            await asyncio.sleep(0.01)
-            finished.append("quick")
+    async def scenario() -> list[str]:
+        events: list[str] = []
+        gate = asyncio.Event()
+
+        async def apply() -> None:
+            try:
+                await gate.wait()
+                events.append("applied")
+            except asyncio.CancelledError:
+                events.append("cancelled")
+                raise
 
         behind = ApplyBehind()
-        behind.start(quick)
-        await behind.close(timeout_s=5)
-        assert not caplog.records
-        stuck = asyncio.Event()
-        behind.start(stuck.wait)
-        await behind.close(timeout_s=0.01)
+        behind.start(apply)
+        await behind.finish(timeout_s=0.01)
+        assert behind.in_flight, "finish must never cancel"
+        gate.set()
+        await behind.finish(timeout_s=5)
+        await behind.settle()
+        gate.clear()
+        behind.start(apply)
         await asyncio.sleep(0)
-        return finished, behind.in_flight
+        behind.close()
+        await asyncio.sleep(0)
+        return events
 
-    finished, in_flight = asyncio.run(scenario())
-    assert finished == ["quick"] and not in_flight
-    assert ["next owner applies them" in r.getMessage() for r in caplog.records] == [True]
+    assert asyncio.run(scenario()) == ["applied", "cancelled"]
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and "still applying" in said[0] and "stopping before" in said[1]
+
+
+def test_a_fatal_error_is_said_at_once_not_at_the_next_batch(caplog: pytest.LogCaptureFixture) -> None:
+    """A quiet worker has no next batch to raise it: the log says it when it happens."""
+
+    async def scenario() -> None:
+        async def rejected() -> None:
+            raise StoreBugError("apply_agent.lua: bad share")
+
+        behind = ApplyBehind()
+        behind.start(rejected)
+        await asyncio.sleep(0.01)  # no settle yet
+        assert [r.levelname for r in caplog.records] == ["ERROR"]
+        assert "failed for good" in caplog.records[0].getMessage()
+        with pytest.raises(StoreBugError):
+            await behind.settle()
+
+    asyncio.run(scenario())
