@@ -43,7 +43,8 @@ class Worker:
         async def keep_alerts(events: Sequence[AlertEvent]) -> None:
             worker.alerts.extend(events)
 
-        worker = cls(Runtime.create(settings, keep_letters, keep_alerts), now_ms)
+        # As the worker runs: each batch's outboxes applied while the next is folded.
+        worker = cls(Runtime.create(settings, keep_letters, keep_alerts, apply_behind=True), now_ms)
         worker.runtime.processor.clock = lambda: worker.now_ms
         return worker
 
@@ -54,16 +55,20 @@ class Worker:
     async def lead(self, now_ms: int) -> list[AlertEvent]:
         """One leader round at `now_ms`; the alert events it published."""
         self.alerts.clear()
+        await self.runtime.store.settle()  # every read below is of what has landed
         await self.runtime.lead(now_ms)
         return list(self.alerts)
 
     async def floor(self, shop: str, now_ms: int) -> ShopFloor:
+        await self.runtime.store.settle()
         return await self.runtime.reader.floor(shop, now_ms, with_sums=True)
 
     async def trend(self, shop: str, now_ms: int) -> ShopTrend:
+        await self.runtime.store.settle()
         return await self.runtime.trends.trend(shop, now_ms)
 
     async def report(self, shop: str, first: int, last: int, now_ms: int) -> Report:
+        await self.runtime.store.settle()
         return await self.runtime.reports.report(shop, DayRange(first, last), now_ms, by_day=True)
 
     def gauge_samples(self) -> dict[Sample, float]:
@@ -77,6 +82,7 @@ class Worker:
         }
 
     async def close(self) -> None:
+        await self.runtime.store.settle()
         await self.runtime.close()
 
 
