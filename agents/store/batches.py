@@ -116,8 +116,8 @@ class RedisPartitionStore:
         return len(pending)
 
     async def commit(self, commits: Sequence[PartitionCommit]) -> set[int]:
-        """Commit each partition's share and apply the outboxes; the partitions that moved on
-        (their shares were not written: recompute them)."""
+        """Commit each partition's share and apply the outboxes (behind: start applying them);
+        the partitions that moved on (their shares were not written: recompute them)."""
         await self.settle()
         entries = [outbox.commit_entry(c.partition, outbox.position(c.offsets), c.writes) for c in commits]
         results = await run_scripts(
@@ -131,8 +131,8 @@ class RedisPartitionStore:
             self.behind.start(lambda: self._apply(pending))
         else:
             await self._apply(pending)
-        # Behind, these are applied by the apply in flight, which every later commit and drain
-        # waits for; a load's catch-up need not apply them again.
+        # Behind, these are applied by the apply in flight, which every later commit waits for;
+        # a load's catch-up need not apply them again.
         for commit, _ in committed:
             self._applied[commit.partition] = outbox.position(commit.offsets)
         return conflicted

@@ -82,7 +82,6 @@ class RedisStore:
         behind: ApplyBehind | None = None,
     ) -> None:
         self.client = client
-        self.behind = behind
         partitions = self.partitions = RedisPartitionStore(client, offset_ttl_ms, behind)
         self.batches = CachedPartitionStore(partitions, state_cache_buyers)
         self.status = RedisStatusStore(client, partitions.offset_ttl_ms)
@@ -376,6 +375,11 @@ class RedisStore:
     async def settle(self) -> None:
         """Wait until every committed batch's outboxes are applied (the worker applies behind)."""
         await self.partitions.settle()
+
+    @property
+    def behind(self) -> ApplyBehind | None:
+        """The worker's apply behind, if this store applies so (agents/store/apply_behind.py)."""
+        return self.partitions.behind
 
     async def close(self) -> None:
         if self.behind is not None:
