@@ -3,7 +3,8 @@ rounds, its floors and histograms must equal a fresh full read at every step of 
 
 The steps cross minute, hour and business-day boundaries; between them the worker's writes
 (outbox.from_writes and apply_calls, so markers, day logs and the agents index move as in
-production) add cohorts now, in the last hour and into old days (late events), start and end
+production) add cohorts now, in the last hour, into old days (late events) and ahead of the
+round's clock (a writer's clock ahead: this minute or the next), start and end
 waits, and change agents' status (the login feed). One agent goes idle; the shop's settings
 change once. With one invalidation turned off, the comparison must see the stale cache.
 
@@ -87,10 +88,12 @@ async def churn(world: World, login: Login, rnd: random.Random, second: int, at:
             )
         elif kind < 0.5:  # a cohort of the last hour, late
             await world.cohort(agent, at - rnd.randint(60_000, 3_500_000), at, c=1, i=1)
-        elif kind < 0.6:  # a late event into an old business day
+        elif kind < 0.55:  # a late event into an old business day
             await world.cohort(
                 agent, at - rnd.randint(2, 20) * MS_PER_DAY, at, c=1, r=1, y=rnd.randint(1, 999)
             )
+        elif kind < 0.6:  # stamped ahead (a writer's clock ahead): it enters the windows later
+            await world.cohort(agent, at + rnd.randint(1, 70_000), at, c=1, r=1, fs=rnd.randint(1, 9_000))
         elif kind < 0.85:
             buyer = f"tb_{rnd.randint(1, 6)}"
             start = None if rnd.random() < 0.4 else at - rnd.randint(0, 30_000)

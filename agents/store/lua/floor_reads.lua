@@ -95,6 +95,7 @@ local function read_agent(markers_key, held_closed, held_token, held_first_arg, 
     if valid_until == false or second < valid_until then valid_until = second end
   end
 
+  local now_minute, now_minute_read = math.floor(now_s / 60), false
   local sums, closed = {}, {}
   for i = 1, windows * width do sums[i] = 0 end
   for i = 1, width do closed[i] = 0 end
@@ -136,8 +137,13 @@ local function read_agent(markers_key, held_closed, held_token, held_first_arg, 
       for ident = run[2], run[3] do
         local flat = redis.call('HGETALL', bucket_key(tag, kind, ident))
         local earliest = false
+        local is_now = ident == now_minute
+        if is_now then now_minute_read = true end
         for j = 1, #flat, 2 do
-          local slot, sec = bucket_slot(flat[j], index, lo, hi)
+          -- As bucket_slot, inline: this minute's fields past now are noted as they pass.
+          local name, sec = string.match(flat[j], SECOND_FIELD)
+          sec = tonumber(sec)
+          local slot = sec and sec >= lo and sec <= hi and index[name]
           if slot then
             local value = tonumber(flat[j + 1])
             -- As add_values, inline: a function call per value is slower (window_offsets' note).
@@ -147,6 +153,7 @@ local function read_agent(markers_key, held_closed, held_token, held_first_arg, 
             end
             if value ~= 0 and (earliest == false or sec < earliest) then earliest = sec end
           end
+          if is_now and sec and ident * 60 + sec > now_s then until_(ident * 60 + sec) end
         end
         if earliest ~= false then
           for _, seconds in ipairs(leaving) do until_(ident * 60 + earliest + seconds) end
@@ -155,9 +162,9 @@ local function read_agent(markers_key, held_closed, held_token, held_first_arg, 
     end
   end
   if skip_closed then closed = {} end
-  -- Cohorts stamped after now (a writer's clock ahead): they enter the windows when now reaches them.
-  local now_minute = math.floor(now_s / 60)
-  for minute = now_minute, now_minute + 1 do
+  -- Cohorts stamped after now (a writer's clock ahead): they enter the windows when now reaches
+  -- them. This minute's second bucket was read above when a window ends in it (almost always).
+  for minute = now_minute_read and now_minute + 1 or now_minute, now_minute + 1 do
     local flat = redis.call('HGETALL', bucket_key(tag, 's', minute))
     for j = 1, #flat, 2 do
       local _, sec = string.match(flat[j], SECOND_FIELD)
