@@ -192,6 +192,59 @@ def test_a_failing_batch_crashes_the_consumer_and_commits_nothing() -> None:
     assert batches.applied == {} and stand_in._batch_idle.is_set()
 
 
+def test_revocation_waits_for_the_batch_then_its_apply_behind_then_commits_then_faust(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """wait_empty on a real BatchConsumer (its Faust parent's wait_empty replaced): the batch in
+    flight, then what it left running (the route's `finish`: the worker's apply behind), then
+    the offsets it applied, and only then Faust's own, which lets the partitions go."""
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def faust_wait_empty(self: Any) -> None:
+        order.append("faust's wait_empty")
+
+    async def commit_offsets(offsets: dict[TP, int]) -> bool:
+        order.append(f"commit {offsets[MESSAGES]}")
+        return True
+
+    async def finish() -> None:
+        await asyncio.sleep(0.01)  # an apply still landing
+        order.append("apply behind finished")
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "wait_empty", faust_wait_empty)
+    consumer: Any = BatchConsumer.__new__(BatchConsumer)  # no Service start-up: only what wait_empty uses
+    consumer.log = types.SimpleNamespace(info=lambda *a, **k: order.append("says it waits"))
+    consumer._commit_offsets = commit_offsets
+
+    async def slow(records: Sequence[Record]) -> None:
+        await release.wait()
+        order.append("batch finished")
+
+    consumer.transport = types.SimpleNamespace(batch_route=BatchRoute(frozenset({MESSAGES.topic}), slow))
+    consumer.transport.batch_route.finish = finish
+
+    async def scenario() -> None:
+        consumer._batch_idle.clear()  # a batch in flight, as _deliver marks it
+        revoking = asyncio.create_task(consumer.wait_empty())
+        await asyncio.sleep(0.01)
+        assert order == ["says it waits"]
+        await slow([])  # the batch ends, and reports what it applied
+        consumer.transport.batch_route.applied[MESSAGES] = 7
+        consumer._batch_idle.set()
+        await revoking
+
+    release.set()
+    asyncio.run(scenario())
+    assert order == [
+        "says it waits",
+        "batch finished",
+        "apply behind finished",
+        "commit 7",
+        "faust's wait_empty",
+    ]
+
+
 # --- the Faust internals this path relies on: a rename or a new signature fails here, loudly -----
 
 
