@@ -9,12 +9,18 @@ from kafka.partitioner.default import murmur2
 from streams.simulation.traffic import TrafficModel, TrafficShape
 from streams.wire.records import Record
 
+SMALL_TEAMS = TrafficShape(shops=3, agents=6, rate=200)
+
 
 def simulated(
-    n: int, now_ms: int, partitions: int, topics: tuple[str, str] = ("c.messages", "c.orders")
+    n: int,
+    now_ms: int,
+    partitions: int,
+    topics: tuple[str, str] = ("c.messages", "c.orders"),
+    shape: TrafficShape = SMALL_TEAMS,
 ) -> list[Record]:
     """`n` records of three hours before `now_ms`; `topics` are (messages, orders)."""
-    model = TrafficModel(TrafficShape(shops=3, agents=6, rate=200), seed=11)
+    model = TrafficModel(shape, seed=11)
     next_offset: dict[tuple[str, int], int] = {}
     records = []
     for sim in itertools.islice(model.records(now_ms - 3 * 3_600_000), n):

@@ -33,6 +33,7 @@ from agents.store.repartition import move_buyers
 from agents.store.scripts import ScriptCall, run_scripts
 from agents.store.writes import INDEX_TTL_MS
 from config.settings import Settings
+from streams.simulation.traffic import TrafficShape
 from streams.wire.records import Record
 from tests.integration import cluster
 from tests.integration.harness import STACK_PREFIX, Stack
@@ -522,6 +523,41 @@ def test_applied_behind_the_numbers_equal_those_applied_in_line(url: str, refere
 
     asyncio.run(scenario())
     assert asyncio.run(numbers(url)) == reference
+
+
+# A thousand agents in 50 shops, three hours of them: most agents in every batch of 4,000.
+WIDE_RECORDS = simulated(20_000, NOW, PARTITIONS, TOPICS, TrafficShape(shops=50, agents=20, rate=400))
+
+
+async def process_wide(url: str, behind: bool) -> dict[str, Any]:
+    worker = behind_processor(url) if behind else processor(url)
+    partitions = redis_partitions(worker)
+    for batch in batches(WIDE_RECORDS, 4000):
+        await worker.process(batch)
+        assert not behind or (partitions.behind is not None and partitions.behind.in_flight), "in line"
+    await partitions.settle()
+    await partitions.client.aclose()
+    return await numbers(url)
+
+
+@pytest.fixture(scope="module")
+def wide_reference(single_url: str) -> dict[str, Any]:
+    """WIDE_RECORDS applied in line, on one server."""
+    client = redis.Redis.from_url(single_url)
+    client.flushdb()
+    result = asyncio.run(process_wide(single_url, behind=False))
+    client.flushdb()
+    client.close()
+    return result
+
+
+def test_applied_behind_at_a_thousand_agents_the_numbers_equal_those_applied_in_line(
+    url: str, wide_reference: dict[str, Any]
+) -> None:
+    """As above, with each batch's apply reaching most of ~1,000 agents (a script call each on
+    a cluster, a few agents a call on one server)."""
+    assert sum(len(agents) - 1 for agents in wide_reference.values()) >= 950  # less `_totals`
+    assert asyncio.run(process_wide(url, behind=True)) == wide_reference
 
 
 def test_a_commit_waits_for_the_apply_in_flight(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
