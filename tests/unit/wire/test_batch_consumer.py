@@ -209,6 +209,7 @@ def test_revocation_waits_for_the_batch_then_its_apply_behind_then_commits_then_
         return True
 
     async def finish() -> None:
+        order.append("apply behind waited for")
         await asyncio.sleep(0.01)  # an apply still landing
         order.append("apply behind finished")
 
@@ -239,6 +240,7 @@ def test_revocation_waits_for_the_batch_then_its_apply_behind_then_commits_then_
     assert order == [
         "says it waits",
         "batch finished",
+        "apply behind waited for",
         "apply behind finished",
         "commit 7",
         "faust's wait_empty",
