@@ -13,6 +13,8 @@ order the worker sends them, and against a change log that is born again.
   lets its oldest minutes go: either way the leader must read every minute again. So must it when
   the state is rebuilt under it: the same outbox replayed in bigger batches gives a log with the
   same first share and smaller numbers (found by an independent review).
+- A round whose reads fail after it looked at the index (an outage) has spent the touches it
+  saw: the next round must still read those agents (found by an independent review).
 
 Each round is compared with a fresh full read. Redis db 13 (flushed first), as the other
 leader-round tests.
@@ -21,6 +23,9 @@ leader-round tests.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import pytest
 
 from agents.core.clock import wall_clock_ms
 from agents.core.policy import PolicyBook
@@ -185,3 +190,32 @@ async def rebuilt_under_the_leader(stack: Stack) -> list[int]:
 
 def test_a_state_rebuilt_under_the_leader_is_read_whole(stack: Stack) -> None:
     assert asyncio.run(rebuilt_under_the_leader(stack)) == []
+
+
+async def round_failing_after_its_look(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Rounds, then a wait ends and a cohort lands; the next round looks at the index (the touch
+    is spent) and its reads fail (an outage). The seconds at which the kept floor differed after."""
+    store, reader, world, cache, now = await _setup(stack)
+    await world.wait("s1:a", "tb_1", now - 3_000, now)
+    await world.cohort("s1:b", now - 1_000, now, c=1)
+    for second in (0, 1):  # the second round settles the first one's suspects (first reads)
+        await _difference(reader, cache, now + second * 1000)
+    await world.wait("s1:a", "tb_1", None, now + 1_200)
+    await world.cohort("s1:b", now + 1_100, now + 1_200, c=1, r=1)
+    reads = store.floor_reads
+
+    async def outage(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr(store, "floor_reads", outage)
+    with pytest.raises(ConnectionError):
+        await reader.leader_floors([SHOP], now + 1_500, cache)
+    monkeypatch.setattr(store, "floor_reads", reads)
+    return await _stale_seconds(store, reader, cache, now)
+
+
+def test_a_round_that_fails_after_its_look_reads_the_touched_agents_next_time(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before the fix, s1:a kept its ended wait and s1:b its old counts until their reads expired.
+    assert asyncio.run(round_failing_after_its_look(stack, monkeypatch)) == []

@@ -1,6 +1,7 @@
 """The leader round reads its agents in slices, a few sent while one is folded in
 (floor.py `_read_ahead`): every agent folded once, in order; Redis really has the next slices
-while one is folded; a failed slice raises, and leaves no read running behind it."""
+while one is folded; a failed slice raises, leaves no read running behind it, and nothing kept
+of the agents it did not fold in."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ class Folded:
     def __init__(self, store: SlowReads) -> None:
         self.store = store
         self.updates: list[tuple[str, object]] = []
+        self.agents: dict[str, object] = {}  # what is kept of each agent (FloorCache)
         self.sent_while_folding: list[int] = []  # slices sent to Redis by then
 
     def update(self, agent: str, read: object, touched: bool, ranges: dict[str, tuple[int, int]]) -> None:
         self.updates.append((agent, read))
+        self.agents[agent] = read
         self.sent_while_folding.append(len(self.store.started))
 
 
@@ -111,10 +114,13 @@ def test_a_failed_slice_raises_and_leaves_no_read_behind(monkeypatch: pytest.Mon
     store = SlowReads(fail_at=1)
     state = Folded(store)
     pairs, calls = calls_of(state, 40)
+    state.agents = {agent: "kept from the last round" for _, agent in pairs}
     with pytest.raises(ConnectionError, match="went away"):
         read_ahead(store, pairs, calls)
     assert [agent for agent, _ in state.updates] == [agent for _, agent in pairs[:4]]  # the first slice only
     assert store.failed == {pairs[4][1]}
+    # The round's look spent their touches: those not folded in are read whole next round.
+    assert state.agents == {agent: f"read of {agent}" for _, agent in pairs[:4]}
     assert len(store.started) < 10  # nothing was sent past the slices in flight
 
 
