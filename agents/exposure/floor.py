@@ -136,6 +136,7 @@ class FloorReader:
                 now_ms,
                 since,
                 prune=True,
+                ahead_ms=self.policies.settings.processing.future_tolerance_seconds * 1000,
             )
         return plan
 

@@ -88,12 +88,15 @@ def floor_plan(
     now_ms: int = 0,
     status_since_ms: int | None = None,
     prune: bool = False,
+    ahead_ms: int = 0,
 ) -> bytes:
     """The arguments floor_reads.lua shares across the agents of a shop, packed once: the reads
     as runs {kind, first, last, mask, lo, hi, closed} of consecutive buckets read alike (an
     hour of minutes is one run), so each agent's call carries a few hundred bytes. With
     `status_since_ms`, the status points from then on come too; with `prune`, the waits
-    older than `oldest_allowed_ms` leave the live queue (the leader's duty)."""
+    older than `oldest_allowed_ms` leave the live queue (the leader's duty). Cohorts stamped
+    up to `ahead_ms` after `now_ms` (the decoder's future tolerance) are looked for, to say
+    when they enter the windows; the next minute's at least."""
     closed_mask = 1 << WINDOWS.index("28d")
     runs: list[list[int | str]] = []
     closed_days: list[str] = []  # their day-log fields, named here once for every agent
@@ -124,6 +127,7 @@ def floor_plan(
             since,
             int(prune),
             closed_days,
+            max(now_ms // 60_000 + 1, (now_ms + ahead_ms) // 60_000),
         ]
     )
 

@@ -4,7 +4,7 @@ rounds, its floors and histograms must equal a fresh full read at every step of 
 The steps cross minute, hour and business-day boundaries; between them the worker's writes
 (outbox.from_writes and apply_calls, so markers, day logs and the agents index move as in
 production) add cohorts now, in the last hour, into old days (late events) and ahead of the
-round's clock (a writer's clock ahead: this minute or the next), start and end
+round's clock (a writer's clock ahead: up to 70 s), start and end
 waits, and change agents' status (the login feed). One agent goes idle; the shop's settings
 change once. With one invalidation turned off, the comparison must see the stale cache.
 
@@ -213,6 +213,35 @@ async def leaving_rounds(stack: Stack) -> list[str]:
 
 def test_kept_minutes_leave_their_windows_on_the_second_in_a_quiet_shop(stack: Stack) -> None:
     assert asyncio.run(leaving_rounds(stack)) == []
+
+
+async def entering_rounds(stack: Stack) -> list[str]:
+    """Rounds a second apart, with no writes, while cohorts stamped ahead of the clock (a
+    writer's clock ahead, within the decoder's future tolerance) enter the rolling windows: the
+    kept floor must take each in on its second, however many minutes ahead it was stamped."""
+    client = connect(stack.redis_url.rsplit("/", 1)[0] + f"/{DB}")
+    await client.flushdb()
+    store, policies = RedisStore(client), PolicyBook(SETTINGS)
+    reader, world, cache = FloorReader(store, policies, store), World(store, policies), FloorCache()
+    now = wall_clock_ms() // 60_000 * 60_000 + 20_000  # near the wall clock: Redis expires by it
+    # 20 s past a minute: ahead in this minute, at its last second, in the next minute, and two
+    # and four minutes on (the tolerance is five); each agent has one, and nothing else.
+    for agent, ahead_s in zip(AGENTS, (15, 39, 45, 130), strict=True):
+        await world.cohort(agent, now + ahead_s * 1000, now, c=1, r=1, fs=ahead_s)
+    await world.cohort("s1:e", now + 280_000, now, c=1, r=1, fs=280)
+    differences = []
+    for second in range(0, 290):
+        at = now + second * 1000
+        [(cached, _)] = await reader.leader_floors([SHOP], at, cache)
+        if cached != await reader.floor(SHOP, at, with_sums=True):
+            differences.append(f"second {second}: floors differ")
+    await client.flushdb()
+    await client.aclose()
+    return differences
+
+
+def test_cohorts_stamped_ahead_enter_their_windows_on_the_second_in_a_quiet_shop(stack: Stack) -> None:
+    assert asyncio.run(entering_rounds(stack)) == []
 
 
 def _shop_ignoring_settings(

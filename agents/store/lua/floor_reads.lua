@@ -10,7 +10,8 @@
 -- ARGV[1]: the plan, msgpack {windows, width, {field names}, oldest_allowed_ms,
 --   {{kind, first, last, mask, lo, hi, closed}, ...}, now_s, {rolling seconds per window},
 --   status_since_ms ('' for none), prune (1: drop waits older than oldest_allowed_ms), {the
---   closed runs' days as field names}}, the same for every agent of the call: each run reads
+--   closed runs' days as field names}, the last minute to look for cohorts stamped ahead of
+--   now in}, the same for every agent of the call: each run reads
 --   buckets `kind` first..last alike. `closed` reads are business days before today: they add
 --   into a vector of their own, not the windows.
 -- Then four arguments per agent, in KEYS' order (ARGV[4i-2] .. ARGV[4i+1]):
@@ -39,6 +40,7 @@
 local plan = cmsgpack.unpack(ARGV[1])
 local windows, width, names, oldest_allowed, reads = plan[1], plan[2], plan[3], plan[4], plan[5]
 local now_s, rolling, status_since, prune, closed_days = plan[6], plan[7], plan[8], plan[9], plan[10]
+local ahead_until = plan[11] or math.floor(now_s / 60) + 1
 local index = {}
 for i = 1, width do index[names[i]] = i end
 
@@ -162,9 +164,18 @@ local function read_agent(markers_key, held_closed, held_token, held_first_arg, 
     end
   end
   if skip_closed then closed = {} end
-  -- Cohorts stamped after now (a writer's clock ahead): they enter the windows when now reaches
-  -- them. This minute's second bucket was read above when a window ends in it (almost always).
-  for minute = now_minute_read and now_minute + 1 or now_minute, now_minute + 1 do
+  -- Cohorts stamped after now (a writer's clock ahead, as far as the decoder lets through): they
+  -- enter the windows when now reaches them. This minute's second bucket was read above when a
+  -- window ends in it (almost always).
+  -- The minutes past the next are asked first whether they hold anything (one EXISTS: they
+  -- almost never do, and an HGETALL each cost ~6 us an agent).
+  local last_read = now_minute + 1
+  if ahead_until > last_read then
+    local further = {}
+    for minute = last_read + 1, ahead_until do further[#further + 1] = bucket_key(tag, 's', minute) end
+    if count_chunked('EXISTS', further) > 0 then last_read = ahead_until end
+  end
+  for minute = now_minute_read and now_minute + 1 or now_minute, last_read do
     local flat = redis.call('HGETALL', bucket_key(tag, 's', minute))
     for j = 1, #flat, 2 do
       local _, sec = string.match(flat[j], SECOND_FIELD)

@@ -56,6 +56,15 @@ local function read_chunked(command, key, list)
   return values
 end
 
+-- A command over many keys that answers a count (EXISTS), CHUNK keys a call: the counts summed.
+local function count_chunked(command, keys)
+  local total = 0
+  for i = 1, #keys, CHUNK do
+    total = total + redis.call(command, unpack(keys, i, math.min(i + CHUNK - 1, #keys)))
+  end
+  return total
+end
+
 local function hmget_chunked(key, fields)
   return read_chunked('HMGET', key, fields)
 end
