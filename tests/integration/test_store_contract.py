@@ -5,6 +5,7 @@ workers sharing partitions meet, with outboxes applied in line and behind."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
@@ -525,14 +526,17 @@ def test_applied_behind_the_numbers_equal_those_applied_in_line(url: str, refere
     assert asyncio.run(numbers(url)) == reference
 
 
-# A thousand agents in 50 shops, three hours of them: most agents in every batch of 4,000.
-WIDE_RECORDS = simulated(20_000, NOW, PARTITIONS, TOPICS, TrafficShape(shops=50, agents=20, rate=400))
+@functools.cache
+def wide_records() -> list[Record]:
+    """A thousand agents in 50 shops, about a minute of them: most agents in every batch of
+    4,000. Made on first use (half a second), not by every process that collects this file."""
+    return simulated(20_000, NOW, PARTITIONS, TOPICS, TrafficShape(shops=50, agents=20, rate=400))
 
 
 async def process_wide(url: str, behind: bool) -> dict[str, Any]:
     worker = behind_processor(url) if behind else processor(url)
     partitions = redis_partitions(worker)
-    for batch in batches(WIDE_RECORDS, 4000):
+    for batch in batches(wide_records(), 4000):
         await worker.process(batch)
         assert not behind or (partitions.behind is not None and partitions.behind.in_flight), "in line"
     await partitions.settle()
@@ -542,7 +546,7 @@ async def process_wide(url: str, behind: bool) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def wide_reference(single_url: str) -> dict[str, Any]:
-    """WIDE_RECORDS applied in line, on one server."""
+    """wide_records() applied in line, on one server."""
     client = redis.Redis.from_url(single_url)
     client.flushdb()
     result = asyncio.run(process_wide(single_url, behind=False))
