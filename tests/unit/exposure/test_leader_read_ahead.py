@@ -77,13 +77,22 @@ def calls_of(state: Folded, count: int) -> tuple[list[tuple[str, str]], list[Any
     return pairs, [(state, agent, False, b"plan", "", NO_MINUTES_HELD) for agent in agents]
 
 
-def read_ahead(store: SlowReads, pairs: list[tuple[str, str]], calls: list[Any]) -> None:
+def read_ahead(
+    store: SlowReads,
+    pairs: list[tuple[str, str]],
+    calls: list[Any],
+    told: list[tuple[int, int]] | None = None,
+) -> None:
     """The round's read, and then, before the loop closes (asyncio.run cancels what is left),
-    nothing of it may still run."""
+    nothing of it may still run. `told`: each (calls folded, slices sent) as `folded_to` hears."""
+
+    def folded_to(folded: int) -> None:
+        if told is not None:
+            told.append((folded, len(store.started)))
 
     async def round_() -> None:
         try:
-            await floor._read_ahead(cast(floor.AgentReadsStore, store), pairs, calls, RANGES)
+            await floor._read_ahead(cast(floor.AgentReadsStore, store), pairs, calls, RANGES, folded_to)
         finally:
             assert store.in_flight == 0, "a read was left running"
             assert set(store.started) == set(store.finished) | set(store.cancelled) | store.failed
@@ -99,7 +108,11 @@ def test_every_agent_is_folded_once_in_order_while_the_next_slices_are_read(
     store = SlowReads()
     state = Folded(store)
     pairs, calls = calls_of(state, 23)  # 6 slices, the last one short
-    read_ahead(store, pairs, calls)
+    told: list[tuple[int, int]] = []
+    read_ahead(store, pairs, calls, told)
+    # The caller makes what it can first (the floors of shops with nothing to read) while the
+    # first READS_AHEAD slices are out, then after each slice, with the next ones out.
+    assert told == [(0, 3), (4, 4), (8, 5), (12, 6), (16, 6), (20, 6), (23, 6)]
     assert state.updates == [(agent, f"read of {agent}") for _, agent in pairs]
     assert store.started == [agent for _, agent in pairs[::4]]
     # Folding slice n (from 0), the READS_AHEAD after it were sent already: one read at a time
