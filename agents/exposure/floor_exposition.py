@@ -3,16 +3,17 @@
 At 200 agents the floor is about 9,400 samples. Built as prometheus_client families and
 formatted by `generate_latest`, one scrape took 65–190 ms of Python, and several times that
 while reports rendered beside it (the GIL). Here each line is one f-string, and the text is
-written once per snapshot (the leader publishes one a second), ahead of the scrape while
-scrapes come (FloorText). The output is byte for byte what `generate_latest` writes
+written at most once per snapshot (the leader publishes one a second), ahead of the scrape
+when one is due (FloorText). The output is byte for byte what `generate_latest` writes
 for `FloorCollector` (collector.py, the families' definition): a test holds the two equal.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -40,6 +41,12 @@ from streams.contract.floor import AgentRow, ShopFloor
 # Written ahead only while someone scrapes: Prometheus's default interval is 15 s, 1 min allows
 # for a slow one, and nobody pays for text that no one reads.
 WRITE_AHEAD_SECONDS = 60.0
+# And only in the last seconds before the next scrape is due, by the shortest gap between the
+# last SCRAPES_KEPT scrapes: at 10,000 agents a text costs this process ~0.7 s, and written for
+# every snapshot (one a second) it took most of a core for a scrape every 15 s that read one in
+# fifteen. A scrape that comes earlier writes its own.
+DUE_LEAD_SECONDS = 2.5
+SCRAPES_KEPT = 4
 _BUCKET_BOUNDS = (*(str(float(bound)) for bound in FIRST_RESPONSE_BUCKETS), "+Inf")
 _GAUGE_NAMES = {key: name for key, name, _ in (*WINDOW_GAUGES, *SHOP_GAUGES)}
 
@@ -199,27 +206,39 @@ def _histogram(snapshot: FloorSnapshot) -> str:
 
 class FloorText:
     """The floor's text for the current snapshot: written ahead on a thread of its own when the
-    leader publishes a snapshot while someone scrapes (a scrape in the last minute), else by
-    the first scrape that asks. Each snapshot is written once."""
+    leader publishes a snapshot while someone scrapes (a scrape in the last minute) and the
+    next scrape is due soon, else by the first scrape that asks. Each snapshot is written once."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()  # the writer and the scrape threads write each snapshot once
         self._snapshot: FloorSnapshot | None = None
         self._text = b""
         self._kept: WindowLines = {}  # the last snapshot's rows' window lines
-        self._last_scrape = -WRITE_AHEAD_SECONDS
+        self._clock = clock
+        # The last scrapes' times, oldest first: replaced whole, so a reader on another thread
+        # never sees it change under it.
+        self._scrapes: tuple[float, ...] = ()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="kefu-floor-text")
 
     def of(self, snapshot: FloorSnapshot) -> bytes:
         """A scrape's floor text."""
-        self._last_scrape = time.monotonic()
+        self._scrapes = (*self._scrapes[1 - SCRAPES_KEPT :], self._clock())
         return self._write(snapshot)
 
     def published(self, snapshot: FloorSnapshot) -> Future[bytes] | None:
-        """The leader's new snapshot; written ahead while scrapes come."""
-        if time.monotonic() - self._last_scrape >= WRITE_AHEAD_SECONDS:
+        """The leader's new snapshot; written ahead while scrapes come, when one is due soon."""
+        if not self._scrape_due():
             return None
         return self._writer.submit(self._write, snapshot)
+
+    def _scrape_due(self) -> bool:
+        scrapes, now = self._scrapes, self._clock()
+        if not scrapes or now - scrapes[-1] >= WRITE_AHEAD_SECONDS:
+            return False
+        if len(scrapes) < 2:  # the pace is not known yet
+            return True
+        gap = min(later - earlier for earlier, later in itertools.pairwise(scrapes))
+        return now - scrapes[-1] >= gap - DUE_LEAD_SECONDS
 
     def _write(self, snapshot: FloorSnapshot) -> bytes:
         with self._lock:

@@ -127,6 +127,51 @@ def test_a_snapshot_published_while_scrapes_come_is_written_ahead() -> None:
     assert written == reference(second) and text.of(second) is written
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_steady_scraper_has_its_snapshot_written_ahead_just_before_it_comes() -> None:
+    """Scrapes every 15 s, snapshots every second: written ahead from 2.5 s before the next
+    scrape is due, not fifteen times for the one read; that scrape finds its text written."""
+    clock, snapshots = Clock(), [snapshot(seed=seed, agents=2) for seed in range(1, 5)]
+    text = FloorText(clock)
+    for scrape in range(3):
+        text.of(snapshots[scrape % 2])
+        clock.now += 15
+    text.of(snapshots[2])
+    written_at = []
+    for second in range(1, 15):
+        clock.now += 1
+        if (ahead := text.published(snapshots[second % 2])) is not None:
+            written_at.append(second)
+            ahead.result(timeout=10)
+    assert written_at == [13, 14]
+    clock.now += 1
+    ahead = text.published(snapshots[3])
+    assert ahead is not None
+    assert text.of(snapshots[3]) is ahead.result(timeout=10)
+    clock.now += 1
+    assert text.published(snapshots[0]) is None, "the next one is 15 s away again"
+
+
+def test_a_late_scraper_gets_every_snapshot_written_ahead_until_it_comes() -> None:
+    clock = Clock()
+    text = FloorText(clock)
+    for _ in range(2):
+        text.of(snapshot(seed=1, agents=2))
+        clock.now += 10
+    clock.now += 20  # 30 s since the last: overdue
+    ahead = text.published(snapshot(seed=2, agents=2))
+    assert ahead is not None and ahead.result(timeout=10)
+    clock.now += 31  # over a minute: nobody scrapes any more
+    assert text.published(snapshot(seed=3, agents=2)) is None
+
+
 def test_two_hundred_agents_render_faster_than_through_prometheus_client() -> None:
     """Not a timing assertion of its own: the ratio is printed, the bytes are compared."""
     snap = snapshot(agents=200)
