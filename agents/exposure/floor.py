@@ -92,18 +92,27 @@ class FloorReader:
         calls: list[_LeaderCall] = []
         floors_agents = []
         reads_end = []  # per shop: how many of `calls` are folded in once its own are
-        for shop, state, change in zip(shops, states, changes, strict=True):
-            touched = state.look(change)
-            agents = self._indexed_agents(shop, state.index, now_ms)
-            floors_agents.append(agents)
-            for agent in [*agents, SHOP_LEVEL]:
-                if state.stale(agent, touched, now_ms):
-                    pairs.append((shop, agent))
-                    plan = self._leader_plan(state.policy, now_ms, plans)
-                    calls.append(
-                        (state, agent, agent in touched, plan, state.token(agent), state.held(agent))
-                    )
-            reads_end.append(len(calls))
+        looked = 0
+        try:
+            for shop, state, change in zip(shops, states, changes, strict=True):
+                touched = state.look(change)
+                looked += 1
+                agents = self._indexed_agents(shop, state.index, now_ms)
+                floors_agents.append(agents)
+                for agent in [*agents, SHOP_LEVEL]:
+                    if state.stale(agent, touched, now_ms):
+                        pairs.append((shop, agent))
+                        plan = self._leader_plan(state.policy, now_ms, plans)
+                        calls.append(
+                            (state, agent, agent in touched, plan, state.token(agent), state.held(agent))
+                        )
+                reads_end.append(len(calls))
+        except BaseException:
+            # The shops looked at have spent their touches: the next round reads their indexes
+            # whole, and so every agent of them (a bug's path: nothing here awaits).
+            for state in states[:looked]:
+                state.version = -1
+            raise
         floors: list[tuple[ShopFloor, dict[str, dict[str, int]] | None]] = []
 
         def made_to(folded: int) -> None:

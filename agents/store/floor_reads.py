@@ -96,7 +96,7 @@ def floor_plan(
     `status_since_ms`, the status points from then on come too; with `prune`, the waits
     older than `oldest_allowed_ms` leave the live queue (the leader's duty). Cohorts stamped
     up to `ahead_ms` after `now_ms` (the decoder's future tolerance) are looked for, to say
-    when they enter the windows; the next minute's at least."""
+    when they enter the windows, and a minute more."""
     closed_mask = 1 << WINDOWS.index("28d")
     runs: list[list[int | str]] = []
     closed_days: list[str] = []  # their day-log fields, named here once for every agent
@@ -127,7 +127,8 @@ def floor_plan(
             since,
             int(prune),
             closed_days,
-            max(now_ms // 60_000 + 1, (now_ms + ahead_ms) // 60_000),
+            # A minute more: a writer's clock may be ahead of this one, and a batch judged after it.
+            (now_ms + ahead_ms) // 60_000 + 1,
         ]
     )
 

@@ -192,9 +192,12 @@ def test_a_state_rebuilt_under_the_leader_is_read_whole(stack: Stack) -> None:
     assert asyncio.run(rebuilt_under_the_leader(stack)) == []
 
 
-async def round_failing_after_its_look(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+async def round_failing_after_its_look(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, where: str
+) -> list[int]:
     """Rounds, then a wait ends and a cohort lands; the next round looks at the index (the touch
-    is spent) and its reads fail (an outage). The seconds at which the kept floor differed after."""
+    is spent) and fails: its reads (an outage), or before them, planning them (a bug). The
+    seconds at which the kept floor differed after."""
     store, reader, world, cache, now = await _setup(stack)
     await world.wait("s1:a", "tb_1", now - 3_000, now)
     await world.cohort("s1:b", now - 1_000, now, c=1)
@@ -202,20 +205,27 @@ async def round_failing_after_its_look(stack: Stack, monkeypatch: pytest.MonkeyP
         await _difference(reader, cache, now + second * 1000)
     await world.wait("s1:a", "tb_1", None, now + 1_200)
     await world.cohort("s1:b", now + 1_100, now + 1_200, c=1, r=1)
-    reads = store.floor_reads
+    with monkeypatch.context() as failing:
+        if where == "reads":
 
-    async def outage(*args: Any, **kwargs: Any) -> Any:
-        raise ConnectionError("Redis went away")
+            async def outage(*args: Any, **kwargs: Any) -> Any:
+                raise ConnectionError("Redis went away")
 
-    monkeypatch.setattr(store, "floor_reads", outage)
-    with pytest.raises(ConnectionError):
-        await reader.leader_floors([SHOP], now + 1_500, cache)
-    monkeypatch.setattr(store, "floor_reads", reads)
+            failing.setattr(store, "floor_reads", outage)
+        else:
+
+            def bug(*args: Any, **kwargs: Any) -> Any:
+                raise ConnectionError("a bug planning the reads")
+
+            failing.setattr(reader, "_leader_plan", bug)
+        with pytest.raises(ConnectionError):
+            await reader.leader_floors([SHOP], now + 1_500, cache)
     return await _stale_seconds(store, reader, cache, now)
 
 
+@pytest.mark.parametrize("where", ["reads", "planning"])
 def test_a_round_that_fails_after_its_look_reads_the_touched_agents_next_time(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     # Before the fix, s1:a kept its ended wait and s1:b its old counts until their reads expired.
-    assert asyncio.run(round_failing_after_its_look(stack, monkeypatch)) == []
+    assert asyncio.run(round_failing_after_its_look(stack, monkeypatch, where)) == []
