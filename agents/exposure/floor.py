@@ -86,47 +86,49 @@ class FloorReader:
             return [(await self.floor(shop, now_ms, with_sums=True), None) for shop in shops]
         states = [cache.shop(shop, self.policies(shop), now_ms) for shop in shops]
         changes = await self.store.floor_changes(shops, [(state.version, state.birth) for state in states])
+        reads = self._round_reads(shops, states, changes, now_ms)
+        floors: list[tuple[ShopFloor, dict[str, dict[str, int]] | None]] = []
+
+        def made_to(folded: int) -> None:
+            """The floors of the shops whose reads are all folded in: made while Redis reads on."""
+            while len(floors) < len(shops) and reads.ends[len(floors)] <= folded:
+                at = len(floors)
+                state, agents = states[at], reads.agents[at]
+                histograms = {agent: state.agents[agent].histogram for agent in agents}
+                floors.append((state.floor(shops[at], agents, now_ms), histograms))
+
+        await _read_ahead(self.store, reads.pairs, reads.calls, whole_minutes(now_ms), made_to)
+        made_to(len(reads.calls))
+        cache.end_round(shops)
+        return floors
+
+    def _round_reads(
+        self, shops: Sequence[str], states: list[_ShopState], changes: list[IndexChanges], now_ms: int
+    ) -> _RoundReads:
+        """Each shop's look at its index's changes, and the reads of its agents that are stale."""
         plans: dict[tuple[int, int], bytes] = {}
-        ranges = whole_minutes(now_ms)
-        pairs: list[tuple[str, str]] = []
-        calls: list[_LeaderCall] = []
-        floors_agents = []
-        reads_end = []  # per shop: how many of `calls` are folded in once its own are
-        looked = 0
+        reads, looked = _RoundReads(), 0
         try:
             for shop, state, change in zip(shops, states, changes, strict=True):
                 touched = state.look(change)
                 looked += 1
                 agents = self._indexed_agents(shop, state.index, now_ms)
-                floors_agents.append(agents)
+                reads.agents.append(agents)
                 for agent in [*agents, SHOP_LEVEL]:
                     if state.stale(agent, touched, now_ms):
-                        pairs.append((shop, agent))
+                        reads.pairs.append((shop, agent))
                         plan = self._leader_plan(state.policy, now_ms, plans)
-                        calls.append(
+                        reads.calls.append(
                             (state, agent, agent in touched, plan, state.token(agent), state.held(agent))
                         )
-                reads_end.append(len(calls))
+                reads.ends.append(len(reads.calls))
         except BaseException:
             # The shops looked at have spent their touches: the next round reads their indexes
             # whole, and so every agent of them (a bug's path: nothing here awaits).
             for state in states[:looked]:
                 state.version = -1
             raise
-        floors: list[tuple[ShopFloor, dict[str, dict[str, int]] | None]] = []
-
-        def made_to(folded: int) -> None:
-            """The floors of the shops whose reads are all folded in: made while Redis reads on."""
-            while len(floors) < len(shops) and reads_end[len(floors)] <= folded:
-                at = len(floors)
-                state, agents = states[at], floors_agents[at]
-                histograms = {agent: state.agents[agent].histogram for agent in agents}
-                floors.append((state.floor(shops[at], agents, now_ms), histograms))
-
-        await _read_ahead(self.store, pairs, calls, ranges, made_to)
-        made_to(len(calls))
-        cache.end_round(shops)
-        return floors
+        return reads
 
     def _indexed_agents(self, shop: str, index: dict[str, int], now_ms: int) -> list[str]:
         """As `agents`, from the index as kept: seen within its TTL, and the configured ones."""
@@ -186,6 +188,17 @@ class FloorReader:
 _LeaderCall = tuple["_ShopState", str, bool, bytes, str, MinutesHeld]
 
 
+@dataclass
+class _RoundReads:
+    """What a leader round reads, in shop order: each stale agent's pair and call; per shop, its
+    agents, and how many calls are folded in once its own are (its calls come together)."""
+
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    calls: list[_LeaderCall] = field(default_factory=list)
+    agents: list[list[str]] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+
+
 @runtime_checkable
 class AgentReadsStore(Protocol):
     """A store that reads all of a leader round's share of an agent at once, and the changes
@@ -224,14 +237,7 @@ async def _read_ahead(
     pending: deque[asyncio.Task[Iterator[AgentReads]]] = deque()
 
     def send(start: int, end: int) -> None:
-        chunk = calls[start:end]
-        pending.append(
-            asyncio.ensure_future(
-                store.floor_reads(
-                    pairs[start:end], [c[3] for c in chunk], [c[4] for c in chunk], [c[5] for c in chunk]
-                )
-            )
-        )
+        pending.append(asyncio.ensure_future(_slice_reads(store, pairs[start:end], calls[start:end])))
 
     folded = 0
     try:
@@ -259,6 +265,12 @@ async def _read_ahead(
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _slice_reads(
+    store: AgentReadsStore, pairs: list[tuple[str, str]], calls: list[_LeaderCall]
+) -> Iterator[AgentReads]:
+    return await store.floor_reads(pairs, [c[3] for c in calls], [c[4] for c in calls], [c[5] for c in calls])
 
 
 @dataclass(slots=True)
