@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
@@ -121,7 +121,14 @@ def test_agent_tags_stay_injective(shop_a: str, agent_a: str, shop_b: str, agent
 @given(
     st.text(min_size=1, max_size=64).filter(lambda s: "\x00" not in s) | st.sampled_from(["shop}0", "x{y}"])
 )
+@example("yvuxvoxurd")  # the least: 100 slots
 def test_200_agents_of_any_shop_spread_over_slots(shop: str) -> None:
-    """One hash tag per (shop, agent): a shop's agents must not share one Redis Cluster slot."""
+    """One hash tag per (shop, agent): a shop's agents must not share one Redis Cluster slot.
+
+    Not all 200 slots: CRC16 is linear, so for about one shop name in 300 the ids agent10..99
+    land group-wise on the slots of agent110..199 (one XOR of two prefix shifts). Ids of one
+    length differ alike under any prefix, so the 100 three-digit ones keep 100 slots: the least
+    any shop gets (60,000 random names: least 100, 0.3% under 150, which failed this test now
+    and then)."""
     slots = {key_slot(keys.waiting_key(shop, f"{shop}:agent{n}").encode()) for n in range(200)}
-    assert len(slots) >= 150, (shop, len(slots))
+    assert len(slots) >= 100, (shop, len(slots))
