@@ -187,21 +187,24 @@ def test_status_time_moves_with_the_clock_alone_in_a_quiet_shop(stack: Stack) ->
     assert team == [400.0 + 2 * second + max(0, second - 3) for second in range(12)]
 
 
-async def leaving_rounds(stack: Stack) -> list[str]:
-    """Rounds a second apart, with no writes, while cohorts leave the rolling windows: the kept
-    floor must let each go on its second (the earliest kept minute of each window says when)."""
+# (agent, cohort start) from the round's first clock, in ms: written then, and nothing after.
+Cohorts = list[tuple[str, int]]
+
+
+async def rounds_after_cohorts(
+    stack: Stack, past_minute_ms: int, cohorts: Cohorts, seconds: int
+) -> list[str]:
+    """Rounds a second apart from `past_minute_ms` into a minute near the wall clock (Redis
+    expires by it), after `cohorts` and with no writes: the seconds the kept floor differed."""
     client = connect(stack.redis_url.rsplit("/", 1)[0] + f"/{DB}")
     await client.flushdb()
     store, policies = RedisStore(client), PolicyBook(SETTINGS)
     reader, world, cache = FloorReader(store, policies, store), World(store, policies), FloorCache()
-    now = wall_clock_ms() // 60_000 * 60_000 + 30_000  # near the wall clock: Redis expires by it
-    # The clock at 30 s past a minute. Leaving the hour at +10 s (in its edge minute: the
-    # script's seconds) and +70 s (a whole minute until +30 s), the 5m window at +100 s (a whole
-    # minute until +90 s), and one that stays: no two kept minutes leave on the same second.
-    for ago_s in (3_590, 3_530, 200, 100):
-        await world.cohort(AGENTS[0], now - ago_s * 1000, now, c=1, r=1, fs=ago_s)
+    now = wall_clock_ms() // 60_000 * 60_000 + past_minute_ms
+    for agent, offset in cohorts:
+        await world.cohort(agent, now + offset, now, c=1, r=1, fs=abs(offset) // 1000)
     differences = []
-    for second in range(0, 110):
+    for second in range(0, seconds):
         at = now + second * 1000
         [(cached, _)] = await reader.leader_floors([SHOP], at, cache)
         if cached != await reader.floor(SHOP, at, with_sums=True):
@@ -212,38 +215,23 @@ async def leaving_rounds(stack: Stack) -> list[str]:
 
 
 def test_kept_minutes_leave_their_windows_on_the_second_in_a_quiet_shop(stack: Stack) -> None:
-    assert asyncio.run(leaving_rounds(stack)) == []
-
-
-async def entering_rounds(stack: Stack) -> list[str]:
-    """Rounds a second apart, with no writes, while cohorts stamped ahead of the clock (a
-    writer's clock ahead, within the decoder's future tolerance) enter the rolling windows: the
-    kept floor must take each in on its second, however many minutes ahead it was stamped."""
-    client = connect(stack.redis_url.rsplit("/", 1)[0] + f"/{DB}")
-    await client.flushdb()
-    store, policies = RedisStore(client), PolicyBook(SETTINGS)
-    reader, world, cache = FloorReader(store, policies, store), World(store, policies), FloorCache()
-    now = wall_clock_ms() // 60_000 * 60_000 + 20_000  # near the wall clock: Redis expires by it
-    # 20 s past a minute: ahead in this minute, at its last second, in the next minute, and two
-    # and four minutes on (the tolerance is five); each agent has one, and nothing else.
-    for agent, ahead_s in zip(AGENTS, (15, 39, 45, 130), strict=True):
-        await world.cohort(agent, now + ahead_s * 1000, now, c=1, r=1, fs=ahead_s)
-    await world.cohort("s1:e", now + 280_000, now, c=1, r=1, fs=280)
-    # Past the tolerance from the round's clock: a writer's clock 45 s ahead of the leader's.
-    await world.cohort("s1:f", now + 345_000, now, c=1, r=1, fs=345)
-    differences = []
-    for second in range(0, 350):
-        at = now + second * 1000
-        [(cached, _)] = await reader.leader_floors([SHOP], at, cache)
-        if cached != await reader.floor(SHOP, at, with_sums=True):
-            differences.append(f"second {second}: floors differ")
-    await client.flushdb()
-    await client.aclose()
-    return differences
+    """The kept floor must let each cohort go on its second (the earliest kept minute of each
+    window says when). The clock at 30 s past a minute. Leaving the hour at +10 s (in its edge
+    minute: the script's seconds) and +70 s (a whole minute until +30 s), the 5m window at +100 s
+    (a whole minute until +90 s), and one that stays: no two kept minutes leave on the same second."""
+    cohorts = [(AGENTS[0], -ago_s * 1000) for ago_s in (3_590, 3_530, 200, 100)]
+    assert asyncio.run(rounds_after_cohorts(stack, 30_000, cohorts, 110)) == []
 
 
 def test_cohorts_stamped_ahead_enter_their_windows_on_the_second_in_a_quiet_shop(stack: Stack) -> None:
-    assert asyncio.run(entering_rounds(stack)) == []
+    """Cohorts stamped ahead of the clock (a writer's clock ahead, within the decoder's future
+    tolerance): the kept floor must take each in on its second, however many minutes ahead.
+    20 s past a minute: ahead in this minute, at its last second, in the next minute, and two and
+    four minutes on (the tolerance is five); each agent has one, and nothing else. The last is
+    past the tolerance from the round's clock: a writer's clock 45 s ahead of the leader's."""
+    aheads = zip((*AGENTS, "s1:e", "s1:f"), (15, 39, 45, 130, 280, 345), strict=True)
+    cohorts = [(agent, ahead_s * 1000) for agent, ahead_s in aheads]
+    assert asyncio.run(rounds_after_cohorts(stack, 20_000, cohorts, 350)) == []
 
 
 def _shop_ignoring_settings(
