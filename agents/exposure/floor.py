@@ -222,7 +222,7 @@ async def _read_ahead(
     pairs: list[tuple[str, str]],
     calls: list[_LeaderCall],
     ranges: dict[str, tuple[int, int]],
-    folded_to: Callable[[int], None] = lambda _: None,
+    folded_to: Callable[[int], None],
 ) -> None:
     """Read `calls` in slices of LEADER_READ_SLICE agents, and fold each slice in while Redis
     reads the READS_AHEAD after it: Redis and this process each have a core, and one whole read
