@@ -12,11 +12,14 @@ from importlib.metadata import version
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-from streams.wire.batch_consumer import BatchConsumer, BatchRoute
+from config.settings import Settings
+from streams.wire.app import create_app
+from streams.wire.batch_consumer import FETCH_MAX_WAIT_MS, BatchConsumer, BatchRoute, shorten_fetch_wait
 from streams.wire.records import Record
 
 MESSAGES, ORDERS, LEADER = TP("kefu.messages", 0), TP("kefu.orders", 0), TP("faust-leader", 0)
@@ -292,3 +295,27 @@ def test_the_faust_attributes_the_batch_path_reads() -> None:
     assert isinstance(inspect.getattr_static(App, "consumer_generation_id"), int)  # a class default
     assert "stream_inbound_time" in Monitor.__annotations__ and hasattr(Monitor, "track_tp_end_offset")
     assert "_stop_fetcher" in inspect.getsource(App) and "wait_empty" in inspect.getsource(App)
+
+
+# --- the fetch wait (FETCH_MAX_WAIT_MS): the consumer Faust builds for a worker gets it -----------
+
+
+def test_the_worker_consumer_faust_builds_waits_at_most_the_short_fetch_wait() -> None:
+    async def built_wait() -> int:
+        app = create_app(Settings())
+        consumer = app.consumer._new_consumer_thread()._create_worker_consumer(app.transport)
+        try:
+            return int(consumer._fetch_max_wait_ms)
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(built_wait()) == FETCH_MAX_WAIT_MS < 1500  # Faust's own is 1.5 s
+
+
+def test_aiokafka_hands_the_fetch_wait_to_its_fetcher_at_start() -> None:
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(AIOKafkaConsumer.start)
+
+
+def test_a_moved_fetch_wait_attribute_fails_loudly() -> None:
+    with pytest.raises(RuntimeError, match="_fetch_max_wait_ms"):
+        shorten_fetch_wait(types.SimpleNamespace(), 100)
