@@ -42,14 +42,15 @@ from streams.wire.records import KafkaRecord
 
 BATCH_IN_FLIGHT = "revocation waits for the batch in flight"
 
-# aiokafka sends one fetch at a time to a broker, for the partitions that have nothing buffered,
+# aiokafka keeps one fetch in flight per broker node, for the partitions with nothing buffered,
 # and a fetch that finds nothing new waits on the broker up to fetch_max_wait_ms, which Faust
 # fixes at 1.5 s. Quiet partitions (Faust's leader topic, a quiet `kefu.agents`) are always
-# fetchable: while busy partitions drain, such a fetch holds the broker's one slot, and every busy
-# partition drained meanwhile waits behind it. Measured (bench/run's latency phase, 15-20k
-# events/s offered, one broker): once a hiccup let a backlog build, the worker fell into rounds of
-# every partition with a 1.5 s gap between, and visibility settled at ~2 s with the worker a
-# third idle. 100 ms bounds that gap; an idle worker asks the broker ten times a second.
+# fetchable: while busy partitions drain, a fetch of only those is the node's one fetch in flight,
+# and every busy partition drained meanwhile waits behind it. Measured (bench/run's latency
+# phase, 15-20k events/s offered, one broker): once a hiccup let a backlog build, the worker fell
+# into rounds of every partition with a 1.5 s gap between, and visibility settled at ~2 s with
+# the worker a third idle. 100 ms bounds that gap to about 0.1 s, plus a round trip and aiokafka's
+# 0.1 s prefetch backoff; an idle worker asks each broker ten times a second.
 FETCH_MAX_WAIT_MS = 100
 
 BatchHandler = Callable[[Sequence[KafkaRecord]], Awaitable[None]]

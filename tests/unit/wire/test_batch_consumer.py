@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
+from unittest import mock
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka.consumer import consumer as aiokafka_consumer
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -297,23 +298,39 @@ def test_the_faust_attributes_the_batch_path_reads() -> None:
     assert "_stop_fetcher" in inspect.getsource(App) and "wait_empty" in inspect.getsource(App)
 
 
-# --- the fetch wait (FETCH_MAX_WAIT_MS): the consumer Faust builds for a worker gets it -----------
+# --- the fetch wait (FETCH_MAX_WAIT_MS): the fetches of the consumer Faust builds for a worker ------
 
 
-def test_the_worker_consumer_faust_builds_waits_at_most_the_short_fetch_wait() -> None:
-    async def built_wait() -> int:
+def test_the_worker_consumer_faust_builds_sends_fetches_with_the_short_wait() -> None:
+    """Down the path Faust's consumer thread takes when it starts, to the fetch request aiokafka
+    builds; no broker (bootstrap, topic metadata and the group coordinator are stood in for)."""
+
+    async def fetch_wait() -> int:
         app = create_app(Settings())
-        consumer = app.consumer._new_consumer_thread()._create_worker_consumer(app.transport)
+        consumer = app.consumer._thread._create_consumer(loop=asyncio.get_running_loop())
+
+        async def nothing(*args: object, **kwargs: object) -> None:
+            return None
+
+        with (
+            mock.patch.object(consumer._client, "bootstrap", nothing),
+            mock.patch.object(consumer, "_wait_topics", nothing),
+            mock.patch.object(aiokafka_consumer, "GroupCoordinator", mock.MagicMock()),
+        ):
+            await consumer.start()
         try:
-            return int(consumer._fetch_max_wait_ms)
+            position = types.SimpleNamespace(has_valid_position=True, paused=False, position=0)
+            assignment = types.SimpleNamespace(tps={MESSAGES}, state_value=lambda tp: position)
+            with mock.patch.object(consumer._client.cluster, "leader_for_partition", lambda tp: 0):
+                requests, *_ = consumer._fetcher._get_actions_per_node(assignment)
+            ((_, request),) = requests
+            return int(request._max_wait_ms)
         finally:
-            await consumer.stop()
+            await consumer._fetcher.close()
+            await consumer._client.close()
+            consumer._closed = True
 
-    assert asyncio.run(built_wait()) == FETCH_MAX_WAIT_MS < 1500  # Faust's own is 1.5 s
-
-
-def test_aiokafka_hands_the_fetch_wait_to_its_fetcher_at_start() -> None:
-    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(AIOKafkaConsumer.start)
+    assert asyncio.run(fetch_wait()) == FETCH_MAX_WAIT_MS < 1500  # Faust's own is 1.5 s
 
 
 def test_a_moved_fetch_wait_attribute_fails_loudly() -> None:
