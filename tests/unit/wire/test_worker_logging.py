@@ -1,0 +1,29 @@
+"""The worker Faust builds for the app keeps the root logger at the level asked for: at `-l warn`
+(Faust's default) its progress spinner used to set it to DEBUG, so every library's debug call
+built a record that was then dropped (streams/wire/app.py, SpinnerlessWorker)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from config.settings import Settings
+from streams.wire.app import create_app
+
+
+@pytest.mark.parametrize("level", [logging.WARNING, logging.ERROR, logging.INFO])
+def test_setting_up_the_root_logger_leaves_it_at_the_level_asked_for(level: int) -> None:
+    async def set_up() -> logging.Logger:
+        worker = create_app(Settings()).Worker(loglevel=level, quiet=True)
+        logger = logging.getLogger(f"test-root-stand-in-{level}")
+        logger.setLevel(level)
+        logger.addHandler(logging.NullHandler())
+        worker.on_setup_root_logger(logger, level)
+        return logger
+
+    logger = asyncio.run(set_up())
+    assert logger.level == level
+    assert not logger.isEnabledFor(logging.DEBUG)
+    assert len(logger.handlers) == 1  # no spinner handler added
