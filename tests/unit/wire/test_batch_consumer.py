@@ -254,8 +254,9 @@ def test_revocation_waits_for_the_batch_then_its_apply_behind_then_commits_then_
 # --- the Faust internals this path relies on: a rename or a new signature fails here, loudly -----
 
 
-def test_faust_streaming_is_the_pinned_version() -> None:
+def test_faust_streaming_and_aiokafka_are_the_pinned_versions() -> None:
     assert version("faust-streaming") == "0.15.3"
+    assert version("aiokafka") == "0.14.0"  # shorten_fetch_wait sets one of its private attributes
 
 
 @pytest.mark.parametrize(

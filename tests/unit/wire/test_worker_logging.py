@@ -5,12 +5,19 @@ built a record that was then dropped (streams/wire/app.py, SpinnerlessWorker).""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 
 import pytest
+from faust.cli import worker as faust_worker_command
 
 from config.settings import Settings
-from streams.wire.app import create_app
+from streams.wire.app import SpinnerlessWorker, create_app
+
+
+def test_the_worker_command_builds_the_apps_worker_class() -> None:
+    assert create_app(Settings()).conf.Worker is SpinnerlessWorker
+    assert "self.app.conf.Worker" in inspect.getsource(faust_worker_command.worker)
 
 
 @pytest.mark.parametrize("level", [logging.WARNING, logging.ERROR, logging.INFO])
