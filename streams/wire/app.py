@@ -27,6 +27,10 @@ class SpinnerlessWorker(faust.Worker):
         super().__init__(*args, **kwargs)
         self.spinner = None
 
+    def _repr_name(self) -> str:
+        """Its log lines keep Faust's label (`[^Worker]: Ready`): operators and tests read them."""
+        return "Worker"
+
 
 def create_app(settings: Settings) -> faust.App:
     app_id = settings.kafka.group

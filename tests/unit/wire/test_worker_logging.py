@@ -34,3 +34,10 @@ def test_setting_up_the_root_logger_leaves_it_at_the_level_asked_for(level: int)
     assert logger.level == level
     assert not logger.isEnabledFor(logging.DEBUG)
     assert len(logger.handlers) == 1  # no spinner handler added
+
+
+def test_the_workers_log_lines_keep_fausts_label() -> None:
+    async def label() -> str:
+        return str(create_app(Settings()).Worker(loglevel=logging.INFO, quiet=True).shortlabel)
+
+    assert asyncio.run(label()) == "Worker"  # "[^Worker]: Ready" in the log
