@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from config.calendar import calendar_for
 from streams.simulation.traffic import SimRecord
+from tests.integration.business_day import DEFAULT_ZONE
+from tests.integration.business_day import pytest_runtest_protocol as pytest_runtest_protocol
 from tests.integration.differential import REFERENCE_DB, assert_not_empty, dataset, run
 from tests.integration.harness import STACK_PREFIX, Deployment, Stack, stack_up
 
@@ -28,16 +32,32 @@ def records() -> list[SimRecord]:
 
 
 @pytest.fixture(scope="session")
-def reference(  # the differential tests' reference: one uninterrupted worker, once a session
-    stack: Stack, records: list[SimRecord], tmp_path_factory: pytest.TempPathFactory
+def references() -> dict[int, dict[str, Any]]:
+    """The differential tests' reference runs, by the business day they ran in: at most one kept."""
+    return {}
+
+
+@pytest.fixture
+def reference(
+    references: dict[int, dict[str, Any]],
+    stack: Stack,
+    records: list[SimRecord],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Any]:
-    deployment = Deployment(stack, tmp_path_factory.mktemp("reference"), redis_db=REFERENCE_DB)
-    try:
-        numbers = run(deployment, records)
-    finally:
-        deployment.close()
-    assert_not_empty(numbers)
-    return numbers
+    """One uninterrupted worker's numbers, run once a session and business day: its `today` is the
+    day of the test that compares with it (a session can cross midnight: business_day.py)."""
+    calendar = calendar_for(DEFAULT_ZONE)
+    day = calendar.day(time.time_ns() // 1_000_000)
+    if day not in references:
+        references.clear()
+        deployment = Deployment(stack, tmp_path_factory.mktemp("reference"), redis_db=REFERENCE_DB)
+        try:
+            numbers = run(deployment, records)
+        finally:
+            deployment.close()
+        assert_not_empty(numbers)
+        references[day] = numbers
+    return references[day]
 
 
 @pytest.fixture

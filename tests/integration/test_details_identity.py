@@ -51,9 +51,29 @@ SHOP = "s1"
 AGENTS = ("s1:a", "s1:b", "s1:c")
 DAYS = 34  # more than the `28d` window and than details_days (31)
 POLICY = PolicyBook(Settings())(SHOP)
-TODAY = POLICY.calendar.day(time.time_ns() // 1_000_000)
-FIRST_DAY = TODAY - DAYS + 1
-CROSSING_DAY = TODAY - 30  # a consultation whose order is refunded 30 days later, today
+# The days of the month generated, up to today: set again when the module starts (begin_day), as a
+# session may cross midnight between the import and this module's tests (business_day.py).
+TODAY = FIRST_DAY = CROSSING_DAY = 0
+KEPT_DAYS = range(0)  # the lists' days still in Redis: older rows have expired
+
+
+def begin_day(now_ms: int) -> None:
+    """The month up to the business day of `now_ms`, and its traffic."""
+    global TODAY, FIRST_DAY, CROSSING_DAY, KEPT_DAYS, TRAFFIC
+    TODAY = POLICY.calendar.day(now_ms)
+    FIRST_DAY = TODAY - DAYS + 1
+    CROSSING_DAY = TODAY - 30  # a consultation whose order is refunded 30 days later, today
+    KEPT_DAYS = range(TODAY - POLICY.details_days + 1, TODAY + 1)
+    TRAFFIC = generated()
+
+
+pytestmark = pytest.mark.one_business_day(seconds=120)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def business_day() -> None:
+    """Today as the module starts (its fixtures' data and its tests' days are that day's)."""
+    begin_day(time.time_ns() // 1_000_000)
 
 
 class Traffic:
@@ -153,7 +173,8 @@ def _crossing(traffic: Traffic) -> None:
     traffic.add(TODAY, order_event("", "x1", "X1", "refunded", refunded, "40.00"))
 
 
-TRAFFIC = generated()
+TRAFFIC = Traffic()  # the month's records: begin_day makes them
+begin_day(time.time_ns() // 1_000_000)
 
 
 def processor(store: PartitionStore, clock: list[int]) -> BatchProcessor:
@@ -177,9 +198,6 @@ async def live(store: PartitionStore, retry: bool = False) -> None:
         await processor(store, clock).process(batch)
         if retry:
             await processor(store, clock).process(batch)
-
-
-KEPT_DAYS = range(TODAY - POLICY.details_days + 1, TODAY + 1)  # older rows have expired in Redis
 
 
 def details_keys() -> list[str]:

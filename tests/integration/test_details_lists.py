@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,22 @@ from agents.worker.access import Access, load_access
 from agents.worker.views import install_views
 from config.settings import Settings, WebSettings
 from streams.wire.app import create_app
+from tests.integration import test_details_identity as identity
 from tests.integration.harness import Stack
-from tests.integration.test_details_identity import AGENTS, SHOP, TODAY, live
+from tests.integration.test_details_identity import AGENTS, SHOP, live
 from tests.unit.worker.web import FakeRuntime
 
 DB = 12  # this test's alone
-FROM, TO = day_text(TODAY - 30), day_text(TODAY)  # details_days (31) back from today
+FROM = TO = ""  # details_days (31) back from today, as the module starts (business_day)
+pytestmark = pytest.mark.one_business_day(seconds=120)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def business_day() -> None:
+    """Today as the module starts: the month `live` writes ends on it, and the lists asked for too."""
+    global FROM, TO
+    identity.begin_day(time.time_ns() // 1_000_000)
+    FROM, TO = day_text(identity.TODAY - 30), day_text(identity.TODAY)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,8 @@ ALL_SHOPS = ("s1", *SHOPS)
 GAUGE = 'kefu_consultations{agent="s1:a",shop="s1",window="28d"} 4.0'
 
 Produced = list[dict[str, Any] | tuple[str, bytes | None, bytes]]
+# Its records and reference run are the module's, with today's numbers: ~90 s with its one test.
+pytestmark = pytest.mark.one_business_day(seconds=240)
 
 
 def records(now_ms: int, simulated: list[SimRecord]) -> Produced:
