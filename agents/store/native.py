@@ -15,9 +15,11 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import cast
 
 from agents.core.compiled import MANIFEST as MANIFEST  # the same file name as the compiled core's
 from agents.core.compiled import (
@@ -131,6 +133,15 @@ def _decide() -> tuple[NativeStatus, ModuleType | None]:
 def native_module() -> ModuleType | None:
     """The loaded extension, or None when the Python reference runs."""
     return _decide()[1]
+
+
+KeyHash = Callable[[bytes], int]
+
+
+def native_murmur2() -> KeyHash | None:
+    """Kafka's murmur2 from the loaded extension (the misrouting check's key hash), or None."""
+    module = native_module()
+    return cast(KeyHash, module.murmur2) if module is not None else None
 
 
 def native_status() -> tuple[bool, str]:

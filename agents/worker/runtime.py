@@ -25,7 +25,7 @@ from agents.processing.status import StatusProcessor
 from agents.store.apply_behind import ApplyBehind
 from agents.store.batches import offset_ttl_ms
 from agents.store.connect import connect
-from agents.store.native import native_status
+from agents.store.native import native_murmur2, native_status
 from agents.store.redis_store import RedisStore
 from agents.worker import heap
 from agents.worker.leader import AlertSink, Leader
@@ -212,7 +212,7 @@ def _processors(
         dead_letters,
         metrics,
         input_topics=(topics.messages, topics.orders),
-        partitioner=Partitioner(settings.kafka.partitions),
+        partitioner=worker_partitioner(settings.kafka.partitions),
     )
     status = StatusProcessor(
         store.status,
@@ -222,3 +222,9 @@ def _processors(
         metrics,
     )
     return processor, status
+
+
+def worker_partitioner(partitions: int) -> Partitioner:
+    """The misrouting check's partitioner: the native murmur2 when the native build runs."""
+    native = native_murmur2()
+    return Partitioner(partitions) if native is None else Partitioner(partitions, native)

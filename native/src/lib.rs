@@ -1,5 +1,6 @@
 //! The outbox's hot path (agents/store/outbox.py) in Rust: one partition's write set into its
-//! outbox blob, and a batch's entries into the script calls that apply them.
+//! outbox blob, and a batch's entries into the script calls that apply them. Beside it, Kafka's
+//! murmur2 for the misrouting check (streams/wire/partitioning.py).
 //!
 //! The Python functions there stay the reference: for the same write set this module gives the
 //! same bytes, KEYS and ARGV (tests/unit/store/test_native_outbox.py compares them). Everything
@@ -424,10 +425,47 @@ impl<'a> KeyNumbers<'a> {
     }
 }
 
+/// Kafka's murmur2 of a record key (org.apache.kafka.common.utils.Utils.murmur2), as an unsigned
+/// 32-bit number: kafka-python's `murmur2` gives the same (streams/wire/partitioning.py checks a
+/// record's partition with it, for every new key of a batch).
+#[pyfunction]
+fn murmur2(data: &[u8]) -> u32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let length = data.len();
+    let mut h: u32 = SEED ^ (length as u32);
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let rest = chunks.remainder();
+    if rest.len() >= 3 {
+        h ^= (rest[2] as u32) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= (rest[1] as u32) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= rest[0] as u32;
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h
+}
+
 #[pymodule]
 fn kefu_native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<NativeEntry>()?;
     module.add_function(wrap_pyfunction!(from_writes, module)?)?;
     module.add_function(wrap_pyfunction!(apply_calls, module)?)?;
+    module.add_function(wrap_pyfunction!(murmur2, module)?)?;
     Ok(())
 }

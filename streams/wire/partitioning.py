@@ -7,21 +7,26 @@ default is CRC32) splits buyers silently; the processor counts such records as `
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kafka.partitioner.default import murmur2
 
 MAX_CACHED_KEYS = 200_000  # a bound on memory; a buyer's key repeats for every event it sends
+KeyHash = Callable[[bytes], int]  # Kafka's murmur2 of a key, unsigned 32-bit
 
 
-def home_partition(key: bytes, partitions: int) -> int:
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+def home_partition(key: bytes, partitions: int, key_hash: KeyHash = murmur2) -> int:
+    return int(key_hash(key) & 0x7FFFFFFF) % partitions
 
 
 class Partitioner:
-    """`home_partition` for one partition count, with the keys seen lately cached (murmur2 in
-    Python costs about 4 µs a key)."""
+    """`home_partition` for one partition count, with the keys seen lately cached: a new buyer's
+    key costs murmur2 once, ~2.2 µs in kafka-python's Python and ~0.05 µs in the native build
+    (the worker passes it as `key_hash` when it runs: agents/store/native.py)."""
 
-    def __init__(self, partitions: int) -> None:
+    def __init__(self, partitions: int, key_hash: KeyHash = murmur2) -> None:
         self.partitions = partitions
+        self.key_hash = key_hash
         self._homes: dict[bytes, int] = {}
 
     def home(self, key: bytes) -> int:
@@ -29,5 +34,5 @@ class Partitioner:
         if home is None:
             if len(self._homes) >= MAX_CACHED_KEYS:
                 self._homes.clear()
-            home = self._homes[key] = home_partition(key, self.partitions)
+            home = self._homes[key] = home_partition(key, self.partitions, self.key_hash)
         return home
