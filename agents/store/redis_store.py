@@ -38,6 +38,7 @@ FLOOR_READS = Lua("floor_reads.lua")
 FLOOR_CHANGES = Lua("floor_changes.lua")
 DAY_VECTORS = Lua("day_vectors.lua")
 TREND_SUMS = Lua("trend_sums.lua")
+RECORD_WAITING = Lua("record_waiting.lua")
 WAITING_RING = 2 * TREND_POINTS  # minute % this: bounded, and an hour of samples always there
 LEADER_TTL_MS = 5_000
 REPLACE_ALERTS = Lua("replace_alerts.lua")
@@ -257,12 +258,17 @@ class RedisStore:
     async def record_waiting(self, waiting: dict[str, int], now_ms: int) -> None:
         """The leader's sample of each shop's waiting buyers for this minute (the floor's trend)."""
         minute = now_ms // 60_000
-        async with self.client.pipeline(transaction=False) as pipe:
-            for shop, count in waiting.items():
-                key = keys.waiting_trend_key(shop)
-                pipe.hset(key, str(minute % WAITING_RING), f"{minute}:{count}")
-                pipe.pexpire(key, WAITING_RING * 60_000)
-            await pipe.execute()
+        shops = list(waiting)
+        common = [minute % WAITING_RING, minute, WAITING_RING * 60_000]
+        calls = [
+            ScriptCall(
+                RECORD_WAITING,
+                [keys.waiting_trend_key(shop) for shop in shops[start:end]],
+                [*common, *(waiting[shop] for shop in shops[start:end])],
+            )
+            for start, end in self._runs(len(shops), FLOOR_CHANGES_PER_CALL, lambda i, j: True)
+        ]
+        await run_scripts(self.client, calls, FLOOR_PIPELINE_CALLS)
 
     async def waiting_samples(self, shop: str, minutes: Sequence[int]) -> list[int | None]:
         """The sample of each minute, None where no leader sampled it."""

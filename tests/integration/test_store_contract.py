@@ -29,7 +29,13 @@ from agents.store.errors import StoreBugError
 from agents.store.floor_reads import NO_MINUTES_HELD, MinutesHeld, floor_plan
 from agents.store.outbox import TOUCH_INDEX, Entry
 from agents.store.protocols import PartitionCommit, PartitionStore
-from agents.store.redis_store import FLOOR_CHANGES, FLOOR_CHANGES_PER_CALL, FLOOR_READS_PER_CALL, RedisStore
+from agents.store.redis_store import (
+    FLOOR_CHANGES,
+    FLOOR_CHANGES_PER_CALL,
+    FLOOR_READS_PER_CALL,
+    WAITING_RING,
+    RedisStore,
+)
 from agents.store.repartition import move_buyers
 from agents.store.scripts import ScriptCall, run_scripts
 from agents.store.writes import INDEX_TTL_MS
@@ -345,6 +351,30 @@ def test_the_leaders_one_call_read_equals_the_floor_read_on_both_backends(url: s
         return compared
 
     assert asyncio.run(compare()) > 20
+
+
+def test_the_leaders_waiting_samples_land_in_each_shops_ring_on_both_backends(url: str) -> None:
+    """record_waiting.lua writes FLOOR_CHANGES_PER_CALL shops a call on one server and one on a
+    cluster: every shop's sample is read back for its minute, a later minute keeps the earlier
+    one, and each ring lives WAITING_RING minutes from its last sample."""
+    shops = {f"w{i:03d}": i % 5 for i in range(FLOOR_CHANGES_PER_CALL * 2 + 3)}
+    minute = NOW // 60_000
+
+    async def record() -> tuple[list[list[int | None]], list[int]]:
+        store = RedisStore(connect(url))
+        try:
+            await store.record_waiting(shops, NOW)
+            await store.record_waiting({"w001": 9}, NOW + 60_000)
+            samples = [await store.waiting_samples(shop, [minute, minute + 1]) for shop in shops]
+            ttls = [await store.client.pttl(keys.waiting_trend_key(shop)) for shop in shops]
+        finally:
+            await store.client.aclose()
+        return samples, ttls
+
+    samples, ttls = asyncio.run(record())
+    expected = [[count, 9 if shop == "w001" else None] for shop, count in shops.items()]
+    assert samples == expected
+    assert all(WAITING_RING * 60_000 - 60_000 < ttl <= WAITING_RING * 60_000 for ttl in ttls), ttls
 
 
 def test_the_leaders_reads_of_many_agents_a_call_equal_one_agent_a_call(url: str) -> None:
