@@ -7,7 +7,9 @@ and the interpreter it was built for. The extension is loaded once per process w
 equals the digest of the files on disk now (`KEFU_NATIVE_SOURCES` names where they are when the
 package is installed without the repository, as in the Docker image). Otherwise, or with
 `KEFU_PURE_PYTHON=1`, agents/store/outbox.py's Python functions run, and one warning line says
-why. Both give the same bytes (tests/unit/store/test_native_outbox.py).
+why. Both give the same bytes (tests/unit/store/test_native_outbox.py). The extension also gives
+the misrouting check Kafka's murmur2 (`native_murmur2`; else kafka-python's, the same numbers:
+tests/unit/store/test_native_murmur2.py), so the outbox encoder's line says for both.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -30,6 +31,7 @@ from agents.core.compiled import (
     read_manifest,
     sources_digest,
 )
+from streams.wire.partitioning import KeyHash
 
 MODULE = "kefu_native"
 DIR_ENV = "KEFU_NATIVE_DIR"
@@ -135,13 +137,9 @@ def native_module() -> ModuleType | None:
     return _decide()[1]
 
 
-KeyHash = Callable[[bytes], int]
-
-
 def native_murmur2() -> KeyHash | None:
     """Kafka's murmur2 from the loaded extension (the misrouting check's key hash), or None."""
-    module = native_module()
-    return cast(KeyHash, module.murmur2) if module is not None else None
+    return cast(KeyHash | None, getattr(native_module(), "murmur2", None))
 
 
 def native_status() -> tuple[bool, str]:

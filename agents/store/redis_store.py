@@ -4,8 +4,8 @@ and the maintenance commands' whole-state operations.
 Runs alike on one server and on a Redis Cluster: every script and every multi-key command
 touches one hash slot (see keys.py); reads of many agents are pipelined, one pipeline per
 node on a cluster. One exception, for the leader's round: on one server, floor_reads.lua
-reads several agents a call (FLOOR_READS_PER_CALL) and floor_changes.lua several shops' change
-logs (FLOOR_CHANGES_PER_CALL); on a cluster, one a call.
+reads several agents a call (FLOOR_READS_PER_CALL), and floor_changes.lua and record_waiting.lua
+several shops' change logs and trend rings (FLOOR_CHANGES_PER_CALL); on a cluster, one a call.
 """
 
 from __future__ import annotations

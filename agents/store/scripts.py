@@ -70,7 +70,7 @@ class Lua:
 class ScriptCall:
     """One script run. Every key it touches is in `keys` or named from their hash tags, all of
     one hash slot on a cluster (on one server, floor_reads.lua reads several agents' keys a
-    call, and floor_changes.lua several shops')."""
+    call, and floor_changes.lua and record_waiting.lua several shops')."""
 
     script: Lua
     keys: Sequence[str]

@@ -28,7 +28,13 @@ from agents.store import keys, outbox
 from agents.store.batches import COMMIT_PARTITION
 from agents.store.connect import connect
 from agents.store.errors import STORE_ERRORS, StoreBugError
-from agents.store.redis_store import CHANGE_ALERTS, REPLACE_ALERTS, TAKE_LEADERSHIP, RedisStore
+from agents.store.redis_store import (
+    CHANGE_ALERTS,
+    RECORD_WAITING,
+    REPLACE_ALERTS,
+    TAKE_LEADERSHIP,
+    RedisStore,
+)
 from agents.store.scripts import CHUNK_VALUES, PRELUDE, ScriptCall, run_scripts
 from config.settings import Settings
 from streams.wire.records import Record
@@ -535,6 +541,14 @@ def bad_calls() -> dict[str, tuple[ScriptCall, dict[bytes, Any]]]:
         "take_leadership.lua": (
             ScriptCall(TAKE_LEADERSHIP, [keys.ALERTS_KEY], ["a day"]),
             {keys.ALERTS_KEY.encode(): alerts},
+        ),
+        "record_waiting.lua": (  # two shops' rings, the second shop's count no number
+            ScriptCall(
+                RECORD_WAITING,
+                [keys.waiting_trend_key("s1"), keys.waiting_trend_key("s2")],
+                [7, NOW // 60_000, 60_000, 3, "many"],
+            ),
+            {keys.waiting_trend_key("s1").encode(): {b"6": b"1:2"}},
         ),
     }
 
