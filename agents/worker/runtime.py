@@ -226,5 +226,4 @@ def _processors(
 
 def worker_partitioner(partitions: int) -> Partitioner:
     """The misrouting check's partitioner: the native murmur2 when the native build runs."""
-    native = native_murmur2()
-    return Partitioner(partitions) if native is None else Partitioner(partitions, native)
+    return Partitioner(partitions, native_murmur2())

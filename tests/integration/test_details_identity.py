@@ -173,8 +173,7 @@ def _crossing(traffic: Traffic) -> None:
     traffic.add(TODAY, order_event("", "x1", "X1", "refunded", refunded, "40.00"))
 
 
-TRAFFIC = Traffic()  # the month's records: begin_day makes them
-begin_day(time.time_ns() // 1_000_000)
+TRAFFIC = Traffic()  # the month's records: begin_day makes them, as the module starts
 
 
 def processor(store: PartitionStore, clock: list[int]) -> BatchProcessor:
