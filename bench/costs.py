@@ -31,7 +31,7 @@ from bench.response_batching import redis_url
 from config.settings import Settings, settings_from_yaml
 from streams.contract.events import Event, Order, Rating
 from streams.simulation.traffic import RATING_SHARE, TrafficModel, TrafficShape
-from streams.wire.decoding import EventDecoder
+from streams.wire.decoding import EventDecoder, Rejection
 from streams.wire.records import Record
 
 # Ratings (v3) in the mix as the demo sends them; agent status is no buyer's event (another path).
@@ -77,7 +77,9 @@ async def measure(n: int, settings: Settings) -> dict[str, float | int]:
     policies = PolicyBook(settings)
     by_buyer: dict[tuple[str, str], list[Event]] = defaultdict(list)
     for event in events:
-        by_buyer[(event.shop_id, event.buyer_id)].append(event)  # type: ignore[union-attr]
+        if isinstance(event, Rejection):  # the simulated traffic here has no bad records
+            raise RuntimeError(f"a simulated record was rejected: {event}")
+        by_buyer[(event.shop_id, event.buyer_id)].append(event)
     timings = {"message": [0.0, 0], "order": [0.0, 0], "rating": [0.0, 0]}
     for (shop, _), buyer_events in by_buyer.items():
         policy = policies(shop)

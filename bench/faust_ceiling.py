@@ -21,7 +21,7 @@ import faust
 from config.settings import load_settings
 from streams.wire.app import create_app, input_topic
 from streams.wire.batch_consumer import route_batches
-from streams.wire.records import Record
+from streams.wire.records import KafkaRecord
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
 
     if batch_path:
 
-        async def handle(records: Sequence[Record]) -> None:
+        async def handle(records: Sequence[KafkaRecord]) -> None:
             count(len(records))
 
         route_batches(app, input_topic(app, settings), handle)
