@@ -6,6 +6,8 @@
 3. kefu-pulse: one worker from empty Redis until every offset is applied; events/s and RSS.
 4. latency: a steady offered load (5,000 events/s by default, then 20,000) while probe buyers
    measure production → visible in /api/v1/floor; p50 and p99, and the rate actually offered.
+   Then 20,000 again, once a second worker has joined the group: what a second worker buys
+   where one is saturated.
 5. memory: Redis bytes per active buyer.
 6. rebuild: `kefu-pulse rebuild` with one job, then with `--jobs <cores>` when it has the option.
 7. two workers from empty state; then a cold worker (a new process, empty Redis) draining a
@@ -38,7 +40,7 @@ from pathlib import Path
 
 import redis
 from aiokafka import AIOKafkaConsumer
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from agents.core.compiled import core_status
 from agents.store import keys
@@ -89,6 +91,17 @@ class Visibility:
             f"p99_visibility_s{suffix}": round(percentile(self.samples, 0.99), 3) if seen else None,
             f"latency_samples{suffix}": len(self.samples),
         }
+
+
+@dataclass(frozen=True)
+class Drain:
+    """One worker draining the dataset from empty state: its rate, and what an event cost."""
+
+    worker: subprocess.Popen[bytes]
+    events_per_s: float
+    peak_rss_mb: float
+    redis_cpu_us_per_event: float  # the Redis server's CPU, all of it, per event applied
+    worker_cpu_us_per_event: float
 
 
 class Run:
@@ -208,6 +221,23 @@ class Run:
         if done < end:
             log(f"the worker is still {end - done} records behind after {timeout:.0f}s; going on")
 
+    def await_members(self, count: int, timeout: float = 120) -> None:
+        """Until the worker group is stable with `count` members, each holding input partitions:
+        a phase that starts inside a rebalance would time the rebalance."""
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        group, deadline = f"bench-{self.name}", time.monotonic() + timeout
+        try:
+            while True:
+                found = admin.describe_groups([group])[group]
+                holding = [m for m in found.get("members", []) if _holds_input(m, self.topics["messages"])]
+                if found.get("group_state") == "Stable" and len(holding) == count:
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the group {group} has no {count} members with partitions: {found}")
+                time.sleep(0.5)
+        finally:
+            admin.close()
+
     def start_worker(self, port: int, config: Path | None = None) -> subprocess.Popen[bytes]:
         log_file = (self.tmp / "worker.log").open("ab")
         extra = {"KEFU_CONFIG": str(config)} if config else {}
@@ -219,17 +249,30 @@ class Run:
             cwd=self.tmp,
         )
 
-    def throughput(self, port: int) -> tuple[float, float, subprocess.Popen[bytes]]:
+    def throughput(self, port: int) -> Drain:
         worker = self.start_worker(port)
         while self.applied() == 0:
             time.sleep(0.05)
         started, first = time.perf_counter(), self.applied()
+        redis_cpu, worker_cpu = self.redis_cpu_s(), cpu_s(worker.pid)
         peak_rss = 0.0
         while (done := self.applied()) < self.events:
             peak_rss = max(peak_rss, rss_mb(worker.pid))
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
-        return (done - first) / elapsed, peak_rss, worker
+        events = done - first
+        return Drain(
+            worker,
+            events / elapsed,
+            peak_rss,
+            (self.redis_cpu_s() - redis_cpu) / events * 1e6,
+            (cpu_s(worker.pid) - worker_cpu) / events * 1e6,
+        )
+
+    def redis_cpu_s(self) -> float:
+        """The Redis server's CPU seconds so far (its own, user and system)."""
+        info = self.redis.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
     def rebuild_supports_jobs(self) -> bool:
         result = subprocess.run(
@@ -408,10 +451,25 @@ def stop_workers(workers: Iterable[subprocess.Popen[bytes]]) -> None:
         worker.wait(timeout=30)
 
 
+def _holds_input(member: Mapping[str, object], topic: str) -> bool:
+    assignment = member.get("member_assignment")
+    partitions = assignment.get("assigned_partitions", []) if isinstance(assignment, dict) else []
+    return any(p.get("topic") == topic and p.get("partitions") for p in partitions)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cpu_s(pid: int) -> float:
+    """A process's CPU seconds so far (user and system), from /proc; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -497,13 +555,16 @@ def ceilings(run: Run) -> tuple[float, float, float]:
 
 
 def one_worker(run: Run, args: argparse.Namespace) -> tuple[float, Figures]:
-    """From empty state, then both latency phases on the same worker, each from a caught-up start."""
+    """From empty state, then both latency phases on the same worker, each from a caught-up start;
+    then 20,000/s again once a second worker has joined its group."""
     log("kefu-pulse worker from empty state")
     port = free_port()
-    events_per_s, peak_rss, worker = run.throughput(port)
+    drain = run.throughput(port)
+    worker, events_per_s, peak_rss = drain.worker, drain.events_per_s, drain.peak_rss_mb
     used = int(run.redis.info("memory")["used_memory"])
     buyer_keys = sum(1 for _ in run.redis.scan_iter(keys.BUYER_KEY_PATTERN, count=5000))
     phases: list[Visibility] = []
+    workers = [worker]
     try:
         for rate, shop in ((args.latency_rate, "probe"), (HIGH_RATE, "probe20k")):
             log(f"latency at {rate} events/s offered for {args.latency_seconds}s")
@@ -511,17 +572,27 @@ def one_worker(run: Run, args: argparse.Namespace) -> tuple[float, Figures]:
             phases.append(run.latency(port, rate=rate, seconds=args.latency_seconds, shop=shop))
             report_phase(phases[-1])
         peak_rss = max(peak_rss, rss_mb(worker.pid))
+        log(f"latency at {HIGH_RATE} events/s offered to two workers for {args.latency_seconds}s")
+        workers.append(run.start_worker(free_port()))
+        run.await_members(2)
+        run.settle(worker, timeout=120)
+        phases.append(run.latency(port, rate=HIGH_RATE, seconds=args.latency_seconds, shop="probe20k2"))
+        report_phase(phases[-1])
     finally:
-        stop_workers([worker])
-    base, high = phases
+        stop_workers(workers)
+    base, high, high_two = phases
     return events_per_s, {
         **base.figures(),
         "latency_offered_events_per_s": args.latency_rate,
         "latency_achieved_events_per_s": round(base.achieved),
         **high.figures("_at_20k"),
         "achieved_events_per_s_at_20k": round(high.achieved),
+        **high_two.figures("_at_20k_two_workers"),
+        "achieved_events_per_s_at_20k_two_workers": round(high_two.achieved),
         "latency_producer": high.producer,
         "redis_bytes_per_buyer": round(used / max(buyer_keys, 1)),
+        "redis_cpu_us_per_event": round(drain.redis_cpu_us_per_event, 1),
+        "worker_cpu_us_per_event": round(drain.worker_cpu_us_per_event, 1),
         "worker_peak_rss_mb": round(peak_rss, 1),
     }
 
