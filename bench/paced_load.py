@@ -31,13 +31,14 @@ class PacedLoad:
     topics: Mapping[str, str]
     rate: int
     seconds: float
+    seed: int  # the phase's own: another phase's buyers and event ids would only be duplicates
     sent: int = 0
     load_seconds: float = 0.0
     _lines: list[tuple[str, bytes]] = field(default_factory=list)
 
     def prepare(self) -> None:
         """Simulate every record of the phase now, so that the phase itself only writes lines."""
-        stream = TrafficModel(TrafficShape(shops=5, agents=12, rate=self.rate), seed=7).records(
+        stream = TrafficModel(TrafficShape(shops=5, agents=12, rate=self.rate), seed=self.seed).records(
             time.time_ns() // 1_000_000
         )
         wanted = int(self.rate * self.seconds * 1.1) + 1000

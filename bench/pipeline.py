@@ -3,12 +3,13 @@
 1. Produce N simulated events (≈90 % messages, 10 % orders, thousands of buyers, 60 agents)
    into fresh 8-partition topics.
 2. limit: a plain aiokafka consumer that reads both topics and decodes every record.
-3. kefu-pulse: one worker from empty Redis until every offset is applied; events/s and RSS.
+3. kefu-pulse: one worker from empty Redis until every offset is applied; events/s, RSS, and
+   the CPU an event cost the worker and Redis's main thread.
 4. latency: a steady offered load (5,000 events/s by default, then 20,000) while probe buyers
    measure production → visible in /api/v1/floor; p50 and p99, and the rate actually offered.
    Then 20,000 again, once a second worker has joined the group: what a second worker buys
-   where one is saturated.
-5. memory: Redis bytes per active buyer.
+   where one is saturated. Each phase simulates buyers of its own.
+5. memory: Redis bytes per active buyer (what the drain added).
 6. rebuild: `kefu-pulse rebuild` with one job, then with `--jobs <cores>` when it has the option.
 7. two workers from empty state; then a cold worker (a new process, empty Redis) draining a
    backlog of 20,000 events, timed from its start: what every worker pays after a rebalance.
@@ -34,6 +35,7 @@ import threading
 import time
 import urllib.request
 import uuid
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +76,7 @@ class Visibility:
     """One latency phase: production → visible delays of the probes, and the load behind them."""
 
     offered: int
+    seed: int  # of the phase's simulated traffic
     probes: int = 0
     samples: list[float] = field(default_factory=list)
     sent: int = 0
@@ -100,8 +103,9 @@ class Drain:
     worker: subprocess.Popen[bytes]
     events_per_s: float
     peak_rss_mb: float
-    redis_cpu_us_per_event: float  # the Redis server's CPU, all of it, per event applied
+    redis_cpu_us_per_event: float  # the Redis server's main thread, per event applied
     worker_cpu_us_per_event: float
+    redis_bytes_added: int  # Redis's used memory after the drain, less before the worker started
 
 
 class Run:
@@ -221,22 +225,29 @@ class Run:
         if done < end:
             log(f"the worker is still {end - done} records behind after {timeout:.0f}s; going on")
 
-    def await_members(self, count: int, timeout: float = 120) -> None:
+    def await_members(self, count: int, timeout: float = 120) -> frozenset[str]:
         """Until the worker group is stable with `count` members, each holding input partitions:
-        a phase that starts inside a rebalance would time the rebalance."""
+        a phase that starts inside a rebalance would time the rebalance. Their member ids."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state, holding = self.members()
+            if state == "Stable" and len(holding) == count:
+                return holding
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the worker group is {state} with {len(holding)} of {count} members")
+            time.sleep(0.5)
+
+    def members(self) -> tuple[str, frozenset[str]]:
+        """The worker group's state, and the ids of its members that hold input partitions."""
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
-        group, deadline = f"bench-{self.name}", time.monotonic() + timeout
+        group = f"bench-{self.name}"
         try:
-            while True:
-                found = admin.describe_groups([group])[group]
-                holding = [m for m in found.get("members", []) if _holds_input(m, self.topics["messages"])]
-                if found.get("group_state") == "Stable" and len(holding) == count:
-                    return
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the group {group} has no {count} members with partitions: {found}")
-                time.sleep(0.5)
+            found = admin.describe_groups([group])[group]
         finally:
             admin.close()
+        topic = self.topics["messages"]
+        holding = frozenset(str(m["member_id"]) for m in found.get("members", []) if _holds_input(m, topic))
+        return str(found.get("group_state")), holding
 
     def start_worker(self, port: int, config: Path | None = None) -> subprocess.Popen[bytes]:
         log_file = (self.tmp / "worker.log").open("ab")
@@ -250,29 +261,44 @@ class Run:
         )
 
     def throughput(self, port: int) -> Drain:
+        """One worker from empty state over the dataset; the worker is left running (stopped
+        here only if the measurement fails)."""
+        used_before = self.used_memory()
         worker = self.start_worker(port)
-        while self.applied() == 0:
-            time.sleep(0.05)
-        started, first = time.perf_counter(), self.applied()
-        redis_cpu, worker_cpu = self.redis_cpu_s(), cpu_s(worker.pid)
-        peak_rss = 0.0
-        while (done := self.applied()) < self.events:
-            peak_rss = max(peak_rss, rss_mb(worker.pid))
-            time.sleep(0.2)
-        elapsed = time.perf_counter() - started
-        events = done - first
+        try:
+            while self.applied() == 0:
+                require_running(worker, self.tmp / "worker.log")
+                time.sleep(0.05)
+            started, first = time.perf_counter(), self.applied()
+            redis_cpu, worker_cpu = self.redis_cpu_s(), cpu_s(worker.pid)
+            peak_rss = 0.0
+            while (done := self.applied()) < self.events:
+                require_running(worker, self.tmp / "worker.log")
+                peak_rss = max(peak_rss, rss_mb(worker.pid))
+                time.sleep(0.2)
+            elapsed = time.perf_counter() - started
+        except BaseException:
+            stop_workers([worker])
+            raise
+        events = max(done - first, 1)  # a tiny dataset may arrive in the first fetch
         return Drain(
             worker,
             events / elapsed,
             peak_rss,
             (self.redis_cpu_s() - redis_cpu) / events * 1e6,
             (cpu_s(worker.pid) - worker_cpu) / events * 1e6,
+            self.used_memory() - used_before,
         )
 
+    def used_memory(self) -> int:
+        """The Redis server's used memory: all of its dbs (the leader round's, bench/scale's)."""
+        return int(self.redis.info("memory")["used_memory"])
+
     def redis_cpu_s(self) -> float:
-        """The Redis server's CPU seconds so far (its own, user and system)."""
+        """The Redis server's main thread's CPU seconds so far (user and system): the one core
+        that runs every command and script, so the one that bounds the rate."""
         info = self.redis.info("cpu")
-        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        return float(info["used_cpu_user_main_thread"]) + float(info["used_cpu_sys_main_thread"])
 
     def rebuild_supports_jobs(self) -> bool:
         result = subprocess.run(
@@ -346,9 +372,11 @@ class Run:
         stop = threading.Event()
         sent_at: list[float] = []
         visible_at: list[float] = []
-        phase = Visibility(offered=rate)
+        # Each phase its own buyers: with one seed, a phase replays the records of the one before
+        # it (the same buyers, the same event ids), and the worker only skips them as duplicates.
+        phase = Visibility(offered=rate, seed=zlib.crc32(shop.encode()))
         if KCAT is not None:
-            load = PacedLoad(self.bootstrap, self.topics, rate, seconds)
+            load = PacedLoad(self.bootstrap, self.topics, rate, seconds, phase.seed)
             load.prepare()
             phase.producer = "kcat"
             loader = threading.Thread(target=self._paced, args=(load, phase, stop))
@@ -379,7 +407,7 @@ class Run:
     def _load(self, producer: KafkaProducer, phase: Visibility, stop: threading.Event) -> None:
         """Simulated traffic at `phase.offered` until `stop`; notes what it really sent."""
         rate = phase.offered
-        stream = TrafficModel(TrafficShape(shops=5, agents=12, rate=rate), seed=7).records(
+        stream = TrafficModel(TrafficShape(shops=5, agents=12, rate=rate), seed=phase.seed).records(
             time.time_ns() // 1_000_000
         )
         started, sent = time.perf_counter(), 0
@@ -444,11 +472,17 @@ def require_running(worker: subprocess.Popen[bytes], worker_log: Path) -> None:
 
 
 def stop_workers(workers: Iterable[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM, 30 s each to stop, then SIGKILL: every worker ends here, whatever another did."""
     workers = list(workers)
     for worker in workers:
         worker.send_signal(signal.SIGTERM)
     for worker in workers:
-        worker.wait(timeout=30)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            log(f"worker {worker.pid} did not stop within 30 s of SIGTERM: killed")
+            worker.kill()
+            worker.wait()
 
 
 def _holds_input(member: Mapping[str, object], topic: str) -> bool:
@@ -561,7 +595,6 @@ def one_worker(run: Run, args: argparse.Namespace) -> tuple[float, Figures]:
     port = free_port()
     drain = run.throughput(port)
     worker, events_per_s, peak_rss = drain.worker, drain.events_per_s, drain.peak_rss_mb
-    used = int(run.redis.info("memory")["used_memory"])
     buyer_keys = sum(1 for _ in run.redis.scan_iter(keys.BUYER_KEY_PATTERN, count=5000))
     phases: list[Visibility] = []
     workers = [worker]
@@ -571,13 +604,18 @@ def one_worker(run: Run, args: argparse.Namespace) -> tuple[float, Figures]:
             run.settle(worker, timeout=120)
             phases.append(run.latency(port, rate=rate, seconds=args.latency_seconds, shop=shop))
             report_phase(phases[-1])
-        peak_rss = max(peak_rss, rss_mb(worker.pid))
         log(f"latency at {HIGH_RATE} events/s offered to two workers for {args.latency_seconds}s")
         workers.append(run.start_worker(free_port()))
-        run.await_members(2)
+        members = run.await_members(2)
         run.settle(worker, timeout=120)
         phases.append(run.latency(port, rate=HIGH_RATE, seconds=args.latency_seconds, shop="probe20k2"))
         report_phase(phases[-1])
+        for each in workers:
+            require_running(each, run.tmp / "worker.log")
+        if run.members() != ("Stable", members):
+            log("the group changed during the two-worker phase: its figures are null")
+            phases[-1] = Visibility(offered=HIGH_RATE, seed=phases[-1].seed)
+        peak_rss = max(peak_rss, rss_mb(worker.pid))
     finally:
         stop_workers(workers)
     base, high, high_two = phases
@@ -590,7 +628,7 @@ def one_worker(run: Run, args: argparse.Namespace) -> tuple[float, Figures]:
         **high_two.figures("_at_20k_two_workers"),
         "achieved_events_per_s_at_20k_two_workers": round(high_two.achieved),
         "latency_producer": high.producer,
-        "redis_bytes_per_buyer": round(used / max(buyer_keys, 1)),
+        "redis_bytes_per_buyer": round(drain.redis_bytes_added / max(buyer_keys, 1)),
         "redis_cpu_us_per_event": round(drain.redis_cpu_us_per_event, 1),
         "worker_cpu_us_per_event": round(drain.worker_cpu_us_per_event, 1),
         "worker_peak_rss_mb": round(peak_rss, 1),

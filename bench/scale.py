@@ -188,6 +188,8 @@ def main() -> None:
             rate = bench.measure(backends[name], workers)
             samples.setdefault(f"{name}_{workers}w", []).append(rate)
             log(f"round {round_}: {workers} worker(s) on {name}: {rate:.0f} events/s")
+    for backend in backends.values():  # its states would weigh on bench/run's Redis memory figure
+        backend.clear()
     rates = {setup: statistics.median(values) for setup, values in samples.items()}
     cpus = os.cpu_count() or 1
     print(
