@@ -277,18 +277,18 @@ class Run:
                 peak_rss = max(peak_rss, rss_mb(worker.pid))
                 time.sleep(0.2)
             elapsed = time.perf_counter() - started
+            events = max(done - first, 1)  # a tiny dataset may arrive in the first fetch
+            return Drain(
+                worker,
+                events / elapsed,
+                peak_rss,
+                (self.redis_cpu_s() - redis_cpu) / events * 1e6,
+                (cpu_s(worker.pid) - worker_cpu) / events * 1e6,
+                self.used_memory() - used_before,
+            )
         except BaseException:
             stop_workers([worker])
             raise
-        events = max(done - first, 1)  # a tiny dataset may arrive in the first fetch
-        return Drain(
-            worker,
-            events / elapsed,
-            peak_rss,
-            (self.redis_cpu_s() - redis_cpu) / events * 1e6,
-            (cpu_s(worker.pid) - worker_cpu) / events * 1e6,
-            self.used_memory() - used_before,
-        )
 
     def used_memory(self) -> int:
         """The Redis server's used memory: all of its dbs (the leader round's, bench/scale's)."""
@@ -595,10 +595,10 @@ def one_worker(run: Run, args: argparse.Namespace) -> tuple[float, Figures]:
     port = free_port()
     drain = run.throughput(port)
     worker, events_per_s, peak_rss = drain.worker, drain.events_per_s, drain.peak_rss_mb
-    buyer_keys = sum(1 for _ in run.redis.scan_iter(keys.BUYER_KEY_PATTERN, count=5000))
     phases: list[Visibility] = []
     workers = [worker]
     try:
+        buyer_keys = sum(1 for _ in run.redis.scan_iter(keys.BUYER_KEY_PATTERN, count=5000))
         for rate, shop in ((args.latency_rate, "probe"), (HIGH_RATE, "probe20k")):
             log(f"latency at {rate} events/s offered for {args.latency_seconds}s")
             run.settle(worker, timeout=120)
@@ -606,15 +606,15 @@ def one_worker(run: Run, args: argparse.Namespace) -> tuple[float, Figures]:
             report_phase(phases[-1])
         log(f"latency at {HIGH_RATE} events/s offered to two workers for {args.latency_seconds}s")
         workers.append(run.start_worker(free_port()))
-        members = run.await_members(2)
+        expected = run.await_members(2)
         run.settle(worker, timeout=120)
         phases.append(run.latency(port, rate=HIGH_RATE, seconds=args.latency_seconds, shop="probe20k2"))
         report_phase(phases[-1])
         for each in workers:
             require_running(each, run.tmp / "worker.log")
-        if run.members() != ("Stable", members):
-            log("the group changed during the two-worker phase: its figures are null")
-            phases[-1] = Visibility(offered=HIGH_RATE, seed=phases[-1].seed)
+        if run.members() != ("Stable", expected):
+            log("the group's members changed during the two-worker phase: its p50 and p99 are null")
+            phases[-1].samples.clear()
         peak_rss = max(peak_rss, rss_mb(worker.pid))
     finally:
         stop_workers(workers)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -33,6 +32,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from agents.store import keys
 from agents.store.connect import cluster_nodes
 from bench.dataset import produce_dataset
+from bench.pipeline import stop_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 KEFU = Path(sys.executable).with_name("kefu-pulse")
@@ -153,10 +153,7 @@ class Bench:
                 time.sleep(0.05)
             return (done - first) / (time.perf_counter() - started)
         finally:
-            for proc in procs:
-                proc.send_signal(signal.SIGTERM)
-            for proc in procs:
-                proc.wait(timeout=60)
+            stop_workers(procs)
 
     def check_alive(self, procs: list[subprocess.Popen[bytes]]) -> None:
         if any(proc.poll() is not None for proc in procs):
@@ -183,13 +180,15 @@ def main() -> None:
     log(f"producing {args.events} events into {args.partitions} partitions")
     bench.produce(single_url)
     samples: dict[str, list[float]] = {}
-    for round_ in range(1, args.rounds + 1):  # interleaved, so a busy moment hits every setup
-        for name, workers in (("redis", 1), ("redis", 2), ("cluster", 1), ("cluster", 2)):
-            rate = bench.measure(backends[name], workers)
-            samples.setdefault(f"{name}_{workers}w", []).append(rate)
-            log(f"round {round_}: {workers} worker(s) on {name}: {rate:.0f} events/s")
-    for backend in backends.values():  # its states would weigh on bench/run's Redis memory figure
-        backend.clear()
+    try:
+        for round_ in range(1, args.rounds + 1):  # interleaved, so a busy moment hits every setup
+            for name, workers in (("redis", 1), ("redis", 2), ("cluster", 1), ("cluster", 2)):
+                rate = bench.measure(backends[name], workers)
+                samples.setdefault(f"{name}_{workers}w", []).append(rate)
+                log(f"round {round_}: {workers} worker(s) on {name}: {rate:.0f} events/s")
+    finally:  # the stack is shared: leave no buyer states behind for the other benchmarks
+        for backend in backends.values():
+            backend.clear()
     rates = {setup: statistics.median(values) for setup, values in samples.items()}
     cpus = os.cpu_count() or 1
     print(
