@@ -30,6 +30,14 @@ def install_duties(app: faust.App, runtime: Runtime, input_topics: set[str]) -> 
 
     cast(Any, app.on_partitions_assigned).connect(on_assigned)  # mode's stub types lag its API
 
+    async def on_shutdown(sender: Any, *args: Any, **kwargs: Any) -> None:
+        # Faust stops the producer after this signal: an alert check the leader planned between
+        # rounds must not fire later and send into it. The firing set stays in Redis for the
+        # next leader, which compares afresh.
+        runtime.leader.follow()
+
+    cast(Any, app.on_before_shutdown).connect(on_shutdown)
+
     @app.timer(1.0)
     async def publish_floor() -> None:
         """Every worker: its partitions' lag. The leader only: gauges, wait pruning, alerts."""

@@ -1,4 +1,6 @@
-"""On assignment, the Redis seek policy must be in place before the handler first yields.
+"""The worker's hooks on Faust's lifecycle (duties.py): on assignment and at shutdown.
+
+On assignment, the Redis seek policy must be in place before the handler first yields.
 
 Faust has already told its recovery service to seek the new partitions when it calls the
 handler; that service runs at the handler's first await. A policy installed after it leaves
@@ -16,6 +18,7 @@ from aiokafka.errors import IllegalStateError
 from aiokafka.structs import TopicPartition as TP
 from prometheus_client import CollectorRegistry, Counter
 
+from agents.core.clock import wall_clock_ms
 from agents.worker import duties, install, resume
 from config.settings import Settings
 from streams.wire.app import create_app
@@ -81,3 +84,21 @@ def test_a_rebalance_during_the_seek_is_retried_and_never_crashes_the_worker(
     assert asyncio.run(consumer.seek_to_committed()) == positions
     # Retried on the assignment as it is now: Redis's offset + 1; gave up without a seek.
     assert consumer.seeks == ([(TP("in", 0), 10)] if positions else [])
+
+
+def test_the_leader_plans_no_alert_check_past_the_start_of_shutdown() -> None:
+    """Faust stops the producer after `on_before_shutdown`: a check planned between rounds that
+    fired later sent into a stopped producer (seen as an unretrieved NotReady at demo's end)."""
+    app = create_app(Settings())
+    runtime = install.install(app, Settings())
+    leader = runtime.leader
+
+    async def shut_down() -> None:
+        leader.epoch = 1
+        leader.crossings = {"s1": wall_clock_ms() + 60_000}
+        leader._arm()
+        assert leader._timer is not None
+        await app.on_before_shutdown.send()
+
+    asyncio.run(shut_down())
+    assert leader._timer is None and leader.crossings == {} and leader.epoch is None
