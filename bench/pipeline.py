@@ -51,6 +51,7 @@ from bench.dataset import produce_dataset
 from bench.paced_load import KCAT, PacedLoad
 from bench.stack import stack_env
 from streams.simulation.traffic import TrafficModel, TrafficShape
+from streams.wire.consumer_group import describe_group, group_state
 from streams.wire.decoding import EventDecoder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,12 +243,12 @@ class Run:
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
         group = f"bench-{self.name}"
         try:
-            found = admin.describe_groups([group])[group]
+            found = describe_group(admin, group).get(group, {})
         finally:
             admin.close()
         topic = self.topics["messages"]
-        holding = frozenset(str(m["member_id"]) for m in found.get("members", []) if _holds_input(m, topic))
-        return str(found.get("group_state")), holding
+        holding = frozenset(str(m["member_id"]) for m in found.get("members") or [] if _holds_input(m, topic))
+        return group_state(found), holding
 
     def start_worker(self, port: int, config: Path | None = None) -> subprocess.Popen[bytes]:
         log_file = (self.tmp / "worker.log").open("ab")

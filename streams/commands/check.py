@@ -27,7 +27,7 @@ from config.redaction import mask_secrets
 from config.secret import url_secrets
 from config.settings import Settings, config_path
 from streams.commands.base import Command, StoreUnavailable, require_redis
-from streams.wire.consumer_group import describe_group
+from streams.wire.consumer_group import describe_group, group_state
 from streams.wire.preflight import StartupError, TopicFacts, input_topic_problem, require_kafka, topic_facts
 from streams.wire.security import admin_client, client_kwargs
 
@@ -166,7 +166,7 @@ def _group(settings: Settings) -> tuple[int, str]:
         group = describe_group(admin, settings.kafka.group).get(settings.kafka.group, {})
     finally:
         admin.close()
-    return len(group.get("members") or []), str(group.get("state") or "Empty")
+    return len(group.get("members") or []), group_state(group)
 
 
 async def _end_offsets(settings: Settings, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -39,6 +40,12 @@ def input_partitions_of_stopped_group(settings: Settings, *, agents: bool = Fals
             f"{members} worker(s) of group {settings.kafka.group!r} are consuming; stop them first"
         )
     return sorted(TopicPartition(t["name"], p["partition_index"]) for t in described for p in t["partitions"])
+
+
+def group_state(described: Mapping[str, Any]) -> str:
+    """One group of `describe_group`'s answer: the broker's word for its state (Stable,
+    PreparingRebalance, Empty...). kafka-python names the field `group_state`, after the protocol."""
+    return str(described.get("group_state") or "Empty")
 
 
 def describe_group(admin: Any, group: str) -> dict[str, Any]:

@@ -107,6 +107,10 @@ def test_check_passes_on_a_healthy_deployment_and_names_each_part(deployment: De
     for name in ("configuration", "kafka", "co-partitioning", "redis", "workers", "leader"):
         assert any(line.startswith(f"✓ {name}: ") for line in lines), name
     assert any(line.startswith(f"✓ topic {deployment.topics['deadletter']}: 4 partitions") for line in lines)
+    # The broker's word for the group, as kafka-python names it (`group_state`; read as `state`, it
+    # was always shown as Empty).
+    workers = next(line for line in lines if line.startswith("✓ workers: "))
+    assert workers.startswith("✓ workers: 1 in group") and workers.endswith("(Stable)"), output
     assert any(line.startswith(f"✓ lag {deployment.topics['messages']}: 0 records") for line in lines)
     assert "maxmemory-policy noeviction" in output and lines[-1].endswith("checks passed")
     assert "WARNING" not in output  # kafka-python's retries stay below our lines

@@ -23,13 +23,13 @@ class FreshBroker:
         self.asked += 1
         if self.asked <= self.not_yet:
             raise CoordinatorNotAvailableError("FindCoordinatorResponse error")
-        return {groups[0]: {"state": "Empty", "members": []}}
+        return {groups[0]: {"group_state": "Empty", "members": []}}
 
 
 def test_the_group_is_described_once_the_coordinator_is_elected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(consumer_group.time, "sleep", lambda seconds: None)
     broker = FreshBroker(not_yet=3)
-    assert describe_group(broker, "g") == {"g": {"state": "Empty", "members": []}}
+    assert describe_group(broker, "g") == {"g": {"group_state": "Empty", "members": []}}
     assert broker.asked == 4
 
 
