@@ -23,6 +23,12 @@ KCAT = shutil.which("kcat")
 TICK_S = 0.005  # the pacing thread's step: lines due by now are written every 5 ms
 
 
+def phase_ids(seed: int) -> str:
+    """The prefix of a phase's event and order ids: another phase's (or the dataset's) ids are
+    its own, and event ids are unique per event (events.md), order ids per shop."""
+    return f"p{seed:08x}-"
+
+
 @dataclass(slots=True)
 class PacedLoad:
     """`rate` events/s of simulated traffic for up to `seconds`, into `topics` (kind -> topic)."""
@@ -38,7 +44,8 @@ class PacedLoad:
 
     def prepare(self) -> None:
         """Simulate every record of the phase now, so that the phase itself only writes lines."""
-        stream = TrafficModel(TrafficShape(shops=5, agents=12, rate=self.rate), seed=self.seed).records(
+        shape = TrafficShape(shops=5, agents=12, rate=self.rate)
+        stream = TrafficModel(shape, seed=self.seed, id_prefix=phase_ids(self.seed)).records(
             time.time_ns() // 1_000_000
         )
         wanted = int(self.rate * self.seconds * 1.1) + 1000

@@ -48,7 +48,7 @@ from agents.core.compiled import core_status
 from agents.store import keys
 from agents.store.native import native_status
 from bench.dataset import produce_dataset
-from bench.paced_load import KCAT, PacedLoad
+from bench.paced_load import KCAT, PacedLoad, phase_ids
 from bench.stack import stack_env
 from streams.simulation.traffic import TrafficModel, TrafficShape
 from streams.wire.consumer_group import describe_group, group_state
@@ -408,7 +408,8 @@ class Run:
     def _load(self, producer: KafkaProducer, phase: Visibility, stop: threading.Event) -> None:
         """Simulated traffic at `phase.offered` until `stop`; notes what it really sent."""
         rate = phase.offered
-        stream = TrafficModel(TrafficShape(shops=5, agents=12, rate=rate), seed=phase.seed).records(
+        shape = TrafficShape(shops=5, agents=12, rate=rate)
+        stream = TrafficModel(shape, seed=phase.seed, id_prefix=phase_ids(phase.seed)).records(
             time.time_ns() // 1_000_000
         )
         started, sent = time.perf_counter(), 0

@@ -203,8 +203,11 @@ PendingChange = tuple[int, int, str, str, str, Iterator[tuple[int, str]]]
 
 
 class TrafficModel:
-    def __init__(self, shape: TrafficShape, seed: int = 0) -> None:
+    def __init__(self, shape: TrafficShape, seed: int = 0, id_prefix: str = "") -> None:
+        """`id_prefix` starts every event and order id: models that feed one topic need their own,
+        as event ids are unique per event (events.md) and order ids per shop."""
         self.shape = shape
+        self.id_prefix = id_prefix
         self.random = random.Random(seed)
         # The v3 additions draw from streams of their own: the older mix stays what it was.
         self._rating_random = random.Random(f"{seed}:ratings")
@@ -256,7 +259,9 @@ class TrafficModel:
     def _schedule_status_changes(self, shifts: list[PendingChange], clock: float) -> None:
         while shifts and shifts[0][0] <= clock:
             ts, order, status, shop, agent, changes = heapq.heappop(shifts)
-            self._enqueue(status_record(ts, shop, agent, status, f"sim-st-{next(self._extra_ids)}"))
+            self._enqueue(
+                status_record(ts, shop, agent, status, f"{self.id_prefix}sim-st-{next(self._extra_ids)}")
+            )
             upcoming, then = next(changes)
             heapq.heappush(shifts, (upcoming, order, then, shop, agent, changes))
 
@@ -274,7 +279,7 @@ class TrafficModel:
 
     def _event(self, kind: str, shop: str, buyer: str, ts: int, **fields: object) -> SimRecord:
         body = {
-            "event_id": f"sim-{next(self._ids)}",
+            "event_id": f"{self.id_prefix}sim-{next(self._ids)}",
             "type": fields.pop("type"),
             "shop_id": shop,
             "buyer_id": buyer,
@@ -289,7 +294,7 @@ class TrafficModel:
         shop = f"shop{shop_index}"
         buyer = f"tb_{rnd.getrandbits(40):010x}"
         if rnd.random() < self.shape.silent_order_share:
-            self._order(shop, buyer, ts, f"T{next(self._ids)}", rnd.random() < 0.8)
+            self._order(shop, buyer, ts, f"{self.id_prefix}T{next(self._ids)}", rnd.random() < 0.8)
             return
         if rnd.random() < self.shape.ad_share:
             buyer = f"ad_spam_{rnd.getrandbits(24):06x}"
@@ -303,7 +308,7 @@ class TrafficModel:
             self._maybe_rate(shop, buyer, agent, ended, first_wait_ms)
         if rnd.random() < 0.25:
             ordered_at = ended + int(rnd.uniform(10_000, 300_000))
-            self._order(shop, buyer, ordered_at, f"T{next(self._ids)}", rnd.random() < 0.75)
+            self._order(shop, buyer, ordered_at, f"{self.id_prefix}T{next(self._ids)}", rnd.random() < 0.75)
 
     def _conversation(
         self, shop: str, buyer: str, agents: list[str], agent: str, ts: int
@@ -356,7 +361,10 @@ class TrafficModel:
             self._enqueue(self._rating(shop, buyer, agent, changed_at, rnd.choice(SCORES)))
 
     def _rating(self, shop: str, buyer: str, agent: str, ts: int, score: int) -> SimRecord:
-        body: dict[str, object] = {"event_id": f"sim-r-{next(self._extra_ids)}", "type": "rating"}
+        body: dict[str, object] = {
+            "event_id": f"{self.id_prefix}sim-r-{next(self._extra_ids)}",
+            "type": "rating",
+        }
         body |= {"shop_id": shop, "buyer_id": buyer, "agent_id": agent, "score": score, "ts": ts}
         return SimRecord(ts, "messages", f"{shop}:{buyer}".encode(), json.dumps(body).encode())
 

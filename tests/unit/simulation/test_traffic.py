@@ -172,3 +172,31 @@ def test_history_starts_at_the_local_midnight_of_the_business_day(
     started = history_start_ms(zone, days, now_ms)
     assert started == int(datetime.fromisoformat(start).timestamp() * 1000)
     assert calendar_for(zone).day(started) == calendar_for(zone).day(now_ms) - days
+
+
+def _ids(records: list[SimRecord]) -> tuple[set[str], set[tuple[str, str]]]:
+    """The event ids, and the (shop, order id) pairs, of the records that decode."""
+    events, orders = set(), set()
+    for record in records:
+        try:
+            event = json.loads(record.value)
+        except json.JSONDecodeError:
+            continue
+        events.add(event["event_id"])
+        if event["type"] == "order":
+            orders.add((event["shop_id"], event["order_id"]))
+    return events, orders
+
+
+def test_models_with_their_own_id_prefix_share_no_event_or_order_id() -> None:
+    """Two models feeding one topic (bench/run's phases): ids are unique per event (events.md),
+    so another model's event would be a duplicate, and its order another buyer's order."""
+    shape = TrafficShape(shops=2, rate=200)
+    first = list(itertools.islice(TrafficModel(shape, 1, id_prefix="a-").records(0), 5000))
+    second = list(itertools.islice(TrafficModel(shape, 2, id_prefix="b-").records(0), 5000))
+    (first_events, first_orders), (second_events, second_orders) = _ids(first), _ids(second)
+    assert first_orders and second_orders
+    assert not first_events & second_events
+    assert not first_orders & second_orders
+    unprefixed, _ = _ids(list(itertools.islice(TrafficModel(shape, 2).records(0), 5000)))
+    assert {event.removeprefix("b-") for event in second_events} == unprefixed  # else the same
