@@ -92,6 +92,11 @@ class Batch:
     # Commits in flight when an attempt failed, per partition: the next load tells if they landed.
     unanswered: dict[int, _Attempted] = field(default_factory=dict)
     landed: BatchReport = field(default_factory=BatchReport)  # what those that landed counted
+    # Partitions whose commit was answered, and what their shares counted: kept across the
+    # retries of a failed attempt, which then leave those partitions alone. Counted in the
+    # report the batch ends with, once.
+    done: set[int] = field(default_factory=set)
+    committed: BatchReport = field(default_factory=BatchReport)
 
 
 @dataclass(slots=True)
@@ -230,16 +235,16 @@ class BatchProcessor:
         applied are then skipped)."""
         started = time.perf_counter()
         batch = records if isinstance(records, Batch) else self.judge(records)
-        report = BatchReport()
-        pending = list(range(len(batch.records)))
+        pending = [i for i, record in enumerate(batch.records) if record.partition not in batch.done]
         for attempt in range(1, self.max_conflict_retries + 1):
-            report.attempts = attempt
-            moved = await self._apply(batch, pending, report)
+            moved = await self._apply(batch, pending)
             if not moved:
+                report = BatchReport(attempts=attempt)
+                report.add(batch.committed)
                 # A landed commit's records were applied by it; this attempt saw them as skipped.
                 report.add(batch.landed)
                 report.skipped_already_applied -= batch.landed.counted
-                batch.landed = BatchReport()  # counted now, never again
+                batch.committed, batch.landed = BatchReport(), BatchReport()  # counted now, never again
                 self._observe(report, time.perf_counter() - started)
                 self._observe_lag(batch)
                 return report
@@ -247,8 +252,9 @@ class BatchProcessor:
             pending = [i for i in pending if batch.records[i].partition in moved]
         raise CommitConflict(f"gave up after {self.max_conflict_retries} conflicting attempts")
 
-    async def _apply(self, batch: Batch, indexes: list[int], report: BatchReport) -> set[int]:
-        """One attempt at the records `indexes`; the partitions that moved on (not committed)."""
+    async def _apply(self, batch: Batch, indexes: list[int]) -> set[int]:
+        """One attempt at the records `indexes`; the partitions that moved on (not committed).
+        The others are the batch's `done`, their shares' reports in its `committed`."""
         topics = sorted({*self.input_topics, *(batch.records[i].topic for i in indexes)})
         shares: dict[int, _Share] = {}
         for i in indexes:
@@ -277,7 +283,8 @@ class BatchProcessor:
         batch.unanswered = {}
         for partition, share in shares.items():
             if partition not in moved:
-                report.add(share.report)
+                batch.done.add(partition)
+                batch.committed.add(share.report)
         return moved
 
     @staticmethod

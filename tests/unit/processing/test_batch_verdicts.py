@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from agents.core.engine import Horizon
 from agents.core.policy import PolicyBook
 from agents.store.memory import MemoryPartitionStore
@@ -93,3 +95,62 @@ def test_a_commit_that_never_reached_the_store_is_counted_once() -> None:
     report, counts, _, memory, errors = run(RECORDS, NOW, [Fault.NOT_SENT, Fault.NOT_SENT])
     assert errors == 2 and counts == ref_counts and report.outcomes == ref_report.outcomes
     assert (memory.offsets, memory.buyer_states) == (ref_store.offsets, ref_store.buyer_states)
+
+
+class _OtherWorkerFirst:
+    """The memory store, where another worker commits `rival`'s records before this worker's
+    first commit (so this worker's share of that partition conflicts), and this worker's commits
+    numbered in `timeouts` (1 = the first) time out before they reach the store."""
+
+    def __init__(self, rival: list[Record], timeouts: set[int]) -> None:
+        self.memory, self.rival, self.timeouts, self.commits = MemoryPartitionStore(), rival, timeouts, 0
+        self.clock = SteppedClock(NOW)
+        self.other = processor(self.memory, self.clock, TOPICS, [])
+
+    async def load(self, buyers: Any, topics: Any) -> Any:
+        return await self.memory.load(buyers, topics)
+
+    async def catch_up(self, snapshots: Any) -> None:
+        await self.memory.catch_up(snapshots)
+
+    async def drain(self, partitions: Any) -> int:
+        return await self.memory.drain(partitions)
+
+    async def commit(self, commits: Any) -> set[int]:
+        self.commits += 1
+        if self.commits == 1:
+            await self.other.process(self.rival)
+        if self.commits in self.timeouts:
+            raise RedisTimeoutError("Timeout reading from socket")
+        return await self.memory.commit(commits)
+
+
+def _two_partitions() -> list[Record]:
+    return [message(MESSAGES, p, i, f"tb_{p}_{i}", NOW - 5_000 + i) for p in (0, 1) for i in range(3)]
+
+
+def test_a_partition_committed_before_a_failed_retry_is_counted_once() -> None:
+    """Partition 0 commits in the first attempt; partition 1 conflicts (another worker applied
+    its first record), and its second attempt times out. The batch's retry leaves partition 0
+    alone: its records are counted as applied once, not lost as `skipped`."""
+    records = _two_partitions()
+    store = _OtherWorkerFirst([records[3]], timeouts={2})
+    worker = processor(store, store.clock, TOPICS, [])
+    report = asyncio.run(worker.process_until_done(records))
+    assert report.outcomes == {(MESSAGES, "applied"): 5} and report.skipped_already_applied == 1
+    assert counted(worker) == {("kefu_events_total", "applied", MESSAGES): 5}
+    assert counted(store.other) == {("kefu_events_total", "applied", MESSAGES): 1}
+    assert {p: store.memory.offsets[(MESSAGES, p)] for p in (0, 1)} == {0: 2, 1: 2}
+
+
+def test_a_batch_that_gives_up_on_conflicts_counts_its_committed_partitions_once() -> None:
+    """The conflict retries run out (CommitConflict, retried as the whole batch): the partition
+    that committed in the first attempt is counted once, by the attempt that ends the batch."""
+    records = _two_partitions()
+    store = _OtherWorkerFirst([records[3]], timeouts=set())
+    worker = processor(store, store.clock, TOPICS, [])
+    worker.max_conflict_retries = 1  # the first attempt's conflict on partition 1 gives up
+    report = asyncio.run(worker.process_until_done(records))
+    assert report.outcomes == {(MESSAGES, "applied"): 5}
+    assert counted(worker) == {("kefu_events_total", "applied", MESSAGES): 5}
+    assert worker.metrics.redis_errors._value.get() == 1
