@@ -52,6 +52,9 @@ from streams.contract.details import (
 KINDS = ", ".join(kind.value for kind in DetailKind)
 FLAG_WORDS = tuple((flag, (flag.name or "").lower()) for flag in Flag)
 MAX_OVER_SECONDS = 86_400.0
+# A cursor's row start is an event time: one outside these years was not given by a list, and
+# its business day is past what dates can hold (year 1 .. 9999 in any zone).
+CURSOR_STARTS_MS = range(0, 4_102_444_800_000)  # 1970 .. 2100
 BAD_CURSOR = "the cursor is not one this list gave: ask again without it to start from the newest row"
 
 
@@ -95,7 +98,7 @@ def decode_cursor(text: str) -> Position:
         start, agent, taken = msgspec.msgpack.decode(raw, type=tuple[int, str, int])
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise DetailsRequestError(BAD_CURSOR) from None
-    if taken < 1:
+    if taken < 1 or start not in CURSOR_STARTS_MS:
         raise DetailsRequestError(BAD_CURSOR)
     return Position(start, agent, taken)
 

@@ -14,7 +14,7 @@ import pytest
 from agents.core.details import DetailKind, Flag, OrderRef, SilentOrderDetail
 from agents.core.policy import PolicyBook
 from agents.core.report_range import RangeError
-from agents.exposure.details import DetailsQuery, DetailsReader
+from agents.exposure.details import DetailsQuery, DetailsReader, Position, encode_cursor
 from config.calendar import calendar_for
 from config.settings import settings_from_yaml
 from streams.contract.details import (
@@ -211,6 +211,9 @@ def test_the_cursor_is_opaque_and_never_carries_a_buyer() -> None:
         ({"limit": 1001}, "limit 1001 is not a page size"),
         ({"cursor": "not-a-cursor"}, "the cursor is not one this list gave"),
         ({"cursor": base64.urlsafe_b64encode(b"\x93\x01\xa1A\x00").decode()}, "the cursor is not one"),
+        # A start no row has: its business day is past the years a date holds (was a 500).
+        ({"cursor": encode_cursor(Position(-(2**62), "s1:A", 1))}, "the cursor is not one"),
+        ({"cursor": encode_cursor(Position(2**62, "s1:A", 1))}, "the cursor is not one"),
         ({"over_seconds": 5.0}, "over applies to the slow list only, not to unreplied"),
         ({"kind": "slow", "over_seconds": -1.0}, "over -1 is not a wait"),
         ({"kind": "silent_orders", "agent": "s1:A"}, "silent orders belong to the shop"),

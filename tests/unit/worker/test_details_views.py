@@ -90,6 +90,7 @@ def get(store: FakeDetails, path: str, grant: Grant | None = LOCAL_GRANT) -> tup
         ("shop=s1&kind=slow&over=fast", "the query parameter over is not a number of seconds"),
         ("shop=s1&kind=unreplied&cursor=%00", "the query parameter cursor is not one this list gave"),
         ("shop=s1&kind=unreplied&cursor=AAAA", "the cursor is not one this list gave"),
+        ("shop=s1&kind=unreplied&cursor=k89AAAAAAAAAAKFhAQ", "the cursor is not one this list gave"),
         ("shop=s1&kind=unreplied&from=2020-01-01", "from 2020-01-01 is outside the retention"),
         ("shop=s1&kind=unreplied&agent=", "the query parameter agent is empty"),
         ("shop=s1&kind=unreplied&kind=slow", "give the query parameter kind once, not 2 times"),

@@ -27,11 +27,15 @@ ROUTES = [
     "/api/v1/floor/stream",
     "/healthz",
     "/metrics",
+    "/api/v1/details",
+    "/api/v1/details.csv",
+    "/details",
 ]
 KEYS = ["shop", "shops", "from", "to", "by", "group", "rotate", "stale", "sound", "window", "agent"]
-TEXT = st.text(st.characters(codec="utf-8"), max_size=100) | st.sampled_from(
-    ["s1", "s2", "", "day", "2026-01-31", "2026-02-30", "1", "9" * 70, "s1,s2", "\x00", "店" * 65]
-)
+KEYS += ["kind", "cursor", "limit", "over"]  # the drill-down lists
+SAMPLES = ["s1", "s2", "", "day", "2026-01-31", "2026-02-30", "1", "9" * 70, "s1,s2", "\x00", "店" * 65]
+SAMPLES += ["unreplied", "slow", "lost", "silent_orders", "k89AAAAAAAAAAKFhAQ", "kwGhQQE"]  # kinds, cursors
+TEXT = st.text(st.characters(codec="utf-8"), max_size=100) | st.sampled_from(SAMPLES)
 
 
 def encoded(text: str, raw: bool) -> str:

@@ -74,6 +74,10 @@ class ReadStore:
         self._read(shop)
         return list(self.agents_by_shop.get(shop, []))
 
+    async def details(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        self._read()  # its keys name shop, agent and day: longer than any id
+        return [{} for _ in keys]
+
     async def day_vectors(
         self, pairs: Sequence[tuple[str, str]], days: Sequence[int]
     ) -> list[list[list[int]]]:
