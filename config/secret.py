@@ -11,7 +11,9 @@ log record).
 
 from __future__ import annotations
 
+import functools
 import hmac
+import json
 import re
 from collections.abc import Iterable
 from urllib.parse import unquote, unquote_plus, urlsplit
@@ -100,11 +102,25 @@ def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
     `password=`), and a `password:` line. Every sentence, log record, health body, `check` line
     and error that can hold a URL goes through here."""
     known = _remembered.union(s for s in secrets if len(s) >= MIN_SECRET_LENGTH)
-    for secret in sorted(known, key=len, reverse=True):  # longest first: none masks part of another
-        text = text.replace(secret, REDACTED)
+    forms = {form for secret in known for form in _printed_forms(secret)}
+    for form in sorted(forms, key=len, reverse=True):  # longest first: none masks part of another
+        text = text.replace(form, REDACTED)
     for pattern in _PATTERNS:
         text = pattern.sub(_masked, text)
     return text
+
+
+@functools.lru_cache(maxsize=256)  # every log record is masked: a few secrets, the same each time
+def _printed_forms(secret: str) -> frozenset[str]:
+    """`secret` as written, and as a JSON string or a Python repr prints it: a `"` or `\\` in a
+    password is escaped there (`/api/v1/config`'s body, a library's repr of its arguments), and
+    the escaped text no longer holds the secret as written."""
+    return {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        repr(secret)[1:-1],
+    }
 
 
 def _masked(match: re.Match[str]) -> str:

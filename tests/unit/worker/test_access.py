@@ -14,7 +14,8 @@ import msgspec
 import pytest
 
 from agents.worker.access import ROUTES, named_shops
-from config.secret import Secret, forget_secrets
+from config.redaction import settings_secrets
+from config.secret import REDACTED, Secret, forget_secrets, remember_secrets
 from tests.unit.worker.web import FakeRuntime, ReadStore, served, settings
 
 TOKENS = {
@@ -175,6 +176,32 @@ def test_the_every_shop_admin_reads_any_shop_and_the_config_masked(
     assert json.loads(config.body)["web"]["metrics_token"] == "********"
     assert METRICS_TOKEN not in config.body
     assert set(json.loads(shop_admin_config.body)["shops"]) == {"s1"}  # no other shop's settings
+
+
+@pytest.mark.parametrize("password", ['Qz7"kV9w-Xp3Lm', "Qz7\\kV9w-Xp3Lm", 'Qz7"kV9w\\Xp3Lm店'])
+def test_the_config_masks_a_password_its_json_escapes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str
+) -> None:
+    """The body is JSON: a `"` or `\\` in the password is escaped there, and the escaped text
+    was not the remembered password (nor a URL the patterns see whole: `"` ends one)."""
+    runtime = guarded(tmp_path, monkeypatch)
+    url = f"redis://:{password}@10.0.0.1:6379/0"
+    runtime.settings = msgspec.structs.replace(
+        runtime.settings, redis=msgspec.structs.replace(runtime.settings.redis, url=url)
+    )
+    remember_secrets(settings_secrets(runtime.settings))  # as streams/commands/main.py does at start
+
+    async def run() -> Answer:
+        async with served(runtime) as client:
+            return await ask(client, "/api/v1/config", EVERY_SHOP_ADMIN)
+
+    try:
+        config = asyncio.run(run())
+    finally:
+        forget_secrets()
+    assert config.status == 200
+    assert "kV9w" not in config.body and "Xp3L" not in config.body, config.body
+    assert REDACTED in json.loads(config.body)["redis"]["url"]
 
 
 def test_metrics_takes_its_own_token_and_healthz_stays_open(
