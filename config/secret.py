@@ -115,12 +115,8 @@ def _printed_forms(secret: str) -> frozenset[str]:
     """`secret` as written, and as a JSON string or a Python repr prints it: a `"` or `\\` in a
     password is escaped there (`/api/v1/config`'s body, a library's repr of its arguments), and
     the escaped text no longer holds the secret as written."""
-    return {
-        secret,
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        repr(secret)[1:-1],
-    }
+    escaped = (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1])
+    return frozenset((secret, *escaped))
 
 
 def _masked(match: re.Match[str]) -> str:
