@@ -14,7 +14,7 @@ import asyncio
 import base64
 import binascii
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -211,10 +211,15 @@ class DetailsReader:
         )
 
     async def everything(self, query: DetailsQuery, now_ms: int) -> Details:
-        """Every row of the list at once (the CSV download, the command line)."""
+        """Every row of the list at once (the CSV download, the command line). A team's month is
+        hundreds of thousands of rows: sorted and made on a thread, as they are decoded."""
         plan = await self._plan(query, now_ms)
-        rows = sorted(await self._select(plan, plan.days.days), key=_Stored.sort_key)
-        return msgspec.structs.replace(plan.details, rows=self._rows(rows, query, plan.details.timezone))
+        stored = await self._select(plan, plan.days.days)
+        names = self.policies(query.shop).agent_names
+        rows = await asyncio.to_thread(
+            _shown_rows, stored, plan.kind, names, query.reveal_buyers, plan.details.timezone, True
+        )
+        return msgspec.structs.replace(plan.details, rows=rows)
 
     async def _select(self, plan: _Plan, days: Sequence[int]) -> list[_Stored]:
         """The rows of the plan's kind in `days`' hashes of its agents."""
@@ -269,20 +274,34 @@ class DetailsReader:
     def _rows(
         self, stored: Sequence[_Stored], query: DetailsQuery, zone: str
     ) -> list[ConsultationRow] | list[SilentOrderRow]:
-        clock = _Clock(zone)
         names = self.policies(query.shop).agent_names
-        show: Callable[[str], str] = str if query.reveal_buyers else mask_buyer
-        if parse_kind(query.kind).shop_level:
-            return [
-                _silent_row(s, s.detail, clock, show(s.buyer))
-                for s in stored
-                if isinstance(s.detail, SilentOrderDetail)
-            ]
+        return _shown_rows(stored, parse_kind(query.kind), names, query.reveal_buyers, zone, False)
+
+
+def _shown_rows(
+    stored: Sequence[_Stored],
+    kind: DetailKind,
+    names: Mapping[str, str],
+    reveal_buyers: bool,
+    zone: str,
+    sort: bool,
+) -> list[ConsultationRow] | list[SilentOrderRow]:
+    """The rows as the list shows them (`sort`: in the list's order first). Pure: runs on a thread."""
+    if sort:
+        stored = sorted(stored, key=_Stored.sort_key)
+    clock = _Clock(zone)
+    show: Callable[[str], str] = str if reveal_buyers else mask_buyer
+    if kind.shop_level:
         return [
-            _consultation_row(s, s.detail, clock, show(s.buyer), names.get(s.agent))
+            _silent_row(s, s.detail, clock, show(s.buyer))
             for s in stored
-            if isinstance(s.detail, ConsultationDetail)
+            if isinstance(s.detail, SilentOrderDetail)
         ]
+    return [
+        _consultation_row(s, s.detail, clock, show(s.buyer), names.get(s.agent))
+        for s in stored
+        if isinstance(s.detail, ConsultationDetail)
+    ]
 
 
 def _select(

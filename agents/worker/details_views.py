@@ -8,6 +8,7 @@ request's grant reveals them (agents/worker/access.py).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from typing import cast
@@ -22,7 +23,8 @@ from agents.exposure.details import DetailsQuery, DetailsReader
 from agents.exposure.report import UnknownReportShop
 from agents.worker.access import grant_of
 from agents.worker.http_params import BadRequest, Query, check_id, report_params, single
-from agents.worker.refusals import Refusal, attempt, html_refusal, json_refusal, unknown_shop
+from agents.worker.refusals import BUSY, Refusal, attempt, html_refusal, json_refusal, unknown_shop
+from agents.worker.report_pool import Busy, ReportPool
 from agents.worker.runtime import Runtime
 from streams.contract.details import DEFAULT_PAGE, MAX_PAGE, Details, details_json_bytes
 from streams.contract.report import ReportRequestError
@@ -101,7 +103,8 @@ class _Lists:
             raise ReportRequestError(unknown_shop(params.query.shop)) from None
 
 
-def install_details_views(app: faust.App, runtime: Runtime) -> None:
+def install_details_views(app: faust.App, runtime: Runtime, turns: ReportPool) -> None:
+    """`turns`: the reports' pool, whose turns whole lists take too (no render process)."""
     lists = _Lists(DetailsReader(runtime.store, runtime.policies))
 
     @app.page("/api/v1/details")
@@ -113,22 +116,14 @@ def install_details_views(app: faust.App, runtime: Runtime) -> None:
 
     @app.page("/api/v1/details.csv")
     async def details_csv(view: View, request: Request) -> Response:
-        """Every row of the list, not one page, streamed as it is written."""
-        answer = await attempt(lambda: lists.everything(request))
-        if isinstance(answer, Refusal):
-            return json_refusal(view, answer)
-        name = f"{answer.shop}-{answer.kind}-{answer.from_}-{answer.to}.csv"
-        stream = StreamResponse(
-            headers={
-                "Content-Type": "text/csv; charset=utf-8",
-                "Content-Disposition": f'attachment; filename="{re.sub(r"[^A-Za-z0-9_.-]", "_", name)}"',
-            }
-        )
-        await stream.prepare(cast(BaseRequest, request))
-        for chunk in csv_lines(answer):
-            await stream.write(chunk)
-        await stream.write_eof()
-        return cast(Response, stream)
+        """Every row of the list, not one page, streamed as it is written. A team's month is
+        hundreds of thousands of rows held until sent: one download per report turn, so the
+        memory of those in flight is bounded as the reports' is (503 busy past the queue)."""
+        try:
+            async with turns.turn():
+                return await _csv_download(request, view, lists)
+        except Busy:
+            return json_refusal(view, Refusal(503, BUSY, {"Retry-After": "5"}))
 
     @app.page("/details")
     async def details_page(view: View, request: Request) -> Response:
@@ -137,3 +132,22 @@ def install_details_views(app: faust.App, runtime: Runtime) -> None:
             return html_refusal(view, answer)
         body = render_details_page(*answer)
         return cast(Response, AiohttpResponse(text=body, content_type="text/html", charset="utf-8"))
+
+
+async def _csv_download(request: Request, view: View, lists: _Lists) -> Response:
+    answer = await attempt(lambda: lists.everything(request))
+    if isinstance(answer, Refusal):
+        return json_refusal(view, answer)
+    name = f"{answer.shop}-{answer.kind}-{answer.from_}-{answer.to}.csv"
+    stream = StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{re.sub(r"[^A-Za-z0-9_.-]", "_", name)}"',
+        }
+    )
+    await stream.prepare(cast(BaseRequest, request))
+    for chunk in csv_lines(answer):
+        await stream.write(chunk)
+        await asyncio.sleep(0)  # a chunk is 500 rows: the loop's other work goes between them
+    await stream.write_eof()
+    return cast(Response, stream)

@@ -74,7 +74,7 @@ def install_views(app: faust.App, runtime: Runtime, access: Access = NOBODY) -> 
     _install_metrics(app, runtime)
     _install_floor(app, runtime, FloorStreams(web.max_streams, web.stream_write_timeout_seconds))
     _install_reports(app, _Reports(runtime, reports))
-    install_details_views(app, runtime)
+    install_details_views(app, runtime, reports)
     _install_health(app, Health(runtime, app))
     _install_config(app, runtime.settings)
 

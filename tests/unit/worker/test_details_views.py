@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from agents.core.policy import PolicyBook
 from agents.worker.access import GRANT_KEY, LOCAL_GRANT, Grant
 from agents.worker.details_views import install_details_views
+from agents.worker.report_pool import ReportPool
 from config.settings import settings_from_yaml
 from streams.wire.app import create_app
 from tests.details_samples import FakeDetails, consultation
@@ -51,12 +53,12 @@ def filled(count: int) -> tuple[FakeDetails, str]:
 
 @asynccontextmanager
 async def served(
-    store: FakeDetails, grant: Grant | None = LOCAL_GRANT
+    store: FakeDetails, grant: Grant | None = LOCAL_GRANT, turns: ReportPool | None = None
 ) -> AsyncIterator[TestClient[Any, Any]]:
     """The list views behind a stand-in of the access middleware that grants `grant` (by
     default what it grants without an access file; None: it grants nothing)."""
     app = create_app(settings_from_yaml(CONFIG))
-    install_details_views(app, Runtime(store))  # type: ignore[arg-type]
+    install_details_views(app, Runtime(store), turns or ReportPool(1, 2))  # type: ignore[arg-type]
     web_app = app.web.web_app  # type: ignore[attr-defined]
     if grant is not None:
 
@@ -150,3 +152,42 @@ def test_a_request_no_middleware_granted_sees_buyers_masked() -> None:
     store, day = filled(3)
     status, _, body = get(store, LIST.format(day=day), None)
     assert status == 200 and "tb***" in body and "tb_buyer" not in body
+
+
+def test_a_whole_list_waits_for_a_report_turn_and_past_the_queue_is_busy() -> None:
+    """Whole lists are held in memory until sent: they take the reports' turns, so a flood of
+    downloads is a 503 with Retry-After, not a worker out of memory."""
+    store, day = filled(3)
+    turns = ReportPool(1, 0)  # one turn, no queue
+    csv_path = LIST.format(day=day).replace("details?", "details.csv?")
+
+    async def run() -> tuple[int, str, str | None, int]:
+        async with served(store, turns=turns) as client:
+            async with turns.turn():  # another download (or a report) holds the only turn
+                busy = await client.get(csv_path)
+                status, body, retry = busy.status, await busy.text(), busy.headers.get("Retry-After")
+            return status, body, retry, (await client.get(csv_path)).status
+
+    status, body, retry, after = asyncio.run(run())
+    assert (status, retry, after) == (503, "5", 200)
+    assert "busy" in body
+
+
+def test_a_whole_list_is_sorted_and_made_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A month of a big team is hundreds of thousands of rows: made on a thread (the loop keeps
+    serving scrapes and batches meanwhile); a page's few rows are made in place."""
+    from agents.exposure import details
+
+    made_on: list[bool] = []
+    shown_rows = details._shown_rows
+
+    def recorded(*args: Any) -> Any:
+        made_on.append(threading.current_thread() is threading.main_thread())
+        return shown_rows(*args)
+
+    monkeypatch.setattr(details, "_shown_rows", recorded)
+    store, day = filled(30)
+    status, _, body = get(store, LIST.format(day=day).replace("details?", "details.csv?"))
+    assert status == 200 and len(body.strip().splitlines()) == 31
+    assert made_on == [False]
+    assert get(store, LIST.format(day=day))[0] == 200 and made_on == [False, True]
