@@ -35,7 +35,7 @@ from agents.core.details import (
 from agents.core.policy import PolicyBook, ShopPolicy
 from agents.core.projection import SHOP_LEVEL
 from agents.core.report_range import DayRange, RangeError, day_text, oldest_kept_day, report_range
-from agents.exposure.report import INDEX_SKEW_MS, ReportReader
+from agents.exposure.report import ReportReader, index_since_ms
 from agents.store.keys import details_key
 from agents.store.protocols import DetailsStore, ReportStore
 from streams.contract.details import (
@@ -267,7 +267,7 @@ class DetailsReader:
             return [query.agent]
         configured = self.policies.settings.shops.get(query.shop)
         named = set(configured.agents) if configured else set()
-        since_ms = policy.calendar.day_start_ms(days.first) - INDEX_SKEW_MS
+        since_ms = index_since_ms(self.policies.settings, policy.calendar.day_start_ms(days.first))
         seen = set(await self.store.agents_since(query.shop, since_ms)) - {SHOP_LEVEL}
         return sorted(named | seen)
 

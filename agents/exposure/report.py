@@ -20,6 +20,7 @@ from agents.core.status import StatusTime, day_span, status_times
 from agents.core.values import team_values, window_values
 from agents.exposure.status_values import total, with_status
 from agents.store.protocols import NoStatusHistory, ReportStore, StatusHistory
+from config.settings import Settings
 from streams.contract.report import (
     PreviousPeriod,
     Report,
@@ -31,12 +32,20 @@ from streams.contract.report import (
 
 DayVector = Sequence[int]  # one day bucket, DAY_FIELDS (projection.py)
 DayStatus = Sequence[StatusTime]  # one agent's status figures, one per day of the range
-INDEX_SKEW_MS = 3_600_000  # more than any future tolerance: an agent listed too many shows zeros
+INDEX_SKEW_MS = 3_600_000  # a margin past the future tolerance: an agent listed too many shows zeros
 BUCKET_LABELS = (*(str(bound) for bound in FIRST_RESPONSE_BUCKETS), "+Inf")
 
 
 class UnknownReportShop(ReportRequestError):
     pass
+
+
+def index_since_ms(settings: Settings, day_start_ms: int) -> int:
+    """Where to look in a shop's agents index for the agents of a day starting at `day_start_ms`:
+    the index scores by processing time, and an event of the day may have been processed as far
+    ahead of its stamp as the future tolerance lets through (processing.future_tolerance_seconds,
+    which has no upper bound), with INDEX_SKEW_MS to spare."""
+    return day_start_ms - settings.processing.future_tolerance_seconds * 1000 - INDEX_SKEW_MS
 
 
 def _sum(vectors: Sequence[DayVector]) -> list[int]:
@@ -221,7 +230,7 @@ class ReportReader:
         are read when more agents × days would be."""
         policy = self.policies(shop)
         # The indexes score by processing time, and an event may be up to minutes ahead of it.
-        since_ms = policy.calendar.day_start_ms(days.first) - INDEX_SKEW_MS
+        since_ms = index_since_ms(self.policies.settings, policy.calendar.day_start_ms(days.first))
         today = policy.calendar.day(now_ms)
         await self.require_shop(
             shop, policy.calendar.day_start_ms(oldest_kept_day(today, policy.retention_days))
@@ -291,7 +300,7 @@ class ReportReader:
         span = days.previous()
         if not span.within(policy.calendar.day(now_ms), policy.retention_days):
             return None
-        since_ms = policy.calendar.day_start_ms(span.first) - INDEX_SKEW_MS
+        since_ms = index_since_ms(self.policies.settings, policy.calendar.day_start_ms(span.first))
         agents = sorted(set(await self.store.agents_since(shop, since_ms)) - {SHOP_LEVEL})
         if max_cells is not None and len(agents) * len(span) > max_cells:
             return None

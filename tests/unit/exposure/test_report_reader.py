@@ -108,3 +108,28 @@ def test_a_shop_nobody_knows_is_refused_with_the_known_ones() -> None:
 def test_a_request_outside_the_retention_is_refused_before_any_read() -> None:
     with pytest.raises(RangeError, match="outside the retention"):
         asyncio.run(reader({}, []).request("s1", "2026-07-01", "2026-07-02", None, NOW))
+
+
+class ScoredIndex(DayBuckets):
+    """The agents index as Redis keeps it: each agent scored by when its last event was processed."""
+
+    def __init__(self, buckets: dict[tuple[str, str, int], dict[str, int]], scores: dict[str, int]) -> None:
+        super().__init__(buckets, [])
+        self.scores = scores
+
+    async def agents_since(self, shop: str, since_ms: int) -> list[str]:
+        return sorted(agent for agent, score in self.scores.items() if score >= since_ms)
+
+
+def test_an_agent_whose_events_came_ahead_by_the_future_tolerance_is_listed() -> None:
+    """processing.future_tolerance_seconds has no upper bound: at 2 h, an event stamped on the
+    range's first day may be processed 1.5 h before that day starts, and its agent never again.
+    The report must still list the agent (the floor's 28d window does)."""
+    settings = settings_from_yaml(CONFIG + "processing: {future_tolerance_seconds: 7200}\n")
+    day_start = calendar_for("Asia/Shanghai").day_start_ms(FIRST)
+    buckets = {("s1", "s1:Early", FIRST): {"c": 1, "r": 1, "fs": 1_000, "w0": 1, "h1": 1}}
+    index = ScoredIndex(buckets, {"s1:Early": day_start - 5_400_000})
+    rows = asyncio.run(
+        ReportReader(index, PolicyBook(settings)).report("s1", DayRange(FIRST, FIRST), NOW)
+    ).agents
+    assert "s1:Early" in [row.agent for row in rows]
