@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from agents.core.buyer import BuyerState, Consultation
 from agents.store import keys
-from agents.store.protocols import PartitionCommit, PartitionStore
+from agents.store.protocols import COMMIT_LOG_LENGTH, PartitionCommit, PartitionStore
 from agents.store.state_codec import encode_state
 from agents.store.writes import WriteSet
 
@@ -72,6 +72,30 @@ async def draining_twice_changes_nothing(store: PartitionStore) -> None:
     assert await store.load({3: [BUYER]}, TOPICS) == before
 
 
+async def a_commit_that_landed_is_known_by_its_id_however_many_came_after(store: PartitionStore) -> None:
+    """What a worker whose reply was lost asks: its id is in the log once its commit landed,
+    also after later commits by others (up to COMMIT_LOG_LENGTH); a conflicted one's never."""
+    first = _commit(3, BUYER, {TOPICS[0]: -1, TOPICS[1]: -1}, 9, ts=1000)
+    first.commit_id = "w1:1"
+    assert not await store.landed(3, "w1:1")
+    assert await store.commit([first]) == set()
+    expected = {TOPICS[0]: 9, TOPICS[1]: -1}
+    for n in range(COMMIT_LOG_LENGTH - 1):  # another worker's, each on the one before
+        later = _commit(3, BUYER, expected, 10 + n, ts=2000 + n)
+        later.commit_id = f"w2:{n}"
+        assert await store.commit([later]) == set()
+        expected = later.offsets
+    stale = _commit(3, BUYER, {TOPICS[0]: 9, TOPICS[1]: -1}, 99, ts=9000)
+    stale.commit_id = "w1:2"
+    assert await store.commit([stale]) == {3}
+    assert await store.landed(3, "w1:1") and await store.landed(3, f"w2:{COMMIT_LOG_LENGTH - 2}")
+    assert not await store.landed(3, "w1:2") and not await store.landed(4, "w1:1")
+    one_more = _commit(3, BUYER, expected, 500, ts=9500)
+    one_more.commit_id = "w2:last"
+    await store.commit([one_more])
+    assert not await store.landed(3, "w1:1"), "the log keeps the last COMMIT_LOG_LENGTH commits"
+
+
 CLAUSES: list[Callable[[PartitionStore], Awaitable[None]]] = [
     an_unknown_partition_has_no_offsets_and_empty_states,
     a_commit_whose_fence_holds_is_loaded_back,
@@ -79,4 +103,5 @@ CLAUSES: list[Callable[[PartitionStore], Awaitable[None]]] = [
     one_partitions_conflict_leaves_the_others_committed,
     a_loaded_state_is_a_copy,
     draining_twice_changes_nothing,
+    a_commit_that_landed_is_known_by_its_id_however_many_came_after,
 ]

@@ -60,6 +60,9 @@ class FaultyCommits:
     async def drain(self, partitions: Iterable[int]) -> int:
         return await self.inner.drain(partitions)
 
+    async def landed(self, partition: int, commit_id: str) -> bool:
+        return await self.inner.landed(partition, commit_id)
+
     async def commit(self, commits: Sequence[PartitionCommit]) -> set[int]:
         if not self.faults:
             return await self.inner.commit(commits)

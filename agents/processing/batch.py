@@ -15,8 +15,10 @@ lost; the retry then loads exactly the offsets that commit wrote, and counts its
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -70,14 +72,11 @@ class BatchReport:
 
 @dataclass(slots=True)
 class _Attempted:
-    """A commit sent for one partition whose reply never came: where it would have left the
-    offsets, and what it would have counted."""
+    """A commit sent for one partition whose reply never came: its id (the partition's commit
+    log has it if it landed), and what it would have counted."""
 
-    offsets: dict[str, int]
+    commit_id: str
     report: BatchReport
-
-    def landed(self, snapshot: PartitionSnapshot) -> bool:
-        return all(snapshot.offsets.get(topic) == offset for topic, offset in self.offsets.items())
 
 
 @dataclass(slots=True)
@@ -206,6 +205,9 @@ class BatchProcessor:
         self.input_topics = tuple(input_topics)
         self.partitioner = partitioner
         self._misrouted_topics: set[str] = set()  # warned about once each
+        # Commit ids: this processor's, unique across workers and restarts, and per attempt.
+        self._identity = uuid.uuid4().hex[:16]
+        self._commit_ids = itertools.count(1)
         # Live, anything older than the `28d` window is late: its days are history, frozen.
         # `rebuild` restores that history too, back to each shop's retention_days.
         self.restore_history = False
@@ -268,7 +270,7 @@ class BatchProcessor:
         store = self.store
         snapshots = await store.load({p: sorted(s.buyers) for p, s in shares.items()}, topics)
         await store.catch_up(snapshots.values())
-        self._settle_unanswered(batch, snapshots)
+        await self._settle_unanswered(batch)
         commits: list[PartitionCommit] = []
         letters: list[DeadLetter] = []
         for partition, share in shares.items():
@@ -278,7 +280,7 @@ class BatchProcessor:
         if letters:
             await self.dead_letters(letters)
         # Until the store answers, each of these commits may or may not have landed.
-        batch.unanswered = {c.partition: _Attempted(c.offsets, shares[c.partition].report) for c in commits}
+        batch.unanswered = {c.partition: _Attempted(c.commit_id, shares[c.partition].report) for c in commits}
         moved = await store.commit(commits)
         batch.unanswered = {}
         for partition, share in shares.items():
@@ -287,13 +289,13 @@ class BatchProcessor:
                 batch.committed.add(share.report)
         return moved
 
-    @staticmethod
-    def _settle_unanswered(batch: Batch, snapshots: dict[int, PartitionSnapshot]) -> None:
-        """A commit whose reply was lost landed if its partition now holds exactly the offsets
-        it wrote: its records are skipped from here on, so its report is the one to count."""
+    async def _settle_unanswered(self, batch: Batch) -> None:
+        """A commit whose reply was lost landed if its partition's commit log holds its id: its
+        records are skipped from here on, so its report is the one to count. Not the offsets:
+        another worker's commit of the same records leaves the same ones (and counts them
+        itself), and a later commit of another worker moves them past what this one wrote."""
         for partition, attempted in batch.unanswered.items():
-            snapshot = snapshots.get(partition)
-            if snapshot is not None and attempted.landed(snapshot):
+            if await self.store.landed(partition, attempted.commit_id):
                 attempted.report.skipped_already_applied = 0  # counted by the attempt that succeeds
                 batch.landed.add(attempted.report)
         batch.unanswered = {}
@@ -311,7 +313,8 @@ class BatchProcessor:
             indexes = [i for i in all_indexes if i in fresh]
             if indexes:
                 self._fold(batch, share.report, buyer_key, snapshot.states[buyer_key], indexes, writes)
-        return PartitionCommit(snapshot.partition, snapshot.offsets, offsets, writes)
+        commit_id = f"{self._identity}:{next(self._commit_ids)}"
+        return PartitionCommit(snapshot.partition, snapshot.offsets, offsets, writes, commit_id)
 
     def _fold(
         self,

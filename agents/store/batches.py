@@ -26,7 +26,7 @@ from agents.store import keys, outbox
 from agents.store.apply_behind import ApplyBehind
 from agents.store.connect import RedisClient
 from agents.store.outbox import Entry, Outbox
-from agents.store.protocols import PartitionCommit, PartitionSnapshot
+from agents.store.protocols import COMMIT_LOG_LENGTH, PartitionCommit, PartitionSnapshot
 from agents.store.scripts import Lua, ScriptCall, run_scripts
 from agents.store.state_codec import decode_state
 from config.calendar import MS_PER_DAY
@@ -137,6 +137,10 @@ class RedisPartitionStore:
             self._applied[commit.partition] = outbox.position(commit.offsets)
         return conflicted
 
+    async def landed(self, partition: int, commit_id: str) -> bool:
+        found = await self.client.execute_command("LPOS", keys.commit_log_key(partition), commit_id)
+        return found is not None
+
     async def settle(self) -> None:
         """Wait until the last commit's outboxes are applied (at once when applied in line)."""
         if self.behind is None:
@@ -168,9 +172,12 @@ def _commit_call(commit: PartitionCommit, entry: Entry | Outbox | None, offset_t
         offset_ttl_ms,
         states,
     ]
+    log = [keys.commit_log_key(commit.partition)] if commit.commit_id else []
+    if log:
+        header.append([first_buyer + len(buyers), commit.commit_id, COMMIT_LOG_LENGTH])
     return ScriptCall(
         COMMIT_PARTITION,
-        [keys.outbox_key(commit.partition), *fence, *buyers],
+        [keys.outbox_key(commit.partition), *fence, *buyers, *log],
         [
             _encoder.encode(header),
             b"" if entry is None else outbox.blob_of(entry),

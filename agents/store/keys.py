@@ -155,6 +155,11 @@ def outbox_key(partition: int) -> str:
     return f"{partition_prefix(partition)}:outbox"
 
 
+def commit_log_key(partition: int) -> str:
+    """The partition's last commits' ids (commit_partition.lua), newest first."""
+    return f"{partition_prefix(partition)}:commits"
+
+
 def agents_index_key(shop: str) -> str:
     return f"{PREFIX}:agents:{{{_tag_ids(shop)}}}"
 

@@ -9,11 +9,17 @@ encoded, as in Redis, so a loaded state is always a fresh copy.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 
 from agents.core.status import ChangePoint
-from agents.store.protocols import AgentPairs, AgentStatusWrite, PartitionCommit, PartitionSnapshot
+from agents.store.protocols import (
+    COMMIT_LOG_LENGTH,
+    AgentPairs,
+    AgentStatusWrite,
+    PartitionCommit,
+    PartitionSnapshot,
+)
 from agents.store.state_codec import decode_state
 
 
@@ -24,6 +30,7 @@ class MemoryPartitionStore:
         self.counters: dict[str, dict[str, int]] = defaultdict(dict)  # key -> field -> total
         self.waiting: dict[str, dict[str, int]] = defaultdict(dict)  # key -> buyer -> wait start
         self.rows: dict[str, dict[str, bytes]] = {}  # details key -> field -> row (details.py)
+        self.commit_logs: dict[int, deque[str]] = {}  # partition -> its last commits' ids
 
     async def load(
         self, buyers: Mapping[int, Sequence[str]], topics: Sequence[str]
@@ -53,7 +60,13 @@ class MemoryPartitionStore:
                 self._write(commit)
         return moved
 
+    async def landed(self, partition: int, commit_id: str) -> bool:
+        return commit_id in self.commit_logs.get(partition, ())
+
     def _write(self, commit: PartitionCommit) -> None:
+        if commit.commit_id:
+            log = self.commit_logs.setdefault(commit.partition, deque(maxlen=COMMIT_LOG_LENGTH))
+            log.appendleft(commit.commit_id)
         for topic, offset in commit.offsets.items():
             self.offsets[(topic, commit.partition)] = offset
         writes = commit.writes

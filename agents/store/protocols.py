@@ -22,6 +22,11 @@ class CommitConflict(KefuError):
     """Another worker committed one of the batch's partitions first."""
 
 
+# The commits a partition's log keeps: a worker whose reply was lost asks at its next attempt,
+# a backoff later; other workers commit the partition only after a rebalance, a few batches.
+COMMIT_LOG_LENGTH = 64
+
+
 @dataclass(slots=True)
 class PartitionSnapshot:
     partition: int
@@ -37,6 +42,9 @@ class PartitionCommit:
     expected: dict[str, int]  # input topic -> offset the share was computed from: the fence
     offsets: dict[str, int]  # input topic -> last applied offset after the commit
     writes: WriteSet
+    # Unique to this attempt at the commit (the processor's): kept in the partition's commit log
+    # when it lands, so a worker whose reply was lost can ask whether it did (`landed`).
+    commit_id: str = ""
 
 
 class PartitionStore(Protocol):
@@ -58,6 +66,11 @@ class PartitionStore(Protocol):
 
     async def drain(self, partitions: Iterable[int]) -> int:
         """Apply the committed-but-unapplied effects of `partitions`; how many there were."""
+        ...
+
+    async def landed(self, partition: int, commit_id: str) -> bool:
+        """Whether the commit `commit_id` of `partition` was written: one of the partition's last
+        COMMIT_LOG_LENGTH commits, whoever made the later ones."""
         ...
 
 

@@ -144,6 +144,9 @@ class CachedPartitionStore:
         self._count()
         return moved
 
+    async def landed(self, partition: int, commit_id: str) -> bool:
+        return await self.inner.landed(partition, commit_id)
+
     async def drain(self, partitions: Iterable[int]) -> int:
         """Newly assigned partitions: whatever this worker knew of them is from an older
         ownership, so it is dropped here (rule 1 would drop it too, one load later)."""

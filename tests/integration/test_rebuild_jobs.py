@@ -18,6 +18,8 @@ What a snapshot leaves out, because it differs between two plain `rebuild`s too:
   which depend on where batches were cut, applied already;
 - the values of `kp:{A}:a` (its fields, the partitions, are kept): the position of the last
   outbox entry of N that touched the agent, again a batch boundary;
+- the ids in `kp:{P}:commits` (its presence is kept): each is one commit of the process that
+  made it, and batches are cut differently;
 - the leader's change signals count writes, so they count batches: the values of the day log
   `kp:{A}:dv` (its fields, the days written, are kept), the scores of the minute log `kp:{A}:mv`
   and of an agents index's change log `kp:agents:{shop}:chg` (their members are kept), and the
@@ -43,6 +45,7 @@ SUMMARY = re.compile(r"^rebuild: applied (\d+) records in [\d.]+s \([\d,]+ event
 WALL_CLOCK_SCORES = re.compile(rb"^kp:(agents:\{.*\}(:chg)?|shops)$")
 BATCH_BOUNDARY_SCORES = re.compile(rb"^kp:\{[^}]*\}:mv$")
 BATCH_BOUNDARY_VALUE = re.compile(rb"^kp:\{[^}]*\}:outbox$")
+COMMIT_LOG = re.compile(rb"^kp:\{[^}]*\}:commits$")
 BATCH_BOUNDARY_FIELD_VALUES = re.compile(rb"^kp:(\{[^}]*\}:(a|dv)|agents:\{.*\}:ver)$")
 BUYER = re.compile(rb"^kp:\{p[^}]*\}:b:")
 
@@ -69,6 +72,8 @@ def snapshot(client: redis.Redis) -> dict[bytes, Any]:
             members = cast(list[tuple[bytes, float]], client.zrange(key, 0, -1, withscores=True))
             scores_differ = WALL_CLOCK_SCORES.match(key) or BATCH_BOUNDARY_SCORES.match(key)
             state[key] = sorted(m for m, _ in members) if scores_differ else members
+        elif kind == "list" and COMMIT_LOG.match(key):
+            state[key] = "present"
         else:
             raise AssertionError(f"{key!r} is a {kind}: the snapshot does not know that type yet")
     return state

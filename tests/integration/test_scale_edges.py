@@ -124,6 +124,8 @@ def contents(client: redis.Redis) -> dict[bytes, Any]:
                 pipe.hgetall(name)
             elif kind == b"zset":
                 pipe.zrange(name, 0, -1, withscores=True)
+            elif kind == b"list":  # a partition's commit log
+                pipe.lrange(name, 0, -1)
             else:
                 pipe.get(name)
         return dict(zip(names, pipe.execute(), strict=True))

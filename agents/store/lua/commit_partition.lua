@@ -3,7 +3,8 @@
 -- computed from; only if none moved, write the buyer states, the new offsets and the outbox.
 -- KEYS[1]: the partition's outbox; KEYS[2 .. 1+n]: its offset keys; KEYS[2+n ..]: buyer states.
 -- ARGV[1]: msgpack {n, {expected, ...}, {new, ...}, offset_ttl_ms, {{key_index, argv_index,
---          ttl_ms}, ...}} (offsets in KEYS order, -1 = never applied)
+--          ttl_ms}, ...}, {log_key_index, commit_id, log_length}} (offsets in KEYS order, -1 =
+--          never applied; the last part may be left out: no commit log is kept then)
 -- ARGV[2]: the outbox entry, '' when the batch changed no agent; ARGV[3..]: buyer state blobs.
 -- Returns {0} when committed, {1, key} when the partition moved on (nothing written).
 --
@@ -22,6 +23,12 @@ for _, s in ipairs(p[5]) do
   check(is_integer(s[2]) and s[2] >= 3 and ARGV[s[2]] ~= nil, 'buyer state value')
   check(is_integer(s[3]) and s[3] > 0, 'buyer state TTL')
 end
+local log = p[6]
+if log ~= nil then
+  check(type(log) == 'table' and is_integer(log[1]) and log[1] > 1 + n and KEYS[log[1]] ~= nil, 'commit log key')
+  check(type(log[2]) == 'string' and log[2] ~= '' and is_integer(log[3]) and log[3] > 0, 'commit id')
+  check_type(KEYS[log[1]], 'list')
+end
 for i = 1, n do
   local current = tonumber(redis.call('GET', KEYS[1 + i]) or '-1')
   if current ~= p[2][i] then return {1, KEYS[1 + i]} end
@@ -36,5 +43,12 @@ if ARGV[2] == '' then
   redis.call('DEL', KEYS[1])
 else
   redis.call('SET', KEYS[1], ARGV[2], 'PX', p[4])
+end
+-- The id of what landed, for a worker whose reply was lost: the offsets alone cannot tell it
+-- from another worker's commit of the same records.
+if log ~= nil then
+  redis.call('LPUSH', KEYS[log[1]], log[2])
+  redis.call('LTRIM', KEYS[log[1]], 0, log[3] - 1)
+  redis.call('PEXPIRE', KEYS[log[1]], p[4])
 end
 return {0}

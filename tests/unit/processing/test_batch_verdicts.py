@@ -116,6 +116,9 @@ class _OtherWorkerFirst:
     async def drain(self, partitions: Any) -> int:
         return await self.memory.drain(partitions)
 
+    async def landed(self, partition: int, commit_id: str) -> bool:
+        return await self.memory.landed(partition, commit_id)
+
     async def commit(self, commits: Any) -> set[int]:
         self.commits += 1
         if self.commits == 1:
@@ -154,3 +157,46 @@ def test_a_batch_that_gives_up_on_conflicts_counts_its_committed_partitions_once
     assert report.outcomes == {(MESSAGES, "applied"): 5}
     assert counted(worker) == {("kefu_events_total", "applied", MESSAGES): 5}
     assert worker.metrics.redis_errors._value.get() == 1
+
+
+class _RivalAtFirstCommit(MemoryPartitionStore):
+    """This worker's first commit meets another worker that took the partition over (a
+    rebalance during the retry's backoff): `landed` first, then the rival runs, then the reply
+    is lost either way."""
+
+    def __init__(self, land_first: bool, rival_records: list[Record]) -> None:
+        super().__init__()
+        self.land_first, self.rival_records, self.commits = land_first, rival_records, 0
+        self.rival = processor(self, SteppedClock(NOW), TOPICS, [])
+
+    async def commit(self, commits: Any) -> set[int]:
+        self.commits += 1
+        if self.commits == 1:
+            if self.land_first:
+                await super().commit(commits)
+            await self.rival.process(self.rival_records)
+            raise RedisTimeoutError("Timeout reading from socket")
+        return await super().commit(commits)
+
+
+def _race(land_first: bool, mine: list[Record], rivals: list[Record]) -> tuple[float, float]:
+    """Applied events as this worker and the rival count them."""
+    store = _RivalAtFirstCommit(land_first, rivals)
+    worker = processor(store, SteppedClock(NOW), TOPICS, [])
+    asyncio.run(worker.process_until_done(mine))
+    applied = ("kefu_events_total", "applied", MESSAGES)
+    return counted(worker).get(applied, 0), counted(store.rival).get(applied, 0)
+
+
+def test_a_landed_commit_is_counted_when_another_worker_committed_after_it() -> None:
+    """Offsets 0-2 land but the reply is lost; the partition's new owner applies 3-5. The
+    offsets (5) are not what this commit wrote (2), yet it landed: this worker counts 0-2."""
+    records = [message(MESSAGES, 0, i, f"tb_{i}", NOW - 5_000 + i) for i in range(6)]
+    assert _race(True, records[:3], records[3:]) == (3, 3)
+
+
+def test_a_commit_that_never_landed_is_not_counted_when_another_worker_wrote_the_same_offsets() -> None:
+    """This worker's commit of 0-4 never reaches the store; the new owner commits 0-4 itself.
+    The offsets are what this commit would have written, but the rival's commit counted them."""
+    records = [message(MESSAGES, 0, i, f"tb_{i}", NOW - 5_000 + i) for i in range(5)]
+    assert _race(False, records, records) == (0, 5)

@@ -169,6 +169,9 @@ class LoadThenWait:
     async def drain(self, partitions: Iterable[int]) -> int:
         return await self.inner.drain(partitions)
 
+    async def landed(self, partition: int, commit_id: str) -> bool:
+        return await self.inner.landed(partition, commit_id)
+
     async def commit(self, commits: Sequence[PartitionCommit]) -> set[int]:
         await self.opens.wait()
         return await self.inner.commit(commits)
