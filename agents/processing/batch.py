@@ -10,7 +10,8 @@ dead letter but never lose one.
 A batch's verdicts (each record's decoding, the batch's `now`, the shops' horizons) are made
 once, in `judge`, and kept through every retry: a record dead-lettered as `future_ts` must not
 be applied by a retry whose clock has moved on. A commit may land in Redis and its reply be
-lost; the retry then loads exactly the offsets that commit wrote, and counts its report then.
+lost; the retry then asks the partition's commit log for that commit's id, and counts its
+report if it is there.
 """
 
 from __future__ import annotations
@@ -294,11 +295,14 @@ class BatchProcessor:
         records are skipped from here on, so its report is the one to count. Not the offsets:
         another worker's commit of the same records leaves the same ones (and counts them
         itself), and a later commit of another worker moves them past what this one wrote."""
-        for partition, attempted in batch.unanswered.items():
+        # One at a time, each settled once: a check that fails (an outage) leaves only the
+        # commits it did not settle for the next attempt to ask about.
+        for partition in list(batch.unanswered):
+            attempted = batch.unanswered[partition]
             if await self.store.landed(partition, attempted.commit_id):
                 attempted.report.skipped_already_applied = 0  # counted by the attempt that succeeds
                 batch.landed.add(attempted.report)
-        batch.unanswered = {}
+            del batch.unanswered[partition]
 
     def _compute(
         self, batch: Batch, share: _Share, snapshot: PartitionSnapshot, letters: list[DeadLetter]

@@ -22,6 +22,7 @@ from agents.core.clock import wall_clock_ms
 from agents.exposure.details import DetailsQuery, DetailsReader
 from agents.exposure.report import UnknownReportShop
 from agents.worker.access import grant_of
+from agents.worker.floor_stream import drop
 from agents.worker.http_params import BadRequest, Query, check_id, report_params, single
 from agents.worker.refusals import BUSY, Refusal, attempt, html_refusal, json_refusal, unknown_shop
 from agents.worker.report_pool import Busy, ReportPool
@@ -106,6 +107,7 @@ class _Lists:
 def install_details_views(app: faust.App, runtime: Runtime, turns: ReportPool) -> None:
     """`turns`: the reports' pool, whose turns whole lists take too (no render process)."""
     lists = _Lists(DetailsReader(runtime.store, runtime.policies))
+    write_timeout_seconds = runtime.settings.web.stream_write_timeout_seconds
 
     @app.page("/api/v1/details")
     async def details_api(view: View, request: Request) -> Response:
@@ -121,7 +123,7 @@ def install_details_views(app: faust.App, runtime: Runtime, turns: ReportPool) -
         memory of those in flight is bounded as the reports' is (503 busy past the queue)."""
         try:
             async with turns.turn():
-                return await _csv_download(request, view, lists)
+                return await _csv_download(request, view, lists, write_timeout_seconds)
         except Busy:
             return json_refusal(view, Refusal(503, BUSY, {"Retry-After": "5"}))
 
@@ -134,7 +136,11 @@ def install_details_views(app: faust.App, runtime: Runtime, turns: ReportPool) -
         return cast(Response, AiohttpResponse(text=body, content_type="text/html", charset="utf-8"))
 
 
-async def _csv_download(request: Request, view: View, lists: _Lists) -> Response:
+async def _csv_download(
+    request: Request, view: View, lists: _Lists, write_timeout_seconds: float
+) -> Response:
+    """The list as CSV. A client that takes no chunk within the write timeout (the floor
+    streams' setting) is dropped: it would hold its report turn for as long as it stalls."""
     answer = await attempt(lambda: lists.everything(request))
     if isinstance(answer, Refusal):
         return json_refusal(view, answer)
@@ -146,8 +152,12 @@ async def _csv_download(request: Request, view: View, lists: _Lists) -> Response
         }
     )
     await stream.prepare(cast(BaseRequest, request))
-    for chunk in csv_lines(answer):
-        await stream.write(chunk)
-        await asyncio.sleep(0)  # a chunk is 500 rows: the loop's other work goes between them
+    try:
+        for chunk in csv_lines(answer):
+            await asyncio.wait_for(stream.write(chunk), write_timeout_seconds)
+            await asyncio.sleep(0)  # a chunk is 500 rows: the loop's other work goes between them
+    except TimeoutError:
+        drop(cast(BaseRequest, request).transport)
+        return cast(Response, stream)
     await stream.write_eof()
     return cast(Response, stream)

@@ -200,3 +200,36 @@ def test_a_commit_that_never_landed_is_not_counted_when_another_worker_wrote_the
     The offsets are what this commit would have written, but the rival's commit counted them."""
     records = [message(MESSAGES, 0, i, f"tb_{i}", NOW - 5_000 + i) for i in range(5)]
     assert _race(False, records, records) == (0, 5)
+
+
+class _LostReplyThenFailedCheck(MemoryPartitionStore):
+    """The first commit lands on both partitions and its reply is lost; the retry's second
+    `landed` question (partition 1's) times out, after partition 0's was answered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commits, self.questions = 0, 0
+
+    async def commit(self, commits: Any) -> set[int]:
+        self.commits += 1
+        moved = await super().commit(commits)
+        if self.commits == 1:
+            raise RedisTimeoutError("Timeout reading from socket")
+        return moved
+
+    async def landed(self, partition: int, commit_id: str) -> bool:
+        self.questions += 1
+        if self.questions == 2:
+            raise RedisTimeoutError("Timeout reading from socket")
+        return await super().landed(partition, commit_id)
+
+
+def test_a_landed_commit_is_counted_once_when_checking_the_next_one_fails() -> None:
+    """Partition 0's commit is settled as landed, then the check of partition 1's fails: the
+    next attempt asks about partition 1 only, so partition 0's records count once."""
+    records = _two_partitions()
+    store = _LostReplyThenFailedCheck()
+    worker = processor(store, SteppedClock(NOW), TOPICS, [])
+    report = asyncio.run(worker.process_until_done(records))
+    assert report.outcomes == {(MESSAGES, "applied"): 6} and report.skipped_already_applied == 0
+    assert counted(worker) == {("kefu_events_total", "applied", MESSAGES): 6}

@@ -39,7 +39,7 @@ def shares(draw: st.DrawFn) -> tuple[int, WriteSet]:
 @given(shares())
 def test_a_partition_commit_touches_one_slot(share: tuple[int, WriteSet]) -> None:
     partition, writes = share
-    commit = PartitionCommit(partition, {"m": 3, "o": -1}, {"m": 9, "o": 0}, writes)
+    commit = PartitionCommit(partition, {"m": 3, "o": -1}, {"m": 9, "o": 0}, writes, "w1:1")  # its log too
     assert one_slot(_commit_call(commit, outbox.from_writes(partition, 11, writes), 1000))
 
 

@@ -32,9 +32,11 @@ LIST = "/api/v1/details?shop=s1&kind=unreplied&from={day}&to={day}"
 @dataclass
 class Runtime:
     store: FakeDetails
+    config: str = CONFIG
 
     def __post_init__(self) -> None:
-        self.policies = PolicyBook(settings_from_yaml(CONFIG))
+        self.settings = settings_from_yaml(self.config)
+        self.policies = PolicyBook(self.settings)
 
 
 def filled(count: int) -> tuple[FakeDetails, str]:
@@ -53,12 +55,15 @@ def filled(count: int) -> tuple[FakeDetails, str]:
 
 @asynccontextmanager
 async def served(
-    store: FakeDetails, grant: Grant | None = LOCAL_GRANT, turns: ReportPool | None = None
+    store: FakeDetails,
+    grant: Grant | None = LOCAL_GRANT,
+    turns: ReportPool | None = None,
+    config: str = CONFIG,
 ) -> AsyncIterator[TestClient[Any, Any]]:
     """The list views behind a stand-in of the access middleware that grants `grant` (by
     default what it grants without an access file; None: it grants nothing)."""
     app = create_app(settings_from_yaml(CONFIG))
-    install_details_views(app, Runtime(store), turns or ReportPool(1, 2))  # type: ignore[arg-type]
+    install_details_views(app, Runtime(store, config), turns or ReportPool(1, 2))  # type: ignore[arg-type]
     web_app = app.web.web_app  # type: ignore[attr-defined]
     if grant is not None:
 
@@ -191,3 +196,30 @@ def test_a_whole_list_is_sorted_and_made_off_the_event_loop(monkeypatch: pytest.
     assert status == 200 and len(body.strip().splitlines()) == 31
     assert made_on == [False]
     assert get(store, LIST.format(day=day))[0] == 200 and made_on == [False, True]
+
+
+def test_a_download_whose_client_stops_reading_gives_its_turn_back() -> None:
+    """A client that sends the request and reads nothing would hold its report turn for as long
+    as it stalls (two of them, every report of the worker): past the write timeout it is dropped."""
+    store, day = filled(100_000)  # more than the socket buffers hold
+    turns = ReportPool(1, 0)
+    csv_path = LIST.format(day=day).replace("details?", "details.csv?")
+
+    async def until(condition: Callable[[], bool]) -> bool:
+        deadline = asyncio.get_running_loop().time() + 60
+        while not condition() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        return condition()
+
+    async def run() -> tuple[bool, bool, int]:
+        config = CONFIG + "web: {stream_write_timeout_seconds: 0.5}\n"
+        async with served(store, turns=turns, config=config) as client:
+            _, stalled = await asyncio.open_connection(client.server.host, client.server.port)
+            stalled.write(f"GET {csv_path} HTTP/1.1\r\nHost: kefu\r\n\r\n".encode())
+            taken = await until(lambda: turns.running == 1)
+            given_back = await until(lambda: turns.running == 0)
+            status = (await client.get(csv_path)).status
+            stalled.close()
+            return taken, given_back, status
+
+    assert asyncio.run(run()) == (True, True, 200)
