@@ -16,6 +16,7 @@ from agents.core.projection import FIELD_NAMES
 from agents.exposure.floor import FloorCache, FloorReader
 from agents.store import keys, outbox
 from agents.store.connect import connect
+from agents.store.protocols import AgentStatusWrite, StatusChange
 from agents.store.redis_store import RedisStore
 from agents.store.scripts import run_scripts
 from agents.store.writes import WriteSet
@@ -140,3 +141,48 @@ def test_the_comparison_sees_a_cache_that_misses_a_change(stack: Stack) -> None:
     """The same steps, with s1:a's markers and day log put back after the late event (as if
     nothing had touched its old days): the kept closed days are stale, and the comparison says so."""
     assert "a late event into an old cohort: floors differ" in asyncio.run(rounds(stack, ignore_changes=True))
+
+
+async def expiring_keys(stack: Stack) -> tuple[list[str], list[str]]:
+    """An agent's histogram and status points whose keys expire with no write (their TTLs slide
+    only with their own writes): each round's differences from a fresh read, before the expiry
+    and after it. Near the wall clock: Redis expires by it."""
+    client = connect(stack.redis_url.rsplit("/", 1)[0] + f"/{DB}")
+    await client.flushdb()
+    store, policies = RedisStore(client), PolicyBook(SETTINGS)
+    reader, world, cache = FloorReader(store, policies, store), World(store, policies), FloorCache()
+    now = wall_clock_ms()
+    await world.cohort("s1:a", now - 60_000, now, c=1, r=1, fs=4_000)
+    change = StatusChange("st-1", now - 30_000, "online", 0, 0)
+    await store.status.apply_status(
+        [AgentStatusWrite(SHOP, "s1:a", [change], now - MS_PER_DAY, MS_PER_DAY)], now
+    )
+    await client.hset(keys.histogram_key(SHOP, "s1:a"), mapping={"3": 2, "sum": 8_000})
+    for key in (keys.histogram_key(SHOP, "s1:a"), keys.status_points_key(SHOP, "s1:a")):  # about to expire
+        await client.pexpire(key, 3_000)
+
+    async def differences(at: int) -> list[str]:
+        [(cached, histograms)] = await reader.leader_floors([SHOP], at, cache)
+        fresh = await reader.floor(SHOP, at, with_sums=True)
+        counts = await store.histograms([(SHOP, row.agent) for row in fresh.agents])
+        found = [] if cached == fresh else ["floors differ"]
+        expected = {row.agent: c for row, c in zip(fresh.agents, counts, strict=True)}
+        return found + ([] if histograms == expected else ["histograms differ"])
+
+    # The first read, then the one after it (a first read is read once more): then kept.
+    before = await differences(now) + await differences(now + 500)
+    assert (await reader.floor(SHOP, now + 500)).agents[0].agent_status == "online"
+    await asyncio.sleep(3.5)
+    after = await differences(now + 3_500)
+    assert (await reader.floor(SHOP, now + 3_500)).agents[0].agent_status == "unknown"
+    await client.flushdb()
+    await client.aclose()
+    return before, after
+
+
+def test_a_histogram_and_status_points_that_expire_untouched_leave_the_cache(stack: Stack) -> None:
+    """A configured agent whose login feed stopped 94 days ago, or whose last first reply was 29
+    days ago: their keys expire with no write, so no touch tells the leader. Its cached reads must
+    end at the expiry (floor_reads.lua's valid_until), or /metrics keeps an agent online that
+    /api/v1/floor shows as unknown until the business day ends."""
+    assert asyncio.run(expiring_keys(stack)) == ([], [])

@@ -36,7 +36,9 @@
 -- token ('' without a minute log), whole (1, or 0)}.
 -- valid_until_s: the first second at which a rolling window's sums differ from these without a
 -- write (a cohort second leaves a window, or a future one enters it), but for the `m` runs: the
--- caller knows those from the minutes it keeps.
+-- caller knows those from the minutes it keeps; or at which the histogram or the status points
+-- expire (their TTLs slide only with their own writes, so they can expire untouched: a fresh
+-- read then has none, and the caller must not keep them past that second).
 local plan = cmsgpack.unpack(ARGV[1])
 local windows, width, names, oldest_allowed, reads = plan[1], plan[2], plan[3], plan[4], plan[5]
 local now_s, rolling, status_since, prune, closed_days = plan[6], plan[7], plan[8], plan[9], plan[10]
@@ -189,6 +191,11 @@ local function read_agent(markers_key, held_closed, held_token, held_first_arg, 
   local count = redis.call('ZCOUNT', waiting, oldest_allowed, '+inf')
   local oldest = redis.call('ZRANGEBYSCORE', waiting, oldest_allowed, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   local histogram = redis.call('HGETALL', tag .. ':h')
+  local function until_expired(key)
+    local ttl = redis.call('PTTL', key)
+    if ttl >= 0 then until_(now_s + math.floor(ttl / 1000)) end
+  end
+  if #histogram > 0 then until_expired(tag .. ':h') end
   local points = {}
   if status_since ~= '' then
     -- As status_store.status_points: the newest point before `since`, then every one from it on.
@@ -199,6 +206,7 @@ local function read_agent(markers_key, held_closed, held_token, held_first_arg, 
     local after = redis.call('ZRANGEBYSCORE', key, status_since, '+inf', 'WITHSCORES')
     for _, m in ipairs(before) do points[#points + 1] = m end
     for _, m in ipairs(after) do points[#points + 1] = m end
+    if #points > 0 then until_expired(key) end
   end
   return cmsgpack.pack({
     token, closed, sums, count, oldest[2] or false, oldest[1] or false, histogram, valid_until, points,
