@@ -540,7 +540,8 @@ class FloorCache:
     each agent's reads, values and row. An agent is read again when its index entry is touched
     (every write of the worker touches it, after the write: touch_index.lua's change log), when
     its reads stop holding with time (a cohort leaves a rolling window, a wait passes the wait
-    limit, the business day ends), or the round after a touch that found its markers unmoved.
+    limit, its histogram or status points expire untouched, the business day ends), or the round
+    after a touch that found its markers unmoved.
     A shop's settings changing, or its business day, start it afresh. Holds the shops of the
     last round only, and is dropped when leadership ends."""
 
