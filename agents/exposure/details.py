@@ -217,7 +217,7 @@ class DetailsReader:
         stored = await self._select(plan, plan.days.days)
         names = self.policies(query.shop).agent_names
         rows = await asyncio.to_thread(
-            _shown_rows, stored, plan.kind, names, query.reveal_buyers, plan.details.timezone, True
+            _sorted_rows, stored, plan.kind, names, query.reveal_buyers, plan.details.timezone
         )
         return msgspec.structs.replace(plan.details, rows=rows)
 
@@ -275,20 +275,20 @@ class DetailsReader:
         self, stored: Sequence[_Stored], query: DetailsQuery, zone: str
     ) -> list[ConsultationRow] | list[SilentOrderRow]:
         names = self.policies(query.shop).agent_names
-        return _shown_rows(stored, parse_kind(query.kind), names, query.reveal_buyers, zone, False)
+        return _shown_rows(stored, parse_kind(query.kind), names, query.reveal_buyers, zone)
+
+
+def _sorted_rows(
+    stored: Sequence[_Stored], kind: DetailKind, names: Mapping[str, str], reveal_buyers: bool, zone: str
+) -> list[ConsultationRow] | list[SilentOrderRow]:
+    """The whole list, in its order, as it shows: one thread's work for a download."""
+    return _shown_rows(sorted(stored, key=_Stored.sort_key), kind, names, reveal_buyers, zone)
 
 
 def _shown_rows(
-    stored: Sequence[_Stored],
-    kind: DetailKind,
-    names: Mapping[str, str],
-    reveal_buyers: bool,
-    zone: str,
-    sort: bool,
+    stored: Sequence[_Stored], kind: DetailKind, names: Mapping[str, str], reveal_buyers: bool, zone: str
 ) -> list[ConsultationRow] | list[SilentOrderRow]:
-    """The rows as the list shows them (`sort`: in the list's order first). Pure: runs on a thread."""
-    if sort:
-        stored = sorted(stored, key=_Stored.sort_key)
+    """The rows as the list shows them. Pure: runs on a thread for a whole list."""
     clock = _Clock(zone)
     show: Callable[[str], str] = str if reveal_buyers else mask_buyer
     if kind.shop_level:

@@ -24,7 +24,7 @@ from agents.exposure.report import UnknownReportShop
 from agents.worker.access import grant_of
 from agents.worker.floor_stream import drop
 from agents.worker.http_params import BadRequest, Query, check_id, report_params, single
-from agents.worker.refusals import BUSY, Refusal, attempt, html_refusal, json_refusal, unknown_shop
+from agents.worker.refusals import BUSY_REFUSAL, Refusal, attempt, html_refusal, json_refusal, unknown_shop
 from agents.worker.report_pool import Busy, ReportPool
 from agents.worker.runtime import Runtime
 from streams.contract.details import DEFAULT_PAGE, MAX_PAGE, Details, details_json_bytes
@@ -125,7 +125,7 @@ def install_details_views(app: faust.App, runtime: Runtime, turns: ReportPool) -
             async with turns.turn():
                 return await _csv_download(request, view, lists, write_timeout_seconds)
         except Busy:
-            return json_refusal(view, Refusal(503, BUSY, {"Retry-After": "5"}))
+            return json_refusal(view, BUSY_REFUSAL)
 
     @app.page("/details")
     async def details_page(view: View, request: Request) -> Response:

@@ -33,6 +33,10 @@ class Refusal:
     headers: dict[str, str] | None = None
 
 
+# The report pool (or a whole list) has no turn: the client may come back shortly.
+BUSY_REFUSAL = Refusal(503, BUSY, {"Retry-After": "5"})
+
+
 async def attempt(work: Callable[[], Awaitable[T]]) -> T | Refusal:
     """`work()`'s answer, or the refusal its failure means: a bad parameter is a 400 with its
     sentence; Redis away, or the report pool full, a 503."""
@@ -43,7 +47,7 @@ async def attempt(work: Callable[[], Awaitable[T]]) -> T | Refusal:
     except STORE_ERRORS:
         return Refusal(503, STORE_DOWN)
     except Busy:
-        return Refusal(503, BUSY, {"Retry-After": "5"})
+        return BUSY_REFUSAL
 
 
 def json_refusal(view: View, refusal: Refusal) -> Response:
