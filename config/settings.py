@@ -162,7 +162,7 @@ RetentionDays = Annotated[int, Meta(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS
 # A pay dispute looks back a month; one day at least, so yesterday's list is there.
 DetailsDays = Annotated[int, Meta(ge=1, le=MAX_RETENTION_DAYS)]
 DEFAULT_DETAILS_DAYS = 31
-# A rating rates a consultation at most this many days after it started (v3). A buyer's state
+# A rating rates a consultation at most this many business days after it started (v3). A buyer's state
 # keeps consultations for the `28d` window, so a rating can reach back no further.
 RatingDays = Annotated[int, Meta(ge=1, le=MIN_RETENTION_DAYS)]
 

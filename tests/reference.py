@@ -221,7 +221,7 @@ def _buyer(
         if isinstance(event, Rating):
             earlier = [c for c in consultations if c.agent == event.agent_id and c.start <= event.ts]
             latest = max(earlier, key=lambda c: c.start, default=None)
-            if latest is None or event.ts - latest.start > rules.rating_days * DAY_MS:
+            if latest is None or (local_day(event.ts, rules.zone) - latest.day).days > rules.rating_days:
                 unmatched.add(event.event_id)
             elif event.ts >= latest.rated_at:
                 latest.score, latest.rated_at = event.score, event.ts

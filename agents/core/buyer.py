@@ -104,9 +104,10 @@ def apply_transfer(
         state.waits[event.to_agent] = wait_start if current is None else min(current, wait_start)
 
 
-def apply_rating(state: BuyerState, event: Rating, rating_ms: int) -> bool:
+def apply_rating(state: BuyerState, event: Rating, calendar: BusinessCalendar, rating_days: int) -> bool:
     """Rate the buyer's most recent consultation with the rated agent that started at or before
-    the rating, if it started at most `rating_ms` before it (events.md v3); False when there is
+    the rating, if it started at most `rating_days` business days before it (events.md v3: a
+    consultation of Monday 00:30 is still rated on Thursday 23:59 at 3); False when there is
     none (unmatched). Of two ratings of one consultation the later one counts, whatever the
     order they arrive in; of two at the same moment, the one that arrived last."""
     rated: Consultation | None = None
@@ -115,7 +116,7 @@ def apply_rating(state: BuyerState, event: Rating, rating_ms: int) -> bool:
             continue
         if rated is None or consultation.start > rated.start:
             rated = consultation
-    if rated is None or event.ts - rated.start > rating_ms:
+    if rated is None or calendar.day(event.ts) - rated.day > rating_days:
         return False
     if rated.rated_at is None or event.ts >= rated.rated_at:
         rated.rating, rated.rated_at = event.score, event.ts

@@ -89,7 +89,7 @@ def apply_buyer_events(
         elif type(event) is Transfer:
             apply_transfer(state, event, policy.calendar, wait_limit_ms)
         elif type(event) is Rating:
-            if not apply_rating(state, event, policy.rating_ms):
+            if not apply_rating(state, event, policy.calendar, policy.rating_days):
                 outcomes.append(Outcome.UNMATCHED)
                 continue
         else:

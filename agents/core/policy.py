@@ -42,8 +42,9 @@ class ShopPolicy:
     details_days: int  # the drill-down lists are kept this many (at most retention_days)
     # A wait still open this long leaves the live queue unanswered (processing.wait_limit_hours).
     wait_limit_ms: int = 24 * MS_PER_HOUR
-    # A rating rates a consultation that started at most this long before it (events.md v3).
-    rating_ms: int = 3 * MS_PER_DAY
+    # A rating rates a consultation that started at most this many business days before it
+    # (events.md v3).
+    rating_days: int = 3
     agent_names: dict[str, str] = field(default_factory=dict)
     agent_groups: dict[str, str] = field(default_factory=dict)  # the floor's `?group=` teams
 
@@ -88,7 +89,7 @@ def resolve_policy(settings: Settings, shop_id: str) -> ShopPolicy:
         block=_compile_block(shop.block),
         aftersale_agents=frozenset(a for a, s in shop.agents.items() if s.group == "aftersale"),
         wait_limit_ms=int(settings.processing.wait_limit_hours * MS_PER_HOUR),
-        rating_ms=(shop.rating_days or defaults.rating_days) * MS_PER_DAY,
+        rating_days=shop.rating_days or defaults.rating_days,
         agent_names={a: s.name for a, s in shop.agents.items() if s.name},
         agent_groups={a: s.group for a, s in shop.agents.items() if s.group},
     )

@@ -58,10 +58,13 @@ LATE_REFUND_DAYS_MS = (
     33 * DAY_MS,
 )
 # Some conversations end with the buyer's rating (v3), this long after its last event: at once,
-# later that day, and at the edges of the default `rating_days` (3 days from the consultation's
-# start, which is earlier still: so these land on both sides of it).
+# later that day, and 3 days on (the default `rating_days` counts business days from the
+# consultation's day: these land inside it, and the edges below on both sides of its end).
 RATING_SHARE = 0.3
 RATING_GAPS = (0, 1, 10 * MINUTE_MS, 3 * DAY_MS - 20 * MINUTE_MS, 3 * DAY_MS, 3 * DAY_MS + 1)
+# Or at the end of the default `rating_days`, counted from the last event's business day: its
+# last ms and the next day's midnight.
+RATING_EDGES = (-1, 0)
 SCORES = (5, 5, 5, 4, 4, 3, 2, 1)
 # A buyer who orders and pays the next day, asking another agent in between (催付).
 NEXT_DAY_PAYMENT_MS = (12 * HOUR_MS, 20 * HOUR_MS, 26 * HOUR_MS)
@@ -206,7 +209,13 @@ class TrafficGenerator:
             self._push(event, arrival)
         buyer.free_from = ts
         if rng.random() < RATING_SHARE:
-            ts += rng.choice(RATING_GAPS)  # the buyer's events stay in time order: nothing before it follows
+            # The buyer's events stay in time order: nothing before the rating follows it.
+            if rng.random() < 0.25:
+                zone = plan.rules.zone
+                edge = local_midnight(local_day(ts, zone) + timedelta(days=4), zone)
+                ts = max(ts, edge + rng.choice(RATING_EDGES))
+            else:
+                ts += rng.choice(RATING_GAPS)
             rated = agent if rng.random() < 0.9 else rng.choice(plan.everyone)  # else often unmatched
             rating = Rating(self._id("r"), shop, buyer_id, ts, rated, rng.choice(SCORES))
             buyer.last_arrival = max(ts + delay, buyer.last_arrival)

@@ -1,7 +1,7 @@
 """metrics.md v3 "Satisfaction", rule by rule, with the values worked out by hand in each test.
 
 A rating rates the buyer's most recent consultation with the rated agent that started at or
-before it, at most `rating_days` (default 3 days) before it; otherwise it is unmatched: counted
+before it, at most `rating_days` (default 3) business days before it; otherwise it is unmatched: counted
 as such, never credited. A later rating of the same consultation replaces the earlier one.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from agents.core.projection import WIDTH
 from agents.core.values import window_values
-from config.calendar import MS_PER_DAY
 from tests.builders import Counts, Ledger, agent_msg, at, buyer_msg, order, rating, settings
 
 TARGETS = (15, 180)
@@ -23,18 +22,30 @@ def rated(counts: Counts) -> tuple[int, int, int, int]:
     return counts.rated, counts.satisfied, counts.dissatisfied, counts.rating_score
 
 
-def test_a_rating_exactly_rating_days_after_the_start_rates_it_and_one_ms_later_does_not() -> None:
-    start = at(10)
-    inside = ledger().apply(buyer_msg(start), agent_msg(at(10, 1)), rating(start + 3 * MS_PER_DAY, 5))
+def test_rating_days_counts_business_days_from_the_consultations_day() -> None:
+    """events.md: "at most `rating_days` (default 3) business days before it". A consultation of
+    day 0 00:30 is rated to the last ms of day 3, 95 h later; from day 4's midnight it is not."""
+    start = at(0, 30)
+    inside = ledger().apply(buyer_msg(start), agent_msg(at(0, 31)), rating(at(24, day=3) - 1, 5))
     assert rated(inside.day()) == (1, 1, 0, 5) and inside.outcomes[-1] == "applied"
-    past = ledger().apply(buyer_msg(start), agent_msg(at(10, 1)), rating(start + 3 * MS_PER_DAY + 1, 5))
+    past = ledger().apply(buyer_msg(start), agent_msg(at(0, 31)), rating(at(0, day=4), 5))
     assert rated(past.day()) == (0, 0, 0, 0) and past.outcomes[-1] == "unmatched"
+
+
+def test_a_late_evening_consultation_is_rated_for_the_same_business_days_not_72_hours() -> None:
+    """A consultation of day 0 23:50: a rating on day 3 at 23:55 is 72 h 5 min later and still in
+    its third business day."""
+    start = at(23, 50)
+    book = ledger().apply(buyer_msg(start), agent_msg(at(23, 51)), rating(at(23, 55, day=3), 2))
+    assert rated(book.day()) == (1, 0, 1, 2) and book.outcomes[-1] == "applied"
 
 
 def test_rating_days_is_per_shop() -> None:
     book = ledger("shops: {s1: {rating_days: 1}}")
-    book.apply(buyer_msg(at(10)), rating(at(10, day=1) + 1, 4))
+    book.apply(buyer_msg(at(10)), rating(at(0, day=2), 4))
     assert book.outcomes[-1] == "unmatched" and rated(book.day()) == (0, 0, 0, 0)
+    kept = ledger("shops: {s1: {rating_days: 1}}").apply(buyer_msg(at(10)), rating(at(24, day=1) - 1, 4))
+    assert kept.outcomes[-1] == "applied" and rated(kept.day()) == (1, 1, 0, 4)
 
 
 def test_a_rating_before_any_consultation_is_unmatched_and_a_later_one_does_not_take_it() -> None:

@@ -42,9 +42,11 @@ ORDER_DELTAS = (
     3 * DAY_MS,
     3 * DAY_MS + 1,
 )
-# A rating's moment after the conversation event before it: at once, and the edges of the
-# `rating_days` reach (the scenarios' rating_days are 1 and 3).
+# A rating's moment after the conversation event before it: at once, a day or three on, or (a
+# number of business days on, and the ms from that day's midnight) the edges of the
+# `rating_days` reach, which counts business days (the scenarios' rating_days are 1 and 3).
 RATING_GAPS = (0, 1, DAY_MS, DAY_MS + 1, 3 * DAY_MS, 3 * DAY_MS + 1)
+RATING_EDGES = ((2, -1), (2, 0), (4, -1), (4, 0))
 FIRST_MOMENTS = (at(0) - 1, at(0), at(0, 0, 0.001), at(10), at(20), at(23, 59, 50), at(0, day=1) - 1)
 NOWS = (at(12, day=3), at(12, day=27), at(0, day=28))
 
@@ -80,7 +82,11 @@ def conversation(draw: st.DrawFn, buyer: str, serial: list[int]) -> list[Event]:
             ts = max(ts, midnight + draw(st.sampled_from((-1, 0, 1))))
             step = "buyer"
         elif step == "rating":
-            ts += draw(st.sampled_from(RATING_GAPS))
+            if draw(st.booleans()):
+                days, ms = draw(st.sampled_from(RATING_EDGES))
+                ts = max(ts, ts - (ts - at(0)) % DAY_MS + days * DAY_MS + ms)
+            else:
+                ts += draw(st.sampled_from(RATING_GAPS))
         else:
             ts += draw(st.one_of(st.sampled_from(EDGE_GAPS), st.integers(0, 6 * HOUR)))
         serial[0] += 1
