@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agents.core.alerts import AlertEvent
 from agents.core.projection import WIDTH
 from agents.core.status import ChangePoint
 from agents.core.windows import WINDOWS
@@ -20,6 +21,7 @@ class FakeStore:
         self.hist: dict[tuple[str, str], dict[str, int]] = {}
         self.pruned: set[tuple[str, str]] = set()
         self.alerts: dict[tuple[str, str, str], int] = {}
+        self.unsent: list[AlertEvent] = []
         self.epoch = 0
         self.leader_seen: str | None = None  # the heartbeat, as if its TTL never ran out
         self.status: dict[tuple[str, str], list[ChangePoint]] = {}  # in time order
@@ -71,15 +73,20 @@ class FakeStore:
     async def firing_alerts(self) -> tuple[int, dict[tuple[str, str, str], int]]:
         return self.epoch, dict(self.alerts)
 
+    async def unsent_alerts(self) -> list[AlertEvent]:
+        return list(self.unsent)
+
     async def store_firing_alerts(
         self,
         epoch: int,
         firing: dict[tuple[str, str, str], int],
         before: Mapping[tuple[str, str, str], int] | None = None,
+        unsent: Sequence[AlertEvent] = (),
     ) -> bool:
         # With `before`, RedisStore writes the difference, and falls back to a whole replace when
         # the hash is not `before`: the set stored is `firing` either way.
         if epoch != self.epoch:
             return False
         self.alerts = dict(firing)
+        self.unsent = list(unsent)
         return True

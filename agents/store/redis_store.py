@@ -16,6 +16,7 @@ from typing import cast
 import msgspec
 from redis.asyncio.cluster import RedisCluster
 
+from agents.core.alerts import AlertEvent
 from agents.core.clock import wall_clock_ms
 from agents.core.projection import DAY_FIELDS, FIELD_NAMES, WIDTH
 from agents.core.status import ChangePoint
@@ -44,7 +45,10 @@ LEADER_TTL_MS = 5_000
 REPLACE_ALERTS = Lua("replace_alerts.lua")
 CHANGE_ALERTS = Lua("change_alerts.lua")
 TAKE_LEADERSHIP = Lua("take_leadership.lua")
-EPOCH_FIELD = b"epoch"  # alert fields always hold \x1f, so they never clash with it
+EPOCH_FIELD = b"epoch"  # alert fields always hold \x1f, so they never clash with it or the next
+UNSENT_FIELD = b"unsent"  # the events stored with the set, until a later store says they were sent
+_UNSENT = msgspec.json.Decoder(list[AlertEvent])
+_UNSENT_ENCODER = msgspec.json.Encoder()
 _ALERTS_HELD_OTHERWISE = 2  # change_alerts.lua: the hash is not the set the caller read
 _day_numbers = msgspec.msgpack.Decoder(list[int])
 _index_changes = msgspec.msgpack.Decoder(list[tuple[int, int, list[str | bool], str]])
@@ -306,27 +310,37 @@ class RedisStore:
         """The current leader epoch (0: none yet), and each firing alert's episode start."""
         raw = cast(dict[bytes, bytes], await self.client.hgetall(keys.ALERTS_KEY))
         epoch = int(raw.pop(EPOCH_FIELD, b"0"))
+        raw.pop(UNSENT_FIELD, None)
         # One cast of the whole: a cast per field subscripts `tuple[...]` each time, half the
         # parse of 10,000 alerts (~4 ms a round).
         firing = {tuple(field.decode().split("\x1f", 2)): int(start) for field, start in raw.items()}
         return epoch, cast(dict[tuple[str, str, str], int], firing)
+
+    async def unsent_alerts(self) -> list[AlertEvent]:
+        """The alert events a leader stored with its firing set and has not yet known sent."""
+        raw = await self.client.hget(keys.ALERTS_KEY, UNSENT_FIELD)
+        return [] if raw is None else _UNSENT.decode(raw)
 
     async def store_firing_alerts(
         self,
         epoch: int,
         firing: dict[tuple[str, str, str], int],
         before: Mapping[tuple[str, str, str], int] | None = None,
+        unsent: Sequence[AlertEvent] = (),
     ) -> bool:
         """Store `firing` as the whole firing set in one step (a script: one slot, atomic on a
         cluster too), if `epoch` still leads; False when a newer leader has taken over (nothing
         written). `before`: the set firing_alerts() read under this epoch, so only the difference
-        is written (a round changes a few of 10,000 alerts); without it, the set is replaced."""
+        is written (a round changes a few of 10,000 alerts); without it, the set is replaced.
+        `unsent`: the events of this change, kept with it until a store without them says they
+        were sent (the leader's next store, or a new leader's after it sent them again)."""
+        encoded = _UNSENT_ENCODER.encode(list(unsent)) if unsent else b""
         if before is not None:
-            changed = await self.change_firing_alerts(epoch, before, firing)
+            changed = await self.change_firing_alerts(epoch, before, firing, encoded)
             if changed is not None:
                 return changed
         fields = [x for key in sorted(firing) for x in ("\x1f".join(key), firing[key])]
-        call = ScriptCall(REPLACE_ALERTS, [keys.ALERTS_KEY], [epoch, INDEX_TTL_MS, *fields])
+        call = ScriptCall(REPLACE_ALERTS, [keys.ALERTS_KEY], [epoch, INDEX_TTL_MS, encoded, *fields])
         [written] = await run_scripts(self.client, [call])
         return bool(int(written))
 
@@ -335,16 +349,18 @@ class RedisStore:
         epoch: int,
         before: Mapping[tuple[str, str, str], int],
         after: Mapping[tuple[str, str, str], int],
+        unsent: bytes = b"",
     ) -> bool | None:
         """Turn the firing set `before` into `after` by their difference (removed fields, and added
-        ones or new episode starts), with the TTL refreshed, in one script, if `epoch` still leads:
-        True written, False fenced off; None, nothing written, when the hash does not hold as many
-        alerts as `before` (it is not the set read: the difference would not give `after`)."""
+        ones or new episode starts), with the TTL refreshed and the unsent events set (b'': none),
+        in one script, if `epoch` still leads: True written, False fenced off; None, nothing
+        written, when the hash does not hold as many alerts as `before` (it is not the set read:
+        the difference would not give `after`)."""
         removed = ["\x1f".join(key) for key in before.keys() - after.keys()]
         changed = [
             x for key, start in after.items() if before.get(key) != start for x in ("\x1f".join(key), start)
         ]
-        args = [epoch, INDEX_TTL_MS, len(before), len(removed), *removed, *changed]
+        args = [epoch, INDEX_TTL_MS, unsent, len(before), len(removed), *removed, *changed]
         [written] = await run_scripts(self.client, [ScriptCall(CHANGE_ALERTS, [keys.ALERTS_KEY], args)])
         return None if int(written) == _ALERTS_HELD_OTHERWISE else bool(int(written))
 

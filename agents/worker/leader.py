@@ -108,9 +108,8 @@ class Leader:
             log.info("leading, epoch %d", self.epoch)
         snapshot, full_floors = await self.read_snapshot(now_ms)
         async with self._alerting:
-            epoch, firing = await store.firing_alerts()
-            if epoch != self.epoch:
-                self._depose(epoch)
+            firing = await self._held_alerts()
+            if firing is None:
                 return
             self.parts.collector.snapshot = snapshot
             self.parts.floor_text.published(snapshot)
@@ -143,9 +142,8 @@ class Leader:
             if self.epoch is None or self.deposed:
                 return
             live, now_ms = now_ms is None, wall_clock_ms() if now_ms is None else now_ms
-            epoch, firing = await self.parts.store.firing_alerts()
-            if epoch != self.epoch:
-                self._depose(epoch)
+            firing = await self._held_alerts()
+            if firing is None:
                 return
             floors = [await self.parts.reader.floor(shop, now_ms) for shop in shops]
             self._checked.update(dict.fromkeys(shops, now_ms))
@@ -155,6 +153,45 @@ class Leader:
                     self.crossings.pop(shop, None)
                 self.crossings.update(self._next_crossings(floors))
                 self._arm()
+
+    async def _held_alerts(self) -> alerts.Firing | None:
+        """The firing set stored under this leader's epoch, after sending again the events a
+        store kept as unsent (a send that failed, or a leader that stopped before its next
+        store: they go again under their own ids); None when a newer leader took over."""
+        store = self.parts.store
+        epoch, firing = await store.firing_alerts()
+        if self.epoch is None or epoch > self.epoch:
+            self._depose(epoch)
+            return None
+        if epoch < self.epoch:
+            return await self._restore_alerts(epoch, firing)
+        unsent = await store.unsent_alerts()
+        if unsent:
+            await self._send(unsent)
+            if not await store.store_firing_alerts(epoch, dict(firing), firing):
+                self._depose(None)
+                return None
+        return firing
+
+    async def _restore_alerts(self, found: int, held: alerts.Firing) -> alerts.Firing | None:
+        """The hash holds an older epoch than this leader's, so Redis lost what it stored (a
+        flush, a restart without persistence, a failover to a replica behind): the episodes it
+        stored still fire, and must resolve under their own ids. They are stored again, under
+        a new epoch, with whatever the hash still holds."""
+        log.warning(
+            "the firing alerts in Redis are older than this leader's (epoch %d; this one had %s): "
+            "Redis lost them; storing this leader's %d firing alerts again",
+            found,
+            self.epoch,
+            len(self.firing),
+        )
+        self.epoch = await self.parts.store.take_leadership()
+        restored = {**held, **self.firing}
+        if not await self.parts.store.store_firing_alerts(self.epoch, restored):
+            self._depose(None)
+            return None
+        self.firing = restored
+        return restored
 
     def _next_crossings(self, floors: list[ShopFloor]) -> dict[str, int]:
         return alerts.next_crossings(floors, lambda shop: self.parts.policies(shop).clock, self.firing)
@@ -259,12 +296,15 @@ class Leader:
         for every agent of `floors` (uncapped: alert events carry no label cardinality).
         With `scope`, only those shops' alerts are compared; the others stay as they are.
 
-        The firing set lives in Redis, so a new leader continues where the old one stopped;
-        events are sent before the set is stored (a crash in between can repeat one, never
-        lose one; the repeat has the same `alert_id`). `before` is the set read from there under
-        this epoch and the `_alerting` lock, so only the difference is written, and under that
-        epoch: leadership can change while the events are sent (follow(), then lead() takes a
-        newer epoch), and another leader's set may be stored by then.
+        The firing set lives in Redis, so a new leader continues where the old one stopped.
+        The new set is stored before its events are sent, and the events with it, as unsent:
+        a leader that stops in between (a crash, a send that fails) leaves them to the next
+        store of the set, its own or a new leader's, which sends them again. So an event can
+        repeat, never be lost, and a repeat has the same `alert_id`: the episode's start was
+        stored before anyone heard of it. `before` is the set read from there under this epoch
+        and the `_alerting` lock, so only the difference is written, and under that epoch:
+        leadership can change while the events are sent (follow(), then lead() takes a newer
+        epoch), and another leader's set may be stored by then.
         """
         epoch = self.epoch  # the one `before` was read under
         inside, outside = alerts.in_scope(before, scope) if scope is not None else (dict(before), {})
@@ -276,16 +316,22 @@ class Leader:
         if not events:
             self.firing = still_firing
             return
+        store = self.parts.store
+        stored = await store.store_firing_alerts(epoch, still_firing, before, events)
+        if self.epoch != epoch:
+            return  # leadership changed meanwhile: the new epoch's round reads and compares afresh
+        if not stored:
+            self._depose(None)
+            return
+        self.firing = still_firing
+        await self._send(events)
+        if not await store.store_firing_alerts(epoch, still_firing, still_firing) and self.epoch == epoch:
+            self._depose(None)  # a newer leader holds the set, and sends the events again
+
+    async def _send(self, events: Sequence[AlertEvent]) -> None:
         await self.parts.alert_sink(events)
         for event in events:
             self.parts.metrics.alerts.labels(event.alert, event.state).inc()
-        stored = await self.parts.store.store_firing_alerts(epoch, still_firing, before)
-        if self.epoch != epoch:
-            return  # leadership changed meanwhile: the new epoch's round reads and compares afresh
-        if stored:
-            self.firing = still_firing
-        else:
-            self._depose(None)
 
     def _depose(self, newer: int | None) -> None:
         log.warning(

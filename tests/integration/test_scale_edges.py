@@ -516,14 +516,16 @@ def bad_calls() -> dict[str, tuple[ScriptCall, dict[bytes, Any]]]:
             {},
         ),
         "replace_alerts.lua": (
-            ScriptCall(REPLACE_ALERTS, [keys.ALERTS_KEY], [1, 60_000, *many_fields, "no_reply\x1fs9\x1fa"]),
+            ScriptCall(
+                REPLACE_ALERTS, [keys.ALERTS_KEY], [1, 60_000, "", *many_fields, "no_reply\x1fs9\x1fa"]
+            ),
             {keys.ALERTS_KEY.encode(): alerts},
         ),
         "change_alerts.lua": (  # the held field removed, many set, and the last start no number
             ScriptCall(
                 CHANGE_ALERTS,
                 [keys.ALERTS_KEY],
-                [1, 60_000, 1, 1, "no_reply\x1fs1\x1fs1:a", *many_fields, "no_reply\x1fs9\x1fa", "soon"],
+                [1, 60_000, "", 1, 1, "no_reply\x1fs1\x1fs1:a", *many_fields, "no_reply\x1fs9\x1fa", "soon"],
             ),
             {keys.ALERTS_KEY.encode(): alerts},
         ),

@@ -15,6 +15,7 @@ import redis
 from kafka.partitioner.default import murmur2
 from msgspec.msgpack import encode
 
+from agents.core.alerts import AlertEvent
 from agents.core.policy import PolicyBook
 from agents.core.projection import SHOP_LEVEL
 from agents.core.windows import whole_minutes, window_reads
@@ -230,6 +231,33 @@ def test_firing_alerts_are_replaced_as_a_whole(url: str) -> None:
         {("FirstResponseSlow", "s1", "b"): 6},
         {},
     ]
+
+
+def test_unsent_alert_events_stay_with_the_set_until_a_store_without_them(url: str) -> None:
+    """The leader stores a change of the set with its events before sending them, then stores
+    the set again without them once sent: by its difference (the hash holds one field more
+    than the set then) or whole; a set read in between is the set alone."""
+    key = ("BuyerWaitingTooLong", "s1", "a")
+    event = AlertEvent(
+        "BuyerWaitingTooLong", "firing", "s1", "a", 16.5, 15.0, 5, "BuyerWaitingTooLong/s1/a/5"
+    )
+
+    async def roundtrip() -> tuple[int, list[object]]:
+        store = RedisStore(connect(url))
+        epoch = await store.take_leadership()
+        seen: list[object] = []
+        assert await store.store_firing_alerts(epoch, {key: 5}, {}, [event])
+        seen += [await store.firing_alerts(), await store.unsent_alerts()]
+        assert await store.change_firing_alerts(epoch, {key: 5}, {key: 5}) is True
+        seen += [await store.firing_alerts(), await store.unsent_alerts()]
+        assert await store.store_firing_alerts(epoch, {}, None, [event])
+        assert await store.store_firing_alerts(epoch, {})
+        seen += [await store.firing_alerts(), await store.unsent_alerts()]
+        await store.client.aclose()
+        return epoch, seen
+
+    epoch, seen = asyncio.run(roundtrip())
+    assert seen == [(epoch, {key: 5}), [event], (epoch, {key: 5}), [], (epoch, {}), []]
 
 
 def test_a_stale_leaders_firing_set_is_refused(url: str) -> None:

@@ -4,6 +4,7 @@ over writes nothing and sends nothing when it wakes, and nobody is left leading 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 from agents.core.alerts import AlertEvent
@@ -235,3 +236,71 @@ def test_the_watch_resolves_a_firing_wait_that_a_reply_ended() -> None:
         ("firing", sent[0].alert_id),
         ("resolved", sent[0].alert_id),
     ]
+
+
+class FailingSink:
+    """An alert sink (Kafka) that fails its first `failures` sends, and records the others."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.sent = failures, list[AlertEvent]()
+
+    async def __call__(self, events: Sequence[AlertEvent]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("Kafka went away")
+        self.sent.extend(events)
+
+
+def test_an_episode_whose_send_failed_is_sent_again_under_its_own_id_and_resolves_under_it() -> None:
+    """metrics.md: the firing and the resolved event of one episode share `alert_id`. A send that
+    fails after the set was stored is sent again by the next round, not fired anew."""
+    store, sink = FakeStore(), FailingSink(failures=1)
+    a_buyer_waits(store, NOW - 30_000)
+    runtime = leader(store, [])
+    runtime.alert_sink = sink  # type: ignore[assignment]
+    with contextlib.suppress(ConnectionError):
+        asyncio.run(runtime.lead(NOW))
+    asyncio.run(runtime.lead(NOW + 1_000))
+    asyncio.run(runtime.lead(NOW + 2_000))
+    store.waits[("s1", "s1:a")] = (0, None, None)  # answered
+    asyncio.run(runtime.lead(NOW + 3_000))
+    episode = f"BuyerWaitingTooLong/s1/s1:a/{NOW}"
+    assert [(e.state, e.alert_id) for e in sink.sent] == [("firing", episode), ("resolved", episode)]
+    assert store.unsent == [] and store.alerts == {}
+
+
+def test_a_new_leader_sends_what_the_old_one_stored_and_never_sent_under_the_same_id() -> None:
+    """Leader A stores a new episode and stops before its event leaves (a crash, a slow Kafka
+    in a rebalance): B, elected next, sends it under A's id and does not fire the episode again."""
+    store, sink_a, sent_b = FakeStore(), FailingSink(failures=1), list[AlertEvent]()
+    a_buyer_waits(store, NOW - 30_000)
+    a, b = leader(store, []), leader(store, sent_b)
+    a.alert_sink = sink_a  # type: ignore[assignment]
+    with contextlib.suppress(ConnectionError):
+        asyncio.run(a.lead(NOW))
+    a.leader.follow()
+    asyncio.run(b.lead(NOW + 500))
+    asyncio.run(b.lead(NOW + 1_500))
+    assert [(e.state, e.alert_id) for e in sent_b] == [("firing", f"BuyerWaitingTooLong/s1/s1:a/{NOW}")]
+    assert sink_a.sent == []
+
+
+def test_a_leader_whose_alerts_redis_lost_stores_them_again_and_resolves_each_episode_once() -> None:
+    """Redis loses `kp:alerts` (FLUSHALL, a restart without persistence): the leader's episodes
+    still resolve under their ids, and one still firing does not fire a second time."""
+    store, sent = FakeStore(), list[AlertEvent]()
+    a_buyer_waits(store, NOW - 30_000)
+    store.vectors[("s1", "s1:b")] = [1] + [0] * (WIDTH - 1)
+    store.waits[("s1", "s1:b")] = (1, NOW - 20_000, "tb_2")
+    runtime = leader(store, sent)
+    asyncio.run(runtime.lead(NOW))
+    assert sorted(e.agent_id for e in sent if e.state == "firing") == ["s1:a", "s1:b"]
+    store.alerts, store.epoch = {}, 0  # lost
+    store.waits[("s1", "s1:b")] = (0, None, None)  # b's buyer is answered
+    asyncio.run(runtime.lead(NOW + 1_000))
+    asyncio.run(runtime.lead(NOW + 2_000))
+    assert [(e.agent_id, e.state, e.alert_id) for e in sent[2:]] == [
+        ("s1:b", "resolved", f"BuyerWaitingTooLong/s1/s1:b/{NOW}")
+    ]
+    assert not runtime.leader.deposed and runtime.collector.snapshot.floors
+    assert store.alerts == {("BuyerWaitingTooLong", "s1", "s1:a"): NOW}
