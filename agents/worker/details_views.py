@@ -8,7 +8,6 @@ request's grant reveals them (agents/worker/access.py).
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from typing import cast
@@ -22,7 +21,7 @@ from agents.core.clock import wall_clock_ms
 from agents.exposure.details import DetailsQuery, DetailsReader
 from agents.exposure.report import UnknownReportShop
 from agents.worker.access import grant_of
-from agents.worker.floor_stream import drop
+from agents.worker.bodies import send_chunks
 from agents.worker.http_params import BadRequest, Query, check_id, report_params, single
 from agents.worker.refusals import BUSY_REFUSAL, Refusal, attempt, html_refusal, json_refusal, unknown_shop
 from agents.worker.report_pool import Busy, ReportPool
@@ -151,13 +150,4 @@ async def _csv_download(
             "Content-Disposition": f'attachment; filename="{re.sub(r"[^A-Za-z0-9_.-]", "_", name)}"',
         }
     )
-    await stream.prepare(cast(BaseRequest, request))
-    try:
-        for chunk in csv_lines(answer):
-            await asyncio.wait_for(stream.write(chunk), write_timeout_seconds)
-            await asyncio.sleep(0)  # a chunk is 500 rows: the loop's other work goes between them
-    except TimeoutError:
-        drop(cast(BaseRequest, request).transport)
-        return cast(Response, stream)
-    await stream.write_eof()
-    return cast(Response, stream)
+    return await send_chunks(request, stream, csv_lines(answer), write_timeout_seconds)  # 500 rows a chunk

@@ -67,7 +67,7 @@ class Health:
             try:
                 await check_access(settings.kafka, timeout_s=CHECK_TIMEOUT_S)
             except KafkaAccessError as exc:
-                return mask_secrets(f"kafka: {exc}")
+                return mask_secrets(f"kafka: {exc.anonymous}")
             return "kafka: the metadata request failed"
         problem = input_topic_problem(settings, facts)
         return None if problem is None else f"kafka: {problem}"

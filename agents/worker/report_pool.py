@@ -63,7 +63,9 @@ class ReportPool:
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
         """One report's turn; Busy when the queue is full or the turn does not come in time."""
-        if self._turns.locked() and self.waiting >= self._queue:
+        # Counted, not asked of the semaphore: a burst's acquires have not run yet when the
+        # next request of the burst arrives, so the semaphore looks free to every one of them.
+        if self.running + self.waiting >= self._processes + self._queue:
             raise Busy
         self.waiting += 1
         try:

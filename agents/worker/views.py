@@ -27,6 +27,7 @@ from agents.core.report_range import day_text, oldest_kept_day
 from agents.exposure.page import FLOOR_PAGE
 from agents.exposure.report import ReportParts, UnknownReportShop
 from agents.worker.access import NOBODY, Access, access_middleware, grant_of
+from agents.worker.bodies import send_body
 from agents.worker.details_views import install_details_views
 from agents.worker.floor_stream import FloorStreams, SlowReader, StreamsFull, drop
 from agents.worker.health import Health
@@ -76,7 +77,7 @@ def install_views(app: faust.App, runtime: Runtime, access: Access = NOBODY) -> 
     _install_reports(app, _Reports(runtime, reports))
     install_details_views(app, runtime, reports)
     _install_health(app, Health(runtime, app))
-    _install_config(app, runtime.settings)
+    _install_config(app, runtime)
 
 
 def _install_metrics(app: faust.App, runtime: Runtime) -> None:
@@ -133,28 +134,35 @@ def _install_floor(app: faust.App, runtime: Runtime, streams: FloorStreams) -> N
         return view.html(FLOOR_PAGE)
 
 
+# What sends a rendered body to its client (agents/worker/bodies.py), inside the report's turn.
+Send = Callable[[bytes], Awaitable[Response]]
+
+
 @dataclass
 class _Reports:
-    """A report's body, rendered in its turn in the small pool of render processes."""
+    """A report's body, rendered in its turn in the small pool of render processes, and sent
+    in that turn too: a body is tens of MB at the cell limit, so the bodies in flight are as
+    many as the turns, and a client that stops reading is dropped (bodies.py), not kept."""
 
     runtime: Runtime
     pool: ReportPool
 
-    async def json_body(self, asked: ReportParams) -> bytes:
+    async def send_json(self, asked: ReportParams, send: Send) -> Response:
         async with self.pool.turn():
             parts = await self._parts(asked)
-            return await self.pool.run(report_json_bytes, parts)
+            return await send(await self.pool.run(report_json_bytes, parts))
 
-    async def page_body(self, asked: ReportParams) -> bytes:
+    async def send_page(self, asked: ReportParams, send: Send) -> Response:
         async with self.pool.turn():
             parts = await self._parts(asked)
             now_ms, max_cells = wall_clock_ms(), self.runtime.settings.web.max_report_cells
             previous = await self.runtime.reports.previous_parts(asked.shop, parts.days, now_ms, max_cells)
             policy = parts.policy
             lists_from = day_text(oldest_kept_day(policy.calendar.day(now_ms), policy.details_days))
-            return await self.pool.run(
+            body = await self.pool.run(
                 report_page_bytes, parts, previous, policy.alert_threshold_seconds, lists_from
             )
+            return await send(body)
 
     async def _parts(self, asked: ReportParams) -> ReportParts:
         max_cells = self.runtime.settings.web.max_report_cells
@@ -167,20 +175,27 @@ class _Reports:
 
 
 def _install_reports(app: faust.App, reports: _Reports) -> None:
+    write_timeout = reports.runtime.settings.web.stream_write_timeout_seconds
+
+    def sender(request: Request, content_type: str) -> Send:
+        return lambda body: send_body(request, body, content_type, write_timeout)
+
     @app.page("/api/v1/report")
     async def report_api(view: View, request: Request) -> Response:
-        body = await attempt(lambda: reports.json_body(report_params(_query(request))))
-        if isinstance(body, Refusal):
-            return json_refusal(view, body)
-        return view.bytes(body, content_type="application/json")
+        send = sender(request, "application/json")
+        answer = await attempt(lambda: reports.send_json(report_params(_query(request)), send))
+        if isinstance(answer, Refusal):
+            return json_refusal(view, answer)
+        return answer
 
     @app.page("/report")
     async def report_page(view: View, request: Request) -> Response:
         """The report as the page a manager reads or prints (日报/周报/月报)."""
-        body = await attempt(lambda: reports.page_body(report_params(_query(request))))
-        if isinstance(body, Refusal):
-            return html_refusal(view, body)
-        return cast(Response, AiohttpResponse(body=body, content_type="text/html", charset="utf-8"))
+        send = sender(request, "text/html; charset=utf-8")
+        answer = await attempt(lambda: reports.send_page(report_params(_query(request)), send))
+        if isinstance(answer, Refusal):
+            return html_refusal(view, answer)
+        return answer
 
 
 def _install_health(app: faust.App, health: Health) -> None:
@@ -192,16 +207,24 @@ def _install_health(app: faust.App, health: Health) -> None:
         return view.json({"status": "ok"})
 
 
-def _install_config(app: faust.App, settings: Settings) -> None:
+def _install_config(app: faust.App, runtime: Runtime) -> None:
     @app.page("/api/v1/config")
     async def config_status(view: View, request: Request) -> Response:
         """The effective settings (admin only), every secret masked, only the shops one may see."""
         grant = grant_of(request)
+        settings = _effective_settings(runtime)
         shown = msgspec.structs.replace(
             settings, shops={k: v for k, v in settings.shops.items() if grant.may_see(k)}
         )
         text = msgspec.json.encode(shown, enc_hook=_masked_secret).decode()
         return view.bytes(mask_secrets(text).encode(), content_type="application/json")
+
+
+def _effective_settings(runtime: Runtime) -> Settings:
+    """What runs now: the start-up settings, with the sections a reload applies live (defaults
+    and shops, config/watch.py) as last reloaded; the others need a restart to change."""
+    live = runtime.policies.settings
+    return msgspec.structs.replace(runtime.settings, defaults=live.defaults, shops=live.shops)
 
 
 def _masked_secret(value: object) -> object:

@@ -23,14 +23,19 @@ from config.settings import KafkaSecuritySettings, KafkaSettings
 
 
 class KafkaAccessError(DeploymentError, RuntimeError):
-    """Kafka cannot be used with these settings: unreachable, TLS refused, or login refused."""
+    """Kafka cannot be used with these settings: unreachable, TLS refused, or login refused.
+    `anonymous`: the same sentence without who logs in, for pages anyone may read."""
+
+    def __init__(self, message: str, anonymous: str | None = None) -> None:
+        super().__init__(message)
+        self.anonymous = message if anonymous is None else anonymous
 
 
 class KafkaUnreachable(KafkaAccessError):
     """No bootstrap server accepted a connection at all (nothing listens, or no such host)."""
 
-    def __init__(self, message: str, reasons: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, reasons: str, anonymous: str | None = None) -> None:
+        super().__init__(message, anonymous)
         self.reasons = reasons
 
 
@@ -144,6 +149,7 @@ async def check_access(kafka: KafkaSettings, timeout_s: float = 10.0) -> None:
         else ""
     )
     message = f"cannot use Kafka over {kafka.security.protocol}{who}: " + "; ".join(reasons)
+    anonymous = f"cannot use Kafka over {kafka.security.protocol}: " + "; ".join(reasons)
     if unreachable:
-        raise KafkaUnreachable(message, "; ".join(reasons))
-    raise KafkaAccessError(message)
+        raise KafkaUnreachable(message, "; ".join(reasons), anonymous)
+    raise KafkaAccessError(message, anonymous)

@@ -178,6 +178,28 @@ def test_the_every_shop_admin_reads_any_shop_and_the_config_masked(
     assert set(json.loads(shop_admin_config.body)["shops"]) == {"s1"}  # no other shop's settings
 
 
+def test_the_config_shows_the_shops_as_last_reloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reload applies `defaults` and `shops` live (config/watch.py): the effective settings are
+    those, not the start-up ones."""
+    runtime = guarded(tmp_path, monkeypatch)
+    reloaded = msgspec.structs.replace(
+        runtime.settings,
+        shops={
+            **runtime.settings.shops,
+            "s2": msgspec.structs.replace(runtime.settings.shops["s2"], alert_threshold_seconds=99),
+        },
+    )
+    runtime.policies.update(reloaded)
+
+    async def run() -> Answer:
+        async with served(runtime) as client:
+            return await ask(client, "/api/v1/config", EVERY_SHOP_ADMIN)
+
+    config = asyncio.run(run())
+    assert config.status == 200
+    assert json.loads(config.body)["shops"]["s2"]["alert_threshold_seconds"] == 99
+
+
 @pytest.mark.parametrize("password", ['Qz7"kV9w-Xp3Lm', "Qz7\\kV9w-Xp3Lm", 'Qz7"kV9w\\Xp3Lm店'])
 def test_the_config_masks_a_password_its_json_escapes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str

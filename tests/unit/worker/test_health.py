@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import pytest
 from redis.exceptions import AuthenticationError
 
 from agents.worker import health as health_module
 from agents.worker.health import CACHE_SECONDS, Health
-from config.settings import Settings
+from config.secret import Secret
+from config.settings import KafkaSecuritySettings, KafkaSettings, Settings
 from streams.wire.preflight import TopicFacts
 from streams.wire.security import KafkaAccessError
 
@@ -113,3 +116,25 @@ def test_the_answer_is_cached_briefly(kafka: dict[str, Any]) -> None:
     now[0] += CACHE_SECONDS
     asyncio.run(probe(1))
     assert runtime.store.pings == 2
+
+
+def test_the_open_health_page_never_names_the_kafka_login(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`/healthz` needs no token: a Kafka it cannot reach is named by where it is, not by who
+    logs in (the `check` command, run by an operator, says who)."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    security = KafkaSecuritySettings(
+        protocol="SASL_PLAINTEXT", username="kefu-prod-writer", password=Secret("pw-Zq81")
+    )
+    settings = msgspec.structs.replace(
+        Settings(), kafka=KafkaSettings(bootstrap=f"127.0.0.1:{port}", security=security)
+    )
+
+    async def unreachable(settings: Settings, topics: list[str], timeout_s: float) -> TopicFacts:
+        raise ConnectionError("Unable to bootstrap")
+
+    monkeypatch.setattr(health_module, "topic_facts", unreachable)
+    [problem] = problems(Runtime(settings=settings), App())
+    assert problem.startswith("kafka: cannot use Kafka over SASL_PLAINTEXT: 127.0.0.1:"), problem
+    assert "kefu-prod-writer" not in problem and "pw-Zq81" not in problem

@@ -16,9 +16,11 @@ from typing import Any
 
 import msgspec
 import pytest
+from aiohttp import ClientConnectionResetError
 from aiohttp.test_utils import make_mocked_request
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from agents.worker import bodies
 from agents.worker import views as views_module
 from tests.unit.worker import render_doubles
 from tests.unit.worker.web import (
@@ -172,16 +174,16 @@ def test_streams_past_the_cap_are_refused() -> None:
     assert run(scenario()) == [200, 200, 503]
 
 
-def stream_handler(runtime: FakeRuntime) -> Any:
-    """The stream route's handler, to call with a mocked request (no socket)."""
+def stream_handler(runtime: FakeRuntime, path: str = "/api/v1/floor/stream") -> Any:
+    """A route's handler (the floor stream's), to call with a mocked request (no socket)."""
     from streams.wire.app import create_app
 
     app = create_app(runtime.settings)
     views_module.install_views(app, runtime)  # type: ignore[arg-type]
     for route in web_app(app).router.routes():
-        if route.method == "GET" and route.resource and route.resource.canonical == "/api/v1/floor/stream":
+        if route.method == "GET" and route.resource and route.resource.canonical == path:
             return route.handler
-    raise AssertionError("no stream route")
+    raise AssertionError(f"no route {path}")
 
 
 class StuckWriter:
@@ -232,6 +234,50 @@ def test_a_client_that_stops_reading_is_dropped() -> None:
 
     writer, transport = run(scenario())
     assert writer.blocked.is_set() and transport.abort.called
+
+
+@pytest.mark.parametrize("path", ["/api/v1/report", "/report"])
+def test_a_report_whose_client_stops_reading_is_dropped_not_kept(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report body is tens of MB at the cell limit: handed to aiohttp whole, it waited in the
+    write buffer for as long as its client kept the connection open without reading."""
+    monkeypatch.setattr(bodies, "CHUNK_BYTES", 256)  # the test report is small: many chunks
+    runtime = FakeRuntime(settings(stream_write_timeout_seconds=0.2), ReadStore())
+
+    async def scenario() -> Any:
+        handler = stream_handler(runtime, path)
+        writer = StuckWriter()
+        request = make_mocked_request("GET", f"{path}?shop=s1", writer=writer)
+        await asyncio.wait_for(handler(request), WAIT)
+        return writer, request.transport
+
+    writer, transport = run(scenario())
+    assert writer.blocked.is_set() and transport.abort.called
+
+
+class GoneWriter(StuckWriter):
+    """A payload writer whose peer closed the connection after the first chunk."""
+
+    async def write(self, data: bytes, *args: Any, **kwargs: Any) -> None:
+        self.chunks.append(bytes(data))
+        if len(self.chunks) > 1:
+            raise ClientConnectionResetError("Cannot write to closing transport")
+
+
+def test_a_client_that_goes_away_mid_body_ends_the_sending_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No error (aiohttp logs an escaped ConnectionResetError as one, with its traceback: any
+    client allowed a download could fill the log with them)."""
+    monkeypatch.setattr(bodies, "CHUNK_BYTES", 256)
+    runtime = FakeRuntime(settings(), ReadStore())
+
+    async def scenario() -> Any:
+        handler = stream_handler(runtime, "/api/v1/report")
+        request = make_mocked_request("GET", "/api/v1/report?shop=s1", writer=GoneWriter())
+        await asyncio.wait_for(handler(request), WAIT)
+        return request.transport
+
+    assert run(scenario()).abort.called
 
 
 def test_a_cancelled_stream_passes_the_cancellation_on() -> None:
