@@ -8,6 +8,10 @@ Alertmanager posts to `notify`'s `POST /alertmanager`, each alert of the payload
   `repeat_interval` with the same fingerprint and start, so the ledger drops the repeats;
   the next episode starts at another time and is news again.
 - An alert without a `shop` label (worker health) goes to shop "": the `defaults` channels.
+- The rules' copies of the worker's own alerts (`BuyerWaitingTooLong`, `FirstResponseSlow`)
+  are left out: notify has each of their episodes from `kefu.alerts` already, at the crossing
+  itself, and a rule's `alert_id` can never match the worker's, so the ledger would let the
+  group have both (two notices per episode, and two 已恢复 at different times).
 - Our rules put no number in labels or annotations; `value` and `threshold` are read from
   them when present (a label or annotation of that name), else 0, and the notice words the
   annotation `summary` instead (notices.rule_notice).
@@ -30,8 +34,10 @@ from config.access import is_loopback, secret_matches
 from config.errors import KefuError
 from config.secret import Secret
 from config.settings import ConfigError, WebSettings
-from streams.contract.alerts import AlertEvent
+from streams.contract.alerts import FIRST_RESPONSE, WAITING, AlertEvent
 
+# The worker's own alerts: notify has them from kefu.alerts (see above).
+FROM_KEFU_ALERTS = frozenset((WAITING, FIRST_RESPONSE))
 MAX_BODY_BYTES = 1024 * 1024  # Alertmanager's payloads are a few KiB; a MiB is a mistake
 NO_SHOP = ""  # routes.py: the defaults' channels
 
@@ -154,8 +160,11 @@ class AlertmanagerIntake:
             events = decode_webhook(body)
         except BadPayload as exc:
             return web.Response(status=400, text=f"{exc}\n")
-        await self._sink.accept_events(events)
-        return web.Response(text=f"accepted {len(events)} alert(s)\n")
+        kept = [event for event in events if event.alert not in FROM_KEFU_ALERTS]
+        await self._sink.accept_events(kept)
+        left = len(events) - len(kept)
+        through = f"; {left} left to kefu.alerts, which carries them" if left else ""
+        return web.Response(text=f"accepted {len(kept)} alert(s){through}\n")
 
 
 async def bounded_body(request: web.Request) -> bytes | None:

@@ -180,6 +180,25 @@ async def test_the_endpoint_answers_200_400_413_and_503() -> None:
 
 
 @synchronous
+async def test_the_rules_copies_of_the_workers_own_alerts_are_left_to_kefu_alerts() -> None:
+    """The shipped rules alert on BuyerWaitingTooLong and FirstResponseSlow too, and the shipped
+    Alertmanager posts them here: the group had two notices per episode (and two 已恢复), one
+    from each path, as their ids never match. kefu.alerts carries the worker's own."""
+    intake, sink = AlertmanagerIntake(), Sink()
+    intake.attach(sink)
+    body = payload(
+        am_alert(shop="s1", agent="a", alertname="BuyerWaitingTooLong"),
+        am_alert(shop="s1", agent="a", alertname="FirstResponseSlow"),
+        am_alert(shop="s1", agent="a"),
+    )
+    assert await post(intake, body) == (
+        200,
+        "accepted 1 alert(s); 2 left to kefu.alerts, which carries them\n",
+    )
+    assert [event.alert for event in sink.events] == ["KefuConsumerLagHigh"]
+
+
+@synchronous
 async def test_through_the_dispatcher_one_message_per_episode_and_state_in_chinese() -> None:
     run = rig(SETTINGS)
     firing = decode_webhook(payload(am_alert(shop="s1", agent="a")))
