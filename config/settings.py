@@ -281,6 +281,14 @@ class Settings(_Strict, frozen=True):
     shops: dict[str, ShopSettings] = {}
 
 
+# A duration window reaches at most this far: a consultation leaves the buyer's state when its
+# day leaves the `28d` window (agents/core/buyer.py, prune), which is 27 local days after the
+# end of its own day at the soonest, 647 h where a spring clock change falls between. 26 days
+# is inside that wherever the consultation started in its day.
+MAX_ATTRIBUTION_WINDOW_DAYS = 26
+MAX_ATTRIBUTION_WINDOW_MS = MAX_ATTRIBUTION_WINDOW_DAYS * MS_PER_DAY
+
+
 def parse_attribution_window(text: str) -> int | Literal["same_day", "next_day"]:
     """`same_day`, `next_day`, or a duration (`24h`, `3d`) returned in milliseconds."""
     if text in ("same_day", "next_day"):
@@ -289,7 +297,14 @@ def parse_attribution_window(text: str) -> int | Literal["same_day", "next_day"]
     if not match:
         raise ValueError(f"expected same_day, next_day or a duration such as 24h or 3d, got {text!r}")
     amount, unit = int(match.group(1)), match.group(2)
-    return amount * (MS_PER_HOUR if unit == "h" else MS_PER_DAY)
+    window_ms = amount * (MS_PER_HOUR if unit == "h" else MS_PER_DAY)
+    if window_ms > MAX_ATTRIBUTION_WINDOW_MS:
+        raise ValueError(
+            f"{text!r} is longer than {MAX_ATTRIBUTION_WINDOW_DAYS}d: a buyer's consultations are kept "
+            "for the 28d window only, so an inquiry older than that could not take the credit it "
+            "is due, and a younger one would get it"
+        )
+    return window_ms
 
 
 _CLOCK = re.compile(r"^([01][0-9]|2[0-4]):([0-5][0-9])$")

@@ -40,6 +40,26 @@ def test_invalid_configuration_names_the_key(text: str, names: str) -> None:
     assert names in str(caught.value)
 
 
+@pytest.mark.parametrize("window", ["27d", "30d", "625h"])
+def test_an_attribution_window_past_what_a_buyers_state_keeps_is_refused(window: str) -> None:
+    """A consultation leaves the buyer's state with the `28d` window: at `30d`, who got the sale
+    depended on whether the buyer wrote once more before paying (the older inquiry was gone)."""
+    for text in (
+        f"defaults: {{attribution: {{window: {window}}}}}",
+        f"shops: {{s1: {{attribution: {{window: {window}}}}}}}",
+    ):
+        with pytest.raises(ConfigError, match="longer than 26d: a buyer's consultations are kept"):
+            settings_from_yaml(text)
+
+
+@pytest.mark.parametrize("window", ["26d", "624h", "24h", "3d"])
+def test_an_attribution_window_within_what_a_buyers_state_keeps_is_taken(window: str) -> None:
+    assert (
+        settings_from_yaml(f"defaults: {{attribution: {{window: {window}}}}}").defaults.attribution.window
+        == window
+    )
+
+
 def test_environment_overrides_connections(tmp_path: Path) -> None:
     path = tmp_path / "k.yaml"
     path.write_text("redis: {url: redis://elsewhere:1/0}\n")
