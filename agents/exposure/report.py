@@ -20,6 +20,7 @@ from agents.core.status import StatusTime, day_span, status_times
 from agents.core.values import team_values, window_values
 from agents.exposure.status_values import total, with_status
 from agents.store.protocols import NoStatusHistory, ReportStore, StatusHistory
+from config.calendar import MS_PER_DAY
 from config.settings import Settings
 from streams.contract.report import (
     PreviousPeriod,
@@ -127,6 +128,36 @@ def assemble_report(
 
 def _counted(days: Sequence[DayVector], status: DayStatus = ()) -> bool:
     return any(any(day) for day in days) or any(time != StatusTime() for time in status)
+
+
+def status_since_ms(policy: ShopPolicy, now_ms: int) -> int:
+    """Where to look in a shop's agents index for every agent that still has status points: a
+    status write touches the index and keeps the agent's points retention_days + 1 days from
+    then (agents/processing/status.py), so an agent touched before this has none left. One
+    whose last point came before a range can still be online or away all through it."""
+    return now_ms - (policy.retention_days + 1) * MS_PER_DAY - INDEX_SKEW_MS
+
+
+async def _status_only(
+    history: StatusHistory,
+    store: ReportStore,
+    shop: str,
+    listed: Sequence[str],
+    policy: ShopPolicy,
+    days: DayRange,
+    now_ms: int,
+) -> list[tuple[str, list[list[int]], list[StatusTime]]]:
+    """The agents not in `listed` with status time in `days`: their last status event came
+    before the range (an agent away all day, or whose login feed stopped), and nothing else of
+    theirs is in it. Each with zero counters for every day."""
+    others = sorted(
+        set(await store.agents_since(shop, status_since_ms(policy, now_ms))) - {SHOP_LEVEL, *listed}
+    )
+    if not others:
+        return []
+    status = await _status_by_day(history, [(shop, agent) for agent in others], policy, days, now_ms)
+    zeros = [[0] * len(DAY_FIELDS) for _ in days.days]
+    return [(agent, zeros, times) for agent, times in zip(others, status, strict=True) if _counted((), times)]
 
 
 async def _status_by_day(
@@ -249,6 +280,9 @@ class ReportReader:
             for a, v, t in zip(candidates, vectors, status, strict=True)
             if a in named or _counted(v, t)
         ]
+        kept += await _status_only(self.status, self.store, shop, candidates, policy, days, now_ms)
+        kept.sort(key=lambda row: row[0])
+        check_size(shop, len(kept), days, max_cells)
         return ReportParts(
             policy,
             days,
@@ -308,4 +342,9 @@ class ReportReader:
         vectors = await self.store.day_vectors(pairs, list(span.days))
         shop_vectors = vectors.pop()
         status = await _status_by_day(self.status, pairs[:-1], policy, span, now_ms)
+        for _, zeros, times in await _status_only(
+            self.status, self.store, shop, agents, policy, span, now_ms
+        ):
+            vectors.append(zeros)
+            status.append(times)
         return PreviousParts(span, policy.response_targets_seconds, vectors, shop_vectors, status)

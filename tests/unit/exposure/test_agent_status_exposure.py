@@ -143,3 +143,51 @@ def test_a_report_gives_each_day_its_part_and_the_range_and_team_the_sums() -> N
     assert {row.agent: row.metrics.online_seconds for row in today.agents} == {"s1:a": 3660.0, "s1:b": 0.0}
     assert (today.totals.metrics.online_seconds, today.totals.metrics.logins) == (3660.0, 1)
     assert (yesterday.totals.metrics.online_seconds, yesterday.totals.metrics.logins) == (5400.0, 2)
+
+
+class IndexedBuckets(ReportBuckets):
+    """The agents index as the Redis store keeps it: each agent at its last touch (processing
+    time), listed only from `since_ms` on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.touched: dict[tuple[str, str], int] = {}
+
+    async def agents_since(self, shop: str, since_ms: int) -> list[str]:
+        return sorted(agent for (s, agent), at in self.touched.items() if s == shop and at >= since_ms)
+
+    async def agents(self, shop: str, now_ms: int) -> list[str]:
+        return await self.agents_since(shop, now_ms - 29 * 24 * H)
+
+
+def test_an_agent_away_all_day_after_an_event_the_day_before_is_in_that_days_report() -> None:
+    """docs/reports.md: a one-day report equals what the floor showed as `today` at that day's
+    end. An agent whose only event (away at 20:00) came the day before was on the floor all day
+    and missing from the report, and from its team row."""
+    store = IndexedBuckets()
+    store.status[(SHOP, "s1:x")] = [ChangePoint(MIDNIGHT + 20 * H, "away")]
+    store.touched[(SHOP, "s1:x")] = MIDNIGHT + 20 * H + 1_000
+    end_of_next_day = MIDNIGHT + 48 * H - MIN
+    policies = PolicyBook(Settings())
+    floor = asyncio.run(FloorReader(store, policies, store).floor(SHOP, end_of_next_day))
+    shown = floor.agents[0].windows["today"].away_seconds
+    reader = ReportReader(store, policies, store)
+    one_day = asyncio.run(reader.report(SHOP, DayRange(DAY + 1, DAY + 1), end_of_next_day))
+    assert [(row.agent, row.metrics.away_seconds) for row in one_day.agents] == [("s1:x", shown)]
+    assert shown == 24 * 3600 - 60 and one_day.totals.metrics.away_seconds == shown
+    two_days = asyncio.run(reader.report(SHOP, DayRange(DAY, DAY + 1), end_of_next_day))
+    assert [row.metrics.away_seconds for row in two_days.days[1].agents] == [shown]
+    day_after = asyncio.run(reader.report(SHOP, DayRange(DAY + 2, DAY + 2), end_of_next_day + 24 * H))
+    previous = asyncio.run(reader.previous_team(day_after, end_of_next_day + 24 * H))
+    assert previous is not None and previous.team.away_seconds == 24 * 3600  # the day before, whole
+
+
+def test_an_agent_whose_status_points_expired_is_left_out() -> None:
+    """Points live retention_days + 1 days after the agent's last status event: one touched
+    before that has none, and is not read."""
+    store = IndexedBuckets()
+    store.touched[(SHOP, "s1:gone")] = MIDNIGHT - 95 * 24 * H
+    store.status[(SHOP, "s1:gone")] = [ChangePoint(MIDNIGHT - 95 * 24 * H, "online")]  # as if kept
+    reader = ReportReader(store, PolicyBook(Settings()), store)
+    report = asyncio.run(reader.report(SHOP, DayRange(DAY, DAY), MIDNIGHT + 12 * H))
+    assert report.agents == []
