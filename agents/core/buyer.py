@@ -46,9 +46,11 @@ def _consultation(state: BuyerState, agent: str, day: int) -> Consultation | Non
     return None
 
 
-def _open_consultation(state: BuyerState, agent: str, day: int, ts: int) -> None:
+def _open_consultation(
+    state: BuyerState, agent: str, day: int, ts: int, aftersale_agents: Collection[str]
+) -> None:
     if _consultation(state, agent, day) is None:
-        state.consultations.append(Consultation(agent, day, ts))
+        state.consultations.append(Consultation(agent, day, ts, aftersale_group=agent in aftersale_agents))
 
 
 def _drop_expired_waits(state: BuyerState, ts: int, wait_limit_ms: int) -> None:
@@ -63,8 +65,10 @@ def apply_message(
     clock: ServiceClock,
     wait_limit_ms: int,
     samples: list[WaitSample],
+    aftersale_agents: Collection[str] = (),
 ) -> None:
     """Fold one chat message; ended waits are appended to `samples`, measured on `clock`.
+    A consultation it opens keeps whether its agent is in `aftersale_agents` now.
 
     A message older than the buyer's last one is applied at that last time, so no
     duration is ever negative (the contract keeps one buyer's messages in order).
@@ -76,7 +80,7 @@ def apply_message(
     _drop_expired_waits(state, ts, wait_limit_ms)
     agent = event.agent_id
     if event.sender == "buyer":
-        _open_consultation(state, agent, calendar.day(ts), ts)
+        _open_consultation(state, agent, calendar.day(ts), ts, aftersale_agents)
         state.waits.setdefault(agent, ts)
         return
     if event.auto_reply:
@@ -90,12 +94,16 @@ def apply_message(
 
 
 def apply_transfer(
-    state: BuyerState, event: Transfer, calendar: BusinessCalendar, wait_limit_ms: int
+    state: BuyerState,
+    event: Transfer,
+    calendar: BusinessCalendar,
+    wait_limit_ms: int,
+    aftersale_agents: Collection[str] = (),
 ) -> None:
     ts = max(event.ts, state.last_message_ts)
     state.last_message_ts = ts
     _drop_expired_waits(state, ts, wait_limit_ms)
-    _open_consultation(state, event.to_agent, calendar.day(ts), ts)
+    _open_consultation(state, event.to_agent, calendar.day(ts), ts, aftersale_agents)
     if event.from_agent == event.to_agent:
         return
     wait_start = state.waits.pop(event.from_agent, None)

@@ -19,6 +19,11 @@ class Consultation(Struct, array_like=True):
     # Appended in v3: the buyer's rating (score 1..5) and its time; a later rating replaces it.
     rating: int | None = None
     rated_at: int | None = None
+    # Appended later in v3: whether its agent was in the `aftersale` group when it started, so
+    # a group changed live applies to consultations started after the change and every later
+    # projection of this one reads it as it was booked. None: stored before this was kept (the
+    # shop's groups now decide, as they did).
+    aftersale_group: bool | None = None
 
 
 class OrderState(Struct, array_like=True):
@@ -82,7 +87,7 @@ class BuyerState(Struct, array_like=True, tag=STATE_LAYOUT):
         return BuyerState(
             last_message_ts=self.last_message_ts,
             consultations=[
-                Consultation(c.agent, c.day, c.start, c.first_reply, c.rating, c.rated_at)
+                Consultation(c.agent, c.day, c.start, c.first_reply, c.rating, c.rated_at, c.aftersale_group)
                 for c in self.consultations
             ],
             waits=dict(self.waits),

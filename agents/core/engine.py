@@ -85,9 +85,9 @@ def apply_buyer_events(
             continue
         state.seen[digest] = event.ts
         if type(event) is Message:
-            apply_message(state, event, policy.clock, wait_limit_ms, samples)
+            apply_message(state, event, policy.clock, wait_limit_ms, samples, policy.aftersale_agents)
         elif type(event) is Transfer:
-            apply_transfer(state, event, policy.calendar, wait_limit_ms)
+            apply_transfer(state, event, policy.calendar, wait_limit_ms, policy.aftersale_agents)
         elif type(event) is Rating:
             if not apply_rating(state, event, policy.calendar, policy.rating_days):
                 outcomes.append(Outcome.UNMATCHED)

@@ -95,9 +95,13 @@ def _vector(cohorts: dict[CohortKey, Vector], key: CohortKey) -> Vector:
 
 
 def is_after_sale(consultation: Consultation, orders: list[OrderState], policy: ShopPolicy) -> bool:
-    """An aftersale agent, or a payment within `after_sale_days` before the start (metrics.md v2:
-    an order created but not yet paid leaves the buyer pre-sale)."""
-    if consultation.agent in policy.aftersale_agents:
+    """An aftersale agent (in that group when the consultation started), or a payment within
+    `after_sale_days` before the start (metrics.md v2: an order created but not yet paid leaves
+    the buyer pre-sale)."""
+    by_group = consultation.aftersale_group
+    if by_group is None:  # stored before the group was kept with it
+        by_group = consultation.agent in policy.aftersale_agents
+    if by_group:
         return True
     if not orders:
         return False

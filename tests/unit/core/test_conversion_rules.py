@@ -80,6 +80,38 @@ def test_aftersale_group_agent_is_never_an_inquiry() -> None:
     assert ledger.day("").silent_orders == 1
 
 
+AFTERSALE_X = "shops: {s1: {agents: {'s1:x': {group: aftersale}}}}"
+PRESALE_X = "shops: {s1: {agents: {'s1:x': {group: presale}}}}"
+
+
+def test_a_group_changed_live_applies_to_consultations_started_after_it() -> None:
+    """config/watch.py reloads groups live. A consultation keeps the group its agent was in
+    when it started: re-reading it under the new group at the buyer's next event booked a
+    difference against a `before` that was never booked (paid 1 with inquiries 0)."""
+    ledger = Ledger(settings=settings(AFTERSALE_X))
+    answered(ledger, 10, agent="s1:x").apply(order(at(10, 30), "T1", "created", 10000))
+    ledger.policies.update(settings(PRESALE_X))
+    ledger.apply(order(at(11), "T1", "paid", 10000))
+    assert (ledger.day("s1:x").inquiries, ledger.day("s1:x").paid, ledger.day("s1:x").sales_fen) == (0, 0, 0)
+    assert ledger.day("").silent_orders == 1
+    answered(ledger, 14, agent="s1:x", buyer="b2").apply(order(at(14, 30), "T2", "paid", 500, buyer="b2"))
+    assert (ledger.day("s1:x").inquiries, ledger.day("s1:x").paid, ledger.day("s1:x").sales_fen) == (
+        1,
+        1,
+        500,
+    )
+
+
+def test_moving_an_agent_into_aftersale_live_leaves_its_earlier_inquiries_as_they_were() -> None:
+    ledger = Ledger(settings=settings(PRESALE_X))
+    answered(ledger, 10, agent="s1:x").apply(order(at(10, 30), "T1", "created", 10000))
+    ledger.policies.update(settings(AFTERSALE_X))
+    ledger.apply(order(at(11), "T1", "paid", 10000))
+    counts = ledger.day("s1:x")
+    assert (counts.inquiries, counts.ordered, counts.paid, counts.sales_fen) == (1, 1, 1, 10000)
+    assert ledger.day("").silent_orders == 0
+
+
 def two_agents(rule: str) -> Ledger:
     ledger = Ledger(settings=settings(f"defaults: {{attribution: {{rule: {rule}}}}}"))
     answered(ledger, 10, agent="s1:a")
