@@ -83,7 +83,12 @@ def details_params(query: Query, reveal_buyers: bool) -> DetailsParams:
 
 @dataclass
 class _Lists:
+    """A list's reads. A page takes a report turn too: a sparse list (few rows match) reads day
+    after day of every agent to fill it, as much as the whole list, so pages in flight are
+    bounded as reports and downloads are (503 busy past the queue)."""
+
     reader: DetailsReader
+    turns: ReportPool
 
     def _params(self, request: Request) -> DetailsParams:
         return details_params(cast(BaseRequest, request).query, grant_of(request).reveals_buyers)
@@ -91,7 +96,8 @@ class _Lists:
     async def page(self, request: Request) -> tuple[Details, int]:
         params = self._params(request)
         try:
-            return await self.reader.page(params.query, wall_clock_ms()), params.limit
+            async with self.turns.turn():
+                return await self.reader.page(params.query, wall_clock_ms()), params.limit
         except UnknownReportShop:
             raise ReportRequestError(unknown_shop(params.query.shop)) from None
 
@@ -104,8 +110,8 @@ class _Lists:
 
 
 def install_details_views(app: faust.App, runtime: Runtime, turns: ReportPool) -> None:
-    """`turns`: the reports' pool, whose turns whole lists take too (no render process)."""
-    lists = _Lists(DetailsReader(runtime.store, runtime.policies))
+    """`turns`: the reports' pool, whose turns pages and whole lists take too (no render process)."""
+    lists = _Lists(DetailsReader(runtime.store, runtime.policies), turns)
     write_timeout_seconds = runtime.settings.web.stream_write_timeout_seconds
 
     @app.page("/api/v1/details")

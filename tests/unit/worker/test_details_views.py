@@ -223,3 +223,42 @@ def test_a_download_whose_client_stops_reading_gives_its_turn_back() -> None:
             return taken, given_back, status
 
     assert asyncio.run(run()) == (True, True, 200)
+
+
+class HeldDetails(FakeDetails):
+    """A store whose list reads wait until released, counting those in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.in_flight = self.peak = 0
+
+    async def details(self, keys: Any) -> list[dict[str, bytes]]:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await self.release.wait()
+            return await super().details(keys)
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.mark.parametrize("path", ["/api/v1/details", "/details"])
+def test_pages_in_flight_are_bounded_by_the_report_turns(path: str) -> None:
+    """A sparse list's page reads as much as the whole list: pages took no turn, and 40 at once
+    read 40 ranges at once. Past the turns and the queue, a page is told busy."""
+    _, day = filled(0)
+    store = HeldDetails()
+    query = LIST.format(day=day).replace("/api/v1/details", path)
+
+    async def run() -> tuple[list[int], int]:
+        async with served(store, turns=ReportPool(1, 1)) as client:
+            asked = [asyncio.create_task(client.get(query)) for _ in range(6)]
+            while store.in_flight < 1:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)
+            store.release.set()
+            return sorted([(await response).status for response in asked]), store.peak
+
+    statuses, peak = asyncio.run(run())
+    assert peak == 1 and statuses == [200, 200, 503, 503, 503, 503]
