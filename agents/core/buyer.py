@@ -15,7 +15,8 @@ from hashlib import blake2b
 
 from agents.core.buyer_state import STATE_LAYOUT, BuyerState, Consultation, OrderState, WaitSample
 from agents.core.service_clock import ServiceClock
-from config.calendar import BusinessCalendar
+from agents.core.windows import WINDOW_DAYS
+from config.calendar import MS_PER_DAY, BusinessCalendar
 from streams.contract.events import Message, Order, Rating, Transfer
 
 # The state's structs live in buyer_state.py, left out of the compiled core (it says why); they are
@@ -57,6 +58,12 @@ def _drop_expired_waits(state: BuyerState, ts: int, wait_limit_ms: int) -> None:
     """Waits still open after the limit leave the queue unanswered (open at exactly the limit)."""
     for agent in [agent for agent, start in state.waits.items() if ts - start > wait_limit_ms]:
         del state.waits[agent]
+
+
+# An order created and never paid is kept this long (and the buyer's state with it): a presale's
+# balance is paid weeks after the deposit's order. Its payment later than this counts as an
+# order of its own day, as an order never seen created does (metrics.md).
+UNPAID_KEPT_DAYS = 60
 
 
 def apply_message(
@@ -155,25 +162,52 @@ def apply_order(state: BuyerState, event: Order) -> None:
 
 
 def prune(
-    state: BuyerState, cutoff_day: int, horizon_ms: int, keep: Collection[tuple[str, int]] = ()
+    state: BuyerState,
+    cutoff_day: int,
+    horizon_ms: int,
+    keep: Collection[tuple[str, int]] = (),
+    unpaid_from_ms: int | None = None,
 ) -> None:
     """Forget what no window can need any more.
 
     `cutoff_day` is the first day of the `28d` window; `horizon_ms` is that day's start
     less the after-sale look-back. Anything older arrives as `late` and is skipped, so
-    dropping the ids of such events cannot let a duplicate through. A consultation from
+    dropping the ids of such events cannot let a duplicate through. An order never paid and
+    created from `unpaid_from_ms` on (default: `horizon_ms`) is kept too. A consultation from
     before the cutoff whose (agent, start) is in `keep` holds the credit of an order that
     can still change (`Projection.credited_past_cutoff`): dropping it would hand the order
     to a younger inquiry.
     """
     # Consultations and orders are a handful per buyer: filtering them is cheaper than looking first.
+    if unpaid_from_ms is None:
+        unpaid_from_ms = horizon_ms
     state.consultations = [
         c for c in state.consultations if c.day >= cutoff_day or (c.agent, c.start) in keep
     ]
-    state.orders = [o for o in state.orders if _last_touch(o) >= horizon_ms]
+    # An order never paid stays past the horizon, until `unpaid_from_ms`: its payment (a
+    # presale's balance, weeks later) must find the order created then, or it would count as a
+    # new order of the payment's day, crediting whoever answered the buyer that day.
+    state.orders = [
+        o
+        for o in state.orders
+        if _last_touch(o) >= horizon_ms
+        or (o.paid is None and o.created is not None and o.created >= unpaid_from_ms)
+    ]
     # The ids can be hundreds; most calls find none to forget, so look before rebuilding.
     if state.seen and min(state.seen.values()) < horizon_ms:
         state.seen = {digest: ts for digest, ts in state.seen.items() if ts >= horizon_ms}
+
+
+def unpaid_from_ms(cutoff_ms: int) -> int:
+    """The oldest creation of a never-paid order that pruning keeps, for a `28d` window that
+    starts at `cutoff_ms`: UNPAID_KEPT_DAYS before now, at least."""
+    return cutoff_ms - (UNPAID_KEPT_DAYS - WINDOW_DAYS) * MS_PER_DAY
+
+
+def unpaid_until_ms(state: BuyerState) -> int | None:
+    """Until when the state must stay for its newest order that was never paid (None: none)."""
+    created = [o.created for o in state.orders if o.paid is None and o.created is not None]
+    return max(created) + (UNPAID_KEPT_DAYS + 1) * MS_PER_DAY if created else None
 
 
 def _last_touch(order: OrderState) -> int:

@@ -14,6 +14,7 @@ from agents.core.buyer import (
     apply_transfer,
     event_digest,
     prune,
+    unpaid_from_ms,
 )
 from agents.core.details import RowChanges, row_changes
 from agents.core.horizon import Horizon  # re-exported
@@ -118,7 +119,13 @@ def _outside_changes(
     delta.rows = row_changes(buyer_id, state, before, after, delta.cohorts, policy, horizon.cutoff_ms)
     # After projecting: what pruning drops changes no cohort from the cutoff on, and `after`
     # names the old inquiries that still hold a credit.
-    prune(state, horizon.cutoff_day, horizon.order_horizon_ms, after.credited_past_cutoff)
+    prune(
+        state,
+        horizon.cutoff_day,
+        horizon.order_horizon_ms,
+        after.credited_past_cutoff,
+        unpaid_from_ms(horizon.cutoff_ms),
+    )
     _histogram_changes(delta)
     _wait_changes(delta, before, after)
     for key, vector in sample_vectors(samples).items():

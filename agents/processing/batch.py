@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from agents.core.buyer import BuyerState
+from agents.core.buyer import BuyerState, unpaid_until_ms
 from agents.core.clock import Clock, wall_clock_ms
 from agents.core.engine import Horizon, Outcome, apply_buyer_events
 from agents.core.policy import PolicyBook, ShopPolicy
@@ -357,11 +357,15 @@ class BatchProcessor:
 
     def _buyer_ttl_ms(self, state: BuyerState, policy: ShopPolicy, now_ms: int) -> int:
         """An idle buyer is kept as long as any window or after-sale look-back needs it,
-        counted from its newest event: a rebuild's months-old buyers leave soon."""
+        counted from its newest event (a rebuild's months-old buyers leave soon), and as long
+        as an order of it that was never paid can still be (buyer.py, UNPAID_KEPT_DAYS)."""
         ttl = SLIDING_TTL_MS + policy.after_sale_ms
         if self.restore_history:
             newest = max(state.seen.values(), default=now_ms)
             ttl = max(MS_PER_HOUR, min(ttl, newest + ttl - now_ms))
+        unpaid_until = unpaid_until_ms(state)
+        if unpaid_until is not None:
+            ttl = max(ttl, unpaid_until - now_ms)
         return ttl
 
     def _find_misrouted(self, batch: Batch, partitioner: Partitioner) -> None:

@@ -186,3 +186,34 @@ def test_prune_keeps_the_consultations_it_is_told_to_keep() -> None:
     state = BuyerState(consultations=[old_a, old_b, Consultation(A, cutoff, at(10))])
     prune(state, cutoff, horizon.order_horizon_ms, keep={(A, old_a.start)})
     assert [(c.agent, c.day) for c in state.consultations] == [(A, cutoff - 1), (A, cutoff)]
+
+
+@pytest.mark.parametrize("days_later", [30, 34, 35, 36, 45, 59])
+@pytest.mark.parametrize("after_sale_days", [7, 0])
+def test_an_order_paid_weeks_after_its_creation_is_still_that_one_order(
+    days_later: int, after_sale_days: int
+) -> None:
+    """An order never paid was dropped with the horizon (28 days and the after-sale look-back
+    after its creation): its payment then counted as a new order of the payment's day, and
+    credited B, who answered the buyer that day, under judge `created` (a presale's balance)."""
+    yaml = f"defaults: {{after_sale_days: {after_sale_days}, attribution: {{judge: created}}}}"
+    ledger = Ledger(settings=settings(yaml), now_ms=at(0))
+    ledger.apply_live(
+        buyer_msg(at(10), A), agent_msg(at(10, 1), A), order(at(10, 5), "T1", "created", AMOUNT)
+    )
+    later = days_later
+    ledger.apply_live(buyer_msg(at(9, day=later), B), agent_msg(at(9, 1, day=later), B))
+    ledger.apply_live(order(at(9, 30, day=later), "T1", "paid", AMOUNT))
+    assert (ledger.day("", day=0).orders, ledger.day("", day=later).orders) == (1, 0)
+    assert (ledger.day(B, day=later).paid, ledger.day(B, day=later).sales_fen) == (0, 0)
+
+
+def test_an_order_never_paid_leaves_the_state_two_months_after_its_creation() -> None:
+    state = BuyerState()
+    ledger = Ledger(now_ms=at(0))
+    ledger.states[("s1", "b1")] = state
+    ledger.apply_live(buyer_msg(at(10), A), order(at(10, 5), "T1", "created", AMOUNT))
+    ledger.apply_live(buyer_msg(at(10, day=59), A))
+    assert [o.order_id for o in state.orders] == ["T1"]
+    ledger.apply_live(buyer_msg(at(10, day=61), A))
+    assert state.orders == []

@@ -233,3 +233,18 @@ def test_a_landed_commit_is_counted_once_when_checking_the_next_one_fails() -> N
     report = asyncio.run(worker.process_until_done(records))
     assert report.outcomes == {(MESSAGES, "applied"): 6} and report.skipped_already_applied == 0
     assert counted(worker) == {("kefu_events_total", "applied", MESSAGES): 6}
+
+
+def test_a_buyer_with_an_order_never_paid_is_kept_until_it_can_no_longer_be_paid() -> None:
+    """The state's TTL (29 days and the after-sale look-back from the buyer's last write) ran out
+    before an unpaid order's payment could come (a presale's balance, weeks later), and the
+    payment then counted as a new order. It now lasts as long as pruning keeps the order."""
+    from agents.core.buyer import UNPAID_KEPT_DAYS, BuyerState, OrderState
+    from config.calendar import MS_PER_DAY
+
+    worker = processor(MemoryPartitionStore(), SteppedClock(NOW), TOPICS, [])
+    policy = PolicyBook(Settings())("s1")
+    quiet = BuyerState(orders=[OrderState("T1", created=NOW - MS_PER_DAY, paid=NOW - MS_PER_DAY)])
+    waiting = BuyerState(orders=[OrderState("T1", created=NOW - MS_PER_DAY)])
+    assert worker._buyer_ttl_ms(quiet, policy, NOW) == (29 + 7) * MS_PER_DAY
+    assert worker._buyer_ttl_ms(waiting, policy, NOW) == UNPAID_KEPT_DAYS * MS_PER_DAY
