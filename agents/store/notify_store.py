@@ -5,9 +5,8 @@ delivers it (SET NX: only one process gets it), then `sent` for `sent_ms` (days)
 the event, after a restart or from another process, finds it and is dropped.
 `MemoryNotifyLedger` is the same rules in process, on an injected clock, for unit tests.
 
-`kp:notify:digest:<shop>:<day>` is the daily digest's claim (streams/notify/schedule.py): the
-first process to SET NX it sends that shop's digest of that business day; a restart or a
-second process finds it and does not. `RedisDigestClaim` and its twin `MemoryDigestClaim`.
+The daily digest takes the same two-phase claim, as `kp:notify:daily:digest|<shop>|<day>`
+(streams/notify/digest.py, `LedgerDigestClaim`).
 """
 
 from __future__ import annotations
@@ -32,9 +31,6 @@ PENDING_MS = 30_000
 SENT_MS = 3 * 24 * 3600 * 1000
 
 
-# A day's digest is claimed on the day after it, at most a catch-up window late: days is plenty.
-DIGEST_CLAIM_MS = 4 * 24 * 3600 * 1000
-
 KEEP_CHUNK = 500
 _KEEP_IF_MINE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -46,11 +42,6 @@ return 0
 
 def ledger_key(alert_id: str, state: str) -> str:
     return f"{PREFIX}:notify:{state}:{alert_id}"
-
-
-def digest_key(shop: str, day: int) -> str:
-    """`day`: the reported business day as a date ordinal."""
-    return f"{PREFIX}:notify:digest:{shop}:{day}"
 
 
 def owner_name() -> str:
@@ -146,31 +137,3 @@ class MemoryNotifyLedger:
 
     async def close(self) -> None:
         return None
-
-
-class RedisDigestClaim:
-    """`Claim` of schedule.py: True for the one process that may send `shop`'s digest of `day`."""
-
-    def __init__(self, client: RedisClient, ttl_ms: int = DIGEST_CLAIM_MS, owner: str = "") -> None:
-        self._client = client
-        self.ttl_ms = ttl_ms
-        self._owner = (owner or owner_name()).encode()
-
-    async def __call__(self, shop: str, day: int) -> bool:
-        return bool(await self._client.set(digest_key(shop, day), self._owner, nx=True, px=self.ttl_ms))
-
-
-class MemoryDigestClaim:
-    """The Redis claim's rules on a dictionary and a clock (`now_ms`), for unit tests."""
-
-    def __init__(self, now_ms: Callable[[], int], ttl_ms: int = DIGEST_CLAIM_MS) -> None:
-        self._now_ms = now_ms
-        self.ttl_ms = ttl_ms
-        self.claims: dict[tuple[str, int], int] = {}  # (shop, day) -> expires at
-
-    async def __call__(self, shop: str, day: int) -> bool:
-        expires = self.claims.get((shop, day))
-        if expires is not None and expires > self._now_ms():
-            return False
-        self.claims[(shop, day)] = self._now_ms() + self.ttl_ms
-        return True

@@ -18,7 +18,7 @@ from faust.cli import AppCommand, option
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from agents.store.connect import RedisClient, connect
-from agents.store.notify_store import RedisDigestClaim, RedisNotifyLedger
+from agents.store.notify_store import RedisNotifyLedger
 from agents.worker.runtime import Runtime
 from config.errors import KefuError
 from config.secret import mask_secrets
@@ -26,7 +26,7 @@ from config.settings import ChannelConfig, Settings, WebSettings, resolve_channe
 from streams.commands.base import Command, require_redis
 from streams.notify.alertmanager import AlertmanagerIntake, bearer_guard, require_notify_binding
 from streams.notify.clock import SystemClock
-from streams.notify.digest import ReportSource, digest_plans, report_fetcher
+from streams.notify.digest import LedgerDigestClaim, ReportSource, digest_plans, report_fetcher
 from streams.notify.dispatch import Dispatcher
 from streams.notify.metrics import NotifyMetrics
 from streams.notify.robots import Delivery, deliver
@@ -127,7 +127,7 @@ async def run_notify(settings: Settings, port: int, reports: ReportSource) -> No
             dead = DeadLetters(settings, links.producer)
             dispatcher = Dispatcher(routes, ledger, send, clock, metrics, dead)
             intake.attach(dispatcher)
-            scheduler = DigestScheduler(digest_plans(settings), RedisDigestClaim(client), clock.now_ms())
+            scheduler = DigestScheduler(digest_plans(settings), LedgerDigestClaim(ledger), clock.now_ms())
             digests = Digests(scheduler, report_fetcher(reports, clock.now_ms), dispatcher)
             service = NotifyService(settings, dispatcher, links, digests)
             print(started_line(settings, routes, port), flush=True)

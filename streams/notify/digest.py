@@ -16,6 +16,7 @@ from config.errors import KefuError
 from config.settings import Settings
 from streams.contract.floor import TeamWindowValues
 from streams.contract.report import PreviousPeriod, Report, ReportRequestError
+from streams.notify.ledger import ClaimResult, LedgerKey, NotifyLedger
 from streams.notify.schedule import DigestPlan, DigestScheduler, DueDigest
 from streams.render.digest import digest_notice, report_link
 from streams.render.notices import Notice
@@ -61,10 +62,29 @@ def digest_plans(settings: Settings) -> list[DigestPlan]:
     return plans
 
 
+def digest_ledger_key(shop: str, day: int) -> LedgerKey:
+    """The digest's key in the notify ledger (`kp:notify:daily:digest|<shop>|<day>`)."""
+    return (f"digest|{shop}|{day}", "daily")
+
+
+class LedgerDigestClaim:
+    """`Claim` of schedule.py through the notify ledger: pending while this process holds the
+    digest (quiet hours, retries; kept alive with the alerts' claims), sent once a robot took it
+    or it went to the dead letter. A process that dies holding it leaves the claim to lapse, and
+    the next one (within the catch-up window) sends it: never twice, never lost."""
+
+    def __init__(self, ledger: NotifyLedger) -> None:
+        self.ledger = ledger
+
+    async def __call__(self, shop: str, day: int) -> ClaimResult:
+        [result] = await self.ledger.claim([digest_ledger_key(shop, day)])
+        return result
+
+
 async def due_digests(
     shops_due: Iterable[DueDigest], fetch: Fetch, scheduler: DigestScheduler
-) -> list[tuple[str, Notice]]:
-    """The notices of the due digests this process has won, as (shop, notice).
+) -> list[tuple[DueDigest, Notice]]:
+    """The notices of the due digests this process has claimed, each with its digest.
 
     A shop whose report cannot be read now (an outage) is left due and tried again at the next
     call; one whose day has no report at all (a shop without data) is skipped for that day."""
@@ -84,7 +104,7 @@ async def due_digests(
             )
             continue
         if notice is not None:
-            notices.append((digest.shop, notice))
+            notices.append((digest, notice))
     return notices
 
 
@@ -94,11 +114,13 @@ async def _claimed_notice(digest: DueDigest, fetch: Fetch, scheduler: DigestSche
     report, previous = await fetch(digest.shop, digest.day)
     link = report_link(digest.plan.floor_url, digest.shop, _day(digest))
     notice = digest_notice(report, previous, link, digest.plan.name)
-    return notice if await scheduler.claim(digest) else None
+    return notice if await scheduler.claim(digest) == "claimed" else None
 
 
-async def digests_due_now(scheduler: DigestScheduler, fetch: Fetch, now_ms: int) -> list[tuple[str, Notice]]:
-    """What the notify service calls once a minute: the digests to send now, as (shop, notice)."""
+async def digests_due_now(
+    scheduler: DigestScheduler, fetch: Fetch, now_ms: int
+) -> list[tuple[DueDigest, Notice]]:
+    """What the notify service calls once a minute: the digests to send now, with their notices."""
     return await due_digests(scheduler.pending(now_ms), fetch, scheduler)
 
 

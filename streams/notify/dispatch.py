@@ -47,9 +47,12 @@ class Ticket:
     event: AlertEvent | None = None
     channels_left: int = 0
     claimed: bool = False
+    notice_key: LedgerKey | None = None  # a notice's own claim in the ledger (the digest's)
 
     @property
     def ledger_key(self) -> LedgerKey:
+        if self.notice_key is not None:
+            return self.notice_key
         assert self.event is not None
         return (self.event.alert_id, self.event.state)
 
@@ -121,14 +124,25 @@ class Dispatcher:
         for channel in channels:
             self._outbox(ticket.event.shop_id, channel).put(ticket.event, ticket)
 
-    def send_notice(self, shop_id: str, notice: Notice) -> int:
+    def send_notice(self, shop_id: str, notice: Notice, claimed: LedgerKey | None = None) -> int:
         """Put a notice that is no alert (the daily digest) on each of the shop's channels, with
         their quiet hours, budget and retries; a channel that gives up writes a dead letter.
-        Returns how many channels it went to."""
+        `claimed`: the ledger key this process claimed for it, kept alive while the notice is
+        held and settled once every channel is done with it. Returns how many channels it went to."""
         channels = self.routes.channels(shop_id)
-        ticket = Ticket(NO_RECORD, NO_RECORD, shop_id.encode(), notice.markdown.encode())
+        ticket = Ticket(
+            NO_RECORD,
+            NO_RECORD,
+            shop_id.encode(),
+            notice.markdown.encode(),
+            channels_left=len(channels),
+            claimed=claimed is not None,
+            notice_key=claimed,
+        )
         for channel in channels:
             self._outbox(shop_id, channel).put_notice(notice, ticket)
+        if not channels:
+            self._done.append(ticket)
         return len(channels)
 
     def _outbox(self, shop_id: str, channel: ChannelConfig) -> ChannelOutbox[Ticket]:
@@ -182,6 +196,7 @@ class Dispatcher:
 
     async def notice_sent(self, channel: ChannelConfig, written: Written[Ticket]) -> None:
         log.info("notify: %s sent to channel %s", written.notice.title, channel.name)
+        self._finish_notice(written.ticket)
 
     async def notice_dead(
         self, channel: ChannelConfig, written: Written[Ticket], reason: str, detail: str
@@ -189,6 +204,12 @@ class Dispatcher:
         self.metrics.tally(channel.name, "dead_letter")
         where = f"{written.notice.title}, channel {channel.name} ({channel.type})"
         await self.dead_letter(written.ticket, reason, f"{where}: {detail}")
+        self._finish_notice(written.ticket)
+
+    def _finish_notice(self, ticket: Ticket) -> None:
+        ticket.channels_left -= 1
+        if ticket.channels_left == 0:
+            self._done.append(ticket)
 
     def _finish(self, covers: Sequence[Due[Ticket]]) -> None:
         for item in covers:
@@ -209,6 +230,12 @@ class Dispatcher:
     async def keep_claims(self) -> None:
         """Keep this process's claims alive while their notices wait or retry."""
         held = {item.ticket.ledger_key for outbox in self._outboxes.values() for item in outbox.held()}
+        held |= {
+            written.ticket.ledger_key
+            for outbox in self._outboxes.values()
+            for written in outbox.held_notices()
+            if written.ticket.claimed
+        }
         if held:
             await self.ledger.keep(sorted(held))
 

@@ -102,6 +102,7 @@ class ChannelOutbox(Generic[T]):
         self._due: list[Due[T]] = []
         self._written: list[Written[T]] = []
         self._sending: tuple[Due[T], ...] = ()
+        self._sending_notice: Written[T] | None = None
         # Planned messages not tried yet: held, so their claims are kept alive while an earlier
         # one retries (an expired claim would let another process send them too).
         self._planned: list[Message[T]] = []
@@ -123,6 +124,11 @@ class ChannelOutbox(Generic[T]):
         """Everything this channel has not finished: due, planned, and the message being tried."""
         planned = [item for message in self._planned for item in message.covers]
         return [*self._due, *planned, *self._sending]
+
+    def held_notices(self) -> list[Written[T]]:
+        """The notices (no alerts: the digest) this channel has not finished, the one being tried too."""
+        sending = [self._sending_notice] if self._sending_notice is not None else []
+        return [*self._written, *sending]
 
     async def run(self) -> None:
         while True:
@@ -164,7 +170,11 @@ class ChannelOutbox(Generic[T]):
             await self._deliver(self._planned.pop(0))
 
     async def _send_written(self, written: Written[T]) -> None:
-        ending = await self._attempts(written.notice)
+        self._sending_notice = written
+        try:
+            ending = await self._attempts(written.notice)
+        finally:
+            self._sending_notice = None
         if ending.reason is None:
             await self._report.notice_sent(self.channel, written)
         else:

@@ -1,8 +1,9 @@
 """When each shop's daily digest (日报) goes: a local time of day in the shop's own time zone.
 
 Pure time arithmetic plus one small scheduler. The scheduler only decides; whether this process
-may send a day's digest is a claim through an injected function (a Redis SET NX in the service),
-keyed by (shop, reported business day), so a restart or a second `notify` never sends it twice.
+may send a day's digest is a claim through an injected function (the notify ledger's two-phase
+claim in the service, digest.py), keyed by (shop, reported business day), so a restart or a
+second `notify` never sends it twice, and one that dies holding it leaves it to the next.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from config.calendar import calendar_for
 from config.errors import KefuError
+from streams.notify.ledger import ClaimResult
 
 _AT = re.compile(r"(?P<hour>[01]\d|2[0-3]):(?P<minute>[0-5]\d)")
 
@@ -22,8 +24,9 @@ _AT = re.compile(r"(?P<hour>[01]\d|2[0-3]):(?P<minute>[0-5]\d)")
 # within this long; later than that the day is skipped and the next one waits for its hour.
 DEFAULT_CATCH_UP_MS = 2 * 3_600_000
 
-# (shop, reported business day as a date ordinal) -> True when this process won the day's digest.
-Claim = Callable[[str, int], Awaitable[bool]]
+# (shop, reported business day as a date ordinal) -> the ledger's answer for the day's digest
+# (ledger.py): `claimed` (this process sends it), `sent` (done before), `busy` (another holds it).
+Claim = Callable[[str, int], Awaitable[ClaimResult]]
 
 
 class DigestTimeError(KefuError, ValueError):
@@ -136,12 +139,15 @@ class DigestScheduler:
                 due.append(DueDigest(shop, day, fire_ms, plan))
         return due
 
-    async def claim(self, digest: DueDigest) -> bool:
-        """Claims the digest for this process (False: another process or an earlier run sent
-        it) and settles it either way. A claim that raises settles nothing: tried next minute."""
-        won = await self._claim(digest.shop, digest.day)
-        self.settle(digest)
-        return won
+    async def claim(self, digest: DueDigest) -> ClaimResult:
+        """Claims the digest for this process (`sent`: another process or an earlier run sent
+        it) and settles it here either way, unless another process holds it (`busy`: it is
+        asked again next minute, and sent here if that process died holding it). A claim that
+        raises settles nothing: tried next minute."""
+        result = await self._claim(digest.shop, digest.day)
+        if result != "busy":
+            self.settle(digest)
+        return result
 
     def settle(self, digest: DueDigest) -> None:
         """Done with this day's digest in this process (sent, or never to be sent)."""

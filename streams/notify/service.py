@@ -20,7 +20,7 @@ from aiokafka.structs import ConsumerRecord
 
 from config.settings import Settings
 from streams.contract.alerts import BadAlert, decode_alert
-from streams.notify.digest import Fetch, digests_due_now
+from streams.notify.digest import Fetch, digest_ledger_key, digests_due_now
 from streams.notify.dispatch import NO_RECORD, Dispatcher, Ticket
 from streams.notify.offsets import OffsetTracker
 from streams.notify.schedule import DigestScheduler
@@ -106,8 +106,9 @@ class Digests:
             return 0
         self._ask_at = (now_ms // MINUTE_MS + 1) * MINUTE_MS
         due = await digests_due_now(self.scheduler, self.fetch, now_ms)
-        for shop, notice in due:
-            channels = self.dispatcher.send_notice(shop, notice)
+        for digest, notice in due:
+            claimed = digest_ledger_key(digest.shop, digest.day)
+            channels = self.dispatcher.send_notice(digest.shop, notice, claimed)
             log.info("notify: %s on %d channel(s)", notice.title, channels)
         return len(due)
 

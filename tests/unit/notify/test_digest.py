@@ -12,6 +12,7 @@ from config.settings import settings_from_yaml
 from streams.contract.floor import TeamWindowValues
 from streams.contract.report import PreviousPeriod, Report, ReportRequestError, ReportRow
 from streams.notify.digest import digest_plans, digests_due_now, report_fetcher
+from streams.notify.ledger import ClaimResult
 from streams.notify.schedule import DigestScheduler
 from streams.render.digest import RANKINGS, digest_notice, ranked_agents, report_link
 from streams.render.formats import PAGE_STYLE, Kind, show
@@ -195,11 +196,11 @@ class Claims:
     def __init__(self) -> None:
         self.taken: set[tuple[str, int]] = set()
 
-    async def __call__(self, shop: str, day: int) -> bool:
+    async def __call__(self, shop: str, day: int) -> ClaimResult:
         if (shop, day) in self.taken:
-            return False
+            return "sent"
         self.taken.add((shop, day))
-        return True
+        return "claimed"
 
 
 def scheduler_at(now: int, claims: Claims | None = None) -> DigestScheduler:
@@ -210,7 +211,8 @@ def walk(scheduler: DigestScheduler, reports: Reports, start: int, end: int) -> 
     async def minutes() -> list[tuple[int, str, Notice]]:
         sent = []
         for now in range(start, end, MINUTE):
-            sent += [(now, shop, notice) for shop, notice in await digests_due_now(scheduler, reports, now)]
+            due_now = await digests_due_now(scheduler, reports, now)
+            sent += [(now, due.shop, notice) for due, notice in due_now]
         return sent
 
     return asyncio.run(minutes())

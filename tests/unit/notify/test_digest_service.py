@@ -1,6 +1,7 @@
 """The daily digest in the notify service: `Digests` over the dispatcher, on a fake clock with the
-in-memory ledger and claim. It goes at the shop's local 09:00 to each of its channels, once (also
-after a restart), waits out a channel's quiet hours, and a robot that refuses it is a dead letter."""
+in-memory ledger. It goes at the shop's local 09:00 to each of its channels, once (also after a
+restart, and also when the process held it in quiet hours when it stopped), waits out a
+channel's quiet hours, and a robot that refuses it is a dead letter."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from agents.store.notify_store import MemoryDigestClaim, MemoryNotifyLedger
+from agents.store.notify_store import MemoryNotifyLedger
 from config.secret import Secret
 from config.settings import ChannelConfig, Settings, settings_from_yaml
 from streams.contract.floor import TeamWindowValues
 from streams.contract.report import Report
-from streams.notify.digest import digest_plans
+from streams.notify.digest import LedgerDigestClaim, digest_plans
 from streams.notify.dispatch import NO_RECORD, Dispatcher, Ticket
 from streams.notify.metrics import NotifyMetrics
 from streams.notify.robots import Delivery
@@ -71,7 +72,7 @@ class Rig:
     """One notify process: its dispatcher, its digests and what its robots received."""
 
     clock: FakeClock
-    claim: MemoryDigestClaim
+    ledger: MemoryNotifyLedger  # shared by the processes of one test: it is Redis
     channels: tuple[ChannelConfig, ...] = CHANNELS
     answer: Callable[[int], Delivery] = lambda now: Delivery("sent", 200, "HTTP 200")
     received: list[tuple[str, int, str]] = field(default_factory=list)  # channel, time, title
@@ -80,9 +81,10 @@ class Rig:
     def __post_init__(self) -> None:
         routes = Routes(SETTINGS, {"": self.channels})
         metrics = NotifyMetrics.create(CollectorRegistry())
-        ledger = MemoryNotifyLedger(self.clock.now_ms)
-        self.dispatcher = Dispatcher(routes, ledger, self.send, self.clock, metrics, self.dead_letter)
-        scheduler = DigestScheduler(digest_plans(SETTINGS), self.claim, self.clock.now_ms())
+        self.dispatcher = Dispatcher(routes, self.ledger, self.send, self.clock, metrics, self.dead_letter)
+        scheduler = DigestScheduler(
+            digest_plans(SETTINGS), LedgerDigestClaim(self.ledger), self.clock.now_ms()
+        )
         self.digests = Digests(scheduler, fetch, self.dispatcher)
 
     async def send(self, channel: ChannelConfig, notice: Notice, now_ms: int) -> Delivery:
@@ -100,18 +102,27 @@ class Rig:
             await self.digests.tick(self.clock.now)
             for _ in range(10):
                 await asyncio.sleep(0)
+            await self.dispatcher.keep_claims()  # as the service's rounds do
+            await self.dispatcher.settle_done()
             self.clock.now += 10_000
         await self.dispatcher.close()
 
 
+class StoppedClock(FakeClock):
+    """A process's clock whose waits never end: it is stopped while it holds what it waits on."""
+
+    async def sleep_until(self, ms: int) -> None:
+        await asyncio.Event().wait()
+
+
 def test_the_digest_goes_at_the_shops_nine_to_each_channel_once_also_after_a_restart() -> None:
     clock = FakeClock(NINE_IN_SHANGHAI - 30 * MINUTE)
-    claim = MemoryDigestClaim(clock.now_ms)
-    first = Rig(clock, claim)
+    ledger = MemoryNotifyLedger(clock.now_ms)
+    first = Rig(clock, ledger)
     asyncio.run(first.run_until(NINE_IN_SHANGHAI + 5 * MINUTE))
     assert first.received == [("ops", NINE_IN_SHANGHAI, TITLE), ("leads", NINE_IN_SHANGHAI, TITLE)]
 
-    again = Rig(clock, claim)  # a restart within the catch-up window: the claim says it went
+    again = Rig(clock, ledger)  # a restart within the catch-up window: the ledger says it went
     asyncio.run(again.run_until(NINE_IN_SHANGHAI + 60 * MINUTE))
     assert again.received == []
     assert first.dead == again.dead == []
@@ -120,16 +131,45 @@ def test_the_digest_goes_at_the_shops_nine_to_each_channel_once_also_after_a_res
 def test_a_channel_in_its_quiet_hours_gets_the_digest_when_they_end() -> None:
     clock = FakeClock(NINE_IN_SHANGHAI - MINUTE)
     quiet = ChannelConfig(type="webhook", name="ops", url=URL, quiet_hours="08:00-10:00")
-    rig = Rig(clock, MemoryDigestClaim(clock.now_ms), channels=(quiet,))
+    rig = Rig(clock, MemoryNotifyLedger(clock.now_ms), channels=(quiet,))
     asyncio.run(rig.run_until(NINE_IN_SHANGHAI + 90 * MINUTE))
     [(channel, at, title)] = rig.received
     assert (channel, title) == ("ops", TITLE)
     assert NINE_IN_SHANGHAI + 60 * MINUTE <= at < NINE_IN_SHANGHAI + 61 * MINUTE  # 10:00 in Shanghai
 
 
+def test_a_digest_held_in_quiet_hours_by_a_process_that_stops_is_sent_by_the_next_one() -> None:
+    """The claim was spent before any robot took the digest (SET NX for days): a notify stopped
+    at 09:30 while it held the 09:00 digest for quiet hours until 10:00, and the restarted one
+    found the claim and sent nothing. Now the claim is pending while held; it lapses with its
+    holder, and the next process sends the digest, once."""
+    quiet = ChannelConfig(type="webhook", name="ops", url=URL, quiet_hours="08:00-10:00")
+    world = FakeClock(NINE_IN_SHANGHAI - MINUTE)
+    ledger = MemoryNotifyLedger(world.now_ms)
+    stopped = StoppedClock(world.now)
+    first = Rig(stopped, ledger, channels=(quiet,))
+
+    async def first_run() -> None:
+        while stopped.now < NINE_IN_SHANGHAI + 30 * MINUTE:
+            await first.digests.tick(stopped.now)
+            for _ in range(10):
+                await asyncio.sleep(0)
+            await first.dispatcher.keep_claims()
+            stopped.now += 10_000
+            world.now = stopped.now
+        await first.dispatcher.close()  # stopped, the digest still held
+
+    asyncio.run(first_run())
+    assert first.received == []
+    restarted = Rig(world, ledger, channels=(quiet,))
+    asyncio.run(restarted.run_until(NINE_IN_SHANGHAI + 90 * MINUTE))
+    assert [(channel, title) for channel, _, title in restarted.received] == [("ops", TITLE)]
+    assert restarted.received[0][1] >= NINE_IN_SHANGHAI + 60 * MINUTE  # after the quiet hours
+
+
 def test_a_robot_that_refuses_the_digest_gives_a_dead_letter_from_no_topic() -> None:
     clock = FakeClock(NINE_IN_SHANGHAI - MINUTE)
-    rig = Rig(clock, MemoryDigestClaim(clock.now_ms), channels=CHANNELS[:1])
+    rig = Rig(clock, MemoryNotifyLedger(clock.now_ms), channels=CHANNELS[:1])
     rig.answer = lambda now: Delivery("refused", 404, "HTTP 404 no such hook")
     asyncio.run(rig.run_until(NINE_IN_SHANGHAI + 5 * MINUTE))
     assert [(t.partition, t.key, reason) for t, reason, _ in rig.dead] == [

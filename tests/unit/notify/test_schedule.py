@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config.errors import KefuError
+from streams.notify.ledger import ClaimResult
 from streams.notify.schedule import (
     DigestPlan,
     DigestScheduler,
@@ -93,11 +94,11 @@ class Claims:
     def __init__(self) -> None:
         self.taken: set[tuple[str, int]] = set()
 
-    async def __call__(self, shop: str, day: int) -> bool:
+    async def __call__(self, shop: str, day: int) -> ClaimResult:
         if (shop, day) in self.taken:
-            return False
+            return "sent"
         self.taken.add((shop, day))
-        return True
+        return "claimed"
 
 
 def plan(shop: str, zone: str, at: str = "09:00") -> DigestPlan:
@@ -111,7 +112,7 @@ def run_minutes(scheduler: DigestScheduler, start: int, end: int) -> list[DueDig
         sent = []
         for now in range(start, end, MINUTE):
             for digest in scheduler.pending(now):
-                if await scheduler.claim(digest):
+                if await scheduler.claim(digest) == "claimed":
                     sent.append(digest)
         return sent
 
@@ -157,7 +158,21 @@ def test_a_restart_or_a_second_process_never_sends_the_same_day_twice() -> None:
     one, other = (DigestScheduler([plan("cn", SHANGHAI)], claims, fire + 20 * HOUR) for _ in range(2))
     at = fire + 24 * HOUR
     won = [asyncio.run(s.claim(d)) for s in (one, other) for d in s.pending(at)]
-    assert won == [True, False]
+    assert won == ["claimed", "sent"]
+
+
+def test_a_digest_another_process_holds_stays_due_until_it_is_sent_or_lapses() -> None:
+    """`busy`: another process holds the claim (it waits out quiet hours, or died holding it).
+    The digest stays due here, asked again each minute; sent by the holder, it is settled."""
+    answers: list[ClaimResult] = ["busy", "busy", "sent"]
+
+    async def held(shop: str, day: int) -> ClaimResult:
+        return answers.pop(0)
+
+    fire = utc_ms(2026, 11, 2, 1)
+    scheduler = DigestScheduler([plan("cn", SHANGHAI)], held, fire)
+    assert run_minutes(scheduler, fire, fire + 3 * MINUTE) == []
+    assert answers == [] and scheduler.next_ms("cn") == fire + 24 * HOUR
 
 
 @pytest.mark.parametrize(("late", "sent"), [(30 * MINUTE, True), (119 * MINUTE, True), (3 * HOUR, False)])
@@ -174,7 +189,7 @@ def test_a_claim_that_fails_leaves_the_digest_due_for_the_next_minute() -> None:
     claims = Claims()
     calls = 0
 
-    async def flaky(shop: str, day: int) -> bool:
+    async def flaky(shop: str, day: int) -> ClaimResult:
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -186,7 +201,7 @@ def test_a_claim_that_fails_leaves_the_digest_due_for_the_next_minute() -> None:
     with pytest.raises(OSError):
         asyncio.run(scheduler.claim(digest))
     assert scheduler.pending(fire + MINUTE) == [digest]
-    assert asyncio.run(scheduler.claim(digest)) is True
+    assert asyncio.run(scheduler.claim(digest)) == "claimed"
     assert scheduler.pending(fire + 2 * MINUTE) == []
 
 
