@@ -163,8 +163,11 @@ RetentionDays = Annotated[int, Meta(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS
 DetailsDays = Annotated[int, Meta(ge=1, le=MAX_RETENTION_DAYS)]
 DEFAULT_DETAILS_DAYS = 31
 # A rating rates a consultation at most this many business days after it started (v3). A buyer's state
-# keeps consultations for the `28d` window, so a rating can reach back no further.
-RatingDays = Annotated[int, Meta(ge=1, le=MIN_RETENTION_DAYS)]
+# keeps consultations for the `28d` window (today and the 27 business days before it), so a
+# rating can reach back no further: at 28, a rating of day D+28 found day D's consultation
+# live only while pruning had not yet dropped it, and `rebuild` always.
+MAX_RATING_DAYS = MIN_RETENTION_DAYS - 1
+RatingDays = Annotated[int, Meta(ge=1, le=MAX_RATING_DAYS)]
 
 
 ChannelType = Literal["dingtalk", "wecom", "feishu", "webhook"]

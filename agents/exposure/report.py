@@ -258,7 +258,8 @@ class ReportReader:
         self, shop: str, days: DayRange, now_ms: int, *, by_day: bool = True, max_cells: int | None = None
     ) -> ReportParts:
         """What `report` reads; with `max_cells`, refused (ReportTooLarge) before the day buckets
-        are read when more agents × days would be."""
+        are read when more agents × days would be, and after the status reads when the agents
+        with status time alone take the rows past it."""
         policy = self.policies(shop)
         # The indexes score by processing time, and an event may be up to minutes ahead of it.
         since_ms = index_since_ms(self.policies.settings, policy.calendar.day_start_ms(days.first))
@@ -342,9 +343,10 @@ class ReportReader:
         vectors = await self.store.day_vectors(pairs, list(span.days))
         shop_vectors = vectors.pop()
         status = await _status_by_day(self.status, pairs[:-1], policy, span, now_ms)
-        for _, zeros, times in await _status_only(
-            self.status, self.store, shop, agents, policy, span, now_ms
-        ):
+        others = await _status_only(self.status, self.store, shop, agents, policy, span, now_ms)
+        if max_cells is not None and (len(agents) + len(others)) * len(span) > max_cells:
+            return None
+        for _, zeros, times in others:
             vectors.append(zeros)
             status.append(times)
         return PreviousParts(span, policy.response_targets_seconds, vectors, shop_vectors, status)

@@ -10,6 +10,7 @@ several shops' change logs and trend rings (FLOOR_CHANGES_PER_CALL); on a cluste
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import cast
 
@@ -45,6 +46,7 @@ LEADER_TTL_MS = 5_000
 REPLACE_ALERTS = Lua("replace_alerts.lua")
 CHANGE_ALERTS = Lua("change_alerts.lua")
 TAKE_LEADERSHIP = Lua("take_leadership.lua")
+log = logging.getLogger(__name__)
 EPOCH_FIELD = b"epoch"  # alert fields always hold \x1f, so they never clash with it or the next
 UNSENT_FIELD = b"unsent"  # the events stored with the set, until a later store says they were sent
 _UNSENT = msgspec.json.Decoder(list[AlertEvent])
@@ -319,7 +321,13 @@ class RedisStore:
     async def unsent_alerts(self) -> list[AlertEvent]:
         """The alert events a leader stored with its firing set and has not yet known sent."""
         raw = await self.client.hget(keys.ALERTS_KEY, UNSENT_FIELD)
-        return [] if raw is None else _UNSENT.decode(raw)
+        if raw is None:
+            return []
+        try:
+            return _UNSENT.decode(raw)
+        except msgspec.DecodeError as exc:  # an infinite threshold is JSON null, say: never retried
+            log.warning("the unsent alert events in %s cannot be read, dropped: %s", keys.ALERTS_KEY, exc)
+            return []
 
     async def store_firing_alerts(
         self,

@@ -88,6 +88,9 @@ class Leader:
     _floors: FloorCache = field(default_factory=FloorCache, repr=False)
     # shop -> (minute, waiting buyers) as last sampled: a sample that would not change is not sent.
     _sampled: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+    # The events of the last change stored, until a store without them says they were sent.
+    _unsent: list[AlertEvent] = field(default_factory=list, repr=False)
+    _restoring: bool = field(default=False, repr=False)  # storing the set again after Redis lost it
 
     async def lead(self, now_ms: int | None = None) -> None:
         """The leader's duties, once a second: export every shop's floor as gauges, say who
@@ -163,33 +166,40 @@ class Leader:
         if self.epoch is None or epoch > self.epoch:
             self._depose(epoch)
             return None
-        if epoch < self.epoch:
+        if epoch == 0 or self._restoring:
             return await self._restore_alerts(epoch, firing)
+        if epoch != self.epoch:  # a replica behind, say: a newer leader may hold the set
+            self._depose(epoch)
+            return None
         unsent = await store.unsent_alerts()
         if unsent:
             await self._send(unsent)
             if not await store.store_firing_alerts(epoch, dict(firing), firing):
                 self._depose(None)
                 return None
+            self._unsent = []
         return firing
 
     async def _restore_alerts(self, found: int, held: alerts.Firing) -> alerts.Firing | None:
-        """The hash holds an older epoch than this leader's, so Redis lost what it stored (a
-        flush, a restart without persistence, a failover to a replica behind): the episodes it
-        stored still fire, and must resolve under their own ids. They are stored again, under
-        a new epoch, with whatever the hash still holds."""
+        """The hash is gone (epoch 0: a flush, a restart without persistence), so Redis lost what
+        this leader stored: the episodes it stored still fire, and must resolve under their own
+        ids. They are stored again under a new epoch, with the events this leader had stored
+        and not yet known sent (sent first by the next round). Until that store succeeds, every
+        round tries again: a new epoch taken and then a failed store leaves the hash empty."""
         log.warning(
-            "the firing alerts in Redis are older than this leader's (epoch %d; this one had %s): "
-            "Redis lost them; storing this leader's %d firing alerts again",
+            "the firing alerts in Redis are gone (epoch %d read; this leader had %s): storing this "
+            "leader's %d firing alerts again",
             found,
             self.epoch,
             len(self.firing),
         )
+        self._restoring = True
         self.epoch = await self.parts.store.take_leadership()
         restored = {**held, **self.firing}
-        if not await self.parts.store.store_firing_alerts(self.epoch, restored):
+        if not await self.parts.store.store_firing_alerts(self.epoch, restored, None, self._unsent):
             self._depose(None)
             return None
+        self._restoring = False
         self.firing = restored
         return restored
 
@@ -323,9 +333,11 @@ class Leader:
         if not stored:
             self._depose(None)
             return
-        self.firing = still_firing
+        self.firing, self._unsent = still_firing, list(events)
         await self._send(events)
-        if not await store.store_firing_alerts(epoch, still_firing, still_firing) and self.epoch == epoch:
+        if await store.store_firing_alerts(epoch, still_firing, still_firing):
+            self._unsent = []
+        elif self.epoch == epoch:
             self._depose(None)  # a newer leader holds the set, and sends the events again
 
     async def _send(self, events: Sequence[AlertEvent]) -> None:
@@ -357,7 +369,7 @@ class Leader:
             self._timer = None
         self.firing, self.crossings, self._checked = {}, {}, {}
         self._floors.clear()
-        self._sampled = {}
+        self._sampled, self._unsent, self._restoring = {}, [], False
 
     @property
     def identity(self) -> str:

@@ -111,3 +111,12 @@ def test_any_group_name_is_a_team_on_the_floor_and_only_aftersale_changes_counti
     policy = resolve_policy(settings, "s1")
     assert policy.aftersale_agents == frozenset({"c"})
     assert policy.agent_groups == {"a": "presale", "b": "vip-night_2", "c": "aftersale"}
+
+
+def test_rating_days_reaches_back_no_further_than_a_buyers_state_keeps_consultations() -> None:
+    """`28d` is today and 27 business days before it: a rating of day D+28 found day D's
+    consultation live only until pruning dropped it, and always in a rebuild."""
+    assert settings_from_yaml("defaults: {rating_days: 27}").defaults.rating_days == 27
+    for text in ("defaults: {rating_days: 28}", "shops: {s1: {rating_days: 28}}"):
+        with pytest.raises(ConfigError, match="rating_days"):
+            settings_from_yaml(text)

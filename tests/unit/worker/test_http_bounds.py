@@ -280,6 +280,49 @@ def test_a_client_that_goes_away_mid_body_ends_the_sending_quietly(monkeypatch: 
     assert run(scenario()).abort.called
 
 
+class SlowWriter(StuckWriter):
+    """A payload writer whose peer reads, but slowly: each chunk takes a while."""
+
+    async def write(self, data: bytes, *args: Any, **kwargs: Any) -> None:
+        self.chunks.append(bytes(data))
+        await asyncio.sleep(0.05)
+
+
+def test_a_report_read_too_slowly_is_dropped_and_gives_its_turn_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each chunk within the write timeout, but a few hundred bytes a second: it held its report
+    turn for the body's chunks times the timeout (an hour for 25 MB)."""
+    monkeypatch.setattr(bodies, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(bodies, "GRACE_SECONDS", 0.1)
+    runtime = FakeRuntime(settings(), ReadStore())
+
+    async def scenario() -> Any:
+        handler = stream_handler(runtime, "/api/v1/report")
+        writer = SlowWriter()
+        request = make_mocked_request("GET", "/api/v1/report?shop=s1", writer=writer)
+        await asyncio.wait_for(handler(request), WAIT)
+        return writer, request.transport
+
+    writer, transport = run(scenario())
+    assert transport.abort.called and 2 <= len(writer.chunks) <= 6
+
+
+@pytest.mark.parametrize("path", ["/api/v1/report", "/report"])
+def test_a_head_request_gets_the_headers_and_no_body(path: str) -> None:
+    """aiohttp leaves out the body of a HEAD answer only when it is not streamed: a streamed one
+    followed the headers, and a keep-alive client read it as its next answer."""
+    runtime = FakeRuntime(settings(), ReadStore())
+
+    async def scenario() -> Any:
+        handler = stream_handler(runtime, path)
+        writer = StuckWriter()
+        request = make_mocked_request("HEAD", f"{path}?shop=s1", writer=writer)
+        response = await asyncio.wait_for(handler(request), WAIT)
+        return writer, response
+
+    writer, response = run(scenario())
+    assert writer.chunks == [] and response.status == 200 and response.content_length > 0
+
+
 def test_a_cancelled_stream_passes_the_cancellation_on() -> None:
     runtime = FakeRuntime(settings(), ReadStore())
 

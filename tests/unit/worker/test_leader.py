@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from typing import Any
+
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agents.core.alerts import AlertEvent
 from agents.core.clock import wall_clock_ms
@@ -304,3 +307,53 @@ def test_a_leader_whose_alerts_redis_lost_stores_them_again_and_resolves_each_ep
     ]
     assert not runtime.leader.deposed and runtime.collector.snapshot.floors
     assert store.alerts == {("BuyerWaitingTooLong", "s1", "s1:a"): NOW}
+
+
+class FailingStores(FakeStore):
+    """Redis times out on the next `failures` stores of the firing set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 0
+
+    async def store_firing_alerts(self, *args: Any, **kwargs: Any) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise RedisTimeoutError("Timeout reading from redis")
+        return await super().store_firing_alerts(*args, **kwargs)
+
+
+def test_a_restore_whose_store_fails_is_tried_again_the_next_round() -> None:
+    """Taking the new epoch and storing the set are two calls: a store that failed left the hash
+    with this leader's epoch and no alerts, which then read as the set (b never resolved, and a
+    fired again under a new id)."""
+    store, sent = FailingStores(), list[AlertEvent]()
+    a_buyer_waits(store, NOW - 30_000)
+    store.vectors[("s1", "s1:b")] = [1] + [0] * (WIDTH - 1)
+    store.waits[("s1", "s1:b")] = (1, NOW - 20_000, "tb_2")
+    runtime = leader(store, sent)
+    asyncio.run(runtime.lead(NOW))
+    store.alerts, store.epoch, store.failures = {}, 0, 1  # lost; the restore's store times out
+    store.waits[("s1", "s1:b")] = (0, None, None)
+    with contextlib.suppress(RedisTimeoutError):
+        asyncio.run(runtime.lead(NOW + 1_000))
+    asyncio.run(runtime.lead(NOW + 2_000))
+    asyncio.run(runtime.lead(NOW + 3_000))
+    assert [(e.agent_id, e.state, e.alert_id) for e in sent[2:]] == [
+        ("s1:b", "resolved", f"BuyerWaitingTooLong/s1/s1:b/{NOW}")
+    ]
+
+
+def test_events_stored_and_never_sent_survive_redis_losing_the_set() -> None:
+    """A send failed after the set was stored with its events, then Redis lost the set: the
+    leader stores its own unsent events again with it, and the next round sends them."""
+    store, sink = FakeStore(), FailingSink(failures=1)
+    a_buyer_waits(store, NOW - 30_000)
+    runtime = leader(store, [])
+    runtime.alert_sink = sink  # type: ignore[assignment]
+    with contextlib.suppress(ConnectionError):
+        asyncio.run(runtime.lead(NOW))
+    store.alerts, store.epoch, store.unsent = {}, 0, []  # lost
+    asyncio.run(runtime.lead(NOW + 1_000))
+    asyncio.run(runtime.lead(NOW + 2_000))
+    assert [(e.state, e.alert_id) for e in sink.sent] == [("firing", f"BuyerWaitingTooLong/s1/s1:a/{NOW}")]
