@@ -105,6 +105,13 @@ def decode_value(value: bytes | None, max_record_bytes: int, decode: Callable[[b
             Reason.TOO_LARGE,
             f"{len(value)} bytes, more than processing.max_record_bytes = {max_record_bytes}",
         )
+    # msgspec checks UTF-8 only in the strings it decodes, not in the fields it skips; JSON text
+    # is UTF-8 (RFC 8259), so a value that is not is rejected whole. ASCII needs no look.
+    if not value.isascii():
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return Rejection(Reason.NOT_UTF8, "value is not UTF-8")
     try:
         return decode(value)
     except msgspec.ValidationError as exc:
@@ -112,10 +119,6 @@ def decode_value(value: bytes | None, max_record_bytes: int, decode: Callable[[b
     except RecursionError:  # msgspec recurses into unknown fields it skips, too
         return Rejection(Reason.INVALID_JSON, "JSON nested too deeply")
     except msgspec.DecodeError as exc:
-        try:
-            value.decode("utf-8")
-        except UnicodeDecodeError:
-            return Rejection(Reason.NOT_UTF8, "value is not UTF-8")
         return Rejection(Reason.INVALID_JSON, str(exc))
 
 

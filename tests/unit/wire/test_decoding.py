@@ -60,6 +60,9 @@ def test_valid_events_decode_to_their_types() -> None:
     ("value", "reason"),
     [
         (b"\xff\xfe{", Reason.NOT_UTF8),
+        # In a field msgspec skips (unknown), where it does not look: JSON text is UTF-8.
+        (message().replace(b"}", b', "note": "\xff\xfe"}'), Reason.NOT_UTF8),
+        (message().replace(b"}", b', "\xff": 1}'), Reason.NOT_UTF8),
         (b"{not json", Reason.INVALID_JSON),
         (b"", Reason.INVALID_JSON),
         (b"[1, 2]", Reason.WRONG_TYPE),

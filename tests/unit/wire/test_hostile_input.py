@@ -151,3 +151,32 @@ def test_every_known_label_value_is_exported_at_zero_from_the_start() -> None:
     for alert in ("BuyerWaitingTooLong", "FirstResponseSlow"):
         assert registry.get_sample_value("kefu_alert_events_total", {"alert": alert, "state": "firing"}) == 0
     asyncio.run(runtime.close())
+
+
+# The producer refuses a record over producer_max_request_size (1,000,000 by default), key included.
+PRODUCER_MAX_REQUEST_BYTES = 1_000_000
+RECORD_OVERHEAD_BYTES = 512  # the record's and batch's headers, generously
+
+
+@pytest.mark.parametrize(
+    ("key_bytes", "value"),
+    [
+        (900_000, b"\x01" * 65_537),  # each control byte escapes to six
+        (960_000, b"\x01" * 8_000),  # invalid JSON under a key that fits the broker
+        (40, b"\xff" * 200_000),  # each invalid UTF-8 byte escapes to five
+    ],
+)
+def test_a_dead_letter_always_fits_what_the_producer_sends(key_bytes: int, value: bytes) -> None:
+    """A record that Kafka delivered (under 1 MB with its key) was rejected, and its dead letter,
+    key copied whole and payload escaped, came to 1.29 MB: the producer refused it, and the
+    worker stopped on that record at every restart ("never stops the worker", events.md)."""
+    key = b"k" * key_bytes
+    rejection = EventDecoder(max_record_bytes=2_000_000).decode(value, key, NOW)
+    assert isinstance(rejection, Rejection)
+    letter = DeadLetter.of(rejection, "c.messages", 0, 7, key, value)
+    assert (
+        len(letter.key or b"") + len(letter.payload()) + RECORD_OVERHEAD_BYTES <= PRODUCER_MAX_REQUEST_BYTES
+    )
+    assert letter.key == key[: len(letter.key or b"")]
+    if key_bytes > 1024:
+        assert f"the key holds its first 1024 of {key_bytes} bytes" in letter.detail
