@@ -91,6 +91,16 @@ async def offsets_are_raised_never_lowered(store: StatusStore) -> None:
     assert await store.applied_offsets([(TOPIC, 0), (TOPIC, 3)]) == [10, 5]
 
 
+async def each_raise_says_where_it_found_the_offset_and_its_log_remembers_it(store: StatusStore) -> None:
+    """The records above the offset a raise found are its to count; a raise whose reply was
+    lost finds itself in the log, with that offset. One that raised nothing is not there."""
+    assert await store.raise_offsets(TOPIC, {1: 10}, "w1:1") == {1: -1}
+    assert await store.raise_offsets(TOPIC, {1: 7}, "w2:1") == {1: 10}  # behind: raises nothing
+    assert await store.raise_offsets(TOPIC, {1: 12}, "w2:2") == {1: 10}
+    assert [await store.raised(TOPIC, 1, r) for r in ("w1:1", "w2:1", "w2:2", "w9:9")] == [-1, None, 10, None]
+    assert await store.raised(TOPIC, 2, "w1:1") is None  # another partition's log
+
+
 async def agents_are_kept_apart(store: StatusStore) -> None:
     other = ("s1", "s1:b")
     await store.apply_status(
@@ -108,5 +118,6 @@ CLAUSES: list[Callable[[StatusStore], Awaitable[None]]] = [
     equal_times_keep_kafka_order,
     history_before_the_kept_days_keeps_only_its_newest_point,
     offsets_are_raised_never_lowered,
+    each_raise_says_where_it_found_the_offset_and_its_log_remembers_it,
     agents_are_kept_apart,
 ]

@@ -12,10 +12,12 @@ touches the buyer topics' partitions, fence or outbox, and their hot path is unc
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from agents.core.clock import Clock, wall_clock_ms
@@ -35,14 +37,32 @@ from streams.wire.status_decoding import StatusDecoder
 log = logging.getLogger(__name__)
 
 
+# One fresh record's outcome, counted once its partition's raise says it is this worker's:
+# (offset, topic, outcome, rejection reason or None).
+Entry = tuple[int, str, str, str | None]
+
+
+@dataclass(slots=True)
+class _Raise:
+    """A raise sent for one partition whose reply never came: its id (the partition's raise
+    log has it if it landed) and the outcomes it would have counted."""
+
+    raise_id: str
+    entries: list[Entry]
+
+
 @dataclass(slots=True)
 class StatusBatch:
     """A batch with its verdicts, made once and kept across retries (see batch.py: a record
-    dead-lettered as `future_ts` must not be applied by a retry whose clock moved on)."""
+    dead-lettered as `future_ts` must not be applied by a retry whose clock moved on), and what
+    its attempts did that a retry must not do again: the records dead-lettered, and the raises
+    whose replies were lost."""
 
     records: Sequence[KafkaRecord]
     decoded: list[AgentStatus | Rejection]
     now_ms: int
+    lettered: set[int] = field(default_factory=set)
+    unanswered: dict[tuple[str, int], _Raise] = field(default_factory=dict)
 
 
 class StatusProcessor:
@@ -61,6 +81,8 @@ class StatusProcessor:
         self.dead_letters = dead_letters
         self.metrics = metrics
         self.clock = clock
+        self._identity = uuid.uuid4().hex[:16]
+        self._raise_ids = itertools.count(1)
 
     async def process_until_done(self, records: Sequence[KafkaRecord]) -> BatchReport:
         """`process`, retried with backoff through Redis outages (batch.py's rules)."""
@@ -73,35 +95,65 @@ class StatusProcessor:
         return StatusBatch(records, [self.decoder.decode(r.value, r.key, now_ms) for r in records], now_ms)
 
     async def process(self, records: Sequence[KafkaRecord] | StatusBatch) -> BatchReport:
+        """Apply the batch's fresh records and raise their partitions' offsets. Each record is
+        counted by the worker whose raise moves its partition past it: two workers that both
+        held a partition across a rebalance apply the same records (harmless: idempotent per
+        event), and only one counts them."""
         started = time.perf_counter()
         batch = records if isinstance(records, StatusBatch) else self.judge(records)
         report = BatchReport()
+        landed = await self._settle_unanswered(batch)
         fresh, last = await self._fresh(batch, report)
         letters = []
+        entries: dict[tuple[str, int], list[Entry]] = {}
         writes: dict[tuple[str, str], list[int]] = {}
         for i in fresh:
             record, item = batch.records[i], batch.decoded[i]
             if isinstance(item, Rejection):
-                letters.append(
-                    DeadLetter.of(
-                        item, record.topic, record.partition, record.offset, record.key, record.value
+                if i not in batch.lettered:  # an earlier attempt sent it (its raise then failed)
+                    letters.append(
+                        DeadLetter.of(
+                            item, record.topic, record.partition, record.offset, record.key, record.value
+                        )
                     )
-                )
-                report.count(record.topic, REJECTED)
-                report.rejected[item.reason.value] = report.rejected.get(item.reason.value, 0) + 1
+                entry = (record.offset, record.topic, REJECTED, item.reason.value)
+                entries.setdefault((record.topic, record.partition), []).append(entry)
             else:
                 writes.setdefault((item.shop_id, item.agent_id), []).append(i)
         if letters:
             await self.dead_letters(letters)
+            batch.lettered.update(i for i in fresh if isinstance(batch.decoded[i], Rejection))
         agent_writes = [self._write(batch, shop, agent, indexes) for (shop, agent), indexes in writes.items()]
         outcomes = await self.store.apply_status(agent_writes, batch.now_ms) if agent_writes else []
         for indexes, results in zip(writes.values(), outcomes, strict=True):
             for i, outcome in zip(indexes, results, strict=True):
-                report.count(batch.records[i].topic, outcome)
+                record = batch.records[i]
+                entries.setdefault((record.topic, record.partition), []).append(
+                    (record.offset, record.topic, outcome, None)
+                )
+        raise_id = f"{self._identity}:{next(self._raise_ids)}"
         for topic, offsets in last.items():
-            await self.store.raise_offsets(topic, offsets)
+            sent = {(topic, p): _Raise(raise_id, entries.get((topic, p), [])) for p in offsets}
+            batch.unanswered.update(sent)  # until Redis answers, each may or may not have landed
+            found = await self.store.raise_offsets(topic, offsets, raise_id)
+            for partition, boundary in found.items():
+                _count(report, batch.unanswered.pop((topic, partition)).entries, boundary)
+        report.add(landed)
+        # A landed raise's records were skipped above as applied; they are its to count.
+        report.skipped_already_applied -= landed.counted
         self._observe(report, time.perf_counter() - started)
         return report
+
+    async def _settle_unanswered(self, batch: StatusBatch) -> BatchReport:
+        """What an earlier attempt's raises whose replies were lost counted, if they landed."""
+        landed = BatchReport()
+        for (topic, partition), sent in list(batch.unanswered.items()):
+            boundary = await self.store.raised(topic, partition, sent.raise_id)
+            if boundary is not None:
+                _count(landed, sent.entries, boundary)
+                landed.skipped_already_applied = 0  # counted by the attempt that succeeds
+            del batch.unanswered[(topic, partition)]
+        return landed
 
     async def _fresh(
         self, batch: StatusBatch, report: BatchReport
@@ -144,3 +196,15 @@ class StatusProcessor:
             self.metrics.events.labels(topic, outcome).inc(n)
         for reason, n in report.rejected.items():
             self.metrics.rejected.labels(reason).inc(n)
+
+
+def _count(report: BatchReport, entries: Sequence[Entry], boundary: int) -> None:
+    """The outcomes of `entries` above `boundary` (the offset their raise found): those at or
+    below it were raised, and counted, by another worker."""
+    for offset, topic, outcome, reason in entries:
+        if offset <= boundary:
+            report.skipped_already_applied += 1
+            continue
+        report.count(topic, outcome)
+        if reason is not None:
+            report.rejected[reason] = report.rejected.get(reason, 0) + 1

@@ -135,6 +135,12 @@ def offset_key(topic: str, partition: int) -> str:
     return f"{partition_prefix(partition)}:off:{topic}"
 
 
+def raise_log_key(topic: str, partition: int) -> str:
+    """The last raises of a kefu.agents partition's offset (raise_offset.lua), in its slot; not
+    under `:off:`, which only offsets may match (their readers GET every such key)."""
+    return f"{partition_prefix(partition)}:raises:{topic}"
+
+
 def buyer_key(partition: int, shop: str, buyer: str) -> str:
     """A buyer's state lives with the input partition its records arrive on."""
     return f"{partition_prefix(partition)}:b:{len(shop)}.{shop}|{buyer}"

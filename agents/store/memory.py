@@ -103,6 +103,8 @@ class MemoryStatusStore:
         # (shop, agent) -> event id -> (ts, offset, status, record)
         self.points: dict[tuple[str, str], dict[str, tuple[int, int, str, str]]] = defaultdict(dict)
         self.seen: dict[tuple[str, str], int] = {}  # the agent index: (shop, agent) -> last seen
+        # (topic, partition) -> its last raises, newest first: (raise id, offset found)
+        self.raises: dict[tuple[str, int], deque[tuple[str, int]]] = {}
 
     async def applied_offsets(self, topic_partitions: Sequence[tuple[str, int]]) -> list[int]:
         return [self.offsets.get(tp, -1) for tp in topic_partitions]
@@ -130,9 +132,21 @@ class MemoryStatusStore:
             for change, outcome in zip(write.changes, outcomes, strict=True)
         ]
 
-    async def raise_offsets(self, topic: str, offsets: Mapping[int, int]) -> None:
+    async def raise_offsets(
+        self, topic: str, offsets: Mapping[int, int], raise_id: str = ""
+    ) -> dict[int, int]:
+        found = {}
         for partition, offset in offsets.items():
-            self.offsets[(topic, partition)] = max(offset, self.offsets.get((topic, partition), -1))
+            current = found[partition] = self.offsets.get((topic, partition), -1)
+            if offset > current:
+                self.offsets[(topic, partition)] = offset
+                if raise_id:
+                    log = self.raises.setdefault((topic, partition), deque(maxlen=COMMIT_LOG_LENGTH))
+                    log.appendleft((raise_id, current))
+        return found
+
+    async def raised(self, topic: str, partition: int, raise_id: str) -> int | None:
+        return next((f for i, f in self.raises.get((topic, partition), ()) if i == raise_id), None)
 
     async def status_points(self, pairs: AgentPairs, since_ms: int) -> list[list[ChangePoint]]:
         out = []

@@ -125,8 +125,18 @@ class StatusStore(StatusHistory, Protocol):
         """Keep each write's changes; per write, one outcome per change (applied, duplicate, late)."""
         ...
 
-    async def raise_offsets(self, topic: str, offsets: Mapping[int, int]) -> None:
-        """Raise each partition's last applied offset of `topic` to the given one, never lower."""
+    async def raise_offsets(
+        self, topic: str, offsets: Mapping[int, int], raise_id: str = ""
+    ) -> dict[int, int]:
+        """Raise each partition's last applied offset of `topic` to the given one, never lower;
+        per partition, the offset found before (-1: none): the records above it are this raise's
+        to count, those at or below it another worker's. With `raise_id`, a raise is noted in
+        the partition's raise log (its last COMMIT_LOG_LENGTH) for `raised`."""
+        ...
+
+    async def raised(self, topic: str, partition: int, raise_id: str) -> int | None:
+        """The offset `raise_id` found when it raised `partition` of `topic` (its reply lost),
+        or None when it raised nothing there (or is older than the log keeps)."""
         ...
 
 

@@ -68,14 +68,29 @@ class RedisStatusStore:
         results = await run_scripts(self.client, calls)
         return [[cast(bytes, o).decode() for o in outcomes] for outcomes in results[: len(writes)]]
 
-    async def raise_offsets(self, topic: str, offsets: Mapping[int, int]) -> None:
-        await run_scripts(
+    async def raise_offsets(
+        self, topic: str, offsets: Mapping[int, int], raise_id: str = ""
+    ) -> dict[int, int]:
+        partitions = sorted(offsets)
+        found = await run_scripts(
             self.client,
             [
-                ScriptCall(RAISE_OFFSET, [keys.offset_key(topic, partition)], [offset, self.offset_ttl_ms])
-                for partition, offset in sorted(offsets.items())
+                ScriptCall(
+                    RAISE_OFFSET,
+                    [keys.offset_key(topic, p), keys.raise_log_key(topic, p)],
+                    [offsets[p], self.offset_ttl_ms, raise_id],
+                )
+                for p in partitions
             ],
         )
+        return {p: int(f) for p, f in zip(partitions, found, strict=True)}
+
+    async def raised(self, topic: str, partition: int, raise_id: str) -> int | None:
+        mark = f"{raise_id}|".encode()
+        for entry in cast(list[bytes], await self.client.lrange(keys.raise_log_key(topic, partition), 0, -1)):
+            if entry.startswith(mark):
+                return int(entry[len(mark) :])
+        return None
 
     async def status_points(self, pairs: AgentPairs, since_ms: int) -> list[list[ChangePoint]]:
         out: list[list[ChangePoint]] = []

@@ -20,10 +20,12 @@ STATUS_APPLIED = "test hook: agent status applied, offsets not raised yet"
 def slow_raise(seconds: float) -> None:
     raise_offsets = RedisStatusStore.raise_offsets
 
-    async def slow(self: RedisStatusStore, topic: str, offsets: Mapping[int, int]) -> None:
+    async def slow(
+        self: RedisStatusStore, topic: str, offsets: Mapping[int, int], raise_id: str = ""
+    ) -> dict[int, int]:
         logging.getLogger(__name__).warning(STATUS_APPLIED)
         await asyncio.sleep(seconds)
-        await raise_offsets(self, topic, offsets)
+        return await raise_offsets(self, topic, offsets, raise_id)
 
     RedisStatusStore.raise_offsets = slow  # type: ignore[method-assign]
 

@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agents.core.policy import PolicyBook
 from agents.core.status import ChangePoint
 from agents.exposure.metrics import WorkerMetrics
 from agents.processing.status import StatusProcessor
 from agents.store.memory import MemoryStatusStore
+from agents.store.protocols import AgentStatusWrite
 from config.settings import Settings
 from streams.wire.deadletter import DeadLetter
 from streams.wire.records import Record
@@ -55,10 +57,12 @@ class Store(MemoryStatusStore):
         super().__init__()
         self.crash_on_raise = False
 
-    async def raise_offsets(self, topic: str, offsets: Mapping[int, int]) -> None:
+    async def raise_offsets(
+        self, topic: str, offsets: Mapping[int, int], raise_id: str = ""
+    ) -> dict[int, int]:
         if self.crash_on_raise:
             raise CrashBeforeRaise("the worker died after applying, before raising the offsets")
-        await super().raise_offsets(topic, offsets)
+        return await super().raise_offsets(topic, offsets, raise_id)
 
 
 def processor(
@@ -186,3 +190,103 @@ def test_a_bad_event_is_dead_lettered_with_its_reason_and_passed(item: Record, r
     assert events(registry, "rejected") == 1 and events(registry, "applied") == 1
     assert points(store) == [ChangePoint(NOW - MIN, "online")]
     assert asyncio.run(store.applied_offsets([(TOPIC, 0)])) == [1]
+
+
+# --- counted once, whatever Redis and the group do (issue: numbers a shop can stake pay on) ---
+
+BATCH = [
+    record(0, status("e1", NOW - 20 * MIN, "online")),
+    record(1, status("e2", NOW - 5 * MIN, "away")),
+    record(2, b"{not json", key=b"s1:s1:a"),
+]
+
+
+def rejected(registry: CollectorRegistry) -> float:
+    return registry.get_sample_value("kefu_events_rejected_total", {"reason": "invalid_json"}) or 0.0
+
+
+class LostRaiseReply(MemoryStatusStore):
+    """The raise lands, and its reply is lost once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lose = 1
+
+    async def raise_offsets(
+        self, topic: str, offsets: Mapping[int, int], raise_id: str = ""
+    ) -> dict[int, int]:
+        found = await super().raise_offsets(topic, offsets, raise_id)
+        if self.lose:
+            self.lose -= 1
+            raise RedisTimeoutError("Timeout reading from socket")
+        return found
+
+
+def test_a_raise_whose_reply_is_lost_is_counted_once() -> None:
+    """The retry found the offset raised and skipped every record as applied: the batch was
+    counted nowhere (its rejected record neither)."""
+    letters: list[DeadLetter] = []
+    worker, registry = processor(LostRaiseReply(), letters)
+    asyncio.run(worker.process_until_done(BATCH))
+    assert (events(registry, "applied"), events(registry, "rejected"), rejected(registry)) == (2, 1, 1)
+    assert len(letters) == 1
+
+
+class LostApplyReply(MemoryStatusStore):
+    """apply_status lands, and its reply is lost once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lose = 1
+
+    async def apply_status(self, writes: Sequence[AgentStatusWrite], seen_ms: int) -> list[list[str]]:
+        outcomes = await super().apply_status(writes, seen_ms)
+        if self.lose:
+            self.lose -= 1
+            raise RedisTimeoutError("Timeout reading from socket")
+        return outcomes
+
+
+def test_a_retry_in_the_same_process_sends_no_dead_letter_twice() -> None:
+    letters: list[DeadLetter] = []
+    worker, registry = processor(LostApplyReply(), letters)
+    asyncio.run(worker.process_until_done(BATCH))
+    assert [(letter.offset, letter.reason) for letter in letters] == [(2, "invalid_json")]
+    assert (events(registry, "applied"), events(registry, "rejected")) == (2, 1)
+
+
+class StalledApply(MemoryStatusStore):
+    """The first apply waits (its worker's Redis went away) until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate: asyncio.Event | None = asyncio.Event()
+
+    async def apply_status(self, writes: Sequence[AgentStatusWrite], seen_ms: int) -> list[list[str]]:
+        if self.gate is not None:
+            gate, self.gate = self.gate, None
+            await gate.wait()
+        return await super().apply_status(writes, seen_ms)
+
+
+def test_two_workers_that_both_held_a_partition_across_a_rebalance_count_its_records_once() -> None:
+    """The old owner stalls in a Redis outage past the rebalance, the new owner applies the
+    batch, then the old one finishes it: both counted every record (2 applied, 1 rejected each)."""
+
+    async def race() -> tuple[CollectorRegistry, CollectorRegistry]:
+        store = StalledApply()
+        gate = store.gate
+        old, old_registry = processor(store)
+        new, new_registry = processor(store)
+        stalled = asyncio.create_task(old.process_until_done(BATCH))
+        await asyncio.sleep(0.01)
+        await new.process_until_done(BATCH)
+        assert gate is not None
+        gate.set()
+        await stalled
+        return old_registry, new_registry
+
+    registries = asyncio.run(race())
+    assert sum(events(r, "applied") for r in registries) == 2
+    assert sum(events(r, "rejected") for r in registries) == 1
+    assert sum(rejected(r) for r in registries) == 1
