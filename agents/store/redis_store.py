@@ -417,12 +417,20 @@ class RedisStore:
         await self.client.aclose()
 
     async def delete_state(self) -> int:
-        """Delete every kefu-pulse key (rebuild starts from nothing); how many there were."""
+        """Delete every kefu-pulse key the input topics rebuild (rebuild starts from nothing);
+        how many there were. Not what no replay can make again: the firing alerts (each
+        episode's start, so one firing before the rebuild resolves under its id after it) and
+        notify's ledger (so no notice or digest goes twice)."""
         deleted = 0
         async for key in self.client.scan_iter(f"{keys.PREFIX}:*", count=1000):  # cluster: every master
-            deleted += int(await self.client.unlink(key))
+            if not _outlives_rebuild(cast(bytes, key).decode()):
+                deleted += int(await self.client.unlink(key))
         return deleted
 
     async def move_buyers(self, partitions: int, dry_run: bool) -> Moves:
         """Re-home every buyer state for a new input partition count (repartition)."""
         return await move_buyers(self.client, partitions, dry_run)
+
+
+def _outlives_rebuild(key: str) -> bool:
+    return key == keys.ALERTS_KEY or key.startswith(f"{keys.PREFIX}:notify:")

@@ -260,6 +260,31 @@ def test_unsent_alert_events_stay_with_the_set_until_a_store_without_them(url: s
     assert seen == [(epoch, {key: 5}), [event], (epoch, {key: 5}), [], (epoch, {}), []]
 
 
+def test_rebuild_deletes_what_the_replay_makes_again_and_keeps_the_alerts_and_notify_ledger(url: str) -> None:
+    """The firing set and notify's ledger come from no input topic: deleted by a rebuild, an
+    alert firing before it fired again under a new id after it (and the first never resolved),
+    and a digest claimed that day went twice."""
+    key = ("BuyerWaitingTooLong", "s1", "s1:a")
+
+    async def rebuild_start() -> tuple[int, dict[tuple[str, str, str], int], bytes | None, int]:
+        store = RedisStore(connect(url))
+        client = store.client
+        epoch = await store.take_leadership()
+        assert await store.store_firing_alerts(epoch, {key: 5})
+        await client.set("kp:notify:sent:BuyerWaitingTooLong/s1/s1:a/5", b"sent")
+        await client.set(keys.buyer_key(0, "s1", "b1"), b"state")
+        await store.delete_state()
+        kept = await store.firing_alerts()
+        ledger = await client.get("kp:notify:sent:BuyerWaitingTooLong/s1/s1:a/5")
+        buyers = await client.exists(keys.buyer_key(0, "s1", "b1"))
+        await client.delete(keys.ALERTS_KEY, "kp:notify:sent:BuyerWaitingTooLong/s1/s1:a/5")
+        await client.aclose()
+        return kept[0], kept[1], ledger, buyers
+
+    epoch, firing, ledger, buyers = asyncio.run(rebuild_start())
+    assert epoch > 0 and firing == {key: 5} and ledger == b"sent" and buyers == 0
+
+
 def test_a_stale_leaders_firing_set_is_refused(url: str) -> None:
     """A leader that froze while another took a newer epoch cannot overwrite the newer one's set."""
 
