@@ -138,8 +138,21 @@ def apply_rating(state: BuyerState, event: Rating, calendar: BusinessCalendar, r
     return True
 
 
-def apply_order(state: BuyerState, event: Order) -> None:
+def apply_order(state: BuyerState, event: Order, unpaid_from: int | None = None) -> None:
+    """Fold one order event. An order never paid and created before `unpaid_from` (that of
+    the event's own day, `unpaid_from_ms`) is one the live state has dropped by now: it is
+    forgotten here too, so a rebuild, whose state keeps more, books its late payment the same
+    way (as an order never seen)."""
     order = next((o for o in state.orders if o.order_id == event.order_id), None)
+    if (
+        order is not None
+        and unpaid_from is not None
+        and order.paid is None
+        and order.created is not None
+        and order.created < unpaid_from
+    ):
+        state.orders.remove(order)
+        order = None
     if order is None:
         order = OrderState(event.order_id)
         state.orders.append(order)

@@ -217,3 +217,24 @@ def test_an_order_never_paid_leaves_the_state_two_months_after_its_creation() ->
     assert [o.order_id for o in state.orders] == ["T1"]
     ledger.apply_live(buyer_msg(at(10, day=61), A))
     assert state.orders == []
+
+
+@pytest.mark.parametrize("days_later", [45, 59, 62, 80])
+def test_a_rebuild_books_a_late_payment_of_an_unpaid_order_as_live_did(days_later: int) -> None:
+    """A rebuild's state keeps every order of its retention: it kept a never-paid order that
+    live had dropped at 60 days, and credited its payment to A's inquiry of day 0 where live
+    counted it an order of its own day, credited to B (the 28d window then differed)."""
+
+    def run(restore: bool) -> tuple[tuple[int, int], int]:
+        ledger = Ledger(settings=settings("defaults: {attribution: {judge: created}}"), now_ms=at(0))
+        ledger.restore_history = restore
+        ledger.apply_live(
+            buyer_msg(at(10), A), agent_msg(at(10, 1), A), order(at(10, 5), "T1", "created", AMOUNT)
+        )
+        ledger.apply_live(buyer_msg(at(9, day=days_later), B), agent_msg(at(9, 1, day=days_later), B))
+        ledger.apply_live(order(at(9, 30, day=days_later), "T1", "paid", AMOUNT))
+        b = ledger.day(B, day=days_later)
+        return (b.paid, b.sales_fen), ledger.day("", day=days_later).orders
+
+    # Inside the 28d window, the same; day 0 is history a rebuild restores and live froze.
+    assert run(restore=True) == run(restore=False)
