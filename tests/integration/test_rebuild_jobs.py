@@ -45,7 +45,8 @@ SUMMARY = re.compile(r"^rebuild: applied (\d+) records in [\d.]+s \([\d,]+ event
 WALL_CLOCK_SCORES = re.compile(rb"^kp:(agents:\{.*\}(:chg)?|shops)$")
 BATCH_BOUNDARY_SCORES = re.compile(rb"^kp:\{[^}]*\}:mv$")
 BATCH_BOUNDARY_VALUE = re.compile(rb"^kp:\{[^}]*\}:outbox$")
-COMMIT_LOG = re.compile(rb"^kp:\{[^}]*\}:commits$")
+# The logs of commit and raise ids: which processor made them differs with the jobs.
+COMMIT_LOG = re.compile(rb"^kp:\{[^}]*\}:(commits|raises:.*)$")
 BATCH_BOUNDARY_FIELD_VALUES = re.compile(rb"^kp:(\{[^}]*\}:(a|dv)|agents:\{.*\}:ver)$")
 BUYER = re.compile(rb"^kp:\{p[^}]*\}:b:")
 
