@@ -285,6 +285,23 @@ def test_rebuild_deletes_what_the_replay_makes_again_and_keeps_the_alerts_and_no
     assert epoch > 0 and firing == {key: 5} and ledger == b"sent" and buyers == 0
 
 
+def test_unsent_events_that_cannot_be_read_are_dropped_not_raised(url: str) -> None:
+    """An infinite threshold is JSON null: a set stored with such an event failed every round
+    after it (the leader's timer task raised, and its worker stopped)."""
+
+    async def read() -> list[AlertEvent]:
+        store = RedisStore(connect(url))
+        epoch = await store.take_leadership()
+        assert await store.store_firing_alerts(epoch, {})
+        await store.client.hset(keys.ALERTS_KEY, "unsent", b'[{"alert":"x","threshold":null}]')
+        unsent = await store.unsent_alerts()
+        await store.client.hdel(keys.ALERTS_KEY, "unsent")
+        await store.client.aclose()
+        return unsent
+
+    assert asyncio.run(read()) == []
+
+
 def test_a_stale_leaders_firing_set_is_refused(url: str) -> None:
     """A leader that froze while another took a newer epoch cannot overwrite the newer one's set."""
 
