@@ -63,6 +63,11 @@ class StatusBatch:
     now_ms: int
     lettered: set[int] = field(default_factory=set)
     unanswered: dict[tuple[str, int], _Raise] = field(default_factory=dict)
+    # The counts of the raises that landed, answered or settled, until an attempt returns them:
+    # a later failure of the same attempt must not lose them. `settled`: how many of their
+    # records were an earlier attempt's (skipped as applied by the attempt that returns).
+    landed: BatchReport = field(default_factory=BatchReport)
+    settled: int = 0
 
 
 class StatusProcessor:
@@ -102,7 +107,7 @@ class StatusProcessor:
         started = time.perf_counter()
         batch = records if isinstance(records, StatusBatch) else self.judge(records)
         report = BatchReport()
-        landed = await self._settle_unanswered(batch)
+        await self._settle_unanswered(batch)
         fresh, last = await self._fresh(batch, report)
         letters = []
         entries: dict[tuple[str, int], list[Entry]] = {}
@@ -137,23 +142,23 @@ class StatusProcessor:
             batch.unanswered.update(sent)  # until Redis answers, each may or may not have landed
             found = await self.store.raise_offsets(topic, offsets, raise_id)
             for partition, boundary in found.items():
-                _count(report, batch.unanswered.pop((topic, partition)).entries, boundary)
-        report.add(landed)
-        # A landed raise's records were skipped above as applied; they are its to count.
-        report.skipped_already_applied -= landed.counted
+                _count(batch.landed, batch.unanswered.pop((topic, partition)).entries, boundary)
+        # An earlier attempt's landed raises: their records were skipped above as applied.
+        report.skipped_already_applied -= batch.settled
+        report.add(batch.landed)
+        batch.landed, batch.settled = BatchReport(), 0  # counted now, never again
         self._observe(report, time.perf_counter() - started)
         return report
 
-    async def _settle_unanswered(self, batch: StatusBatch) -> BatchReport:
-        """What an earlier attempt's raises whose replies were lost counted, if they landed."""
-        landed = BatchReport()
+    async def _settle_unanswered(self, batch: StatusBatch) -> None:
+        """Add to the batch's landed counts what an earlier attempt's raises whose replies were
+        lost counted, if they landed; each is settled once, even if a later one fails."""
         for (topic, partition), sent in list(batch.unanswered.items()):
             boundary = await self.store.raised(topic, partition, sent.raise_id)
             if boundary is not None:
-                _count(landed, sent.entries, boundary)
-                landed.skipped_already_applied = 0  # counted by the attempt that succeeds
+                _count(batch.landed, sent.entries, boundary)
+                batch.settled += len(sent.entries)
             del batch.unanswered[(topic, partition)]
-        return landed
 
     async def _fresh(
         self, batch: StatusBatch, report: BatchReport

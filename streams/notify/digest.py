@@ -71,7 +71,8 @@ class LedgerDigestClaim:
     """`Claim` of schedule.py through the notify ledger: pending while this process holds the
     digest (quiet hours, retries; kept alive with the alerts' claims), sent once a robot took it
     or it went to the dead letter. A process that dies holding it leaves the claim to lapse, and
-    the next one (within the catch-up window) sends it: never twice, never lost."""
+    the next one sends it, if it starts within the catch-up window (schedule.py) of the
+    digest's time: never twice, and not lost to a restart within that window."""
 
     def __init__(self, ledger: NotifyLedger) -> None:
         self.ledger = ledger
@@ -86,35 +87,47 @@ async def due_digests(
 ) -> list[tuple[DueDigest, Notice]]:
     """The notices of the due digests this process has claimed, each with its digest.
 
+    Every notice is rendered first, and only then are they claimed, together, for the caller
+    to put on their channels at once: a claim is kept alive once its notice is held there, and
+    one taken before the next shops' reports were read (seconds each, every shop due at the
+    same 09:00) could lapse meanwhile, for a second process to send the digest too.
     A shop whose report cannot be read now (an outage) is left due and tried again at the next
     call; one whose day has no report at all (a shop without data) is skipped for that day."""
-    notices = []
+    rendered = []
     for digest in shops_due:
         try:
-            notice = await _claimed_notice(digest, fetch, scheduler)
+            rendered.append((digest, await _notice(digest, fetch)))
         except ReportRequestError as error:
             log.warning("daily digest of %s for %s skipped: %s", digest.shop, _day(digest), error)
             scheduler.settle(digest)
-            continue
         except KefuError:
             raise  # a setting that cannot work: the service stops and says why
         except Exception as error:  # an outage: the other shops' digests still go
             log.warning(
                 "daily digest of %s not sent yet (%s), tried again", digest.shop, type(error).__name__
             )
+    claimed = []
+    for digest, notice in rendered:
+        try:
+            won = await scheduler.claim(digest) == "claimed"
+        except KefuError:
+            raise
+        except Exception as error:  # the ledger is away: asked again at the next call
+            log.warning(
+                "daily digest of %s not sent yet (%s), tried again", digest.shop, type(error).__name__
+            )
             continue
-        if notice is not None:
-            notices.append((digest, notice))
-    return notices
+        if won:
+            claimed.append((digest, notice))
+    return claimed
 
 
-async def _claimed_notice(digest: DueDigest, fetch: Fetch, scheduler: DigestScheduler) -> Notice | None:
-    """The digest's notice, or None when another process or an earlier run has sent it.
-    Rendered before it is claimed: a claim is never spent on a digest that cannot be sent."""
+async def _notice(digest: DueDigest, fetch: Fetch) -> Notice:
+    """The digest's notice, rendered before it is claimed: a claim is never spent on a digest
+    that cannot be sent."""
     report, previous = await fetch(digest.shop, digest.day)
     link = report_link(digest.plan.floor_url, digest.shop, _day(digest))
-    notice = digest_notice(report, previous, link, digest.plan.name)
-    return notice if await scheduler.claim(digest) == "claimed" else None
+    return digest_notice(report, previous, link, digest.plan.name)
 
 
 async def digests_due_now(

@@ -4,7 +4,8 @@ A `Ticket` is one record of `kefu.alerts`. It is claimed in the ledger (ledger.p
 each of its shop's channels, and done when every channel has sent, dead-lettered or dropped
 it; then its ledger key is settled and its offset may be committed (service.py).
 A notice that is no alert (the daily digest, `send_notice`) takes the same channels with a
-ticket of no record: its claim is elsewhere (schedule.py), and it has no offset to commit.
+ticket of no record: it has no offset to commit, and its claim is the ledger key it is given
+(digest.py), kept alive while held and settled once every channel is done with it.
 """
 
 from __future__ import annotations

@@ -170,15 +170,15 @@ class ChannelOutbox(Generic[T]):
             await self._deliver(self._planned.pop(0))
 
     async def _send_written(self, written: Written[T]) -> None:
-        self._sending_notice = written
+        self._sending_notice = written  # held (its claim kept alive) until reported, dead letter too
         try:
             ending = await self._attempts(written.notice)
+            if ending.reason is None:
+                await self._report.notice_sent(self.channel, written)
+            else:
+                await self._report.notice_dead(self.channel, written, ending.reason, ending.detail)
         finally:
             self._sending_notice = None
-        if ending.reason is None:
-            await self._report.notice_sent(self.channel, written)
-        else:
-            await self._report.notice_dead(self.channel, written, ending.reason, ending.detail)
 
     async def _deliver(self, message: Message[T]) -> None:
         self._sending = message.covers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime
+from typing import Any
 
 import msgspec
 import pytest
@@ -290,3 +291,39 @@ def test_report_fetcher_asks_for_the_one_day_and_the_team_the_day_before(kept: b
     assert service.calls == [("s1", "2026-11-01", "2026-11-01", None, 1_234), ("previous", 1_234)]
     assert previous == (team if kept else None)
     assert report.from_ == "2026-11-01"
+
+
+def test_claims_are_taken_after_every_due_report_is_read_so_none_lapses_before_it_is_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every shop is due at 09:00. A claim taken before the next shops' reports were read (12 s
+    each) lapsed before its notice reached an outbox (where claims are kept alive), and a second
+    notify process claimed and sent that digest too."""
+    from agents.store.notify_store import MemoryNotifyLedger
+    from streams.notify import digest as digest_module
+    from streams.notify.digest import LedgerDigestClaim
+    from streams.notify.schedule import DigestPlan, next_digest_ms
+
+    now = [0]
+    monkeypatch.setattr(digest_module, "digest_notice", lambda report, previous, link, name: f"notice {name}")
+    ledger = MemoryNotifyLedger(lambda: now[0])
+    plans = [DigestPlan(f"s{i}", "Asia/Shanghai", "09:00", f"s{i}", None) for i in range(1, 5)]
+    fire = next_digest_ms(1_764_000_000_000, "Asia/Shanghai", "09:00")
+
+    async def slow(shop: str, day: int) -> Any:
+        now[0] += 12_000  # a busy store: 12 s a report
+        return sample_report(), None
+
+    async def fast(shop: str, day: int) -> Any:
+        return sample_report(), None
+
+    async def two_processes() -> tuple[list[str], list[str]]:
+        now[0] = fire
+        first = DigestScheduler(plans, LedgerDigestClaim(ledger), fire - 1)
+        second = DigestScheduler(plans, LedgerDigestClaim(ledger), fire - 1)
+        won_first = await digests_due_now(first, slow, fire)
+        won_second = await digests_due_now(second, fast, now[0])
+        return [d.shop for d, _ in won_first], [d.shop for d, _ in won_second]
+
+    won_first, won_second = asyncio.run(two_processes())
+    assert won_first == ["s1", "s2", "s3", "s4"] and won_second == []

@@ -290,3 +290,47 @@ def test_two_workers_that_both_held_a_partition_across_a_rebalance_count_its_rec
     assert sum(events(r, "applied") for r in registries) == 2
     assert sum(events(r, "rejected") for r in registries) == 1
     assert sum(rejected(r) for r in registries) == 1
+
+
+class SecondOutage(MemoryStatusStore):
+    """A raise lands and its reply is lost; then, on the retry, a later step fails once: the
+    offsets' read (`fresh`), or the second partition's raise-log look-up (`settle`)."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__()
+        self.where, self.lose, self.lookups = where, 1, 0
+
+    async def raise_offsets(
+        self, topic: str, offsets: Mapping[int, int], raise_id: str = ""
+    ) -> dict[int, int]:
+        found = await super().raise_offsets(topic, offsets, raise_id)
+        if self.lose:
+            self.lose -= 1
+            raise RedisTimeoutError("Timeout reading from socket")
+        return found
+
+    async def raised(self, topic: str, partition: int, raise_id: str) -> int | None:
+        self.lookups += 1
+        if self.where == "settle" and self.lookups == 2:
+            raise RedisTimeoutError("Timeout reading from socket")
+        return await super().raised(topic, partition, raise_id)
+
+    async def applied_offsets(self, topic_partitions: Sequence[tuple[str, int]]) -> list[int]:
+        if self.where == "fresh" and self.lookups == 2 and not self.lose:
+            self.where = ""
+            raise RedisTimeoutError("Timeout reading from socket")
+        return await super().applied_offsets(topic_partitions)
+
+
+@pytest.mark.parametrize("where", ["fresh", "settle"])
+def test_a_landed_raise_settled_by_an_attempt_that_then_fails_is_still_counted_once(where: str) -> None:
+    """The settled counts lived in the attempt: when a later step of it failed, the next
+    attempt found the offsets raised and counted those records nowhere."""
+    store = SecondOutage(where)
+    worker, registry = processor(store)
+    two_partitions = [
+        record(0, status("e1", NOW - MIN, "online"), partition=0),
+        record(0, status("e2", NOW - MIN, "away", agent="s1:b"), partition=1),
+    ]
+    report = asyncio.run(worker.process_until_done(two_partitions))
+    assert events(registry, "applied") == 2 and report.skipped_already_applied == 0
