@@ -118,7 +118,7 @@ class ChannelOutbox(Generic[T]):
 
     def waiting(self) -> int:
         planned = sum(len(message.covers) for message in self._planned)
-        return len(self._due) + len(self._sending) + planned + len(self._written)
+        return len(self._due) + len(self._sending) + planned + len(self.held_notices())
 
     def held(self) -> list[Due[T]]:
         """Everything this channel has not finished: due, planned, and the message being tried."""
