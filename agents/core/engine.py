@@ -29,7 +29,6 @@ from agents.core.projection import (
     project,
     sample_vectors,
 )
-from agents.core.windows import WINDOW_DAYS
 from streams.contract.events import Event, Message, Order, Rating, Transfer
 
 # Plain ints on the hot path, as in projection.py: an IntEnum index costs there.
@@ -95,9 +94,8 @@ def apply_buyer_events(
                 outcomes.append(Outcome.UNMATCHED)
                 continue
         else:
-            calendar = policy.calendar
-            cutoff_ms = calendar.day_start_ms(calendar.day(event.ts) - (WINDOW_DAYS - 1))
-            apply_order(state, event, unpaid_from_ms(cutoff_ms))  # type: ignore[arg-type]
+            # The cut pruning makes live, by the event's own day: rebuild's state keeps more.
+            apply_order(state, event, unpaid_from_ms(Horizon.at(policy, event.ts).cutoff_ms))  # type: ignore[arg-type]
         outcomes.append(Outcome.APPLIED)
     delta = BuyerDelta(outcomes)
     if delta.changed:

@@ -292,22 +292,13 @@ def test_two_workers_that_both_held_a_partition_across_a_rebalance_count_its_rec
     assert sum(rejected(r) for r in registries) == 1
 
 
-class SecondOutage(MemoryStatusStore):
+class SecondOutage(LostRaiseReply):
     """A raise lands and its reply is lost; then, on the retry, a later step fails once: the
     offsets' read (`fresh`), or the second partition's raise-log look-up (`settle`)."""
 
     def __init__(self, where: str) -> None:
         super().__init__()
-        self.where, self.lose, self.lookups = where, 1, 0
-
-    async def raise_offsets(
-        self, topic: str, offsets: Mapping[int, int], raise_id: str = ""
-    ) -> dict[int, int]:
-        found = await super().raise_offsets(topic, offsets, raise_id)
-        if self.lose:
-            self.lose -= 1
-            raise RedisTimeoutError("Timeout reading from socket")
-        return found
+        self.where, self.lookups = where, 0
 
     async def raised(self, topic: str, partition: int, raise_id: str) -> int | None:
         self.lookups += 1

@@ -254,15 +254,23 @@ class FailingSink:
         self.sent.extend(events)
 
 
-def test_an_episode_whose_send_failed_is_sent_again_under_its_own_id_and_resolves_under_it() -> None:
-    """metrics.md: the firing and the resolved event of one episode share `alert_id`. A send that
-    fails after the set was stored is sent again by the next round, not fired anew."""
-    store, sink = FakeStore(), FailingSink(failures=1)
+def first_send_fails(store: FakeStore) -> tuple[Runtime, FailingSink]:
+    """A leader whose first round stores a new episode (a buyer waiting 30 s) and whose send of
+    it fails (Kafka away)."""
+    sink = FailingSink(failures=1)
     a_buyer_waits(store, NOW - 30_000)
     runtime = leader(store, [])
     runtime.alert_sink = sink  # type: ignore[assignment]
     with contextlib.suppress(ConnectionError):
         asyncio.run(runtime.lead(NOW))
+    return runtime, sink
+
+
+def test_an_episode_whose_send_failed_is_sent_again_under_its_own_id_and_resolves_under_it() -> None:
+    """metrics.md: the firing and the resolved event of one episode share `alert_id`. A send that
+    fails after the set was stored is sent again by the next round, not fired anew."""
+    store = FakeStore()
+    runtime, sink = first_send_fails(store)
     asyncio.run(runtime.lead(NOW + 1_000))
     asyncio.run(runtime.lead(NOW + 2_000))
     store.waits[("s1", "s1:a")] = (0, None, None)  # answered
@@ -275,12 +283,9 @@ def test_an_episode_whose_send_failed_is_sent_again_under_its_own_id_and_resolve
 def test_a_new_leader_sends_what_the_old_one_stored_and_never_sent_under_the_same_id() -> None:
     """Leader A stores a new episode and stops before its event leaves (a crash, a slow Kafka
     in a rebalance): B, elected next, sends it under A's id and does not fire the episode again."""
-    store, sink_a, sent_b = FakeStore(), FailingSink(failures=1), list[AlertEvent]()
-    a_buyer_waits(store, NOW - 30_000)
-    a, b = leader(store, []), leader(store, sent_b)
-    a.alert_sink = sink_a  # type: ignore[assignment]
-    with contextlib.suppress(ConnectionError):
-        asyncio.run(a.lead(NOW))
+    store, sent_b = FakeStore(), list[AlertEvent]()
+    a, sink_a = first_send_fails(store)
+    b = leader(store, sent_b)
     a.leader.follow()
     asyncio.run(b.lead(NOW + 500))
     asyncio.run(b.lead(NOW + 1_500))
@@ -347,12 +352,8 @@ def test_a_restore_whose_store_fails_is_tried_again_the_next_round() -> None:
 def test_events_stored_and_never_sent_survive_redis_losing_the_set() -> None:
     """A send failed after the set was stored with its events, then Redis lost the set: the
     leader stores its own unsent events again with it, and the next round sends them."""
-    store, sink = FakeStore(), FailingSink(failures=1)
-    a_buyer_waits(store, NOW - 30_000)
-    runtime = leader(store, [])
-    runtime.alert_sink = sink  # type: ignore[assignment]
-    with contextlib.suppress(ConnectionError):
-        asyncio.run(runtime.lead(NOW))
+    store = FakeStore()
+    runtime, sink = first_send_fails(store)
     store.alerts, store.epoch, store.unsent = {}, 0, []  # lost
     asyncio.run(runtime.lead(NOW + 1_000))
     asyncio.run(runtime.lead(NOW + 2_000))
