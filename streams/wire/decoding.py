@@ -75,11 +75,16 @@ def amount_to_fen(raw: bytes) -> int | None:
     if not _AMOUNT_NUMBER.match(text):
         return None  # negative, null, a bool or anything else that is not a plain number
     if "e" in text or "E" in text:
-        from decimal import Decimal, InvalidOperation
+        from decimal import Decimal, DecimalException
 
         try:
-            cents = Decimal(text) * 100
-        except InvalidOperation:
+            amount = Decimal(text)
+            # Far past any price, either way: 1e999999 * 100 overflows the decimal context, and
+            # 1e-999999999 * 100 underflows to a silent 0.
+            if amount and not -20 <= amount.adjusted() <= 20:
+                return None
+            cents = amount * 100
+        except DecimalException:
             return None
         if cents != cents.to_integral_value() or cents > 10**15:
             return None

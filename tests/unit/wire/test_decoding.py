@@ -133,6 +133,13 @@ def test_amount_is_optional_for_cancel_and_refund() -> None:
         (b'"1.5.1"', None),
         (b"1.001", None),
         (b'" 1"', None),
+        # Past the decimal context's exponent range: a rejection, never an exception that
+        # stops the worker on the same record at every restart.
+        (b"1e400", None),
+        (b"1e999999", None),
+        (b"1e999999999", None),
+        (b"1e-999999999", None),
+        (b"1E+999999999999999999", None),
     ],
 )
 def test_amount_to_fen_is_exact(raw: bytes, fen: int | None) -> None:
