@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Final, Literal, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -19,6 +19,7 @@ import msgspec
 import yaml
 from msgspec import Meta, Struct
 
+from config.addresses import bootstrap_servers, check_redis_url
 from config.calendar import MS_PER_DAY, MS_PER_HOUR
 from config.errors import KefuError
 from config.secret import (
@@ -35,7 +36,9 @@ DEFAULT_CONFIG_PATH = Path(__file__).with_name("kefu.yaml")
 
 PositiveInt = Annotated[int, Meta(gt=0)]
 NonNegativeInt = Annotated[int, Meta(ge=0)]
-PositiveFloat = Annotated[float, Meta(gt=0)]
+# Bounded: YAML's `.inf` is a float, and an infinite threshold or limit reached math.floor and
+# int() in the leader's round and the commands (OverflowError). A million is past any use.
+PositiveFloat = Annotated[float, Meta(gt=0, le=1_000_000)]
 
 _T = TypeVar("_T")
 _DURATION = re.compile(r"^([1-9][0-9]*)([hd])$")
@@ -546,9 +549,39 @@ def _raw_channels(data: dict[object, object]) -> list[tuple[str, dict[object, ob
     return found
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML as an operator means it: a mapping key is its text as written, and a key written
+    twice is an error. PyYAML's YAML 1.1 typing turned the shop id `012345` into 5349 (octal),
+    `on` into True and `1_000` into 1000, and the second of two `s1:` blocks silently replaced
+    the first: a real shop then ran on the defaults, its block list gone."""
+
+
+def _mapping_as_written(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[str, object]:
+    loader.flatten_mapping(node)  # `<<:` merges, as safe_load
+    mapping: dict[str, object] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark, "a key must be plain text", key_node.start_mark
+            )
+        key = key_node.value
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"the key {key!r} is written twice",
+                key_node.start_mark,
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_ConfigLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_as_written)
+
+
 def settings_from_yaml(text: str, source: str = "<config>") -> Settings:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_ConfigLoader)  # a SafeLoader
     except yaml.YAMLError as exc:
         # Not chained: PyYAML's own message quotes the line unmasked.
         raise ConfigError(f"{source}: not valid YAML: {_yaml_problem(exc, text)}") from None
@@ -628,7 +661,23 @@ def _apply_environment(settings: Settings, environ: os._Environ[str] | dict[str,
         web = msgspec.structs.replace(web, port=int(port))
     web = _web_access(web, environ)
     kafka = msgspec.structs.replace(kafka, security=_resolve_kafka_secrets(kafka.security, environ))
+    _check_address(
+        "KEFU_KAFKA_BOOTSTRAP" if "KEFU_KAFKA_BOOTSTRAP" in environ else "kafka.bootstrap",
+        lambda: bootstrap_servers(kafka.bootstrap),
+    )
+    _check_address(
+        "KEFU_REDIS_URL" if "KEFU_REDIS_URL" in environ else "redis.url",
+        lambda: check_redis_url(redis_settings.url),
+    )
     return msgspec.structs.replace(settings, kafka=kafka, redis=redis_settings, web=web)
+
+
+def _check_address(key: str, check: Callable[[], object]) -> None:
+    """Here, naming the key, rather than as a traceback from the Redis or Kafka client."""
+    try:
+        check()
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {mask_secrets(str(exc))}") from None
 
 
 def _web_access(web: WebSettings, environ: Mapping[str, str]) -> WebSettings:
@@ -764,10 +813,18 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"KEFU_CONFIG: cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"KEFU_CONFIG: {not_utf8(path, exc)}") from None
     try:
         return _apply_environment(settings_from_yaml(text, str(path)), environ)
     except ConfigError as exc:  # the environment's own secrets too, which no pattern may catch
         raise ConfigError(mask_secrets(str(exc), environment_secrets(environ))) from exc.__cause__
+
+
+def not_utf8(path: Path, error: UnicodeDecodeError) -> str:
+    """A file saved in another encoding (GBK, from an editor on Windows): where, not what."""
+    byte = error.object[error.start]
+    return f"{path} is not UTF-8 text (byte 0x{byte:02x} at offset {error.start}): save it as UTF-8"
 
 
 def environment_secrets(environ: os._Environ[str] | dict[str, str]) -> list[str]:

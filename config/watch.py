@@ -25,9 +25,17 @@ from pathlib import Path
 import msgspec
 import yaml
 
-from config.settings import ConfigError, Settings, _apply_environment, config_path, settings_from_yaml
+from config.settings import (
+    ConfigError,
+    Settings,
+    _apply_environment,
+    config_path,
+    not_utf8,
+    settings_from_yaml,
+)
 
 log = logging.getLogger(__name__)
+IGNORED = "configuration change ignored, keeping the last good rules: %s"
 
 # Keys whose change re-reads history differently: buckets already hold the old reading (or,
 # for retention_days, the old expiry) until `kefu-pulse rebuild` recomputes them.
@@ -141,7 +149,11 @@ class ConfigWatcher:
         try:
             text = self.path.read_text(encoding="utf-8")
         except OSError as exc:
-            log.error("configuration change ignored, keeping the last good rules: %s", exc.strerror)
+            log.error(IGNORED, exc.strerror)
+            return False
+        except UnicodeDecodeError as exc:  # saved as GBK, say: said once, until it changes again
+            self._stamp, self._settling = stamp, None
+            log.error(IGNORED, not_utf8(self.path, exc))
             return False
         if self._read_stamp() != stamp:  # written to while it was read
             self._settling = None
@@ -160,7 +172,7 @@ class ConfigWatcher:
         try:
             fresh = _apply_environment(settings_from_yaml(text, str(self.path)), self._environ)
         except ConfigError as exc:
-            log.error("configuration change ignored, keeping the last good rules: %s", exc)
+            log.error(IGNORED, exc)
             return False
         return self._switch(fresh)
 

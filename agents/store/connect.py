@@ -10,16 +10,15 @@ as for a single server.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-from config.addresses import host_port
+from config.addresses import cluster_nodes, is_cluster_url
 
 RedisClient = aioredis.Redis | RedisCluster
+__all__ = ["RedisClient", "cluster_nodes", "connect", "is_cluster_url"]
 
-CLUSTER_SUFFIX = "+cluster"
 
 # Fail over quickly instead of hanging a batch; a broken connection is noticed within 15 s.
 _CONNECTION = {"socket_timeout": 10, "socket_connect_timeout": 5, "health_check_interval": 15}
@@ -28,25 +27,6 @@ _CONNECTION = {"socket_timeout": 10, "socket_connect_timeout": 5, "health_check_
 # A blocking pool of the same size makes the 101st command wait its turn, up to this long.
 POOL_CONNECTIONS = 100
 POOL_WAIT_SECONDS = 20
-
-
-def is_cluster_url(url: str) -> bool:
-    return urlsplit(url).scheme.endswith(CLUSTER_SUFFIX)
-
-
-def cluster_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
-    """(URL of the first node in redis-py's form, every node's (host, port))."""
-    parts = urlsplit(url)
-    userinfo, _, hosts = parts.netloc.rpartition("@")
-    nodes: list[tuple[str, int]] = []
-    for node in hosts.split(","):
-        try:
-            nodes.append(host_port(node))
-        except ValueError as exc:
-            raise ValueError(f"Redis Cluster URL: {exc}") from None
-    first = f"{userinfo}@{hosts.split(',')[0]}" if userinfo else hosts.split(",")[0]
-    scheme = parts.scheme.removesuffix(CLUSTER_SUFFIX)
-    return urlunsplit((scheme, first, parts.path, parts.query, parts.fragment)), nodes
 
 
 def connect(url: str, **options: Any) -> RedisClient:

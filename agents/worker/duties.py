@@ -58,7 +58,10 @@ def install_duties(app: faust.App, runtime: Runtime, input_topics: set[str]) -> 
 
     @app.timer(2.0)
     async def reload_configuration() -> None:
-        watcher.poll()
+        try:
+            watcher.poll()
+        except Exception:  # a timer's exception would stop the worker: its rules are still good
+            log.exception("configuration reload failed, keeping the last good rules")
 
 
 async def _tried_again_next_tick(duty: Awaitable[None], what: str) -> None:

@@ -207,3 +207,22 @@ def test_history_changes_name_the_service_clock_and_targets() -> None:
         "$.defaults.response_targets_seconds: [15, 180] -> [30]",
     ]
     assert history_changes(new, new) == []
+
+
+def test_a_file_saved_in_another_encoding_is_ignored_and_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A GBK save (an editor on Windows, Chinese shop names) raised out of the reload timer,
+    which stopped the worker."""
+    path, watcher, applied = watching(tmp_path, FULL)
+    path.write_bytes("shops: {旗舰店: {block: ['ad_*']}}\n".encode("gbk"))
+    os.utime(path, ns=(2_000_000_000, 2_000_000_000))
+    with caplog.at_level(logging.ERROR, logger="config.watch"):
+        assert not settled_poll(watcher)
+        assert not watcher.poll() and not watcher.poll()
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "is not UTF-8 text" in said[0] and "keeping the last good rules" in said[0]
+    assert applied.settings == []
+    write(path, FULL.replace("ad_*", "promo_*"), 3_000_000_000)  # saved again, as UTF-8
+    assert settled_poll(watcher)
+    assert applied.settings[-1].shops["s1"].block == ["promo_*"]

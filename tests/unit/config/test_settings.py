@@ -120,3 +120,87 @@ def test_rating_days_reaches_back_no_further_than_a_buyers_state_keeps_consultat
     for text in ("defaults: {rating_days: 28}", "shops: {s1: {rating_days: 28}}"):
         with pytest.raises(ConfigError, match="rating_days"):
             settings_from_yaml(text)
+
+
+def test_shop_and_agent_ids_are_kept_as_written() -> None:
+    """YAML 1.1 typing made `012345` the shop 5349 (octal), `on` the shop True and `1_000` the
+    shop 1000: the real shops then ran on the defaults, their block lists gone."""
+    settings = settings_from_yaml(
+        "shops:\n"
+        "  012345: {block: ['ad_*']}\n"
+        "  1_000: {}\n"
+        "  on: {}\n"
+        "  '7': {agents: {0042: {group: presale}, yes: {}}}\n"
+    )
+    assert sorted(settings.shops) == ["012345", "1_000", "7", "on"]
+    assert settings.shops["012345"].block == ["ad_*"]
+    assert sorted(settings.shops["7"].agents) == ["0042", "yes"]
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        ("shops:\n  s1: {block: ['ad_*']}\n  s2: {}\n  s1: {}\n", "'s1'", "line 4"),
+        ("defaults: {alert_threshold_seconds: 10}\ndefaults: {}\n", "'defaults'", "line 2"),
+        ("shops: {s1: {agents: {a: {}, a: {group: presale}}}}\n", "'a'", "line 1"),
+    ],
+)
+def test_a_key_written_twice_is_refused_with_its_line(text: str, key: str, line: str) -> None:
+    """The second `s1:` block used to replace the first without a word."""
+    with pytest.raises(ConfigError, match=f"the key {key} is written twice at {line}"):
+        settings_from_yaml(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "defaults: {alert_threshold_seconds: .inf}",
+        "shops: {s1: {alert_threshold_seconds: .inf}}",
+        "defaults: {alert_threshold_seconds: .nan}",
+        "processing: {wait_limit_hours: .inf}",
+        "web: {stream_write_timeout_seconds: 1e400}",
+    ],
+)
+def test_an_infinite_duration_is_refused_naming_its_key(text: str) -> None:
+    """`.inf` passed `gt=0` and reached math.floor in the leader's round: OverflowError."""
+    key = text.split("{")[-1].split(":")[0]
+    with pytest.raises(ConfigError, match=f"{key}`"):
+        settings_from_yaml(text)
+
+
+def test_a_file_not_in_utf8_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "kefu.yaml"
+    path.write_bytes("shops: {旗舰店: {}}\n".encode("gbk"))
+    with pytest.raises(ConfigError, match=r"KEFU_CONFIG: .*kefu.yaml is not UTF-8 text \(byte 0x"):
+        load_settings({"KEFU_CONFIG": str(path)})
+
+
+@pytest.mark.parametrize(
+    ("environ", "key"),
+    [
+        ({"KEFU_REDIS_URL": "redis://:S3cretPassw0rd@127.0.0.1:99999/0"}, "KEFU_REDIS_URL"),
+        ({"KEFU_REDIS_URL": "http://127.0.0.1:6379/0"}, "KEFU_REDIS_URL"),
+        ({"KEFU_REDIS_URL": "redis://127.0.0.1:6379/0?socket_timeout=soon"}, "KEFU_REDIS_URL"),
+        ({"KEFU_REDIS_URL": "redis://127.0.0.1:6379/kefu"}, "KEFU_REDIS_URL"),
+        ({"KEFU_REDIS_URL": "redis+cluster://:S3cretPassw0rd@10.0.0.1:7000,10.0.0.2"}, "KEFU_REDIS_URL"),
+        ({"KEFU_KAFKA_BOOTSTRAP": "broker1:abc"}, "KEFU_KAFKA_BOOTSTRAP"),
+        ({"KEFU_KAFKA_BOOTSTRAP": "127.0.0.1:9092,127.0.0.1:99999"}, "KEFU_KAFKA_BOOTSTRAP"),
+    ],
+)
+def test_a_connection_the_clients_cannot_use_is_refused_naming_the_key(
+    tmp_path: Path, environ: dict[str, str], key: str
+) -> None:
+    """At start-up, with the key's name, not as a traceback from deep inside redis-py or yarl;
+    and never with the password."""
+    path = tmp_path / "kefu.yaml"
+    path.write_text("{}\n")
+    with pytest.raises(ConfigError, match=f"^{key}: ") as caught:
+        load_settings({"KEFU_CONFIG": str(path), **environ})
+    assert "S3cretPassw0rd" not in str(caught.value)
+
+
+def test_a_connection_in_the_file_is_checked_under_its_key(tmp_path: Path) -> None:
+    path = tmp_path / "kefu.yaml"
+    path.write_text("redis: {url: 'redis://127.0.0.1:6379/kefu'}\n")
+    with pytest.raises(ConfigError, match=r"^redis\.url: the database must be a number"):
+        load_settings({"KEFU_CONFIG": str(path)})
