@@ -37,6 +37,13 @@ STALE_AFTER_MS = 24 * 3600 * 1000
 NO_RECORD = -1
 
 
+def _is_history(ticket: Ticket, now_ms: int) -> bool:
+    """A record of kefu.alerts read a day late. Not Alertmanager's: it posts what fires now, and
+    an alert firing for more than a day carries its `startsAt` as its time."""
+    assert ticket.event is not None
+    return ticket.partition != NO_RECORD and now_ms - ticket.event.ts > STALE_AFTER_MS
+
+
 @dataclass(eq=False)
 class Ticket:
     """One record: where it is (for the commit and the dead letter) and what it says."""
@@ -83,8 +90,8 @@ class Dispatcher:
             event = ticket.event
             if event is None:
                 self._done.append(ticket)
-            elif now - event.ts > STALE_AFTER_MS or not self.routes.channels(event.shop_id):
-                self.metrics.tally("none", "stale" if now - event.ts > STALE_AFTER_MS else "no_channel")
+            elif (stale := _is_history(ticket, now)) or not self.routes.channels(event.shop_id):
+                self.metrics.tally("none", "stale" if stale else "no_channel")
                 self._done.append(ticket)
             else:
                 wanted.append(ticket)

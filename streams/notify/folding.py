@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from streams.contract.alerts import FIRST_RESPONSE, WAITING, AlertEvent
-from streams.render.notices import HEAD, Names, Notice, assemble, summary_notice
+from streams.render.notices import HEAD, Names, Notice, assemble, chat_safe, summary_notice
 
 MINUTE_MS = 60_000
 ROBOT_PER_MINUTE = 20  # DingTalk, WeCom and Feishu group robots all stop at about 20 a minute
@@ -145,7 +145,7 @@ def _others_only(shop: str, shop_name: str, count: int, link: str | None) -> Not
 def _with_lines(notice: Notice, lines: list[str]) -> Notice:
     if not lines:
         return notice
-    joined = "\n".join(lines)
+    joined = "\n".join(chat_safe(line) for line in lines)
     return replace(notice, markdown=f"{notice.markdown}\n\n{joined}", text=f"{notice.text}\n{joined}")
 
 
@@ -157,7 +157,7 @@ def _resolved_only(shop: str, shop_name: str, names: list[str], link: str | None
 def _with_resolved(notice: Notice, names: list[str]) -> Notice:
     if not names:
         return notice
-    line = f"{len(names)} 位客服已恢复：{'、'.join(names)}"
+    line = chat_safe(f"{len(names)} 位客服已恢复：{'、'.join(names)}")
     return replace(notice, markdown=f"{notice.markdown}\n\n{line}", text=f"{notice.text}\n{line}")
 
 

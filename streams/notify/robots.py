@@ -49,6 +49,10 @@ TIMESTAMP_HEADER = "X-Kefu-Timestamp"
 DINGTALK_TOO_FAST = frozenset({130101})  # "send too fast, exceed 20 times per minute"
 WECOM_TOO_FAST = frozenset({45009})  # "api freq out of limit"
 FEISHU_TOO_FAST = frozenset({9499, 11232})  # "too many request", "frequency limited"
+# "系统繁忙 … 建议稍候重试" (busy, retry later), in both DingTalk's and WeCom's global code tables.
+BUSY = frozenset({-1})
+# A robot's answer is a line of JSON: more is no robot's, and is not read (nor parsed) whole.
+MAX_ANSWER_BYTES = 64 * 1024
 _PHONE = re.compile(r"^\+?[0-9][0-9-]{5,19}$")
 _MAX_DETAIL = 200
 
@@ -210,8 +214,8 @@ def classify(kind: ChannelType, status: int, body: bytes) -> Delivery:
     if kind == "webhook":
         return Delivery("sent", status, f"HTTP {status}")
     try:
-        answer = json.loads(body)
-    except ValueError:
+        answer = json.loads(body) if len(body) < MAX_ANSWER_BYTES else None
+    except (ValueError, RecursionError):  # a deeply nested body: the robot's answer is flat
         answer = None
     if not isinstance(answer, dict):
         return Delivery("retry", status, f"HTTP {status}, an answer that is not the robot's JSON")
@@ -231,6 +235,8 @@ def _robot_code(kind: ChannelType, status: int, answer: dict[str, Any]) -> Deliv
         return Delivery("sent", status, said)
     if code in too_fast:
         return Delivery("rate_limited", status, said)
+    if code in BUSY and kind != "feishu":
+        return Delivery("retry", status, said)
     return Delivery("refused", status, said)
 
 
@@ -256,7 +262,7 @@ async def deliver(
             timeout=aiohttp.ClientTimeout(total=timeout_seconds),
             allow_redirects=False,
         ) as response:
-            body = await response.read()
+            body = await response.content.read(MAX_ANSWER_BYTES)
             delivery = classify(channel.type, response.status, body)
     except TimeoutError:
         delivery = Delivery("retry", None, f"no answer within {timeout_seconds:g} s")

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from streams.contract.floor import TeamWindowValues
 from streams.contract.report import Report, ReportRow
 from streams.render.formats import METRICS, PAGE_STYLE, Kind, Metric, show
-from streams.render.notices import Notice
+from streams.render.notices import Notice, chat_safe
 from streams.render.page import Headline, headline
 
 DIGEST_HEAD = "【客服日报】"
@@ -72,7 +72,7 @@ def digest_notice(
 ) -> Notice:
     """The digest of a one-day `report`; `previous` is the team the day before (None: not kept,
     then nothing is compared)."""
-    title = f"{DIGEST_HEAD}{shop_name} · {report.from_}"
+    title = f"{DIGEST_HEAD}{chat_safe(shop_name)} · {report.from_}"
     team_lines = [_headline_line(h, previous is not None) for h in team_headlines(report, previous)]
     if previous is None:
         team_lines.append("前一天无数据，不作比较")
@@ -146,4 +146,6 @@ def ranking_lines(ranking: Ranking, rows: Sequence[ReportRow]) -> list[str]:
 
 
 def _listed(agents: Sequence[Ranked], kind: Kind) -> str:
-    return "、".join(f"{agent.rank}. {agent.name} {show(agent.value, kind, PAGE_STYLE)}" for agent in agents)
+    return "、".join(
+        f"{agent.rank}. {chat_safe(agent.name)} {show(agent.value, kind, PAGE_STYLE)}" for agent in agents
+    )

@@ -9,11 +9,18 @@ seconds are rounded to whole seconds, as a group chat reads them.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from config.settings import Settings
 from streams.contract.alerts import FIRST_RESPONSE, AlertEvent
+
+# What a chat's markdown acts on, shown as its full-width twin: an agent id (any 1-128 characters
+# of kefu.messages) or an Alertmanager label planted links (`[…](…)`), a WeCom `<@all>`, Feishu's
+# `<at …>` and bold fake headlines in the leads' chat. Line breaks would plant whole fake lines.
+_CHAT_ACTIVE = str.maketrans({"[": "［", "]": "］", "<": "＜", ">": "＞", "*": "＊", "`": "｀"})
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 
 HEAD = "【客服预警】"
 TEST_HEAD = "【客服预警 · 测试】"
@@ -131,6 +138,11 @@ def test_notice(shop: str, shop_name: str, link: str | None = None) -> Notice:
 test_notice.__test__ = False  # type: ignore[attr-defined]
 
 
+def chat_safe(text: str) -> str:
+    """One line, with nothing a chat's markdown acts on (`_CHAT_ACTIVE`)."""
+    return _LINE_BREAKS.sub(" ", text).translate(_CHAT_ACTIVE)
+
+
 def _notice(shop: str, title: str, english: str, names: Names, link: str | None) -> Notice:
     mentions = (names.mention,) if names.mention else ()
     return assemble(shop, title, None, english, mentions, link)
@@ -139,7 +151,10 @@ def _notice(shop: str, title: str, english: str, names: Names, link: str | None)
 def assemble(
     shop: str, title: str, detail: str | None, english: str, mentions: tuple[str, ...], link: str | None
 ) -> Notice:
-    """Title first (bold in markdown), the detail, the English line, the link."""
+    """Title first (bold in markdown), the detail, the English line, the link. What the title,
+    detail and English line quote (ids, names, labels) is shown as written, never acted on."""
+    title, english = chat_safe(title), chat_safe(english)
+    detail = chat_safe(detail) if detail else detail
     markdown_lines = [f"**{title}**"]
     text_lines = [title]
     if detail:

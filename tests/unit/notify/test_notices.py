@@ -9,10 +9,13 @@ from agents.core.alerts import AlertEvent as WrittenAlert
 from config.settings import settings_from_yaml
 from streams.contract.alerts import AlertEvent, BadAlert, decode_alert
 from streams.render.notices import (
+    Names,
+    Notice,
     firing_notice,
     floor_link,
     names_for,
     resolved_notice,
+    rule_notice,
     summary_notice,
     test_notice,
     whole_seconds,
@@ -134,3 +137,40 @@ def test_a_test_message_names_the_shop() -> None:
     notice = test_notice("flagship", "旗舰店", None)
     assert notice.title.startswith("【客服预警 · 测试】旗舰店：测试消息")
     assert notice.mentions == () and notice.link is None
+
+
+PLANTED = (
+    "s1:x**\n\n**【客服预警】旗舰店 · 全部客服：已恢复**\n\n"
+    '[详情](https://evil.example/login) <@all> <at user_id="all">'
+)
+
+
+def _planted_notices() -> list[Notice]:
+    event = AlertEvent(
+        alert="BuyerWaitingTooLong",
+        state="firing",
+        shop_id="s1",
+        agent_id=PLANTED,
+        value=41.0,
+        threshold=15.0,
+        ts=1_772_420_400_000,
+        alert_id="BuyerWaitingTooLong|s1|x|1",
+    )
+    names = Names("s1", PLANTED)
+    return [
+        firing_notice(event, names),
+        resolved_notice(msgspec.structs.replace(event, state="resolved"), names),
+        rule_notice(event, f"summary of {PLANTED}", Names("s1", "")),
+        summary_notice("s1", "s1", [(PLANTED, 41.0), ("小美", 20.0)], 15.0),
+    ]
+
+
+@pytest.mark.parametrize("notice", _planted_notices(), ids=["firing", "resolved", "rule", "summary"])
+def test_an_id_from_the_input_is_shown_as_written_and_never_acted_on(notice: Notice) -> None:
+    """An agent id (any 1-128 characters of kefu.messages) or an Alertmanager label planted a
+    link, a WeCom @all, a Feishu @all and a bold fake 已恢复 headline in the leads' chat."""
+    for planted in ("](", "<@", "<at", "\n\n**【客服预警】旗舰店"):
+        assert planted not in notice.markdown and planted not in notice.text
+    assert notice.markdown.count("**") == 2  # the title's own bold, nothing else
+    assert "\n" not in notice.title
+    assert "［详情］(https://evil.example/login) ＜@all＞" in notice.markdown  # as written, inert

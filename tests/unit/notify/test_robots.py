@@ -16,7 +16,7 @@ import pytest
 from config.secret import Secret
 from config.settings import ChannelConfig
 from streams.contract.alerts import AlertEvent
-from streams.notify.robots import Delivery, channel_secrets, deliver, fits
+from streams.notify.robots import MAX_ANSWER_BYTES, Delivery, channel_secrets, classify, deliver, fits
 from streams.render.notices import Names, Notice, firing_notice, floor_link, summary_notice
 from tests.robots import ROBOTS, Robot, RobotServer
 
@@ -211,3 +211,25 @@ def test_the_dingtalk_sign_is_url_encoded_as_the_robot_decodes_it(robots: RobotS
             return await deliver(session, target, NOTICE, now_ms)
 
     assert asyncio.run(go()).outcome == "sent"
+
+
+@pytest.mark.parametrize("robot", ["dingtalk", "wecom"])
+def test_the_robots_busy_code_is_retried_not_refused(robot: Robot) -> None:
+    """errcode -1 is "系统繁忙 … 建议稍候重试" in both robots' code tables: refusing it lost the alert."""
+    busy = classify(robot, 200, '{"errcode": -1, "errmsg": "系统繁忙"}'.encode())
+    assert busy.outcome == "retry" and "errcode -1" in busy.detail
+    refused = classify(robot, 200, b'{"errcode": 310000, "errmsg": "keywords not in content"}')
+    assert refused.outcome == "refused"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 200_000 + b"]" * 200_000,  # json.loads raised RecursionError out of deliver
+        b'{"errcode": 0, "errmsg": "' + b"x" * MAX_ANSWER_BYTES + b'"}',
+    ],
+    ids=["deeply-nested", "too-long"],
+)
+def test_an_answer_that_is_no_robots_is_retried_and_never_raises(body: bytes) -> None:
+    """One robot's strange answer ended its channel's task, and then the whole notify service."""
+    assert classify("dingtalk", 200, body).outcome == "retry"

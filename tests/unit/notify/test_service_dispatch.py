@@ -14,6 +14,7 @@ from agents.store.notify_store import MemoryNotifyLedger
 from config.secret import Secret
 from config.settings import ChannelConfig, Settings
 from streams.contract.alerts import AlertEvent
+from streams.notify.alertmanager import RuleAlert
 from streams.notify.dispatch import Dispatcher, Ticket
 from streams.notify.folding import MINUTE_MS
 from streams.notify.metrics import NotifyMetrics
@@ -250,3 +251,36 @@ async def test_messages_planned_behind_a_retrying_one_keep_their_claims() -> Non
         await asyncio.sleep(0)
         await r.dispatcher.keep_claims()  # as the service does, at least every 10 s
     assert await r.ledger.claim([t.ledger_key for t in tickets]) == ["busy"] * 3
+
+
+@synchronous
+async def test_a_kefu_alert_read_a_day_late_is_history_but_alertmanagers_day_old_alert_is_sent() -> None:
+    """Alertmanager posts what fires now, with `startsAt` as its time: a rule firing for 26 h
+    that notify first hears of (deployed late, a channel just added) was counted `stale` and
+    never sent, while the webhook answered 200."""
+    day_old = START_MS - 26 * 3600 * 1000
+    late = rig()
+    await late.run([alert("a", ts=day_old)])  # a record of kefu.alerts: a replay from the start
+    assert late.robot.received == [] and late.registry.get_sample_value(
+        "kefu_notifications_total", {"channel": "none", "outcome": "stale"}
+    )
+    firing = rig()
+    rule = RuleAlert(
+        alert="KefuInputMisrouted",
+        state="firing",
+        shop_id="s1",
+        agent_id="",
+        value=1.0,
+        threshold=0.0,
+        ts=day_old,
+        alert_id="am|c0ffee|2026-02-28T09:00:00Z",
+        summary="输入分区错误",
+    )
+    await firing.dispatcher.accept_events([rule])
+    for _ in range(1000):
+        if firing.robot.received:
+            break
+        await asyncio.sleep(0)
+        await firing.dispatcher.settle_done()
+    await firing.dispatcher.close()
+    assert [n.title for _, n in firing.robot.received] and "KefuInputMisrouted" not in str(firing.dead)
