@@ -70,6 +70,23 @@ def _money(orders: Sequence[OrderLine], amount: Callable[[OrderLine], float]) ->
     return round(sum(amount(order) for order in orders), 2) if orders else None
 
 
+def _sales(row: DetailRow, kind: str) -> Cell:
+    """What the line adds to the report's 客服销售额 (in the `assisted` list: the sales it helped
+    another agent to); empty on a line with no orders."""
+    if not isinstance(row, ConsultationRow) or not _orders(row, kind):
+        return None
+    return round(row.assisted_sales_yuan if kind == "assisted" else row.sales_yuan, 2)
+
+
+def _refunds(row: DetailRow, kind: str) -> Cell:
+    """The consultation's refunds, as the report sums them (in the `assisted` list: its
+    assisted orders')."""
+    orders = _orders(row, kind)
+    if not isinstance(row, ConsultationRow) or not orders:
+        return None
+    return _money(orders, lambda o: o.refund_yuan) if kind == "assisted" else round(row.refund_yuan, 2)
+
+
 CONSULTATION_COLUMNS: tuple[DetailColumn, ...] = (
     DetailColumn("买家", "buyer", "text", lambda row, kind: row.buyer),
     DetailColumn("客服 ID", "agent", "text", _consultation(lambda row: row.agent)),
@@ -85,21 +102,23 @@ CONSULTATION_COLUMNS: tuple[DetailColumn, ...] = (
         "text",
         lambda row, kind: " ".join(o.order_id for o in _orders(row, kind)) or None,
     ),
+    # What the orders of the line came to, paid or not: not what the agent is credited with.
     DetailColumn(
-        "金额", "amount_yuan", "money", lambda row, kind: _money(_orders(row, kind), lambda o: o.amount_yuan)
+        "订单金额",
+        "amount_yuan",
+        "money",
+        lambda row, kind: _money(_orders(row, kind), lambda o: o.amount_yuan),
     ),
+    # The column a payroll sheet sums: an order never paid, or paid to another inquiry's
+    # credit, is in 订单金额 and not here.
+    DetailColumn("客服销售额", "sales_yuan", "money", _sales),
     DetailColumn(
         "下单时间", "created", "text", lambda row, kind: local(_first(o.created for o in _orders(row, kind)))
     ),
     DetailColumn(
         "付款时间", "paid", "text", lambda row, kind: local(_first(o.paid for o in _orders(row, kind)))
     ),
-    DetailColumn(
-        "退款金额",
-        "refund_yuan",
-        "money",
-        lambda row, kind: _money(_orders(row, kind), lambda o: o.refund_yuan),
-    ),
+    DetailColumn("退款金额", "refund_yuan", "money", _refunds),
 )
 
 

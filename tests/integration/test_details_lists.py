@@ -214,6 +214,28 @@ def test_the_command_lines_csv_has_the_apis_rows(served: Served, url: str, tmp_p
     assert all("***" in line[0] for line in from_cli[1:])
 
 
+def column_sum(served: Served, kind: str, header: str) -> float:
+    status, body = served.get(
+        "/api/v1/details.csv?" + urlencode({"shop": SHOP, "kind": kind, "from": FROM, "to": TO})
+    )
+    assert status == 200, body
+    lines = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    return round(sum(float(line[header] or 0) for line in lines), 2)
+
+
+def test_the_money_columns_a_payroll_sheet_sums_add_up_to_the_report(served: Served) -> None:
+    """The paid list's 客服销售额 column is the report's 客服销售额, and the refunded list's
+    退款金额 its refunds: not what the orders of each line came to (an order never paid, or paid
+    to another inquiry's credit)."""
+    import json
+
+    status, body = served.get("/api/v1/report?" + urlencode({"shop": SHOP, "from": FROM, "to": TO}))
+    assert status == 200, body
+    team = json.loads(body)["totals"]["metrics"]
+    assert column_sum(served, "paid", "客服销售额 sales_yuan") == team["attributed_sales_yuan"] > 0
+    assert column_sum(served, "refunded", "退款金额 refund_yuan") == team["refunded_sales_yuan"] > 0
+
+
 @pytest.mark.browser
 def test_a_number_on_the_report_opens_its_list_and_its_csv(url: str, tmp_path: Path) -> None:
     """As a manager reads it from a link that carries the token (no header to send): the report

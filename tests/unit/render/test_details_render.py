@@ -28,7 +28,8 @@ CONSULTATION_HEADERS = [
     "评分 rating",
     "标记 flags",
     "订单号 order_id",
-    "金额 amount_yuan",
+    "订单金额 amount_yuan",
+    "客服销售额 sales_yuan",
     "下单时间 created",
     "付款时间 paid",
     "退款金额 refund_yuan",
@@ -62,8 +63,8 @@ def row(buyer: str, orders: list[OrderLine]) -> ConsultationRow:
         wait_seconds=5.0,
         rating=None,
         flags=["replied", "inquiry", "ordered", "paid"],
-        sales_yuan=sum(o.amount_yuan for o in orders),
-        refund_yuan=0.0,
+        sales_yuan=sum(o.amount_yuan for o in orders if o.paid),
+        refund_yuan=sum(o.refund_yuan for o in orders),
         assisted_sales_yuan=0.0,
         orders=orders,
     )
@@ -93,10 +94,26 @@ def test_csv_has_chinese_and_english_headers_and_one_line_per_row() -> None:
     assert lines[0] == CONSULTATION_HEADERS
     assert lines[1] == [
         "tb***89", "s1:A", "小美", "2026-11-17 10:00:00", "2026-11-17 10:00:05", "5.0", "",
-        "replied inquiry ordered paid", "o1 o2", "75.5", "2026-11-17 10:01:00", "2026-11-17 10:02:00", "5.0",
+        "replied inquiry ordered paid", "o1 o2", "75.5", "75.5", "2026-11-17 10:01:00", "2026-11-17 10:02:00",
+        "5.0",
     ]  # fmt: skip
-    assert lines[2][0] == "'=cmd" and lines[2][8:10] == ["", ""]  # never a formula; no order
+    assert lines[2][0] == "'=cmd" and lines[2][8:11] == ["", "", ""]  # never a formula; no order
     assert len(lines) == 3
+
+
+def test_the_sales_column_sums_to_the_reports_sales_not_the_orders_placed() -> None:
+    """A buyer who ordered twice and paid once: 订单金额 is what was ordered, 客服销售额 what the
+    report credits (metrics.md: the credited *paid* orders), the column payroll sums."""
+    unpaid = msgspec.structs.replace(order("o2", 50.0), paid=None, paid_ms=None)
+    lines = list(
+        csv.reader(
+            io.StringIO(
+                details_csv(listed(rows=[row("tb***89", [order("o1", 100.0), unpaid])])).decode("utf-8-sig")
+            )
+        )
+    )
+    amounts = dict(zip(lines[0], lines[1], strict=True))
+    assert amounts["订单金额 amount_yuan"] == "150.0" and amounts["客服销售额 sales_yuan"] == "100.0"
 
 
 def test_silent_orders_have_their_own_columns() -> None:
@@ -113,6 +130,7 @@ def test_xlsx_has_the_same_headers_and_numbers_as_numbers() -> None:
     sheet = book["明细"]
     assert [cell.value for cell in sheet[1]] == CONSULTATION_HEADERS
     assert sheet["J2"].value == 75.5 and sheet["J2"].number_format == "¥#,##0.00"
+    assert sheet["K2"].value == 75.5 and sheet["K2"].number_format == "¥#,##0.00"
     assert sheet["A3"].value == "=cmd" and sheet["A3"].data_type == "s"  # text, never a formula
     assert sheet.max_row == 3
 
