@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
+import click
 import faust
 from faust.cli import AppCommand, option
 
@@ -17,16 +18,25 @@ from streams.simulation.simulate import history_start_ms, produce_history, run_s
 from streams.simulation.traffic import RATING_SHARE, TrafficShape
 from streams.wire.preflight import require_kafka
 
+# Zero and negative rates divided by zero, or ran the simulated clock backwards (as fast as
+# Kafka took it); a usage error names the option instead.
+POSITIVE = click.FloatRange(min=0, min_open=True, max=1_000_000)
+
 
 def register(app: faust.App, settings: Settings, runtime: Runtime) -> None:
     @app.command(
-        option("--shops", type=int, default=2, show_default=True),
-        option("--agents", type=int, default=5, show_default=True, help="agents per shop"),
-        option("--rate", type=float, default=50.0, show_default=True, help="events per second"),
-        option("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)"),
+        option("--shops", type=click.IntRange(min=1), default=2, show_default=True),
+        option("--agents", type=click.IntRange(min=1), default=5, show_default=True, help="agents per shop"),
+        option("--rate", type=POSITIVE, default=50.0, show_default=True, help="events per second"),
+        option("--duration", type=POSITIVE, default=None, help="seconds (default: until Ctrl-C)"),
         option("--seed", type=int, default=0, show_default=True),
-        option("--history-days", type=int, default=0, help="first, this many past days of traffic"),
-        option("--history-rate", type=float, default=0.1, show_default=True, help="events/s in the past"),
+        option(
+            "--history-days",
+            type=click.IntRange(min=0),
+            default=0,
+            help="first, this many past days of traffic",
+        ),
+        option("--history-rate", type=POSITIVE, default=0.1, show_default=True, help="events/s in the past"),
         base=Command,
     )
     async def simulate(

@@ -20,6 +20,7 @@ from config.settings import Settings
 from streams.wire.security import client_kwargs
 
 ORDER_TYPES = {"order"}
+STATUS_TYPE = "agent_status"  # v3: on kefu.agents, keyed shop_id:agent_id (events.md)
 
 
 @dataclass(slots=True)
@@ -41,6 +42,8 @@ def route_line(line: str, settings: Settings) -> Routed:
         data: Any = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc.msg}") from exc
+    except RecursionError:
+        raise ValueError("not JSON we can read: nested too deeply") from None
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object")
     topics = settings.kafka.topics
@@ -50,21 +53,32 @@ def route_line(line: str, settings: Settings) -> Routed:
         payload = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         event = value if isinstance(value, dict) else _loads_or_none(payload)
         kind = event.get("type") if isinstance(event, dict) else None
-        topic = data.get("topic") or (topics.orders if kind in ORDER_TYPES else topics.messages)
+        topic = data.get("topic") or _topic_of(kind, settings)
+        inputs = (topics.messages, topics.orders, topics.agents)
+        if topic not in inputs:
+            raise ValueError(f"topic {topic!r} is not an input topic ({', '.join(inputs)})")
         return Routed(
             topic, key.encode() if isinstance(key, str) else None, payload.encode("utf-8", "surrogateescape")
         )
-    shop, buyer = data.get("shop_id"), data.get("buyer_id")
-    if not isinstance(shop, str) or not isinstance(buyer, str):
-        raise ValueError("event has no string shop_id and buyer_id to key it by")
-    topic = topics.orders if data.get("type") in ORDER_TYPES else topics.messages
-    return Routed(topic, f"{shop}:{buyer}".encode(), line.strip().encode("utf-8", "surrogateescape"))
+    owner = "agent_id" if data.get("type") == STATUS_TYPE else "buyer_id"
+    shop, who = data.get("shop_id"), data.get(owner)
+    if not isinstance(shop, str) or not isinstance(who, str):
+        raise ValueError(f"event has no string shop_id and {owner} to key it by")
+    topic = _topic_of(data.get("type"), settings)
+    return Routed(topic, f"{shop}:{who}".encode(), line.strip().encode("utf-8", "surrogateescape"))
+
+
+def _topic_of(kind: object, settings: Settings) -> str:
+    topics = settings.kafka.topics
+    if kind == STATUS_TYPE:
+        return topics.agents
+    return topics.orders if kind in ORDER_TYPES else topics.messages
 
 
 def _loads_or_none(text: str) -> Any:
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return None
 
 
@@ -76,7 +90,11 @@ def iter_lines(paths: list[Path]) -> Iterator[tuple[str, int, str]]:
                     yield str(path), number, line
 
 
-def count_lines(paths: list[Path]) -> int:
+def count_lines(paths: list[Path]) -> int | None:
+    """For the progress bar; None (unknown) when a path is a pipe (`<(zcat day.jsonl.gz)`,
+    /dev/stdin), which can be read once only: counting it first left nothing to replay."""
+    if not all(path.is_file() for path in paths):
+        return None
     return sum(1 for _ in iter_lines(paths))
 
 

@@ -58,3 +58,23 @@ def test_demo_without_a_checkout_says_it_needs_one(
     assert f"({tmp_path / 'deploy' / 'local' / 'stack'} is missing)" in said
     assert said.rstrip().endswith("run `.venv/bin/kefu-pulse demo` from the checkout")
     assert len(said.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "names"),
+    [
+        (["--rate", "0"], "'--rate'"),  # ZeroDivisionError
+        (["--rate", "-5"], "'--rate'"),  # timestamps ran backwards, as fast as Kafka took them
+        (["--shops", "0"], "'--shops'"),
+        (["--agents", "0"], "'--agents'"),
+        (["--history-days", "-1"], "'--history-days'"),
+    ],
+)
+def test_simulate_refuses_nonsense_naming_the_option(arguments: list[str], names: str) -> None:
+    """A usage error (exit 2) before anything connects, not a traceback."""
+    import subprocess
+    import sys
+
+    kefu_pulse = str(Path(sys.executable).parent / "kefu-pulse")
+    done = subprocess.run([kefu_pulse, "simulate", *arguments], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and f"Invalid value for {names}" in done.stderr, done.stderr
