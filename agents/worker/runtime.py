@@ -30,6 +30,7 @@ from agents.store.redis_store import RedisStore
 from agents.worker import heap
 from agents.worker.leader import AlertSink, Leader
 from config.settings import Settings
+from streams.wire.deadletter import DeadLetter
 from streams.wire.decoding import EventDecoder, Reason
 from streams.wire.partitioning import Partitioner
 from streams.wire.records import KafkaRecord
@@ -39,6 +40,10 @@ __all__ = ["AlertSink", "Runtime"]
 
 # On revocation and shutdown, after the batch in flight: the longest wait for its apply behind.
 FINISH_APPLY_TIMEOUT_S = 5.0
+
+
+async def _counted_already(letters: Sequence[DeadLetter]) -> None:
+    """A replayed record's dead letter: on kefu.deadletter since the worker first read it."""
 
 
 @dataclass
@@ -142,6 +147,15 @@ class Runtime:
         if self.status is None:
             raise RuntimeError("this runtime was built without agent status (Runtime.create makes it)")
         await self.status.process_until_done(records)
+
+    def replay_history(self) -> None:
+        """`rebuild`: restore history back to each shop's retention, and count rejected records
+        without sending their dead letters again (the workers sent them when they read them;
+        a rebuild replays every record still in retention, once per rebuild)."""
+        self.processor.restore_history = True
+        self.processor.dead_letters = _counted_already
+        if self.status is not None:
+            self.status.dead_letters = _counted_already
 
     async def lead(self, now_ms: int | None = None) -> None:
         """One round of the leader's duties: see Leader.lead."""

@@ -58,7 +58,7 @@ def register(app: faust.App, settings: Settings, runtime: Runtime) -> None:
         """Recompute every window from Kafka's retention (workers stopped)."""
         try:
             await require_kafka(settings)
-            runtime.processor.restore_history = True
+            runtime.replay_history()
             apply = via_redis(settings, runtime.apply_any_until_done)
             settle = via_redis(settings, runtime.store.settle)
             if job_partitions is not None:  # one of a `--jobs` run's processes

@@ -38,6 +38,7 @@ import redis
 
 from agents.store.state_codec import decode_state
 from streams.simulation.traffic import SimRecord, TrafficModel, TrafficShape
+from streams.wire.decoding import EventDecoder, Rejection
 from tests.integration.differential import purchases
 from tests.integration.harness import Deployment
 
@@ -121,7 +122,16 @@ def restored(stderr: str) -> str:
 
 def test_rebuild_in_jobs_equals_rebuild_field_by_field(deployment: Deployment) -> None:
     deployment.create_topics()
-    last = deployment.produce((r.kind, r.key, r.value) for r in scenario())
+    records = scenario()
+    decoder = EventDecoder()
+    now_ms = time.time_ns() // 1_000_000
+    rejected = [
+        r
+        for r in records
+        if r.kind != "agents" and isinstance(decoder.decode(r.value, r.key, now_ms), Rejection)
+    ]
+    assert rejected, "the scenario has malformed records for the rebuilds to reject"
+    last = deployment.produce((r.kind, r.key, r.value) for r in records)
     produced = sum(offset + 1 for offset in last.values())
     assert {topic for topic, _ in last} == {deployment.topics[k] for k in ("messages", "orders", "agents")}
 
@@ -138,5 +148,8 @@ def test_rebuild_in_jobs_equals_rebuild_field_by_field(deployment: Deployment) -
     found = snapshot(deployment.redis)
     assert found == reference, "\n".join(differences(reference, found))
     assert summary(three.stderr) == (produced, 3)
+    # The scenario's malformed records were rejected (counted) by both rebuilds, and neither
+    # sent a dead letter: no worker ran, so none read them first, and a rebuild is no first read.
+    assert deployment.read_topic("deadletter", expected=1, timeout=3) == []
     assert restored(three.stderr) == restored(one.stderr)
     assert "rebuild-job " not in three.stdout + three.stderr  # the jobs' reports stay between processes
