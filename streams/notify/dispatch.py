@@ -78,6 +78,7 @@ class Dispatcher:
     dead_letter: DeadLetterSink
     per_minute: int = ROBOT_PER_MINUTE
     _outboxes: dict[tuple[str, str], ChannelOutbox[Ticket]] = field(default_factory=dict)
+    _budgets: dict[tuple[str, str], Budget] = field(default_factory=dict)  # per robot (type, URL)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _busy: list[Ticket] = field(default_factory=list)
     _done: list[Ticket] = field(default_factory=list)
@@ -165,7 +166,7 @@ class Dispatcher:
                 self.clock,
                 self,
                 Backoff(self.routes.retry_seconds(shop_id)),
-                Budget(self.per_minute),
+                self._budgets.setdefault((channel.type, channel.url.reveal()), Budget(self.per_minute)),
             )
             self._outboxes[key] = outbox
             self._tasks.append(asyncio.create_task(outbox.run(), name=f"notify {shop_id} {channel.name}"))

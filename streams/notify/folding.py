@@ -8,6 +8,7 @@ a handful of messages a minute, never thousands).
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -23,11 +24,15 @@ T = TypeVar("T")
 
 
 class Budget:
-    """The messages one robot accepted in the last minute, and when the next one may go."""
+    """The messages one robot accepted in the last minute, and when the next one may go. One per
+    robot, shared by every (shop, channel) that posts to it: shops without a `notify:` of their
+    own all post to the defaults' robot, whose limit is its own, not each shop's. Its channels
+    take turns (`turn`), so that each plans with what the others left."""
 
     def __init__(self, per_minute: int = ROBOT_PER_MINUTE) -> None:
         self.per_minute = per_minute
         self._sent: deque[int] = deque()
+        self.turn = asyncio.Lock()
 
     def remaining(self, now_ms: int) -> int:
         while self._sent and self._sent[0] <= now_ms - MINUTE_MS:

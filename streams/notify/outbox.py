@@ -141,10 +141,14 @@ class ChannelOutbox(Generic[T]):
             if later is not None:
                 await self._clock.sleep_until(later)
                 continue
-            if self._written:
-                await self._send_written(self._written.pop(0))
-            else:
-                await self._send_due(now)
+            async with self.budget.turn:  # the robot's other channels may have spent it meanwhile
+                now = self._clock.now_ms()
+                if self._hold_until(now) is not None:
+                    continue
+                if self._written:
+                    await self._send_written(self._written.pop(0))
+                else:
+                    await self._send_due(now)
 
     def _hold_until(self, now_ms: int) -> int | None:
         """When to look again, if the channel is quiet or its minute is spent; None: send now."""

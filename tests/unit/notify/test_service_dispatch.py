@@ -8,11 +8,12 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from prometheus_client import CollectorRegistry
 
 from agents.store.notify_store import MemoryNotifyLedger
 from config.secret import Secret
-from config.settings import ChannelConfig, Settings
+from config.settings import ChannelConfig, Settings, ShopSettings
 from streams.contract.alerts import AlertEvent
 from streams.notify.alertmanager import RuleAlert
 from streams.notify.dispatch import Dispatcher, Ticket
@@ -284,3 +285,26 @@ async def test_a_kefu_alert_read_a_day_late_is_history_but_alertmanagers_day_old
         await firing.dispatcher.settle_done()
     await firing.dispatcher.close()
     assert [n.title for _, n in firing.robot.received] and "KefuInputMisrouted" not in str(firing.dead)
+
+
+@synchronous
+async def test_shops_sharing_one_robot_share_its_twenty_a_minute() -> None:
+    """Every shop without a `notify:` of its own posts to the defaults' robot: each (shop,
+    channel) kept its own 20 a minute, so three shops posted 36 in a minute to a robot that
+    takes 20 (DingTalk then throttles it for ten minutes, and the alerts were dead-lettered)."""
+    shops = ("s1", "s2", "s3")
+    shared = rig(Settings(shops={shop: ShopSettings(name=shop) for shop in shops}))
+    events = [
+        msgspec.structs.replace(
+            alert(f"{shop}:agent{n}"), shop_id=shop, alert_id=f"BuyerWaitingTooLong|{shop}|{n}|1"
+        )
+        for n in range(12)
+        for shop in shops
+    ]
+    done = await shared.run(events)
+    await shared.dispatcher.close()
+    first_minute = [notice for at, notice in shared.robot.received if at < START_MS + MINUTE_MS]
+    assert len(done) == 36 and shared.dead == []
+    assert len(first_minute) <= 20 < 36, len(first_minute)
+    named = " ".join(notice.text for _, notice in shared.robot.received)
+    assert all(f"{shop}:agent{n}" in named for shop in shops for n in range(12)), "every alert is told"
