@@ -113,18 +113,28 @@ def summarize(due: Sequence[Due[T]], names_of: NamesOf, link: str | None) -> Not
     agents whose alerts resolved, on a line of their own. It @-mentions nobody: a burst
     that paged everyone would be the flood folding is there to prevent."""
     shop = due[0].event.shop_id
+    # Each agent's alert as its last event left it: a 预警 followed by its own 已恢复 (both held
+    # for the minute's budget or quiet hours) is resolved, not a buyer still waiting.
+    latest: dict[tuple[str, str], AlertEvent] = {}
+    peaks: dict[tuple[str, str], float] = {}
+    for item in due:
+        pair = (names_of(shop, item.event.agent_id).agent, item.event.alert)
+        latest.pop(pair, None)  # to the end: the order they last changed in
+        latest[pair] = item.event
+        if item.event.state == "firing":
+            peaks[pair] = max(peaks.get(pair, 0.0), item.event.value)
     firing: dict[str, float] = {}
     other: dict[str, list[str]] = {}  # firing alerts that are no buyer's wait, by alert name
     resolved: list[str] = []
-    thresholds = [item.event.threshold for item in due if item.event.alert == WAITING]
-    for item in due:
-        names = names_of(shop, item.event.agent_id)
-        if item.event.state != "firing":
-            resolved += [names.agent] if names.agent not in resolved else []
-        elif item.event.alert == WAITING:
-            firing[names.agent] = max(firing.get(names.agent, 0.0), item.event.value)
-        elif names.agent not in other.setdefault(item.event.alert, []):
-            other[item.event.alert].append(names.agent)
+    thresholds: list[float] = []
+    for (name, alert), event in latest.items():
+        if event.state != "firing":
+            resolved += [name] if name not in resolved else []
+        elif alert == WAITING:
+            firing[name] = max(firing.get(name, 0.0), peaks[(name, alert)])
+            thresholds.append(event.threshold)
+        elif name not in other.setdefault(alert, []):
+            other[alert].append(name)
     shop_name = names_of(shop, "").shop
     if not firing and not other:
         return _resolved_only(shop, shop_name, resolved, link)

@@ -69,6 +69,18 @@ def test_a_burst_beyond_the_budget_is_one_summary_naming_every_agent() -> None:
     assert "1 位客服已恢复：客服x" in text
 
 
+def test_a_summary_tells_each_agent_as_its_last_event_left_it() -> None:
+    """A 预警 and its own 已恢复 held together (the minute spent) were folded into "小美's buyer is
+    waiting", with no 已恢复 ever after; a new episode after a resolution is waiting again."""
+    due = [Due(event(str(n), value=16.0), n) for n in range(20)]
+    due += [Due(event("xiaomei", value=23.0), 20), Due(event("xiaomei", "resolved", value=0.0), 21)]
+    due += [Due(event("again", "resolved", value=0.0), 22), Due(event("again", value=31.0, episode=2), 23)]
+    messages, _ = plan(due, 20, describe, names_of, None, max_bytes=10**6)
+    text = messages[0].notice.text
+    assert "21 位客服有买家等待超过 15 秒" in text and "客服again 31 秒" in text
+    assert "客服xiaomei 23 秒" not in text and "1 位客服已恢复：客服xiaomei" in text
+
+
 def test_a_burst_names_slow_first_responses_and_rule_alerts_apart_from_the_waits() -> None:
     slow = [msgspec.structs.replace(event(f"f{n}"), alert="FirstResponseSlow") for n in range(30)]
     rule = msgspec.structs.replace(event(""), alert="KafkaConsumerLag", value=0.0, threshold=0.0)
