@@ -87,6 +87,14 @@ class RedisNotifyLedger:
                 pipe.set(ledger_key(*key), SENT, px=self.sent_ms)
             await pipe.execute()
 
+    async def delivered(self, keys: Sequence[LedgerKey]) -> list[bool]:
+        if not keys:
+            return []
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(ledger_key(*key))
+            return [value == SENT for value in await pipe.execute()]
+
     async def close(self) -> None:
         await self._client.aclose()
 
@@ -134,6 +142,9 @@ class MemoryNotifyLedger:
     async def settle(self, keys: Sequence[LedgerKey]) -> None:
         for key in keys:
             self.values[key] = ("sent", self._now_ms() + self.sent_ms)
+
+    async def delivered(self, keys: Sequence[LedgerKey]) -> list[bool]:
+        return [self._live(key) == "sent" for key in keys]
 
     async def close(self) -> None:
         return None

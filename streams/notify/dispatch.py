@@ -64,6 +64,11 @@ class Ticket:
         assert self.event is not None
         return (self.event.alert_id, self.event.state)
 
+    def channel_key(self, channel: ChannelConfig) -> LedgerKey:
+        """Its delivery to one channel: marked when that robot took it (or gave it up)."""
+        alert_id, state = self.ledger_key
+        return (alert_id, f"{state}@{channel.name}")
+
 
 DeadLetterSink = Callable[[Ticket, str, str], Awaitable[None]]
 
@@ -116,22 +121,38 @@ class Dispatcher:
         if not tickets:
             return
         results = await self.ledger.claim([ticket.ledger_key for ticket in tickets])
+        claimed: list[Ticket] = []
         for ticket, result in zip(tickets, results, strict=True):
             if result == "claimed":
                 ticket.claimed = True
-                self._route(ticket)
+                claimed.append(ticket)
             elif result == "busy":
                 self._busy.append(ticket)
             else:
                 self.metrics.tally("none", "duplicate")
                 self._done.append(ticket)
+        await self._route(claimed)
 
-    def _route(self, ticket: Ticket) -> None:
-        assert ticket.event is not None
-        channels = self.routes.channels(ticket.event.shop_id)
-        ticket.channels_left = len(channels)
-        for channel in channels:
+    async def _route(self, tickets: Sequence[Ticket]) -> None:
+        """Each ticket onto the channels that have not had it yet. A claim that lapsed (a
+        process stopped while one robot held the alert through its quiet hours, say) is taken
+        again by the next process: the robots that took it then must not get it twice."""
+        planned = [(ticket, channel) for ticket in tickets for channel in self._channels(ticket)]
+        had = await self.ledger.delivered([ticket.channel_key(channel) for ticket, channel in planned])
+        for ticket in tickets:
+            ticket.channels_left = 0
+        for (ticket, channel), delivered in zip(planned, had, strict=True):
+            if delivered:
+                self.metrics.tally(channel.name, "duplicate")
+                continue
+            assert ticket.event is not None
+            ticket.channels_left += 1
             self._outbox(ticket.event.shop_id, channel).put(ticket.event, ticket)
+        self._done += [ticket for ticket in tickets if ticket.channels_left == 0]
+
+    def _channels(self, ticket: Ticket) -> tuple[ChannelConfig, ...]:
+        assert ticket.event is not None
+        return tuple(self.routes.channels(ticket.event.shop_id))
 
     def send_notice(self, shop_id: str, notice: Notice, claimed: LedgerKey | None = None) -> int:
         """Put a notice that is no alert (the daily digest) on each of the shop's channels, with
@@ -189,7 +210,7 @@ class Dispatcher:
     async def sent(self, channel: ChannelConfig, covers: Sequence[Due[Ticket]], now_ms: int) -> None:
         for item in covers:
             self.metrics.latency.observe(max(0, now_ms - item.event.ts) / 1000)
-        self._finish(covers)
+        await self._finish(covers, channel)
 
     async def dead(
         self, channel: ChannelConfig, covers: Sequence[Due[Ticket]], reason: str, detail: str
@@ -197,11 +218,11 @@ class Dispatcher:
         self.metrics.tally(channel.name, "dead_letter", len(covers))
         for item in covers:
             await self.dead_letter(item.ticket, reason, f"channel {channel.name} ({channel.type}): {detail}")
-        self._finish(covers)
+        await self._finish(covers, channel)
 
     async def dropped(self, channel: ChannelConfig, covers: Sequence[Due[Ticket]], outcome: str) -> None:
         self.metrics.tally(channel.name, outcome, len(covers))
-        self._finish(covers)
+        await self._finish(covers, channel)
 
     async def notice_sent(self, channel: ChannelConfig, written: Written[Ticket]) -> None:
         log.info("notify: %s sent to channel %s", written.notice.title, channel.name)
@@ -220,7 +241,10 @@ class Dispatcher:
         if ticket.channels_left == 0:
             self._done.append(ticket)
 
-    def _finish(self, covers: Sequence[Due[Ticket]]) -> None:
+    async def _finish(self, covers: Sequence[Due[Ticket]], channel: ChannelConfig) -> None:
+        """This channel is done with them: marked at once, not when every channel is (a night's
+        quiet hours on another robot can be that long)."""
+        await self.ledger.settle([item.ticket.channel_key(channel) for item in covers if item.ticket.claimed])
         for item in covers:
             item.ticket.channels_left -= 1
             if item.ticket.channels_left == 0:

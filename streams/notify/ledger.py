@@ -13,6 +13,11 @@ processes read the same record (a rebalance) or a crash comes before the mark.
   not committed) until that process settles it, or dies and its TTL runs out, and then claims
   it itself. So a crash between claim and send delays the notice by the TTL, never loses it.
 
+Each channel's delivery is settled on its own as well (`(alert_id, "<state>@<channel>")`), the
+moment that robot took it: a claim that lapses while another robot still holds the alert (its
+quiet hours, a process stopped meanwhile) is taken again by the next process, which sends it
+only to the robots that have not had it (`delivered`).
+
 The one window left is a crash after the robot accepted and before `settle`: the next process
 sends it again. One double message after a crash beats a lost alert.
 """
@@ -39,6 +44,10 @@ class NotifyLedger(Protocol):
 
     async def settle(self, keys: Sequence[LedgerKey]) -> None:
         """Mark `keys` sent, for the ledger's long TTL."""
+        ...
+
+    async def delivered(self, keys: Sequence[LedgerKey]) -> list[bool]:
+        """For each key: is it marked sent (a channel's delivery of an alert, say)?"""
         ...
 
     async def close(self) -> None: ...

@@ -308,3 +308,77 @@ async def test_shops_sharing_one_robot_share_its_twenty_a_minute() -> None:
     assert len(first_minute) <= 20 < 36, len(first_minute)
     named = " ".join(notice.text for _, notice in shared.robot.received)
     assert all(f"{shop}:agent{n}" in named for shop in shops for n in range(12)), "every alert is told"
+
+
+class StillClock:
+    """Time moves only when the test moves it: a channel held through quiet hours stays held."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+    async def sleep_until(self, ms: int) -> None:
+        while self.now < ms:
+            await asyncio.sleep(0.0005)
+
+
+async def _pump(dispatcher: Dispatcher, clock: StillClock, seconds: int) -> list[Ticket]:
+    """The consumer loop's bookkeeping, a second of fake time a turn: settle; keep the claims
+    alive and retry busy tickets every 10 s."""
+    done: list[Ticket] = []
+    for second in range(seconds):
+        await asyncio.sleep(0.002)
+        done += await dispatcher.settle_done()
+        if second % 10 == 9:
+            await dispatcher.keep_claims()
+            await dispatcher.retry_busy()
+        clock.now += 1000
+    await asyncio.sleep(0.002)
+    return done + await dispatcher.settle_done()
+
+
+@synchronous
+async def test_a_restart_while_one_robot_holds_an_alert_sends_it_only_to_the_robots_that_lack_it() -> None:
+    """23:30 a buyer waits: `ding` takes the 预警 and the 已恢复 at once; `night` holds both
+    through its quiet hours, so the claims stay pending and the offsets uncommitted. 01:00 notify
+    is stopped and started again (an upgrade): the claims lapse, the new process takes them and
+    posted the finished episode to `ding` a second time."""
+    from streams.notify.routes import Routes
+
+    clock = StillClock(START_MS + 12 * 3600 * 1000 + 30 * 60_000)  # 23:30 in Shanghai
+    ledger = MemoryNotifyLedger(clock.now_ms)
+    ding = ChannelConfig(type="webhook", name="ding", url=Secret("http://127.0.0.1:1/ding?token=d1ng"))
+    night = ChannelConfig(
+        type="webhook",
+        name="night",
+        url=Secret("http://127.0.0.1:1/night?token=n1ght"),
+        quiet_hours="23:00-08:00",
+    )
+    received: list[tuple[str, str]] = []
+
+    async def send(channel: ChannelConfig, notice: Notice, now_ms: int) -> Delivery:
+        received.append((channel.name, notice.title))
+        return Delivery("sent", 200, "HTTP 200")
+
+    def process() -> Dispatcher:
+        async def dead_letter(ticket: Ticket, reason: str, detail: str) -> None:
+            raise AssertionError(reason)
+
+        metrics = NotifyMetrics.create(CollectorRegistry())
+        return Dispatcher(Routes(Settings(), {"": (ding, night)}), ledger, send, clock, metrics, dead_letter)
+
+    episode = [alert("a", ts=clock.now), alert("a", "resolved", ts=clock.now + 40_000)]
+    first = process()
+    await first.accept([Ticket(0, 7, None, b"{}", episode[0])])
+    await _pump(first, clock, 40)
+    await first.accept([Ticket(0, 8, None, b"{}", episode[1])])
+    assert await _pump(first, clock, 60) == []  # held on `night`: not done, not committed
+    await first.close()
+    clock.now += 90 * 60_000  # 01:00: the first process's claims have lapsed
+    second = process()
+    await second.accept([Ticket(0, 7, None, b"{}", episode[0]), Ticket(0, 8, None, b"{}", episode[1])])
+    await _pump(second, clock, 60)
+    await second.close()
+    assert [name for name, _ in received] == ["ding", "ding"], received
