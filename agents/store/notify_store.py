@@ -40,6 +40,14 @@ return 0
 """
 
 
+_RELEASE_IF_MINE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
 def ledger_key(alert_id: str, state: str) -> str:
     return f"{PREFIX}:notify:{state}:{alert_id}"
 
@@ -57,6 +65,7 @@ class RedisNotifyLedger:
         self.pending_ms, self.sent_ms = pending_ms, sent_ms
         self._pending = f"pending {owner or owner_name()}".encode()
         self._keep = client.register_script(_KEEP_IF_MINE)
+        self._release = client.register_script(_RELEASE_IF_MINE)
 
     async def claim(self, keys: Sequence[LedgerKey]) -> list[ClaimResult]:
         names = [ledger_key(*key) for key in keys]
@@ -86,6 +95,12 @@ class RedisNotifyLedger:
             for key in keys:
                 pipe.set(ledger_key(*key), SENT, px=self.sent_ms)
             await pipe.execute()
+
+    async def release(self, keys: Sequence[LedgerKey]) -> None:
+        # Only a claim that is still ours, as `keep`: one that lapsed may be another's already.
+        for start in range(0, len(keys), KEEP_CHUNK):
+            chunk = keys[start : start + KEEP_CHUNK]
+            await asyncio.gather(*(self._release([ledger_key(*key)], [self._pending]) for key in chunk))
 
     async def delivered(self, keys: Sequence[LedgerKey]) -> list[bool]:
         if not keys:
@@ -142,6 +157,11 @@ class MemoryNotifyLedger:
     async def settle(self, keys: Sequence[LedgerKey]) -> None:
         for key in keys:
             self.values[key] = ("sent", self._now_ms() + self.sent_ms)
+
+    async def release(self, keys: Sequence[LedgerKey]) -> None:
+        for key in keys:
+            if self._live(key) == "pending":
+                del self.values[key]
 
     async def delivered(self, keys: Sequence[LedgerKey]) -> list[bool]:
         return [self._live(key) == "sent" for key in keys]

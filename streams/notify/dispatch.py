@@ -118,6 +118,16 @@ class Dispatcher:
         await self._claim(busy)
 
     async def _claim(self, tickets: Sequence[Ticket]) -> None:
+        """Firings first, then resolutions, but not one whose firing another process holds (it
+        is retrying it, or stopped and its claim has not lapsed yet): the 已恢复 would reach the
+        group before its 预警, whose "still waiting" would then be the last word."""
+        resolutions = [t for t in tickets if t.event is not None and t.event.state == "resolved"]
+        await self._claim_now([t for t in tickets if t.event is None or t.event.state != "resolved"])
+        held_elsewhere = {t.ledger_key[0] for t in self._busy if t.ledger_key[1] == "firing"}
+        self._busy += [t for t in resolutions if t.ledger_key[0] in held_elsewhere]
+        await self._claim_now([t for t in resolutions if t.ledger_key[0] not in held_elsewhere])
+
+    async def _claim_now(self, tickets: Sequence[Ticket]) -> None:
         if not tickets:
             return
         results = await self.ledger.claim([ticket.ledger_key for ticket in tickets])
@@ -262,6 +272,11 @@ class Dispatcher:
 
     async def keep_claims(self) -> None:
         """Keep this process's claims alive while their notices wait or retry."""
+        held = self._held_claims()
+        if held:
+            await self.ledger.keep(held)
+
+    def _held_claims(self) -> list[LedgerKey]:
         held = {item.ticket.ledger_key for outbox in self._outboxes.values() for item in outbox.held()}
         held |= {
             written.ticket.ledger_key
@@ -269,8 +284,7 @@ class Dispatcher:
             for written in outbox.held_notices()
             if written.ticket.claimed
         }
-        if held:
-            await self.ledger.keep(sorted(held))
+        return sorted(held)
 
     def check(self) -> None:
         """Raise what ended an outbox (a dead letter that could not be written), if anything did."""
@@ -286,10 +300,18 @@ class Dispatcher:
         return sum(outbox.waiting() for outbox in self._outboxes.values()) + len(self._busy)
 
     async def close(self) -> None:
+        """Stop sending, and let go of what this process still held: the next one (an upgrade's
+        restart) takes those claims at once, not 30 s later, and sends them in order. What
+        a robot took already is marked per channel and not sent again."""
+        held = self._held_claims()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        try:
+            await self.ledger.release(held)
+        except Exception as exc:  # an outage: the claims lapse by themselves
+            log.warning("notify: could not release %d held claims (%s); they lapse in 30 s", len(held), exc)
 
 
 def _has_numbers(event: RuleAlert) -> bool:

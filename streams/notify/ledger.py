@@ -46,6 +46,11 @@ class NotifyLedger(Protocol):
         """Mark `keys` sent, for the ledger's long TTL."""
         ...
 
+    async def release(self, keys: Sequence[LedgerKey]) -> None:
+        """Drop this process's pending claims on `keys` (a clean stop): the next process takes
+        them at once instead of after their TTL."""
+        ...
+
     async def delivered(self, keys: Sequence[LedgerKey]) -> list[bool]:
         """For each key: is it marked sent (a channel's delivery of an alert, say)?"""
         ...

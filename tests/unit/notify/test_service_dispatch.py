@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+import pytest
 from prometheus_client import CollectorRegistry
 
 from agents.store.notify_store import MemoryNotifyLedger
@@ -382,3 +383,53 @@ async def test_a_restart_while_one_robot_holds_an_alert_sends_it_only_to_the_rob
     await _pump(second, clock, 60)
     await second.close()
     assert [name for name, _ in received] == ["ding", "ding"], received
+
+
+@pytest.mark.parametrize("ending", ["clean_stop", "crash"])
+def test_after_a_restart_the_resolution_never_reaches_the_group_before_its_firing(ending: str) -> None:
+    """11:00:00 the 预警's robot answers 500 and notify retries; 11:00:05 notify stops; the new
+    process reads both records, and the agent replies at 11:00:10. The 已恢复 was claimed at once
+    while the 预警's claim was still the stopped process's: the group read 已恢复, then "buyer
+    waiting 23 s", as its last word. A clean stop now lets its claims go; after a crash the
+    已恢复 waits for its 预警."""
+
+    async def scenario() -> list[str]:
+        from streams.notify.routes import Routes
+
+        clock = StillClock(START_MS)
+        ledger = MemoryNotifyLedger(clock.now_ms)
+        received: list[str] = []
+        down_until = START_MS + 5_000
+
+        async def send(channel: ChannelConfig, notice: Notice, now_ms: int) -> Delivery:
+            if now_ms < down_until:
+                return Delivery("retry", 500, "HTTP 500")
+            received.append(notice.title)
+            return Delivery("sent", 200, "HTTP 200")
+
+        def process() -> Dispatcher:
+            async def dead_letter(ticket: Ticket, reason: str, detail: str) -> None:
+                raise AssertionError(reason)
+
+            metrics = NotifyMetrics.create(CollectorRegistry())
+            return Dispatcher(Routes(Settings(), {"": (CHANNEL,)}), ledger, send, clock, metrics, dead_letter)
+
+        firing, resolved = alert("a", ts=START_MS), alert("a", "resolved", ts=START_MS + 10_000)
+        first = process()
+        await first.accept([Ticket(0, 7, None, b"{}", firing)])
+        await _pump(first, clock, 5)
+        if ending == "clean_stop":
+            await first.close()
+        else:
+            for task in first._tasks:  # gone, its claims left pending until they lapse
+                task.cancel()
+        second = process()
+        await second.accept([Ticket(0, 7, None, b"{}", firing)])
+        await _pump(second, clock, 5)
+        await second.accept([Ticket(0, 8, None, b"{}", resolved)])
+        await _pump(second, clock, 60)
+        await second.close()
+        return received
+
+    said = asyncio.run(scenario())
+    assert said == ["【客服预警】s1 · a：买家已等待 23 秒（阈值 15 秒）", "【客服预警】s1 · a：已恢复"], said
