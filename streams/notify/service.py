@@ -99,6 +99,27 @@ class Digests:
     def __init__(self, scheduler: DigestScheduler, fetch: Fetch, dispatcher: Dispatcher) -> None:
         self.scheduler, self.fetch, self.dispatcher = scheduler, fetch, dispatcher
         self._ask_at = 0
+        self._behind: asyncio.Task[int] | None = None
+
+    def tick_behind(self, now_ms: int) -> None:
+        """`tick`, beside the consumer loop: at 09:00 every shop's report is read (seconds
+        each), and awaited in the loop that held every alert of the shops' opening rush back
+        until the last digest was rendered, and let the alerts' claims go unrenewed."""
+        if self._behind is None or self._behind.done():
+            self.check()
+            self._behind = asyncio.get_running_loop().create_task(self.tick(now_ms), name="notify digests")
+
+    def check(self) -> None:
+        """Raise what ended the last tick behind (a setting that cannot work), if anything did."""
+        task = self._behind
+        if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
+            self._behind = None
+            raise task.exception()  # type: ignore[misc]
+
+    async def close(self) -> None:
+        if self._behind is not None:
+            self._behind.cancel()
+            await asyncio.gather(self._behind, return_exceptions=True)
 
     async def tick(self, now_ms: int) -> int:
         """Send what is due, if a minute has turned since the last ask; how many digests went."""
@@ -133,6 +154,8 @@ class NotifyService:
                 await self.step()
             await self.commit_done()
         finally:
+            if self.digests is not None:
+                await self.digests.close()
             await self.dispatcher.close()
             await consumer.stop()
             await self.links.producer.stop()
@@ -152,7 +175,8 @@ class NotifyService:
         self.dispatcher.check()
         now = self.dispatcher.clock.now_ms()
         if self.digests is not None:
-            await self.digests.tick(now)
+            self.digests.check()
+            self.digests.tick_behind(now)
         if now - self._kept_at >= KEEP_EVERY_MS:
             # Both at the claims' own pace: asking every round for the records another process
             # holds would cost Redis a command per held record five times a second.

@@ -192,3 +192,87 @@ class Producer:
 
     async def send_and_wait(self, topic: str, key: bytes | None, value: bytes) -> None:
         self.sent.append((topic, json.loads(value)))
+
+
+def test_an_alert_at_nine_is_not_held_back_while_every_shops_digest_is_read() -> None:
+    """At 09:00 each shop's report is read (seconds each): awaited inside the consumer loop, an
+    alert of the shops' opening rush reached the group after the last digest, 40 s late with
+    20 shops, and no claim was renewed meanwhile (PENDING_MS is 30 s)."""
+    from types import SimpleNamespace
+
+    from aiokafka import TopicPartition
+
+    from streams.notify.service import KafkaLinks, NotifyService
+
+    shops = [f"shop{n:02}" for n in range(20)]
+    settings = settings_from_yaml(
+        "defaults:\n  notify:\n    channels:\n      - {type: webhook, url_env: X}\nshops:\n"
+        + "".join(f"  {shop}: {{timezone: Asia/Shanghai}}\n" for shop in shops)
+    )
+
+    class StillClock(FakeClock):
+        async def sleep_until(self, ms: int) -> None:  # time moves only as the test moves it
+            while self.now < ms:
+                await asyncio.sleep(0.0005)
+
+    clock = StillClock(NINE_IN_SHANGHAI - 1000)
+    raised = NINE_IN_SHANGHAI + 1000
+    received: list[tuple[int, str]] = []
+
+    async def send(channel: ChannelConfig, notice: Notice, now_ms: int) -> Delivery:
+        received.append((now_ms, notice.title))
+        return Delivery("sent", 200, "HTTP 200")
+
+    async def slow_fetch(shop: str, day: int) -> tuple[Report, TeamWindowValues | None]:
+        for _ in range(20):  # two seconds of the report service's time
+            clock.now += 100
+            await asyncio.sleep(0.0005)
+        return await fetch(shop, day)
+
+    class Consumer:
+        delivered = False
+
+        async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, list[Any]]:
+            await asyncio.sleep(0.001)
+            if self.delivered or clock.now < raised:
+                clock.now += 100
+                return {}
+            self.delivered = True
+            event: dict[str, object] = {
+                "alert": "BuyerWaitingTooLong",
+                "state": "firing",
+                "shop_id": "shop03",
+            }
+            event |= {"agent_id": "shop03:a", "value": 23.0, "threshold": 15.0, "ts": raised}
+            value = json.dumps({**event, "alert_id": "w|shop03|a|1"}).encode()
+            return {
+                TopicPartition("kefu.alerts", 0): [
+                    SimpleNamespace(partition=0, offset=0, key=b"k", value=value)
+                ]
+            }
+
+        async def commit(self, offsets: Any) -> None:
+            return None
+
+    async def scenario() -> None:
+        ledger = MemoryNotifyLedger(clock.now_ms)
+        routes = Routes(settings, {"": (ChannelConfig(type="webhook", name="ops", url=URL),)})
+        dispatcher = Dispatcher(
+            routes, ledger, send, clock, NotifyMetrics.create(CollectorRegistry()), _no_letters
+        )
+        scheduler = DigestScheduler(digest_plans(settings), LedgerDigestClaim(ledger), clock.now_ms())
+        service = NotifyService(
+            settings, dispatcher, KafkaLinks(Consumer(), None), Digests(scheduler, slow_fetch, dispatcher)
+        )
+        while clock.now < NINE_IN_SHANGHAI + 2 * MINUTE:
+            await service.step()
+        await dispatcher.close()
+
+    asyncio.run(scenario())
+    alert_at = next(at for at, title in received if "shop03 · shop03:a" in title)
+    assert sum("日报" in title for _, title in received) == 20
+    assert alert_at - raised < 10_000, f"the alert reached the group {(alert_at - raised) / 1000:.0f} s late"
+
+
+async def _no_letters(ticket: Ticket, reason: str, detail: str) -> None:
+    raise AssertionError(reason)
