@@ -81,6 +81,18 @@ def test_a_summary_tells_each_agent_as_its_last_event_left_it() -> None:
     assert "客服xiaomei 23 秒" not in text and "1 位客服已恢复：客服xiaomei" in text
 
 
+def test_a_summary_quotes_the_agents_it_lists_without_acting_on_them() -> None:
+    """The summary's extra lines (other alerts, the resolved) carried ids into the chat as they
+    were: a link, a WeCom <@all>, a line of their own."""
+    planted = "x](https://evil.example) <@all>\n**fake**"
+    slow = msgspec.structs.replace(event(planted), alert="FirstResponseSlow")
+    due = [Due(event(str(n)), n) for n in range(20)] + [Due(slow, 20), Due(event(planted, "resolved"), 21)]
+    messages, _ = plan(due, 20, describe, lambda shop, agent: Names("旗舰店", agent), None, max_bytes=10**6)
+    markdown = messages[0].notice.markdown
+    assert "](" not in markdown and "<@" not in markdown and "\n**fake" not in markdown
+    assert markdown.count("x］(https://evil.example) ＜@all＞ ＊＊fake＊＊") == 2  # both lines, inert
+
+
 def test_a_burst_names_slow_first_responses_and_rule_alerts_apart_from_the_waits() -> None:
     slow = [msgspec.structs.replace(event(f"f{n}"), alert="FirstResponseSlow") for n in range(30)]
     rule = msgspec.structs.replace(event(""), alert="KafkaConsumerLag", value=0.0, threshold=0.0)
