@@ -8,7 +8,6 @@ a handful of messages a minute, never thousands).
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -24,15 +23,15 @@ T = TypeVar("T")
 
 
 class Budget:
-    """The messages one robot accepted in the last minute, and when the next one may go. One per
-    robot, shared by every (shop, channel) that posts to it: shops without a `notify:` of their
-    own all post to the defaults' robot, whose limit is its own, not each shop's. Its channels
-    take turns (`turn`), so that each plans with what the others left."""
+    """The messages planned for one robot in the last minute, and when the next one may go. One
+    per robot, shared by every (shop, channel) that posts to it: shops without a `notify:` of
+    their own all post to the defaults' robot, whose limit is its own, not each shop's. A
+    channel spends it as it plans (before any await), so the next channel to plan sees what is
+    left; a message that ends in a dead letter spent its place too."""
 
     def __init__(self, per_minute: int = ROBOT_PER_MINUTE) -> None:
         self.per_minute = per_minute
         self._sent: deque[int] = deque()
-        self.turn = asyncio.Lock()
 
     def remaining(self, now_ms: int) -> int:
         while self._sent and self._sent[0] <= now_ms - MINUTE_MS:
@@ -123,6 +122,8 @@ def summarize(due: Sequence[Due[T]], names_of: NamesOf, link: str | None) -> Not
         latest[pair] = item.event
         if item.event.state == "firing":
             peaks[pair] = max(peaks.get(pair, 0.0), item.event.value)
+        else:
+            peaks.pop(pair, None)  # a later episode's wait is its own
     firing: dict[str, float] = {}
     other: dict[str, list[str]] = {}  # firing alerts that are no buyer's wait, by alert name
     resolved: list[str] = []

@@ -141,14 +141,10 @@ class ChannelOutbox(Generic[T]):
             if later is not None:
                 await self._clock.sleep_until(later)
                 continue
-            async with self.budget.turn:  # the robot's other channels may have spent it meanwhile
-                now = self._clock.now_ms()
-                if self._hold_until(now) is not None:
-                    continue
-                if self._written:
-                    await self._send_written(self._written.pop(0))
-                else:
-                    await self._send_due(now)
+            if self._written:
+                await self._send_written(self._written.pop(0))
+            else:
+                await self._send_due(now)
 
     def _hold_until(self, now_ms: int) -> int | None:
         """When to look again, if the channel is quiet or its minute is spent; None: send now."""
@@ -168,12 +164,15 @@ class ChannelOutbox(Generic[T]):
         size = MESSAGE_BYTES[self.channel.type]
         remaining = self.budget.remaining(now_ms)
         messages, later = plan(kept, remaining, wording.describe, wording.names_of, wording.link, size)
+        for _ in messages:  # now, before any await: the robot's other channels plan with the rest
+            self.budget.spend(now_ms)
         self._due = later + self._due
         self._planned = list(messages)
         while self._planned:
             await self._deliver(self._planned.pop(0))
 
     async def _send_written(self, written: Written[T]) -> None:
+        self.budget.spend(self._clock.now_ms())
         self._sending_notice = written  # held (its claim kept alive) until reported, dead letter too
         try:
             ending = await self._attempts(written.notice)
@@ -204,7 +203,6 @@ class ChannelOutbox(Generic[T]):
             self._report.attempted(self.channel, delivery)
             answered = self._clock.now_ms()
             if delivery.outcome == "sent":
-                self.budget.spend(answered)
                 return Ending(answered)
             delay = self.backoff.delay_ms(attempt, answered - first) if delivery.outcome in RETRIED else None
             if delay is None:

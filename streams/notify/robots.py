@@ -262,7 +262,7 @@ async def deliver(
             timeout=aiohttp.ClientTimeout(total=timeout_seconds),
             allow_redirects=False,
         ) as response:
-            body = await response.content.read(MAX_ANSWER_BYTES)
+            body = await _answer(response)
             delivery = classify(channel.type, response.status, body)
     except TimeoutError:
         delivery = Delivery("retry", None, f"no answer within {timeout_seconds:g} s")
@@ -272,6 +272,18 @@ async def deliver(
     except (aiohttp.ClientError, OSError) as exc:
         delivery = Delivery("retry", None, f"the connection failed ({type(exc).__name__})")
     return Delivery(delivery.outcome, delivery.status, _masked(delivery.detail, channel, request))
+
+
+async def _answer(response: aiohttp.ClientResponse) -> bytes:
+    """The whole answer, however it arrives (one read returns what came so far: half a JSON
+    answer was a `retry` of a message the robot had taken), up to MAX_ANSWER_BYTES."""
+    body = b""
+    while len(body) < MAX_ANSWER_BYTES:
+        chunk = await response.content.read(MAX_ANSWER_BYTES - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return body
 
 
 def channel_secrets(channel: ChannelConfig, *urls: str) -> list[str]:

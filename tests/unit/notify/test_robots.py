@@ -233,3 +233,42 @@ def test_the_robots_busy_code_is_retried_not_refused(robot: Robot) -> None:
 def test_an_answer_that_is_no_robots_is_retried_and_never_raises(body: bytes) -> None:
     """One robot's strange answer ended its channel's task, and then the whole notify service."""
     assert classify("dingtalk", 200, body).outcome == "retry"
+
+
+def test_an_answer_that_arrives_in_pieces_is_read_whole() -> None:
+    """One read returns what came so far: half of `{"errcode":0,"errmsg":"ok"}` was a `retry` of
+    a message the robot had taken, which the retry then posted a second time."""
+    from aiohttp import web
+
+    posts: list[bytes] = []
+
+    async def robot(request: web.Request) -> web.StreamResponse:
+        posts.append(await request.read())
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"errcode":0,')
+        await asyncio.sleep(0.05)
+        await response.write(b'"errmsg":"ok"}')
+        await response.write_eof()
+        return response
+
+    async def scenario() -> Delivery:
+        app = web.Application()
+        app.router.add_post("/robot/send", robot)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        target = ChannelConfig(
+            type="dingtalk",
+            name="ding",
+            url=Secret(f"http://127.0.0.1:{port}/robot/send?access_token=abc0123456789def"),
+        )
+        try:
+            async with aiohttp.ClientSession() as session:
+                return await deliver(session, target, NOTICE, int(time.time() * 1000))
+        finally:
+            await runner.cleanup()
+
+    assert asyncio.run(scenario()).outcome == "sent" and len(posts) == 1

@@ -433,3 +433,34 @@ def test_after_a_restart_the_resolution_never_reaches_the_group_before_its_firin
 
     said = asyncio.run(scenario())
     assert said == ["【客服预警】s1 · a：买家已等待 23 秒（阈值 15 秒）", "【客服预警】s1 · a：已恢复"], said
+
+
+@synchronous
+async def test_one_shops_retried_message_never_holds_another_shops_alert_on_the_same_robot() -> None:
+    """The robot's budget is shared; its retries are not: s1's message that the robot answers
+    500 to is retried for up to retry_seconds, and s2's alert goes meanwhile."""
+    from streams.notify.routes import Routes
+
+    clock = StillClock(START_MS)
+    received: list[str] = []
+
+    async def send(channel: ChannelConfig, notice: Notice, now_ms: int) -> Delivery:
+        if "s1 · a" in notice.title:
+            return Delivery("retry", 500, "HTTP 500")
+        received.append(notice.title)
+        return Delivery("sent", 200, "HTTP 200")
+
+    async def dead_letter(ticket: Ticket, reason: str, detail: str) -> None:
+        return None
+
+    settings = Settings(shops={"s1": ShopSettings(name="s1"), "s2": ShopSettings(name="s2")})
+    routes = Routes(settings, {"": (CHANNEL,)})
+    metrics = NotifyMetrics.create(CollectorRegistry())
+    dispatcher = Dispatcher(routes, MemoryNotifyLedger(clock.now_ms), send, clock, metrics, dead_letter)
+    other = msgspec.structs.replace(alert("b"), shop_id="s2", alert_id="BuyerWaitingTooLong|s2|b|1")
+    await dispatcher.accept([Ticket(0, 0, None, b"{}", alert("a"))])
+    await _pump(dispatcher, clock, 2)  # s1's message is being retried
+    await dispatcher.accept([Ticket(0, 1, None, b"{}", other)])
+    await _pump(dispatcher, clock, 3)
+    await dispatcher.close()
+    assert received == ["【客服预警】s2 · b：买家已等待 23 秒（阈值 15 秒）"]

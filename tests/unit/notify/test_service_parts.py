@@ -74,7 +74,8 @@ def test_a_summary_tells_each_agent_as_its_last_event_left_it() -> None:
     waiting", with no 已恢复 ever after; a new episode after a resolution is waiting again."""
     due = [Due(event(str(n), value=16.0), n) for n in range(20)]
     due += [Due(event("xiaomei", value=23.0), 20), Due(event("xiaomei", "resolved", value=0.0), 21)]
-    due += [Due(event("again", "resolved", value=0.0), 22), Due(event("again", value=31.0, episode=2), 23)]
+    due += [Due(event("again", value=900.0), 22), Due(event("again", "resolved", value=0.0), 23)]
+    due += [Due(event("again", value=31.0, episode=2), 24)]  # its own wait, not the last episode's
     messages, _ = plan(due, 20, describe, names_of, None, max_bytes=10**6)
     text = messages[0].notice.text
     assert "21 位客服有买家等待超过 15 秒" in text and "客服again 31 秒" in text
