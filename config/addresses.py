@@ -19,9 +19,16 @@ def host_port(text: str) -> tuple[str, int]:
     return host.strip("[]") or DEFAULT_HOST, int(port)
 
 
+KAFKA_PORT = 9092  # what aiokafka, kafka-python and Faust take for a host given without one
+
+
 def bootstrap_servers(text: str) -> list[tuple[str, int]]:
-    """Kafka's bootstrap list, `host:port[,host:port...]`; ValueError naming the bad entry."""
-    return [host_port(server) for server in text.split(",")]
+    """Kafka's bootstrap list, `host[:port][,host[:port]...]`; ValueError naming the bad entry."""
+    servers = []
+    for server in (entry.strip() for entry in text.split(",")):
+        bare = ":" not in server or (server.startswith("[") and server.endswith("]"))
+        servers.append((server.strip("[]"), KAFKA_PORT) if bare and server else host_port(server))
+    return servers
 
 
 def is_cluster_url(url: str) -> bool:
@@ -43,13 +50,28 @@ def cluster_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
     return urlunsplit((scheme, first, parts.path, parts.query, parts.fragment)), nodes
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix", f"redis{CLUSTER_SUFFIX}", f"rediss{CLUSTER_SUFFIX}")
+# A password with one of these unencoded cuts the URL short where the client reads it: the
+# "port" or the "database" is then a piece of the password, which no message may quote.
+_ENCODE_HINT = "(in a password, write / as %2F, # as %23, ? as %3F and @ as %40)"
+
+
 def check_redis_url(url: str) -> None:
-    """ValueError unless the client can connect with `url` as written. Its message never quotes
-    the URL (it may hold a password): redis-py's own do not either."""
-    server = cluster_nodes(url)[0] if is_cluster_url(url) else url
-    parse_url(server)  # scheme, port, query options
-    parts = urlsplit(server)
-    database = parts.path.strip("/")
+    """ValueError unless the client can connect with `url` as written. Its message says which
+    part is wrong and quotes none of the URL: any part may be a piece of the password."""
+    parts = urlsplit(url)
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ValueError(f"the scheme must be one of {', '.join(s + '://' for s in REDIS_SCHEMES)}")
+    try:
+        server = cluster_nodes(url)[0] if is_cluster_url(url) else url
+        urlsplit(server).port  # noqa: B018 - reading it checks it
+    except ValueError:
+        raise ValueError(f"a port is not a number of 1-65535 {_ENCODE_HINT}") from None
+    try:
+        parse_url(server)  # the query's options
+    except ValueError:
+        raise ValueError(f"an option after ? has a value the client cannot read {_ENCODE_HINT}") from None
+    database = urlsplit(server).path.strip("/")
     if parts.scheme != "unix" and database and not database.isdigit():
         # redis-py ignores it and uses database 0: another deployment's numbers, say
-        raise ValueError(f"the database must be a number, got {database!r}")
+        raise ValueError(f"the database after the port must be a number {_ENCODE_HINT}")

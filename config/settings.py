@@ -557,22 +557,30 @@ class _ConfigLoader(yaml.SafeLoader):
 
 
 def _mapping_as_written(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[str, object]:
-    loader.flatten_mapping(node)  # `<<:` merges, as safe_load
+    own: set[str] = set()
+    for key_node, _ in node.value:  # the mapping's own keys, before `<<:` merges join them
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark, "a key must be plain text", key_node.start_mark
+            )
+        if key_node.value in own:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"the key {key_node.value!r} is written twice",
+                key_node.start_mark,
+            )
+        own.add(key_node.value)
+    loader.flatten_mapping(node)  # merged pairs first, then the own ones: a later pair wins, as safe_load
     mapping: dict[str, object] = {}
     for key_node, value_node in node.value:
         if not isinstance(key_node, yaml.ScalarNode):
             raise yaml.constructor.ConstructorError(
                 "while reading a mapping", node.start_mark, "a key must be plain text", key_node.start_mark
             )
-        key = key_node.value
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping",
-                node.start_mark,
-                f"the key {key!r} is written twice",
-                key_node.start_mark,
-            )
-        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping[key_node.value] = loader.construct_object(value_node, deep=True)
     return mapping
 
 
@@ -661,12 +669,13 @@ def _apply_environment(settings: Settings, environ: os._Environ[str] | dict[str,
         web = msgspec.structs.replace(web, port=int(port))
     web = _web_access(web, environ)
     kafka = msgspec.structs.replace(kafka, security=_resolve_kafka_secrets(kafka.security, environ))
+    # The variable is named only when it gave the value: an empty one leaves the file's.
     _check_address(
-        "KEFU_KAFKA_BOOTSTRAP" if "KEFU_KAFKA_BOOTSTRAP" in environ else "kafka.bootstrap",
+        "KEFU_KAFKA_BOOTSTRAP" if environ.get("KEFU_KAFKA_BOOTSTRAP") else "kafka.bootstrap",
         lambda: bootstrap_servers(kafka.bootstrap),
     )
     _check_address(
-        "KEFU_REDIS_URL" if "KEFU_REDIS_URL" in environ else "redis.url",
+        "KEFU_REDIS_URL" if environ.get("KEFU_REDIS_URL") else "redis.url",
         lambda: check_redis_url(redis_settings.url),
     )
     return msgspec.structs.replace(settings, kafka=kafka, redis=redis_settings, web=web)

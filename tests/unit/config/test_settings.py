@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from config.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings, settings_from_yaml
 
@@ -137,6 +138,23 @@ def test_shop_and_agent_ids_are_kept_as_written() -> None:
     assert sorted(settings.shops["7"].agents) == ["0042", "yes"]
 
 
+def test_merge_keys_take_overrides_as_safe_load_does() -> None:
+    """`<<: *base` and then the shop's own `name:` is YAML's usual idiom, not a key written
+    twice; two merged mappings that share a key merge as PyYAML's safe_load merges them."""
+    text = (
+        "shops:\n"
+        "  s1: &base {name: 基础, service_hours: '08:00-23:00', block: ['ad_*']}\n"
+        "  s2: {<<: *base, name: 二店}\n"
+        "  s3: {<<: [&night {service_hours: '20:00-02:00', name: 夜班}, *base]}\n"
+    )
+    settings = settings_from_yaml(text)
+    plain = yaml.safe_load(text)["shops"]
+    for shop in ("s2", "s3"):
+        read = settings.shops[shop]
+        assert {"name": read.name, "service_hours": read.service_hours, "block": read.block} == plain[shop]
+    assert settings.shops["s2"].name == "二店"
+
+
 @pytest.mark.parametrize(
     ("text", "key", "line"),
     [
@@ -183,6 +201,9 @@ def test_a_file_not_in_utf8_is_refused_naming_the_file(tmp_path: Path) -> None:
         ({"KEFU_REDIS_URL": "redis://127.0.0.1:6379/0?socket_timeout=soon"}, "KEFU_REDIS_URL"),
         ({"KEFU_REDIS_URL": "redis://127.0.0.1:6379/kefu"}, "KEFU_REDIS_URL"),
         ({"KEFU_REDIS_URL": "redis+cluster://:S3cretPassw0rd@10.0.0.1:7000,10.0.0.2"}, "KEFU_REDIS_URL"),
+        ({"KEFU_REDIS_URL": "redis://:Pass/Word77@redis.internal:6379/0"}, "KEFU_REDIS_URL"),
+        ({"KEFU_REDIS_URL": "redis://:S3cret#Word@redis.internal:6379/0"}, "KEFU_REDIS_URL"),
+        ({"KEFU_REDIS_URL": "redis://:6380/TopSecret9@redis.internal:6379/0"}, "KEFU_REDIS_URL"),
         ({"KEFU_KAFKA_BOOTSTRAP": "broker1:abc"}, "KEFU_KAFKA_BOOTSTRAP"),
         ({"KEFU_KAFKA_BOOTSTRAP": "127.0.0.1:9092,127.0.0.1:99999"}, "KEFU_KAFKA_BOOTSTRAP"),
     ],
@@ -196,11 +217,39 @@ def test_a_connection_the_clients_cannot_use_is_refused_naming_the_key(
     path.write_text("{}\n")
     with pytest.raises(ConfigError, match=f"^{key}: ") as caught:
         load_settings({"KEFU_CONFIG": str(path), **environ})
-    assert "S3cretPassw0rd" not in str(caught.value)
+    # A password with an unencoded / # ? cuts the URL short: its pieces are the "port" or the
+    # "database", and the message quotes neither.
+    for piece in ("S3cretPassw0rd", "Pass", "Word77", "S3cret", "TopSecret9", "6380/"):
+        assert piece not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"KEFU_REDIS_URL": "redis://redis.internal"},
+        {"KEFU_REDIS_URL": "rediss://:p%2Fss@[::1]:6380/2?ssl_cert_reqs=required&socket_timeout=5"},
+        {"KEFU_REDIS_URL": "unix:///var/run/redis.sock?db=3"},
+        {"KEFU_REDIS_URL": "redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002"},
+        {"KEFU_KAFKA_BOOTSTRAP": "kafka"},  # the clients' port, 9092
+        {"KEFU_KAFKA_BOOTSTRAP": "kafka-0.kafka,kafka-1.kafka:9093,[::1]"},
+        {"KEFU_REDIS_URL": "", "KEFU_KAFKA_BOOTSTRAP": ""},  # empty: the file's (the defaults)
+    ],
+)
+def test_a_connection_the_clients_take_is_taken(tmp_path: Path, environ: dict[str, str]) -> None:
+    path = tmp_path / "kefu.yaml"
+    path.write_text("{}\n")
+    load_settings({"KEFU_CONFIG": str(path), **environ})
+
+
+def test_an_empty_variable_leaves_the_files_value_and_its_key_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "kefu.yaml"
+    path.write_text("redis: {url: 'redis://127.0.0.1:6379/zero'}\n")
+    with pytest.raises(ConfigError, match=r"^redis\.url: "):
+        load_settings({"KEFU_CONFIG": str(path), "KEFU_REDIS_URL": ""})
 
 
 def test_a_connection_in_the_file_is_checked_under_its_key(tmp_path: Path) -> None:
     path = tmp_path / "kefu.yaml"
     path.write_text("redis: {url: 'redis://127.0.0.1:6379/kefu'}\n")
-    with pytest.raises(ConfigError, match=r"^redis\.url: the database must be a number"):
+    with pytest.raises(ConfigError, match=r"^redis\.url: the database after the port must be a number"):
         load_settings({"KEFU_CONFIG": str(path)})
