@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
@@ -133,6 +134,19 @@ def partition_prefix(partition: int) -> str:
 
 def offset_key(topic: str, partition: int) -> str:
     return f"{partition_prefix(partition)}:off:{topic}"
+
+
+# `rebuild`: each input partition's offset up to which the workers sent their dead letters,
+# kept through its delete_state (redis_store.py), so that a rebuild sends only those of records
+# no worker read (arrived while the workers were stopped). Field `<partition>|<topic>`.
+LETTERED_KEY = f"{PREFIX}:rebuild:lettered"
+_OFFSET_KEY = re.compile(r"^" + re.escape(PREFIX) + r":\{p(\d+)\.\d+\}:off:(.+)$")
+
+
+def offset_key_parts(key: str) -> tuple[int, str] | None:
+    """(partition, topic) of an offset key; None for any other key."""
+    found = _OFFSET_KEY.match(key)
+    return None if found is None else (int(found.group(1)), found.group(2))
 
 
 def raise_log_key(topic: str, partition: int) -> str:

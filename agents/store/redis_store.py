@@ -422,10 +422,37 @@ class RedisStore:
         episode's start, so one firing before the rebuild resolves under its id after it) and
         notify's ledger (so no notice or digest goes twice)."""
         deleted = 0
+        lettered: dict[str, int] = {}
         async for key in self.client.scan_iter(f"{keys.PREFIX}:*", count=1000):  # cluster: every master
-            if not _outlives_rebuild(cast(bytes, key).decode()):
-                deleted += int(await self.client.unlink(key))
+            name = cast(bytes, key).decode()
+            if _outlives_rebuild(name):
+                continue
+            if (parts := keys.offset_key_parts(name)) is not None:
+                value = await self.client.get(key)
+                if value is not None:
+                    lettered[f"{parts[0]}|{parts[1]}"] = int(value)
+            deleted += int(await self.client.unlink(key))
+        await self._keep_lettered(lettered)
         return deleted
+
+    async def _keep_lettered(self, found: Mapping[str, int]) -> None:
+        """Where the dead letters were sent up to, partition by partition: the highest of the
+        offsets just deleted and any noted before (a rebuild stopped halfway deleted the workers'
+        offsets already, and wrote its own, lower ones)."""
+        if not found:
+            return
+        noted = cast(dict[bytes, bytes], await self.client.hgetall(keys.LETTERED_KEY))
+        highest = {field: max(at, int(noted.get(field.encode(), b"-1"))) for field, at in found.items()}
+        await self.client.hset(keys.LETTERED_KEY, mapping=highest)  # type: ignore[arg-type]
+
+    async def lettered(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> the offset up to which the workers sent dead letters (rebuild)."""
+        noted = cast(dict[bytes, bytes], await self.client.hgetall(keys.LETTERED_KEY))
+        found: dict[tuple[str, int], int] = {}
+        for field, offset in noted.items():
+            partition, _, topic = field.decode().partition("|")
+            found[(topic, int(partition))] = int(offset)
+        return found
 
     async def move_buyers(self, partitions: int, dry_run: bool) -> Moves:
         """Re-home every buyer state for a new input partition count (repartition)."""
@@ -433,4 +460,4 @@ class RedisStore:
 
 
 def _outlives_rebuild(key: str) -> bool:
-    return key == keys.ALERTS_KEY or key.startswith(f"{keys.PREFIX}:notify:")
+    return key in (keys.ALERTS_KEY, keys.LETTERED_KEY) or key.startswith(f"{keys.PREFIX}:notify:")

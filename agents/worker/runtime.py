@@ -42,8 +42,20 @@ __all__ = ["AlertSink", "Runtime"]
 FINISH_APPLY_TIMEOUT_S = 5.0
 
 
-async def _counted_already(letters: Sequence[DeadLetter]) -> None:
-    """A replayed record's dead letter: on kefu.deadletter since the worker first read it."""
+class _Unsent:
+    """A dead-letter sink that leaves out the letters the workers sent already (rebuild)."""
+
+    def __init__(self, store: RedisStore, send: DeadLetterSink) -> None:
+        self.store, self.send = store, send
+        self._lettered: dict[tuple[str, int], int] | None = None  # read at the first letter
+
+    async def __call__(self, letters: Sequence[DeadLetter]) -> None:
+        if self._lettered is None:
+            self._lettered = await self.store.lettered()
+        sent_up_to = self._lettered
+        unsent = [item for item in letters if item.offset > sent_up_to.get((item.topic, item.partition), -1)]
+        if unsent:
+            await self.send(unsent)
 
 
 @dataclass
@@ -149,13 +161,16 @@ class Runtime:
         await self.status.process_until_done(records)
 
     def replay_history(self) -> None:
-        """`rebuild`: restore history back to each shop's retention, and count rejected records
-        without sending their dead letters again (the workers sent them when they read them;
-        a rebuild replays every record still in retention, once per rebuild)."""
+        """`rebuild`: restore history back to each shop's retention, and send the dead letters
+        of only the records no worker read (those that came while the workers were stopped,
+        say): up to where the workers had read, theirs are on kefu.deadletter already, and a
+        rebuild replays every record still in retention, once per rebuild. Rejections are
+        counted either way. Where the workers had read is what delete_state noted."""
+        unsent = _Unsent(self.store, self.processor.dead_letters)
         self.processor.restore_history = True
-        self.processor.dead_letters = _counted_already
+        self.processor.dead_letters = unsent
         if self.status is not None:
-            self.status.dead_letters = _counted_already
+            self.status.dead_letters = _Unsent(self.store, self.status.dead_letters)
 
     async def lead(self, now_ms: int | None = None) -> None:
         """One round of the leader's duties: see Leader.lead."""
