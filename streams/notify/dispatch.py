@@ -86,6 +86,7 @@ class Dispatcher:
     _budgets: dict[tuple[str, str], Budget] = field(default_factory=dict)  # per robot (type, URL)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _busy: list[Ticket] = field(default_factory=list)
+    _retrying: list[Ticket] = field(default_factory=list)  # taken from _busy by retry_busy, in its claim
     _done: list[Ticket] = field(default_factory=list)
 
     async def accept(self, tickets: Sequence[Ticket]) -> None:
@@ -115,7 +116,11 @@ class Dispatcher:
     async def retry_busy(self) -> None:
         """Claim again the tickets another process held: it has settled them, or died."""
         busy, self._busy = self._busy, []
-        await self._claim(busy)
+        self._retrying = busy  # still held elsewhere, for an Alertmanager post meanwhile
+        try:
+            await self._claim(busy)
+        finally:
+            self._retrying = []
 
     async def _claim(self, tickets: Sequence[Ticket]) -> None:
         """Firings first, then resolutions, but not one whose firing another process holds (it
@@ -123,7 +128,8 @@ class Dispatcher:
         group before its 预警, whose "still waiting" would then be the last word."""
         resolutions = [t for t in tickets if t.event is not None and t.event.state == "resolved"]
         await self._claim_now([t for t in tickets if t.event is None or t.event.state != "resolved"])
-        held_elsewhere = {t.ledger_key[0] for t in self._busy if t.ledger_key[1] == "firing"}
+        firings = (t for t in (*self._busy, *self._retrying) if t.ledger_key[1] == "firing" and not t.claimed)
+        held_elsewhere = {t.ledger_key[0] for t in firings}
         self._busy += [t for t in resolutions if t.ledger_key[0] in held_elsewhere]
         await self._claim_now([t for t in resolutions if t.ledger_key[0] not in held_elsewhere])
 
