@@ -47,8 +47,8 @@ async def move_buyers(client: RedisClient, partitions: int, dry_run: bool = Fals
             continue
         target = keys.buyer_key(home, shop, buyer)
         blob, ttl = await client.get(key), await client.pttl(key)
-        if blob is None:
-            continue  # expired meanwhile
+        if blob is None or ttl == -2:
+            continue  # expired meanwhile (between the two reads: copied, it would never expire)
         existing = await client.get(target)
         if existing is not None and existing != blob:
             moves.conflicts += 1

@@ -383,6 +383,28 @@ def test_adding_partitions_then_moving_the_buyers_keeps_the_numbers(
         assert asyncio.run(numbers(url)) != reference
 
 
+def test_a_state_that_expires_while_it_is_moved_is_not_made_permanent(url: str) -> None:
+    """Its GET found it and its PTTL then -2 (gone): copied with no expiry, the buyer's state
+    would have outlived every window."""
+
+    async def scenario() -> tuple[int, list[bytes]]:
+        client = connect(url)
+        key = keys.buyer_key(0, "s1", "b-moving")
+        await client.set(key, b"state", px=60_000)
+
+        async def gone(name: str) -> int:
+            return -2  # expired just after the GET
+
+        client.pttl = gone  # type: ignore[method-assign]
+        moved = (await move_buyers(client, 7)).moved
+        left = [k async for k in client.scan_iter(match="kp:*:b:*")]
+        await client.aclose()
+        return moved, left
+
+    moved, left = asyncio.run(scenario())
+    assert moved == 0 and len(left) == 1  # left where it was, to expire there
+
+
 @pytest.mark.parametrize("clause", CLAUSES, ids=[c.__name__ for c in CLAUSES])
 def test_the_redis_partition_store_keeps_the_contract(
     url: str, clause: Callable[[PartitionStore], Awaitable[None]]
