@@ -20,6 +20,7 @@ Alertmanager posts to `notify`'s `POST /alertmanager`, each alert of the payload
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ from config.settings import ConfigError, WebSettings
 from streams.contract.alerts import FIRST_RESPONSE, WAITING, AlertEvent
 
 # The worker's own alerts: notify has them from kefu.alerts (see above).
+log = logging.getLogger("kefu.notify")
 FROM_KEFU_ALERTS = frozenset((WAITING, FIRST_RESPONSE))
 MAX_BODY_BYTES = 1024 * 1024  # Alertmanager's payloads are a few KiB; a MiB is a mistake
 NO_SHOP = ""  # routes.py: the defaults' channels
@@ -62,24 +64,43 @@ class _Alert(Struct, frozen=True):
 
 
 class _Payload(Struct, frozen=True):
-    alerts: list[_Alert]
+    alerts: list[msgspec.Raw]  # each decoded on its own: one bad alert refuses only itself
     version: str = "4"
 
 
 _decoder = msgspec.json.Decoder(_Payload)
+_alert_decoder = msgspec.json.Decoder(_Alert)
 # RFC 3339 as Go writes it: up to nine digits of fraction, `Z` or an offset.
 _TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
 
 
 def decode_webhook(body: bytes) -> list[RuleAlert]:
     """Every alert of one webhook body as a `RuleAlert`, or `BadPayload` with the reason."""
+    alerts, problems = decode_alerts(body)
+    if problems:
+        raise BadPayload("; ".join(problems))
+    return alerts
+
+
+def decode_alerts(body: bytes) -> tuple[list[RuleAlert], list[str]]:
+    """The alerts of one webhook body that can be read, and a sentence for each that cannot;
+    `BadPayload` for a body that is no payload at all."""
     try:
         payload = _decoder.decode(body)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
         raise BadPayload(f"not an Alertmanager webhook payload: {exc}") from None
     if payload.version != "4":
         raise BadPayload(f"Alertmanager webhook payload version {payload.version!r}; notify reads version 4")
-    return [rule_alert(alert) for alert in payload.alerts]
+    alerts: list[RuleAlert] = []
+    problems: list[str] = []
+    for number, raw in enumerate(payload.alerts, start=1):
+        try:
+            alerts.append(rule_alert(_alert_decoder.decode(raw)))
+        except msgspec.DecodeError as exc:
+            problems.append(f"not an Alertmanager webhook payload: alert {number}: {exc}")
+        except BadPayload as exc:
+            problems.append(f"alert {number}: {exc}")
+    return alerts, problems
 
 
 def rule_alert(alert: _Alert) -> RuleAlert:
@@ -157,14 +178,20 @@ class AlertmanagerIntake:
         if body is None:
             return web.Response(status=413, text=f"the payload is over {MAX_BODY_BYTES} bytes\n")
         try:
-            events = decode_webhook(body)
+            events, problems = decode_alerts(body)
         except BadPayload as exc:
             return web.Response(status=400, text=f"{exc}\n")
+        if problems and not events:
+            return web.Response(status=400, text="; ".join(problems) + "\n")
+        # Alertmanager retries no 4xx: one alert it cannot fix refused the whole group's.
+        for problem in problems:
+            log.warning("notify: an Alertmanager alert refused, the rest of its payload taken: %s", problem)
         kept = [event for event in events if event.alert not in FROM_KEFU_ALERTS]
         await self._sink.accept_events(kept)
         left = len(events) - len(kept)
         through = f"; {left} left to kefu.alerts, which carries them" if left else ""
-        return web.Response(text=f"accepted {len(kept)} alert(s){through}\n")
+        refused = f"; refused {len(problems)}: {'; '.join(problems)}" if problems else ""
+        return web.Response(text=f"accepted {len(kept)} alert(s){through}{refused}\n")
 
 
 async def bounded_body(request: web.Request) -> bytes | None:

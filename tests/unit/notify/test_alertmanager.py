@@ -232,3 +232,22 @@ async def test_a_waiting_alert_with_its_seconds_reads_like_the_workers_own() -> 
         "【客服预警】旗舰店 · 小美：买家已等待 23 秒（阈值 15 秒）"
     ]
     await run.dispatcher.close()
+
+
+@synchronous
+async def test_one_bad_alert_is_refused_alone_and_the_rest_of_its_payload_taken() -> None:
+    """Alertmanager retries no 4xx: a 400 for one alert without `alertname` (or with a bad time)
+    lost every other alert of its group's payload. Only a payload with nothing to take is a 400."""
+    intake, sink = AlertmanagerIntake(), Sink()
+    intake.attach(sink)
+    no_name = am_alert(shop="s1")
+    del no_name["labels"]["alertname"]
+    body = payload(
+        am_alert(shop="s1"), no_name, {**am_alert(shop="s2"), "startsAt": "yesterday"}, am_alert("resolved")
+    )
+    status, text = await post(intake, body)
+    assert status == 200 and text.startswith("accepted 2 alert(s); refused 2: alert 2: ")
+    assert "no `alertname` label" in text and "alert 3: startsAt 'yesterday' is not an RFC 3339 time" in text
+    assert [event.state for event in sink.events] == ["firing", "resolved"]
+    status, text = await post(intake, payload(no_name))
+    assert status == 400 and "no `alertname` label" in text and len(sink.events) == 2
