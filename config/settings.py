@@ -559,12 +559,8 @@ class _ConfigLoader(yaml.SafeLoader):
 def _mapping_as_written(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[str, object]:
     own: set[str] = set()
     for key_node, _ in node.value:  # the mapping's own keys, before `<<:` merges join them
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        if not isinstance(key_node, yaml.ScalarNode):
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping", node.start_mark, "a key must be plain text", key_node.start_mark
-            )
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+            continue  # a key that is no text is refused below, with the merged ones
         if key_node.value in own:
             raise yaml.constructor.ConstructorError(
                 "while reading a mapping",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -25,3 +26,18 @@ def _no_remembered_secrets() -> Iterator[None]:
     forget_secrets()
     yield
     forget_secrets()
+
+
+class StillClock:
+    """notify's clock where time moves only when the test moves it: a channel held through quiet
+    hours or a retry's backoff stays held until the test says the time has come."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+    async def sleep_until(self, ms: int) -> None:
+        while self.now < ms:
+            await asyncio.sleep(0.0005)

@@ -29,6 +29,8 @@ from streams.notify.service import DeadLetters, Digests
 from streams.render.notices import Notice
 from tests.report_samples import sample_report
 
+from .conftest import StillClock
+
 SHOPS_YAML = """
 defaults:
   notify:
@@ -209,11 +211,6 @@ def test_an_alert_at_nine_is_not_held_back_while_every_shops_digest_is_read() ->
         "defaults:\n  notify:\n    channels:\n      - {type: webhook, url_env: X}\nshops:\n"
         + "".join(f"  {shop}: {{timezone: Asia/Shanghai}}\n" for shop in shops)
     )
-
-    class StillClock(FakeClock):
-        async def sleep_until(self, ms: int) -> None:  # time moves only as the test moves it
-            while self.now < ms:
-                await asyncio.sleep(0.0005)
 
     clock = StillClock(NINE_IN_SHANGHAI - 1000)
     raised = NINE_IN_SHANGHAI + 1000

@@ -23,6 +23,8 @@ from streams.notify.metrics import NotifyMetrics
 from streams.notify.robots import Delivery
 from streams.render.notices import Notice
 
+from .conftest import StillClock
+
 START_MS = 1_772_334_000_000  # 2026-03-01 11:00 in Shanghai
 CHANNEL = ChannelConfig(type="webhook", name="ops", url=Secret("http://127.0.0.1:1/hook?token=t0ken"))
 
@@ -309,20 +311,6 @@ async def test_shops_sharing_one_robot_share_its_twenty_a_minute() -> None:
     assert len(first_minute) <= 20 < 36, len(first_minute)
     named = " ".join(notice.text for _, notice in shared.robot.received)
     assert all(f"{shop}:agent{n}" in named for shop in shops for n in range(12)), "every alert is told"
-
-
-class StillClock:
-    """Time moves only when the test moves it: a channel held through quiet hours stays held."""
-
-    def __init__(self, now_ms: int) -> None:
-        self.now = now_ms
-
-    def now_ms(self) -> int:
-        return self.now
-
-    async def sleep_until(self, ms: int) -> None:
-        while self.now < ms:
-            await asyncio.sleep(0.0005)
 
 
 async def _pump(dispatcher: Dispatcher, clock: StillClock, seconds: int) -> list[Ticket]:
