@@ -243,8 +243,11 @@ class MockWorker:
 
 
 @contextmanager
-def floor_page(worker: MockWorker, query: str, width: int, height: int) -> Iterator[Page]:
-    """The page at `ORIGIN/floor?query`, every request answered by `worker`, no script errors."""
+def floor_page(
+    worker: MockWorker, query: str, width: int, height: int, *, init_script: str | None = None
+) -> Iterator[Page]:
+    """The page at `ORIGIN/floor?query`, every request answered by `worker`, no script errors;
+    `init_script` runs before the page's own."""
     from playwright.sync_api import Page
 
     with chromium_page(width, height) as opened:
@@ -252,6 +255,8 @@ def floor_page(worker: MockWorker, query: str, width: int, height: int) -> Itera
         errors: list[str] = []
         opened.on("pageerror", lambda error: errors.append(str(error)))
         opened.route("**/*", worker.handle)
+        if init_script:
+            opened.add_init_script(init_script)
         opened.goto(f"{ORIGIN}/floor?{query}")
         yield opened
         assert errors == []
@@ -385,6 +390,26 @@ def test_a_team_too_big_for_one_screen_rotates_through_pages() -> None:
             assert_no_scroll(page)
             page.wait_for_timeout(150)
         assert seen == {a.agent for a in agents}
+
+
+# Every read of the page's clock is a millisecond later than the last: a render that read it per
+# card would give equal waits unequal ages, and order them by when each card was drawn.
+TICKING_CLOCK = "{ const real = Date.now; let ticks = 0; Date.now = () => real() + ++ticks; }"
+
+
+def test_equal_waits_keep_the_agent_id_order_however_long_a_render_takes() -> None:
+    from playwright.sync_api import expect
+
+    now = time.time_ns() // 1_000_000
+    agents = team("s1", 12, now)
+    for agent in agents:
+        agent.waiting, agent.since_ms = 1, now - 7_000
+    worker = MockWorker({"s1": agents})
+    with floor_page(worker, "shop=s1", 1920, 1080, init_script=TICKING_CLOCK) as page:
+        expect(page.locator("article.tile")).to_have_count(len(agents))
+        for _ in range(3):  # several renders, each with its own clock
+            assert [card["agent"] for card in visible_cards(page)] == sorted(a.agent for a in agents)
+            page.wait_for_timeout(400)
 
 
 def test_a_red_agent_comes_first_with_a_label_and_page_one_is_red_when_many_are() -> None:
