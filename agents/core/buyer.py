@@ -212,15 +212,20 @@ def prune(
 
 
 def unpaid_from_ms(cutoff_ms: int) -> int:
-    """The oldest creation of a never-paid order that pruning keeps, for a `28d` window that
-    starts at `cutoff_ms`: UNPAID_KEPT_DAYS before now, at least."""
+    """The oldest creation of a never-paid order an order event still finds, for an event of a
+    day whose `28d` window starts at `cutoff_ms`: UNPAID_KEPT_DAYS before that day, at least."""
     return cutoff_ms - (UNPAID_KEPT_DAYS - WINDOW_DAYS) * MS_PER_DAY
 
 
-def unpaid_until_ms(state: BuyerState) -> int | None:
-    """Until when the state must stay for its newest order that was never paid (None: none)."""
+def unpaid_until_ms(state: BuyerState, after_sale_ms: int) -> int | None:
+    """Until when the state must stay for its newest order that was never paid (None: none):
+    as long as pruning keeps it (Horizon.unpaid_from_ms), for a payment stamped within
+    UNPAID_KEPT_DAYS of it that arrives as late as an order event may (the `28d` window and
+    the after-sale look-back), with a day to spare."""
     created = [o.created for o in state.orders if o.paid is None and o.created is not None]
-    return max(created) + (UNPAID_KEPT_DAYS + 1) * MS_PER_DAY if created else None
+    if not created:
+        return None
+    return max(created) + (UNPAID_KEPT_DAYS + WINDOW_DAYS + 1) * MS_PER_DAY + after_sale_ms
 
 
 def _last_touch(order: OrderState) -> int:

@@ -125,7 +125,7 @@ def _outside_changes(
         horizon.cutoff_day,
         horizon.order_horizon_ms,
         after.credited_past_cutoff,
-        unpaid_from_ms(horizon.cutoff_ms),
+        horizon.unpaid_from_ms,
     )
     _histogram_changes(delta)
     _wait_changes(delta, before, after)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.core.buyer import unpaid_from_ms
 from agents.core.policy import ShopPolicy
 from agents.core.windows import WINDOW_DAYS
 
@@ -20,10 +21,17 @@ class Horizon:
     cutoff_day: int  # first business day still open to change: the `28d` window's, by default
     cutoff_ms: int  # its start
     order_horizon_ms: int  # orders this old can still make a consultation after-sale
+    # Never-paid orders created this long ago are kept: an order event stamped at the order
+    # horizon, the oldest not late, may still find them (engine.py cuts by the event's own day).
+    unpaid_from_ms: int
 
     @classmethod
     def at(cls, policy: ShopPolicy, now_ms: int, days: int = WINDOW_DAYS) -> Horizon:
-        today = policy.calendar.day(now_ms)
+        calendar = policy.calendar
+        today = calendar.day(now_ms)
         cutoff_day = today - (days - 1)
-        cutoff_ms = policy.calendar.day_start_ms(cutoff_day)
-        return cls(today, cutoff_day, cutoff_ms, cutoff_ms - policy.after_sale_ms)
+        cutoff_ms = calendar.day_start_ms(cutoff_day)
+        order_horizon_ms = cutoff_ms - policy.after_sale_ms
+        # As engine.py's cut for an event stamped then: its own day's `28d` window, 60 days back.
+        oldest_cut_ms = calendar.day_start_ms(calendar.day(order_horizon_ms) - (WINDOW_DAYS - 1))
+        return cls(today, cutoff_day, cutoff_ms, order_horizon_ms, unpaid_from_ms(oldest_cut_ms))

@@ -363,7 +363,7 @@ class BatchProcessor:
         if self.restore_history:
             newest = max(state.seen.values(), default=now_ms)
             ttl = max(MS_PER_HOUR, min(ttl, newest + ttl - now_ms))
-        unpaid_until = unpaid_until_ms(state)
+        unpaid_until = unpaid_until_ms(state, policy.after_sale_ms)
         if unpaid_until is not None:
             ttl = max(ttl, unpaid_until - now_ms)
         return ttl

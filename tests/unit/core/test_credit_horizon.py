@@ -208,15 +208,42 @@ def test_an_order_paid_weeks_after_its_creation_is_still_that_one_order(
     assert (ledger.day(B, day=later).paid, ledger.day(B, day=later).sales_fen) == (0, 0)
 
 
-def test_an_order_never_paid_leaves_the_state_two_months_after_its_creation() -> None:
+def test_an_order_never_paid_leaves_the_state_once_no_payment_can_find_it() -> None:
+    """60 days from its creation, by a payment's own day; and a payment stamped on day 59 may
+    arrive as late as any order event not `late` (28 days and the after-sale look-back)."""
     state = BuyerState()
     ledger = Ledger(now_ms=at(0))
     ledger.states[("s1", "b1")] = state
     ledger.apply_live(buyer_msg(at(10), A), order(at(10, 5), "T1", "created", AMOUNT))
-    ledger.apply_live(buyer_msg(at(10, day=59), A))
+    ledger.apply_live(buyer_msg(at(10, day=59 + 27 + 7), A))
     assert [o.order_id for o in state.orders] == ["T1"]
-    ledger.apply_live(buyer_msg(at(10, day=61), A))
+    ledger.apply_live(buyer_msg(at(10, day=59 + 27 + 7 + 1), A))
     assert state.orders == []
+
+
+@pytest.mark.parametrize("arrives_days_later", [0, 1, 20])
+def test_a_payment_on_the_sixtieth_day_arriving_late_still_pays_its_order(arrives_days_later: int) -> None:
+    """Live kept a never-paid order 60 days by its own clock, and cut a payment's order by the
+    payment's day: a balance stamped 23:59:59 on day 59 that arrived after midnight (another
+    message of the buyer processed first) found the order gone, and counted as a new order of
+    day 59 credited to B, where rebuild credited the order's creation (found in review)."""
+    yaml = "defaults: {attribution: {judge: created, rule: last, window: same_day}}"
+
+    def run(restore: bool) -> tuple[tuple[int, int, int], int]:
+        ledger = Ledger(settings=settings(yaml), now_ms=at(0), restore_history=restore)
+        ledger.apply_live(
+            buyer_msg(at(10), A), agent_msg(at(10, 1), A), order(at(10, 5), "T1", "created", AMOUNT)
+        )
+        ledger.apply_live(buyer_msg(at(23, day=59), B), agent_msg(at(23, 1, day=59), B))
+        arrival = at(0, 0, 0.2, day=60 + arrives_days_later)
+        ledger.now_ms = arrival
+        ledger.apply_batch([buyer_msg(at(23, 59, 59.5, day=59), B)])
+        ledger.now_ms = arrival + 100
+        ledger.apply_batch([order(at(23, 59, 59, day=59), "T1", "paid", AMOUNT)])
+        b = ledger.day(B, day=59)
+        return (b.ordered, b.paid, b.sales_fen), ledger.day("", day=59).orders
+
+    assert run(restore=False) == run(restore=True) == ((0, 0, 0), 0)
 
 
 @pytest.mark.parametrize("days_later", [45, 59, 62, 80])

@@ -247,4 +247,6 @@ def test_a_buyer_with_an_order_never_paid_is_kept_until_it_can_no_longer_be_paid
     quiet = BuyerState(orders=[OrderState("T1", created=NOW - MS_PER_DAY, paid=NOW - MS_PER_DAY)])
     waiting = BuyerState(orders=[OrderState("T1", created=NOW - MS_PER_DAY)])
     assert worker._buyer_ttl_ms(quiet, policy, NOW) == (29 + 7) * MS_PER_DAY
-    assert worker._buyer_ttl_ms(waiting, policy, NOW) == UNPAID_KEPT_DAYS * MS_PER_DAY
+    # From its creation: 60 days, then as long as a payment stamped by then may still arrive
+    # (the 28d window and the after-sale look-back), and a day to spare.
+    assert worker._buyer_ttl_ms(waiting, policy, NOW) == (UNPAID_KEPT_DAYS + 28 + 7) * MS_PER_DAY
