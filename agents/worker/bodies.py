@@ -54,7 +54,7 @@ async def send_chunks(
             await asyncio.wait_for(stream.write(chunk), write_timeout_seconds)
             sent += len(chunk)
             await asyncio.sleep(0)
-    except (TimeoutError, ConnectionResetError):
+    except (TimeoutError, ConnectionError):  # ConnectionError: the client went away
         drop(base.transport)
         return cast(Response, stream)
     await stream.write_eof()

@@ -65,7 +65,7 @@ class FloorStreams:
             while True:
                 await self._send(writer, await _update(read_floor))
                 await asyncio.sleep(self.interval_seconds)
-        except ConnectionResetError:
+        except ConnectionError:  # reset, or lost while a write waited (aiohttp's plain ConnectionError)
             return  # the client went away: the usual end of a stream
 
     async def _send(self, writer: EventWriter, chunk: bytes) -> None:

@@ -104,6 +104,11 @@ def _install_floor(app: faust.App, runtime: Runtime, streams: FloorStreams) -> N
             shop = shop_param(_query(request))
         except BadRequest as exc:
             return view.json({"error": str(exc)}, status=400)
+        if cast(BaseRequest, request).method == "HEAD":  # the headers alone: a stream has no end
+            head = StreamResponse(headers=EVENT_STREAM_HEADERS)
+            await head.prepare(cast(Any, request))
+            await head.write_eof()
+            return cast(Response, head)
         try:
             with streams.slot():
                 stream = StreamResponse(headers=EVENT_STREAM_HEADERS)

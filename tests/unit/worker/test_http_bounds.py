@@ -323,6 +323,47 @@ def test_a_head_request_gets_the_headers_and_no_body(path: str) -> None:
     assert writer.chunks == [] and response.status == 200 and response.content_length > 0
 
 
+def test_a_head_request_for_the_stream_gets_its_headers_and_ends() -> None:
+    """The stream's HEAD sent events after its headers, unframed and without end: a keep-alive
+    client read them as its next answer, and a request pipelined after it was never answered."""
+    runtime = FakeRuntime(settings(), ReadStore())
+
+    async def scenario() -> Any:
+        handler = stream_handler(runtime)
+        writer = StuckWriter()
+        request = make_mocked_request("HEAD", "/api/v1/floor/stream?shop=s1", writer=writer)
+        response = await asyncio.wait_for(handler(request), WAIT)
+        return writer, response
+
+    writer, response = run(scenario())
+    assert writer.chunks == [] and response.status == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+
+
+class LostWriter(StuckWriter):
+    """A payload writer whose peer vanished while a write waited: aiohttp's plain ConnectionError."""
+
+    async def write(self, data: bytes, *args: Any, **kwargs: Any) -> None:
+        self.chunks.append(bytes(data))
+        if len(self.chunks) > 1:
+            raise ConnectionError("Connection lost")
+
+
+def test_a_stream_whose_client_is_lost_while_a_write_waits_ends_quietly() -> None:
+    """Only ConnectionResetError was taken as the client's going: a lost connection escaped,
+    and aiohttp logged every wall screen's reload under load as a server error."""
+    runtime = FakeRuntime(settings(), ReadStore())
+
+    async def scenario() -> Any:
+        handler = stream_handler(runtime)
+        writer = LostWriter()
+        request = make_mocked_request("GET", "/api/v1/floor/stream?shop=s1", writer=writer)
+        await asyncio.wait_for(handler(request), WAIT)
+        return writer
+
+    assert len(run(scenario()).chunks) == 2
+
+
 def test_a_cancelled_stream_passes_the_cancellation_on() -> None:
     runtime = FakeRuntime(settings(), ReadStore())
 
