@@ -174,6 +174,11 @@ class AlertmanagerIntake:
     async def handle(self, request: web.Request) -> web.Response:
         if self._sink is None:
             return web.Response(status=503, text="notify is starting; try again\n")
+        # A browser names the page behind every POST, and may send one to any address without
+        # asking (a "simple" request): without a token, any page the operator opened could post
+        # alerts into the shops' groups. Alertmanager sends no Origin.
+        if ORIGIN in request.headers:
+            return web.Response(status=403, text="a web page may not post alerts here\n")
         body = await bounded_body(request)
         if body is None:
             return web.Response(status=413, text=f"the payload is over {MAX_BODY_BYTES} bytes\n")
@@ -219,6 +224,9 @@ def require_notify_binding(web_settings: WebSettings) -> None:
             f"$.web.host: notify would listen on {web_settings.host}, reachable from other machines, "
             "without a token for POST /alertmanager; set KEFU_NOTIFY_TOKEN, or bind 127.0.0.1"
         )
+
+
+ORIGIN = "Origin"
 
 
 def bearer_guard(web_settings: WebSettings) -> Middleware:

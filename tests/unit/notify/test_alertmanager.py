@@ -144,7 +144,9 @@ class Sink:
         self.events += events
 
 
-async def post(intake: AlertmanagerIntake, body: bytes) -> tuple[int, str]:
+async def post(
+    intake: AlertmanagerIntake, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, str]:
     app = web.Application()
     app.router.add_post("/alertmanager", intake.handle)
     runner = web.AppRunner(app, access_log=None)
@@ -155,7 +157,7 @@ async def post(intake: AlertmanagerIntake, body: bytes) -> tuple[int, str]:
     try:
         async with (
             aiohttp.ClientSession() as session,
-            session.post(f"http://127.0.0.1:{port}/alertmanager", data=body) as response,
+            session.post(f"http://127.0.0.1:{port}/alertmanager", data=body, headers=headers) as response,
         ):
             return response.status, await response.text()
     finally:
@@ -177,6 +179,19 @@ async def test_the_endpoint_answers_200_400_413_and_503() -> None:
     assert status == 400 and text.startswith("not an Alertmanager webhook payload")
     assert (await post(intake, b" " * (MAX_BODY_BYTES + 1)))[0] == 413
     assert len(sink.events) == 2
+
+
+@synchronous
+async def test_a_post_from_a_web_page_is_refused_and_posts_nothing() -> None:
+    """Without a token notify is local, and a page the operator opened could post a forged alert
+    into the shops' groups: a browser sends a text/plain POST anywhere without asking first. It
+    always names its page (Origin); Alertmanager never does."""
+    intake, sink = AlertmanagerIntake(), Sink()
+    intake.attach(sink)
+    forged = {"Origin": "https://evil.example", "Content-Type": "text/plain"}
+    assert (await post(intake, payload(am_alert(shop="s1")), forged))[0] == 403
+    assert sink.events == []
+    assert (await post(intake, payload(am_alert(shop="s1"))))[0] == 200
 
 
 @synchronous
