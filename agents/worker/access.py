@@ -102,6 +102,10 @@ NO_METRICS_TOKEN = "/metrics needs the metrics token as Authorization: Bearer <t
 NO_RULE = "this address is not open to anyone"
 ROLE_TOO_LOW = "this token may not read this page"
 OTHER_SHOP = "this token may not read that shop"
+FOREIGN_HOST = (
+    "without an access file this worker answers to localhost, 127.0.0.1 and [::1] only: a web page "
+    "under another name (DNS rebinding) must not read it with this machine's rights"
+)
 BEARER = {"WWW-Authenticate": 'Bearer realm="kefu-pulse"'}
 
 
@@ -179,6 +183,10 @@ def _refusal(access: Access, rule: Rule | None, request: web.Request) -> _Refusa
         return _Refusal(403, NO_RULE)
     if rule.credential == "open":
         return None
+    # Local means "only this machine reaches it": a page from elsewhere whose name resolves to
+    # 127.0.0.1 reaches it too, but names its own host.
+    if access.tokens is None and not is_loopback(request.url.host or "localhost"):
+        return _Refusal(403, FOREIGN_HOST)
     if rule.credential == "metrics":
         return _metrics_refusal(access, request)
     token = presented_token(request)

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import faust
 import msgspec
-from aiohttp.web import BaseRequest, StreamResponse
+from aiohttp.web import AppRunner, BaseRequest, StreamResponse
 from aiohttp.web import Response as AiohttpResponse
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -48,6 +48,9 @@ from config.settings import Settings
 from streams.contract.floor import floor_json
 from streams.contract.report import ReportRequestError
 
+# How long a connection may stay open with no request under way: one that never completes its
+# request is closed then too. A browser, or Prometheus between scrapes, opens another.
+IDLE_CONNECTION_SECONDS = 30.0
 EVENT_STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 STREAMS_FULL = "too many floor streams are open on this worker; try again shortly"
 
@@ -69,15 +72,26 @@ def install_views(app: faust.App, runtime: Runtime, access: Access = NOBODY) -> 
         reports.close()
 
     web_app = app.web.web_app  # type: ignore[attr-defined]  # faust's aiohttp driver
+    # Faust's runner keeps aiohttp's defaults: a connection that sends nothing, or half a
+    # request, held a file descriptor (which Redis and Kafka need too) for an hour, before any
+    # token was checked. Replaced before the server starts, with the idle limit bounded.
+    app.web._runner = AppRunner(web_app, access_log=None, keepalive_timeout=IDLE_CONNECTION_SECONDS)  # type: ignore[attr-defined]
     web_app.on_cleanup.append(stop_render_processes)
     # Every route below is checked by this one middleware against agents/worker/access.py's table.
     web_app.middlewares.append(access_middleware(access))
+    web_app.on_response_prepare.append(_not_stored)
     _install_metrics(app, runtime)
     _install_floor(app, runtime, FloorStreams(web.max_streams, web.stream_write_timeout_seconds))
     _install_reports(app, _Reports(runtime, reports))
     install_details_views(app, runtime, reports)
     _install_health(app, Health(runtime, app))
     _install_config(app, runtime)
+
+
+async def _not_stored(request: BaseRequest, response: StreamResponse) -> None:
+    """Every answer is live, and most are a token's: a kiosk link's `?token=` carries no
+    Authorization header to keep a shared cache from storing what it read."""
+    response.headers.setdefault("Cache-Control", "no-store")
 
 
 def _install_metrics(app: faust.App, runtime: Runtime) -> None:

@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from agents.store.connect import RedisClient, connect
 from agents.store.notify_store import RedisNotifyLedger
 from agents.worker.runtime import Runtime
+from agents.worker.views import IDLE_CONNECTION_SECONDS
 from config.errors import KefuError
 from config.secret import mask_secrets
 from config.settings import ChannelConfig, Settings, WebSettings, resolve_channels, shop_notify
@@ -184,7 +185,8 @@ async def serve_metrics(
     app.router.add_get("/healthz", healthz)
     if intake is not None:
         app.router.add_post("/alertmanager", intake.handle)
-    runner = web.AppRunner(app, access_log=None)
+    # aiohttp's default holds an idle or half-sent connection an hour (agents/worker/views.py).
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=IDLE_CONNECTION_SECONDS)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

@@ -305,6 +305,43 @@ def test_without_an_access_file_everything_is_local_and_open(monkeypatch: pytest
     assert asyncio.run(run()) == [200, 200, 200, 200, 200]
 
 
+@pytest.mark.parametrize("path", ["/api/v1/config", "/api/v1/floor?shop=s1", "/floor?shop=s1", "/metrics"])
+def test_without_an_access_file_a_page_under_another_host_name_is_refused(path: str) -> None:
+    """Local trusted whoever reached 127.0.0.1, and a web page the operator opened reaches it too
+    once its own name resolves there (DNS rebinding): it read the config and the buyer lists
+    with admin rights. It names its own host, so that is refused; loopback names are served."""
+    runtime = FakeRuntime(settings(), ReadStore())
+
+    async def run() -> tuple[list[int], Answer]:
+        async with served(runtime) as client:
+            port = client.server.port
+            statuses = []
+            for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
+                async with client.get(path, headers={"Host": host}) as response:
+                    statuses.append(response.status)
+            async with client.get(path, headers={"Host": f"rebind.evil.example:{port}"}) as response:
+                return statuses, Answer(response.status, await response.text(), dict(response.headers))
+
+    statuses, foreign = asyncio.run(run())
+    assert statuses == [200, 200, 200] and foreign.status == 403
+    assert_no_data(foreign)
+
+
+def test_no_answer_may_be_stored_by_a_shared_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kiosk link's `?token=` has no Authorization header to keep a proxy from storing the
+    floor it read, and serving it to the next one who asks without a token."""
+    runtime = guarded(tmp_path, monkeypatch)
+
+    async def run() -> dict[str, str]:
+        async with served(runtime) as client:
+            paths = ["/api/v1/floor?shop=s1", "/floor?shop=s1", "/api/v1/report?shop=s1", "/api/v1/config"]
+            answers = {p: await ask(client, p, TOKENS["admin"], in_query=True) for p in paths}
+            return {p: a.headers.get("Cache-Control", "") for p, a in answers.items() if a.status == 200}
+
+    caching = asyncio.run(run())
+    assert len(caching) == 4 and set(caching.values()) == {"no-store"}, caching
+
+
 def test_no_token_reaches_a_log_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

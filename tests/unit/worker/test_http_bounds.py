@@ -442,3 +442,35 @@ def test_healthz_names_redis_without_its_credentials(url: str, monkeypatch: pyte
     assert status == 503 and any(p.startswith("redis: Redis is unreachable at ") for p in problems), body
     for secret in ("ssw0rd", "p@ss", "s3cr3t", "pw@"):
         assert secret not in body, body
+
+
+def test_a_connection_that_never_completes_its_request_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faust's runner kept aiohttp's hour: half-sent requests held the worker's file descriptors,
+    before any token was checked, until Redis could not reconnect (EMFILE). Through the runner
+    the worker starts, with the idle limit shortened for the test."""
+    from aiohttp.web import TCPSite
+
+    from streams.wire.app import create_app
+
+    monkeypatch.setattr(views_module, "IDLE_CONNECTION_SECONDS", 0.5)
+    runtime = FakeRuntime(settings(), ReadStore())
+
+    async def scenario() -> bytes:
+        app = create_app(runtime.settings)
+        views_module.install_views(app, runtime)  # type: ignore[arg-type]
+        runner = app.web._runner  # type: ignore[attr-defined]
+        await runner.setup()
+        try:
+            site = TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            reader, writer = await asyncio.open_connection("127.0.0.1", runner.addresses[0][1])
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the blank line
+            await writer.drain()
+            try:
+                return await asyncio.wait_for(reader.read(), WAIT)  # b"" once the worker closes it
+            finally:
+                writer.close()
+        finally:
+            await runner.cleanup()
+
+    assert run(scenario()) == b""
