@@ -4,6 +4,10 @@ of clients, none of which can hold its handler by not reading.
 Each write must be accepted within the write timeout, or the connection is dropped: a client
 that stops reading would otherwise leave the handler waiting on the socket for ever, its
 updates piling up in memory. Cancellation (the worker stopping) is never swallowed.
+
+A shop's streams share its updates: one read and one encoding serve every stream that asks
+within half an interval of it. Each stream read and encoded its own before, on the loop that
+also runs the batches and the leader: 64 wall screens on a 500-agent shop kept it 95 % busy.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ class FloorStreams:
         self.write_timeout_seconds = write_timeout_seconds
         self.interval_seconds = interval_seconds
         self.open = 0
+        # shop -> when its last update was started (the loop's clock), and that update
+        self._updates: dict[str, tuple[float, asyncio.Future[bytes]]] = {}
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -59,14 +65,30 @@ class FloorStreams:
         finally:
             self.open -= 1
 
-    async def serve(self, writer: EventWriter, read_floor: Callable[[], Awaitable[ShopFloor]]) -> None:
-        """Updates until the client goes away or stops reading (SlowReader)."""
+    async def serve(
+        self, writer: EventWriter, shop: str, read_floor: Callable[[], Awaitable[ShopFloor]]
+    ) -> None:
+        """Updates of `shop` until the client goes away or stops reading (SlowReader)."""
         try:
             while True:
-                await self._send(writer, await _update(read_floor))
+                await self._send(writer, await self._update(shop, read_floor))
                 await asyncio.sleep(self.interval_seconds)
         except ConnectionError:  # reset, or lost while a write waited (aiohttp's plain ConnectionError)
             return  # the client went away: the usual end of a stream
+
+    async def _update(self, shop: str, read_floor: Callable[[], Awaitable[ShopFloor]]) -> bytes:
+        """The shop's update started within half an interval, else a new one. Half: a stream asks
+        again an interval after its last update at the earliest, so it never gets that one twice
+        (the page takes a repeated `as_of` for a stalled worker)."""
+        now = asyncio.get_running_loop().time()
+        fresh_from = now - self.interval_seconds / 2
+        latest = self._updates.get(shop)
+        if latest is None or latest[0] < fresh_from:
+            if len(self._updates) >= self.limit:  # shops no stream watches now leave
+                self._updates = {s: u for s, u in self._updates.items() if u[0] >= fresh_from}
+            latest = self._updates[shop] = (now, asyncio.ensure_future(_update(read_floor)))
+        # Shielded: one stream's going away (cancelled) must not cancel the others' update.
+        return await asyncio.shield(latest[1])
 
     async def _send(self, writer: EventWriter, chunk: bytes) -> None:
         try:

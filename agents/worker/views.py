@@ -128,7 +128,7 @@ def _install_floor(app: faust.App, runtime: Runtime, streams: FloorStreams) -> N
                 stream = StreamResponse(headers=EVENT_STREAM_HEADERS)
                 await stream.prepare(cast(Any, request))
                 try:
-                    await streams.serve(stream, lambda: runtime.reader.floor(shop, wall_clock_ms()))
+                    await streams.serve(stream, shop, lambda: runtime.reader.floor(shop, wall_clock_ms()))
                 except SlowReader:
                     drop(cast(BaseRequest, request).transport)
                 return cast(Response, stream)
