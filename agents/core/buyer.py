@@ -180,6 +180,7 @@ def prune(
     horizon_ms: int,
     keep: Collection[tuple[str, int]] = (),
     unpaid_from_ms: int | None = None,
+    inquiries_from_ms: int | None = None,
 ) -> None:
     """Forget what no window can need any more.
 
@@ -189,14 +190,22 @@ def prune(
     created from `unpaid_from_ms` on (default: `horizon_ms`) is kept too. A consultation from
     before the cutoff whose (agent, start) is in `keep` holds the credit of an order that
     can still change (`Projection.credited_past_cutoff`): dropping it would hand the order
-    to a younger inquiry.
+    to a younger inquiry. So would one started from `inquiries_from_ms` on, still in the
+    attribution window of an order judged at the cutoff.
     """
     # Consultations and orders are a handful per buyer: filtering them is cheaper than looking first.
     if unpaid_from_ms is None:
         unpaid_from_ms = horizon_ms
-    state.consultations = [
-        c for c in state.consultations if c.day >= cutoff_day or (c.agent, c.start) in keep
-    ]
+    if inquiries_from_ms is None:
+        state.consultations = [
+            c for c in state.consultations if c.day >= cutoff_day or (c.agent, c.start) in keep
+        ]
+    else:
+        state.consultations = [
+            c
+            for c in state.consultations
+            if c.day >= cutoff_day or c.start >= inquiries_from_ms or (c.agent, c.start) in keep
+        ]
     # An order never paid stays past the horizon, until `unpaid_from_ms`: its payment (a
     # presale's balance, weeks later) must find the order created then, or it would count as a
     # new order of the payment's day, crediting whoever answered the buyer that day.

@@ -126,6 +126,7 @@ def _outside_changes(
         horizon.order_horizon_ms,
         after.credited_past_cutoff,
         horizon.unpaid_from_ms,
+        horizon.inquiries_from_ms,
     )
     _histogram_changes(delta)
     _wait_changes(delta, before, after)

@@ -24,6 +24,10 @@ class Horizon:
     # Never-paid orders created this long ago are kept: an order event stamped at the order
     # horizon, the oldest not late, may still find them (engine.py cuts by the event's own day).
     unpaid_from_ms: int
+    # Consultations started this long ago are kept: an order judged from the cutoff on (one
+    # that arrives late, say) may still find them in its attribution window. Pruned with the
+    # `28d` window alone, a younger inquiry took the credit, or the order went silent.
+    inquiries_from_ms: int
 
     @classmethod
     def at(cls, policy: ShopPolicy, now_ms: int, days: int = WINDOW_DAYS) -> Horizon:
@@ -34,4 +38,13 @@ class Horizon:
         order_horizon_ms = cutoff_ms - policy.after_sale_ms
         # As engine.py's cut for an event stamped then: its own day's `28d` window, 60 days back.
         oldest_cut_ms = calendar.day_start_ms(calendar.day(order_horizon_ms) - (WINDOW_DAYS - 1))
-        return cls(today, cutoff_day, cutoff_ms, order_horizon_ms, unpaid_from_ms(oldest_cut_ms))
+        window = policy.attribution_window
+        if window == "same_day":
+            inquiries_from_ms = cutoff_ms
+        elif window == "next_day":
+            inquiries_from_ms = calendar.day_start_ms(cutoff_day - 1)
+        else:
+            inquiries_from_ms = cutoff_ms - window
+        return cls(
+            today, cutoff_day, cutoff_ms, order_horizon_ms, unpaid_from_ms(oldest_cut_ms), inquiries_from_ms
+        )

@@ -294,7 +294,7 @@ def test_what_travels_between_processes_unpickles_whichever_core_runs() -> None:
     from agents.core.policy import PolicyBook
     from config.settings import Settings
 
-    values = [Horizon(1, 2, 3, 4, 5), RowKey("s1:a", 20_000, "b1")]
+    values = [Horizon(1, 2, 3, 4, 5, 6), RowKey("s1:a", 20_000, "b1")]
     assert [pickle.loads(pickle.dumps(value)) for value in values] == values
     policy = PolicyBook(Settings())("s1")  # the report processes get it (report_pool.py)
     assert pickle.loads(pickle.dumps(policy)).retention_days == policy.retention_days

@@ -265,3 +265,31 @@ def test_a_rebuild_books_a_late_payment_of_an_unpaid_order_as_live_did(days_late
 
     # Inside the 28d window, the same; day 0 is history a rebuild restores and live froze.
     assert run(restore=True) == run(restore=False)
+
+
+@pytest.mark.parametrize("rule", ["first", "last"])
+def test_an_order_a_day_late_still_finds_the_inquiry_its_window_reaches_before_the_cutoff(rule: str) -> None:
+    """Window 26d, the order feed a day behind: a buyer message processed on day 28 pruned A's
+    day-0 inquiry with the 28d window, and the order created on day 26 (in A's window) then
+    credited B's day-20 inquiry under `first`, or went silent under `last` (found in review).
+    Live keeps A's day frozen, as always; what it must not do is pay B or call it silent."""
+    yaml = f"defaults: {{attribution: {{judge: created, rule: {rule}, window: 26d}}}}"
+    events = [
+        (at(23, day=0), buyer_msg(at(23, day=0), A)),
+        (at(23, 1, day=0), agent_msg(at(23, 1, day=0), A)),
+        (at(0, 30, day=28), buyer_msg(at(0, 30, day=28), B)),
+        (at(1, day=28), order(at(22, day=26), "T1", "created", AMOUNT)),
+        (at(1, 0, 1, day=28), order(at(22, 5, day=26), "T1", "paid", AMOUNT)),
+    ]
+    if rule == "first":  # B answered the buyer on day 20, inside the 28d window
+        events[2:2] = [
+            (at(10, day=20), buyer_msg(at(10, day=20), B)),
+            (at(10, 1, day=20), agent_msg(at(10, 1, day=20), B)),
+        ]
+    ledger = Ledger(settings=settings(yaml), now_ms=at(0))
+    for arrival, event in events:
+        ledger.now_ms = max(ledger.now_ms, arrival)
+        ledger.apply_batch([event])
+    b, shop = ledger.day(B, day=20), ledger.day("", day=26)
+    assert (b.paid, b.sales_fen) == (0, 0)
+    assert (shop.orders, shop.silent_orders, shop.silent_sales_fen) == (1, 0, 0)
