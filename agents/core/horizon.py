@@ -37,7 +37,10 @@ class Horizon:
         cutoff_ms = calendar.day_start_ms(cutoff_day)
         order_horizon_ms = cutoff_ms - policy.after_sale_ms
         # As engine.py's cut for an event stamped then: its own day's `28d` window, 60 days back.
-        oldest_cut_ms = calendar.day_start_ms(calendar.day(order_horizon_ms) - (WINDOW_DAYS - 1))
+        # No event is stamped before 1970 (the decoder: ts >= 0): an after-sale look-back of "forever"
+        # (999999 days) must not take the calendar before year 1.
+        oldest_event_ms = max(order_horizon_ms, 0)
+        oldest_cut_ms = calendar.day_start_ms(calendar.day(oldest_event_ms) - (WINDOW_DAYS - 1))
         window = policy.attribution_window
         if window == "same_day":
             inquiries_from_ms = cutoff_ms

@@ -293,3 +293,12 @@ def test_an_order_a_day_late_still_finds_the_inquiry_its_window_reaches_before_t
     b, shop = ledger.day(B, day=20), ledger.day("", day=26)
     assert (b.paid, b.sales_fen) == (0, 0)
     assert (shop.orders, shop.silent_orders, shop.silent_sales_fen) == (1, 0, 0)
+
+
+def test_an_after_sale_look_back_of_forever_still_runs() -> None:
+    """The oldest order event not late was taken to the calendar: 999999 days is before year 1,
+    and every batch of the shop raised (found in review)."""
+    yaml = "defaults: {after_sale_days: 999999, attribution: {judge: created}}"
+    ledger = Ledger(settings=settings(yaml), now_ms=at(0))
+    ledger.apply_live(buyer_msg(at(10), A), agent_msg(at(10, 1), A), order(at(10, 5), "T1", "paid", AMOUNT))
+    assert (ledger.day(A, day=0).paid, ledger.day(A, day=0).sales_fen) == (1, AMOUNT)
