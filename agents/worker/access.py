@@ -185,7 +185,7 @@ def _refusal(access: Access, rule: Rule | None, request: web.Request) -> _Refusa
         return None
     # Local means "only this machine reaches it": a page from elsewhere whose name resolves to
     # 127.0.0.1 reaches it too, but names its own host.
-    if access.tokens is None and not is_loopback(request.url.host or "localhost"):
+    if access.tokens is None and not _loopback_host(request):
         return _Refusal(403, FOREIGN_HOST)
     if rule.credential == "metrics":
         return _metrics_refusal(access, request)
@@ -199,6 +199,13 @@ def _refusal(access: Access, rule: Rule | None, request: web.Request) -> _Refusa
         return _Refusal(403, OTHER_SHOP)
     request[GRANT_KEY] = grant
     return None
+
+
+def _loopback_host(request: web.Request) -> bool:
+    try:
+        return is_loopback(request.url.host or "localhost")
+    except ValueError:  # a Host no browser sends (`x:y:z`, a port past 65535): no loopback name
+        return False
 
 
 def _metrics_refusal(access: Access, request: web.Request) -> _Refusal | None:

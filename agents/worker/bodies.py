@@ -41,12 +41,12 @@ async def send_chunks(
     """`stream` (its headers set) with `chunks` as its body; the loop's other work goes between
     chunks. A HEAD request gets the headers alone (aiohttp leaves a streamed body to us)."""
     base = cast(BaseRequest, request)
-    await stream.prepare(base)
-    if base.method == "HEAD":
-        await stream.write_eof()
-        return cast(Response, stream)
     started, sent = clock(), 0
     try:
+        await stream.prepare(base)  # a client gone already fails here: a reload, say
+        if base.method == "HEAD":
+            await stream.write_eof()
+            return cast(Response, stream)
         for chunk in chunks:
             elapsed = clock() - started
             if elapsed > GRACE_SECONDS and sent < MIN_BYTES_PER_SECOND * elapsed:
@@ -54,10 +54,9 @@ async def send_chunks(
             await asyncio.wait_for(stream.write(chunk), write_timeout_seconds)
             sent += len(chunk)
             await asyncio.sleep(0)
+        await stream.write_eof()
     except (TimeoutError, ConnectionError):  # ConnectionError: the client went away
         drop(base.transport)
-        return cast(Response, stream)
-    await stream.write_eof()
     return cast(Response, stream)
 
 

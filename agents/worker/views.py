@@ -51,7 +51,7 @@ from streams.contract.report import ReportRequestError
 # How long a connection may stay open with no request under way: one that never completes its
 # request is closed then too. A browser, or Prometheus between scrapes, opens another.
 IDLE_CONNECTION_SECONDS = 30.0
-EVENT_STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+EVENT_STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
 STREAMS_FULL = "too many floor streams are open on this worker; try again shortly"
 
 
@@ -118,20 +118,21 @@ def _install_floor(app: faust.App, runtime: Runtime, streams: FloorStreams) -> N
             shop = shop_param(_query(request))
         except BadRequest as exc:
             return view.json({"error": str(exc)}, status=400)
-        if cast(BaseRequest, request).method == "HEAD":  # the headers alone: a stream has no end
-            head = StreamResponse(headers=EVENT_STREAM_HEADERS)
-            await head.prepare(cast(Any, request))
-            await head.write_eof()
-            return cast(Response, head)
+        stream = StreamResponse(headers=EVENT_STREAM_HEADERS)
         try:
+            if cast(BaseRequest, request).method == "HEAD":  # the headers alone: a stream has no end
+                await stream.prepare(cast(Any, request))
+                await stream.write_eof()
+                return cast(Response, stream)
             with streams.slot():
-                stream = StreamResponse(headers=EVENT_STREAM_HEADERS)
                 await stream.prepare(cast(Any, request))
                 try:
                     await streams.serve(stream, shop, lambda: runtime.reader.floor(shop, wall_clock_ms()))
                 except SlowReader:
                     drop(cast(BaseRequest, request).transport)
                 return cast(Response, stream)
+        except ConnectionError:  # gone before its headers were sent (a reload): no server error
+            return cast(Response, stream)
         except StreamsFull:
             return view.json({"error": STREAMS_FULL}, status=503, headers={"Retry-After": "5"})
 

@@ -349,6 +349,28 @@ class LostWriter(StuckWriter):
             raise ConnectionError("Connection lost")
 
 
+class GoneBeforeHeaders(StuckWriter):
+    """A payload writer whose client left before the headers went out (a reload)."""
+
+    async def write_headers(self, *args: Any, **kwargs: Any) -> None:
+        raise ClientConnectionResetError("Cannot write to closing transport")
+
+
+def test_a_stream_whose_client_is_gone_before_the_headers_ends_quietly() -> None:
+    """The headers' write was outside what caught a client's going: each reload of a wall
+    screen or a download on a busy loop was a logged server error (found in review)."""
+    runtime = FakeRuntime(settings(), ReadStore())
+
+    async def scenario() -> Any:
+        handler = stream_handler(runtime)
+        writer = GoneBeforeHeaders()
+        request = make_mocked_request("GET", "/api/v1/floor/stream?shop=s1", writer=writer)
+        await asyncio.wait_for(handler(request), WAIT)
+        return writer
+
+    assert run(scenario()).chunks == []
+
+
 def test_a_stream_whose_client_is_lost_while_a_write_waits_ends_quietly() -> None:
     """Only ConnectionResetError was taken as the client's going: a lost connection escaped,
     and aiohttp logged every wall screen's reload under load as a server error."""
