@@ -108,7 +108,8 @@ async def send_tests(settings: Settings, shop: str) -> None:
 
 async def run_notify(settings: Settings, port: int, reports: ReportSource) -> None:
     require_notify_binding(settings.web)
-    routes = Routes(settings, all_channels(settings))
+    channels = all_channels(settings)
+    routes = Routes(settings, channels)
     await require_kafka(settings)
     client = connect(settings.redis.url)
     await require_redis(settings, _Pingable(client))
@@ -125,6 +126,7 @@ async def run_notify(settings: Settings, port: int, reports: ReportSource) -> No
 
             ledger = RedisNotifyLedger(client)
             metrics = NotifyMetrics.create(registry)
+            metrics.watch({channel.name for shop_channels in channels.values() for channel in shop_channels})
             dead = DeadLetters(settings, links.producer)
             dispatcher = Dispatcher(routes, ledger, send, clock, metrics, dead)
             intake.attach(dispatcher)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -32,6 +33,12 @@ class NotifyMetrics(NamedTuple):
                 registry=registry,
             ),
         )
+
+    def watch(self, channels: Iterable[str]) -> None:
+        """Each channel's dead letters counted from 0 at start: a counter born at its first
+        increment shows no increase, and KefuNotificationsLost would miss a channel's first loss."""
+        for channel in channels:
+            self.notifications.labels(channel=channel, outcome="dead_letter")
 
     def tally(self, channel: str, outcome: str, amount: int = 1) -> None:
         self.notifications.labels(channel=channel, outcome=outcome).inc(amount)

@@ -110,10 +110,10 @@ def test_service_exposes_the_port_to_prometheus() -> None:
     (port,) = service["spec"]["ports"]
     assert port["port"] == DEFAULT_WEB_PORT
     assert container_port(worker_container(), port["targetPort"]) == DEFAULT_WEB_PORT
-    annotations = service["metadata"]["annotations"]
-    assert annotations["prometheus.io/scrape"] == "true"
-    assert annotations["prometheus.io/port"] == str(DEFAULT_WEB_PORT)
-    assert annotations["prometheus.io/path"] == "/metrics"
+    # /metrics takes the metrics token, which annotation-based scraping cannot send: every
+    # worker was a 401 and KefuWorkerDown fired for each (found in review). deploy/README.md
+    # gives the job with its token instead.
+    assert "prometheus.io/scrape" not in service["metadata"].get("annotations", {})
 
 
 def test_selectors_match_the_worker_pods() -> None:

@@ -65,6 +65,18 @@ def test_alerts_carry_severity_and_bilingual_annotations() -> None:
             assert {"shop", "agent"} <= set(re.findall(r"\$labels\.(\w+)", str(annotations["summary"])))
 
 
+def test_the_service_alerts_are_evaluated_as_often_as_the_workers_are_scraped() -> None:
+    """At the global 15 s, a wait of 16-30 s could start and end between two evaluations and
+    never alert, where the worker's kefu.alerts fired (found in review). promtool's tests run
+    every group at the file's interval, so short_wait_test.yml models this interval."""
+    groups = {group["name"]: group for group in load_yaml(RULES)["groups"]}
+    config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert groups["kefu-pulse.service"]["interval"] == jobs["kefu-pulse"]["scrape_interval"] == "5s"
+    short = load_yaml(DEPLOY / "prometheus" / "tests" / "short_wait_test.yml")
+    assert short["evaluation_interval"] == groups["kefu-pulse.service"]["interval"]
+
+
 def test_promtool_checks_the_compose_configuration() -> None:
     """check config also loads rule_files relative to the file: the rules the container mounts."""
     config = DEPLOY / "prometheus" / "prometheus.yml"

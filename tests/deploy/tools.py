@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from agents.exposure.collector import FloorCollector
 from agents.exposure.metrics import WorkerMetrics
 from config.settings import WebSettings
+from streams.notify.metrics import NotifyMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -63,9 +64,11 @@ _SUFFIXES = {
 
 
 def exported_series_names() -> set[str]:
-    """Every series name the worker's /metrics can carry, from the code's own metric families."""
+    """Every series name the worker's and notify's /metrics can carry, from the code's own
+    metric families."""
     registry = CollectorRegistry()
     WorkerMetrics.create(registry)
+    NotifyMetrics.create(registry)
     registry.register(FloorCollector())  # yields every family even with an empty snapshot
     names: set[str] = set()
     for family in registry.collect():

@@ -175,3 +175,21 @@ def test_the_dead_letter_reason_says_what_the_robot_did_without_its_url() -> Non
     assert gives_up_reason(down, 180) == "notify: robot unreachable for 180 s"
     limited = Delivery("rate_limited", 200, "errcode 130101")
     assert gives_up_reason(limited, 6) == "notify: robot answered rate-limited for 6 s"
+
+
+def test_each_channels_dead_letters_are_counted_from_zero_at_start() -> None:
+    """A counter born at its first increment shows no increase(): KefuNotificationsLost
+    missed each channel's first lost message (found in review)."""
+    from prometheus_client import CollectorRegistry
+
+    from streams.notify.metrics import NotifyMetrics
+
+    registry = CollectorRegistry()
+    NotifyMetrics.create(registry).watch(["ops", "leads"])
+    samples = {
+        channel: registry.get_sample_value(
+            "kefu_notifications_total", {"channel": channel, "outcome": "dead_letter"}
+        )
+        for channel in ("ops", "leads", "other")
+    }
+    assert samples == {"ops": 0.0, "leads": 0.0, "other": None}
