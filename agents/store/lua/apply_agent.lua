@@ -122,7 +122,14 @@ for _, share in ipairs(shares) do
       local key = KEYS[w[1]]
       call_chunked('ZREM', key, nil, w[3], 1, #w[3], 1)
       call_chunked('ZADD', key, nil, w[4], 1, #w[4], 2)
-      redis.call('PEXPIREAT', key, w[2])
+      -- The set is every partition's: a share applied late (a drained outbox, an outage) carries
+      -- its batch's older clock, and must not cut short, or delete, the waits of newer shares.
+      -- GT alone never sets a key without expiry (a set this share just made).
+      if redis.call('PTTL', key) == -1 then
+        redis.call('PEXPIREAT', key, w[2])
+      else
+        redis.call('PEXPIREAT', key, w[2], 'GT')
+      end
     end
     for _, d in ipairs(share[5] or {}) do
       local key = KEYS[d[1]]
