@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from agents.core.buyer import unpaid_from_ms
 from agents.core.policy import ShopPolicy
 from agents.core.windows import WINDOW_DAYS
+from config.calendar import MS_PER_DAY, MS_PER_HOUR
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +42,29 @@ class Horizon:
         # (999999 days) must not take the calendar before year 1.
         oldest_event_ms = max(order_horizon_ms, 0)
         oldest_cut_ms = calendar.day_start_ms(calendar.day(oldest_event_ms) - (WINDOW_DAYS - 1))
+        # The oldest judging moment a visible cohort can come from: the cutoff, but under
+        # `created_first` an order created before it (not yet late) may find no inquiry at its
+        # creation and be judged at its payment instead, inside the window.
+        oldest_moment_ms = oldest_event_ms if policy.judge == "created_first" else cutoff_ms
         window = policy.attribution_window
         if window == "same_day":
-            inquiries_from_ms = cutoff_ms
+            inquiries_from_ms = calendar.day_start_ms(calendar.day(oldest_moment_ms))
         elif window == "next_day":
-            inquiries_from_ms = calendar.day_start_ms(cutoff_day - 1)
+            inquiries_from_ms = calendar.day_start_ms(calendar.day(oldest_moment_ms) - 1)
         else:
-            inquiries_from_ms = cutoff_ms - window
+            inquiries_from_ms = oldest_moment_ms - window
         return cls(
             today, cutoff_day, cutoff_ms, order_horizon_ms, unpaid_from_ms(oldest_cut_ms), inquiries_from_ms
         )
+
+
+def attribution_reach_ms(policy: ShopPolicy) -> int:
+    """How long before an order's judging moment its attribution window can reach, at most:
+    the idle buyer's state is kept that much longer (Horizon.inquiries_from_ms keeps its
+    consultations). A day and a clock change's hour for `next_day`."""
+    window = policy.attribution_window
+    if window == "same_day":
+        return 0
+    if window == "next_day":
+        return MS_PER_DAY + MS_PER_HOUR
+    return window

@@ -27,6 +27,7 @@ from typing import TypeVar
 from agents.core.buyer import BuyerState, unpaid_until_ms
 from agents.core.clock import Clock, wall_clock_ms
 from agents.core.engine import Horizon, Outcome, apply_buyer_events
+from agents.core.horizon import attribution_reach_ms
 from agents.core.policy import PolicyBook, ShopPolicy
 from agents.core.windows import SLIDING_TTL_MS, WINDOW_DAYS
 from agents.exposure.metrics import WorkerMetrics
@@ -356,10 +357,11 @@ class BatchProcessor:
         return horizon
 
     def _buyer_ttl_ms(self, state: BuyerState, policy: ShopPolicy, now_ms: int) -> int:
-        """An idle buyer is kept as long as any window or after-sale look-back needs it,
+        """An idle buyer is kept as long as any window or after-sale look-back needs it, and
+        an attribution window more (a late order may still reach its last consultation),
         counted from its newest event (a rebuild's months-old buyers leave soon), and as long
         as an order of it that was never paid can still be (buyer.py, UNPAID_KEPT_DAYS)."""
-        ttl = SLIDING_TTL_MS + policy.after_sale_ms
+        ttl = SLIDING_TTL_MS + policy.after_sale_ms + attribution_reach_ms(policy)
         if self.restore_history:
             newest = max(state.seen.values(), default=now_ms)
             ttl = max(MS_PER_HOUR, min(ttl, newest + ttl - now_ms))

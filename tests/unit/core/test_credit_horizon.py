@@ -170,10 +170,14 @@ def test_a_credited_inquiry_is_kept_while_its_order_can_reach_the_window_and_no_
         (B, calendar.day(at(day=1))),
     ]
     # From day 29 the window starts after the payment (day 1): no cohort of the window can hold
-    # the order's credit any more, so A goes. The order stays for the after-sale look-back.
+    # the order's credit any more. Under created_first the inquiries stay for the after-sale
+    # look-back all the same: an order created then, its created event not yet `late`, may
+    # still look for them (Horizon.inquiries_from_ms). Then they go; the order stays.
     ledger.apply_live(buyer_msg(at(0, day=29), B))
+    assert [c.day for c in state.consultations][:2] == [calendar.day(at(0)), calendar.day(at(day=1))]
+    ledger.apply_live(buyer_msg(at(0, day=29 + 7), B))
     assert [o.order_id for o in state.orders] == ["T1"]
-    assert [c.day for c in state.consultations] == [calendar.day(at(day=29))]
+    assert [c.day for c in state.consultations] == [calendar.day(at(day=29)), calendar.day(at(day=36))]
 
 
 def test_prune_keeps_the_consultations_it_is_told_to_keep() -> None:
@@ -302,3 +306,27 @@ def test_an_after_sale_look_back_of_forever_still_runs() -> None:
     ledger = Ledger(settings=settings(yaml), now_ms=at(0))
     ledger.apply_live(buyer_msg(at(10), A), agent_msg(at(10, 1), A), order(at(10, 5), "T1", "paid", AMOUNT))
     assert (ledger.day(A, day=0).paid, ledger.day(A, day=0).sales_fen) == (1, AMOUNT)
+
+
+def test_under_created_first_an_order_created_before_the_cutoff_still_finds_its_inquiry() -> None:
+    """An order created on day 1 whose created event came 29 days late (not yet `late`: the
+    after-sale look-back) found A's inquiry pruned with the cutoff, was judged at its payment
+    instead, and paid B on day 30; rebuild credited A (found reviewing c4fab1b)."""
+    yaml = "defaults: {attribution: {judge: created_first, rule: first, window: 2d}}"
+
+    def run(restore: bool) -> tuple[int, int]:
+        ledger = Ledger(settings=settings(yaml), now_ms=at(0), restore_history=restore)
+        for arrival, event in [
+            (at(10, day=0), buyer_msg(at(10, day=0), A)),
+            (at(10, 1, day=0), agent_msg(at(10, 1, day=0), A)),
+            (at(10, day=30), buyer_msg(at(10, day=30), B)),
+            (at(10, 1, day=30), agent_msg(at(10, 1, day=30), B)),
+            (at(11, day=30), order(at(9, day=1), "T1", "created", AMOUNT)),
+            (at(12, day=30), order(at(12, day=30), "T1", "paid", AMOUNT)),
+        ]:
+            ledger.now_ms = max(ledger.now_ms, arrival)
+            ledger.apply_batch([event])
+        b = ledger.day(B, day=30)
+        return b.paid, b.sales_fen
+
+    assert run(restore=False) == run(restore=True) == (0, 0)

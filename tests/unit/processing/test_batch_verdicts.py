@@ -12,7 +12,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from agents.core.engine import Horizon
 from agents.core.policy import PolicyBook
 from agents.store.memory import MemoryPartitionStore
-from config.settings import Settings
+from config.settings import Settings, settings_from_yaml
 from streams.wire.deadletter import DeadLetter
 from streams.wire.records import Record
 from tests.kafka_records import simulated
@@ -233,6 +233,19 @@ def test_a_landed_commit_is_counted_once_when_checking_the_next_one_fails() -> N
     report = asyncio.run(worker.process_until_done(records))
     assert report.outcomes == {(MESSAGES, "applied"): 6} and report.skipped_already_applied == 0
     assert counted(worker) == {("kefu_events_total", "applied", MESSAGES): 6}
+
+
+def test_a_buyer_is_kept_an_attribution_window_longer_for_a_late_order() -> None:
+    """Pruning keeps consultations an attribution window before the cutoff (horizon.py), so a
+    late order still finds them; the state itself expired first, and the order went silent
+    where rebuild credited the inquiry (found reviewing c4fab1b)."""
+    from agents.core.buyer import BuyerState
+    from config.calendar import MS_PER_DAY
+
+    worker = processor(MemoryPartitionStore(), SteppedClock(NOW), TOPICS, [])
+    yaml = "defaults: {attribution: {window: 26d}}"
+    policy = PolicyBook(settings_from_yaml(yaml))("s1")
+    assert worker._buyer_ttl_ms(BuyerState(), policy, NOW) == (29 + 7 + 26) * MS_PER_DAY
 
 
 def test_a_buyer_with_an_order_never_paid_is_kept_until_it_can_no_longer_be_paid() -> None:
