@@ -181,6 +181,7 @@ def prune(
     keep: Collection[tuple[str, int]] = (),
     unpaid_from_ms: int | None = None,
     inquiries_from_ms: int | None = None,
+    after_sale_ms: int = 0,
 ) -> None:
     """Forget what no window can need any more.
 
@@ -191,7 +192,8 @@ def prune(
     before the cutoff whose (agent, start) is in `keep` holds the credit of an order that
     can still change (`Projection.credited_past_cutoff`): dropping it would hand the order
     to a younger inquiry. So would one started from `inquiries_from_ms` on, still in the
-    attribution window of an order judged at the cutoff.
+    attribution window of an order judged at the cutoff; and the orders paid within
+    `after_sale_ms` before it stay with it, or it would turn from after-sale into an inquiry.
     """
     # Consultations and orders are a handful per buyer: filtering them is cheaper than looking first.
     if unpaid_from_ms is None:
@@ -209,10 +211,13 @@ def prune(
     # An order never paid stays past the horizon, until `unpaid_from_ms`: its payment (a
     # presale's balance, weeks later) must find the order created then, or it would count as a
     # new order of the payment's day, crediting whoever answered the buyer that day.
+    orders_from_ms = (
+        horizon_ms if inquiries_from_ms is None else min(horizon_ms, inquiries_from_ms - after_sale_ms)
+    )
     state.orders = [
         o
         for o in state.orders
-        if _last_touch(o) >= horizon_ms
+        if _last_touch(o) >= orders_from_ms
         or (o.paid is None and o.created is not None and o.created >= unpaid_from_ms)
     ]
     # The ids can be hundreds; most calls find none to forget, so look before rebuilding.

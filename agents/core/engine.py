@@ -127,6 +127,7 @@ def _outside_changes(
         after.credited_past_cutoff,
         horizon.unpaid_from_ms,
         horizon.inquiries_from_ms,
+        policy.after_sale_ms,
     )
     _histogram_changes(delta)
     _wait_changes(delta, before, after)

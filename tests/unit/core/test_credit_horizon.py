@@ -330,3 +330,50 @@ def test_under_created_first_an_order_created_before_the_cutoff_still_finds_its_
         return b.paid, b.sales_fen
 
     assert run(restore=False) == run(restore=True) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("attribution", "c_is_b"),
+    [
+        ("{judge: created, rule: last, window: 26d}", False),
+        ("{judge: created_first, rule: first, window: 2d}", True),
+    ],
+)
+def test_a_kept_after_sale_consultation_keeps_the_payment_that_made_it_after_sale(
+    attribution: str, c_is_b: bool
+) -> None:
+    """A consultation kept before the cutoff (for a late order's window) lost the order paid the
+    day before it, pruned at the order horizon: it turned from after-sale into an inquiry and
+    took the late order's credit, where rebuild, still seeing it after-sale, booked the order
+    silent or paid B (found reviewing 50bc92a)."""
+    yaml = f"defaults: {{after_sale_days: 7, attribution: {attribution}}}"
+    events = [
+        order(at(9, day=0), "T0", "created", 5_000),
+        order(at(9, 5, day=0), "T0", "paid", 5_000),  # A, the day after, is after-sale
+        buyer_msg(at(10, day=1), A),
+        agent_msg(at(10, 1, day=1), A),
+        buyer_msg(at(10, day=36), B),
+        *([agent_msg(at(10, 1, day=36), B)] if c_is_b else []),
+    ]
+    created = at(10, day=2) if c_is_b else at(10, day=10)  # an order feed weeks behind, not yet late
+    late = [
+        order(created, "T1", "created", AMOUNT),
+        order(at(12, day=36 if c_is_b else 10), "T1", "paid", AMOUNT),
+    ]
+
+    def run(restore: bool) -> tuple[int, int, int, int]:
+        ledger = Ledger(settings=settings(yaml), now_ms=at(0), restore_history=restore)
+        for event in events:
+            ledger.now_ms = max(ledger.now_ms, event.ts)
+            ledger.apply_batch([event])
+        for event in late:
+            ledger.now_ms = max(ledger.now_ms, at(11, day=36))
+            ledger.apply_batch([event])
+        b = ledger.day(B, day=36)
+        if c_is_b:  # T1's own day 2 is before the cutoff: frozen live, as every such day
+            return b.paid, b.sales_fen, 0, 0
+        shop = ledger.day("", day=10)
+        return b.paid, b.sales_fen, shop.orders, shop.silent_orders
+
+    # B answered on day 36 under created_first: rebuild pays B; under last, T1 is silent.
+    assert run(restore=False) == run(restore=True) == ((1, AMOUNT, 0, 0) if c_is_b else (0, 0, 1, 1))
