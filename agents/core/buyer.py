@@ -10,6 +10,7 @@ orders and messages may interleave arbitrarily.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from hashlib import blake2b
 
@@ -198,16 +199,12 @@ def prune(
     # Consultations and orders are a handful per buyer: filtering them is cheaper than looking first.
     if unpaid_from_ms is None:
         unpaid_from_ms = horizon_ms
-    if inquiries_from_ms is None:
-        state.consultations = [
-            c for c in state.consultations if c.day >= cutoff_day or (c.agent, c.start) in keep
-        ]
-    else:
-        state.consultations = [
-            c
-            for c in state.consultations
-            if c.day >= cutoff_day or c.start >= inquiries_from_ms or (c.agent, c.start) in keep
-        ]
+    inquiries_from = math.inf if inquiries_from_ms is None else inquiries_from_ms
+    state.consultations = [
+        c
+        for c in state.consultations
+        if c.day >= cutoff_day or c.start >= inquiries_from or (c.agent, c.start) in keep
+    ]
     # An order never paid stays past the horizon, until `unpaid_from_ms`: its payment (a
     # presale's balance, weeks later) must find the order created then, or it would count as a
     # new order of the payment's day, crediting whoever answered the buyer that day.

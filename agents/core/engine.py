@@ -14,10 +14,9 @@ from agents.core.buyer import (
     apply_transfer,
     event_digest,
     prune,
-    unpaid_from_ms,
 )
 from agents.core.details import RowChanges, row_changes
-from agents.core.horizon import Horizon  # re-exported
+from agents.core.horizon import Horizon, unpaid_cut_ms  # Horizon re-exported
 from agents.core.policy import ShopPolicy
 from agents.core.projection import (
     WIDTH,
@@ -94,8 +93,7 @@ def apply_buyer_events(
                 outcomes.append(Outcome.UNMATCHED)
                 continue
         else:
-            # The cut pruning makes live, by the event's own day: rebuild's state keeps more.
-            apply_order(state, event, unpaid_from_ms(Horizon.at(policy, event.ts).cutoff_ms))  # type: ignore[arg-type]
+            apply_order(state, event, unpaid_cut_ms(policy, event.ts))  # type: ignore[arg-type]
         outcomes.append(Outcome.APPLIED)
     delta = BuyerDelta(outcomes)
     if delta.changed:

@@ -23,7 +23,7 @@ class Horizon:
     cutoff_ms: int  # its start
     order_horizon_ms: int  # orders this old can still make a consultation after-sale
     # Never-paid orders created this long ago are kept: an order event stamped at the order
-    # horizon, the oldest not late, may still find them (engine.py cuts by the event's own day).
+    # horizon, the oldest not late, may still find them (unpaid_cut_ms).
     unpaid_from_ms: int
     # Consultations started this long ago are kept: an order judged from the cutoff on (one
     # that arrives late, say) may still find them in its attribution window. Pruned with the
@@ -37,11 +37,9 @@ class Horizon:
         cutoff_day = today - (days - 1)
         cutoff_ms = calendar.day_start_ms(cutoff_day)
         order_horizon_ms = cutoff_ms - policy.after_sale_ms
-        # As engine.py's cut for an event stamped then: its own day's `28d` window, 60 days back.
         # No event is stamped before 1970 (the decoder: ts >= 0): an after-sale look-back of "forever"
         # (999999 days) must not take the calendar before year 1.
         oldest_event_ms = max(order_horizon_ms, 0)
-        oldest_cut_ms = calendar.day_start_ms(calendar.day(oldest_event_ms) - (WINDOW_DAYS - 1))
         # The oldest judging moment a visible cohort can come from: the cutoff, but under
         # `created_first` an order created before it (not yet late) may find no inquiry at its
         # creation and be judged at its payment instead, inside the window.
@@ -54,8 +52,22 @@ class Horizon:
         else:
             inquiries_from_ms = oldest_moment_ms - window
         return cls(
-            today, cutoff_day, cutoff_ms, order_horizon_ms, unpaid_from_ms(oldest_cut_ms), inquiries_from_ms
+            today,
+            cutoff_day,
+            cutoff_ms,
+            order_horizon_ms,
+            unpaid_cut_ms(policy, oldest_event_ms),
+            inquiries_from_ms,
         )
+
+
+def unpaid_cut_ms(policy: ShopPolicy, event_ms: int) -> int:
+    """The oldest creation of a never-paid order an order event stamped `event_ms` still finds:
+    UNPAID_KEPT_DAYS before its own day's `28d` window (buyer.unpaid_from_ms). By the event's
+    day, so that `rebuild`, whose state keeps more, cuts as live does; pruning keeps what the
+    oldest event not `late` finds (Horizon.unpaid_from_ms)."""
+    calendar = policy.calendar
+    return unpaid_from_ms(calendar.day_start_ms(calendar.day(event_ms) - (WINDOW_DAYS - 1)))
 
 
 def attribution_reach_ms(policy: ShopPolicy) -> int:

@@ -71,12 +71,12 @@ class FloorStreams:
         """Updates of `shop` until the client goes away or stops reading (SlowReader)."""
         try:
             while True:
-                await self._send(writer, await self._update(shop, read_floor))
+                await self._send(writer, await self._shared_update(shop, read_floor))
                 await asyncio.sleep(self.interval_seconds)
         except ConnectionError:  # reset, or lost while a write waited (aiohttp's plain ConnectionError)
             return  # the client went away: the usual end of a stream
 
-    async def _update(self, shop: str, read_floor: Callable[[], Awaitable[ShopFloor]]) -> bytes:
+    async def _shared_update(self, shop: str, read_floor: Callable[[], Awaitable[ShopFloor]]) -> bytes:
         """The shop's update started within half an interval, else a new one. Half: a stream asks
         again an interval after its last update at the earliest, so it never gets that one twice
         (the page takes a repeated `as_of` for a stalled worker)."""

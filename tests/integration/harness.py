@@ -14,7 +14,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -296,6 +297,19 @@ class Deployment:
     def close(self) -> None:
         self.stop_workers()
         self.redis.close()
+
+
+@contextmanager
+def empty_db(stack: Stack, db: int) -> Iterator[str]:
+    """The URL of the stack's Redis db `db`, empty before and after."""
+    url = f"{stack.redis_url.rsplit('/', 1)[0]}/{db}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
 
 
 def clear_db(client: redis.Redis) -> None:

@@ -18,7 +18,7 @@ from agents.store import keys
 from agents.store.connect import connect
 from agents.store.redis_store import RedisStore
 from streams.wire.records import Record
-from tests.integration.harness import Stack
+from tests.integration.harness import Stack, empty_db
 from tests.integration.redis_processor import redis_partitions, redis_processor
 
 DB = 13
@@ -31,12 +31,8 @@ SHOP, AGENT = "s1", "s1:a"
 
 @pytest.fixture
 def url(stack: Stack) -> Iterator[str]:
-    url = f"{stack.redis_url.rsplit('/', 1)[0]}/{DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    with empty_db(stack, DB) as url:
+        yield url
 
 
 def buyer_waits(buyer: str, partition: int, ts: int) -> Record:

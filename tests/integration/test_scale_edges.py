@@ -38,7 +38,7 @@ from agents.store.redis_store import (
 from agents.store.scripts import CHUNK_VALUES, PRELUDE, ScriptCall, run_scripts
 from config.settings import Settings
 from streams.wire.records import Record
-from tests.integration.harness import Stack
+from tests.integration.harness import Stack, empty_db
 from tests.integration.redis_processor import redis_partitions, redis_processor
 
 DB = 13
@@ -56,12 +56,8 @@ MANY_ALERTS = 10_000
 @pytest.fixture
 def url(stack: Stack) -> Iterator[str]:
     """An empty db 13."""
-    url = f"{stack.redis_url.rsplit('/', 1)[0]}/{DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    with empty_db(stack, DB) as url:
+        yield url
 
 
 def buyer_message(shop: str, buyer: str, agent: str, partition: int, offset: int) -> Record:

@@ -356,34 +356,27 @@ class GoneBeforeHeaders(StuckWriter):
         raise ClientConnectionResetError("Cannot write to closing transport")
 
 
-def test_a_stream_whose_client_is_gone_before_the_headers_ends_quietly() -> None:
-    """The headers' write was outside what caught a client's going: each reload of a wall
-    screen or a download on a busy loop was a logged server error (found in review)."""
+@pytest.mark.parametrize(
+    ("writer_class", "chunks_taken"),
+    [(GoneBeforeHeaders, 0), (LostWriter, 2)],
+    ids=["gone_before_the_headers", "lost_while_a_write_waits"],
+)
+def test_a_stream_whose_client_goes_away_ends_quietly(
+    writer_class: type[StuckWriter], chunks_taken: int
+) -> None:
+    """Only ConnectionResetError, and only once the headers were out, was taken as the client's
+    going: a lost connection, or one gone before the headers (a reload on a busy loop),
+    escaped, and aiohttp logged every wall screen's reload as a server error (found in review)."""
     runtime = FakeRuntime(settings(), ReadStore())
 
     async def scenario() -> Any:
         handler = stream_handler(runtime)
-        writer = GoneBeforeHeaders()
+        writer = writer_class()
         request = make_mocked_request("GET", "/api/v1/floor/stream?shop=s1", writer=writer)
         await asyncio.wait_for(handler(request), WAIT)
         return writer
 
-    assert run(scenario()).chunks == []
-
-
-def test_a_stream_whose_client_is_lost_while_a_write_waits_ends_quietly() -> None:
-    """Only ConnectionResetError was taken as the client's going: a lost connection escaped,
-    and aiohttp logged every wall screen's reload under load as a server error."""
-    runtime = FakeRuntime(settings(), ReadStore())
-
-    async def scenario() -> Any:
-        handler = stream_handler(runtime)
-        writer = LostWriter()
-        request = make_mocked_request("GET", "/api/v1/floor/stream?shop=s1", writer=writer)
-        await asyncio.wait_for(handler(request), WAIT)
-        return writer
-
-    assert len(run(scenario()).chunks) == 2
+    assert len(run(scenario()).chunks) == chunks_taken
 
 
 def test_a_cancelled_stream_passes_the_cancellation_on() -> None:
