@@ -7,7 +7,8 @@ hour, a few waiting buyers, a first-response histogram and its outbox markers; t
 agents indexes hold them all. A round is `Leader.lead` with a sink that keeps the alert events
 (what one tick of agents/worker/duties.py does on the leader), timed as a median of ROUNDS
 rounds one second apart in simulated time; `read_snapshot` alone, and the `/metrics` text
-of the round's snapshot, are timed beside it.
+of the round's snapshot, are timed beside it: from nothing (`metrics_text_ms_*`), and as a
+scrape pays it after a churned round, with the last text's lines kept (`metrics_text_churned_*`).
 
 Idle rounds change nothing between rounds; churned rounds first write, untimed, to a share of
 the agents as the worker writes (outbox.from_writes and apply_calls: apply_agent.lua moves
@@ -44,7 +45,7 @@ from agents.core.alerts import AlertEvent
 from agents.core.projection import DAY_HISTOGRAM_FIELDS, SHOP_LEVEL
 from agents.core.windows import FINE_RETENTION_MS, MINUTE_RETENTION_MS, WINDOW_DAYS
 from agents.exposure.floor import FloorReader
-from agents.exposure.floor_exposition import floor_exposition
+from agents.exposure.floor_exposition import KeptText, floor_exposition
 from agents.store import keys, outbox
 from agents.store.redis_store import RedisStore
 from agents.store.scripts import run_scripts
@@ -280,6 +281,22 @@ async def measure(client: aioredis.Redis, shops: int, per_shop: int, profile: bo
     figures["exposition_ms"] = await median_ms(
         lambda _: asyncio.to_thread(floor_exposition, runtime.collector.snapshot), at, rounds=3
     )
+    # What a scrape costs after a churned round: the text of the last snapshot kept, as FloorText
+    # keeps it, and a round's changes written again.
+    kept = KeptText()
+    floor_exposition(runtime.collector.snapshot, kept)
+
+    async def churned_round(moment: int) -> None:
+        await churn.write(CHURN_SHARE, moment - 2)
+        await leader.lead(moment - 1)
+
+    figures["exposition_churned_ms"] = await median_ms(
+        lambda _: asyncio.to_thread(floor_exposition, runtime.collector.snapshot, kept),
+        at,
+        rounds=5,
+        before=churned_round,
+    )
+    at += 5 * 1000
     figures["churned_agents_per_round"] = max(1, round(CHURN_SHARE * shops * per_shop))
     figures["state_written_s"] = round(written_s, 1)
     figures["alert_events"] = len(sent)
@@ -331,6 +348,7 @@ def lead_round_figures(small: dict[str, object], large: dict[str, object], agent
         f"read_snapshot_ms_at_{suffix}_agents": large["read_snapshot_ms"],
         f"metrics_text_ms_at_{suffix}_agents": large["exposition_ms"],
         "metrics_text_ms_at_10_agents": small["exposition_ms"],
+        f"metrics_text_churned_ms_at_{suffix}_agents": large["exposition_churned_ms"],
         "state_written_s": large["state_written_s"],
         "profile": large.get("profile", []),
         "profile_idle": large.get("profile_idle", []),

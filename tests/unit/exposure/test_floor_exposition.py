@@ -18,7 +18,7 @@ from agents.core.statuses import STATUSES
 from agents.core.values import team_values, window_values
 from agents.core.windows import WINDOWS
 from agents.exposure.collector import OVERFLOW_AGENT, FloorCollector, FloorSnapshot
-from agents.exposure.floor_exposition import FloorText, WindowLines, floor_exposition
+from agents.exposure.floor_exposition import FloorText, KeptText, floor_exposition
 from agents.exposure.status_values import with_status
 from streams.contract.floor import AgentRow, ShopFloor, Totals
 
@@ -189,7 +189,7 @@ def test_rows_kept_from_the_last_snapshot_write_the_same_text_as_new_ones() -> N
     """The leader keeps an unchanged agent's `windows` across rounds and its lines with them;
     a row with new windows (same agent) must not get the old lines."""
     first, second = snapshot(agents=20, seed=7), snapshot(agents=20, seed=8)
-    kept: WindowLines = {}
+    kept = KeptText()
     floor_exposition(first, kept)
     rows = [
         msgspec.structs.replace(old, waiting_buyers=old.waiting_buyers + 1) if i % 2 else new
@@ -207,7 +207,7 @@ def test_a_row_whose_status_time_one_window_or_targets_moved_gets_new_lines_for_
     targets are equal (the leader's row of an online agent is new every second): each row that
     moved must write what a new one writes."""
     first = snapshot(agents=30, seed=7)
-    kept: WindowLines = {}
+    kept = KeptText()
     floor_exposition(first, kept)
     rng, rows = random.Random(9), []
     for i, old in enumerate(first.floors[0].agents):
@@ -238,3 +238,34 @@ def test_a_row_whose_status_time_one_window_or_targets_moved_gets_new_lines_for_
     )
     again = FloorSnapshot([floor_two], {}, 0)
     assert floor_exposition(again, kept).encode() == reference(again)
+
+
+def test_rows_and_counts_handed_over_again_keep_their_lines_and_new_ones_get_new_lines() -> None:
+    """The leader hands over an unchanged agent's row and first-response counts as the very
+    objects of the last round: their lines are kept. An agent whose counts were read again (a
+    new object, other counts), or whose row only aged (a new row, the same windows), must
+    write what a new text writes."""
+    first = snapshot(agents=30, seed=7)
+    kept = KeptText()
+    floor_exposition(first, kept)
+    rng = random.Random(11)
+    rows = [
+        msgspec.structs.replace(old, oldest_wait_seconds=old.oldest_wait_seconds + 1.0, agent_status="away")
+        if i % 2
+        else old
+        for i, old in enumerate(first.floors[0].agents)
+    ]
+    histograms = {
+        key: (
+            {str(b): rng.randrange(50) for b in range(len(FIRST_RESPONSE_BUCKETS) + 1)} | {"sum": 7}
+            if i % 3
+            else counts
+        )
+        for i, (key, counts) in enumerate(first.histograms.items())
+    }
+    second = FloorSnapshot(
+        [msgspec.structs.replace(first.floors[0], agents=rows), first.floors[1]], histograms, 3
+    )
+    assert floor_exposition(second, kept).encode() == reference(second)
+    assert set(kept.rows) == {(first.floors[0].shop, row.agent) for row in rows}
+    assert all(kept.histograms[key][0] is counts for key, counts in histograms.items())
