@@ -64,8 +64,17 @@ def _classify(error: msgspec.ValidationError) -> Reason:
     return Reason.INVALID_VALUE
 
 
+# No order reaches 100,000,000 yuan (一亿); past it an amount is a producer's mistake. The cap
+# also keeps every sum exact: Redis's Lua holds numbers as doubles (exact to 2**53 fen), and
+# apply_agent.lua and the window reads add amounts there. At the cap, one agent's day takes
+# 900,000 such orders to reach 2**53, and a batch's delta stays far below it. Amounts of 10**13
+# yuan, accepted before, lost fen in a sum of ten, and a hundred in one batch stopped the worker.
+MAX_AMOUNT_FEN = 10**10 - 1
+
+
 def amount_to_fen(raw: bytes) -> int | None:
-    """Exact yuan → fen for a JSON string or number; None when it breaks the contract."""
+    """Exact yuan → fen for a JSON string or number; None when it breaks the contract (not a
+    non-negative decimal of at most 2 places, or past MAX_AMOUNT_FEN)."""
     if raw.startswith(b'"'):
         text = raw[1:-1].decode("utf-8", "replace")
         if not _AMOUNT_TEXT.match(text):
@@ -75,29 +84,37 @@ def amount_to_fen(raw: bytes) -> int | None:
     if not _AMOUNT_NUMBER.match(text):
         return None  # negative, null, a bool or anything else that is not a plain number
     if "e" in text or "E" in text:
-        from decimal import Decimal, DecimalException
-
-        try:
-            amount = Decimal(text)
-            # Far past any price, either way: 1e999999 * 100 overflows the decimal context, and
-            # 1e-999999999 * 100 underflows to a silent 0.
-            if amount and not -20 <= amount.adjusted() <= 20:
-                return None
-            cents = amount * 100
-        except DecimalException:
-            return None
-        if cents != cents.to_integral_value() or cents > 10**15:
-            return None
-        return int(cents)
+        return _fen_from_exponent(text)
     return _fen_from_plain_decimal(text)
+
+
+def _fen_from_exponent(text: str) -> int | None:
+    from decimal import Context, Decimal, DecimalException
+
+    try:
+        amount = Decimal(text)  # exact: a Decimal made from text is never rounded
+        # Far past any price, either way: 1e999999 * 100 overflows the decimal context, and
+        # 1e-999999999 * 100 underflows to a silent 0.
+        if amount and not -20 <= amount.adjusted() <= 20:
+            return None
+        # Exact too: the default context's 28 digits rounded 1.0000000000000000000000000001e2
+        # to 10000 fen, an amount of more than 2 places taken as one of 2.
+        cents = Context(prec=len(text) + 3).multiply(amount, 100)
+    except DecimalException:
+        return None
+    if cents != cents.to_integral_value() or cents > MAX_AMOUNT_FEN:
+        return None
+    return int(cents)
 
 
 def _fen_from_plain_decimal(text: str) -> int | None:
     whole, _, fraction = text.partition(".")
+    whole = whole.lstrip("0")  # "0000199.00" is 199 yuan, as the schema's pattern allows
     fraction = fraction.rstrip("0") if len(fraction) > 2 else fraction
-    if len(fraction) > 2 or len(whole) > 13:
+    if len(fraction) > 2 or len(whole) > len(str(MAX_AMOUNT_FEN)):
         return None
-    return int(whole) * 100 + int(fraction.ljust(2, "0") or "0")
+    fen = int(whole or "0") * 100 + int(fraction.ljust(2, "0") or "0")
+    return fen if fen <= MAX_AMOUNT_FEN else None
 
 
 def decode_value(value: bytes | None, max_record_bytes: int, decode: Callable[[bytes], T]) -> T | Rejection:
@@ -156,7 +173,10 @@ def _order_from_wire(wire: WireOrder) -> Order | Rejection:
     if raw_amount and raw_amount != b"null":
         amount_fen = amount_to_fen(raw_amount)
         if amount_fen is None:
-            return Rejection(Reason.BAD_AMOUNT, "amount must be a non-negative decimal with at most 2 places")
+            return Rejection(
+                Reason.BAD_AMOUNT,
+                "amount must be a non-negative decimal with at most 2 places, under 100,000,000 yuan",
+            )
     elif wire.status in ("created", "paid"):
         return Rejection(
             Reason.MISSING_FIELD, f"Object missing required field `amount` (status {wire.status})"

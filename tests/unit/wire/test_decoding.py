@@ -140,6 +140,22 @@ def test_amount_is_optional_for_cancel_and_refund() -> None:
         (b"1e999999999", None),
         (b"1e-999999999", None),
         (b"1E+999999999999999999", None),
+        # More than 2 places, past the default decimal context's 28 digits: never rounded in.
+        (b"1.0000000000000000000000000001e2", None),
+        (b"12345.000000000000000000000000001e-2", None),
+        (b"1.2345e2", 12345),
+        # Leading zeros, as the schema's pattern allows.
+        (b'"0000000000000199.00"', 19900),
+        (b'"00000000000000.50"', 50),
+        (b"000199.5", 19950),
+        # Under 100,000,000 yuan: the largest amount, and the first one refused, in every form.
+        (b'"99999999.99"', 9_999_999_999),
+        (b"99999999.99", 9_999_999_999),
+        (b"9.999999999e7", 9_999_999_999),
+        (b'"100000000"', None),
+        (b"100000000.00", None),
+        (b"1e8", None),
+        (b'"9999999999999.99"', None),
     ],
 )
 def test_amount_to_fen_is_exact(raw: bytes, fen: int | None) -> None:
