@@ -75,3 +75,6 @@ def check_redis_url(url: str) -> None:
     if parts.scheme != "unix" and database and not database.isdigit():
         # redis-py ignores it and uses database 0: another deployment's numbers, say
         raise ValueError(f"the database after the port must be a number {_ENCODE_HINT}")
+    if is_cluster_url(url) and database.isdigit() and int(database) != 0:
+        # A cluster has database 0 only: redis-py refused it at start, as a traceback.
+        raise ValueError("a Redis Cluster has database 0 only: end the URL with /0 or no database")

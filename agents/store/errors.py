@@ -22,6 +22,7 @@ from redis.exceptions import (
     NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
+    RedisClusterException,
     RedisError,
     ResponseError,
     TryAgainError,
@@ -30,8 +31,12 @@ from redis.exceptions import (
 from config.errors import KefuError
 from config.secret import mask_secrets, url_secrets
 
-# Everything a Redis call can raise that is about Redis, not about our code.
-STORE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+# Everything a Redis call can raise that is about Redis, not about our code. The cluster
+# client's own errors are not RedisErrors: a `+cluster` URL naming a plain server raised one
+# through every command as a traceback.
+STORE_ERRORS: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError, TimeoutError)
+# What redis-py says, somewhere in the chain, when a cluster client meets a server that is not one.
+_NOT_A_CLUSTER = ("Cluster mode is not enabled", "cluster support disabled")
 
 # Error replies that mean "not now" rather than "never": a script cache to refill, a server
 # loading, busy with a script, read-only or short of replicas during a failover, out of memory
@@ -89,6 +94,13 @@ def access_problem(error: BaseException) -> str | None:
             return (
                 f"Redis's TLS certificate is not trusted ({cause.verify_message}); "
                 "check ssl_ca_certs in the Redis URL"
+            )
+        if isinstance(cause, RedisClusterException | ResponseError) and any(
+            words in str(cause) for words in _NOT_A_CLUSTER
+        ):
+            return (
+                "the Redis URL names a Redis Cluster (redis+cluster:// or rediss+cluster://), but the "
+                "server does not run in cluster mode; name one server with redis:// or rediss://"
             )
         cause = cause.__cause__ or cause.__context__
     return None

@@ -63,6 +63,23 @@ def test_a_worker_with_redis_unreachable_names_the_setting_and_hides_the_passwor
     assert f"not-shown-{deployment.name}" not in output
 
 
+def test_a_cluster_url_at_a_plain_redis_is_told_in_one_sentence_by_the_worker_and_a_command(
+    deployment: Deployment,
+) -> None:
+    """redis-py's cluster client raises its own exception class, no RedisError: it went past every
+    catch as a traceback."""
+    deployment.create_topics()
+    if "+cluster" in deployment.redis_url:
+        pytest.skip("the stack's Redis is a cluster")
+    scheme, rest = deployment.redis_url.split("://", 1)
+    server, _, query = rest.partition("?")  # a cluster has database 0 only
+    url = f"{scheme}+cluster://{server.rsplit('/', 1)[0]}/0" + (f"?{query}" if query else "")
+    for command in (("worker", "-l", "info"), ("report", "--shop", "shop0")):
+        code, output, seconds = run(deployment, *command, env={"KEFU_REDIS_URL": url})
+        assert code == 1 and seconds < STARTUP_LIMIT_S, output[-3000:]
+        assert_one_sentence(output, "names a Redis Cluster", "not run in cluster mode", "redis://")
+
+
 def test_a_worker_without_its_input_topics_says_topics_create(deployment: Deployment) -> None:
     code, output, seconds = run(deployment, "worker", "-l", "info")
     assert code == 1 and seconds < STARTUP_LIMIT_S

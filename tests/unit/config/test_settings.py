@@ -201,6 +201,8 @@ def test_a_file_not_in_utf8_is_refused_naming_the_file(tmp_path: Path) -> None:
         ({"KEFU_REDIS_URL": "redis://127.0.0.1:6379/0?socket_timeout=soon"}, "KEFU_REDIS_URL"),
         ({"KEFU_REDIS_URL": "redis://127.0.0.1:6379/kefu"}, "KEFU_REDIS_URL"),
         ({"KEFU_REDIS_URL": "redis+cluster://:S3cretPassw0rd@10.0.0.1:7000,10.0.0.2"}, "KEFU_REDIS_URL"),
+        # A cluster has database 0 only: redis-py refused it at start, as a traceback.
+        ({"KEFU_REDIS_URL": "redis+cluster://:S3cretPassw0rd@10.0.0.1:7000/1"}, "KEFU_REDIS_URL"),
         ({"KEFU_REDIS_URL": "redis://:Pass/Word77@redis.internal:6379/0"}, "KEFU_REDIS_URL"),
         ({"KEFU_REDIS_URL": "redis://:S3cret#Word@redis.internal:6379/0"}, "KEFU_REDIS_URL"),
         ({"KEFU_REDIS_URL": "redis://:6380/TopSecret9@redis.internal:6379/0"}, "KEFU_REDIS_URL"),
@@ -230,6 +232,7 @@ def test_a_connection_the_clients_cannot_use_is_refused_naming_the_key(
         {"KEFU_REDIS_URL": "rediss://:p%2Fss@[::1]:6380/2?ssl_cert_reqs=required&socket_timeout=5"},
         {"KEFU_REDIS_URL": "unix:///var/run/redis.sock?db=3"},
         {"KEFU_REDIS_URL": "redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002"},
+        {"KEFU_REDIS_URL": "redis+cluster://10.0.0.1:7000/0"},
         {"KEFU_KAFKA_BOOTSTRAP": "kafka"},  # the clients' port, 9092
         {"KEFU_KAFKA_BOOTSTRAP": "kafka-0.kafka,kafka-1.kafka:9093,[::1]"},
         {"KEFU_REDIS_URL": "", "KEFU_KAFKA_BOOTSTRAP": ""},  # empty: the file's (the defaults)
