@@ -120,6 +120,8 @@ class WebSettings(_Strict, frozen=True):
     report_queue: NonNegativeInt = 64
     # Open /api/v1/floor/stream connections; one more is answered 503.
     max_streams: PositiveInt = 64
+    # Of them, one shop's: one kiosk token cannot take every slot from the other shops' screens.
+    max_streams_per_shop: PositiveInt = 16
     # A stream client that takes longer than this to accept one update is disconnected.
     stream_write_timeout_seconds: PositiveFloat = 10.0
     # Who may read what (config/access.py; docs/operations.md "Access"); env KEFU_ACCESS_FILE.

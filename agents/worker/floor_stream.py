@@ -43,27 +43,51 @@ class StreamsFull(KefuError):
     """As many streams are open as the limit allows."""
 
 
-class FloorStreams:
-    """The open streams, at most `limit`."""
+class ShopStreamsFull(StreamsFull):
+    """As many streams of this shop are open as its share allows."""
 
-    def __init__(self, limit: int, write_timeout_seconds: float, interval_seconds: float = 1.0) -> None:
+
+class FloorStreams:
+    """The open streams, at most `limit`, and at most `per_shop` of one shop: one kiosk token
+    (or one misbehaving screen reloading) cannot take every slot of a worker from the others'
+    wall screens."""
+
+    def __init__(
+        self,
+        limit: int,
+        write_timeout_seconds: float,
+        interval_seconds: float = 1.0,
+        per_shop: int | None = None,
+    ) -> None:
         self.limit = limit
+        self.per_shop = per_shop if per_shop is not None else limit
         self.write_timeout_seconds = write_timeout_seconds
         self.interval_seconds = interval_seconds
         self.open = 0
+        self._open_by_shop: dict[str, int] = {}
         # shop -> when its last update was started (the loop's clock), and that update
         self._updates: dict[str, tuple[float, asyncio.Future[bytes]]] = {}
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """One stream's place, taken before its first await (StreamsFull when none is left)."""
+    def slot(self, shop: str) -> Iterator[None]:
+        """One stream's place, taken before its first await: StreamsFull when none is left, and
+        ShopStreamsFull when the shop holds its share."""
         if self.open >= self.limit:
             raise StreamsFull
+        held = self._open_by_shop.get(shop, 0)
+        if held >= self.per_shop:
+            raise ShopStreamsFull
         self.open += 1
+        self._open_by_shop[shop] = held + 1
         try:
             yield
         finally:
             self.open -= 1
+            left = self._open_by_shop[shop] - 1
+            if left:
+                self._open_by_shop[shop] = left
+            else:
+                del self._open_by_shop[shop]
 
     async def serve(
         self, writer: EventWriter, shop: str, read_floor: Callable[[], Awaitable[ShopFloor]]

@@ -29,7 +29,7 @@ from agents.exposure.report import ReportParts, UnknownReportShop
 from agents.worker.access import NOBODY, Access, access_middleware, grant_of
 from agents.worker.bodies import send_body
 from agents.worker.details_views import install_details_views
-from agents.worker.floor_stream import FloorStreams, SlowReader, StreamsFull, drop
+from agents.worker.floor_stream import FloorStreams, ShopStreamsFull, SlowReader, StreamsFull, drop
 from agents.worker.health import Health
 from agents.worker.http_params import (
     BadRequest,
@@ -53,6 +53,9 @@ from streams.contract.report import ReportRequestError
 IDLE_CONNECTION_SECONDS = 30.0
 EVENT_STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
 STREAMS_FULL = "too many floor streams are open on this worker; try again shortly"
+SHOP_STREAMS_FULL = (
+    "this shop has as many floor streams open as web.max_streams_per_shop allows; close a screen"
+)
 
 
 async def _shop_json(view: View, request: Request, read: Callable[[str], Awaitable[Any]]) -> Response:
@@ -81,7 +84,11 @@ def install_views(app: faust.App, runtime: Runtime, access: Access = NOBODY) -> 
     web_app.middlewares.append(access_middleware(access))
     web_app.on_response_prepare.append(_not_stored)
     _install_metrics(app, runtime)
-    _install_floor(app, runtime, FloorStreams(web.max_streams, web.stream_write_timeout_seconds))
+    _install_floor(
+        app,
+        runtime,
+        FloorStreams(web.max_streams, web.stream_write_timeout_seconds, per_shop=web.max_streams_per_shop),
+    )
     _install_reports(app, _Reports(runtime, reports))
     install_details_views(app, runtime, reports)
     _install_health(app, Health(runtime, app))
@@ -124,7 +131,7 @@ def _install_floor(app: faust.App, runtime: Runtime, streams: FloorStreams) -> N
                 await stream.prepare(cast(Any, request))
                 await stream.write_eof()
                 return cast(Response, stream)
-            with streams.slot():
+            with streams.slot(shop):
                 await stream.prepare(cast(Any, request))
                 try:
                     await streams.serve(stream, shop, lambda: runtime.reader.floor(shop, wall_clock_ms()))
@@ -133,6 +140,8 @@ def _install_floor(app: faust.App, runtime: Runtime, streams: FloorStreams) -> N
                 return cast(Response, stream)
         except ConnectionError:  # gone before its headers were sent (a reload): no server error
             return cast(Response, stream)
+        except ShopStreamsFull:
+            return view.json({"error": SHOP_STREAMS_FULL}, status=503, headers={"Retry-After": "5"})
         except StreamsFull:
             return view.json({"error": STREAMS_FULL}, status=503, headers={"Retry-After": "5"})
 

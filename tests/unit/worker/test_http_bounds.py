@@ -174,6 +174,31 @@ def test_streams_past_the_cap_are_refused() -> None:
     assert run(scenario()) == [200, 200, 503]
 
 
+def test_one_shop_takes_its_share_of_the_streams_and_leaves_the_rest_to_the_others() -> None:
+    """One shop's token (or a screen reloading without end) holds at most max_streams_per_shop:
+    another shop's wall screen still gets a stream, and a closed one frees its shop's place."""
+    runtime = FakeRuntime(settings(max_streams=4, max_streams_per_shop=2), ReadStore())
+
+    async def scenario() -> tuple[list[int], str, list[int]]:
+        async with served(runtime) as client:
+            opened = [await client.get("/api/v1/floor/stream?shop=s1") for _ in range(2)]
+            refused = await asyncio.wait_for(client.get("/api/v1/floor/stream?shop=s1"), WAIT / 2)
+            reason = (await refused.json())["error"] if refused.status == 503 else "a stream"  # never read
+            other = await client.get("/api/v1/floor/stream?shop=s2")
+            opened[0].close()
+            await asyncio.sleep(0.2)  # the server sees the first one go
+            again = await client.get("/api/v1/floor/stream?shop=s1")
+            statuses = [*(r.status for r in opened), refused.status, other.status]
+            for response in (*opened, refused, other, again):
+                response.close()
+            return statuses, reason, [again.status]
+
+    statuses, reason, again = run(scenario())
+    assert statuses == [200, 200, 503, 200]
+    assert "max_streams_per_shop" in reason
+    assert again == [200]
+
+
 def stream_handler(runtime: FakeRuntime, path: str = "/api/v1/floor/stream") -> Any:
     """A route's handler (the floor stream's), to call with a mocked request (no socket)."""
     from streams.wire.app import create_app
