@@ -33,7 +33,9 @@ from streams.render.details_sheets import csv_lines
 
 AGENT_ID_MAX = 128  # events.md: agent_id, 1..128 characters
 KIND_MAX = 32
-CURSOR_MAX = 512
+# A cursor is msgpack (start, agent, taken) in base64: an agent id of 128 four-byte characters
+# makes ~720 characters (512 refused a 128-character CJK id's own next page).
+CURSOR_MAX = 1024
 _LIMIT = re.compile(r"^[0-9]{1,4}$")
 _SECONDS = re.compile(r"^[0-9]{1,5}(\.[0-9]{1,3})?$")
 _PRINTABLE = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -19,7 +19,14 @@ from datetime import UTC, datetime
 from rich.table import Table
 from xlsxwriter.workbook import Workbook
 
-from streams.contract.details import ConsultationRow, DetailRow, Details, OrderLine, SilentOrderRow
+from streams.contract.details import (
+    ConsultationRow,
+    DetailRow,
+    Details,
+    DetailsRequestError,
+    OrderLine,
+    SilentOrderRow,
+)
 from streams.render.formats import TABLE_STYLE, Cell, Kind, show
 from streams.render.sheets import NUMBER_FORMATS, _cells, _csv_cell
 
@@ -169,8 +176,19 @@ def details_csv(details: Details) -> bytes:
     return b"".join(csv_lines(details))
 
 
+# A sheet's rows under its header: Excel's 2^20 rows, the header taken. xlsxwriter skips a row
+# past it without a word (it returns -1), and a team's month can be a million rows.
+XLSX_ROWS = 2**20 - 1
+
+
 def details_xlsx(details: Details) -> bytes:
-    """One sheet, 明细: the header frozen, money as ¥ numbers, ids as text."""
+    """One sheet, 明细: the header frozen, money as ¥ numbers, ids as text. A list longer than a
+    sheet is refused, never cut."""
+    if len(details.rows) > XLSX_ROWS:
+        raise DetailsRequestError(
+            f"{len(details.rows):,} rows do not fit one XLSX sheet ({XLSX_ROWS:,} under its header): "
+            "write --format csv, or ask for fewer days"
+        )
     columns = detail_columns(details.kind)
     out = io.BytesIO()
     workbook = Workbook(out, {"in_memory": True})

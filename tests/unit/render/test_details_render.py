@@ -12,9 +12,9 @@ import msgspec
 import openpyxl
 import pytest
 
-from streams.contract.details import ConsultationRow, Details, OrderLine, SilentOrderRow
+from streams.contract.details import ConsultationRow, Details, DetailsRequestError, OrderLine, SilentOrderRow
 from streams.render.details_page import render_details_page
-from streams.render.details_sheets import details_csv, details_table, details_xlsx
+from streams.render.details_sheets import XLSX_ROWS, details_csv, details_table, details_xlsx
 from streams.render.page import LISTS, render_report_page
 from tests.report_samples import sample_report
 
@@ -133,6 +133,18 @@ def test_xlsx_has_the_same_headers_and_numbers_as_numbers() -> None:
     assert sheet["K2"].value == 75.5 and sheet["K2"].number_format == "¥#,##0.00"
     assert sheet["A3"].value == "=cmd" and sheet["A3"].data_type == "s"  # text, never a formula
     assert sheet.max_row == 3
+
+
+def test_xlsx_refuses_a_list_longer_than_a_sheet_rather_than_cut_it() -> None:
+    """xlsxwriter skips rows past Excel's 2^20 without a word: a payroll review would miss the
+    oldest ones. The refusal names the format that holds them."""
+    rows = listed().rows
+    too_long = listed(rows=rows * ((XLSX_ROWS + 1) // len(rows)) + rows[: (XLSX_ROWS + 1) % len(rows)])
+    assert len(too_long.rows) == XLSX_ROWS + 1 == 2**20
+    with pytest.raises(
+        DetailsRequestError, match=r"^1,048,576 rows do not fit one XLSX sheet .*--format csv"
+    ):
+        details_xlsx(too_long)
 
 
 def test_the_table_shows_every_row() -> None:

@@ -152,6 +152,36 @@ def test_the_page_shows_a_page_and_links_the_next_one_and_the_csv() -> None:
     assert f'href="/api/v1/details.csv?shop=s1&amp;kind=unreplied&amp;from={day}&amp;to={day}"' in page
 
 
+def test_an_agent_with_the_longest_id_events_allow_pages_through_its_list() -> None:
+    """events.md: agent_id is 1..128 characters. A page ending on such an agent (four-byte
+    characters: the longest cursor) gives a next_cursor the same API takes back."""
+    from agents.core.clock import wall_clock_ms
+    from agents.core.report_range import day_text
+
+    agent = "😀" * 128
+    policy = PolicyBook(settings_from_yaml(CONFIG))("s1")
+    yesterday = policy.calendar.day(wall_clock_ms()) - 1
+    start = policy.calendar.day_start_ms(yesterday)
+    store = FakeDetails()
+    for index in range(5):
+        store.put("s1", agent, yesterday, f"tb_buyer{index:03d}", consultation(start + index * 1000))
+    listed = LIST.format(day=day_text(yesterday)) + "&limit=2"
+
+    async def pages() -> list[tuple[int, int]]:
+        seen, cursor = [], ""
+        async with served(store) as client:
+            for _ in range(4):
+                response = await client.get(listed + (f"&cursor={cursor}" if cursor else ""))
+                body = await response.json()
+                seen.append((response.status, len(body.get("rows", []))))
+                cursor = body.get("next_cursor") or ""
+                if not cursor:
+                    break
+        return seen
+
+    assert asyncio.run(pages()) == [(200, 2), (200, 2), (200, 1)]
+
+
 def test_a_request_no_middleware_granted_sees_buyers_masked() -> None:
     """`grant_of` fails closed: without a grant a view reveals nothing."""
     store, day = filled(3)
