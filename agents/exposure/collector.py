@@ -182,15 +182,18 @@ def cap_agents(floor: ShopFloor, max_agents: int, preferred: Collection[str] = (
 
     `preferred` (the shop's configured agents) keep their own series first, so a flood of
     unknown agent ids cannot push them into `_other`; the rest go in id order (stable
-    series). The floor must come from `FloorReader.floor(..., with_sums=True)`: `_other`
-    gets the summed counts, and ratios and averages recomputed from the summed numerators
-    and denominators, exactly what one agent with all of that traffic would show.
+    series), and an agent whose id is `_other` into `_other`. The floor must come from
+    `FloorReader.floor(..., with_sums=True)`: `_other` gets the summed counts, and ratios and
+    averages recomputed from the summed numerators and denominators, exactly what one agent
+    with all of that traffic would show.
     """
     rows = floor.agents
     if len(rows) <= max_agents:
         return floor
     targets = tuple(floor.response_targets_seconds)
-    ranked = sorted(rows, key=lambda r: (r.agent not in preferred, r.agent))
+    # An agent whose id is `_other` itself (events.md allows any id) is always folded: kept, it
+    # was a second series with the fold's very labels.
+    ranked = sorted(rows, key=lambda r: (r.agent == OVERFLOW_AGENT, r.agent not in preferred, r.agent))
     kept, rest = ranked[: max_agents - 1], ranked[max_agents - 1 :]
     sums = {w: [0] * WIDTH for w in WINDOWS}
     for row in rest:

@@ -386,7 +386,8 @@ def _histograms(
     overflow = []
     for row in full.agents:
         counts = counts_of.get(row.agent)
-        if counts and row.agent in exported:
+        # An agent whose id is `_other` is in the fold (cap_agents): its counts are merged there.
+        if counts and row.agent in exported and row.agent != OVERFLOW_AGENT:
             histograms[(shop, row.agent)] = counts
         elif counts:
             overflow.append(counts)

@@ -20,6 +20,7 @@ from agents.core.values import window_values
 from agents.core.windows import WINDOWS
 from agents.exposure.collector import OVERFLOW_AGENT, FloorCollector, FloorSnapshot, cap_agents, cap_shops
 from agents.exposure.floor import FloorReader
+from agents.exposure.floor_exposition import floor_exposition
 from agents.worker.runtime import Runtime
 from config.settings import Settings, settings_from_yaml
 from streams.contract.floor import ShopFloor
@@ -122,6 +123,45 @@ def test_configured_agents_keep_their_series_whatever_their_ids() -> None:
     assert "zz_real" in {row.agent for row in capped.agents}
     assert len(capped.agents) == 5
     assert sum(row.windows["today"].consultations for row in capped.agents) == 53
+
+
+def test_an_agent_whose_id_is_other_is_folded_into_other_never_beside_it() -> None:
+    """events.md allows any agent id, `_other` too. Past the cap it was a second series with
+    the fold's very labels (Prometheus drops a scrape with duplicate series), and its
+    first-response counts were overwritten by the merged ones."""
+    settings = settings_from_yaml("shops:\n  s1: {}\nprocessing: {max_agents_per_shop: 3}\n")
+
+    async def sink(events: Sequence[Any]) -> None:
+        return None
+
+    async def lead() -> str:
+        runtime = Runtime.create(settings, sink, sink)  # type: ignore[arg-type]
+        await runtime.store.close()
+        store = FakeStore()
+        runtime.store, runtime.reader = store, FloorReader(store, runtime.policies)  # type: ignore[assignment]
+        for agent, count in {OVERFLOW_AGENT: 5, "s1:a": 1, "s1:b": 1, "s1:c": 1, "s1:d": 1}.items():
+            store.vectors[("s1", agent)] = vector(
+                consultations=count, replied=count, first_response_ms=1000 * count
+            )
+            store.hist[("s1", agent)] = {"0": count, "sum": 1000 * count}
+        store.vectors[("s1", SHOP_LEVEL)] = vector()
+        await runtime.lead(NOW)
+        return floor_exposition(runtime.collector.snapshot)
+
+    text = asyncio.run(lead())
+    today = [
+        line
+        for line in text.splitlines()
+        if line.startswith("kefu_consultations{") and 'window="today"' in line
+    ]
+    assert sorted(line.split('agent="')[1].split('"')[0] for line in today) == [
+        OVERFLOW_AGENT,
+        "s1:a",
+        "s1:b",
+    ]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in today) == 9
+    counts = [line for line in text.splitlines() if line.startswith("kefu_first_response_seconds_count{")]
+    assert len(counts) == 3 and sum(float(line.rsplit(" ", 1)[1]) for line in counts) == 9
 
 
 def test_a_floor_without_sums_is_refused() -> None:
