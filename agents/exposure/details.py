@@ -80,11 +80,17 @@ class DetailsQuery:
 @dataclass(frozen=True, slots=True)
 class Position:
     """Where a page ended: rows sort by (start desc, agent, buyer); `taken` rows with exactly this
-    start and agent were already given."""
+    start and agent were already given, or all of them (WHOLE_GROUP). A page ends after a whole
+    group of such ties where it can: counted, a tie that left the list between two pages (a
+    buyer answered meanwhile) made the next page skip one that stayed. The buyer, which would
+    order the ties, is never in a cursor."""
 
     start: int
     agent: str
     taken: int
+
+
+WHOLE_GROUP = 0  # Position.taken: every row of its start and agent was given
 
 
 def encode_cursor(position: Position) -> str:
@@ -98,7 +104,7 @@ def decode_cursor(text: str) -> Position:
         start, agent, taken = msgspec.msgpack.decode(raw, type=tuple[int, str, int])
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise DetailsRequestError(BAD_CURSOR) from None
-    if taken < 1 or start not in CURSOR_STARTS_MS:
+    if taken < WHOLE_GROUP or start not in CURSOR_STARTS_MS:
         raise DetailsRequestError(BAD_CURSOR)
     return Position(start, agent, taken)
 
@@ -205,7 +211,13 @@ class DetailsReader:
             day, span = day - len(chunk), span * 2
         shown = rows[start : start + query.limit]
         more = start + query.limit < len(rows)
-        cursor = encode_cursor(_position(rows, start + len(shown) - 1)) if more and shown else None
+        cursor = None
+        if more and shown:
+            end = _page_end(rows, start, start + len(shown))
+            shown = rows[start:end]
+            cursor = encode_cursor(
+                _position(rows, end - 1, whole=_same_group(rows[end - 1], rows[end]) is False)
+            )
         return msgspec.structs.replace(
             plan.details, rows=self._rows(shown, query, plan.details.timezone), next_cursor=cursor
         )
@@ -328,8 +340,26 @@ def _after(rows: Sequence[_Stored], position: Position) -> int:
         if row.start < position.start or (row.start == position.start and row.agent > position.agent):
             return index
         if row.start == position.start and row.agent == position.agent:
+            if position.taken == WHOLE_GROUP:
+                return _group_end(rows, index)
             return min(index + position.taken, _group_end(rows, index))
     return len(rows)
+
+
+def _same_group(row: _Stored, other: _Stored) -> bool:
+    return row.start == other.start and row.agent == other.agent
+
+
+def _page_end(rows: Sequence[_Stored], start: int, end: int) -> int:
+    """Where a page from `start` that would end at `end` (a row follows) ends: before the group
+    of ties it would cut, unless that group began the page (a group longer than a page is
+    given a page at a time, counted)."""
+    if not _same_group(rows[end - 1], rows[end]):
+        return end
+    first = end - 1
+    while first > start and _same_group(rows[first - 1], rows[end]):
+        first -= 1
+    return first if first > start else end
 
 
 def _group_end(rows: Sequence[_Stored], index: int) -> int:
@@ -340,8 +370,11 @@ def _group_end(rows: Sequence[_Stored], index: int) -> int:
     return end
 
 
-def _position(rows: Sequence[_Stored], index: int) -> Position:
+def _position(rows: Sequence[_Stored], index: int, whole: bool) -> Position:
+    """The position after `rows[index]`: its whole group given (`whole`), or a count of it."""
     start, agent = rows[index].start, rows[index].agent
+    if whole:
+        return Position(start, agent, WHOLE_GROUP)
     first = index
     while first > 0 and rows[first - 1].start == start and rows[first - 1].agent == agent:
         first -= 1

@@ -196,6 +196,27 @@ def test_pages_give_every_row_once_newest_first(limit: int) -> None:
     assert seen == sorted(seen)  # newest first, ties by agent then buyer
 
 
+def test_a_tie_that_leaves_the_list_between_two_pages_takes_no_other_row_with_it() -> None:
+    """Buyers of one agent starting in the same millisecond (whole-second sources) sort by
+    buyer, which no cursor carries. A page that ended inside such a group resumed by a count:
+    once a buyer of it was answered (leaving `unreplied`), the next page skipped one that
+    stayed. A page now ends before the group it would cut."""
+    store = FakeDetails()
+    day = TODAY - 1
+    tied = at(day, 3600)
+    store.put("s1", "s1:A", day, "tb_newer", consultation(tied + 1000))
+    for buyer in ("tb_buyer_1", "tb_buyer_2", "tb_buyer_3"):
+        store.put("s1", "s1:A", day, buyer, consultation(tied))
+    store.put("s1", "s1:A", day, "tb_buyer_0", consultation(tied - 1000))
+    query = DetailsQuery(shop="s1", kind="unreplied", first=FROM, last=TO, limit=3, reveal_buyers=True)
+    first = asyncio.run(reader(store).page(query, NOW))
+    assert [row.buyer for row in first.rows] == ["tb_newer"]
+    store.put("s1", "s1:A", day, "tb_buyer_1", consultation(tied, flags=Flag.REPLIED, response_ms=5000))
+    second = asyncio.run(reader(store).page(replace(query, cursor=first.next_cursor), NOW))
+    assert [row.buyer for row in second.rows] == ["tb_buyer_2", "tb_buyer_3", "tb_buyer_0"]
+    assert second.next_cursor is None
+
+
 def test_the_cursor_is_opaque_and_never_carries_a_buyer() -> None:
     page = asyncio.run(reader(many(20)).page(DetailsQuery("s1", "unreplied", FROM, TO, limit=3), NOW))
     assert page.next_cursor is not None
@@ -210,7 +231,7 @@ def test_the_cursor_is_opaque_and_never_carries_a_buyer() -> None:
         ({"limit": 0}, "limit 0 is not a page size: give 1 to 1000 rows"),
         ({"limit": 1001}, "limit 1001 is not a page size"),
         ({"cursor": "not-a-cursor"}, "the cursor is not one this list gave"),
-        ({"cursor": base64.urlsafe_b64encode(b"\x93\x01\xa1A\x00").decode()}, "the cursor is not one"),
+        ({"cursor": base64.urlsafe_b64encode(b"\x93\x01\xa1A\xff").decode()}, "the cursor is not one"),
         # A start no row has: its business day is past the years a date holds (was a 500).
         ({"cursor": encode_cursor(Position(-(2**62), "s1:A", 1))}, "the cursor is not one"),
         ({"cursor": encode_cursor(Position(2**62, "s1:A", 1))}, "the cursor is not one"),
