@@ -173,6 +173,10 @@ DEFAULT_DETAILS_DAYS = 31
 # live only while pruning had not yet dropped it, and `rebuild` always.
 MAX_RATING_DAYS = MIN_RETENTION_DAYS - 1
 RatingDays = Annotated[int, Meta(ge=1, le=MAX_RATING_DAYS)]
+# "Forever" is 999,999 days (2,700 years). Past ~1.2e9 the buyer and offset TTLs it stretches
+# reached Redis's Lua as 1.7e+17 (Lua numbers print so from 1e17): commit_partition.lua's SET
+# PX failed after the buyer states were written, and the worker stopped on the batch for good.
+AfterSaleDays = Annotated[int, Meta(ge=0, le=999_999)]
 
 
 ChannelType = Literal["dingtalk", "wecom", "feishu", "webhook"]
@@ -227,7 +231,7 @@ class ChannelConfig(Struct, frozen=True, kw_only=True):
 class Defaults(_Strict, frozen=True):
     timezone: str = "Asia/Shanghai"
     alert_threshold_seconds: PositiveFloat = 15.0
-    after_sale_days: NonNegativeInt = 7
+    after_sale_days: AfterSaleDays = 7
     service_hours: str | None = None  # "HH:MM-HH:MM", the shop's local time; None: all day
     response_targets_seconds: ResponseTargets = msgspec.field(default_factory=lambda: [15, 180])
     retention_days: RetentionDays = 93
@@ -251,7 +255,7 @@ class ShopSettings(_Strict, frozen=True):
     block: list[str] = []
     timezone: str | None = None
     alert_threshold_seconds: PositiveFloat | None = None
-    after_sale_days: NonNegativeInt | None = None
+    after_sale_days: AfterSaleDays | None = None
     service_hours: str | None = None
     response_targets_seconds: ResponseTargets | None = None
     retention_days: RetentionDays | None = None

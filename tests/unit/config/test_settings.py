@@ -24,6 +24,9 @@ def test_the_shipped_file_and_an_empty_file_are_complete() -> None:
     [
         ("defaults: {after_sale_days: soon}", "$.defaults.after_sale_days"),
         ("defaults: {after_sale_days: -1}", "$.defaults.after_sale_days"),
+        # Its TTLs reached Redis's Lua as 1.7e+17, after a commit had written buyer states.
+        ("defaults: {after_sale_days: 2000000000}", "$.defaults.after_sale_days"),
+        ("shops: {s1: {after_sale_days: 1000000}}", "$.shops.s1.after_sale_days"),
         ("kafka: {partitons: 8}", "partitons"),
         ("defaults: {timezone: Mars/Base}", "$.defaults.timezone"),
         ("defaults: {attribution: {window: fortnight}}", "$.defaults.attribution.window"),
