@@ -126,12 +126,20 @@ def reply_code(error: ResponseError) -> str | None:
     return first if first.isalpha() and first.isupper() else None
 
 
+# A cluster resharding the script's slot: a key the script named is on the other node already.
+# The write scripts meet it before their first write (apply_agent.lua says how), so the call is
+# retried like a MOVED, once the slot has moved.
+_MIGRATING = "non local key in a cluster node"
+
+
 def is_bug(error: BaseException) -> bool:
     """True for an error reply that retrying cannot cure: anything but the transient codes
     (and the access problems, which have their own class)."""
     if not isinstance(error, ResponseError) or access_problem(error) is not None:
         return False
-    return not isinstance(error, _TRANSIENT_REPLY_CLASSES) and reply_code(error) not in TRANSIENT_REPLY_CODES
+    if isinstance(error, _TRANSIENT_REPLY_CLASSES) or reply_code(error) in TRANSIENT_REPLY_CODES:
+        return False
+    return _MIGRATING not in str(error)
 
 
 def bug_problem(reason: str, script: str | None = None) -> str:

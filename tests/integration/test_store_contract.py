@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import json
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
@@ -337,6 +338,113 @@ def test_the_cluster_has_three_masters_and_the_state_spreads_over_them(cluster_u
     finally:
         cluster.clear(client)
         client.close()
+
+
+def _event(topic: str, partition: int, offset: int, **event: object) -> Record:
+    value = {"shop_id": "s1", "agent_id": "s1:a", **event}
+    key = f"s1:{value['buyer_id']}".encode()
+    return Record(topic, partition, offset, key, json.dumps(value).encode())
+
+
+@pytest.mark.parametrize("moved_first", [(), (":dv",)], ids=["nothing-moved-yet", "day-log-moved-first"])
+def test_a_reshard_under_a_batch_applies_each_share_of_an_agent_whole_or_not_at_all(
+    cluster_url: str, moved_first: tuple[str, ...]
+) -> None:
+    """`redis-cli --cluster reshard` marks the agent's slot MIGRATING and moves its keys one by
+    one, while workers run. Redis then refuses, mid-script, a command on a key not on the node
+    at that moment. A review's batch applied one share (a paid order on partition 0, its marker
+    written), then failed on the waiting set the next share (partition 1) had just emptied,
+    before the summed counters: the retry skipped the marked share, and the 100 yuan were gone.
+    Here the batch applies during the migration, or fails before its first write and applies
+    once the slot has moved."""
+    client = cluster.sync_client(cluster_url)
+    cluster.clear(client)
+    messages, orders = TOPICS
+    tag = keys.agent_tag("s1", "s1:a")
+    slot = client.keyslot(tag)
+    masters = cluster.masters(client)
+    ids = {
+        m.connection_pool.connection_kwargs["port"]: m.execute_command("CLUSTER", "MYID").decode()
+        for m in masters
+    }
+    owner = next(m for m in masters if slot in _slots_of(m))
+    target = next(m for m in masters if m is not owner)
+    port = lambda m: m.connection_pool.connection_kwargs["port"]  # noqa: E731
+    now = NOW - NOW % 60_000 + 40_000  # one minute: batch 2 writes buckets batch 1 made
+    first = [
+        _event(messages, 0, 0, type="message", event_id="m0", buyer_id="b1", sender="buyer", ts=now - 30_000),
+        _event(messages, 0, 1, type="message", event_id="m1", buyer_id="b1", sender="agent", ts=now - 25_000),
+        _event(messages, 1, 0, type="message", event_id="m2", buyer_id="b2", sender="buyer", ts=now - 20_000),
+    ]
+    second = [
+        _event(
+            orders,
+            0,
+            0,
+            type="order",
+            event_id="o1",
+            buyer_id="b1",
+            order_id="T1",
+            status="paid",
+            amount="100.00",
+            ts=now - 5_000,
+        ),
+        _event(messages, 1, 1, type="message", event_id="m3", buyer_id="b2", sender="agent", ts=now - 4_000),
+    ]
+
+    async def process(records: list[Record]) -> None:
+        worker = redis_processor(cluster_url, now, TOPICS)
+        try:
+            await worker.process(records)
+        finally:
+            await redis_partitions(worker).client.aclose()
+
+    def day_bucket() -> dict[str, int]:
+        found = {}
+        for key in client.scan_iter(f"{tag}:d:*"):
+            found = {
+                k.decode(): int(v) for k, v in client.hgetall(key).items() if k in (b"c", b"r", b"p", b"y")
+            }
+        return found
+
+    try:
+        asyncio.run(process(first))
+        markers = client.hgetall(keys.applied_key(tag))
+        target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[port(owner)])
+        owner.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[port(target)])
+        for suffix in moved_first:
+            owner.execute_command("MIGRATE", "127.0.0.1", port(target), f"{tag}{suffix}", 0, 5000)
+        try:
+            asyncio.run(process(second))
+            failed = False
+        except StoreBugError:
+            raise
+        except redis.RedisError:  # transient: the worker retries the batch
+            failed = True
+            assert owner.hgetall(keys.applied_key(tag)) == markers, "a failed call wrote nothing"
+        # The reshard ends: every key of the slot on the target, which owns it.
+        while moving := owner.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000):
+            owner.execute_command("MIGRATE", "127.0.0.1", port(target), "", 0, 5000, "KEYS", *moving)
+        for master in masters:
+            master.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[port(target)])
+        if failed:
+            asyncio.run(process(second))
+        assert day_bucket() == {"c": 2, "r": 2, "p": 1, "y": 10_000}
+    finally:
+        for master in masters:
+            master.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
+            master.close()
+        cluster.clear(client)
+        client.close()
+
+
+def _slots_of(node: redis.Redis) -> set[int]:
+    myself = node.execute_command("CLUSTER", "MYID").decode()
+    owned: set[int] = set()
+    for first, last, *holders in node.execute_command("CLUSTER", "SLOTS"):
+        if holders and holders[0][2].decode() == myself:
+            owned.update(range(first, last + 1))
+    return owned
 
 
 def repartitioned(records: list[Record], before: int, after: int, switch_at: int) -> list[Record]:

@@ -19,7 +19,14 @@
 -- MINUTE_LOG_SIZE most recent minutes; 'm<' is the highest number it let go.
 --
 -- Everything is checked before the first write: a share written in part and then failed
--- would be counted again by every retry, its marker never set.
+-- would be counted again by every retry, its marker never set. That includes a cluster's
+-- reshard: while the agent's slot migrates, Redis refuses a command whose key is not on this
+-- node at the moment the script runs it. Redis checks KEYS before the script starts, so the
+-- logs named here (not in KEYS) are read first, and no key is touched after a command of this
+-- call may have deleted it (the waiting set's last buyer, a details hash's last row): every
+-- write after the first then finds its key. The markers, the record of what was applied, are
+-- written last. (A review's reshard lost a paid order: a share's marker was written, then the
+-- next share's PTTL on the waiting set it had just emptied failed, before the summed counters.)
 local shares = cmsgpack.unpack(ARGV[1])
 local marker_ttl = ARGV[#ARGV]
 check_integer_arg(marker_ttl, 'marker TTL')
@@ -83,6 +90,9 @@ end
 local applied = 0
 local day_log = string.sub(KEYS[1], 1, -3) .. ':dv'
 local minute_log = string.sub(KEYS[1], 1, -3) .. ':mv'
+-- Not in KEYS: asked here, before any write, so that a migrating slot fails the call now.
+redis.call('EXISTS', day_log)
+redis.call('EXISTS', minute_log)
 local MINUTE_LOG_SIZE = 128  -- a listpack at Redis's default: about 1.5 KB an agent at most
 -- The day log keeps the days within this many of the newest one a call writes: the leader reads
 -- the numbers of the 28d window's closed days only. Looked over every DAY_LOG_PRUNE_EVERY calls.
@@ -92,9 +102,13 @@ local DAY_LOG_DAYS, DAY_LOG_PRUNE_EVERY = 40, 32
 -- command it runs. Keys keep the shares' order; a key's expiry is the last share's, as one
 -- PEXPIREAT per share left it; a field is written even when its sum is 0, as before.
 local sums, order, expiry = {}, {}, {}
+-- The waiting sets and details hashes likewise, per key: each member's or field's last change
+-- over the shares (a score or false; a row or false), applied adds first and removals last.
+local waits, wait_order, details, detail_order = {}, {}, {}, {}
+local marks, mark_order = {}, {}  -- partition -> the last position applied, written at the end
 local day_share = nil  -- the first applied share that writes a day or minute bucket: the log's birth
 for _, share in ipairs(shares) do
-  local seen = tonumber(redis.call('HGET', KEYS[1], share[1]) or '0')
+  local seen = marks[share[1]] or tonumber(redis.call('HGET', KEYS[1], share[1]) or '0')
   if share[2] > seen then
     for _, h in ipairs(share[3]) do
       local index = h[1]
@@ -118,32 +132,90 @@ for _, share in ipairs(shares) do
         day_share = share
       end
     end
-    for _, w in ipairs(share[4]) do
-      local key = KEYS[w[1]]
-      call_chunked('ZREM', key, nil, w[3], 1, #w[3], 1)
-      call_chunked('ZADD', key, nil, w[4], 1, #w[4], 2)
-      -- The set is every partition's: a share applied late (a drained outbox, an outage) carries
-      -- its batch's older clock, and must not cut short, or delete, the waits of newer shares.
-      -- GT alone never sets a key without expiry (a set this share just made).
-      if redis.call('PTTL', key) == -1 then
-        redis.call('PEXPIREAT', key, w[2])
-      else
-        redis.call('PEXPIREAT', key, w[2], 'GT')
+    for _, w in ipairs(share[4]) do  -- a share removes, then adds
+      local set = waits[w[1]]
+      if not set then
+        set = {members = {}, names = {}, expiry = w[2]}
+        waits[w[1]] = set
+        wait_order[#wait_order + 1] = w[1]
       end
+      for _, member in ipairs(w[3]) do
+        if set.members[member] == nil then set.names[#set.names + 1] = member end
+        set.members[member] = false
+      end
+      for i = 1, #w[4], 2 do
+        local member = w[4][i + 1]
+        if set.members[member] == nil then set.names[#set.names + 1] = member end
+        set.members[member] = w[4][i]
+      end
+      if w[2] > set.expiry then set.expiry = w[2] end
     end
-    for _, d in ipairs(share[5] or {}) do
-      local key = KEYS[d[1]]
-      call_chunked('HDEL', key, nil, d[4], 1, #d[4], 1)
-      local rows = {}
+    for _, d in ipairs(share[5] or {}) do  -- a share deletes, then sets
+      local hash = details[d[1]]
+      if not hash then
+        hash = {fields = {}, names = {}}
+        details[d[1]] = hash
+        detail_order[#detail_order + 1] = d[1]
+      end
+      for _, field in ipairs(d[4]) do
+        if hash.fields[field] == nil then hash.names[#hash.names + 1] = field end
+        hash.fields[field] = false
+      end
       for i = 1, #d[3], 2 do
-        rows[i], rows[i + 1] = d[3][i], ARGV[d[3][i + 1]]
+        local field = d[3][i]
+        if hash.fields[field] == nil then hash.names[#hash.names + 1] = field end
+        hash.fields[field] = d[3][i + 1]
       end
-      call_chunked('HSET', key, nil, rows, 1, #rows, 2)
-      redis.call('PEXPIREAT', key, d[2])
+      hash.expiry = d[2]  -- the last share's, as a PEXPIREAT per share left it
     end
-    redis.call('HSET', KEYS[1], share[1], share[2])
+    if marks[share[1]] == nil then mark_order[#mark_order + 1] = share[1] end
+    marks[share[1]] = share[2]
     applied = applied + 1
   end
+end
+for _, index in ipairs(wait_order) do
+  local key, set = KEYS[index], waits[index]
+  local added, removed = {}, {}
+  for _, member in ipairs(set.names) do
+    local score = set.members[member]
+    if score then
+      added[#added + 1] = score
+      added[#added + 1] = member
+    else
+      removed[#removed + 1] = member
+    end
+  end
+  if #added > 0 then
+    call_chunked('ZADD', key, nil, added, 1, #added, 2)
+    -- The set is every partition's: a share applied late (a drained outbox, an outage) carries
+    -- its batch's older clock, and must not cut short, or delete, the waits of newer shares.
+    -- GT alone never sets a key without expiry (a set this call just made). Removals alone need
+    -- no expiry: what stays was added with its own.
+    if redis.call('PTTL', key) == -1 then
+      redis.call('PEXPIREAT', key, set.expiry)
+    else
+      redis.call('PEXPIREAT', key, set.expiry, 'GT')
+    end
+  end
+  call_chunked('ZREM', key, nil, removed, 1, #removed, 1)  -- last: it may delete the set
+end
+for _, index in ipairs(detail_order) do
+  local key, hash = KEYS[index], details[index]
+  local rows, deleted = {}, {}
+  for _, field in ipairs(hash.names) do
+    local row = hash.fields[field]
+    if row then
+      rows[#rows + 1] = field
+      rows[#rows + 1] = ARGV[row]
+    else
+      deleted[#deleted + 1] = field
+    end
+  end
+  if #rows > 0 then
+    call_chunked('HSET', key, nil, rows, 1, #rows, 2)
+    redis.call('PEXPIREAT', key, hash.expiry)  -- every row of a details hash has its day's expiry
+  end
+  call_chunked('HDEL', key, nil, deleted, 1, #deleted, 1)  -- last: it may delete the hash
 end
 local days = {}  -- day, number, day, number, ...: the day buckets written, for the day log
 local minutes = {}  -- number, minute, number, minute, ...: the minute buckets, for the minute log
@@ -163,7 +235,6 @@ for _, index in ipairs(order) do
     end
   end
 end
-redis.call('PEXPIRE', KEYS[1], marker_ttl)
 if #days > 0 or #minutes > 0 then
   local day_number = redis.call('HINCRBY', day_log, '#', 1)
   redis.call('HINCRBY', day_log, 'm#', 1)
@@ -203,4 +274,6 @@ if #days > 0 or #minutes > 0 then
     redis.call('PEXPIRE', minute_log, marker_ttl)
   end
 end
+for _, partition in ipairs(mark_order) do redis.call('HSET', KEYS[1], partition, marks[partition]) end
+redis.call('PEXPIRE', KEYS[1], marker_ttl)
 return applied
