@@ -68,13 +68,14 @@ def check_redis_url(url: str) -> None:
     except ValueError:
         raise ValueError(f"a port is not a number of 1-65535 {_ENCODE_HINT}") from None
     try:
-        parse_url(server)  # the query's options
+        options = parse_url(server)  # the query's options
     except ValueError:
         raise ValueError(f"an option after ? has a value the client cannot read {_ENCODE_HINT}") from None
     database = urlsplit(server).path.strip("/")
     if parts.scheme != "unix" and database and not database.isdigit():
         # redis-py ignores it and uses database 0: another deployment's numbers, say
         raise ValueError(f"the database after the port must be a number {_ENCODE_HINT}")
-    if is_cluster_url(url) and database.isdigit() and int(database) != 0:
-        # A cluster has database 0 only: redis-py refused it at start, as a traceback.
+    if is_cluster_url(url) and options.get("db") not in (None, 0):
+        # A cluster has database 0 only (after the port, or as ?db=): redis-py refused it at
+        # start, as a traceback.
         raise ValueError("a Redis Cluster has database 0 only: end the URL with /0 or no database")

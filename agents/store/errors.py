@@ -130,12 +130,21 @@ def reply_code(error: ResponseError) -> str | None:
 # The write scripts meet it before their first write (apply_agent.lua says how), so the call is
 # retried like a MOVED, once the slot has moved.
 _MIGRATING = "non local key in a cluster node"
+# What redis-py's cluster client says when it found no node to answer, as opposed to a call it
+# refuses to send.
+_CLUSTER_OUTAGE = ("cannot be connected", "TTL exhausted", "reachable node")
 
 
 def is_bug(error: BaseException) -> bool:
     """True for an error reply that retrying cannot cure: anything but the transient codes
     (and the access problems, which have their own class)."""
-    if not isinstance(error, ResponseError) or access_problem(error) is not None:
+    if access_problem(error) is not None:
+        return False
+    if isinstance(error, RedisClusterException):
+        # The cluster client's own errors: no node answers (an outage, redirections spent while
+        # slots move), or a call it refuses to send (keys of several slots: a bug).
+        return not any(words in str(error) for words in _CLUSTER_OUTAGE)
+    if not isinstance(error, ResponseError):
         return False
     if isinstance(error, _TRANSIENT_REPLY_CLASSES) or reply_code(error) in TRANSIENT_REPLY_CODES:
         return False

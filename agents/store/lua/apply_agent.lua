@@ -22,11 +22,13 @@
 -- would be counted again by every retry, its marker never set. That includes a cluster's
 -- reshard: while the agent's slot migrates, Redis refuses a command whose key is not on this
 -- node at the moment the script runs it. Redis checks KEYS before the script starts, so the
--- logs named here (not in KEYS) are read first, and no key is touched after a command of this
--- call may have deleted it (the waiting set's last buyer, a details hash's last row): every
--- write after the first then finds its key. The markers, the record of what was applied, are
--- written last. (A review's reshard lost a paid order: a share's marker was written, then the
--- next share's PTTL on the waiting set it had just emptied failed, before the summed counters.)
+-- logs named here (not in KEYS) are read first, and the waiting sets and details hashes are
+-- written per key, their removals last: no key is touched after a command of this call may
+-- have deleted it (the waiting set's last buyer, a details hash's last row), but for a removal
+-- longer than a chunk. Those writes come before the counters, and a retry writes them the same
+-- again; the counters, then the markers (the record of what was applied) come last. (A
+-- review's reshard lost a paid order: a share's marker was written, then the next share's
+-- PTTL on the waiting set it had just emptied failed, before the summed counters.)
 local shares = cmsgpack.unpack(ARGV[1])
 local marker_ttl = ARGV[#ARGV]
 check_integer_arg(marker_ttl, 'marker TTL')
@@ -185,20 +187,21 @@ for _, index in ipairs(wait_order) do
       removed[#removed + 1] = member
     end
   end
-  if #added > 0 then
-    call_chunked('ZADD', key, nil, added, 1, #added, 2)
-    -- The set is every partition's: a share applied late (a drained outbox, an outage) carries
-    -- its batch's older clock, and must not cut short, or delete, the waits of newer shares.
-    -- GT alone never sets a key without expiry (a set this call just made). Removals alone need
-    -- no expiry: what stays was added with its own.
-    if redis.call('PTTL', key) == -1 then
-      redis.call('PEXPIREAT', key, set.expiry)
-    else
-      redis.call('PEXPIREAT', key, set.expiry, 'GT')
-    end
+  call_chunked('ZADD', key, nil, added, 1, #added, 2)
+  -- The set is every partition's: a share applied late (a drained outbox, an outage) carries
+  -- its batch's older clock, and must not cut short, or delete, the waits of newer shares.
+  -- GT alone never sets a key without expiry (a set this call just made); a set that is not
+  -- there (-2) gets none. The expiry slides with removals too, as one PEXPIREAT per share did.
+  local ttl = redis.call('PTTL', key)
+  if ttl == -1 then
+    redis.call('PEXPIREAT', key, set.expiry)
+  elseif ttl >= 0 then
+    redis.call('PEXPIREAT', key, set.expiry, 'GT')
   end
   call_chunked('ZREM', key, nil, removed, 1, #removed, 1)  -- last: it may delete the set
 end
+local clock = redis.call('TIME')
+local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 for _, index in ipairs(detail_order) do
   local key, hash = KEYS[index], details[index]
   local rows, deleted = {}, {}
@@ -211,11 +214,16 @@ for _, index in ipairs(detail_order) do
       deleted[#deleted + 1] = field
     end
   end
-  if #rows > 0 then
+  if hash.expiry <= now_ms then
+    -- Its day has left the lists (a share drained late): a PEXPIREAT per share deleted it.
+    redis.call('DEL', key)
+  else
     call_chunked('HSET', key, nil, rows, 1, #rows, 2)
-    redis.call('PEXPIREAT', key, hash.expiry)  -- every row of a details hash has its day's expiry
+    if #rows > 0 or redis.call('EXISTS', key) == 1 then
+      redis.call('PEXPIREAT', key, hash.expiry)  -- every row of a details hash has its day's expiry
+    end
+    call_chunked('HDEL', key, nil, deleted, 1, #deleted, 1)  -- last: it may delete the hash
   end
-  call_chunked('HDEL', key, nil, deleted, 1, #deleted, 1)  -- last: it may delete the hash
 end
 local days = {}  -- day, number, day, number, ...: the day buckets written, for the day log
 local minutes = {}  -- number, minute, number, minute, ...: the minute buckets, for the minute log

@@ -206,6 +206,7 @@ def test_a_file_not_in_utf8_is_refused_naming_the_file(tmp_path: Path) -> None:
         ({"KEFU_REDIS_URL": "redis+cluster://:S3cretPassw0rd@10.0.0.1:7000,10.0.0.2"}, "KEFU_REDIS_URL"),
         # A cluster has database 0 only: redis-py refused it at start, as a traceback.
         ({"KEFU_REDIS_URL": "redis+cluster://:S3cretPassw0rd@10.0.0.1:7000/1"}, "KEFU_REDIS_URL"),
+        ({"KEFU_REDIS_URL": "redis+cluster://10.0.0.1:7000/?db=2"}, "KEFU_REDIS_URL"),
         ({"KEFU_REDIS_URL": "redis://:Pass/Word77@redis.internal:6379/0"}, "KEFU_REDIS_URL"),
         ({"KEFU_REDIS_URL": "redis://:S3cret#Word@redis.internal:6379/0"}, "KEFU_REDIS_URL"),
         ({"KEFU_REDIS_URL": "redis://:6380/TopSecret9@redis.internal:6379/0"}, "KEFU_REDIS_URL"),

@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 from redis._parsers.base import BaseParser
-from redis.exceptions import ClusterDownError, ConnectionError, RedisError, ResponseError, TimeoutError
+from redis.exceptions import (
+    ClusterDownError,
+    ConnectionError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    TimeoutError,
+)
 
 from agents.core.policy import PolicyBook
 from agents.exposure.metrics import WorkerMetrics
@@ -47,6 +54,8 @@ TRANSIENT_REPLIES = (
     "TRYAGAIN Multiple keys request during rehashing of slot",
     "CLUSTERDOWN The cluster is down",
     "UNBLOCKED client unblocked via CLIENT UNBLOCK",
+    # A cluster resharding the agent's slot: apply_agent.lua meets it before its first write.
+    "ERR Script attempted to access a non local key in a cluster node script: 5a3c, on @user_script:218.",
 )
 BUG_REPLIES = (
     "ERR user_script:1: too many results to unpack script: 9dce8344, on @user_script:1.",
@@ -101,6 +110,20 @@ def test_an_outage_is_not_a_bug(error: Exception) -> None:
 def test_a_cluster_error_raised_by_the_client_itself_is_transient() -> None:
     error = ClusterDownError("The cluster is down")  # no reply code: the client gave up on its own
     assert not is_bug(error)
+
+
+def test_the_cluster_clients_own_errors_are_an_outage_when_no_node_answers_else_a_bug() -> None:
+    """They are no RedisError: retried as an outage, a call the client refuses to send (keys of
+    two slots) would be sent again for ever; raised as they came, they were tracebacks."""
+    unreachable = RedisClusterException(
+        "Redis Cluster cannot be connected. Please provide at least one reachable node: Timeout"
+    )
+    assert isinstance(unreachable, STORE_ERRORS) and not is_bug(unreachable)
+    raise_if_fatal(unreachable)
+    cross_slot = RedisClusterException("EVALSHA - all keys must map to the same key slot")
+    assert is_bug(cross_slot)
+    with pytest.raises(StoreBugError):
+        raise_if_fatal(cross_slot)
 
 
 @pytest.mark.parametrize(
