@@ -42,9 +42,17 @@ class SlowReader(KefuError):
 class StreamsFull(KefuError):
     """As many streams are open as the limit allows."""
 
+    def __init__(self, sentence: str = "too many floor streams are open on this worker; try again shortly"):
+        super().__init__(sentence)
+
 
 class ShopStreamsFull(StreamsFull):
     """As many streams of this shop are open as its share allows."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this shop has as many floor streams open as web.max_streams_per_shop allows; close a screen"
+        )
 
 
 class FloorStreams:

@@ -29,7 +29,7 @@ from agents.exposure.report import ReportParts, UnknownReportShop
 from agents.worker.access import NOBODY, Access, access_middleware, grant_of
 from agents.worker.bodies import send_body
 from agents.worker.details_views import install_details_views
-from agents.worker.floor_stream import FloorStreams, ShopStreamsFull, SlowReader, StreamsFull, drop
+from agents.worker.floor_stream import FloorStreams, SlowReader, StreamsFull, drop
 from agents.worker.health import Health
 from agents.worker.http_params import (
     BadRequest,
@@ -52,10 +52,6 @@ from streams.contract.report import ReportRequestError
 # request is closed then too. A browser, or Prometheus between scrapes, opens another.
 IDLE_CONNECTION_SECONDS = 30.0
 EVENT_STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
-STREAMS_FULL = "too many floor streams are open on this worker; try again shortly"
-SHOP_STREAMS_FULL = (
-    "this shop has as many floor streams open as web.max_streams_per_shop allows; close a screen"
-)
 
 
 async def _shop_json(view: View, request: Request, read: Callable[[str], Awaitable[Any]]) -> Response:
@@ -140,10 +136,8 @@ def _install_floor(app: faust.App, runtime: Runtime, streams: FloorStreams) -> N
                 return cast(Response, stream)
         except ConnectionError:  # gone before its headers were sent (a reload): no server error
             return cast(Response, stream)
-        except ShopStreamsFull:
-            return view.json({"error": SHOP_STREAMS_FULL}, status=503, headers={"Retry-After": "5"})
-        except StreamsFull:
-            return view.json({"error": STREAMS_FULL}, status=503, headers={"Retry-After": "5"})
+        except StreamsFull as full:  # the worker's limit, or the shop's share of it
+            return view.json({"error": str(full)}, status=503, headers={"Retry-After": "5"})
 
     @app.page("/api/v1/floor/trend")
     async def floor_trend(view: View, request: Request) -> Response:
