@@ -85,10 +85,12 @@ def _wait_healthy(port: int, timeout_s: float = 60) -> bool:
 
 
 async def _until_interrupted(work: Coroutine[Any, Any, Any]) -> None:
-    """Run `work` until it ends or SIGINT/SIGTERM arrives (Faust's own handlers would swallow them)."""
+    """Run `work` until it ends or SIGINT/SIGTERM arrives (Faust's own handlers would swallow them),
+    or SIGHUP: a closed terminal window stops what the demo started, as Ctrl-C does (it left the
+    local stack running)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     task = asyncio.ensure_future(work)
     waiter = asyncio.ensure_future(stop.wait())

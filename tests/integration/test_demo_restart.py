@@ -35,8 +35,8 @@ def _demo(deployment: Deployment, port: int, log: Path) -> subprocess.Popen[byte
     )
 
 
-def _stop(demo: subprocess.Popen[bytes]) -> None:
-    demo.send_signal(signal.SIGINT)
+def _stop(demo: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGINT) -> None:
+    demo.send_signal(sig)
     try:
         demo.wait(timeout=60)
     except subprocess.TimeoutExpired:
@@ -128,7 +128,11 @@ def test_a_second_demo_opens_on_a_calm_floor(deployment: Deployment) -> None:
         )
         floors = _floors(port)
         assert all(not agent["alert"] for floor in floors for agent in floor["agents"]), floors
+        notify = _notify_pid(second_log)
     finally:
-        _stop(second)
+        # Its terminal closed (SIGHUP): it stops what it started, as Ctrl-C does.
+        _stop(second, signal.SIGHUP)
         db.flushdb()
         db.close()
+    assert "demo stopped" in second_log.read_text(), second_log.read_text()[-2000:]
+    assert not _alive(notify), "the second demo's notify outlived the demo"
