@@ -215,9 +215,7 @@ class DetailsReader:
         if more and shown:
             end = _page_end(rows, start, start + len(shown))
             shown = rows[start:end]
-            cursor = encode_cursor(
-                _position(rows, end - 1, whole=_same_group(rows[end - 1], rows[end]) is False)
-            )
+            cursor = encode_cursor(_position(rows, end))
         return msgspec.structs.replace(
             plan.details, rows=self._rows(shown, query, plan.details.timezone), next_cursor=cursor
         )
@@ -356,29 +354,30 @@ def _page_end(rows: Sequence[_Stored], start: int, end: int) -> int:
     given a page at a time, counted)."""
     if not _same_group(rows[end - 1], rows[end]):
         return end
-    first = end - 1
-    while first > start and _same_group(rows[first - 1], rows[end]):
-        first -= 1
+    first = _group_start(rows, end - 1)
     return first if first > start else end
 
 
+def _group_start(rows: Sequence[_Stored], index: int) -> int:
+    first = index
+    while first > 0 and _same_group(rows[first - 1], rows[index]):
+        first -= 1
+    return first
+
+
 def _group_end(rows: Sequence[_Stored], index: int) -> int:
-    start, agent = rows[index].start, rows[index].agent
     end = index
-    while end < len(rows) and rows[end].start == start and rows[end].agent == agent:
+    while end < len(rows) and _same_group(rows[end], rows[index]):
         end += 1
     return end
 
 
-def _position(rows: Sequence[_Stored], index: int, whole: bool) -> Position:
-    """The position after `rows[index]`: its whole group given (`whole`), or a count of it."""
-    start, agent = rows[index].start, rows[index].agent
-    if whole:
-        return Position(start, agent, WHOLE_GROUP)
-    first = index
-    while first > 0 and rows[first - 1].start == start and rows[first - 1].agent == agent:
-        first -= 1
-    return Position(start, agent, index - first + 1)
+def _position(rows: Sequence[_Stored], end: int) -> Position:
+    """The position after `rows[:end]`: the last row's whole group given, or a count of it."""
+    last = rows[end - 1]
+    if end == len(rows) or not _same_group(last, rows[end]):
+        return Position(last.start, last.agent, WHOLE_GROUP)
+    return Position(last.start, last.agent, end - _group_start(rows, end - 1))
 
 
 def _order_line(order: OrderRef, clock: _Clock) -> OrderLine:

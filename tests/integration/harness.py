@@ -302,7 +302,13 @@ class Deployment:
 @contextmanager
 def empty_db(stack: Stack, db: int) -> Iterator[str]:
     """The URL of the stack's Redis db `db`, empty before and after."""
-    url = f"{stack.redis_url.rsplit('/', 1)[0]}/{db}"
+    with emptied(f"{stack.redis_url.rsplit('/', 1)[0]}/{db}") as url:
+        yield url
+
+
+@contextmanager
+def emptied(url: str) -> Iterator[str]:
+    """`url`, a Redis db, empty before and after."""
     client = redis.Redis.from_url(url)
     client.flushdb()
     try:

@@ -14,9 +14,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import redis
 
-from tests.integration.harness import Stack
+from tests.integration.harness import Stack, emptied
 from tests.whole_path.simulation import SimConfig, run_simulation
 
 # Not used by any other test (conftest.py and the tests that pin theirs); flushed before and after.
@@ -29,13 +28,8 @@ def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
     if url is None:
         stack: Stack = request.getfixturevalue("stack")
         url = f"{stack.redis_url.rsplit('/', 1)[0]}/{SIMULATION_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    try:
-        yield url
-    finally:
-        client.flushdb()
-        client.close()
+    with emptied(url) as emptied_url:
+        yield emptied_url
 
 
 @pytest.mark.timeout(3600)

@@ -105,9 +105,38 @@ local DAY_LOG_DAYS, DAY_LOG_PRUNE_EVERY = 40, 32
 -- PEXPIREAT per share left it; a field is written even when its sum is 0, as before.
 local sums, order, expiry = {}, {}, {}
 -- The waiting sets and details hashes likewise, per key: each member's or field's last change
--- over the shares (a score or false; a row or false), applied adds first and removals last.
+-- over the shares (a score or false; a row or false), written adds first and removals last.
 local waits, wait_order, details, detail_order = {}, {}, {}, {}
 local marks, mark_order = {}, {}  -- partition -> the last position applied, written at the end
+-- A key's changes: each member's or field's last value (false: removed), in first-seen order.
+local function changes_of(by_key, key_order, index)
+  local changes = by_key[index]
+  if not changes then
+    changes = {last = {}, names = {}}
+    by_key[index] = changes
+    key_order[#key_order + 1] = index
+  end
+  return changes
+end
+local function change(changes, name, value)
+  if changes.last[name] == nil then changes.names[#changes.names + 1] = name end
+  changes.last[name] = value
+end
+-- The kept ones as {name, value, ...} (`value_first`: {value, name, ...}, as ZADD takes them),
+-- and the removed names.
+local function split(changes, value_first)
+  local kept, removed = {}, {}
+  for _, name in ipairs(changes.names) do
+    local value = changes.last[name]
+    if value then
+      kept[#kept + 1] = value_first and value or name
+      kept[#kept + 1] = value_first and name or value
+    else
+      removed[#removed + 1] = name
+    end
+  end
+  return kept, removed
+end
 local day_share = nil  -- the first applied share that writes a day or minute bucket: the log's birth
 for _, share in ipairs(shares) do
   local seen = marks[share[1]] or tonumber(redis.call('HGET', KEYS[1], share[1]) or '0')
@@ -135,39 +164,15 @@ for _, share in ipairs(shares) do
       end
     end
     for _, w in ipairs(share[4]) do  -- a share removes, then adds
-      local set = waits[w[1]]
-      if not set then
-        set = {members = {}, names = {}, expiry = w[2]}
-        waits[w[1]] = set
-        wait_order[#wait_order + 1] = w[1]
-      end
-      for _, member in ipairs(w[3]) do
-        if set.members[member] == nil then set.names[#set.names + 1] = member end
-        set.members[member] = false
-      end
-      for i = 1, #w[4], 2 do
-        local member = w[4][i + 1]
-        if set.members[member] == nil then set.names[#set.names + 1] = member end
-        set.members[member] = w[4][i]
-      end
-      if w[2] > set.expiry then set.expiry = w[2] end
+      local set = changes_of(waits, wait_order, w[1])
+      for _, member in ipairs(w[3]) do change(set, member, false) end
+      for i = 1, #w[4], 2 do change(set, w[4][i + 1], w[4][i]) end
+      if set.expiry == nil or w[2] > set.expiry then set.expiry = w[2] end
     end
     for _, d in ipairs(share[5] or {}) do  -- a share deletes, then sets
-      local hash = details[d[1]]
-      if not hash then
-        hash = {fields = {}, names = {}}
-        details[d[1]] = hash
-        detail_order[#detail_order + 1] = d[1]
-      end
-      for _, field in ipairs(d[4]) do
-        if hash.fields[field] == nil then hash.names[#hash.names + 1] = field end
-        hash.fields[field] = false
-      end
-      for i = 1, #d[3], 2 do
-        local field = d[3][i]
-        if hash.fields[field] == nil then hash.names[#hash.names + 1] = field end
-        hash.fields[field] = d[3][i + 1]
-      end
+      local hash = changes_of(details, detail_order, d[1])
+      for _, field in ipairs(d[4]) do change(hash, field, false) end
+      for i = 1, #d[3], 2 do change(hash, d[3][i], ARGV[d[3][i + 1]]) end
       hash.expiry = d[2]  -- the last share's, as a PEXPIREAT per share left it
     end
     if marks[share[1]] == nil then mark_order[#mark_order + 1] = share[1] end
@@ -177,16 +182,7 @@ for _, share in ipairs(shares) do
 end
 for _, index in ipairs(wait_order) do
   local key, set = KEYS[index], waits[index]
-  local added, removed = {}, {}
-  for _, member in ipairs(set.names) do
-    local score = set.members[member]
-    if score then
-      added[#added + 1] = score
-      added[#added + 1] = member
-    else
-      removed[#removed + 1] = member
-    end
-  end
+  local added, removed = split(set, true)
   call_chunked('ZADD', key, nil, added, 1, #added, 2)
   -- The set is every partition's: a share applied late (a drained outbox, an outage) carries
   -- its batch's older clock, and must not cut short, or delete, the waits of newer shares.
@@ -204,16 +200,7 @@ local clock = redis.call('TIME')
 local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 for _, index in ipairs(detail_order) do
   local key, hash = KEYS[index], details[index]
-  local rows, deleted = {}, {}
-  for _, field in ipairs(hash.names) do
-    local row = hash.fields[field]
-    if row then
-      rows[#rows + 1] = field
-      rows[#rows + 1] = ARGV[row]
-    else
-      deleted[#deleted + 1] = field
-    end
-  end
+  local rows, deleted = split(hash, false)
   if hash.expiry <= now_ms then
     -- Its day has left the lists (a share drained late): a PEXPIREAT per share deleted it.
     redis.call('DEL', key)
